@@ -1,0 +1,1 @@
+"""Reading, converting, checking and writing annotated NER data."""

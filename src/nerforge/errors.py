@@ -1,0 +1,87 @@
+"""The one exception family that nerforge raises.
+
+Every error carries a stable code (``E1xx`` data, ``E2xx`` config, ``E3xx`` model, ``E4xx`` usage) and a
+message that says what is wrong, where, and what was expected. Only ``nerforge.cli`` turns them into exit codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NerforgeError(Exception):
+    """Base class of every error nerforge raises on purpose."""
+
+    code = "E000"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DataFormatError(NerforgeError):
+    """Input data that cannot be read as asked.
+
+    Args:
+        path: the file (or a name such as ``<stdin>``).
+        line: 1-based line number, or ``None`` when the problem is the whole file.
+        problem: what is wrong.
+        expected: what was expected instead (optional).
+    """
+
+    code = "E100"
+
+    def __init__(
+        self,
+        path: str | Path,
+        line: int | None,
+        problem: str,
+        expected: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        self.expected = expected
+        where = f"{self.path}:{line}" if line is not None else self.path
+        text = f"{where}: {problem}"
+        if expected:
+            text += f"; expected {expected}"
+        super().__init__(text)
+
+
+class TagSchemeError(NerforgeError):
+    """A tag sequence that breaks the rules of a tag scheme, or an unknown scheme name."""
+
+    code = "E110"
+
+
+class ConfigError(NerforgeError):
+    """A configuration key or value that is unknown or invalid."""
+
+    code = "E200"
+
+
+class ModelError(NerforgeError):
+    """A model directory that cannot be loaded, or a model that cannot do what was asked."""
+
+    code = "E300"
+
+
+class UsageError(NerforgeError):
+    """Arguments that do not fit together."""
+
+    code = "E400"
+
+
+class MissingDependencyError(NerforgeError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    code = "E410"
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed; install it with: pip install 'nerforge[{extra}]'")
+        self.package = package
+        self.extra = extra

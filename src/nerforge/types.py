@@ -1,0 +1,135 @@
+"""Typed values that cross module boundaries.
+
+Spans are half-open token ranges ``[start, end)``; character offsets are half-open too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A labelled half-open range of tokens ``[start, end)``."""
+
+    start: int
+    end: int
+    label: str
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.start < self.end):
+            raise ValueError(f"invalid span [{self.start}, {self.end}) for {self.label!r}")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One sentence (or paragraph) of tokens with one tag per token.
+
+    Attributes:
+        tokens: the words, as in the source (no normalisation).
+        tags: one tag per token, in the scheme of the source unless converted.
+        doc_id: the document this sentence belongs to, when the source has documents.
+        offsets: character ``(start, end)`` of each token in ``text``, when the source has a text.
+        text: the original text the offsets point into.
+        source: the file the example was read from.
+        line: 1-based line in ``source`` where the example starts.
+        token_lines: 1-based line of each token in ``source`` (column files).
+    """
+
+    tokens: tuple[str, ...]
+    tags: tuple[str, ...]
+    doc_id: str | None = None
+    offsets: tuple[tuple[int, int], ...] | None = None
+    text: str | None = None
+    source: str | None = None
+    line: int | None = None
+    token_lines: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.tokens) != len(self.tags):
+            raise ValueError(f"{len(self.tokens)} tokens but {len(self.tags)} tags")
+        if self.offsets is not None and len(self.offsets) != len(self.tokens):
+            raise ValueError(f"{len(self.tokens)} tokens but {len(self.offsets)} offsets")
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def line_of(self, index: int) -> int | None:
+        """The source line of token ``index`` (or of the example when unknown)."""
+        if self.token_lines is not None and 0 <= index < len(self.token_lines):
+            return self.token_lines[index]
+        return self.line
+
+    def with_tags(self, tags: Iterable[str]) -> "Example":
+        """A copy with other tags (same length)."""
+        from dataclasses import replace
+
+        return replace(self, tags=tuple(tags))
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """The entity types of a task, in a stable order, and the IOB2 tag vocabulary built from them."""
+
+    types: tuple[str, ...]
+
+    @classmethod
+    def from_types(cls, types: Iterable[str]) -> "LabelSet":
+        return cls(tuple(sorted(set(types))))
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """``O`` then ``B-X, I-X`` for each type X."""
+        out = ["O"]
+        for t in self.types:
+            out += [f"B-{t}", f"I-{t}"]
+        return tuple(out)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {tag: i for i, tag in enumerate(self.tags)}
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.tags))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One observation about a data file, with where it is."""
+
+    kind: str
+    path: str
+    line: int | None
+    message: str
+    severity: str = "warning"  # "info" | "warning" | "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.kind}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A predicted entity in a raw text, with character offsets into that text."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"text": self.text, "label": self.label, "start": self.start, "end": self.end, "score": self.score}
+
+
+@dataclass
+class Corpus:
+    """The examples read from one file, with what the reader noticed on the way."""
+
+    path: str
+    format: str
+    examples: list[Example]
+    scheme: str
+    findings: list[Finding] = field(default_factory=list)
