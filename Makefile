@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make quickstart` (train, evaluate and predict on the shipped example data with
+# the embedded default encoder) and `make test`. Both create or reuse .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.nerforge-installed
+QUICK ?= runs/quickstart
+
+.PHONY: install quickstart test test-slow lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[onnx,serve,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+quickstart: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/nerforge train examples/jobs/quickstart.toml --output $(QUICK)/model
+	HF_HUB_OFFLINE=1 $(VENV)/bin/nerforge evaluate $(QUICK)/model examples/jobs/test.conll --output $(QUICK)/eval
+	HF_HUB_OFFLINE=1 $(VENV)/bin/nerforge predict $(QUICK)/model examples/jobs/sample.txt --output $(QUICK)/sample.jsonl --show
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+
+clean:
+	rm -rf runs mlruns mlflow.db .pytest_cache
