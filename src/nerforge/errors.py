@@ -76,6 +76,12 @@ class UsageError(NerforgeError):
     code = "E400"
 
 
+class LengthMismatchError(UsageError):
+    """Gold and predicted tag sequences that cannot be compared: different sentence counts or lengths."""
+
+    code = "E401"
+
+
 class MissingDependencyError(NerforgeError):
     """An optional dependency is not installed; the message names the extra to install."""
 
