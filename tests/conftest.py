@@ -6,9 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NERFORGE_SHARED", REPO.parent / "shared")) / "datasets"
+
+# Two busy cores in CI: no per-example deadline; test size is bounded by max_examples instead.
+settings.register_profile("nerforge", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("nerforge")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
