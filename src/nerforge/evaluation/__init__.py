@@ -1,5 +1,13 @@
 """Evaluation: strict IOB2 entity scores, error analysis, token confusion, plots and reports."""
 
+from nerforge.evaluation.errors_analysis import (
+    CATEGORIES,
+    ErrorAnalysis,
+    ErrorCase,
+    SpanText,
+    analyse_errors,
+    classify_spans,
+)
 from nerforge.evaluation.metrics import (
     MODE,
     SCHEME,
@@ -13,6 +21,12 @@ from nerforge.evaluation.metrics import (
 )
 
 __all__ = [
+    "CATEGORIES",
+    "ErrorAnalysis",
+    "ErrorCase",
+    "SpanText",
+    "analyse_errors",
+    "classify_spans",
     "MODE",
     "SCHEME",
     "AverageScores",
