@@ -1,0 +1,149 @@
+"""PNG figures of an evaluation: token confusion heatmap, training curves, per-type F1 bars.
+
+Figures are drawn with matplotlib's Agg canvas directly (no pyplot, so no global figure state and no display
+needed) and written atomically. Each function returns the path it wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from nerforge.evaluation.confusion import ConfusionMatrix
+from nerforge.evaluation.metrics import EpochRecord, EvalResult, coerce_epochs
+from nerforge.io_utils import atomic_open
+
+logger = logging.getLogger(__name__)
+
+DPI = 100
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    FigureCanvasAgg(fig)
+    with atomic_open(path, "wb") as fh:
+        # No "Software" entry: the bytes depend on the data only, not on the matplotlib version string.
+        fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
+    logger.info("wrote %s", path)
+    return path
+
+
+def _no_data(ax: Axes, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_confusion(
+    cm: ConfusionMatrix, path: str | Path, *, title: str = "Token confusion by entity type"
+) -> Path:
+    """Heatmap of a token confusion matrix; colour is the row share, each cell is annotated with its count."""
+    n = len(cm.labels)
+    side = max(4.0, 0.7 * n + 2.0)
+    fig = Figure(figsize=(side + 1.0, side))
+    ax = fig.add_subplot()
+    if n == 0:
+        _no_data(ax, "no tokens")
+        ax.set_title(title)
+        return _save(fig, path)
+    shares = cm.normalized()
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of gold row")
+    ax.set_xticks(range(n), labels=list(cm.labels), rotation=45, ha="right")
+    ax.set_yticks(range(n), labels=list(cm.labels))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(title)
+    fontsize = max(5.0, 10.0 - 0.2 * n)
+    for i in range(n):
+        for j in range(n):
+            count = int(cm.matrix[i, j])
+            colour = "white" if shares[i, j] > 0.5 else "black"
+            ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=fontsize)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _points(records: list[EpochRecord], key: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for r in records:
+        y = getattr(r, key)
+        if y is not None and math.isfinite(y) and r.epoch is not None:
+            xs.append(r.epoch)
+            ys.append(y)
+    return xs, ys
+
+
+def plot_training_curves(
+    epochs: Iterable[EpochRecord | Mapping[str, object]], path: str | Path, *, title: str = "Training"
+) -> Path:
+    """Two panels: train and eval loss per epoch, and dev F1 per epoch. Missing or non-finite values are skipped."""
+    records = coerce_epochs(epochs)
+    fig = Figure(figsize=(10.0, 4.0))
+    loss_ax, f1_ax = fig.subplots(1, 2)
+    drawn = 0
+    for key, label, style in (("train_loss", "train loss", "o-"), ("eval_loss", "eval loss", "s--")):
+        xs, ys = _points(records, key)
+        if xs:
+            loss_ax.plot(xs, ys, style, label=label)
+            drawn += 1
+    if drawn:
+        loss_ax.set_xlabel("epoch")
+        loss_ax.set_ylabel("loss")
+        loss_ax.legend()
+        loss_ax.grid(alpha=0.3)
+    else:
+        _no_data(loss_ax, "no loss logged")
+    loss_ax.set_title("Loss")
+    xs, ys = _points(records, "eval_f1")
+    if xs:
+        f1_ax.plot(xs, ys, "o-", color="tab:green", label="dev F1")
+        best = max(range(len(ys)), key=lambda k: (ys[k], -k))
+        f1_ax.annotate(f"best {ys[best]:.4f}", (xs[best], ys[best]), textcoords="offset points", xytext=(0, 8),
+                       ha="center")
+        f1_ax.set_xlabel("epoch")
+        f1_ax.set_ylabel("F1 (strict IOB2, micro)")
+        f1_ax.set_ylim(0.0, 1.05)
+        f1_ax.grid(alpha=0.3)
+    else:
+        _no_data(f1_ax, "no dev F1 logged")
+    f1_ax.set_title("Dev F1")
+    if all(r.epoch is not None and float(r.epoch).is_integer() for r in records):
+        for ax in (loss_ax, f1_ax):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_per_type_f1(result: EvalResult, path: str | Path, *, title: str = "F1 per entity type") -> Path:
+    """Horizontal bars of each type's F1 (support in the label), with the micro and macro F1 as lines."""
+    types = list(result.per_type)
+    fig = Figure(figsize=(7.0, max(3.0, 0.45 * len(types) + 1.5)))
+    ax = fig.add_subplot()
+    ax.set_title(f"{title} ({result.mode} {result.scheme})")
+    if not types:
+        _no_data(ax, "no entities in gold or predictions")
+        return _save(fig, path)
+    scores = [result.per_type[t].f1 for t in types]
+    labels = [f"{t} (n={result.per_type[t].support})" for t in types]
+    positions = list(range(len(types)))
+    ax.barh(positions, scores, color="tab:blue")
+    ax.set_yticks(positions, labels=labels)
+    ax.invert_yaxis()
+    for y, s in zip(positions, scores, strict=True):
+        ax.text(min(s + 0.01, 0.92), y, f"{s:.3f}", va="center", fontsize=8)
+    ax.axvline(result.micro.f1, color="tab:red", linestyle="--", label=f"micro {result.micro.f1:.3f}")
+    ax.axvline(result.macro.f1, color="tab:orange", linestyle=":", label=f"macro {result.macro.f1:.3f}")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("F1")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)

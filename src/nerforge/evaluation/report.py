@@ -1,0 +1,297 @@
+"""An evaluation written out: ``report.md``, ``metrics.json`` and PNG figures, each file atomically.
+
+>>> result, analysis = evaluate_tags([["B-PER", "O"]], [["B-PER", "O"]], [["Ada", "wrote"]])
+>>> "| PER | 1.0000 | 1.0000 | 1.0000 | 1 |" in render_markdown(result, analysis)
+True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nerforge.evaluation.confusion import ConfusionMatrix, token_confusion
+from nerforge.evaluation.errors_analysis import (
+    CATEGORIES,
+    CATEGORY_TITLES,
+    ERROR_CATEGORIES,
+    ErrorAnalysis,
+    ErrorCase,
+    analyse_errors,
+)
+from nerforge.evaluation.metrics import EpochRecord, EvalResult, TagSequences, coerce_epochs, evaluate
+from nerforge.evaluation.plots import plot_confusion, plot_per_type_f1, plot_training_curves
+from nerforge.io_utils import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "report.md"
+METRICS_FILE = "metrics.json"
+PLOT_FILES = {
+    "per_type_f1": "per_type_f1.png",
+    "confusion": "confusion.png",
+    "training_curves": "training_curves.png",
+}
+PLOT_TITLES = {
+    "per_type_f1": "F1 per entity type",
+    "confusion": "Token confusion by entity type",
+    "training_curves": "Training curves",
+}
+CONTEXT_TOKENS = 12  # tokens shown on each side of an example span
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What :func:`write_report` wrote."""
+
+    report: Path
+    metrics: Path
+    plots: dict[str, Path]
+
+
+def evaluate_tags(
+    gold: TagSequences,
+    pred: TagSequences,
+    tokens: Sequence[Sequence[str]] | None = None,
+    *,
+    max_examples: int = 5,
+) -> tuple[EvalResult, ErrorAnalysis]:
+    """Strict IOB2 scores and error analysis of predicted tags against gold tags (``tokens`` give example texts)."""
+    return evaluate(gold, pred), analyse_errors(gold, pred, tokens, max_examples=max_examples)
+
+
+# --- markdown -----------------------------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _num(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return "–"
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.{digits}f}"
+
+
+def _epoch(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def _scores_section(result: EvalResult) -> list[str]:
+    lines = [
+        "## Entity scores",
+        "",
+        "| type | precision | recall | F1 | support |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, s in result.per_type.items():
+        lines.append(f"| {_cell(name)} | {_num(s.precision)} | {_num(s.recall)} | {_num(s.f1)} | {s.support} |")
+    for name, s in (("micro avg", result.micro), ("macro avg", result.macro), ("weighted avg", result.weighted)):
+        lines.append(f"| {name} | {_num(s.precision)} | {_num(s.recall)} | {_num(s.f1)} | {s.support} |")
+    m = result.micro
+    lines += [
+        "",
+        f"Token accuracy: {_num(result.token_accuracy)}",
+        "",
+        f"Entities: {m.support} gold, {m.n_pred} predicted, {m.tp} correct ({m.fp} false positives, "
+        f"{m.fn} false negatives).",
+        "",
+    ]
+    return lines
+
+
+def _epochs_section(records: list[EpochRecord]) -> list[str]:
+    lines = ["## Training", "", "| epoch | train loss | eval loss | dev F1 |", "|---:|---:|---:|---:|"]
+    for r in records:
+        lines.append(f"| {_epoch(r.epoch)} | {_num(r.train_loss)} | {_num(r.eval_loss)} | {_num(r.eval_f1)} |")
+    scored = [r for r in records if r.eval_f1 is not None and math.isfinite(r.eval_f1)]
+    if scored:
+        best = max(scored, key=lambda r: r.eval_f1)  # type: ignore[arg-type, return-value]
+        lines += ["", f"Best dev F1: {_num(best.eval_f1)} at epoch {_epoch(best.epoch)}."]
+    return lines + [""]
+
+
+def _sentence_view(case: ErrorCase) -> str:
+    spans = [s for s in (case.gold, case.pred) if s is not None]
+    if case.tokens is None:
+        return "tokens " + ", ".join(f"[{s.start}, {s.end})" for s in spans)
+    lo = max(0, min(s.start for s in spans) - CONTEXT_TOKENS)
+    hi = min(len(case.tokens), max(s.end for s in spans) + CONTEXT_TOKENS)
+    text = " ".join(case.tokens[lo:hi])
+    return ("… " if lo else "") + text + (" …" if hi < len(case.tokens) else "")
+
+
+def _example_line(case: ErrorCase) -> str:
+    parts = []
+    for side, span in (("gold", case.gold), ("predicted", case.pred)):
+        if span is not None:
+            shown = span.text if span.text is not None else f"[{span.start}, {span.end})"
+            parts.append(f"{side} {_code(shown)} ({_cell(span.label)})")
+    return f"- sentence {case.sentence}: {_code(_sentence_view(case))}: " + ", ".join(parts)
+
+
+def _errors_section(analysis: ErrorAnalysis, examples_per_category: int) -> list[str]:
+    lines = [
+        "## Errors",
+        "",
+        "Each overlapping (gold, predicted) pair is counted once; per-type counts use the gold type "
+        "(the predicted type for spurious entities).",
+        "",
+        "| category | count |",
+        "|---|---:|",
+    ]
+    lines += [f"| {CATEGORY_TITLES[c]} | {analysis.counts[c]} |" for c in CATEGORIES]
+    lines += ["", "| type | " + " | ".join(CATEGORIES) + " |", "|---|" + "---:|" * len(CATEGORIES)]
+    for name, counts in analysis.per_type.items():
+        lines.append(f"| {_cell(name)} | " + " | ".join(str(counts[c]) for c in CATEGORIES) + " |")
+    if analysis.type_confusions:
+        lines += ["", "Most frequent type confusions (gold → predicted):", ""]
+        lines += [f"- {_cell(g)} → {_cell(p)}: {n}" for g, p, n in analysis.type_confusions[:10]]
+    lines += ["", "### Examples", ""]
+    for c in ERROR_CATEGORIES:
+        cases = analysis.examples[c][:examples_per_category]
+        if not cases:
+            continue
+        lines += [f"#### {CATEGORY_TITLES[c]}", ""]
+        lines += [_example_line(case) for case in cases]
+        lines.append("")
+    return lines
+
+
+def render_markdown(
+    result: EvalResult,
+    analysis: ErrorAnalysis,
+    epochs: Iterable[EpochRecord | Mapping[str, object]] | None = None,
+    plots: Mapping[str, str | Path] | None = None,
+    *,
+    title: str = "Evaluation report",
+    examples_per_category: int = 3,
+) -> str:
+    """The report as Markdown: score table, token accuracy, epoch table, error counts and examples, figure links.
+
+    Args:
+        plots: figure name -> path as it should appear in the link (relative to the report).
+    """
+    lines = [
+        f"# {title}",
+        "",
+        f"Scores use {result.mode} entity matching on {result.scheme} tags (seqeval `mode=\"{result.mode}\", "
+        f"scheme={result.scheme}`): an entity counts only if its boundaries and type both match.",
+        "",
+        f"{result.n_sentences} sentences, {result.n_tokens} tokens.",
+        "",
+    ]
+    lines += _scores_section(result)
+    records = coerce_epochs(epochs) if epochs is not None else []
+    if records:
+        lines += _epochs_section(records)
+    lines += _errors_section(analysis, examples_per_category)
+    if plots:
+        lines += ["## Figures", ""]
+        for name, target in plots.items():
+            caption = PLOT_TITLES.get(name, name)
+            link = Path(target).as_posix()
+            lines += [f"### {caption}", "", f"![{caption}]({link})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- files --------------------------------------------------------------------------------------------------------
+
+
+def _finite(value: object) -> object:
+    """JSON-safe: non-finite floats become None, containers are converted recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def metrics_document(
+    result: EvalResult,
+    analysis: ErrorAnalysis,
+    epochs: Iterable[EpochRecord | Mapping[str, object]] | None = None,
+    confusion: ConfusionMatrix | None = None,
+) -> dict[str, object]:
+    """What ``metrics.json`` holds: the scores, the error analysis, the epoch table and the token confusion."""
+    doc = result.to_dict()
+    doc["errors"] = analysis.to_dict(include_examples=True)
+    doc["epochs"] = [r.to_dict() for r in coerce_epochs(epochs)] if epochs is not None else []
+    if confusion is not None:
+        doc["confusion"] = confusion.to_dict()
+    return _finite(doc)  # type: ignore[return-value]
+
+
+def write_report(
+    out_dir: str | Path,
+    result: EvalResult,
+    analysis: ErrorAnalysis,
+    epochs: Iterable[EpochRecord | Mapping[str, object]] | None = None,
+    *,
+    confusion: ConfusionMatrix | None = None,
+    title: str = "Evaluation report",
+    make_plots: bool = True,
+    examples_per_category: int = 3,
+) -> ReportFiles:
+    """Write ``report.md``, ``metrics.json`` and the figures into ``out_dir``; each file is written atomically.
+
+    Figures: per-type F1 always, the confusion heatmap when ``confusion`` is given, training curves when ``epochs``
+    are given. ``report.md`` is written last, so its links point to files that exist.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records = coerce_epochs(epochs) if epochs is not None else None
+    plots: dict[str, Path] = {}
+    if make_plots:
+        plots["per_type_f1"] = plot_per_type_f1(result, out / PLOT_FILES["per_type_f1"])
+        if confusion is not None:
+            plots["confusion"] = plot_confusion(confusion, out / PLOT_FILES["confusion"])
+        if records:
+            plots["training_curves"] = plot_training_curves(records, out / PLOT_FILES["training_curves"])
+    metrics_path = out / METRICS_FILE
+    doc = metrics_document(result, analysis, records, confusion)
+    atomic_write_text(metrics_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    report_path = out / REPORT_FILE
+    links = {name: path.name for name, path in plots.items()}
+    text = render_markdown(
+        result, analysis, records, links, title=title, examples_per_category=examples_per_category
+    )
+    atomic_write_text(report_path, text)
+    logger.info("wrote %s (%s)", report_path, result.summary())
+    return ReportFiles(report_path, metrics_path, plots)
+
+
+def write_evaluation(
+    out_dir: str | Path,
+    gold: TagSequences,
+    pred: TagSequences,
+    tokens: Sequence[Sequence[str]] | None = None,
+    epochs: Iterable[EpochRecord | Mapping[str, object]] | None = None,
+    *,
+    title: str = "Evaluation report",
+    max_examples: int = 5,
+    make_plots: bool = True,
+) -> tuple[EvalResult, ErrorAnalysis, ReportFiles]:
+    """Evaluate predicted tags against gold ones and write the full report (token confusion heatmap included)."""
+    result, analysis = evaluate_tags(gold, pred, tokens, max_examples=max_examples)
+    confusion = token_confusion(gold, pred)
+    files = write_report(
+        out_dir, result, analysis, epochs, confusion=confusion, title=title, make_plots=make_plots
+    )
+    return result, analysis, files
