@@ -1,0 +1,239 @@
+"""``inspect_files``: read files, run every check, and gather counts and findings into an :class:`InspectReport`."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nerforge.data import subwords
+from nerforge.data.checks.common import FindingLog, decode_spans, split_docstart
+from nerforge.data.checks.overlap import Overlap, check_duplicates, check_label_consistency, check_overlap
+from nerforge.data.checks.tags import check_corrupt_types, check_i_starts, check_tag_shapes, check_types_across_files
+from nerforge.data.checks.tokens import check_tokens, unusual_chars
+from nerforge.data.readers.options import ReadOptions
+from nerforge.data.subwords import LengthStats
+from nerforge.errors import DataFormatError, UsageError
+from nerforge.types import Corpus, Example, Finding, Span
+
+logger = logging.getLogger(__name__)
+
+Reader = Callable[[str, ReadOptions], Corpus]
+
+# Kinds that the checks here compute in full for every scheme; a reader's findings of these kinds repeat them.
+OWN_KINDS = frozenset({"i-start", "whitespace-token"})
+
+
+@dataclass
+class FileReport:
+    """Counts and findings of one file. ``findings`` keeps the first few of each kind; ``findings_by_kind`` counts
+    them all. ``lengths`` maps a unit (``words``, ``subwords``) to its :class:`LengthStats`; ``unusual_chars``
+    counts the tokens holding each non-printable character."""
+
+    path: str
+    format: str
+    scheme: str
+    documents: int
+    sentences: int
+    tokens: int
+    entities: int
+    entities_by_type: dict[str, int]
+    findings: list[Finding] = field(default_factory=list)
+    findings_by_kind: dict[str, int] = field(default_factory=dict)
+    lengths: dict[str, LengthStats] = field(default_factory=dict)
+    unusual_chars: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "scheme": self.scheme,
+            "documents": self.documents,
+            "sentences": self.sentences,
+            "tokens": self.tokens,
+            "entities": self.entities,
+            "entities_by_type": dict(self.entities_by_type),
+            "findings": [
+                {"kind": f.kind, "path": f.path, "line": f.line, "message": f.message, "severity": f.severity}
+                for f in self.findings
+            ],
+            "findings_by_kind": dict(self.findings_by_kind),
+            "lengths": {unit: asdict(stats) for unit, stats in self.lengths.items()},
+            "unusual_chars": dict(self.unusual_chars),
+        }
+
+
+@dataclass
+class InspectReport:
+    """What ``nerforge inspect`` found in a set of files."""
+
+    files: list[FileReport]
+    overlaps: list[Overlap] = field(default_factory=list)
+    tokenizer: str | None = None
+    max_length: int | None = None
+
+    def total(self) -> dict[str, Any]:
+        """Sums over the files: sentences, tokens, entities, entities by type and findings by kind."""
+        by_type: Counter[str] = Counter()
+        by_kind: Counter[str] = Counter()
+        for f in self.files:
+            by_type.update(f.entities_by_type)
+            by_kind.update(f.findings_by_kind)
+        return {
+            "sentences": sum(f.sentences for f in self.files),
+            "tokens": sum(f.tokens for f in self.files),
+            "entities": sum(f.entities for f in self.files),
+            "entities_by_type": dict(sorted(by_type.items())),
+            "findings_by_kind": dict(sorted(by_kind.items())),
+        }
+
+    def entities_lost(self) -> int:
+        """Entities a naive truncation at the checked maximum length would lose, over all files."""
+        return sum(stats.entities_lost for f in self.files for stats in f.lengths.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": [f.to_dict() for f in self.files],
+            "total": self.total(),
+            "overlaps": [asdict(o) for o in self.overlaps],
+            "tokenizer": self.tokenizer,
+            "max_length": self.max_length,
+        }
+
+
+@dataclass
+class _Prepared:
+    corpus: Corpus
+    examples: list[Example]
+    spans: list[list[Span]]
+    markers: int
+    log: FindingLog
+
+
+def _prepare(corpus: Corpus, max_findings: int | None) -> _Prepared:
+    log = FindingLog(max_findings)
+    log.extend(f for f in corpus.findings if f.kind not in OWN_KINDS)
+    examples, markers, docstart_findings = split_docstart(corpus.examples, corpus.path)
+    log.extend(docstart_findings)
+    spans = [decode_spans(ex.tags) for ex in examples]
+    return _Prepared(corpus, examples, spans, markers, log)
+
+
+def inspect_corpora(
+    corpora: Sequence[Corpus],
+    *,
+    tokenizer: Any = None,
+    max_length: int | None = None,
+    max_findings: int | None = 50,
+) -> InspectReport:
+    """Check corpora that are already read (``train`` calls this before training).
+
+    Args:
+        corpora: one per file, in the order given; overlap is reported in the later file.
+        tokenizer: a Hugging Face tokenizer, a name for :func:`~nerforge.data.subwords.load_tokenizer`
+            (``"default"``: the embedded MiniLM), or ``None`` to skip subword checks.
+        max_length: the limit for truncation counts, in subwords with a tokenizer (default: the tokenizer's
+            ``model_max_length``) or in words without one (default: no truncation check).
+        max_findings: findings kept per kind and file (all are counted); ``None`` keeps all.
+    """
+    paths = [c.path for c in corpora]
+    if len(set(paths)) != len(paths):
+        twice = next(p for p in paths if paths.count(p) > 1)
+        raise UsageError(f"{twice} is given twice; give each file once")
+    tok = subwords.load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    model = (
+        None
+        if tok is None
+        else (tokenizer if isinstance(tokenizer, str) else getattr(tok, "name_or_path", "tokenizer"))
+    )
+    limit = max_length if max_length is not None or tok is None else subwords.tokenizer_limit(tok)
+    prepared = [_prepare(c, max_findings) for c in corpora]
+    pieces = None
+    if tok is not None:
+        pieces = subwords.piece_counts(tok, (t for p in prepared for ex in p.examples for t in ex.tokens))
+    reports = [_check_file(p, tok, pieces, model, limit) for p in prepared]
+    logs = {p.corpus.path: p.log for p in prepared}
+    files = [(p.corpus.path, p.examples) for p in prepared]
+    overlaps, overlap_findings = check_overlap(files)
+    cross = [
+        *check_types_across_files(files),
+        *overlap_findings,
+        *check_label_consistency([(p.corpus.path, p.examples, p.spans) for p in prepared]),
+    ]
+    for finding in cross:
+        logs[finding.path].add(finding)
+    for report, p in zip(reports, prepared, strict=True):
+        report.findings = list(p.log.kept)
+        report.findings_by_kind = dict(sorted(p.log.counts.items()))
+    return InspectReport(reports, overlaps, model, limit)
+
+
+def _check_file(
+    p: _Prepared, tok: Any, pieces: dict[str, int] | None, model: str | None, limit: int | None
+) -> FileReport:
+    path, examples, spans, log = p.corpus.path, p.examples, p.spans, p.log
+    log.extend(check_tag_shapes(examples, path))
+    log.extend(check_corrupt_types(examples, path))
+    log.extend(check_i_starts(examples, spans, path, p.corpus.scheme))
+    log.extend(check_tokens(examples, path))
+    log.extend(check_duplicates(examples, path))
+    lengths: dict[str, LengthStats] = {}
+    words, found = subwords.length_stats(examples, spans, path, max_length=limit if tok is None else None)
+    lengths["words"] = words
+    log.extend(found)
+    if tok is not None and pieces is not None:
+        log.extend(subwords.check_no_subword(examples, spans, path, pieces, model or "the tokenizer"))
+        sub, found = subwords.length_stats(
+            examples, spans, path, pieces=pieces, max_length=limit, specials=subwords.special_count(tok)
+        )
+        lengths["subwords"] = sub
+        log.extend(found)
+    by_type = Counter(s.label for ex_spans in spans for s in ex_spans)
+    doc_ids = {ex.doc_id for ex in p.corpus.examples if ex.doc_id is not None}
+    return FileReport(
+        path=path,
+        format=p.corpus.format,
+        scheme=p.corpus.scheme,
+        documents=p.markers or len(doc_ids),
+        sentences=sum(1 for ex in examples if ex.tokens),
+        tokens=sum(len(ex.tokens) for ex in examples),
+        entities=sum(by_type.values()),
+        entities_by_type=dict(sorted(by_type.items())),
+        lengths=lengths,
+        unusual_chars=unusual_chars(examples),
+    )
+
+
+def _default_reader() -> Reader:
+    from nerforge.data.readers.registry import read_corpus
+
+    return read_corpus
+
+
+def inspect_files(
+    paths: Sequence[str | Path],
+    options: ReadOptions | None = None,
+    tokenizer: Any = None,
+    max_length: int | None = None,
+    *,
+    max_findings: int | None = 50,
+    reader: Reader | None = None,
+) -> InspectReport:
+    """Read each file with ``options`` and check it; see :func:`inspect_corpora` for the other arguments.
+
+    Raises:
+        DataFormatError: a file is missing or cannot be read as asked (with ``path:line``).
+        ModelError: the tokenizer cannot be loaded.
+    """
+    options = options or ReadOptions()
+    read = reader or _default_reader()
+    corpora = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise DataFormatError(path, None, "no such file")
+        logger.debug("reading %s", path)
+        corpora.append(read(str(path), options))
+    return inspect_corpora(corpora, tokenizer=tokenizer, max_length=max_length, max_findings=max_findings)
