@@ -44,6 +44,11 @@ def _no_data(ax: Axes, message: str) -> None:
 def plot_confusion(
     cm: ConfusionMatrix, path: str | Path, *, title: str = "Token confusion by entity type"
 ) -> Path:
+    """Write :func:`confusion_figure` to ``path`` as PNG."""
+    return _save(confusion_figure(cm, title=title), path)
+
+
+def confusion_figure(cm: ConfusionMatrix, *, title: str = "Token confusion by entity type") -> Figure:
     """Heatmap of a token confusion matrix; colour is the row share, each cell is annotated with its count."""
     n = len(cm.labels)
     side = max(4.0, 0.7 * n + 2.0)
@@ -52,7 +57,7 @@ def plot_confusion(
     if n == 0:
         _no_data(ax, "no tokens")
         ax.set_title(title)
-        return _save(fig, path)
+        return fig
     shares = cm.normalized()
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of gold row")
@@ -68,7 +73,7 @@ def plot_confusion(
             colour = "white" if shares[i, j] > 0.5 else "black"
             ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=fontsize)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def _points(records: list[EpochRecord], key: str) -> tuple[list[float], list[float]]:
@@ -84,6 +89,11 @@ def _points(records: list[EpochRecord], key: str) -> tuple[list[float], list[flo
 def plot_training_curves(
     epochs: Iterable[EpochRecord | Mapping[str, object]], path: str | Path, *, title: str = "Training"
 ) -> Path:
+    """Write :func:`training_figure` to ``path`` as PNG."""
+    return _save(training_figure(epochs, title=title), path)
+
+
+def training_figure(epochs: Iterable[EpochRecord | Mapping[str, object]], *, title: str = "Training") -> Figure:
     """Two panels: train and eval loss per epoch, and dev F1 per epoch. Missing or non-finite values are skipped."""
     records = coerce_epochs(epochs)
     fig = Figure(figsize=(10.0, 4.0))
@@ -120,10 +130,15 @@ def plot_training_curves(
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def plot_per_type_f1(result: EvalResult, path: str | Path, *, title: str = "F1 per entity type") -> Path:
+    """Write :func:`per_type_f1_figure` to ``path`` as PNG."""
+    return _save(per_type_f1_figure(result, title=title), path)
+
+
+def per_type_f1_figure(result: EvalResult, *, title: str = "F1 per entity type") -> Figure:
     """Horizontal bars of each type's F1 (support in the label), with the micro and macro F1 as lines."""
     types = list(result.per_type)
     fig = Figure(figsize=(7.0, max(3.0, 0.45 * len(types) + 1.5)))
@@ -131,7 +146,7 @@ def plot_per_type_f1(result: EvalResult, path: str | Path, *, title: str = "F1 p
     ax.set_title(f"{title} ({result.mode} {result.scheme})")
     if not types:
         _no_data(ax, "no entities in gold or predictions")
-        return _save(fig, path)
+        return fig
     scores = [result.per_type[t].f1 for t in types]
     labels = [f"{t} (n={result.per_type[t].support})" for t in types]
     positions = list(range(len(types)))
@@ -146,4 +161,4 @@ def plot_per_type_f1(result: EvalResult, path: str | Path, *, title: str = "F1 p
     ax.set_xlabel("F1")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
