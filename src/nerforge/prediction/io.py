@@ -1,0 +1,261 @@
+"""Files in and out of ``nerforge predict``: texts to tag, and the entities found in them.
+
+Inputs (chosen by suffix, read lazily so any size streams):
+
+- ``.txt`` / ``.text``: one text per line (blank lines are empty texts, so ``id`` stays the 0-based line index), or
+  the whole file as one text;
+- ``.csv``: a header row, the text in column ``text_column`` (a real CSV parser: quoted newlines and commas work);
+- ``.jsonl`` / ``.ndjson``: one JSON object per line with the text in field ``text_column``; blank lines skipped.
+
+Outputs (written atomically):
+
+- ``.jsonl``: one object per input record, ``{"id", "text", "entities": [{"text", "label", "start", "end",
+  "score"}], ...}``; fields of JSONL and CSV inputs are kept, and an input ``id`` field is kept as the ``id``;
+- ``.csv``: the input columns (``id, text`` for other inputs) plus an ``entities`` column holding the JSON list;
+  cells starting with ``= + - @`` (or a tab / carriage return) get a leading ``'`` so spreadsheets do not run them
+  as formulas.
+
+Problems in an input file raise :class:`~nerforge.errors.DataFormatError` with ``path:line``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from nerforge.errors import DataFormatError, UsageError
+from nerforge.io_utils import atomic_open
+from nerforge.types import Entity
+
+logger = logging.getLogger(__name__)
+
+INPUT_SUFFIXES = {".txt": "txt", ".text": "txt", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".csv": "csv"}
+ENTITIES_COLUMN = "entities"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One text to tag and where it came from.
+
+    Attributes:
+        index: 0-based position in the input.
+        text: the text.
+        line: 1-based line of the input file where the record starts (``None`` for a literal text).
+        fields: the input row (CSV) or object (JSONL), in input order; empty for plain text.
+    """
+
+    index: int
+    text: str
+    line: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> Any:
+        """The input's own ``id`` field when it has one, else the 0-based index."""
+        return self.fields.get("id", self.index)
+
+
+def input_format(path: str | Path) -> str:
+    """``txt``, ``csv`` or ``jsonl`` from the file suffix."""
+    fmt = INPUT_SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: cannot tell the input format; use a {', '.join(INPUT_SUFFIXES)} file or --text")
+    return fmt
+
+
+def output_format(path: str | Path) -> str:
+    """``jsonl`` or ``csv`` from the output suffix."""
+    fmt = OUTPUT_SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: unknown output format; name the output file *.jsonl or *.csv")
+    return fmt
+
+
+def read_inputs(path: str | Path, *, text_column: str = "text", whole_file: bool = False) -> Iterator[InputRecord]:
+    """The records of an input file, lazily (see the module docstring for the formats)."""
+    path = Path(path)
+    fmt = input_format(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: input file not found")
+    if whole_file and fmt != "txt":
+        raise UsageError("--whole-file applies to .txt inputs only")
+    if fmt == "txt":
+        return _read_whole(path) if whole_file else _read_lines(path)
+    if fmt == "csv":
+        return _read_csv(path, text_column)
+    return _read_jsonl(path, text_column)
+
+
+def _decode(raw: bytes, path: Path, line: int | None) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(path, line, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _read_whole(path: Path) -> Iterator[InputRecord]:
+    text = _decode(path.read_bytes(), path, None).removeprefix("\ufeff")
+    yield InputRecord(0, text, 1)
+
+
+def _read_lines(path: Path) -> Iterator[InputRecord]:
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh):
+            text = _decode(raw, path, n + 1)
+            if n == 0:
+                text = text.removeprefix("\ufeff")
+            yield InputRecord(n, text.removesuffix("\n").removesuffix("\r"), n + 1)
+
+
+def _read_jsonl(path: Path, text_field: str) -> Iterator[InputRecord]:
+    index = 0
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            line = _decode(raw, path, n)
+            if n == 1:
+                line = line.removeprefix("\ufeff")
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(path, n, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(obj, dict):
+                raise DataFormatError(path, n, f"a JSON {type(obj).__name__}", expected="one JSON object per line")
+            if text_field not in obj:
+                keys = ", ".join(map(str, obj)) or "none"
+                raise DataFormatError(
+                    path, n, f"no {text_field!r} field (fields: {keys})", expected="the text in that field (--text-column)"
+                )
+            text = obj[text_field]
+            if not isinstance(text, str):
+                raise DataFormatError(path, n, f"field {text_field!r} is a JSON {type(text).__name__}", expected="a string")
+            yield InputRecord(index, text, n, obj)
+            index += 1
+
+
+def _read_csv(path: Path, text_column: str) -> Iterator[InputRecord]:
+    with path.open("r", encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        start = 1
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            if text_column not in header:
+                raise DataFormatError(
+                    path, 1, f"no column {text_column!r} (columns: {', '.join(header)})", expected="--text-column NAME"
+                )
+            col = header.index(text_column)
+            index = 0
+            start = reader.line_num + 1
+            for row in reader:
+                if not row:  # a blank line between rows
+                    start = reader.line_num + 1
+                    continue
+                if len(row) != len(header):
+                    raise DataFormatError(path, start, f"{len(row)} fields but the header has {len(header)}")
+                yield InputRecord(index, row[col], start, dict(zip(header, row, strict=True)))
+                index += 1
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise DataFormatError(path, start, f"invalid CSV: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(path, start, f"not UTF-8 text ({exc.reason})") from None
+
+
+# -- output ------------------------------------------------------------------------------------------------------
+
+
+def escape_cell(value: str) -> str:
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def entities_json(entities: Sequence[Entity]) -> list[dict[str, object]]:
+    return [e.to_dict() for e in entities]
+
+
+def record_to_json(record: InputRecord, entities: Sequence[Entity]) -> dict[str, Any]:
+    """The JSONL object for one record: ``id``, ``text``, ``entities``, then the input's other fields."""
+    out: dict[str, Any] = {"id": record.id, "text": record.text, ENTITIES_COLUMN: entities_json(entities)}
+    for key, value in record.fields.items():
+        out.setdefault(key, value)
+    return out
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def record_to_row(record: InputRecord, entities: Sequence[Entity], columns: Sequence[str]) -> list[str]:
+    """The CSV row for one record under ``columns`` (the last one is ``entities``), spreadsheet-escaped."""
+    values = {"id": record.id, "text": record.text, **record.fields}
+    values[ENTITIES_COLUMN] = json.dumps(entities_json(entities), ensure_ascii=False)
+    return [escape_cell(_csv_cell(values.get(c))) for c in columns]
+
+
+def csv_columns(record: InputRecord | None, csv_input: bool) -> list[str]:
+    """Output columns: the input's own columns for CSV input, ``id, text`` otherwise; ``entities`` last."""
+    base = [k for k in record.fields if k != ENTITIES_COLUMN] if csv_input and record is not None else ["id", "text"]
+    if csv_input and record is not None and ENTITIES_COLUMN in record.fields:
+        logger.warning("the input column %r is replaced by the predicted entities", ENTITIES_COLUMN)
+    return [*base, ENTITIES_COLUMN]
+
+
+def write_predictions(
+    path: str | Path, results: Iterable[tuple[InputRecord, Sequence[Entity]]], *, csv_input: bool = False
+) -> int:
+    """Write ``(record, entities)`` pairs to ``path`` (``.jsonl`` or ``.csv``) atomically; returns the count.
+
+    The pairs are consumed lazily; the file appears only once all of them are written.
+    """
+    fmt = output_format(path)
+    count = 0
+    with atomic_open(path, "w", newline="" if fmt == "csv" else None) as fh:
+        if fmt == "jsonl":
+            for record, entities in results:
+                fh.write(json.dumps(record_to_json(record, entities), ensure_ascii=False) + "\n")
+                count += 1
+        else:
+            count = _write_csv(fh, results, csv_input)
+    return count
+
+
+def _write_csv(fh: IO[str], results: Iterable[tuple[InputRecord, Sequence[Entity]]], csv_input: bool) -> int:
+    writer = csv.writer(fh)
+    columns: list[str] | None = None
+    count = 0
+    for record, entities in results:
+        if columns is None:
+            columns = csv_columns(record, csv_input)
+            writer.writerow([escape_cell(c) for c in columns])
+        writer.writerow(record_to_row(record, entities, columns))
+        count += 1
+    if columns is None:
+        writer.writerow(csv_columns(None, csv_input))
+    return count
+
+
+def render_inline(text: str, entities: Sequence[Entity]) -> str:
+    """The text with each entity marked in place: ``[Acme Corp](ORG) hired [Ann](PER)``."""
+    parts: list[str] = []
+    pos = 0
+    for e in sorted(entities, key=lambda e: (e.start, e.end)):
+        if e.start < pos:
+            continue
+        parts += [text[pos : e.start], f"[{text[e.start : e.end]}]({e.label})"]
+        pos = e.end
+    parts.append(text[pos:])
+    return "".join(parts)

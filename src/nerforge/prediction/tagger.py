@@ -1,0 +1,234 @@
+"""The Python API for prediction: :class:`Tagger` loads a model directory and finds entities in raw text.
+
+>>> tagger = Tagger.load("runs/quickstart/model")          # doctest: +SKIP
+>>> tagger.predict_text("Acme hired a Python developer")    # doctest: +SKIP
+[Entity(text='Python', label='SKILL', start=13, end=19, score=0.97)]
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from nerforge.data.schemes import tags_to_spans
+from nerforge.errors import ModelError, UsageError
+from nerforge.model_dir import ModelMeta
+from nerforge.prediction.engine import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHUNK_SIZE,
+    Backend,
+    Engine,
+    TorchBackend,
+    WordPrediction,
+)
+from nerforge.prediction.words import Word, get_word_tokenizer
+from nerforge.types import Entity
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX_FILE = "model.safetensors.index.json"  # sharded weights
+SUPPORTED_HEADS = ("softmax",)
+
+
+def entities_from_words(text: str, words: Sequence[Word], prediction: WordPrediction) -> list[Entity]:
+    """Entities of one text from its words and their predicted tags; offsets point into ``text``.
+
+    An entity runs from the start of its first word to the end of its last (the text between them included), and
+    its score is the mean probability of its words.
+    """
+    if len(words) != len(prediction.tags):
+        raise ValueError(f"{len(words)} words but {len(prediction.tags)} predicted tags")
+    out: list[Entity] = []
+    for span in tags_to_spans(prediction.tags):
+        start, end = words[span.start].start, words[span.end - 1].end
+        scores = prediction.scores[span.start : span.end]
+        out.append(Entity(text[start:end], span.label, start, end, round(sum(scores) / len(scores), 6)))
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' loading progress bars and info messages while loading, then restore its settings."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _check_texts(texts: Any) -> None:
+    if isinstance(texts, str):
+        raise UsageError("predict() takes a list of texts; use predict_text() for a single string")
+
+
+class Tagger:
+    """Finds entities in raw text, or tags pre-split words, with a trained token-classification model.
+
+    Build one with :meth:`load` (a model directory) or :meth:`from_model` (objects already in memory).
+    """
+
+    def __init__(self, engine: Engine, meta: ModelMeta) -> None:
+        self.engine = engine
+        self.meta = meta
+        self._tokenize = get_word_tokenizer(meta.word_tokenizer)
+
+    @property
+    def types(self) -> list[str]:
+        """The entity types the model predicts."""
+        return self.meta.types
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        device: str = "cpu",
+        progress: bool | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> Tagger:
+        """Load a nerforge model directory (``nerforge train`` output).
+
+        Only ``model.safetensors`` weights are read, and no code from the directory is ever run.
+
+        Raises:
+            ModelError: ``path`` is not a nerforge model directory, or its files do not agree.
+        """
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        directory = Path(path)
+        if not directory.is_dir():
+            raise ModelError(f"{directory}: model directory not found; pass the output directory of 'nerforge train'")
+        meta = ModelMeta.load(directory)
+        if meta.backend != "torch":
+            raise ModelError(f"{directory}: the model is for the {meta.backend!r} backend; this loader needs 'torch'")
+        if not any((directory / name).is_file() for name in (WEIGHTS_FILE, WEIGHTS_INDEX_FILE)):
+            raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
+        try:
+            with _quiet_transformers():
+                tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+                model = AutoModelForTokenClassification.from_pretrained(
+                    directory, local_files_only=True, trust_remote_code=False, use_safetensors=True
+                )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{directory}: cannot load the model: {exc}") from None
+        logger.debug("loaded %s (%d tags, max_length %d)", directory, len(meta.tags), meta.max_length)
+        return cls.from_model(
+            model, tokenizer, meta, batch_size=batch_size, device=device, progress=progress, chunk_size=chunk_size
+        )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        meta: ModelMeta,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        device: str = "cpu",
+        progress: bool | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> Tagger:
+        """A tagger over a PyTorch token-classification model and its fast tokenizer already in memory."""
+        check_model(model, meta)
+        backend = TorchBackend(model, device=device)
+        return cls.from_backend(backend, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size)
+
+    @classmethod
+    def from_backend(
+        cls,
+        backend: Backend,
+        tokenizer: Any,
+        meta: ModelMeta,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> Tagger:
+        """A tagger over any :class:`~nerforge.prediction.engine.Backend` (e.g. ONNX Runtime)."""
+        if meta.head not in SUPPORTED_HEADS:
+            raise ModelError(f"model head {meta.head!r} is not supported here; supported: {', '.join(SUPPORTED_HEADS)}")
+        engine = Engine(backend, tokenizer, meta, batch_size=batch_size, chunk_size=chunk_size, progress=progress)
+        return cls(engine, meta)
+
+    # -- raw text ---------------------------------------------------------------------------------------------
+
+    def words(self, text: str) -> list[Word]:
+        """The words the tagger cuts ``text`` into (the model's word tokenizer)."""
+        return self._tokenize(text)
+
+    def iter_predict(self, texts: Iterable[str], *, total: int | None = None) -> Iterator[list[Entity]]:
+        """Entities of each text, yielded in order while ``texts`` is read lazily (bounded memory)."""
+        _check_texts(texts)
+        pending: collections.deque[tuple[str, list[Word]]] = collections.deque()
+
+        def feed() -> Iterator[list[str]]:
+            for n, text in enumerate(texts):
+                if not isinstance(text, str):
+                    raise UsageError(f"text {n} is a {type(text).__name__}, not a str")
+                words = self._tokenize(text)
+                pending.append((text, words))
+                yield [w.text for w in words]
+
+        for prediction in self.engine.predict(feed(), total=total):
+            text, words = pending.popleft()
+            yield entities_from_words(text, words, prediction)
+
+    def predict(self, texts: list[str]) -> list[list[Entity]]:
+        """Entities of each text, with character offsets into it (``text[e.start:e.end] == e.text``)."""
+        _check_texts(texts)
+        texts = list(texts)
+        return list(self.iter_predict(texts, total=len(texts)))
+
+    def predict_text(self, text: str) -> list[Entity]:
+        """Entities of one text."""
+        if not isinstance(text, str):
+            raise UsageError(f"predict_text() takes a str, not a {type(text).__name__}")
+        return self.predict([text])[0]
+
+    # -- pre-split words --------------------------------------------------------------------------------------
+
+    def predict_words(self, examples: list[list[str]]) -> list[WordPrediction]:
+        """A valid IOB2 tag and a probability for every word of every example (no word is ever dropped)."""
+        _check_texts(examples)
+        examples = list(examples)
+        for n, words in enumerate(examples):
+            if isinstance(words, str) or not all(isinstance(w, str) for w in words):
+                raise UsageError(f"example {n} must be a list of str words")
+        return list(self.engine.predict(examples, total=len(examples)))
+
+    def iter_predict_words(self, examples: Iterable[Sequence[str]], *, total: int | None = None) -> Iterator[WordPrediction]:
+        """Like :meth:`predict_words`, reading ``examples`` lazily."""
+        return self.engine.predict(examples, total=total)
+
+
+def check_model(model: Any, meta: ModelMeta) -> None:
+    """Raise :class:`ModelError` when the model's labels or positions disagree with its metadata."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return
+    num_labels = getattr(config, "num_labels", len(meta.tags))
+    if num_labels != len(meta.tags):
+        raise ModelError(f"the model has {num_labels} labels but its metadata lists {len(meta.tags)} tags")
+    id2label = getattr(config, "id2label", None) or {}
+    named = {int(k): v for k, v in id2label.items()}
+    if named and all(not v.startswith("LABEL_") for v in named.values()):
+        mismatched = [i for i, t in enumerate(meta.tags) if named.get(i) != t]
+        if mismatched:
+            i = mismatched[0]
+            raise ModelError(f"label id {i} is {named.get(i)!r} in config.json but {meta.tags[i]!r} in nerforge.json")
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and meta.max_length > positions:
+        raise ModelError(f"max_length {meta.max_length} in nerforge.json exceeds the model's {positions} positions")
