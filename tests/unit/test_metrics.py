@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -130,6 +131,11 @@ def test_epoch_records_from_dicts_fill_missing_epoch():
     assert recs[1].to_dict() == {"epoch": 7, "train_loss": None, "eval_loss": None, "eval_f1": 0.5}
     with pytest.raises(UsageError, match="epoch record 0: eval_f1"):
         coerce_epochs([{"eval_f1": "high"}])
+    with pytest.raises(UsageError, match="epoch record 1: train_loss"):
+        coerce_epochs([{}, {"train_loss": True}])
+    # numpy scalars (what a trainer often logs) are numbers too
+    (rec,) = coerce_epochs([{"epoch": np.int64(2), "eval_f1": np.float32(0.5)}])
+    assert (rec.epoch, rec.eval_f1) == (2.0, 0.5) and type(rec.eval_f1) is float
 
 
 # --- differential test against seqeval -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -151,7 +152,7 @@ class EpochRecord:
             if raw is None:
                 values[key] = None
                 continue
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
                 raise UsageError(f"epoch record {index}: {key} is {raw!r}; expected a number or None")
             values[key] = float(raw)
         return cls(**values)
