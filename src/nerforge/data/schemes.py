@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -53,6 +54,7 @@ def is_valid_tag(tag: str) -> bool:
     return tag == OUTSIDE or bool(_PREFIX_RE.match(tag) or _SUFFIX_RE.match(tag) or _BARE_RE.match(tag))
 
 
+@lru_cache(maxsize=4096)
 def parse_tag(tag: str, *, default_type: str | None = None) -> ParsedTag:
     """Split a tag into prefix and type.
 
