@@ -1,0 +1,98 @@
+"""``nerforge convert`` as a library function: read any supported file, write IOB2 CoNLL or JSON Lines."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nerforge.data.normalize import corpus_to_iob2
+from nerforge.data.readers.labels import count_kinds
+from nerforge.data.readers.options import ReadOptions
+from nerforge.data.readers.registry import read_corpus
+from nerforge.data.schemes import tags_to_spans
+from nerforge.data.writers import output_format, write_examples
+from nerforge.types import Example, Finding
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """Sentence, token and entity counts (entities decoded conlleval-style), by type."""
+
+    sentences: int
+    tokens: int
+    entities: dict[str, int]
+
+    @property
+    def total_entities(self) -> int:
+        return sum(self.entities.values())
+
+    def __str__(self) -> str:
+        by_type = ", ".join(f"{k} {v}" for k, v in sorted(self.entities.items(), key=lambda kv: (-kv[1], kv[0])))
+        return f"{self.sentences} sentences, {self.tokens} tokens, {self.total_entities} entities" + (
+            f" ({by_type})" if by_type else ""
+        )
+
+
+def corpus_stats(examples: Iterable[Example]) -> CorpusStats:
+    """Count sentences, tokens and conlleval-style entities by type."""
+    sentences = tokens = 0
+    entities: Counter[str] = Counter()
+    for ex in examples:
+        sentences += 1
+        tokens += len(ex)
+        entities.update(s.label for s in tags_to_spans(ex.tags))
+    return CorpusStats(sentences, tokens, dict(entities))
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """What :func:`convert_file` read and wrote."""
+
+    input_path: str
+    output_path: str
+    input_format: str
+    output_format: str
+    source_scheme: str
+    stats: CorpusStats
+    findings: list[Finding] = field(default_factory=list)
+
+    def summary(self) -> str:
+        kinds = count_kinds(self.findings)
+        detail = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        return (
+            f"wrote {self.output_path} ({self.output_format}, IOB2) from {self.input_format}/{self.source_scheme}: "
+            f"{self.stats}; {len(self.findings)} findings" + (f" ({detail})" if detail else "")
+        )
+
+
+def convert_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    options: ReadOptions = ReadOptions(),
+    to: str | None = None,
+) -> ConvertResult:
+    """Read ``input_path`` and write it to ``output_path`` as IOB2 CoNLL or JSON Lines.
+
+    The output format is ``to`` when given, else from the output extension (``.conll``/``.txt``/``.tsv``: CoNLL,
+    ``.jsonl``/``.json``: JSON Lines). The output is written atomically, and only after the whole input was read.
+
+    Raises:
+        DataFormatError: the input cannot be read.
+        UsageError: the output format is unknown.
+    """
+    fmt = output_format(output_path, to)
+    corpus = read_corpus(input_path, options)
+    iob2 = corpus_to_iob2(corpus)
+    write_examples(iob2.examples, output_path, fmt)
+    return ConvertResult(
+        input_path=str(input_path),
+        output_path=str(output_path),
+        input_format=corpus.format,
+        output_format=fmt,
+        source_scheme=corpus.scheme,
+        stats=corpus_stats(iob2.examples),
+        findings=list(corpus.findings),
+    )

@@ -1,0 +1,260 @@
+"""Column files (CoNLL and its relatives): one token per line, a blank line between sentences.
+
+Rules (each quirk handled is recorded as a :class:`~nerforge.types.Finding`):
+
+* **Separator.** ``options.separator``: ``"\\t"`` splits on TAB, ``" "`` on runs of whitespace (as awk's
+  ``FS=" "``), any other string literally. ``None`` picks TAB when most non-blank lines contain a TAB, else
+  whitespace runs. With TAB, tokens keep their inner and leading spaces (``"  18"``, ``"\\u202fOracle"``).
+* **Columns.** ``token_column`` / ``tag_column`` are 0-based; negative values count from the end of a full line.
+  Trailing empty fields are dropped first (``trailing-separator``: ``"Proven O "``, GermEval's ``1\\t"\\tO\\tO\\t``), so
+  ``tag_column=-1`` is the last non-empty field. The file's column count is the most common count; a line with
+  fewer columns whose tag column is missing is a ``missing-tag`` (tagged ``O``, or an error when
+  ``missing_tag="error"``); any other column count raises.
+* **Sentence breaks** are empty or whitespace-only lines, any number in a row.
+* **Documents.** A line whose first field is ``-DOCSTART-`` is never a token or a sentence. It may open a document
+  (followed by a blank line or not: CoNLL-2002 Dutch) or close one (CoNLL-2003 IOB1, where markers sit at the end of
+  each document). Sentences get ``doc_id`` ``"0"``, ``"1"``, ... when the file has markers.
+* **Comments.** A line starting with ``#`` is a comment (GermEval's ``#\\t<url>\\t[date]``) unless it has the file's
+  column count and a valid tag in the tag column: ``#\\tO`` is the token ``#``.
+* CRLF, a BOM and a missing final newline are handled by :mod:`~nerforge.data.readers.source`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from nerforge.data.readers.options import ReadOptions
+from nerforge.data.readers.source import Source, split_lines
+from nerforge.data.schemes import is_valid_tag
+from nerforge.errors import DataFormatError, UsageError
+from nerforge.types import Example, Finding
+
+DOCSTART = "-DOCSTART-"
+MISSING_TAG_POLICIES = ("o", "error")
+
+
+@dataclass
+class _Layout:
+    """How the lines of one file are split into columns."""
+
+    n_cols: int
+    token_col: int
+    tag_col: int
+
+
+def read_columns(source: Source, options: ReadOptions) -> tuple[list[Example], list[Finding]]:
+    """Read a column file (see the module docstring). Tags are the raw strings of the tag column.
+
+    Raises:
+        DataFormatError: a line with a wrong number of columns, or a missing tag when ``missing_tag="error"``.
+    """
+    if options.missing_tag not in MISSING_TAG_POLICIES:
+        raise UsageError(f"unknown missing_tag {options.missing_tag!r}; expected one of {MISSING_TAG_POLICIES}")
+    path = source.path
+    lines, findings = split_lines(source)
+    sep = _separator(lines, options.separator)
+    fields: list[list[str] | None] = []
+    kinds: list[str] = []
+    trailing = 0
+    trailing_first = None
+    whitespace_lines = 0
+    for no, line in enumerate(lines, 1):
+        if sep == " ":
+            f = line.split()
+            if not f:
+                fields.append(None)
+                kinds.append("blank")
+                whitespace_lines += bool(line)
+                continue
+            had_trailing = line[-1].isspace()
+        else:
+            if not line.strip():
+                fields.append(None)
+                kinds.append("blank")
+                whitespace_lines += bool(line)
+                continue
+            f = line.split(sep)
+            had_trailing = False
+            while len(f) > 1 and not f[-1].strip():
+                f.pop()
+                had_trailing = True
+        if had_trailing:
+            trailing += 1
+            trailing_first = trailing_first or no
+        fields.append(f)
+        if line[0] == "#":
+            kinds.append("hash")
+        elif (line.startswith(DOCSTART) or line[0].isspace()) and _is_docstart(line):
+            kinds.append("docstart")
+        else:
+            kinds.append("token")
+    layout = _layout(fields, kinds, options, path)
+    _resolve_hash_lines(fields, kinds, layout, options)
+    examples = _assemble(fields, kinds, layout, options, path, findings)
+    if trailing:
+        findings.append(
+            Finding(
+                "trailing-separator", path, trailing_first, f"{trailing} line(s) end with a separator (ignored)", "info"
+            )
+        )
+    if whitespace_lines:
+        findings.append(
+            Finding("whitespace-line", path, None, f"{whitespace_lines} whitespace-only line(s) read as breaks", "info")
+        )
+    comments = [i for i, k in enumerate(kinds) if k == "comment"]
+    if comments:
+        findings.append(Finding("comment", path, comments[0] + 1, f"{len(comments)} comment line(s) skipped", "info"))
+    return examples, findings
+
+
+def _separator(lines: list[str], separator: str | None) -> str:
+    """The separator to split on: TAB, ``" "`` (runs of whitespace) or a literal string."""
+    if separator == "":
+        raise UsageError("the column separator is empty; give e.g. '\\t' (TAB) or ' ' (runs of whitespace)")
+    if separator is not None:
+        return separator
+    nonblank = 0
+    with_tab = 0
+    for ln in lines:
+        if ln.strip():
+            nonblank += 1
+            with_tab += "\t" in ln
+    return "\t" if nonblank and 2 * with_tab > nonblank else " "
+
+
+def _layout(fields: list[list[str] | None], kinds: list[str], options: ReadOptions, path: str) -> _Layout:
+    """The file's column count (the most common one, ``#`` lines and markers aside) and resolved columns."""
+    counts: Counter[int] = Counter(len(f) for f, k in zip(fields, kinds, strict=True) if k == "token" and f is not None)
+    if not counts:
+        counts = Counter(len(f) for f, k in zip(fields, kinds, strict=True) if k == "hash" and f is not None)
+    if not counts:
+        raise DataFormatError(path, None, "no token lines found", "one token per line, then its tag")
+    n_cols = counts.most_common(1)[0][0]
+    first = next(i for i, f in enumerate(fields) if f is not None and len(f) == n_cols) + 1
+    if n_cols < 2:
+        raise DataFormatError(path, first, "lines have a single column", "a token column and a tag column")
+    token_col = options.token_column if options.token_column >= 0 else n_cols + options.token_column
+    tag_col = options.tag_column if options.tag_column >= 0 else n_cols + options.tag_column
+    for name, col, given in (("token", token_col, options.token_column), ("tag", tag_col, options.tag_column)):
+        if not 0 <= col < n_cols:
+            raise DataFormatError(path, first, f"{name} column {given} does not exist", f"a column of 0..{n_cols - 1}")
+    if token_col == tag_col:
+        raise DataFormatError(path, first, f"the token and tag columns are both column {token_col}", "two columns")
+    return _Layout(n_cols=n_cols, token_col=token_col, tag_col=tag_col)
+
+
+def _is_docstart(line: str) -> bool:
+    head = line.lstrip()
+    return head.startswith(DOCSTART) and (len(head) == len(DOCSTART) or head[len(DOCSTART)].isspace())
+
+
+def _resolve_hash_lines(
+    fields: list[list[str] | None], kinds: list[str], layout: _Layout, options: ReadOptions
+) -> None:
+    """A line starting with ``#`` is a token when it has the file's column count and a tag, else a comment."""
+    has_names = bool(options.label_names or options.labels_file)
+    for i, kind in enumerate(kinds):
+        if kind != "hash":
+            continue
+        f = fields[i]
+        assert f is not None
+        tag = f[layout.tag_col].strip() if len(f) == layout.n_cols else ""
+        kinds[i] = "token" if is_valid_tag(tag) or (has_names and tag.isdigit()) else "comment"
+
+
+def _assemble(
+    fields: list[list[str] | None],
+    kinds: list[str],
+    layout: _Layout,
+    options: ReadOptions,
+    path: str,
+    findings: list[Finding],
+) -> list[Example]:
+    has_docs = "docstart" in kinds
+    examples: list[Example] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    token_lines: list[int] = []
+    doc: int | None = None
+    next_doc = 0
+    new_doc_pending = False
+
+    def flush() -> None:
+        nonlocal doc, next_doc, new_doc_pending
+        if not tokens:
+            return
+        if has_docs and (new_doc_pending or doc is None):
+            doc, next_doc, new_doc_pending = next_doc, next_doc + 1, False
+        examples.append(
+            Example(
+                tuple(tokens),
+                tuple(tags),
+                doc_id=str(doc) if doc is not None else None,
+                source=path,
+                line=token_lines[0],
+                token_lines=tuple(token_lines),
+            )
+        )
+        tokens.clear()
+        tags.clear()
+        token_lines.clear()
+
+    n_cols, token_col, tag_col = layout.n_cols, layout.token_col, layout.tag_col
+    for i, kind in enumerate(kinds):
+        no = i + 1
+        if kind == "token":
+            f = fields[i]
+            assert f is not None
+            n = len(f)
+            if n == n_cols:
+                tag = f[tag_col].strip()
+            elif n > n_cols or tag_col < n or token_col >= n:
+                raise DataFormatError(
+                    path, no, f"the line has {n} column(s), the rest of the file has {n_cols}", f"{n_cols} columns"
+                )
+            else:
+                tag = ""
+            if not tag:
+                if options.missing_tag == "error":
+                    raise DataFormatError(
+                        path, no, f"token {f[token_col]!r} has no tag (column {tag_col})", f"{n_cols} columns"
+                    )
+                tag = "O"
+                findings.append(Finding("missing-tag", path, no, f"token {f[token_col]!r} has no tag; tagged O"))
+            tokens.append(f[token_col])
+            tags.append(tag)
+            token_lines.append(no)
+        elif kind == "blank":
+            flush()
+        elif kind == "docstart":
+            if tokens:
+                findings.append(
+                    Finding("docstart-inside-sentence", path, no, "-DOCSTART- directly after a token line", "info")
+                )
+            flush()
+            new_doc_pending = True
+            if i + 1 < len(kinds) and kinds[i + 1] != "blank":
+                findings.append(
+                    Finding(
+                        "docstart-not-followed-by-blank",
+                        path,
+                        no,
+                        "-DOCSTART- is the first line of a sentence block (not read as a token)",
+                        "info",
+                    )
+                )
+    flush()
+    content = [i for i, k in enumerate(kinds) if k in ("token", "docstart")]
+    if has_docs and kinds[content[0]] == "token" and kinds[content[-1]] == "docstart":
+        markers = kinds.count("docstart")
+        findings.append(
+            Finding(
+                "docstart-at-end",
+                path,
+                content[-1] + 1,
+                f"{markers} -DOCSTART- line(s) close documents instead of opening them",
+                "info",
+            )
+        )
+    return examples

@@ -1,0 +1,254 @@
+"""From raw tags to checked tags: label names for integer ids, types for bare tags, the label map, the scheme.
+
+Every reader yields examples whose tags are the raw strings of the source (integer ids as digit strings); then
+:func:`finalize` turns them into the tags a :class:`~nerforge.types.Corpus` holds and records what it noticed:
+
+1. ``strip_token_prefix`` is removed from tokens; empty or whitespace-only tokens are reported (``whitespace-token``).
+2. An integer id becomes its name from ``label_names`` / ``labels_file`` (an error without them).
+3. A bare ``B``/``I``/``E``/``S``/``L``/``U`` gets ``entity_type`` (an error without it).
+4. Every tag must have a tag's shape (:func:`~nerforge.data.schemes.is_valid_tag`), or the reader raises with the
+   token's line.
+5. The label map renames, merges or drops types.
+6. The scheme is the given one, or detected; spans that open with ``I-`` in IOB2 data are reported (``i-start``),
+   and other breaks of the scheme's rules as ``scheme-violation`` (decoding stays conlleval-lenient).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from nerforge.data.labelmap import LabelMap, compile_label_map
+from nerforge.data.readers.options import ReadOptions
+from nerforge.data.schemes import (
+    OUTSIDE,
+    SCHEMES,
+    detect_scheme,
+    format_tag,
+    is_valid_tag,
+    parse_tag,
+    validate_tags,
+)
+from nerforge.errors import DataFormatError, TagSchemeError, UsageError
+from nerforge.types import Example, Finding
+
+_BARE = frozenset("BIESLU")
+
+
+class TagProblem(Exception):
+    """Why one raw tag cannot be used (turned into a :class:`DataFormatError` with its line by the caller)."""
+
+    def __init__(self, problem: str, expected: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.expected = expected
+
+
+def load_labels_file(path: str | Path) -> tuple[str, ...]:
+    """Label names, in id order, from a sidecar file.
+
+    Accepted: a JSON list ``["O", "B-PER"]``; a JSON object ``{"0": "O", "1": "B-PER"}`` (id to name) or
+    ``{"O": 0, "B-PER": 1}`` (name to id); a JSON object with an ``id2label`` field (a Hugging Face
+    ``config.json``); or a text file with one name per line.
+
+    Raises:
+        DataFormatError: the file cannot be read or has none of these shapes, or the ids are not ``0..n-1``.
+    """
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataFormatError(name, None, f"cannot read the labels file: {exc}", "a UTF-8 text or JSON file") from None
+    stripped = text.strip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(name, exc.lineno, f"invalid JSON: {exc.msg}", "a JSON list of label names") from None
+        names = _names_from_json(data, name)
+    else:
+        names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    check_label_names(names, name)
+    return names
+
+
+def _names_from_json(data: object, path: str) -> tuple[str, ...]:
+    if isinstance(data, dict) and isinstance(data.get("id2label"), dict):
+        data = data["id2label"]
+    if isinstance(data, list) and all(isinstance(x, str) for x in data):
+        return tuple(data)
+    if isinstance(data, dict) and data:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in data.values()):
+            pairs = {int(v): str(k) for k, v in data.items()}
+        elif all(isinstance(v, str) and str(k).strip().isdigit() for k, v in data.items()):
+            pairs = {int(k): v for k, v in data.items()}
+        else:
+            pairs = {}
+        if pairs and sorted(pairs) == list(range(len(pairs))):
+            return tuple(pairs[i] for i in range(len(pairs)))
+        if pairs:
+            raise DataFormatError(path, None, f"label ids {sorted(pairs)} are not 0..{len(pairs) - 1}", "ids 0..n-1")
+    raise DataFormatError(path, None, "no label names found", 'a JSON list ["O", "B-PER", ...] or {"0": "O", ...}')
+
+
+def check_label_names(names: Sequence[str], where: str = "--label-names") -> None:
+    """Every name must have a tag's shape.
+
+    Raises:
+        DataFormatError: a name is not a tag.
+    """
+    if not names:
+        raise DataFormatError(where, None, "no label names given", "names such as O,B-PER,I-PER")
+    for i, n in enumerate(names):
+        if not is_valid_tag(n):
+            raise DataFormatError(where, None, f"label name {i} {n!r} is not a tag", "O, B-TYPE, TYPE_B or a bare B/I")
+
+
+def label_names_of(options: ReadOptions) -> tuple[str, ...] | None:
+    """The label names given by ``label_names`` or ``labels_file`` (``label_names`` wins), or ``None``."""
+    if options.label_names:
+        check_label_names(options.label_names)
+        return tuple(options.label_names)
+    if options.labels_file:
+        return load_labels_file(options.labels_file)
+    return None
+
+
+class TagResolver:
+    """Turns raw tags into checked tags (steps 2-5 of the module docstring), with a cache per distinct raw tag."""
+
+    def __init__(self, options: ReadOptions) -> None:
+        self.label_names = label_names_of(options)
+        self.entity_type = options.entity_type
+        self.label_map: LabelMap | None = compile_label_map(options.label_map) if options.label_map else None
+        self._cache: dict[str, str | TagProblem] = {}
+        self.ok: dict[str, str] = {}
+        """Raw tags already resolved without a problem (a fast path for callers)."""
+
+    def __call__(self, raw: str) -> str:
+        out = self._cache.get(raw)
+        if out is None:
+            out = self._resolve(raw)
+            self._cache[raw] = out
+            if not isinstance(out, TagProblem):
+                self.ok[raw] = out
+        if isinstance(out, TagProblem):
+            raise out
+        return out
+
+    def _resolve(self, raw: str) -> str | TagProblem:
+        tag = raw
+        if tag.isdigit() and tag.isascii():
+            if self.label_names is None:
+                return TagProblem(
+                    f"integer tag {tag} but no label names", "--label-names O,B-PER,I-PER,... or --labels-file FILE"
+                )
+            idx = int(tag)
+            if idx >= len(self.label_names):
+                return TagProblem(f"tag id {idx} is out of range ({len(self.label_names)} label names)")
+            tag = self.label_names[idx]
+        if tag in _BARE:
+            if not self.entity_type:
+                return TagProblem(f"tag {tag!r} has no entity type", "--entity-type NAME for bare B/I/O tags")
+            tag = format_tag(tag, self.entity_type)
+        if not is_valid_tag(tag):
+            return TagProblem(f"invalid tag {raw!r}", "O, B-TYPE, I-TYPE (or E-/S-/L-/U-), TYPE_B or an integer id")
+        if self.label_map is not None:
+            try:
+                tag = self.label_map.map_tag(tag)
+            except TagSchemeError as exc:  # pragma: no cover - the tag was checked above
+                return TagProblem(str(exc))
+        return tag
+
+
+def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tuple[list[Example], str, list[Finding]]:
+    """Check and convert the raw tags of ``examples`` (see the module docstring); returns examples, scheme, findings.
+
+    Raises:
+        DataFormatError: a tag cannot be used, with the line of its token.
+        UsageError: an unknown scheme name.
+    """
+    resolve = TagResolver(options)
+    prefix = options.strip_token_prefix
+    findings: list[Finding] = []
+    out: list[Example] = []
+    missing_prefix = 0
+    for ex in examples:
+        tokens = ex.tokens
+        if prefix:
+            missing_prefix += sum(1 for t in tokens if not t.startswith(prefix))
+            tokens = tuple(t[len(prefix) :] if t.startswith(prefix) else t for t in tokens)
+        try:
+            tags = tuple([resolve.ok[t] for t in ex.tags])
+        except KeyError:
+            tags = tuple(_resolve_all(resolve, ex, tokens, path))
+        if not all(map(str.strip, tokens)):
+            for i, tok in enumerate(tokens):
+                if not tok.strip():
+                    findings.append(
+                        Finding("whitespace-token", path, ex.line_of(i), f"token {i + 1} is {tok!r} (kept)", "warning")
+                    )
+        if tags == ex.tags and tokens is ex.tokens:
+            out.append(ex)
+        else:
+            out.append(replace(ex, tokens=tokens, tags=tags))
+    if missing_prefix:
+        findings.append(
+            Finding("prefix-missing", path, None, f"{missing_prefix} token(s) do not start with {prefix!r}", "warning")
+        )
+    scheme = _scheme_of(out, options.scheme)
+    findings += scheme_findings(out, scheme, path)
+    return out, scheme, findings
+
+
+def _resolve_all(resolve: TagResolver, ex: Example, tokens: tuple[str, ...], path: str) -> list[str]:
+    tags = []
+    for i, raw in enumerate(ex.tags):
+        try:
+            tags.append(resolve(raw))
+        except TagProblem as exc:
+            raise DataFormatError(
+                path, ex.line_of(i), f"token {i + 1} {tokens[i]!r}: {exc.problem}", exc.expected
+            ) from None
+    return tags
+
+
+def _scheme_of(examples: Sequence[Example], given: str | None) -> str:
+    if given:
+        if given not in SCHEMES:
+            raise UsageError(f"unknown tag scheme {given!r}; expected one of {', '.join(SCHEMES)}")
+        return given
+    return detect_scheme(dict.fromkeys(ex.tags for ex in examples))
+
+
+def scheme_findings(examples: Sequence[Example], scheme: str, path: str) -> list[Finding]:
+    """Spans that open with ``I-`` in IOB2/suffix data (``i-start``), or other breaks of ``scheme``'s rules."""
+    findings: list[Finding] = []
+    if scheme in ("iob2", "suffix"):
+        parsed: dict[str, tuple[str, str | None]] = {}
+        for ex in examples:
+            prev: tuple[str, str | None] = (OUTSIDE, None)
+            for i, tag in enumerate(ex.tags):
+                cur = parsed.get(tag)
+                if cur is None:
+                    p = parse_tag(tag)
+                    cur = parsed[tag] = (p.prefix, p.type)
+                if cur[0] == "I" and (prev[0] == OUTSIDE or prev[1] != cur[1]):
+                    before = ex.tags[i - 1] if i else "the sentence start"
+                    findings.append(
+                        Finding("i-start", path, ex.line_of(i), f"{tag} follows {before}; read as a span start")
+                    )
+                prev = cur
+        return findings
+    for ex in examples:
+        for v in validate_tags(ex.tags, scheme):
+            findings.append(Finding("scheme-violation", path, ex.line_of(v.index), f"{scheme}: {v.message}"))
+    return findings
+
+
+def count_kinds(findings: Sequence[Finding]) -> Counter[str]:
+    """How many findings of each kind."""
+    return Counter(f.kind for f in findings)

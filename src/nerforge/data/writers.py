@@ -1,0 +1,101 @@
+"""Writing examples as IOB2 CoNLL or JSON Lines. Files appear whole or not at all (:func:`atomic_open`).
+
+* CoNLL: ``token<TAB>tag`` per line, a blank line after each sentence; when examples carry document ids, a
+  ``-DOCSTART-<TAB>O`` line and a blank line open each document (whenever the id changes). UTF-8, LF.
+* JSON Lines: ``{"tokens": [...], "ner_tags": [...], "doc_id": ...}`` per line (``doc_id`` only when set).
+
+Tags are written in IOB2 whatever the scheme of the examples (conlleval-style conversion), so
+``read_corpus(write_conll(read_corpus(x)))`` gives the same spans back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from nerforge.data.normalize import tags_to_iob2
+from nerforge.errors import DataFormatError, UsageError
+from nerforge.io_utils import atomic_open
+from nerforge.types import Example
+
+WRITE_FORMATS = ("conll", "jsonl")
+_SUFFIXES = {
+    ".conll": "conll",
+    ".txt": "conll",
+    ".tsv": "conll",
+    ".iob": "conll",
+    ".bio": "conll",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+}
+_BAD_IN_TOKEN = ("\t", "\n", "\r")
+
+
+def output_format(path: str | Path, to: str | None = None) -> str:
+    """The format to write: ``to`` when given, else from the extension of ``path``.
+
+    Raises:
+        UsageError: an unknown ``to`` or extension.
+    """
+    if to:
+        if to not in WRITE_FORMATS:
+            raise UsageError(f"unknown output format {to!r}; expected one of {', '.join(WRITE_FORMATS)}")
+        return to
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise UsageError(f"cannot tell the output format from {str(path)!r}; give --to conll or --to jsonl")
+    return _SUFFIXES[suffix]
+
+
+def _where(ex: Example) -> str:
+    return f" (from {ex.source}:{ex.line})" if ex.source and ex.line else ""
+
+
+def write_conll(examples: Iterable[Example], path: str | Path) -> int:
+    """Write ``examples`` as IOB2 CoNLL (see the module docstring); returns the number of sentences written.
+
+    Raises:
+        DataFormatError: a token holds a TAB or a line break, which the format cannot represent.
+    """
+    count = 0
+    with atomic_open(path, "w", newline="\n") as fh:
+        doc: str | None = None
+        for ex in examples:
+            if ex.doc_id is not None and ex.doc_id != doc:
+                fh.write("-DOCSTART-\tO\n\n")
+                doc = ex.doc_id
+            for tok, tag in zip(ex.tokens, tags_to_iob2(ex.tags), strict=True):
+                if any(c in tok for c in _BAD_IN_TOKEN) or tok == "-DOCSTART-":
+                    raise DataFormatError(
+                        path,
+                        None,
+                        f"token {tok!r}{_where(ex)} cannot be written as CoNLL (TAB, line break or -DOCSTART-)",
+                        "write JSON Lines instead",
+                    )
+                fh.write(f"{tok}\t{tag}\n")
+            fh.write("\n")
+            count += 1
+    return count
+
+
+def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:
+    """Write ``examples`` as JSON Lines with IOB2 tags; returns the number of records written."""
+    count = 0
+    with atomic_open(path, "w", newline="\n") as fh:
+        for ex in examples:
+            record: dict[str, object] = {"tokens": list(ex.tokens), "ner_tags": list(tags_to_iob2(ex.tags))}
+            if ex.doc_id is not None:
+                record["doc_id"] = ex.doc_id
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_examples(examples: Iterable[Example], path: str | Path, fmt: str) -> int:
+    """Write in ``fmt`` (``conll`` or ``jsonl``)."""
+    if fmt == "conll":
+        return write_conll(examples, path)
+    if fmt == "jsonl":
+        return write_jsonl(examples, path)
+    raise UsageError(f"unknown output format {fmt!r}; expected one of {', '.join(WRITE_FORMATS)}")
