@@ -1,0 +1,130 @@
+"""``nerforge train [CONFIG]``: fine-tune an encoder into an NER model; a thin wrapper over
+:func:`nerforge.training.train`.
+
+Two ways to call it, which mix:
+
+    nerforge train job.toml --set training.learning_rate=3e-5
+    nerforge train --train train.conll --dev dev.conll --test test.conll --output model --no-tracking
+
+Flags override the config file and ``--set`` overrides both. Data flags (``--tag-column``, ...) apply to every split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from nerforge.config import load_config, parse_overrides
+
+
+def _flag_overrides(**flags: Any) -> dict[str, Any]:
+    """Dotted config keys for the flags that were given (``None`` means not given)."""
+    keys = {
+        "train": "data.train",
+        "dev": "data.dev",
+        "test": "data.test",
+        "output": "output.dir",
+        "model": "model.name",
+        "max_length": "model.max_length",
+        "epochs": "training.epochs",
+        "max_steps": "training.max_steps",
+        "seed": "training.seed",
+        "batch_size": "training.batch_size",
+        "learning_rate": "training.learning_rate",
+        "tracking_uri": "tracking.uri",
+        "experiment": "tracking.experiment",
+        "data_format": "data.format",
+        "token_column": "data.token_column",
+        "tag_column": "data.tag_column",
+        "separator": "data.separator",
+        "entity_type": "data.entity_type",
+        "scheme": "data.scheme",
+        "labels": "data.labels",
+    }
+    out = {keys[name]: value for name, value in flags.items() if value is not None}
+    for key in ("data.train", "data.dev", "data.test", "output.dir"):
+        if key in out:
+            out[key] = str(Path(out[key]).expanduser().resolve())
+    if "data.labels" in out:
+        out["data.labels"] = [t.strip() for t in out["data.labels"].split(",") if t.strip()]
+    return out
+
+
+def train_cli(
+    config: Path | None = typer.Argument(None, help="A TOML or YAML config (optional: flags alone suffice)."),
+    set_: list[str] | None = typer.Option(
+        None, "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set training.learning_rate=3e-5."
+    ),
+    train: Path | None = typer.Option(None, "--train", help="Training split."),
+    dev: Path | None = typer.Option(None, "--dev", help="Dev split (per-epoch F1, early stopping, best checkpoint)."),
+    test: Path | None = typer.Option(None, "--test", help="Test split, evaluated once after training."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="The model directory to write."),
+    model: str | None = typer.Option(None, "--model", help="'default' (embedded MiniLM), a directory or a hub id."),
+    max_length: int | None = typer.Option(None, "--max-length", help="Subwords per window."),
+    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch."),
+    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate."),
+    labels: str | None = typer.Option(None, "--labels", help="Entity types, comma-separated (default: all splits')."),
+    no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log to MLflow."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
+    data_format: str | None = typer.Option(None, "--format", help="Input format of every split (default: detect)."),
+    token_column: int | None = typer.Option(None, "--token-column", help="0-based token column."),
+    tag_column: int | None = typer.Option(None, "--tag-column", help="0-based tag column (negative: from the end)."),
+    separator: str | None = typer.Option(None, "--separator", help="Column separator (default: tab or spaces)."),
+    entity_type: str | None = typer.Option(None, "--entity-type", help="Type of bare B/I tags."),
+    scheme: str | None = typer.Option(None, "--scheme", help="Tag scheme of the data (default: detect)."),
+) -> None:
+    """Fine-tune an encoder on your data and write a model directory (with model card, metrics and report)."""
+    from nerforge.training import train as run_training
+
+    flags = _flag_overrides(
+        train=train,
+        dev=dev,
+        test=test,
+        output=output,
+        model=model,
+        max_length=max_length,
+        epochs=epochs,
+        max_steps=max_steps,
+        seed=seed,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        labels=labels,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        data_format=data_format,
+        token_column=token_column,
+        tag_column=tag_column,
+        separator=separator,
+        entity_type=entity_type,
+        scheme=scheme,
+    )
+    if no_tracking:
+        flags["tracking.enabled"] = False
+    cfg = load_config(config, parse_overrides(set_ or []), flags=flags)
+    cfg.check_complete()
+    result = run_training(cfg, resume=resume)
+    typer.echo(f"model: {result.output_dir} ({len(result.tags)} tags, {result.global_step} optimizer steps)")
+    if result.resumed_from:
+        typer.echo(f"resumed from: {result.resumed_from}")
+    for name, scores in (("dev", result.dev), ("test", result.test)):
+        if scores is not None:
+            m = scores.micro
+            typer.echo(
+                f"{name}: F1 {m.f1:.4f} (P {m.precision:.4f}, R {m.recall:.4f}; {scores.mode} {scores.scheme}, "
+                f"{m.support} entities)"
+            )
+    if result.report is not None:
+        typer.echo(f"report: {result.report}")
+    if result.tracking_run_id:
+        typer.echo(f"MLflow run: {result.tracking_run_id} (tracking URI {cfg.tracking.uri})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cli)
