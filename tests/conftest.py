@@ -72,3 +72,35 @@ def build_tiny_encoder(directory: Path, *, seed: int = 0) -> Path:
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path of a tiny random BERT encoder directory (max 128 positions), built once per test session."""
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+def build_tiny_token_model(
+    encoder: Path,
+    directory: Path,
+    *,
+    types: tuple[str, ...] = ("LOC", "ORG", "PER"),
+    max_length: int = 32,
+    stride: int = 8,
+    seed: int = 0,
+    classifier_std: float = 1.0,
+) -> Path:
+    """Save an untrained nerforge model directory (HF token-classification files + nerforge.json) over ``encoder``.
+
+    ``classifier_std`` scales the random head so predictions vary with context (the default HF init is near zero).
+    """
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from nerforge.model_dir import ModelMeta
+    from nerforge.types import LabelSet
+
+    labels = LabelSet.from_types(types)
+    torch.manual_seed(seed)
+    model = AutoModelForTokenClassification.from_pretrained(
+        encoder, num_labels=len(labels.tags), id2label=labels.id2label, label2id=labels.label2id
+    )
+    torch.nn.init.normal_(model.classifier.weight, std=classifier_std)
+    model.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(encoder).save_pretrained(directory)
+    ModelMeta(tags=list(labels.tags), max_length=max_length, stride=stride, base_model=str(encoder)).save(directory)
+    return directory
