@@ -1,0 +1,103 @@
+"""``nerforge serve MODEL``: a REST API and a web page for one model, on 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from nerforge.errors import MissingDependencyError, UsageError
+
+if TYPE_CHECKING:
+    from nerforge.serving.settings import ServeSettings
+
+logger = logging.getLogger(__name__)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    model: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    backend: str = "torch",
+    batch_size: int = 32,
+    settings: ServeSettings | None = None,
+) -> None:
+    """Load ``model`` and serve it until interrupted (blocks).
+
+    Args:
+        model: a nerforge model directory.
+        host, port: where to listen; the default listens on loopback only.
+        backend: ``torch`` or ``onnx``.
+        batch_size: texts per forward pass.
+        settings: a :class:`nerforge.serving.ServeSettings` (default limits when ``None``).
+    """
+    try:
+        import uvicorn
+
+        from nerforge.serving import ServeSettings, create_app, load_predictor
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "fastapi", "serve") from None
+    if not 0 < port < 65536:
+        raise UsageError(f"--port must be in 1..65535, got {port}")
+    settings = settings or ServeSettings()
+    predictor = load_predictor(model, backend=backend, batch_size=batch_size)
+    app = create_app(predictor, settings)
+    if not _is_loopback(host):
+        logger.warning("listening on %s: the API and page are reachable from other machines, without authentication",
+                       host)
+    if settings.allow_private_urls:
+        logger.warning("--allow-private-urls: /v1/entities/url may fetch loopback and private-network addresses")
+    shown = f"[{host}]" if ":" in host else host
+    logger.info("serving %s at http://%s:%d/ (API spec at /openapi.json)", model, shown, port)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+def serve_cli(
+    model: Path = typer.Argument(..., help="Model directory written by 'nerforge train'."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    backend: str = typer.Option("torch", "--backend", help="Inference backend: torch or onnx."),
+    allow_private_urls: bool = typer.Option(
+        False, "--allow-private-urls", help="Let the URL endpoint fetch loopback and private addresses (testing only)."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", help="Most texts per model call (requests are batched)."),
+    batch_wait_ms: float = typer.Option(5.0, "--batch-wait-ms", help="How long to gather requests into a batch."),
+    max_text_chars: int = typer.Option(20_000, "--max-text-chars", help="Longest text accepted."),
+    max_texts: int = typer.Option(64, "--max-texts", help="Most texts in one request."),
+    max_csv_rows: int = typer.Option(10_000, "--max-csv-rows", help="Most rows in one CSV upload."),
+    max_body_mb: float = typer.Option(5.0, "--max-body-mb", help="Largest request body, in MiB."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Longest time a request may take, in seconds."),
+) -> None:
+    """Serve a model: REST API (/v1/...), OpenAPI spec (/openapi.json) and a web page (/)."""
+    try:
+        from nerforge.serving.settings import ServeSettings
+    except ImportError as exc:  # pragma: no cover - settings has no third-party imports
+        raise MissingDependencyError(exc.name or "fastapi", "serve") from None
+    settings = ServeSettings(
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        max_text_chars=max_text_chars,
+        max_texts=max_texts,
+        max_csv_rows=max_csv_rows,
+        request_timeout_s=timeout,
+        batch_max_texts=batch_size,
+        batch_max_wait_ms=batch_wait_ms,
+        allow_private_urls=allow_private_urls,
+    )
+    serve(model, host=host, port=port, backend=backend, batch_size=batch_size, settings=settings)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cli)

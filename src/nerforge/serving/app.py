@@ -1,0 +1,266 @@
+"""The serving app: a REST API over one model, and a small web page, in one FastAPI application.
+
+``create_app(predictor)`` takes the model as an argument (anything with ``predict(texts)`` and ``info``, see
+:mod:`nerforge.serving.predictor`), so tests pass a small deterministic fake and ``nerforge serve`` a real tagger.
+Every route that runs the model goes through one :class:`~nerforge.serving.batching.Batcher`, so concurrent
+requests share model calls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Body, FastAPI, File, Query, UploadFile
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from nerforge import __version__
+from nerforge.serving import csvio
+from nerforge.serving.batching import Batcher
+from nerforge.serving.guards import ApiError, GuardMiddleware, install_error_handlers
+from nerforge.serving.predictor import Predictor
+from nerforge.serving.schemas import (
+    BatchingStats,
+    BatchResponse,
+    CsvJsonResponse,
+    CsvRowOut,
+    DistinctEntity,
+    EntitiesResponse,
+    ErrorResponse,
+    HealthResponse,
+    Limits,
+    ModelResponse,
+    TextRequest,
+    TextsRequest,
+    UrlRequest,
+    UrlResponse,
+    entities_out,
+    sanitize_json,
+)
+from nerforge.serving.settings import ServeSettings
+from nerforge.serving.urlfetch import FetchPolicy, PageFetcher, UrlFetcher
+from nerforge.types import Entity
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+_ERRORS = {
+    413: {"model": ErrorResponse, "description": "A limit was exceeded (body size, text length, count of texts or rows)."},
+    422: {"model": ErrorResponse, "description": "The input is invalid."},
+    504: {"model": ErrorResponse, "description": "The request (or the page fetch) took too long."},
+}
+
+
+def _clean(text: str) -> str:
+    """``text`` with anything that cannot be encoded as UTF-8 replaced (for text that did not come from a client)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _safe_filename(name: str | None, suffix: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "results").stem)[:80].strip("._") or "results"
+    return f"{stem}{suffix}"
+
+
+class _Service:
+    """What the routes share: the settings, the model, its batcher and the page fetcher."""
+
+    def __init__(self, predictor: Predictor, settings: ServeSettings, fetcher: PageFetcher) -> None:
+        self.predictor = predictor
+        self.settings = settings
+        self.fetcher = fetcher
+        self.batcher = Batcher(
+            predictor.predict, max_texts=settings.batch_max_texts, max_wait_s=settings.batch_max_wait_ms / 1000
+        )
+
+    def check_texts(self, texts: list[str], *, what: str = "text") -> None:
+        limits = self.settings
+        if len(texts) > limits.max_texts and what == "text":
+            raise ApiError(413, "too_many_texts", f"{len(texts)} texts; the limit is {limits.max_texts} per request")
+        for i, text in enumerate(texts):
+            name = f"{what} {i + 1}" if len(texts) > 1 or what != "text" else what
+            if len(text) > limits.max_text_chars:
+                raise ApiError(413, "text_too_long",
+                               f"{name} has {len(text)} characters; the limit is {limits.max_text_chars}")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ApiError(422, "invalid_text", f"{name} is not valid Unicode (unpaired surrogate at "
+                                                    f"character {exc.start})") from None
+
+    async def predict(self, texts: list[str]) -> list[list[Entity]]:
+        """Entities for each text, in chunks of the batch size so one big upload does not starve other requests."""
+        results: list[list[Entity]] = [[] for _ in texts]
+        todo = [i for i, t in enumerate(texts) if t.strip()]  # blank texts have no entities
+        step = self.settings.batch_max_texts
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
+            for i, entities in zip(chunk, await self.batcher.submit([texts[i] for i in chunk]), strict=True):
+                results[i] = list(entities)
+        return results
+
+
+def create_app(
+    predictor: Predictor, settings: ServeSettings | None = None, *, fetcher: PageFetcher | None = None
+) -> FastAPI:
+    """The app serving ``predictor``.
+
+    Args:
+        predictor: the model (``predict(texts) -> list[list[Entity]]`` and ``info``).
+        settings: limits and batching; defaults to :class:`ServeSettings()`.
+        fetcher: what fetches pages for ``/v1/entities/url``; defaults to a :class:`UrlFetcher` under the
+            settings' fetch limits.
+    """
+    settings = settings or ServeSettings()
+    if fetcher is None:
+        policy = FetchPolicy(
+            allow_private=settings.allow_private_urls,
+            timeout_s=settings.fetch_timeout_s,
+            max_bytes=settings.fetch_max_bytes,
+            max_redirects=settings.fetch_max_redirects,
+        )
+        fetcher = UrlFetcher(policy)
+    service = _Service(predictor, settings, fetcher)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.batcher.start()
+        try:
+            yield
+        finally:
+            await service.batcher.stop()
+
+    app = FastAPI(
+        title="nerforge",
+        version=__version__,
+        summary="Named-entity recognition for texts, web pages and CSV files.",
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN; the spec is at /openapi.json
+        redoc_url=None,
+    )
+    app.state.service = service
+    app.state.batcher = service.batcher
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
+    _add_api_routes(app, service)
+    _add_page_routes(app)
+    return app
+
+
+def _add_api_routes(app: FastAPI, service: _Service) -> None:
+    limits = service.settings
+
+    @app.get("/healthz", response_model=HealthResponse, tags=["service"])
+    async def healthz() -> HealthResponse:
+        """Liveness, and what the batcher has done so far."""
+        s = service.batcher.stats
+        stats = BatchingStats(batches=s.batches, requests=s.requests, texts=s.texts, queued=service.batcher.queued,
+                              largest_batch_requests=s.largest_batch_requests,
+                              largest_batch_texts=s.largest_batch_texts)
+        return HealthResponse(status="ok", batching=stats)
+
+    @app.get("/v1/model", response_model=ModelResponse, tags=["model"])
+    async def model_info() -> ModelResponse:
+        """The labels the model predicts, its evaluation metrics, versions and this server's limits."""
+        info = service.predictor.info
+        return ModelResponse(
+            name=info.name, labels=info.labels, tags=list(info.tags), metrics=sanitize_json(dict(info.metrics)),
+            backend=info.backend, base_model=info.base_model, model_version=info.model_version, version=__version__,
+            limits=Limits(max_body_bytes=limits.max_body_bytes, max_text_chars=limits.max_text_chars,
+                          max_texts=limits.max_texts, max_csv_rows=limits.max_csv_rows,
+                          request_timeout_s=limits.request_timeout_s, allow_private_urls=limits.allow_private_urls),
+        )
+
+    @app.post(
+        "/v1/entities",
+        response_model=EntitiesResponse | BatchResponse,
+        responses=_ERRORS,
+        tags=["entities"],
+        description=(
+            'Send `{"text": "..."}` for `{"entities": [...]}`, or `{"texts": [...]}` for `{"results": '
+            f'[{{"entities": [...]}}, ...]}}`. At most {limits.max_texts} texts of {limits.max_text_chars} '
+            "characters each."
+        ),
+    )
+    async def entities(body: Annotated[TextRequest | TextsRequest, Body()]) -> EntitiesResponse | BatchResponse:
+        if isinstance(body, TextRequest):
+            service.check_texts([body.text])
+            (found,) = await service.predict([body.text])
+            return EntitiesResponse(entities=entities_out(found))
+        service.check_texts(body.texts)
+        found_all = await service.predict(body.texts)
+        return BatchResponse(results=[EntitiesResponse(entities=entities_out(f)) for f in found_all])
+
+    @app.post(
+        "/v1/entities/csv",
+        response_model=None,
+        tags=["entities"],
+        responses={
+            200: {
+                "description": "`format=csv`: the file with an `entities` column (JSON list per row); "
+                "`format=distinct`: one row per distinct entity (`label, text, count`); `format=json`: both, as JSON.",
+                "content": {"text/csv": {"schema": {"type": "string"}},
+                            "application/json": {"schema": {"$ref": "#/components/schemas/CsvJsonResponse"}}},
+            },
+            **_ERRORS,
+        },
+        description=(
+            f"Upload a UTF-8 CSV file (field `file`) with a `text` column; at most {limits.max_csv_rows} rows. "
+            "Cells that a spreadsheet would read as formulas are prefixed with `'`."
+        ),
+    )
+    async def entities_csv(
+        file: Annotated[UploadFile, File(description="A CSV file with a `text` column.")],
+        output: Annotated[Literal["csv", "distinct", "json"], Query(alias="format")] = "csv",
+    ) -> Response:
+        data = await file.read()
+        table = csvio.read_csv(data, max_rows=limits.max_csv_rows, source=_safe_filename(file.filename, ".csv"))
+        service.check_texts(table.texts, what="row")
+        per_row = await service.predict(table.texts)
+        if output == "json":
+            rows = [CsvRowOut(row=i + 1, text=t, entities=entities_out(e))
+                    for i, (t, e) in enumerate(zip(table.texts, per_row, strict=True))]
+            distinct = [DistinctEntity(text=d.text, label=d.label, count=d.count)
+                        for d in csvio.distinct_entities(per_row)]
+            payload = CsvJsonResponse(columns=table.columns, rows=rows, distinct=distinct)
+            return Response(payload.model_dump_json(), media_type="application/json")
+        if output == "distinct":
+            text, suffix = csvio.distinct_csv(per_row), ".distinct-entities.csv"
+        else:
+            text, suffix = csvio.tagged_csv(table, per_row), ".entities.csv"
+        filename = _safe_filename(file.filename, suffix)
+        return Response(text, media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+    @app.post(
+        "/v1/entities/url",
+        response_model=UrlResponse,
+        responses=_ERRORS,
+        tags=["entities"],
+        description=(
+            "Fetch an http(s) page (text/html or text/plain), extract its main text and tag it. Only public "
+            "addresses are fetched unless the server allows private ones; redirects are checked hop by hop. "
+            f"Text past {limits.max_text_chars} characters is cut (`truncated: true`)."
+        ),
+    )
+    async def entities_url(body: UrlRequest) -> UrlResponse:
+        service.check_texts([body.url], what="url")
+        page = await service.fetcher.fetch(body.url)
+        text = _clean(page.text)
+        truncated = len(text) > limits.max_text_chars
+        text = text[: limits.max_text_chars]
+        (found,) = await service.predict([text])
+        return UrlResponse(url=_clean(page.url), title=_clean(page.title) if page.title else None,
+                           content_type=page.content_type, text=text, truncated=truncated,
+                           entities=entities_out(found))
+
+
+def _add_page_routes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,184 @@
+"""Limits and error answers shared by every route of the serving app.
+
+``GuardMiddleware`` (plain ASGI, so it sees the raw body stream) refuses bodies over the size limit with 413
+before the app reads them, puts one time limit on the whole request (upload included) and answers 504 past it,
+and adds security headers to every response. The exception handlers turn every error into the same JSON shape
+(:class:`~nerforge.serving.schemas.ErrorResponse`); strings in it are made encodable first, so no input can make an
+error answer itself fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nerforge.errors import DataFormatError, NerforgeError
+from nerforge.serving.batching import PredictionError
+from nerforge.serving.csvio import CsvLimitError
+from nerforge.serving.urlfetch import UrlFetchError, UrlFetchTimeoutError, UrlRefusedError
+
+logger = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    # The page loads only its own script and style; nothing inline, nothing from elsewhere.
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+# Shown in 422 answers for a body of the wrong shape, where pydantic's own messages are hard to read.
+BODY_SHAPES = {
+    "/v1/entities": '{"text": "..."} or {"texts": ["...", ...]}',
+    "/v1/entities/url": '{"url": "https://..."}',
+}
+
+
+class ApiError(Exception):
+    """An error answer chosen by a route: HTTP status, stable code, message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _safe(text: Any) -> str:
+    """``text`` as a string that can always be encoded as UTF-8 (unpaired surrogates escaped)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "message": _safe(message)}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse(body, status_code=status)
+
+
+# (exception class, status, code), most specific first.
+_ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
+    (CsvLimitError, 413, "too_many_rows"),
+    (DataFormatError, 422, "invalid_csv"),
+    (UrlRefusedError, 422, "url_refused"),
+    (UrlFetchTimeoutError, 504, "fetch_timeout"),
+    (UrlFetchError, 422, "url_unusable"),
+    (NerforgeError, 422, "invalid_input"),
+)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error, expected or not, as an ``ErrorResponse``."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(NerforgeError)
+    async def _nerforge_error(_: Request, exc: NerforgeError) -> JSONResponse:
+        for cls, status, code in _ERROR_MAP:
+            if isinstance(exc, cls):
+                return error_response(status, code, str(exc))
+        return error_response(422, "invalid_input", str(exc))  # pragma: no cover - NerforgeError is in the map
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {
+                "loc": [_safe(part) for part in err.get("loc", ())],
+                "msg": _safe(err.get("msg", "")),
+                "type": _safe(err.get("type", "")),
+            }
+            for err in exc.errors()
+        ]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(first["loc"])
+        message = f"{where}: {first['msg']}" if where else str(first["msg"])
+        if request.url.path in BODY_SHAPES:
+            message = f"the body must be {BODY_SHAPES[request.url.path]} ({message})"
+        return error_response(422, "invalid_request", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+
+    @app.exception_handler(PredictionError)
+    async def _prediction_error(_: Request, exc: PredictionError) -> JSONResponse:
+        return error_response(500, "prediction_failed", f"the model failed on this request: {exc}")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error")
+        return error_response(500, "internal_error", "unexpected server error; see the server log")
+
+
+class GuardMiddleware:
+    """Body size limit (413), whole-request time limit (504) and security headers, for every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        try:
+            await asyncio.wait_for(self._handle(scope, receive, send_with_headers), self.timeout_s)
+        except asyncio.TimeoutError:
+            logger.warning("%s %s took longer than %g s", scope.get("method"), scope.get("path"), self.timeout_s)
+            if not started:
+                response = error_response(504, "timeout", f"the request took longer than {self.timeout_s:g} s")
+                await response(scope, receive, send_with_headers)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the request body is larger than {self.max_body_bytes} bytes, the limit of this server"
+        await error_response(413, "body_too_large", message)(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        buffered: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)

@@ -1,0 +1,101 @@
+"""What the serving app needs from a model: ``predict(texts)`` and a description of the model.
+
+``create_app`` takes any object of the :class:`Predictor` shape, so tests can pass a small deterministic fake and
+``nerforge serve`` passes :class:`TaggerPredictor`, a thin wrapper around :class:`nerforge.prediction.Tagger`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from nerforge.errors import UsageError
+from nerforge.model_dir import ModelMeta
+from nerforge.types import Entity
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``GET /v1/model`` reports."""
+
+    name: str
+    tags: tuple[str, ...]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    backend: str = "torch"
+    base_model: str = ""
+    model_version: str = ""
+
+    @property
+    def labels(self) -> list[str]:
+        """The entity types (tags without their ``B-``/``I-`` prefix), sorted."""
+        return sorted({t.split("-", 1)[1] if "-" in t else t for t in self.tags if t != "O"})
+
+    @classmethod
+    def from_meta(cls, name: str, meta: ModelMeta, *, backend: str | None = None) -> ModelInfo:
+        return cls(
+            name=name,
+            tags=tuple(meta.tags),
+            metrics=dict(meta.metrics),
+            backend=backend or meta.backend,
+            base_model=meta.base_model,
+            model_version=meta.nerforge_version,
+        )
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A model the app can serve. ``predict`` is called from one worker thread at a time."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def predict(self, texts: list[str]) -> list[list[Entity]]: ...
+
+
+class TaggerPredictor:
+    """A :class:`nerforge.prediction.Tagger` with its model description."""
+
+    def __init__(self, tagger: Any, info: ModelInfo) -> None:
+        self._tagger = tagger
+        self._info = info
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def predict(self, texts: list[str]) -> list[list[Entity]]:
+        return self._tagger.predict(list(texts))
+
+
+def load_predictor(path: str | Path, *, backend: str = "torch", batch_size: int = 32) -> TaggerPredictor:
+    """Load a trained model directory for serving.
+
+    Args:
+        path: a nerforge model directory (``nerforge.json`` beside the Hugging Face files).
+        backend: ``"torch"`` or ``"onnx"``.
+        batch_size: texts per forward pass inside the tagger.
+    """
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    meta = ModelMeta.load(path)
+    from nerforge.prediction import Tagger
+
+    params = inspect.signature(Tagger.load).parameters
+    kwargs: dict[str, Any] = {"batch_size": batch_size}
+    if "progress" in params:
+        kwargs["progress"] = False  # no progress bars in a server log
+    if "backend" in params:
+        kwargs["backend"] = backend
+    elif backend != "torch":
+        raise UsageError(f"this nerforge build cannot serve with the {backend!r} backend yet (Tagger.load has no "
+                         "backend option); use --backend torch")
+    tagger = Tagger.load(path, **kwargs)
+    logger.info("loaded %s (%s backend, %d tags)", path, backend, len(meta.tags))
+    return TaggerPredictor(tagger, ModelInfo.from_meta(Path(path).name, meta, backend=backend))

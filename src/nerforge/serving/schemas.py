@@ -1,0 +1,168 @@
+"""Request and response bodies of the serving API (pydantic), so the OpenAPI spec describes them exactly.
+
+Requests reject unknown keys (``extra="forbid"``): ``{"text": ...}`` and ``{"texts": [...]}`` are two distinct
+shapes, and a body with both, or neither, is a 422.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nerforge.types import Entity
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextRequest(_Request):
+    """One text to tag."""
+
+    text: str = Field(description="The text; its length is limited by the server (see GET /v1/model).")
+
+
+class TextsRequest(_Request):
+    """Several texts to tag in one request."""
+
+    texts: list[str] = Field(description="The texts; their number and lengths are limited by the server.")
+
+
+class UrlRequest(_Request):
+    """A web page to fetch, reduce to its main text, and tag."""
+
+    url: str = Field(max_length=2048, description="An http or https URL of a text/html or text/plain page.")
+
+
+class EntityOut(BaseModel):
+    """One entity: ``text == input[start:end]`` (character offsets, half-open)."""
+
+    text: str
+    label: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    score: float
+
+    @classmethod
+    def from_entity(cls, entity: Entity) -> EntityOut:
+        score = float(entity.score)
+        return cls(
+            text=entity.text,
+            label=entity.label,
+            start=int(entity.start),
+            end=int(entity.end),
+            score=score if math.isfinite(score) else 0.0,
+        )
+
+
+def entities_out(entities: list[Entity]) -> list[EntityOut]:
+    return [EntityOut.from_entity(e) for e in entities]
+
+
+class EntitiesResponse(BaseModel):
+    """The entities of one text, in order of ``start``."""
+
+    entities: list[EntityOut]
+
+
+class BatchResponse(BaseModel):
+    """The entities of each text, in the order of the request's ``texts``."""
+
+    results: list[EntitiesResponse]
+
+
+class UrlResponse(BaseModel):
+    """The main text of a page and its entities (offsets point into ``text``)."""
+
+    url: str = Field(description="The URL the text came from, after redirects.")
+    title: str | None
+    content_type: str
+    text: str
+    truncated: bool = Field(description="True when the page text was cut to the server's text length limit.")
+    entities: list[EntityOut]
+
+
+class DistinctEntity(BaseModel):
+    """One distinct (text, label) pair and how often it was found."""
+
+    text: str
+    label: str
+    count: int
+
+
+class CsvRowOut(BaseModel):
+    row: int = Field(description="1-based data row number (the header is row 0).")
+    text: str
+    entities: list[EntityOut]
+
+
+class CsvJsonResponse(BaseModel):
+    """The JSON view of a tagged CSV upload (``format=json``)."""
+
+    columns: list[str]
+    rows: list[CsvRowOut]
+    distinct: list[DistinctEntity]
+
+
+class Limits(BaseModel):
+    max_body_bytes: int
+    max_text_chars: int
+    max_texts: int
+    max_csv_rows: int
+    request_timeout_s: float
+    allow_private_urls: bool
+
+
+class ModelResponse(BaseModel):
+    """What the served model predicts and how well it did when it was evaluated."""
+
+    name: str
+    labels: list[str]
+    tags: list[str]
+    metrics: dict[str, Any]
+    backend: str
+    base_model: str
+    model_version: str = Field(description="The nerforge version that trained the model, when known.")
+    version: str = Field(description="The nerforge version serving it.")
+    limits: Limits
+
+
+class BatchingStats(BaseModel):
+    batches: int
+    requests: int
+    texts: int
+    largest_batch_requests: int
+    largest_batch_texts: int
+    queued: int
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    batching: BatchingStats
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: a stable code, a sentence for people, and (for 422s on the body) where it was wrong."""
+
+    error: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+def sanitize_json(value: Any) -> Any:
+    """Turn non-finite floats (not valid JSON) into ``None``, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): sanitize_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sanitize_json(v) for v in value]
+    return value

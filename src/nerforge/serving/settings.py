@@ -1,0 +1,59 @@
+"""The limits and switches of a serving app: one frozen dataclass, checked when built.
+
+Host and port are not here: they belong to the process that runs the app (``nerforge serve``), not to the app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from nerforge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What a serving app accepts, how long it waits, and how it batches.
+
+    Attributes:
+        max_body_bytes: largest request body (JSON or CSV upload); larger bodies get 413.
+        max_text_chars: longest text in ``/v1/entities`` and per CSV row; longer texts get 413. Page text fetched
+            for ``/v1/entities/url`` is cut to this length instead, and the answer says so.
+        max_texts: most texts in one ``{"texts": [...]}`` request; more get 413.
+        max_csv_rows: most data rows in one CSV upload; more get 413.
+        request_timeout_s: longest time a request may take, body upload included; slower requests get 504.
+        batch_max_texts: most texts the batcher hands the model at once.
+        batch_max_wait_ms: how long the batcher waits for more requests after the first one of a batch arrives.
+        allow_private_urls: let ``/v1/entities/url`` fetch loopback, private, link-local and other non-public
+            addresses (cloud metadata addresses stay refused). Off by default; for tests and trusted networks.
+        fetch_timeout_s: longest time to fetch one URL, redirects included; slower fetches get 504.
+        fetch_max_bytes: largest page body to read; larger pages are refused with 422.
+        fetch_max_redirects: most redirects to follow (each hop is checked again).
+    """
+
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_text_chars: int = 20_000
+    max_texts: int = 64
+    max_csv_rows: int = 10_000
+    request_timeout_s: float = 60.0
+    batch_max_texts: int = 32
+    batch_max_wait_ms: float = 5.0
+    allow_private_urls: bool = False
+    fetch_timeout_s: float = 15.0
+    fetch_max_bytes: int = 3 * 1024 * 1024
+    fetch_max_redirects: int = 5
+
+    def __post_init__(self) -> None:
+        positive = ("max_body_bytes", "max_text_chars", "max_texts", "max_csv_rows", "batch_max_texts",
+                    "request_timeout_s", "fetch_timeout_s", "fetch_max_bytes")
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"serve setting {name} must be a positive number, got {value!r}")
+        if self.batch_max_wait_ms < 0:
+            raise ConfigError(f"serve setting batch_max_wait_ms must be >= 0, got {self.batch_max_wait_ms!r}")
+        if not 0 <= self.fetch_max_redirects <= 20:
+            raise ConfigError(f"serve setting fetch_max_redirects must be in 0..20, got {self.fetch_max_redirects!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
