@@ -1,0 +1,222 @@
+"""``nerforge evaluate MODEL DATA``: tag annotated data with a model and write a report of how well it did.
+
+Whole sentences are tagged by the prediction engine (long ones in overlapping windows), so every gold entity counts,
+however far into a sentence it lies. Scores are strict IOB2 entity matches (seqeval ``mode="strict"``).
+
+An entity type in DATA that the model does not know is an error naming the type, the file and the line: the model
+could never predict it, so scoring it silently as misses would hide a data or labelling mistake. Rename or drop such
+types with ``--label-map`` ('OLD=NEW', or 'OLD=' to drop).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from nerforge.cli.options import (
+    DocColumnFlag,
+    EntityTypeFlag,
+    FormatFlag,
+    LabelMapFlag,
+    LabelNamesFlag,
+    LabelsFileFlag,
+    MissingTagFlag,
+    SchemeFlag,
+    SentenceColumnsFlag,
+    SeparatorFlag,
+    StripTokenPrefixFlag,
+    TagColumnFlag,
+    TagsFieldFlag,
+    TokenColumnFlag,
+    TokensFieldFlag,
+    read_options_from_flags,
+)
+from nerforge.data.readers.options import ReadOptions
+from nerforge.errors import DataFormatError
+from nerforge.types import Example
+
+if TYPE_CHECKING:
+    from nerforge.evaluation import EvalResult, ReportFiles
+
+logger = logging.getLogger(__name__)
+
+EPOCHS_FILE = "epochs.json"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` measured and wrote."""
+
+    model: Path
+    data: Path
+    output: Path
+    result: EvalResult
+    files: ReportFiles
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document: the scores (``micro``, ``per_type``, ...) plus where things are."""
+        return {
+            **self.result.to_dict(),
+            "model": str(self.model),
+            "data": str(self.data),
+            "output": str(self.output),
+            "report": str(self.files.report),
+        }
+
+
+def default_output(model: Path, data: Path) -> Path:
+    """``MODEL/eval-<data stem>``."""
+    return model / f"eval-{data.stem}"
+
+
+def check_known_types(examples: list[Example], known: list[str], path: Path) -> None:
+    """Raise :class:`DataFormatError` at the first gold entity whose type the model cannot predict."""
+    allowed = set(known)
+    for ex in examples:
+        for i, tag in enumerate(ex.tags):
+            if tag != "O" and tag[2:] not in allowed:
+                raise DataFormatError(
+                    ex.source or path,
+                    ex.line_of(i),
+                    f"entity type {tag[2:]!r} is not known to the model (it predicts {', '.join(known) or 'none'})",
+                    expected=f"only those types; rename or drop it with --label-map '{tag[2:]}=NEW' or '{tag[2:]}='",
+                )
+
+
+def load_epochs(model: Path) -> list[dict[str, Any]] | None:
+    """The per-epoch table the trainer saved (``epochs.json``), or ``None`` when there is none or it is unreadable."""
+    path = model / EPOCHS_FILE
+    if not path.is_file():
+        return None
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        logger.warning("%s: cannot read the epoch table (%s); the report will have no training curves", path, exc)
+        return None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        logger.warning("%s: expected a JSON list of objects; the report will have no training curves", path)
+        return None
+    return records
+
+
+def evaluate(
+    model: str | Path,
+    data: str | Path,
+    *,
+    output: str | Path | None = None,
+    options: ReadOptions = ReadOptions(),
+    batch_size: int = 32,
+    device: str = "cpu",
+    progress: bool | None = None,
+    make_plots: bool = True,
+) -> Evaluation:
+    """Tag ``data`` (read as IOB2 with ``options``) with the model in ``model``; write the report into ``output``.
+
+    Raises:
+        ModelError: ``model`` is not a model directory.
+        DataFormatError: ``data`` cannot be read, is empty, or has an entity type the model does not know.
+    """
+    from nerforge.data.normalize import read_examples
+    from nerforge.evaluation import write_evaluation
+    from nerforge.prediction import Tagger
+
+    model, data = Path(model), Path(data)
+    tagger = Tagger.load(model, batch_size=batch_size, device=device, progress=progress)
+    examples = read_examples(data, options)
+    if not examples:
+        raise DataFormatError(data, None, "no sentences to evaluate")
+    check_known_types(examples, tagger.types, data)
+    tokens = [list(ex.tokens) for ex in examples]
+    predictions = tagger.predict_words(tokens)
+    out = Path(output) if output is not None else default_output(model, data)
+    result, _, files = write_evaluation(
+        out,
+        [list(ex.tags) for ex in examples],
+        [list(p.tags) for p in predictions],
+        tokens,
+        load_epochs(model),
+        title=f"Evaluation of {model.name} on {data.name}",
+        make_plots=make_plots,
+    )
+    return Evaluation(model, data, out, result, files)
+
+
+def _table(evaluation: Evaluation) -> str:
+    result = evaluation.result
+    rows = [(name, s.precision, s.recall, s.f1, s.support) for name, s in result.per_type.items()]
+    m = result.micro
+    rows.append(("micro", m.precision, m.recall, m.f1, m.support))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'type':<{width}}  precision  recall  f1      support"]
+    lines += [f"{n:<{width}}  {p:9.4f}  {r:6.4f}  {f:6.4f}  {s:7d}" for n, p, r, f, s in rows]
+    lines.append(f"{result.mode} {result.scheme} entity scores on {result.n_sentences} sentences")
+    lines.append(f"report: {evaluation.files.report}")
+    return "\n".join(lines)
+
+
+def evaluate_cli(
+    model: Path = typer.Argument(..., help="Model directory written by 'nerforge train'."),
+    data: Path = typer.Argument(..., help="Annotated data in any supported format (read as IOB2)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Report directory (default: MODEL/eval-<DATA stem>)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the scores, as one JSON object."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
+    device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, cuda:1, mps."),
+    no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG figures."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    format: FormatFlag = None,
+    token_column: TokenColumnFlag = 0,
+    tag_column: TagColumnFlag = -1,
+    separator: SeparatorFlag = None,
+    tokens_field: TokensFieldFlag = "tokens",
+    tags_field: TagsFieldFlag = None,
+    label_names: LabelNamesFlag = None,
+    labels_file: LabelsFileFlag = None,
+    entity_type: EntityTypeFlag = None,
+    scheme: SchemeFlag = None,
+    label_map: LabelMapFlag = None,
+    strip_token_prefix: StripTokenPrefixFlag = None,
+    sentence_columns: SentenceColumnsFlag = None,
+    doc_column: DocColumnFlag = None,
+    missing_tag: MissingTagFlag = "o",
+) -> None:
+    """Score a model on annotated data (strict IOB2 entity F1) and write report.md, metrics.json and figures."""
+    options = read_options_from_flags(
+        format=format,
+        token_column=token_column,
+        tag_column=tag_column,
+        separator=separator,
+        tokens_field=tokens_field,
+        tags_field=tags_field,
+        label_names=label_names,
+        labels_file=labels_file,
+        entity_type=entity_type,
+        scheme=scheme,
+        label_map=label_map,
+        strip_token_prefix=strip_token_prefix,
+        sentence_columns=sentence_columns,
+        doc_column=doc_column,
+        missing_tag=missing_tag,
+    )
+    evaluation = evaluate(
+        model,
+        data,
+        output=output,
+        options=options,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        make_plots=not no_plots,
+    )
+    if as_json:
+        typer.echo(json.dumps(evaluation.to_dict(), allow_nan=False))
+    else:
+        typer.echo(_table(evaluation))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_cli)
