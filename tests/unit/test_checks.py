@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from nerforge.data.checks import (
     FindingLog,
     check_corrupt_types,
     check_duplicates,
+    check_extra_fields,
     check_i_starts,
     check_label_consistency,
     check_overlap,
@@ -20,6 +22,7 @@ from nerforge.data.checks import (
     split_docstart,
     token_problems,
 )
+from nerforge.data.checks.lines import column_separator, file_lines
 from nerforge.data.checks.tokens import unusual_chars
 from nerforge.data.subwords import check_no_subword, length_stats
 from nerforge.types import Corpus, Example, Finding, Span
@@ -160,8 +163,10 @@ def test_checks_token_problems_by_kind() -> None:
     assert [k for k, _ in token_problems("\u202fOracle")] == ["padded-token"]
     assert [k for k, _ in token_problems("  18")] == ["padded-token"]
     assert [k for k, _ in token_problems("New York")] == ["space-in-token"]
+    assert [k for k, _ in token_problems("\ue05c")] == ["odd-char"]
     assert "C1 control" in token_problems("We\x92re")[0][1]
-    assert "U+001A" in token_problems("\x1a")[0][1]
+    assert "U+001A (control)" in token_problems("\x1a")[0][1]
+    assert "U+E05C (private use)" in token_problems("\ue05c")[0][1]
 
 
 def test_checks_tokens_with_lines_and_unusual_char_counts() -> None:
@@ -178,6 +183,25 @@ def test_checks_tokens_with_lines_and_unusual_char_counts() -> None:
         ("zero-width-char", 12),
     ]
     assert unusual_chars(examples) == {"U+001A": 2, "U+200B": 1, "U+202F": 1}
+
+
+# --- lines -------------------------------------------------------------------------------------------------------
+
+
+def test_checks_extra_fields_on_tab_files_only() -> None:
+    lines = ["#\turl\tdate\t", "1\tEU\tB-ORG\tO", '1\t"\tO\tO\t', "2\tx\tO\tO", "", "3\ty\tO\tO\t\t"]
+    found = list(check_extra_fields(lines, "g.tsv", column_separator(lines, None)))
+    assert [(f.kind, f.line) for f in found] == [("extra-field", 3), ("extra-field", 6)]
+    assert "5 fields, the last 1 empty" in found[0].message and "have 4" in found[0].message
+    spaced = ["Proven O ", "skills O ", ""]
+    assert column_separator(spaced, None) is None
+    assert list(check_extra_fields(spaced, "t.txt", column_separator(spaced, None))) == []
+
+
+def test_checks_file_lines_strip_bom_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "r.txt"
+    path.write_bytes(b"\xef\xbb\xbfa O\r\nb O\r\n")
+    assert file_lines(path) == ["a O", "b O", ""]
 
 
 # --- overlap -----------------------------------------------------------------------------------------------------

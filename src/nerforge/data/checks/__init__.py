@@ -5,8 +5,9 @@ Finding kinds, by module:
 * ``tags``: ``i-start`` (a span opens with ``I-``; info in IOB1/IO), ``empty-tag``, ``invalid-tag``, ``corrupt-tag``
   (``I-blockchainO``, ``I-emergingB-emerging``), ``rare-type`` (a type seen once where others are frequent),
   ``type-in-one-file``.
-* ``tokens``: ``whitespace-token``, ``control-char`` (U+001A), ``zero-width-char`` (U+200B), ``padded-token``
-  (leading U+202F or spaces), ``space-in-token``.
+* ``tokens``: ``whitespace-token``, ``control-char`` (U+001A), ``zero-width-char`` (U+200B), ``odd-char``
+  (private use), ``padded-token`` (leading U+202F or spaces), ``space-in-token``.
+* ``lines``: ``extra-field`` (a column-file line with an empty extra field, GermEval's 5-field line).
 * ``overlap``: ``duplicate-sentence``, ``conflicting-duplicate``, ``overlap`` (a sentence also in an earlier file),
   ``inconsistent-label``.
 * ``common``: ``docstart-in-sentence``.
@@ -16,6 +17,7 @@ Readers add their own findings (BOM, CRLF, missing tags, ...), which the report 
 """
 
 from nerforge.data.checks.common import FindingLog, decode_spans, split_docstart
+from nerforge.data.checks.lines import check_extra_fields
 from nerforge.data.checks.overlap import Overlap, check_duplicates, check_label_consistency, check_overlap
 from nerforge.data.checks.report import FileReport, InspectReport, inspect_corpora, inspect_files
 from nerforge.data.checks.tags import (
@@ -34,6 +36,7 @@ __all__ = [
     "Overlap",
     "check_corrupt_types",
     "check_duplicates",
+    "check_extra_fields",
     "check_i_starts",
     "check_label_consistency",
     "check_overlap",

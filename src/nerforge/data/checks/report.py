@@ -11,6 +11,7 @@ from typing import Any
 
 from nerforge.data import subwords
 from nerforge.data.checks.common import FindingLog, decode_spans, split_docstart
+from nerforge.data.checks.lines import check_extra_fields, column_separator, file_lines
 from nerforge.data.checks.overlap import Overlap, check_duplicates, check_label_consistency, check_overlap
 from nerforge.data.checks.tags import check_corrupt_types, check_i_starts, check_tag_shapes, check_types_across_files
 from nerforge.data.checks.tokens import check_tokens, unusual_chars
@@ -113,9 +114,12 @@ class _Prepared:
     log: FindingLog
 
 
-def _prepare(corpus: Corpus, max_findings: int | None) -> _Prepared:
+def _prepare(corpus: Corpus, options: ReadOptions, max_findings: int | None) -> _Prepared:
     log = FindingLog(max_findings)
     log.extend(f for f in corpus.findings if f.kind not in OWN_KINDS)
+    if corpus.format == "conll" and Path(corpus.path).is_file():
+        lines = file_lines(corpus.path)
+        log.extend(check_extra_fields(lines, corpus.path, column_separator(lines, options.separator)))
     examples, markers, docstart_findings = split_docstart(corpus.examples, corpus.path)
     log.extend(docstart_findings)
     spans = [decode_spans(ex.tags) for ex in examples]
@@ -128,6 +132,7 @@ def inspect_corpora(
     tokenizer: Any = None,
     max_length: int | None = None,
     max_findings: int | None = 50,
+    options: ReadOptions | None = None,
 ) -> InspectReport:
     """Check corpora that are already read (``train`` calls this before training).
 
@@ -138,6 +143,7 @@ def inspect_corpora(
         max_length: the limit for truncation counts, in subwords with a tokenizer (default: the tokenizer's
             ``model_max_length``) or in words without one (default: no truncation check).
         max_findings: findings kept per kind and file (all are counted); ``None`` keeps all.
+        options: the options the corpora were read with (the raw-line checks of column files use the separator).
     """
     paths = [c.path for c in corpora]
     if len(set(paths)) != len(paths):
@@ -150,7 +156,7 @@ def inspect_corpora(
         else (tokenizer if isinstance(tokenizer, str) else getattr(tok, "name_or_path", "tokenizer"))
     )
     limit = max_length if max_length is not None or tok is None else subwords.tokenizer_limit(tok)
-    prepared = [_prepare(c, max_findings) for c in corpora]
+    prepared = [_prepare(c, options or ReadOptions(), max_findings) for c in corpora]
     pieces = None
     if tok is not None:
         pieces = subwords.piece_counts(tok, (t for p in prepared for ex in p.examples for t in ex.tokens))
@@ -236,4 +242,6 @@ def inspect_files(
             raise DataFormatError(path, None, "no such file")
         logger.debug("reading %s", path)
         corpora.append(read(str(path), options))
-    return inspect_corpora(corpora, tokenizer=tokenizer, max_length=max_length, max_findings=max_findings)
+    return inspect_corpora(
+        corpora, tokenizer=tokenizer, max_length=max_length, max_findings=max_findings, options=options
+    )

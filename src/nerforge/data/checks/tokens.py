@@ -13,10 +13,16 @@ from nerforge.types import Example, Finding
 C1_HINT = " (C1 control: Windows-1252 text decoded as Latin-1?)"
 
 
+_UNNAMED = {"Cc": "control", "Co": "private use", "Cn": "unassigned", "Cs": "surrogate"}
+
+
 def describe_char(ch: str) -> str:
-    """``U+001A SUBSTITUTE`` style name of one character (control characters have no Unicode name)."""
-    name = unicodedata.name(ch, "") or unicodedata.category(ch)
-    return f"U+{ord(ch):04X} {name}"
+    """``U+200B ZERO WIDTH SPACE``, or ``U+001A (control)`` for characters without a Unicode name."""
+    name = unicodedata.name(ch, "")
+    if name:
+        return f"U+{ord(ch):04X} {name}"
+    category = unicodedata.category(ch)
+    return f"U+{ord(ch):04X} ({_UNNAMED.get(category, category)})"
 
 
 def _names(chars: str) -> str:
@@ -48,6 +54,9 @@ def token_problems(token: str) -> list[tuple[str, str]]:
     zero = "".join(ch for ch in token if unicodedata.category(ch) == "Cf")
     if zero:
         out.append(("zero-width-char", f"token {token!r} holds invisible character {_names(zero)}"))
+    odd = "".join(ch for ch in token if unicodedata.category(ch) in ("Co", "Cn", "Cs"))
+    if odd:
+        out.append(("odd-char", f"token {token!r} holds private-use or unassigned character {_names(odd)}"))
     stripped = token.strip()
     lead, trail = token[: len(token) - len(token.lstrip())], token[len(token.rstrip()) :]
     if lead or trail:
