@@ -25,7 +25,7 @@ import ipaddress
 import logging
 import socket
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -299,9 +299,12 @@ class UrlFetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise UrlFetchError(f"the page is larger than the limit of {limit} bytes")
-        inflater = _Inflater(response.headers.get("content-encoding", "").strip().lower())
+        if response.is_stream_consumed:  # a transport that read (and decoded) the body already
+            chunks, inflater = _once(response.content), _Inflater("")
+        else:
+            chunks, inflater = response.aiter_raw(), _Inflater(response.headers.get("content-encoding", "").strip().lower())
         body = bytearray()
-        async for chunk in response.aiter_raw():
+        async for chunk in chunks:
             body += inflater.feed(chunk, limit - len(body))
             if len(body) > limit:
                 raise UrlFetchError(f"the page is larger than the limit of {limit} bytes")
@@ -311,6 +314,10 @@ class UrlFetcher:
         else:
             title, text = await asyncio.to_thread(extract_main_text, bytes(body), charset)
         return FetchedPage(url=str(target.url), content_type=mime, title=title, text=text)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _decode(data: bytes, charset: str | None) -> str:
