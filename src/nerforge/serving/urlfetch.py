@@ -165,6 +165,14 @@ class _Target:
     ip: IPAddress
 
 
+@dataclass(frozen=True)
+class _RawPage:
+    url: str
+    mime: str
+    charset: str | None
+    body: bytes
+
+
 class _Inflater:
     """Bounded decompression of a ``Content-Encoding`` (so a small gzip cannot expand past the size limit)."""
 
@@ -212,11 +220,19 @@ class UrlFetcher:
         return self.policy.allow_private
 
     async def fetch(self, url: str) -> FetchedPage:
-        """The main text of the page at ``url``; raises ``UrlRefusedError``, ``UrlFetchError`` or a timeout."""
+        """The main text of the page at ``url``; raises ``UrlRefusedError``, ``UrlFetchError`` or a timeout.
+
+        The time limit covers resolution, connections, redirects and the download, not text extraction.
+        """
         try:
-            return await asyncio.wait_for(self._fetch(url), self.policy.timeout_s)
+            raw = await asyncio.wait_for(self._fetch(url), self.policy.timeout_s)
         except asyncio.TimeoutError:
             raise UrlFetchTimeoutError(f"fetching the page took longer than {self.policy.timeout_s:g} s") from None
+        if raw.mime == "text/plain":
+            title, text = None, _decode(raw.body, raw.charset)
+        else:
+            title, text = await asyncio.to_thread(extract_main_text, raw.body, raw.charset)
+        return FetchedPage(url=raw.url, content_type=raw.mime, title=title, text=text)
 
     async def check(self, url: str, *, hop: int = 0) -> _Target:
         """Parse ``url``, resolve its host and check every address; the address to connect to."""
@@ -242,7 +258,7 @@ class UrlFetcher:
                 raise UrlRefusedError(f"{where} {parsed.host!r} resolves to {ip}, {problem}; not fetched")
         return _Target(parsed, ips[0])
 
-    async def _fetch(self, url: str) -> FetchedPage:
+    async def _fetch(self, url: str) -> _RawPage:
         timeout = httpx.Timeout(self.policy.timeout_s)
         async with httpx.AsyncClient(
             transport=self._transport, trust_env=False, follow_redirects=False, timeout=timeout
@@ -287,7 +303,7 @@ class UrlFetcher:
         if peer and ipaddress.ip_address(str(peer[0]).split("%", 1)[0]) != target.ip:
             raise UrlRefusedError(f"connected to {peer[0]} instead of the checked address {target.ip}; not fetched")
 
-    async def _read(self, response: httpx.Response, target: _Target) -> FetchedPage:
+    async def _read(self, response: httpx.Response, target: _Target) -> _RawPage:
         if not 200 <= response.status_code < 300:
             raise UrlFetchError(f"the page answered HTTP {response.status_code}")
         content_type = response.headers.get("content-type", "")
@@ -308,12 +324,7 @@ class UrlFetcher:
             body += inflater.feed(chunk, limit - len(body))
             if len(body) > limit:
                 raise UrlFetchError(f"the page is larger than the limit of {limit} bytes")
-        charset = response.charset_encoding
-        if mime == "text/plain":
-            title, text = None, _decode(bytes(body), charset)
-        else:
-            title, text = await asyncio.to_thread(extract_main_text, bytes(body), charset)
-        return FetchedPage(url=str(target.url), content_type=mime, title=title, text=text)
+        return _RawPage(url=str(target.url), mime=mime, charset=response.charset_encoding, body=bytes(body))
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
