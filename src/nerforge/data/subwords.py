@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nerforge.data.checks.common import WARNING, surface
+from nerforge.data.checks.common import WARNING, surface, token_ref
 from nerforge.errors import ModelError
 from nerforge.types import Example, Finding, Span
 
@@ -171,5 +171,9 @@ def check_no_subword(
             owner = next((s for s in ex_spans if s.start <= i < s.end), None)
             where = f", inside a {owner.label} entity" if owner is not None else ""
             yield Finding(
-                "no-subword", path, ex.line_of(i), f"token {tok!r} maps to no subword of {model}{where}", WARNING
+                "no-subword",
+                path,
+                ex.line_of(i),
+                f"{token_ref(ex, i)} maps to no subword of tokenizer {model!r}{where}",
+                WARNING,
             )

@@ -46,6 +46,12 @@ def surface(tokens: Sequence[str], width: int = 60) -> str:
     return shorten(" ".join(tokens), width)
 
 
+def token_ref(example: Example, index: int) -> str:
+    """``token 'x'`` for messages; ``token 3 'x'`` when the source has no line per token (JSON records)."""
+    tok = example.tokens[index]
+    return f"token {tok!r}" if example.token_lines is not None else f"token {index + 1} {tok!r}"
+
+
 def decodable(tag: str) -> str:
     """``tag`` when it parses as a typed tag, else ``O`` (bad tags are reported by the tag checks)."""
     if tag == OUTSIDE:

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from nerforge.data.checks.common import ERROR, INFO, WARNING, surface
+from nerforge.data.checks.common import ERROR, INFO, WARNING, surface, token_ref
 from nerforge.data.schemes import OUTSIDE, parse_tag
 from nerforge.errors import TagSchemeError
 from nerforge.types import Example, Finding, Span
@@ -53,7 +53,7 @@ def check_tag_shapes(examples: Sequence[Example], path: str) -> Iterator[Finding
             try:
                 parse_tag(tag)
             except TagSchemeError as exc:
-                yield Finding("invalid-tag", path, ex.line_of(i), f"{exc} (token '{ex.tokens[i]}')", ERROR)
+                yield Finding("invalid-tag", path, ex.line_of(i), f"{exc} ({token_ref(ex, i)})", ERROR)
 
 
 def type_counts(examples: Sequence[Example]) -> Counter[str]:
@@ -119,7 +119,7 @@ def check_corrupt_types(examples: Sequence[Example], path: str) -> Iterator[Find
             if type_ in reasons:
                 kind, reason = reasons[type_]
                 severity = ERROR if kind == "corrupt-tag" else WARNING
-                yield Finding(kind, path, ex.line_of(i), f"tag {tag!r} on '{ex.tokens[i]}': {reason}", severity)
+                yield Finding(kind, path, ex.line_of(i), f"tag {tag!r} on {token_ref(ex, i)}: {reason}", severity)
 
 
 def check_types_across_files(files: Sequence[tuple[str, Sequence[Example]]]) -> Iterator[Finding]:

@@ -6,7 +6,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from nerforge.data.checks.common import WARNING
+from nerforge.data.checks.common import WARNING, token_ref
 from nerforge.types import Example, Finding
 
 # C1 controls (U+0080-U+009F) in text are almost always Windows-1252 punctuation decoded as Latin-1.
@@ -35,7 +35,7 @@ def _names(chars: str) -> str:
 
 
 def token_problems(token: str) -> list[tuple[str, str]]:
-    """The ``(kind, message)`` problems of one token; empty for a clean token.
+    """The ``(kind, detail)`` problems of one token (``detail`` reads after the token); empty for a clean token.
 
     Kinds: ``whitespace-token`` (empty or only whitespace), ``control-char`` (Unicode category Cc, e.g. U+001A),
     ``zero-width-char`` (category Cf, e.g. U+200B, U+FEFF) and ``padded-token`` (whitespace such as U+0020 or
@@ -45,26 +45,26 @@ def token_problems(token: str) -> list[tuple[str, str]]:
         return []  # the fast path: almost every token
     if not token or token.isspace():
         what = _names(token) if token else "nothing"
-        return [("whitespace-token", f"token {token!r} is whitespace only ({what})")]
+        return [("whitespace-token", f"is whitespace only ({what})")]
     out: list[tuple[str, str]] = []
     control = "".join(ch for ch in token if unicodedata.category(ch) == "Cc" and not ch.isspace())
     if control:
         hint = C1_HINT if any(0x80 <= ord(ch) <= 0x9F for ch in control) else ""
-        out.append(("control-char", f"token {token!r} holds control character {_names(control)}{hint}"))
+        out.append(("control-char", f"holds control character {_names(control)}{hint}"))
     zero = "".join(ch for ch in token if unicodedata.category(ch) == "Cf")
     if zero:
-        out.append(("zero-width-char", f"token {token!r} holds invisible character {_names(zero)}"))
+        out.append(("zero-width-char", f"holds invisible character {_names(zero)}"))
     odd = "".join(ch for ch in token if unicodedata.category(ch) in ("Co", "Cn", "Cs"))
     if odd:
-        out.append(("odd-char", f"token {token!r} holds private-use or unassigned character {_names(odd)}"))
+        out.append(("odd-char", f"holds private-use or unassigned character {_names(odd)}"))
     stripped = token.strip()
     lead, trail = token[: len(token) - len(token.lstrip())], token[len(token.rstrip()) :]
     if lead or trail:
         side = "leading and trailing" if lead and trail else "leading" if lead else "trailing"
-        out.append(("padded-token", f"token {token!r} has {side} whitespace ({_names(lead + trail)})"))
+        out.append(("padded-token", f"has {side} whitespace ({_names(lead + trail)})"))
     inner = "".join(ch for ch in stripped if ch.isspace())
     if inner:
-        out.append(("space-in-token", f"token {token!r} holds whitespace inside ({_names(inner)})"))
+        out.append(("space-in-token", f"holds whitespace inside ({_names(inner)})"))
     return out
 
 
@@ -76,8 +76,8 @@ def check_tokens(examples: Sequence[Example], path: str) -> Iterator[Finding]:
             problems = cache.get(tok)
             if problems is None:
                 problems = cache[tok] = token_problems(tok)
-            for kind, message in problems:
-                yield Finding(kind, path, ex.line_of(i), message, WARNING)
+            for kind, detail in problems:
+                yield Finding(kind, path, ex.line_of(i), f"{token_ref(ex, i)} {detail}", WARNING)
 
 
 def unusual_chars(examples: Sequence[Example]) -> dict[str, int]:
