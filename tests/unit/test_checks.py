@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from nerforge.data.checks import (
     FindingLog,
@@ -24,7 +27,15 @@ from nerforge.data.checks import (
 )
 from nerforge.data.checks.lines import column_separator, file_lines
 from nerforge.data.checks.tokens import unusual_chars
-from nerforge.data.subwords import check_no_subword, length_stats
+from nerforge.data.subwords import (
+    check_no_subword,
+    length_stats,
+    load_tokenizer,
+    piece_counts,
+    special_count,
+    tokenizer_limit,
+)
+from nerforge.errors import ModelError
 from nerforge.types import Corpus, Example, Finding, Span
 
 
@@ -337,3 +348,34 @@ def test_checks_inspect_corpora_counts_and_routes_findings() -> None:
     assert (total["sentences"], total["tokens"], total["entities"]) == (4, 9, 5)
     assert total["entities_by_type"] == {"LOC": 1, "MISC": 1, "ORG": 1, "PER": 2}
     assert report.entities_lost() == 1
+
+
+# --- a real tokenizer (the embedded MiniLM; offline) -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Any:
+    return load_tokenizer("default")
+
+
+def test_checks_piece_counts_with_the_default_tokenizer(minilm: Any) -> None:
+    counts = piece_counts(minilm, ["hello", " ", "\xa0", "\x1a", "\u200b", "", "x\x1a", "hello"])
+    assert counts == {"hello": 1, " ": 0, "\xa0": 0, "\x1a": 0, "\u200b": 0, "": 0, "x\x1a": 1}
+    assert special_count(minilm) == 2 and tokenizer_limit(minilm) == 512
+
+
+def test_checks_inspect_corpora_with_a_tokenizer_object(minilm: Any) -> None:
+    corpus = Corpus("s.jsonl", "jsonl", [raw(["is", "\xa0", "a", "skill"], ["O", "O", "O", "B-S"], line=4)], "iob2")
+    report = inspect_corpora([corpus], tokenizer=minilm, max_length=4)
+    (f,) = report.files
+    assert report.max_length == 4 and report.tokenizer == minilm.name_or_path
+    assert f.findings_by_kind["no-subword"] == 1 and f.findings_by_kind["whitespace-token"] == 1
+    # [CLS] is a skill [SEP] = 5 > 4: the budget of 2 pieces keeps 'is', '\xa0', 'a' and loses the entity
+    sub = f.lengths["subwords"]
+    assert (sub.max, sub.over_max, sub.entities_lost, sub.words_lost) == (5, 1, 1, 1)
+    assert f.lengths["words"].max_length is None  # with a tokenizer the limit is in subwords only
+
+
+def test_checks_load_tokenizer_error_is_a_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="cannot load a tokenizer"):
+        load_tokenizer(str(tmp_path / "missing"))

@@ -126,7 +126,7 @@ def render_json(report: InspectReport) -> str:
 
 
 def inspect_cli(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Data files to check (e.g. train dev test).")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Data files to check (e.g. train dev test).")],
     tokenizer: Annotated[
         str | None,
         typer.Option(

@@ -62,10 +62,19 @@ def load_tokenizer(name: str) -> Any:
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(target)
-    except (OSError, ValueError, KeyError) as exc:
+        tokenizer = AutoTokenizer.from_pretrained(target, trust_remote_code=False)
+        try:
+            tokenizer([["a"]], is_split_into_words=True, add_special_tokens=False)
+        except (ValueError, TypeError) as exc:
+            if "add_prefix_space" not in str(exc):
+                raise
+            # byte-level BPE tokenizers (RoBERTa, GPT-2) encode pre-split words only with a prefix space
+            tokenizer = AutoTokenizer.from_pretrained(target, add_prefix_space=True, trust_remote_code=False)
+        return tokenizer
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else repr(exc)
         raise ModelError(
-            f"cannot load a tokenizer from {name!r} ({target}): {str(exc).splitlines()[0] if str(exc) else exc!r}; "
+            f"cannot load a tokenizer from {name!r} ({target}): {first}; "
             "give a local model directory, 'default', or a hub id that is cached (HF_HUB_OFFLINE is set)"
         ) from None
 

@@ -16,7 +16,6 @@ from nerforge.data.checks.overlap import Overlap, check_duplicates, check_label_
 from nerforge.data.checks.tags import check_corrupt_types, check_i_starts, check_tag_shapes, check_types_across_files
 from nerforge.data.checks.tokens import check_tokens, unusual_chars
 from nerforge.data.readers.options import ReadOptions
-from nerforge.data.subwords import LengthStats
 from nerforge.errors import DataFormatError, UsageError
 from nerforge.types import Corpus, Example, Finding, Span
 
@@ -30,9 +29,12 @@ OWN_KINDS = frozenset({"i-start", "whitespace-token"})
 
 @dataclass
 class FileReport:
-    """Counts and findings of one file. ``findings`` keeps the first few of each kind; ``findings_by_kind`` counts
-    them all. ``lengths`` maps a unit (``words``, ``subwords``) to its :class:`LengthStats`; ``unusual_chars``
-    counts the tokens holding each non-printable character."""
+    """Counts and findings of one file.
+
+    ``findings`` keeps the first few of each kind and ``findings_by_kind`` counts them all. ``lengths`` maps a unit
+    (``words``, ``subwords``) to its :class:`~nerforge.data.subwords.LengthStats`. ``unusual_chars`` counts the
+    tokens holding each non-printable character.
+    """
 
     path: str
     format: str
@@ -44,7 +46,7 @@ class FileReport:
     entities_by_type: dict[str, int]
     findings: list[Finding] = field(default_factory=list)
     findings_by_kind: dict[str, int] = field(default_factory=dict)
-    lengths: dict[str, LengthStats] = field(default_factory=dict)
+    lengths: dict[str, subwords.LengthStats] = field(default_factory=dict)
     unusual_chars: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,7 +188,7 @@ def _check_file(
     log.extend(check_i_starts(examples, spans, path, p.corpus.scheme))
     log.extend(check_tokens(examples, path))
     log.extend(check_duplicates(examples, path))
-    lengths: dict[str, LengthStats] = {}
+    lengths: dict[str, subwords.LengthStats] = {}
     words, found = subwords.length_stats(examples, spans, path, max_length=limit if tok is None else None)
     lengths["words"] = words
     log.extend(found)
@@ -238,6 +240,8 @@ def inspect_files(
     read = reader or _default_reader()
     corpora = []
     for path in paths:
+        if Path(path).is_dir():
+            raise DataFormatError(path, None, "is a directory", "a data file (give each file: train.conll dev.conll)")
         if not Path(path).is_file():
             raise DataFormatError(path, None, "no such file")
         logger.debug("reading %s", path)
