@@ -7,7 +7,7 @@ Every check is a pure function over :class:`~nerforge.types.Example` objects tha
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from nerforge.data.schemes import OUTSIDE, parse_tag, tags_to_spans
@@ -116,10 +116,3 @@ def split_docstart(examples: Sequence[Example], path: str) -> tuple[list[Example
             )
             out.append(_slice(ex, keep))
     return out, markers, findings
-
-
-def iter_positions(examples: Sequence[Example]) -> Iterator[tuple[Example, int, str]]:
-    """Every ``(example, index, token)`` of a file."""
-    for ex in examples:
-        for i, tok in enumerate(ex.tokens):
-            yield ex, i, tok

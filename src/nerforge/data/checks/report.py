@@ -152,11 +152,9 @@ def inspect_corpora(
         twice = next(p for p in paths if paths.count(p) > 1)
         raise UsageError(f"{twice} is given twice; give each file once")
     tok = subwords.load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
-    model = (
-        None
-        if tok is None
-        else (tokenizer if isinstance(tokenizer, str) else getattr(tok, "name_or_path", "tokenizer"))
-    )
+    model = tokenizer if isinstance(tokenizer, str) else getattr(tok, "name_or_path", None) or None
+    if tok is not None and not model:
+        model = type(tok).__name__
     limit = max_length if max_length is not None or tok is None else subwords.tokenizer_limit(tok)
     prepared = [_prepare(c, options or ReadOptions(), max_findings) for c in corpora]
     pieces = None

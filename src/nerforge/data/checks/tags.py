@@ -34,9 +34,9 @@ def check_i_starts(
                 continue
             before = ex.tags[span.start - 1] if span.start else "the sentence start"
             words = surface(ex.tokens[span.start : span.end], 40)
-            yield Finding(
-                "i-start", path, ex.line_of(span.start), f"{tag} opens a span after {before}: '{words}'", severity
-            )
+            at = f" (token {span.start + 1})" if ex.token_lines is None else ""
+            message = f"{tag} opens a span after {before}: '{words}'{at}"
+            yield Finding("i-start", path, ex.line_of(span.start), message, severity)
 
 
 def check_tag_shapes(examples: Sequence[Example], path: str) -> Iterator[Finding]:
