@@ -48,6 +48,7 @@ from nerforge.types import Entity
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 _ERRORS = {
+    400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, broken multipart)."},
     413: {"model": ErrorResponse, "description": "A limit was exceeded (body size, text length, count of texts or rows)."},
     422: {"model": ErrorResponse, "description": "The input is invalid."},
     504: {"model": ErrorResponse, "description": "The request (or the page fetch) took too long."},

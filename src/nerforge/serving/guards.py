@@ -61,11 +61,17 @@ def _safe(text: Any) -> str:
     return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"error": code, "message": _safe(message)}
     if details is not None:
         body["details"] = details
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 # (exception class, status, code), most specific first.
@@ -112,7 +118,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+        # Keep the exception's headers: a 405 must say which methods are allowed (Allow).
+        return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(PredictionError)
     async def _prediction_error(_: Request, exc: PredictionError) -> JSONResponse:
