@@ -23,6 +23,19 @@ VOCAB = (
 ).split()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _cpu_threads():
+    """Torch threads = idle cores (a loaded 2-core machine otherwise runs tiny models ten times slower)."""
+    import torch
+
+    from nerforge.prediction.engine import set_cpu_threads
+
+    before = torch.get_num_threads()
+    set_cpu_threads(None)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def model_dir(tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_token_model(tiny_encoder, tmp_path_factory.mktemp("model"), max_length=16, stride=4)

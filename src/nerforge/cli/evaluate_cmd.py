@@ -166,6 +166,9 @@ def evaluate_cli(
     as_json: bool = typer.Option(False, "--json", help="Print only the scores, as one JSON object."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
     device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, cuda:1, mps."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="CPU threads for torch (default: the cores idle now)."
+    ),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG figures."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
     format: FormatFlag = None,
@@ -202,6 +205,9 @@ def evaluate_cli(
         doc_column=doc_column,
         missing_tag=missing_tag,
     )
+    from nerforge.prediction.engine import set_cpu_threads
+
+    set_cpu_threads(threads)
     evaluation = evaluate(
         model,
         data,

@@ -69,12 +69,12 @@ def predict(
         input_format(input_path)
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-    tagger = Tagger.load(model, batch_size=batch_size, device=device, progress=progress)
     records: Iterator[InputRecord]
     if text is not None:
         records = iter([InputRecord(0, text)])
     else:
         records = read_inputs(input_path, text_column=text_column, whole_file=whole_file)  # type: ignore[arg-type]
+    tagger = Tagger.load(model, batch_size=batch_size, device=device, progress=progress)
     summary = PredictSummary(output=Path(output) if output is not None else None)
 
     def results() -> Iterator[tuple[InputRecord, Sequence[Entity]]]:
@@ -117,12 +117,18 @@ def predict_cli(
     whole_file: bool = typer.Option(False, "--whole-file", help="Treat a whole .txt file as one text."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
     device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, cuda:1, mps."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="CPU threads for torch (default: the cores idle now)."
+    ),
     show: bool = typer.Option(False, "--show", help="Print each text with its entities marked [like this](TYPE)."),
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: only on a terminal)."
     ),
 ) -> None:
     """Find entities in raw texts and write them as JSONL or CSV."""
+    from nerforge.prediction.engine import set_cpu_threads
+
+    set_cpu_threads(threads)
     summary = predict(
         model,
         input_path=input_path,
