@@ -1,0 +1,271 @@
+"""Load test of ``nerforge serve``: N concurrent clients on loopback for a fixed time, against a real server.
+
+Starts ``nerforge serve MODEL`` as a subprocess on 127.0.0.1 (a free port), waits until it answers, warms it up,
+then runs ``--clients`` concurrent clients posting texts to ``/v1/entities`` for ``--duration`` seconds. Reports
+requests, errors, requests/s, latency percentiles, the server's resident memory before and after (and its peak),
+and what the server's batcher did; writes them to a JSON file and prints a Markdown table.
+
+Usage::
+
+    python bench/load_test.py runs/quickstart/model                       # 32 clients, 30 s
+    python bench/load_test.py MODEL --clients 8 --duration 5 --output runs/bench/load.json
+
+Not part of the test suite: it takes as long as you ask it to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+logger = logging.getLogger("nerforge.bench.load_test")
+
+DEFAULT_TEXTS = (
+    "Alice Smith joined Acme Corp in Paris last March as head of research.",
+    "The meeting between Bob Jones and the mayor of Berlin was postponed to Friday.",
+    "Shares of Globex rose 4% after the company opened a new office in Toronto.",
+    "Maria Garcia, a software engineer at Initech, presented her work in Madrid.",
+    "Heavy rain caused delays on the trains between Lyon and Geneva on Tuesday morning.",
+    "The United Nations sent a delegation led by Kofi Mensah to Nairobi.",
+    "After ten years in London, the author moved to a small village near Edinburgh.",
+    "Dr. Chen from Stanford University published the results together with colleagues at MIT.",
+)
+SERVER_CODE = "import sys; from nerforge.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@dataclass
+class Sample:
+    latency_s: float
+    ok: bool
+    error: str = ""
+
+
+@dataclass
+class Report:
+    config: dict
+    requests: int
+    errors: int
+    error_kinds: dict[str, int]
+    duration_s: float
+    requests_per_s: float
+    texts_per_s: float
+    latency_ms: dict[str, float]
+    server_rss_mb: dict[str, float | None]
+    batching: dict
+    machine: dict = field(default_factory=dict)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def rss_mb(pid: int) -> tuple[float | None, float | None]:
+    """(current, peak) resident memory of process ``pid`` in MiB, from /proc (Linux); ``None`` elsewhere."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    except OSError:
+        return None, None
+
+    def mib(key: str) -> float | None:
+        value = fields.get(key, "").strip().split()
+        return round(int(value[0]) / 1024, 1) if value else None
+
+    return mib("VmRSS"), mib("VmHWM")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model: Path, port: int, args: argparse.Namespace, log_path: Path) -> subprocess.Popen:
+    command = [
+        sys.executable, "-c", SERVER_CODE, "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
+        "--backend", args.backend, "--batch-size", str(args.batch_size), "--batch-wait-ms", str(args.batch_wait_ms),
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    log = log_path.open("w")
+    logger.info("starting: %s", " ".join(command[3:]))
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_ready(base: str, server: subprocess.Popen, timeout_s: float, log_path: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with code {server.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"the server did not answer within {timeout_s:g} s:\n{log_path.read_text()[-3000:]}")
+
+
+async def run_clients(base: str, texts: list[str], clients: int, duration_s: float, per_request: int) -> list[Sample]:
+    samples: list[Sample] = []
+    deadline = time.monotonic() + duration_s
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+
+        async def one_client(k: int) -> None:
+            i = k
+            while time.monotonic() < deadline:
+                batch = [texts[(i + j) % len(texts)] for j in range(per_request)]
+                body = {"text": batch[0]} if per_request == 1 else {"texts": batch}
+                i += clients
+                start = time.perf_counter()
+                try:
+                    response = await client.post("/v1/entities", json=body)
+                    ok = response.status_code == 200
+                    error = "" if ok else f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    ok, error = False, type(exc).__name__
+                samples.append(Sample(time.perf_counter() - start, ok, error))
+
+        await asyncio.gather(*(one_client(k) for k in range(clients)))
+    return samples
+
+
+def markdown(report: Report) -> str:
+    c, lat, rss = report.config, report.latency_ms, report.server_rss_mb
+    rows = [
+        ("Model", f"`{c['model_name']}` ({c['backend']})"),
+        ("Clients × duration", f"{c['clients']} × {report.duration_s:.1f} s ({c['texts_per_request']} text/request)"),
+        ("Requests (errors)", f"{report.requests} ({report.errors})"),
+        ("Requests/s", f"{report.requests_per_s:.1f}"),
+        ("Texts/s", f"{report.texts_per_s:.1f}"),
+        ("Latency p50 / p95 / p99", f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} ms"),
+        ("Server RSS before → after (peak)", f"{rss['before']} → {rss['after']} MiB (peak {rss['peak']} MiB)"),
+        ("Batches (largest, in requests)", f"{report.batching.get('batches')} ({report.batching.get('largest_batch_requests')})"),
+        ("Machine", f"{report.machine['cpus']} CPUs, {report.machine['platform']}"),
+    ]
+    lines = ["| Measure | Value |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def load_texts(path: Path | None) -> list[str]:
+    if path is None:
+        return list(DEFAULT_TEXTS)
+    texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not texts:
+        raise SystemExit(f"{path}: no texts (one per line expected)")
+    return texts
+
+
+def run(args: argparse.Namespace) -> Report:
+    texts = load_texts(args.texts)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = Path(tempfile.mkstemp(prefix="nerforge-serve-", suffix=".log")[1])
+    server = start_server(args.model, port, args, log_path)
+    try:
+        wait_ready(base, server, args.start_timeout, log_path)
+        logger.info("server up; warming up for %g s", args.warmup)
+        asyncio.run(run_clients(base, texts, min(args.clients, 4), args.warmup, args.texts_per_request))
+        before, _ = rss_mb(server.pid)
+        stats_before = httpx.get(base + "/healthz", timeout=10).json()["batching"]
+        logger.info("load: %d clients for %g s", args.clients, args.duration)
+        started = time.perf_counter()
+        samples = asyncio.run(run_clients(base, texts, args.clients, args.duration, args.texts_per_request))
+        elapsed = time.perf_counter() - started
+        after, peak = rss_mb(server.pid)
+        stats_after = httpx.get(base + "/healthz", timeout=10).json()["batching"]
+        model_info = httpx.get(base + "/v1/model", timeout=10).json()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    latencies = [s.latency_s * 1000 for s in samples] or [float("nan")]
+    errors = [s.error for s in samples if not s.ok]
+    kinds: dict[str, int] = {}
+    for e in errors:
+        kinds[e] = kinds.get(e, 0) + 1
+    batches = stats_after["batches"] - stats_before["batches"]
+    requests_batched = stats_after["requests"] - stats_before["requests"]
+    return Report(
+        config={
+            "model": str(args.model), "model_name": model_info.get("name"), "backend": args.backend,
+            "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup,
+            "texts_per_request": args.texts_per_request, "batch_size": args.batch_size,
+            "batch_wait_ms": args.batch_wait_ms, "distinct_texts": len(texts),
+        },
+        requests=len(samples),
+        errors=len(errors),
+        error_kinds=kinds,
+        duration_s=round(elapsed, 3),
+        requests_per_s=round(len(samples) / elapsed, 2),
+        texts_per_s=round(len(samples) * args.texts_per_request / elapsed, 2),
+        latency_ms={
+            "p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2),
+            "p99": round(percentile(latencies, 99), 2), "mean": round(sum(latencies) / len(latencies), 2),
+            "max": round(max(latencies), 2),
+        },
+        server_rss_mb={"before": before, "after": after, "peak": peak},
+        batching={
+            "batches": batches,
+            "requests_per_batch": round(requests_batched / batches, 2) if batches else None,
+            "largest_batch_requests": stats_after["largest_batch_requests"],
+            "largest_batch_texts": stats_after["largest_batch_texts"],
+        },
+        machine={"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="nerforge model directory to serve")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of light load before measuring")
+    parser.add_argument("--texts", type=Path, default=None, help="file of texts, one per line (default: built-in)")
+    parser.add_argument("--texts-per-request", type=int, default=1, help="texts in each request (default 1)")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnx"))
+    parser.add_argument("--batch-size", type=int, default=32, help="server's most texts per model call")
+    parser.add_argument("--batch-wait-ms", type=float, default=5.0, help="server's batch gathering window")
+    parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the server")
+    parser.add_argument("--output", type=Path, default=Path("load_test.json"), help="JSON report (default ./load_test.json)")
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.duration <= 0 or args.texts_per_request < 1:
+        parser.error("--clients and --texts-per-request must be >= 1 and --duration > 0")
+    if not (args.model / "nerforge.json").is_file():
+        parser.error(f"{args.model} is not a nerforge model directory (no nerforge.json)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    args = parse_args(argv)
+    report = run(args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
+    print(markdown(report))  # the script's output: a table to paste into docs/benchmarks.md
+    logger.info("wrote %s", args.output)
+    return 0 if report.errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
