@@ -103,7 +103,9 @@ class TrainingConfig(_Section):
     eval_steps: int | None = Field(
         None, ge=1, description="evaluate and checkpoint every N optimizer steps instead of every epoch"
     )
-    num_threads: int | None = Field(None, ge=1, description="CPU threads for torch; default: the usable cores")
+    num_threads: int | None = Field(
+        None, ge=1, description="CPU threads for torch; default: the usable cores that are idle at the start"
+    )
 
 
 class TrackingConfig(_Section):
@@ -241,6 +243,8 @@ def load_config(
     Raises:
         ConfigError: unreadable file, unknown key or invalid value; the message names the key and its source.
     """
+    for key in list(flags or {}) + list(overrides or {}):
+        _check_section_path(key)
     raw = read_config_file(path) if path is not None else {}
     sources = {key: str(path) for key in _dotted_keys(raw)}
     apply_overrides(raw, dict(flags or {}), source="command line")
@@ -252,6 +256,24 @@ def load_config(
     except ValidationError as exc:
         raise _config_error(exc, sources) from None
     return _absolute_paths(config)
+
+
+def _check_section_path(dotted: str) -> None:
+    """Raise when a dotted key goes *through* a plain value (``training.epochs.x``); mappings may be entered."""
+    parts = dotted.split(".")
+    model: type[BaseModel] = TrainConfig
+    for depth, part in enumerate(parts[:-1]):
+        field = model.model_fields.get(part)
+        if field is None:
+            return  # unknown: validation names it
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        if "dict" in str(annotation):
+            return
+        where = ".".join(parts[: depth + 1])
+        raise ConfigError(f"--set: '{where}' is a value, not a section; cannot set '{dotted}'")
 
 
 def _absolute_paths(config: TrainConfig) -> TrainConfig:

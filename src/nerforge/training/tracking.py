@@ -26,8 +26,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from nerforge.config import TrackingConfig
+from nerforge.config import RESOLVED_CONFIG_FILE, TrackingConfig
 from nerforge.errors import ConfigError
+from nerforge.model_dir import META_FILE
+from nerforge.training.output import CARD_FILE, EPOCHS_FILE, EVAL_DIR, TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -167,3 +169,20 @@ class MlflowCallback(TrainerCallback):
             ):
                 metrics["dev_" + key[len("eval_") :]] = value
         self.tracker.log_metrics(metrics, step)
+
+
+def log_results(tracker: MlflowTracker, result: TrainResult) -> None:
+    """Final dev/test scores and the model directory's small files (card, metadata, report) as artifacts."""
+    final: dict[str, float] = {}
+    for split, scores in (("dev", result.dev), ("test", result.test)):
+        if scores is None:
+            continue
+        m = scores.micro
+        final.update({f"{split}_precision": m.precision, f"{split}_recall": m.recall, f"{split}_f1": m.f1})
+        final.update({f"{split}_f1_{name}": s.f1 for name, s in scores.per_type.items()})
+    tracker.log_metrics({f"final_{k}" if k.startswith("dev") else k: v for k, v in final.items()}, result.global_step)
+    for name in (CARD_FILE, META_FILE, EPOCHS_FILE, RESOLVED_CONFIG_FILE):
+        tracker.log_artifact(result.output_dir / name)
+    if (result.output_dir / EVAL_DIR).is_dir():
+        tracker.log_artifact(result.output_dir / EVAL_DIR, EVAL_DIR)
+    tracker.end("FINISHED")

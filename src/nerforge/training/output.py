@@ -1,0 +1,166 @@
+"""The finished model directory, written atomically: Hugging Face files, ``nerforge.json``, the resolved config,
+the epoch table, the model card and, with a test split, the evaluation report (``eval/``).
+
+The test split is tagged by the prediction engine (:class:`nerforge.prediction.Tagger`) on whole sentences, exactly
+as the saved model will be used, and scored in strict IOB2 mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nerforge.alignment import WindowStats
+from nerforge.config import RESOLVED_CONFIG_FILE, TrainConfig
+from nerforge.evaluation import EvalResult, write_evaluation
+from nerforge.io_utils import atomic_directory, atomic_write_text
+from nerforge.model_dir import DEFAULT_MODEL, ModelMeta
+from nerforge.training.dataset import DataSummary, SplitFeatures
+from nerforge.training.model_card import CardData, render_card
+from nerforge.types import Example
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what model.name "default" is, for the model card
+EPOCHS_FILE = "epochs.json"
+EVAL_DIR = "eval"
+CARD_FILE = "README.md"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    output_dir: Path
+    tags: list[str]
+    dev: EvalResult | None
+    test: EvalResult | None
+    epochs: list[dict[str, Any]]
+    global_step: int
+    report: Path | None = None
+    windows: dict[str, WindowStats] = field(default_factory=dict)
+    tracking_run_id: str | None = None
+    resumed_from: str | None = None
+
+
+def write_model_dir(
+    config: TrainConfig,
+    output: Path,
+    model: Any,
+    tokenizer: Any,
+    tags: list[str],
+    max_length: int,
+    features: dict[str, SplitFeatures],
+    splits: dict[str, list[Example]],
+    epochs: list[dict[str, Any]],
+    dev: EvalResult | None,
+    info: dict[str, Any],
+) -> TrainResult:
+    from nerforge import __version__ as version
+
+    base_name = DEFAULT_MODEL_ID if config.model.name == DEFAULT_MODEL else config.model.name
+    summaries = {name: DataSummary.from_examples(ex) for name, ex in splits.items()}
+    windows = {name: f.stats for name, f in features.items()}
+    meta = ModelMeta(
+        tags=tags,
+        max_length=max_length,
+        stride=config.model.stride,
+        label_all_subwords=config.model.label_all_subwords,
+        base_model=base_name,
+        nerforge_version=version,
+        extra={
+            "data": {name: s.to_dict() for name, s in summaries.items()},
+            "windows": {name: _stats_dict(s) for name, s in windows.items()},
+            "training": info,
+        },
+    )
+    test: EvalResult | None = None
+    report: Path | None = None
+    model.eval()
+    with atomic_directory(output) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if "test" in splits:
+            test = _evaluate_test(model, tokenizer, meta, splits["test"], epochs, tmp / EVAL_DIR, output.name)
+            report = output / EVAL_DIR / "report.md"
+        meta.metrics = {
+            "mode": "strict",
+            "scheme": "IOB2",
+            **({"dev": dev.to_dict()} if dev is not None else {}),
+            **({"test": test.to_dict()} if test is not None else {}),
+        }
+        meta.save(tmp)
+        atomic_write_text(tmp / RESOLVED_CONFIG_FILE, config.to_yaml())
+        atomic_write_text(tmp / EPOCHS_FILE, json.dumps(epochs, indent=2) + "\n")
+        card = CardData(
+            name=output.name,
+            base_model=base_name,
+            tags=tags,
+            data={name: (str(getattr(config.data, name)), s) for name, s in summaries.items()},
+            windows=windows,
+            dev=dev,
+            test=test,
+            epochs=epochs,
+            config_yaml=config.to_yaml(),
+            max_length=max_length,
+            stride=config.model.stride,
+            label_all_subwords=config.model.label_all_subwords,
+            notes=_notes(info, has_dev=dev is not None),
+        )
+        atomic_write_text(tmp / CARD_FILE, render_card(card))
+    logger.info("wrote %s", output)
+    return TrainResult(
+        output, tags, dev, test, epochs, info["global_step"], report, windows, resumed_from=info["resumed_from"]
+    )
+
+
+def _notes(info: dict[str, Any], *, has_dev: bool) -> list[str]:
+    notes = []
+    if not has_dev:
+        notes.append("No dev split: no early stopping; the model of the last epoch is kept.")
+    elif info["stopped_early"]:
+        notes.append(
+            f"Training stopped early after {info['epochs']:g} epochs ({info['global_step']} of {info['max_steps']} "
+            f"steps) for lack of dev F1 gains; the checkpoint with the best dev F1 (step {info['best_step']}) is kept."
+        )
+    else:
+        notes.append(f"The checkpoint with the best dev F1 (step {info['best_step']}) is kept.")
+    if info["resumed_from"]:
+        notes.append(f"Training was interrupted and resumed from {Path(info['resumed_from']).name}.")
+    return notes
+
+
+def _stats_dict(stats: WindowStats) -> dict[str, int]:
+    return {
+        "examples": stats.examples,
+        "windowed_examples": stats.windowed_examples,
+        "windows": stats.windows,
+        "long_words": stats.long_words,
+        "empty_words": stats.empty_words,
+        **stats.extra,
+    }
+
+
+def _evaluate_test(
+    model: Any,
+    tokenizer: Any,
+    meta: ModelMeta,
+    examples: list[Example],
+    epochs: list[dict[str, Any]],
+    out_dir: Path,
+    name: str,
+) -> EvalResult:
+    """Tag the test sentences with the prediction engine (as the saved model will be used) and write the report."""
+    from nerforge.prediction import Tagger
+
+    device = str(next(model.parameters()).device)
+    tagger = Tagger.from_model(model, tokenizer, meta, device=device, progress=False)
+    predictions = tagger.predict_words([list(ex.tokens) for ex in examples])
+    gold = [list(ex.tags) for ex in examples]
+    pred = [list(p.tags) for p in predictions]
+    tokens = [list(ex.tokens) for ex in examples]
+    result, _, _ = write_evaluation(out_dir, gold, pred, tokens, epochs, title=f"Test evaluation of {name}")
+    return result

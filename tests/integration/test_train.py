@@ -1,0 +1,132 @@
+"""`nerforge train` end to end on a tiny corpus and the tiny random encoder: a model directory that loads as is."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from nerforge.cli import main
+from nerforge.config import load_config
+
+TECH = ["Python", "Kubernetes", "PostgreSQL", "Go", "React"]
+SKILL = [["data", "analysis"], ["code", "review"], ["testing"], ["system", "design"]]
+SOFT = [["teamwork"], ["clear", "communication"]]  # only in dev and test
+
+
+def sentence(rng: random.Random, soft: bool) -> list[tuple[str, str]]:
+    skill = rng.choice(SKILL)
+    out = [("We", "O"), ("need", "O"), (rng.choice(TECH), "B-TECH"), ("and", "O")]
+    out += [(w, "B-SKILL" if i == 0 else "I-SKILL") for i, w in enumerate(skill)]
+    if soft:
+        out += [("with", "O")] + [
+            (w, "B-SOFTSKILL" if i == 0 else "I-SOFTSKILL") for i, w in enumerate(rng.choice(SOFT))
+        ]
+    return out + [(".", "O")]
+
+
+def write_corpus(directory: Path, *, train: int = 32, dev: int = 8, test: int = 8) -> dict[str, Path]:
+    """CoNLL files: train has TECH and SKILL; dev and test add SOFTSKILL, a type train never shows."""
+    rng = random.Random(0)
+    paths = {}
+    for name, n in (("train", train), ("dev", dev), ("test", test)):
+        blocks = [
+            "\n".join(f"{w}\t{t}" for w, t in sentence(rng, soft=name != "train" and i % 2 == 0)) for i in range(n)
+        ]
+        paths[name] = directory / f"{name}.conll"
+        paths[name].write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return paths
+
+
+def test_train_without_config_gives_a_loadable_model(tmp_path: Path, tiny_encoder: Path) -> None:
+    data = write_corpus(tmp_path)
+    out = tmp_path / "model"
+    code = main(
+        ["train", "--train", str(data["train"]), "--dev", str(data["dev"]), "--test", str(data["test"]),
+         "--output", str(out), "--model", str(tiny_encoder), "--epochs", "2", "--batch-size", "8",
+         "--learning-rate", "5e-4", "--seed", "3", "--no-tracking"]
+    )  # fmt: skip
+    assert code == 0
+
+    # a Hugging Face directory: safetensors only, labels of all splits (SOFTSKILL is only in dev/test)
+    hf = json.loads((out / "config.json").read_text())
+    assert set(hf["label2id"]) == {"O", "B-SKILL", "I-SKILL", "B-SOFTSKILL", "I-SOFTSKILL", "B-TECH", "I-TECH"}
+    assert hf["id2label"]["0"] == "O"
+    assert (out / "model.safetensors").is_file()
+    assert not list(out.glob("*.bin")) and not list(out.glob("*.pt")) and not list(out.glob("*.pth"))
+
+    from transformers import pipeline
+
+    ner = pipeline("token-classification", model=str(out))
+    assert isinstance(ner("We need Python and data analysis ."), list)
+
+    meta = json.loads((out / "nerforge.json").read_text())
+    assert meta["tags"] == [hf["id2label"][str(i)] for i in range(len(meta["tags"]))]
+    assert meta["max_length"] == 128  # capped by the tiny encoder's positions
+    assert meta["metrics"]["mode"] == "strict" and "test" in meta["metrics"] and "dev" in meta["metrics"]
+    assert meta["extra"]["windows"]["train"]["examples"] == 32
+    assert meta["extra"]["training"]["global_step"] == 8
+
+    epochs = json.loads((out / "epochs.json").read_text())
+    assert [row["epoch"] for row in epochs] == [1.0, 2.0]
+    assert all(row["train_loss"] is not None and row["eval_f1"] is not None for row in epochs)
+
+    card = (out / "README.md").read_text()
+    assert "strict mode, IOB2 scheme" in card and "SOFTSKILL" in card and "pipeline(" in card
+    assert "| train | `train.conll` | 32 |" in card
+
+    assert load_config(out / "config.resolved.yaml").data.train == data["train"].resolve()
+    for name in ("report.md", "metrics.json", "per_type_f1.png"):
+        assert (out / "eval" / name).is_file()
+    assert json.loads((out / "eval" / "metrics.json").read_text())["n_sentences"] == 8
+    assert not (tmp_path / "model.work").exists()  # checkpoints are removed after success
+
+    from nerforge.prediction import Tagger
+
+    (prediction,) = Tagger.load(out).predict_words([["We", "need", "Go", "."]])
+    assert len(prediction.tags) == 4
+
+
+def test_train_from_toml_with_overrides_and_no_dev(
+    tmp_path: Path, tiny_encoder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = write_corpus(tmp_path, train=16)
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[data]\ntrain = "train.conll"\n\n[model]\nname = "{tiny_encoder}"\nmax_length = 32\n\n'
+        '[training]\nepochs = 3\nbatch_size = 8\n\n[tracking]\nenabled = false\n\n[output]\ndir = "out/model"\n',
+        encoding="utf-8",
+    )
+    with caplog.at_level("WARNING"):
+        code = main(["train", str(job), "--set", "training.epochs=1", "--set", "training.learning_rate=1e-3"])
+    assert code == 0
+    assert "no dev split" in caplog.text and "no early stopping" in caplog.text
+    out = tmp_path / "out" / "model"
+    resolved = load_config(out / "config.resolved.yaml")
+    assert resolved.training.epochs == 1 and resolved.training.learning_rate == pytest.approx(1e-3)
+    assert resolved.data.train == data["train"].resolve()
+    assert json.loads((out / "nerforge.json").read_text())["max_length"] == 32
+    assert len(json.loads((out / "epochs.json").read_text())) == 1
+    assert not (out / "eval").exists()
+    assert "No dev split" in (out / "README.md").read_text()
+
+
+def test_train_bad_data_line_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "train.conll"
+    bad.write_text("We\tO\nneed\tB-TECH\textra\n\n", encoding="utf-8")
+    assert main(["train", "--train", str(bad), "--output", str(tmp_path / "m"), "--no-tracking"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {bad}:2: ")
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_refuses_to_replace_a_foreign_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_corpus(tmp_path, train=2, dev=0, test=0)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code = main(["train", "--train", str(data["train"]), "--output", str(tmp_path / "mine"), "--no-tracking"])
+    assert code == 2
+    assert "is not a nerforge model directory" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
