@@ -160,8 +160,8 @@ def _table(evaluation: Evaluation) -> str:
 
 
 def evaluate_cli(
-    model: Path = typer.Argument(..., help="Model directory written by 'nerforge train'."),
-    data: Path = typer.Argument(..., help="Annotated data in any supported format (read as IOB2)."),
+    model: Path = typer.Argument(..., metavar="MODEL", help="Model directory written by 'nerforge train'."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Annotated data in any supported format (read as IOB2)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Report directory (default: MODEL/eval-<DATA stem>)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the scores, as one JSON object."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),

@@ -107,7 +107,7 @@ def _show(record: InputRecord, entities: Sequence[Entity]) -> None:
 
 
 def predict_cli(
-    model: Path = typer.Argument(..., help="Model directory written by 'nerforge train'."),
+    model: Path = typer.Argument(..., metavar="MODEL", help="Model directory written by 'nerforge train'."),
     input_path: Path | None = typer.Argument(
         None, metavar="INPUT", help="Texts: .txt (one per line), .csv (column --text-column) or .jsonl (field text)."
     ),
@@ -120,7 +120,7 @@ def predict_cli(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="CPU threads for torch (default: the cores idle now)."
     ),
-    show: bool = typer.Option(False, "--show", help="Print each text with its entities marked [like this](TYPE)."),
+    show: bool = typer.Option(False, "--show", help="Print each text with its entities marked inline: \\[Acme](ORG)."),
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: only on a terminal)."
     ),

@@ -106,7 +106,9 @@ class Tagger:
         Raises:
             ModelError: ``path`` is not a nerforge model directory, or its files do not agree.
         """
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+        from transformers import AutoModelForTokenClassification
+
+        from nerforge.data.subwords import load_tokenizer
 
         directory = Path(path)
         if not directory.is_dir():
@@ -118,7 +120,7 @@ class Tagger:
             raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
         try:
             with _quiet_transformers():
-                tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+                tokenizer = load_tokenizer(str(directory))  # handles byte-level BPE (add_prefix_space)
                 model = AutoModelForTokenClassification.from_pretrained(
                     directory, local_files_only=True, trust_remote_code=False, use_safetensors=True
                 )
