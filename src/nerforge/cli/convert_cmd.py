@@ -77,7 +77,8 @@ def convert_cli(
     result = convert_file(input_path, output_path, options=options, to=to)
     for finding in result.findings:
         logger.debug("%s", finding)
-    typer.echo(result.summary())
+    hint = " (nerforge -v convert ... lists them)" if result.findings else ""
+    typer.echo(result.summary() + hint)
 
 
 def register(app: typer.Typer) -> None:

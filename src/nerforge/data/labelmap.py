@@ -145,7 +145,8 @@ def _load_label_map_file(path: Path) -> dict[str, str | None]:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
-            raise DataFormatError(path, line, f"invalid YAML: {exc}", "a mapping OLD: NEW") from None
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise DataFormatError(path, line, f"invalid YAML: {problem}", "a mapping OLD: NEW") from None
     if not isinstance(data, dict) or not data:
         raise DataFormatError(path, None, "the label map is not a non-empty object", 'an object {"OLD": "NEW" | null}')
     out: dict[str, str | None] = {}

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nerforge.data.normalize import tags_to_iob2
+from nerforge.data.readers.columns import is_docstart_line
 from nerforge.errors import DataFormatError, UsageError
 from nerforge.io_utils import atomic_open
 from nerforge.types import Example
@@ -66,7 +67,7 @@ def write_conll(examples: Iterable[Example], path: str | Path) -> int:
                 fh.write("-DOCSTART-\tO\n\n")
                 doc = ex.doc_id
             for tok, tag in zip(ex.tokens, tags_to_iob2(ex.tags), strict=True):
-                if any(c in tok for c in _BAD_IN_TOKEN) or tok == "-DOCSTART-":
+                if any(c in tok for c in _BAD_IN_TOKEN) or is_docstart_line(tok):
                     raise DataFormatError(
                         path,
                         None,

@@ -3,7 +3,7 @@
 Rules (each quirk handled is recorded as a :class:`~nerforge.types.Finding`):
 
 * **Separator.** ``options.separator``: ``"\\t"`` splits on TAB, ``" "`` on runs of whitespace (as awk's
-  ``FS=" "``), any other string literally. ``None`` picks TAB when most non-blank lines contain a TAB, else
+  ``FS=" "``), any other string literally. ``None`` picks TAB when most non-blank lines (of the first 5000) contain a TAB, else
   whitespace runs. With TAB, tokens keep their inner and leading spaces (``"  18"``, ``"\\u202fOracle"``).
 * **Columns.** ``token_column`` / ``tag_column`` are 0-based; negative values count from the end of a full line.
   Trailing empty fields are dropped first (``trailing-separator``: ``"Proven O "``, GermEval's ``1\\t"\\tO\\tO\\t``), so
@@ -32,6 +32,7 @@ from nerforge.types import Example, Finding
 
 DOCSTART = "-DOCSTART-"
 MISSING_TAG_POLICIES = ("o", "error")
+_SNIFF_LINES = 5000
 
 
 @dataclass
@@ -85,7 +86,7 @@ def read_columns(source: Source, options: ReadOptions) -> tuple[list[Example], l
         fields.append(f)
         if line[0] == "#":
             kinds.append("hash")
-        elif (line.startswith(DOCSTART) or line[0].isspace()) and _is_docstart(line):
+        elif (line.startswith(DOCSTART) or line[0].isspace()) and is_docstart_line(line):
             kinds.append("docstart")
         else:
             kinds.append("token")
@@ -114,20 +115,23 @@ def _separator(lines: list[str], separator: str | None) -> str:
         raise UsageError("the column separator is empty; give e.g. '\\t' (TAB) or ' ' (runs of whitespace)")
     if separator is not None:
         return separator
-    nonblank = 0
-    with_tab = 0
-    for ln in lines:
+    nonblank = with_tab = 0
+    for ln in lines:  # the first _SNIFF_LINES non-blank lines decide
         if ln.strip():
             nonblank += 1
             with_tab += "\t" in ln
+            if nonblank == _SNIFF_LINES:
+                break
     return "\t" if nonblank and 2 * with_tab > nonblank else " "
 
 
 def _layout(fields: list[list[str] | None], kinds: list[str], options: ReadOptions, path: str) -> _Layout:
     """The file's column count (the most common one, ``#`` lines and markers aside) and resolved columns."""
-    counts: Counter[int] = Counter(len(f) for f, k in zip(fields, kinds, strict=True) if k == "token" and f is not None)
-    if not counts:
-        counts = Counter(len(f) for f, k in zip(fields, kinds, strict=True) if k == "hash" and f is not None)
+    special = [i for i, k in enumerate(kinds) if k in ("hash", "docstart")]
+    counts: Counter[int] = Counter(map(len, filter(None, fields)))  # every non-blank line, then take out the others
+    others: Counter[int] = Counter(len(fields[i] or ()) for i in special)
+    hashed: Counter[int] = Counter(len(fields[i] or ()) for i in special if kinds[i] == "hash")
+    counts = +(counts - others) or hashed
     if not counts:
         raise DataFormatError(path, None, "no token lines found", "one token per line, then its tag")
     n_cols = counts.most_common(1)[0][0]
@@ -144,7 +148,8 @@ def _layout(fields: list[list[str] | None], kinds: list[str], options: ReadOptio
     return _Layout(n_cols=n_cols, token_col=token_col, tag_col=tag_col)
 
 
-def _is_docstart(line: str) -> bool:
+def is_docstart_line(line: str) -> bool:
+    """Whether ``line`` is a ``-DOCSTART-`` marker (its first whitespace-separated field)."""
     head = line.lstrip()
     return head.startswith(DOCSTART) and (len(head) == len(DOCSTART) or head[len(DOCSTART)].isspace())
 

@@ -2,7 +2,7 @@
 
 Read with the :mod:`csv` module, so quoted tokens (``0,",",0,0``) are right. Columns come from the header:
 
-* token: a column named like ``*token*`` or ``*word*``; tag: like ``*label*``, ``*tag*`` or ``ner``. A non-default
+* token: a column named like ``*tok*`` (``token``, ``gold_token``) or ``*word*``; tag: like ``*label*``, ``*tag*`` or ``ner``. A non-default
   ``token_column`` / ``tag_column`` (0-based) overrides the guess. Without such names, when the first row's tag
   column holds a tag, the file is read as having no header, by ``token_column`` / ``tag_column``.
 * sentences: ``sentence_columns`` (names), else the columns named like ``sent*`` / ``doc*``, in header order. A
@@ -26,15 +26,16 @@ from nerforge.types import Example, Finding
 
 
 def _rows(lines: list[str], path: str) -> Iterator[tuple[int, list[str]]]:
-    """``(first physical line, fields)`` for every CSV record."""
-    reader = csv.reader(line + "\n" for line in lines)
+    """``(first physical line, fields)`` for every CSV record; an error names the line where its record starts."""
+    reader = csv.reader((line + "\n" for line in lines), strict=True)
     start = 1
     try:
         for row in reader:
             yield start, row
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise DataFormatError(path, reader.line_num or start, f"invalid CSV: {exc}", "comma-separated values") from None
+        where = f" (a quoted field runs to line {reader.line_num})" if reader.line_num > start else ""
+        raise DataFormatError(path, start, f"invalid CSV: {exc}{where}", "comma-separated values") from None
 
 
 def _by_name(header: list[str], *needles: str) -> int | None:
@@ -72,7 +73,7 @@ def read_csv_tokens(source: Source, options: ReadOptions) -> tuple[list[Example]
         raise DataFormatError(path, None, "the CSV has no rows", "a header, then one token per row")
     header_line, header = first
     width = len(header)
-    token_col = _column(options.token_column, 0, _by_name(header, "token", "word"), width, "token", path)
+    token_col = _column(options.token_column, 0, _by_name(header, "tok", "word"), width, "token", path)
     tag_col = _column(options.tag_column, -1, _by_name(header, "label", "tag", "ner"), width, "tag", path)
     pending: list[tuple[int, list[str]]] = []
     if token_col is None or tag_col is None:

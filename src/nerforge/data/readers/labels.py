@@ -225,28 +225,40 @@ def _scheme_of(examples: Sequence[Example], given: str | None) -> str:
 
 
 def scheme_findings(examples: Sequence[Example], scheme: str, path: str) -> list[Finding]:
-    """Spans that open with ``I-`` in IOB2/suffix data (``i-start``), or other breaks of ``scheme``'s rules."""
+    """Spans that open with ``I-`` in IOB2/suffix data (``i-start``), or other breaks of ``scheme``'s rules.
+
+    Each distinct tag sequence is checked once; a finding is made for every example that has it.
+    """
     findings: list[Finding] = []
-    if scheme in ("iob2", "suffix"):
-        parsed: dict[str, tuple[str, str | None]] = {}
-        for ex in examples:
-            prev: tuple[str, str | None] = (OUTSIDE, None)
-            for i, tag in enumerate(ex.tags):
-                cur = parsed.get(tag)
-                if cur is None:
-                    p = parse_tag(tag)
-                    cur = parsed[tag] = (p.prefix, p.type)
-                if cur[0] == "I" and (prev[0] == OUTSIDE or prev[1] != cur[1]):
-                    before = ex.tags[i - 1] if i else "the sentence start"
-                    findings.append(
-                        Finding("i-start", path, ex.line_of(i), f"{tag} follows {before}; read as a span start")
-                    )
-                prev = cur
-        return findings
+    check = _i_starts if scheme in ("iob2", "suffix") else None
+    seen: dict[tuple[str, ...], list[tuple[int, str]]] = {}
     for ex in examples:
-        for v in validate_tags(ex.tags, scheme):
-            findings.append(Finding("scheme-violation", path, ex.line_of(v.index), f"{scheme}: {v.message}"))
+        problems = seen.get(ex.tags)
+        if problems is None:
+            if check is not None:
+                problems = check(ex.tags)
+            else:
+                problems = [(v.index, f"{scheme}: {v.message}") for v in validate_tags(ex.tags, scheme)]
+            seen[ex.tags] = problems
+        kind = "i-start" if check is not None else "scheme-violation"
+        for index, message in problems:
+            findings.append(Finding(kind, path, ex.line_of(index), message))
     return findings
+
+
+def _i_starts(tags: tuple[str, ...]) -> list[tuple[int, str]]:
+    out = []
+    prev = (OUTSIDE, None)
+    for i, tag in enumerate(tags):
+        if tag == OUTSIDE:
+            prev = (OUTSIDE, None)
+            continue
+        p = parse_tag(tag)
+        if p.prefix == "I" and (prev[0] == OUTSIDE or prev[1] != p.type):
+            before = tags[i - 1] if i else "the sentence start"
+            out.append((i, f"{tag} follows {before}; read as a span start"))
+        prev = (p.prefix, p.type)
+    return out
 
 
 def count_kinds(findings: Sequence[Finding]) -> Counter[str]:

@@ -166,6 +166,5 @@ def read_corpus(path: str | Path, options: ReadOptions = ReadOptions()) -> Corpu
         raise DataFormatError(name, None, f"no examples found (read as {fmt})", "at least one annotated sentence")
     examples, scheme, more = finalize(examples, name, options)
     findings += more
-    for f in findings:
-        logger.debug("%s", f)
+    logger.debug("read %s as %s/%s: %d examples, %d findings", name, fmt, scheme, len(examples), len(findings))
     return Corpus(path=name, format=fmt, examples=examples, scheme=scheme, findings=findings)

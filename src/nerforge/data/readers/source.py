@@ -110,7 +110,7 @@ def split_lines(source: Source) -> tuple[list[str], list[Finding]]:
         )
     crlf = 0
     first = None
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines if "\r" in text else ()):
         if line.endswith("\r"):
             lines[i] = line[:-1]
             crlf += 1
@@ -145,7 +145,7 @@ def parse_json_document(source: Source) -> JsonDocument:
     text = source.text
     i = _skip(text, 0)
     if i >= len(text):
-        raise DataFormatError(source.path, source.line_at(i), "the file holds no JSON value", "a JSON object or array")
+        raise DataFormatError(source.path, None, "the file holds no JSON value", "a JSON object or array")
     if text[i] == "[":
         items, end = _array_items(source, i)
         doc = JsonDocument([it.value for it in items], items=items)

@@ -1,0 +1,141 @@
+"""Character-offset formats (spaCy/tecoholic JSON, doccano, Label Studio) and the word tokenizer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nerforge.data.readers.offsets import CharSpan, char_spans_to_example
+from nerforge.data.readers.options import ReadOptions
+from nerforge.data.readers.registry import read_corpus
+from nerforge.data.readers.tokenize import tokenize
+from nerforge.data.schemes import tags_to_spans
+from nerforge.errors import DataFormatError
+
+FORMATS = Path(__file__).resolve().parents[1] / "data" / "formats"
+
+
+def test_tokenize_words_punctuation_and_offsets():
+    text = "Python/Django dev, e-commerce.  don't\u00a0c++\r"
+    toks = tokenize(text)
+    assert [t for t, _, _ in toks] == ["Python", "/", "Django", "dev", ",", "e-commerce", ".", "don't", "c", "+", "+"]
+    assert all(text[s:e] == t for t, s, e in toks)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60))
+def test_tokenize_offsets_always_slice_the_text(text):
+    toks = tokenize(text)
+    assert all(text[s:e] == t and t.strip() == t and t for t, s, e in toks)
+    assert [s for _, s, _ in toks] == sorted(s for _, s, _ in toks)
+
+
+def test_spacy_json_null_entry_cut_token_and_punctuation():
+    c = read_corpus(FORMATS / "spacy.json")
+    assert c.format == "spacy"
+    first, second = c.examples
+    assert first.tokens == ("we", "need", "mysql", ".", "and", "restful", "api's", "skills")
+    assert first.tags == ("O", "O", "B-SKILL", "I-SKILL", "O", "B-SKILL", "I-SKILL", "O")
+    assert first.text is not None and first.offsets is not None
+    assert all(first.text[s:e] == t for t, (s, e) in zip(first.tokens, first.offsets, strict=True))
+    assert second.tags == ("B-SKILL", "O", "B-SKILL", "O", "O", "B-SKILL", "I-SKILL", "I-SKILL")
+    kinds = sorted(f.kind for f in c.findings)
+    assert kinds == ["empty-record", "null-entry", "span-cuts-token"]
+    cut = next(f for f in c.findings if f.kind == "span-cuts-token")
+    assert "restful api" in cut.message and "api's" in cut.message
+    assert [ex.doc_id for ex in c.examples] == ["0", "2"]
+
+
+def test_doccano_old_and_new_span_layouts():
+    c = read_corpus(FORMATS / "doccano.jsonl")
+    assert c.format == "doccano"
+    assert [len(tags_to_spans(ex.tags)) for ex in c.examples] == [2, 2]
+    assert c.examples[0].tags == ("B-PER", "I-PER", "O", "B-LOC", "O")
+    assert c.examples[1].tags == ("B-ORG", "O", "B-PER", "I-PER")
+    assert [ex.doc_id for ex in c.examples] == ["7", "8"]
+    assert [ex.line for ex in c.examples] == [1, 2]
+
+
+def test_labelstudio_export():
+    c = read_corpus(FORMATS / "labelstudio.json")
+    assert c.format == "labelstudio"
+    assert c.examples[0].tags == ("B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "O")
+    assert c.examples[1].tags == ("O", "O", "O")  # annotated, no spans
+    assert {f.kind for f in c.findings} == {"non-span-result", "unannotated-task"}
+    assert [ex.doc_id for ex in c.examples] == ["1", "2"]
+
+
+def test_labelstudio_json_min_and_text_mismatch(tmp_path):
+    p = tmp_path / "min.json"
+    p.write_text(json.dumps([{"id": 4, "text": "Tim Cook", "label": [{"start": 0, "end": 8, "labels": ["PER"]}]}]))
+    assert read_corpus(p).examples[0].tags == ("B-PER", "I-PER")
+    bad = [
+        {
+            "data": {"text": "Tim Cook"},
+            "annotations": [{"result": [{"value": {"start": 0, "end": 3, "text": "Cook", "labels": ["PER"]}}]}],
+        }
+    ]
+    p.write_text(json.dumps(bad, indent=1))
+    with pytest.raises(DataFormatError) as err:
+        read_corpus(p, ReadOptions(format="labelstudio"))
+    assert err.value.line == 2 and "not 'Cook'" in str(err.value)
+
+
+def test_overlapping_spans_raise():
+    with pytest.raises(DataFormatError) as err:
+        read_corpus(FORMATS / "bad_overlap.jsonl")
+    assert err.value.line == 1 and "overlap" in err.value.problem
+
+
+@pytest.mark.parametrize(
+    ("spans", "problem"),
+    [
+        ([[0, 40, "X"]], "outside the text"),
+        ([[-1, 2, "X"]], "outside the text"),
+        ([[3, 3, "X"]], "outside the text"),
+        ([[0, "2", "X"]], "not an integer"),
+        ([[0, 2, ""]], "label"),
+        ([[0, 2]], "a span is"),
+        ([[3, 4, "X"]], "covers no token"),
+        ([[0, 1, "X"], [1, 2, "Y"]], "share the token"),
+    ],
+)
+def test_doccano_bad_spans_raise_with_line(tmp_path, spans, problem):
+    p = tmp_path / "f.jsonl"
+    good = json.dumps({"text": "ok", "label": []})
+    p.write_text(good + "\n" + json.dumps({"text": "ab  cd", "label": spans}) + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError) as err:
+        read_corpus(p, ReadOptions(format="doccano"))
+    assert err.value.line == 2
+    assert problem in str(err.value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    words=st.lists(st.text(alphabet="abcXYZ0.,/-'", min_size=1, max_size=6), min_size=1, max_size=12),
+    picks=st.lists(st.tuples(st.integers(0, 11), st.integers(1, 3), st.sampled_from(["A", "B"])), max_size=4),
+)
+def test_spans_on_word_boundaries_survive_tokenisation(words, picks):
+    """Spans that start and end on tokens of our tokenizer come back exactly, with their labels."""
+    text = " ".join(words)
+    toks = tokenize(text)
+    spans: list[CharSpan] = []
+    used: set[int] = set()
+    for start, length, label in picks:
+        idx = list(range(start, min(start + length, len(toks))))
+        if not idx or used & set(idx):
+            continue
+        used |= set(idx)
+        spans.append(CharSpan(toks[idx[0]][1], toks[idx[-1]][2], label))
+    findings: list = []
+    ex = char_spans_to_example(text, spans, path="t", line=1, doc_id=None, findings=findings)
+    if not toks:
+        assert ex is None
+        return
+    assert ex is not None and not findings
+    got = [(ex.offsets[s.start][0], ex.offsets[s.end - 1][1], s.label) for s in tags_to_spans(ex.tags)]
+    assert got == sorted((s.start, s.end, s.label) for s in spans)
