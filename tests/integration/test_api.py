@@ -397,3 +397,45 @@ def test_api_real_tiny_model_batched_equals_alone(real_api: Api) -> None:
         assert spans(served) == [(e.text, e.label, e.start, e.end) for e in direct]
         assert [s["score"] for s in served] == pytest.approx([e.score for e in direct], abs=1e-4)
     assert real_api.app.state.batcher.stats.largest_batch_requests > 1  # type: ignore[attr-defined]
+
+
+# ---- model failures and the command line --------------------------------------------------------------------
+
+
+class _Fragile(GazetteerPredictor):
+    """Fails on any batch holding a text with "BOOM" (a model bug that only some inputs trigger)."""
+
+    def predict(self, texts: list[str]) -> list[list]:
+        if any("BOOM" in t for t in texts):
+            raise RuntimeError("kaboom")
+        return super().predict(texts)
+
+
+def test_api_model_failure_fails_only_its_own_request() -> None:
+    predictor = _Fragile(delay_s=0.05)
+    app = create_app(predictor, ServeSettings(batch_max_wait_ms=50))
+    texts = ["Bob in Paris", "BOOM", "Alice Smith in Berlin", "Acme Corp"]
+    barrier = threading.Barrier(len(texts))
+    with running_server(app) as url:
+
+        def one(text: str) -> httpx.Response:
+            barrier.wait()
+            return httpx.post(url + "/v1/entities", json={"text": text}, timeout=30)
+
+        with ThreadPoolExecutor(len(texts)) as pool:
+            answers = dict(zip(texts, pool.map(one, texts), strict=True))
+        assert app.state.batcher.stats.largest_batch_requests > 1  # the bad text did share a batch
+    assert error_of(answers["BOOM"], 500)["error"] == "prediction_failed"
+    for text in ("Bob in Paris", "Alice Smith in Berlin", "Acme Corp"):
+        assert answers[text].status_code == 200 and answers[text].json()["entities"]
+
+
+def test_api_serve_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nerforge.cli import main
+
+    assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert "nerforge.json is missing" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), "--backend", "tensorflow"]) == 2
+    assert "unknown backend 'tensorflow'" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), "--max-texts", "0"]) == 2
+    assert "max_texts must be a positive number" in capsys.readouterr().err

@@ -175,6 +175,8 @@ class GuardMiddleware:
         size = 0
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":  # the client left during the upload: no one to answer
+                return
             buffered.append(message)
             if message["type"] != "http.request":
                 break
