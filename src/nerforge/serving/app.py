@@ -76,20 +76,21 @@ class _Service:
             predictor.predict, max_texts=settings.batch_max_texts, max_wait_s=settings.batch_max_wait_ms / 1000
         )
 
-    def check_texts(self, texts: list[str], *, what: str = "text") -> None:
-        limits = self.settings
-        if len(texts) > limits.max_texts and what == "text":
-            raise ApiError(413, "too_many_texts", f"{len(texts)} texts; the limit is {limits.max_texts} per request")
-        for i, text in enumerate(texts):
-            name = f"{what} {i + 1}" if len(texts) > 1 or what != "text" else what
-            if len(text) > limits.max_text_chars:
-                raise ApiError(413, "text_too_long",
-                               f"{name} has {len(text)} characters; the limit is {limits.max_text_chars}")
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise ApiError(422, "invalid_text", f"{name} is not valid Unicode (unpaired surrogate at "
-                                                    f"character {exc.start})") from None
+    def check_count(self, texts: list[str]) -> None:
+        if len(texts) > self.settings.max_texts:
+            raise ApiError(413, "too_many_texts",
+                           f"{len(texts)} texts; the limit is {self.settings.max_texts} per request")
+
+    def check_text(self, text: str, name: str = "text") -> None:
+        """Refuse a text over the length limit (413) or one that is not valid Unicode (422)."""
+        limit = self.settings.max_text_chars
+        if len(text) > limit:
+            raise ApiError(413, "text_too_long", f"{name} has {len(text)} characters; the limit is {limit}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ApiError(422, "invalid_text",
+                           f"{name} is not valid Unicode (unpaired surrogate at character {exc.start})") from None
 
     async def predict(self, texts: list[str]) -> list[list[Entity]]:
         """Entities for each text, in chunks of the batch size so one big upload does not starve other requests."""
@@ -188,10 +189,12 @@ def _add_api_routes(app: FastAPI, service: _Service) -> None:
     )
     async def entities(body: Annotated[TextRequest | TextsRequest, Body()]) -> EntitiesResponse | BatchResponse:
         if isinstance(body, TextRequest):
-            service.check_texts([body.text])
+            service.check_text(body.text)
             (found,) = await service.predict([body.text])
             return EntitiesResponse(entities=entities_out(found))
-        service.check_texts(body.texts)
+        service.check_count(body.texts)
+        for i, text in enumerate(body.texts):
+            service.check_text(text, f"text {i + 1}")
         found_all = await service.predict(body.texts)
         return BatchResponse(results=[EntitiesResponse(entities=entities_out(f)) for f in found_all])
 
@@ -219,7 +222,8 @@ def _add_api_routes(app: FastAPI, service: _Service) -> None:
     ) -> Response:
         data = await file.read()
         table = csvio.read_csv(data, max_rows=limits.max_csv_rows, source=_safe_filename(file.filename, ".csv"))
-        service.check_texts(table.texts, what="row")
+        for i, text in enumerate(table.texts):
+            service.check_text(text, f"row {i + 1}")
         per_row = await service.predict(table.texts)
         if output == "json":
             rows = [CsvRowOut(row=i + 1, text=t, entities=entities_out(e))
@@ -248,7 +252,7 @@ def _add_api_routes(app: FastAPI, service: _Service) -> None:
         ),
     )
     async def entities_url(body: UrlRequest) -> UrlResponse:
-        service.check_texts([body.url], what="url")
+        service.check_text(body.url, "url")
         page = await service.fetcher.fetch(body.url)
         text = _clean(page.text)
         truncated = len(text) > limits.max_text_chars
