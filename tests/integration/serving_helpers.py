@@ -116,10 +116,12 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     }
 
     requested: list[str] = []  # every path asked for, across instances (tests clear it)
+    hosts: list[str] = []  # the Host header of each request
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server API
         path, _, query = self.path.partition("?")
         self.requested.append(path)
+        self.hosts.append(self.headers.get("Host", ""))
         if path == "/slow":
             time.sleep(1.5)
         if path == "/redirect":

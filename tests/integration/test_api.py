@@ -28,7 +28,7 @@ from serving_helpers import (
 )
 
 from nerforge.serving import ServeSettings, create_app, load_predictor
-from nerforge.serving.urlfetch import FetchPolicy
+from nerforge.serving.urlfetch import FetchPolicy, UrlFetcher
 
 SMALL = ServeSettings(
     max_body_bytes=200_000,
@@ -64,6 +64,7 @@ def pages() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _clear_page_log() -> None:
     PageHandler.requested.clear()
+    PageHandler.hosts.clear()
 
 
 @pytest.fixture(scope="module")
@@ -316,6 +317,25 @@ def test_api_url_redirect_to_loopback_refused(first_hop_api: Api, pages: str) ->
         assert PageHandler.requested == ["/redirect"]  # the target was never requested
     # Control: without the redirect the same page is fetched, so the refusal came from the redirect check.
     assert first_hop_api.post("/v1/entities/url", json={"url": f"{pages}/article.html"}).status_code == 200
+
+
+def test_api_url_connects_to_the_checked_address(pages: str) -> None:
+    """A real socket: the host name is resolved once (here by a fixed table), the connection goes to that address,
+    the name travels in the Host header, and the peer address of the connection is checked against it."""
+    port = pages.rsplit(":", 1)[1]
+    resolved: list[str] = []
+
+    def resolver(host: str, port_: int) -> list[str]:
+        resolved.append(host)
+        return ["127.0.0.1"]
+
+    fetcher = UrlFetcher(FetchPolicy(allow_private=True), resolver=resolver)
+    app = create_app(GazetteerPredictor(), ServeSettings(allow_private_urls=True), fetcher=fetcher)
+    with running_server(app) as url:
+        response = httpx.post(url + "/v1/entities/url", json={"url": f"http://news.invalid:{port}/plain.txt"}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["url"] == f"http://news.invalid:{port}/plain.txt"
+    assert resolved == ["news.invalid"] and PageHandler.hosts == [f"news.invalid:{port}"]
 
 
 def test_api_url_invalid_bodies(strict_api: Api) -> None:
