@@ -121,7 +121,8 @@ def address_problem(ip: IPAddress, *, allow_private: bool = False) -> str | None
         return None
     for kind in ("loopback", "unspecified", "link_local", "multicast", "private", "reserved"):
         if getattr(ip, f"is_{kind}"):
-            return f"a {kind.replace('_', '-')} address"
+            name = kind.replace("_", "-")
+            return f"{'an' if name[0] in 'aeiou' else 'a'} {name} address"
     if getattr(ip, "is_site_local", False):
         return "a site-local address"
     if not ip.is_global:
