@@ -123,7 +123,7 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         self.requested.append(path)
         self.hosts.append(self.headers.get("Host", ""))
         if path == "/slow":
-            time.sleep(1.5)
+            time.sleep(3)
         if path == "/redirect":
             self.send_response(302)
             self.send_header("Location", query.removeprefix("to="))

@@ -38,7 +38,7 @@ SMALL = ServeSettings(
     batch_max_wait_ms=20,
     allow_private_urls=True,
     fetch_max_bytes=500_000,
-    fetch_timeout_s=0.5,
+    fetch_timeout_s=1.0,
 )
 
 
@@ -265,7 +265,7 @@ def test_api_url_plain_text(api: Api, pages: str) -> None:
         ("/image.png", 422, "url_unusable", "content type: image/png"),
         ("/missing", 422, "url_unusable", "HTTP 404"),
         ("/big.txt", 422, "url_unusable", "larger than the limit of 500000 bytes"),
-        ("/slow", 504, "fetch_timeout", "longer than 0.5 s"),
+        ("/slow", 504, "fetch_timeout", "longer than 1 s"),
     ],
 )
 def test_api_url_unusable_pages(api: Api, pages: str, path: str, status: int, code: str, message: str) -> None:
