@@ -33,6 +33,7 @@ def serve(
     port: int = 8000,
     backend: str = "torch",
     batch_size: int = 32,
+    threads: int | None = None,
     settings: ServeSettings | None = None,
 ) -> None:
     """Load ``model`` and serve it until interrupted (blocks).
@@ -42,6 +43,7 @@ def serve(
         host, port: where to listen; the default listens on loopback only.
         backend: ``torch`` or ``onnx``.
         batch_size: texts per forward pass.
+        threads: torch CPU threads (``None``: torch's default, all cores).
         settings: a :class:`nerforge.serving.ServeSettings` (default limits when ``None``).
     """
     try:
@@ -53,6 +55,10 @@ def serve(
     if not 0 < port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {port}")
     settings = settings or ServeSettings()
+    if threads is not None:
+        from nerforge.prediction.engine import set_cpu_threads
+
+        set_cpu_threads(threads)
     predictor = load_predictor(model, backend=backend, batch_size=batch_size)
     app = create_app(predictor, settings)
     if not _is_loopback(host):
@@ -80,6 +86,7 @@ def serve_cli(
     max_csv_rows: int = typer.Option(10_000, "--max-csv-rows", help="Most rows in one CSV upload."),
     max_body_mb: float = typer.Option(5.0, "--max-body-mb", help="Largest request body, in MiB."),
     timeout: float = typer.Option(60.0, "--timeout", help="Longest time a request may take, in seconds."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: all cores)."),
 ) -> None:
     """Serve a model: REST API (/v1/...), OpenAPI spec (/openapi.json) and a web page (/)."""
     try:
@@ -96,7 +103,7 @@ def serve_cli(
         batch_max_wait_ms=batch_wait_ms,
         allow_private_urls=allow_private_urls,
     )
-    serve(model, host=host, port=port, backend=backend, batch_size=batch_size, settings=settings)
+    serve(model, host=host, port=port, backend=backend, batch_size=batch_size, threads=threads, settings=settings)
 
 
 def register(app: typer.Typer) -> None:
