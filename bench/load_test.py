@@ -101,6 +101,8 @@ def start_server(model: Path, port: int, args: argparse.Namespace, log_path: Pat
         sys.executable, "-c", SERVER_CODE, "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
         "--backend", args.backend, "--batch-size", str(args.batch_size), "--batch-wait-ms", str(args.batch_wait_ms),
     ]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     log = log_path.open("w")
     logger.info("starting: %s", " ".join(command[3:]))
@@ -210,7 +212,7 @@ def run(args: argparse.Namespace) -> Report:
             "model": str(args.model), "model_name": model_info.get("name"), "backend": args.backend,
             "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup,
             "texts_per_request": args.texts_per_request, "batch_size": args.batch_size,
-            "batch_wait_ms": args.batch_wait_ms, "distinct_texts": len(texts),
+            "batch_wait_ms": args.batch_wait_ms, "threads": args.threads, "distinct_texts": len(texts),
         },
         requests=len(samples),
         errors=len(errors),
@@ -245,6 +247,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx"))
     parser.add_argument("--batch-size", type=int, default=32, help="server's most texts per model call")
     parser.add_argument("--batch-wait-ms", type=float, default=5.0, help="server's batch gathering window")
+    parser.add_argument("--threads", type=int, default=None, help="server's torch CPU threads (default: all)")
     parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the server")
     parser.add_argument("--output", type=Path, default=Path("load_test.json"), help="JSON report (default ./load_test.json)")
     args = parser.parse_args(argv)
