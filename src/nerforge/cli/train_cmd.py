@@ -12,43 +12,70 @@ Flags override the config file and ``--set`` overrides both. Data flags (``--tag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
+from nerforge.cli.options import (
+    DocColumnFlag,
+    EntityTypeFlag,
+    FormatFlag,
+    LabelMapFlag,
+    LabelNamesFlag,
+    LabelsFileFlag,
+    MissingTagFlag,
+    SchemeFlag,
+    SentenceColumnsFlag,
+    SeparatorFlag,
+    StripTokenPrefixFlag,
+    TagColumnFlag,
+    TagsFieldFlag,
+    TokenColumnFlag,
+    TokensFieldFlag,
+    read_options_from_flags,
+)
 from nerforge.config import load_config, parse_overrides
 
+# Shared data flags whose ReadOptions default is not None, made optional here: a flag that is not given must not
+# override the config file (same names, help and panel as in convert/inspect).
+TokenColumnGiven = Annotated[int | None, TokenColumnFlag.__metadata__[0]]
+TagColumnGiven = Annotated[int | None, TagColumnFlag.__metadata__[0]]
+TokensFieldGiven = Annotated[str | None, TokensFieldFlag.__metadata__[0]]
+MissingTagGiven = Annotated[str | None, MissingTagFlag.__metadata__[0]]
 
-def _flag_overrides(**flags: Any) -> dict[str, Any]:
-    """Dotted config keys for the flags that were given (``None`` means not given)."""
-    keys = {
-        "train": "data.train",
-        "dev": "data.dev",
-        "test": "data.test",
-        "output": "output.dir",
-        "model": "model.name",
-        "max_length": "model.max_length",
-        "epochs": "training.epochs",
-        "max_steps": "training.max_steps",
-        "seed": "training.seed",
-        "batch_size": "training.batch_size",
-        "learning_rate": "training.learning_rate",
-        "tracking_uri": "tracking.uri",
-        "experiment": "tracking.experiment",
-        "data_format": "data.format",
-        "token_column": "data.token_column",
-        "tag_column": "data.tag_column",
-        "separator": "data.separator",
-        "entity_type": "data.entity_type",
-        "scheme": "data.scheme",
-        "labels": "data.labels",
-    }
-    out = {keys[name]: value for name, value in flags.items() if value is not None}
+_FLAG_KEYS = {
+    "train": "data.train",
+    "dev": "data.dev",
+    "test": "data.test",
+    "output": "output.dir",
+    "model": "model.name",
+    "max_length": "model.max_length",
+    "epochs": "training.epochs",
+    "max_steps": "training.max_steps",
+    "seed": "training.seed",
+    "batch_size": "training.batch_size",
+    "learning_rate": "training.learning_rate",
+    "tracking_uri": "tracking.uri",
+    "experiment": "tracking.experiment",
+}
+
+
+def _flag_overrides(data_flags: dict[str, Any], **flags: Any) -> dict[str, Any]:
+    """Dotted config keys for the flags that were given (``None`` means not given).
+
+    Data flags go through :func:`nerforge.cli.options.read_options_from_flags` (the same checks and conversions as
+    in ``convert`` and ``inspect``) and become ``data.<option>`` keys.
+    """
+    out = {_FLAG_KEYS[name]: value for name, value in flags.items() if value is not None}
     for key in ("data.train", "data.dev", "data.test", "output.dir"):
         if key in out:
             out[key] = str(Path(out[key]).expanduser().resolve())
-    if "data.labels" in out:
-        out["data.labels"] = [t.strip() for t in out["data.labels"].split(",") if t.strip()]
+    given = {name: value for name, value in data_flags.items() if value is not None}
+    if given:
+        options = read_options_from_flags(**given)
+        for name in given:
+            value = getattr(options, name)
+            out[f"data.{name}"] = list(value) if isinstance(value, tuple) else value
     return out
 
 
@@ -73,38 +100,39 @@ def train_cli(
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
-    data_format: str | None = typer.Option(None, "--format", help="Input format of every split (default: detect)."),
-    token_column: int | None = typer.Option(None, "--token-column", help="0-based token column."),
-    tag_column: int | None = typer.Option(None, "--tag-column", help="0-based tag column (negative: from the end)."),
-    separator: str | None = typer.Option(None, "--separator", help="Column separator (default: tab or spaces)."),
-    entity_type: str | None = typer.Option(None, "--entity-type", help="Type of bare B/I tags."),
-    scheme: str | None = typer.Option(None, "--scheme", help="Tag scheme of the data (default: detect)."),
+    format: FormatFlag = None,
+    token_column: TokenColumnGiven = None,
+    tag_column: TagColumnGiven = None,
+    separator: SeparatorFlag = None,
+    tokens_field: TokensFieldGiven = None,
+    tags_field: TagsFieldFlag = None,
+    label_names: LabelNamesFlag = None,
+    labels_file: LabelsFileFlag = None,
+    entity_type: EntityTypeFlag = None,
+    scheme: SchemeFlag = None,
+    label_map: LabelMapFlag = None,
+    strip_token_prefix: StripTokenPrefixFlag = None,
+    sentence_columns: SentenceColumnsFlag = None,
+    doc_column: DocColumnFlag = None,
+    missing_tag: MissingTagGiven = None,
 ) -> None:
     """Fine-tune an encoder on your data and write a model directory (with model card, metrics and report)."""
     from nerforge.training import train as run_training
 
+    data_flags = {
+        "format": format, "token_column": token_column, "tag_column": tag_column, "separator": separator,
+        "tokens_field": tokens_field, "tags_field": tags_field, "label_names": label_names,
+        "labels_file": labels_file, "entity_type": entity_type, "scheme": scheme, "label_map": label_map,
+        "strip_token_prefix": strip_token_prefix, "sentence_columns": sentence_columns, "doc_column": doc_column,
+        "missing_tag": missing_tag,
+    }  # fmt: skip
     flags = _flag_overrides(
-        train=train,
-        dev=dev,
-        test=test,
-        output=output,
-        model=model,
-        max_length=max_length,
-        epochs=epochs,
-        max_steps=max_steps,
-        seed=seed,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        labels=labels,
-        tracking_uri=tracking_uri,
-        experiment=experiment,
-        data_format=data_format,
-        token_column=token_column,
-        tag_column=tag_column,
-        separator=separator,
-        entity_type=entity_type,
-        scheme=scheme,
-    )
+        data_flags, train=train, dev=dev, test=test, output=output, model=model, max_length=max_length,
+        epochs=epochs, max_steps=max_steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
+        tracking_uri=tracking_uri, experiment=experiment,
+    )  # fmt: skip
+    if labels is not None:
+        flags["data.labels"] = [t.strip() for t in labels.split(",") if t.strip()]
     if no_tracking:
         flags["tracking.enabled"] = False
     cfg = load_config(config, parse_overrides(set_ or []), flags=flags)
@@ -123,7 +151,9 @@ def train_cli(
     if result.report is not None:
         typer.echo(f"report: {result.report}")
     if result.tracking_run_id:
-        typer.echo(f"MLflow run: {result.tracking_run_id} (tracking URI {cfg.tracking.uri})")
+        typer.echo(f"MLflow run: {result.tracking_run_id} at {cfg.tracking.uri}")
+        if cfg.tracking.uri.startswith("sqlite:"):
+            typer.echo(f"browse it: mlflow ui --backend-store-uri {cfg.tracking.uri}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ def write_model_dir(
     with atomic_directory(output) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _plain_modes(tmp)  # transformers writes weights through private temporary files (mode 0600)
         if "test" in splits:
             test = _evaluate_test(model, tokenizer, meta, splits["test"], epochs, tmp / EVAL_DIR, output.name)
             report = output / EVAL_DIR / "report.md"
@@ -164,3 +166,12 @@ def _evaluate_test(
     tokens = [list(ex.tokens) for ex in examples]
     result, _, _ = write_evaluation(out_dir, gold, pred, tokens, epochs, title=f"Test evaluation of {name}")
     return result
+
+
+def _plain_modes(directory: Path) -> None:
+    """Give every file the mode a plain ``open()`` would (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in directory.rglob("*"):
+        if path.is_file():
+            path.chmod(0o666 & ~mask)

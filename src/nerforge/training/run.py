@@ -17,6 +17,7 @@ from typing import Any
 
 from nerforge.config import TrainConfig
 from nerforge.data.normalize import read_examples
+from nerforge.data.subwords import load_tokenizer
 from nerforge.errors import DataFormatError, ModelError, UsageError
 from nerforge.evaluation import EvalResult, evaluate
 from nerforge.model_dir import META_FILE, resolve_model
@@ -128,7 +129,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
         ConfigError, DataFormatError, ModelError, UsageError: with a message that says what to fix.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, set_seed
+    from transformers import AutoConfig, AutoModelForTokenClassification, set_seed
 
     config.check_complete()
     output: Path = config.output.dir  # type: ignore[assignment]
@@ -150,9 +151,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
     )
 
     base = resolve_model(config.model.name)
+    with _quiet_transformers():
+        tokenizer = load_tokenizer(config.model.name)  # ModelError when it cannot be loaded
     try:
         with _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
             model_config = AutoConfig.from_pretrained(base, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
