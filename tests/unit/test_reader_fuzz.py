@@ -143,3 +143,26 @@ def test_bad_line_is_reported_at_its_line(tmp_path, fmt, data):
     with pytest.raises(DataFormatError) as err:
         read_corpus(p, ReadOptions(format=fmt, missing_tag="error"))
     assert err.value.line == k + 1, str(err.value)
+
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fmt", "line"),
+    [
+        ("big.jsonl", '{"tokens": ["a"], "ner_tags": ["O"]}\n{"tokens": ["a"], "ner_tags": [' + HUGE + "]}\n", None, 2),
+        ("big.json", '[\n {"tokens": ["a"], "ner_tags": [' + HUGE + "]}]", None, 2),
+        ("big_span.jsonl", '{"text": "ab", "label": [[0, ' + HUGE + ', "X"]]}\n', "doccano", 1),
+        ("big.conll", "a O\nb " + HUGE + "\n", None, 2),
+        ("big.csv", "tok,label\na,O\nb," + HUGE + "\n", None, 3),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, None, 1),
+        ("deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n", "jsonl", 1),
+    ],
+)
+def test_huge_numbers_and_deep_nesting(tmp_path, name, text, fmt, line):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(DataFormatError) as err:
+        read_corpus(p, ReadOptions(format=fmt, label_names=("O", "B-X")))
+    assert err.value.line == line

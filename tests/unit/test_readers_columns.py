@@ -202,3 +202,11 @@ def test_columns_missing_file_raises_data_format_error(tmp_path):
     with pytest.raises(DataFormatError) as err:
         read_corpus(tmp_path / "nope.conll")
     assert err.value.line is None and "cannot read" in str(err.value)
+
+
+def test_columns_whitespace_mode_splits_on_ascii_whitespace_only(tmp_path):
+    p = tmp_path / "nbsp.txt"
+    p.write_text("New\u00a0York B-LOC\n\u00a0 O\nis\tO\n\u3000\nx O\n", encoding="utf-8")
+    c = read_corpus(p)
+    assert [ex.tokens for ex in c.examples] == [("New\u00a0York", "\u00a0", "is"), ("x",)]
+    assert c.examples[0].tags == ("B-LOC", "O", "O")

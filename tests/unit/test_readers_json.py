@@ -135,3 +135,10 @@ def test_labels_file_shapes(tmp_path):
         load_labels_file(tmp_path / "bad.txt")
     with pytest.raises(DataFormatError):
         load_labels_file(tmp_path / "missing.json")
+
+
+def test_labels_file_with_absurd_ids(tmp_path):
+    p = tmp_path / "big.json"
+    p.write_text('{"0": "O", "' + "9" * 5000 + '": "B-X"}', encoding="utf-8")
+    with pytest.raises(DataFormatError):
+        load_labels_file(p)

@@ -139,10 +139,12 @@ def _load_label_map_file(path: Path) -> dict[str, str | None]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataFormatError(path, exc.lineno, f"invalid JSON: {exc.msg}", 'an object {"OLD": "NEW"}') from None
+        except (ValueError, RecursionError) as exc:
+            raise DataFormatError(path, None, f"invalid JSON: {exc}", 'an object {"OLD": "NEW"}') from None
     else:
         try:
             data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

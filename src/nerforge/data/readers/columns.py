@@ -2,9 +2,10 @@
 
 Rules (each quirk handled is recorded as a :class:`~nerforge.types.Finding`):
 
-* **Separator.** ``options.separator``: ``"\\t"`` splits on TAB, ``" "`` on runs of whitespace (as awk's
-  ``FS=" "``), any other string literally. ``None`` picks TAB when most non-blank lines (of the first 5000) contain a TAB, else
-  whitespace runs. With TAB, tokens keep their inner and leading spaces (``"  18"``, ``"\\u202fOracle"``).
+* **Separator.** ``options.separator``: ``"\\t"`` splits on TAB, ``" "`` on runs of ASCII whitespace (as awk's
+  ``FS=" "``; a no-break space stays inside its token), any other string literally. ``None`` picks TAB when most
+  of the first 5000 non-blank lines contain a TAB, else whitespace runs. With TAB, tokens keep their inner and
+  leading spaces (``"  18"``, ``"\\u202fOracle"``).
 * **Columns.** ``token_column`` / ``tag_column`` are 0-based; negative values count from the end of a full line.
   Trailing empty fields are dropped first (``trailing-separator``: ``"Proven O "``, GermEval's ``1\\t"\\tO\\tO\\t``), so
   ``tag_column=-1`` is the last non-empty field. The file's column count is the most common count; a line with
@@ -21,8 +22,10 @@ Rules (each quirk handled is recorded as a :class:`~nerforge.types.Finding`):
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import groupby
 
 from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.source import Source, split_lines
@@ -33,6 +36,8 @@ from nerforge.types import Example, Finding
 DOCSTART = "-DOCSTART-"
 MISSING_TAG_POLICIES = ("o", "error")
 _SNIFF_LINES = 5000
+_ASCII_WS = " \t\f\v"
+_split_ascii_whitespace = re.compile(r"[ \t\f\v]+").split
 
 
 @dataclass
@@ -57,32 +62,24 @@ def read_columns(source: Source, options: ReadOptions) -> tuple[list[Example], l
     sep = _separator(lines, options.separator)
     fields: list[list[str] | None] = []
     kinds: list[str] = []
-    trailing = 0
-    trailing_first = None
+    trailing: list[int] = []
     whitespace_lines = 0
-    for no, line in enumerate(lines, 1):
+    for i, line in enumerate(lines):
+        if not line.strip():
+            fields.append(None)
+            kinds.append("blank")
+            whitespace_lines += bool(line)
+            continue
         if sep == " ":
-            f = line.split()
-            if not f:
-                fields.append(None)
-                kinds.append("blank")
-                whitespace_lines += bool(line)
-                continue
-            had_trailing = line[-1].isspace()
+            f = line.split() if line.isascii() else _split_ascii_whitespace(line.strip(_ASCII_WS))
+            if line[-1] in _ASCII_WS:
+                trailing.append(i)
         else:
-            if not line.strip():
-                fields.append(None)
-                kinds.append("blank")
-                whitespace_lines += bool(line)
-                continue
             f = line.split(sep)
-            had_trailing = False
-            while len(f) > 1 and not f[-1].strip():
-                f.pop()
-                had_trailing = True
-        if had_trailing:
-            trailing += 1
-            trailing_first = trailing_first or no
+            if len(f) > 1 and not f[-1].strip():
+                trailing.append(i)
+                while len(f) > 1 and not f[-1].strip():
+                    f.pop()
         fields.append(f)
         if line[0] == "#":
             kinds.append("hash")
@@ -96,7 +93,11 @@ def read_columns(source: Source, options: ReadOptions) -> tuple[list[Example], l
     if trailing:
         findings.append(
             Finding(
-                "trailing-separator", path, trailing_first, f"{trailing} line(s) end with a separator (ignored)", "info"
+                "trailing-separator",
+                path,
+                trailing[0] + 1,
+                f"{len(trailing)} line(s) end with a separator (ignored)",
+                "info",
             )
         )
     if whitespace_lines:
@@ -168,6 +169,27 @@ def _resolve_hash_lines(
         kinds[i] = "token" if is_valid_tag(tag) or (has_names and tag.isdigit()) else "comment"
 
 
+def _token_line(
+    f: list[str] | None, no: int, layout: _Layout, options: ReadOptions, path: str, findings: list[Finding]
+) -> tuple[str, str]:
+    """The token and tag of one token line whose column count differs from the file's, or whose tag is empty."""
+    assert f is not None
+    n, n_cols, token_col, tag_col = len(f), layout.n_cols, layout.token_col, layout.tag_col
+    if n > n_cols or (n < n_cols and (tag_col < n or token_col >= n)):
+        raise DataFormatError(
+            path, no, f"the line has {n} column(s), the rest of the file has {n_cols}", f"{n_cols} columns"
+        )
+    tag = f[tag_col].strip() if tag_col < n else ""
+    if not tag:
+        if options.missing_tag == "error":
+            raise DataFormatError(
+                path, no, f"token {f[token_col]!r} has no tag (column {tag_col})", f"{n_cols} columns"
+            )
+        tag = "O"
+        findings.append(Finding("missing-tag", path, no, f"token {f[token_col]!r} has no tag; tagged O"))
+    return f[token_col], tag
+
+
 def _assemble(
     fields: list[list[str] | None],
     kinds: list[str],
@@ -206,49 +228,43 @@ def _assemble(
         token_lines.clear()
 
     n_cols, token_col, tag_col = layout.n_cols, layout.token_col, layout.tag_col
-    for i, kind in enumerate(kinds):
-        no = i + 1
+    start = 0
+    for kind, group in groupby(kinds):  # runs of lines of one kind
+        end = start + len(list(group))
         if kind == "token":
-            f = fields[i]
-            assert f is not None
-            n = len(f)
-            if n == n_cols:
-                tag = f[tag_col].strip()
-            elif n > n_cols or tag_col < n or token_col >= n:
-                raise DataFormatError(
-                    path, no, f"the line has {n} column(s), the rest of the file has {n_cols}", f"{n_cols} columns"
-                )
+            block: list[list[str]] = fields[start:end]  # type: ignore[assignment]  # token lines have fields
+            regular = all(len(f) == n_cols for f in block)
+            fast = [f[tag_col].strip() for f in block] if regular else []
+            if fast and all(fast):  # the common case: the whole run has the file's columns and tags
+                tokens.extend([f[token_col] for f in block])
+                tags.extend(fast)
             else:
-                tag = ""
-            if not tag:
-                if options.missing_tag == "error":
-                    raise DataFormatError(
-                        path, no, f"token {f[token_col]!r} has no tag (column {tag_col})", f"{n_cols} columns"
-                    )
-                tag = "O"
-                findings.append(Finding("missing-tag", path, no, f"token {f[token_col]!r} has no tag; tagged O"))
-            tokens.append(f[token_col])
-            tags.append(tag)
-            token_lines.append(no)
+                for i in range(start, end):
+                    token, tag = _token_line(fields[i], i + 1, layout, options, path, findings)
+                    tokens.append(token)
+                    tags.append(tag)
+            token_lines.extend(range(start + 1, end + 1))
         elif kind == "blank":
             flush()
         elif kind == "docstart":
-            if tokens:
-                findings.append(
-                    Finding("docstart-inside-sentence", path, no, "-DOCSTART- directly after a token line", "info")
-                )
-            flush()
-            new_doc_pending = True
-            if i + 1 < len(kinds) and kinds[i + 1] != "blank":
-                findings.append(
-                    Finding(
-                        "docstart-not-followed-by-blank",
-                        path,
-                        no,
-                        "-DOCSTART- is the first line of a sentence block (not read as a token)",
-                        "info",
+            for i in range(start, end):
+                if tokens:
+                    findings.append(
+                        Finding("docstart-inside-sentence", path, i + 1, "-DOCSTART- directly after a token", "info")
                     )
-                )
+                flush()
+                new_doc_pending = True
+                if i + 1 < len(kinds) and kinds[i + 1] != "blank":
+                    findings.append(
+                        Finding(
+                            "docstart-not-followed-by-blank",
+                            path,
+                            i + 1,
+                            "-DOCSTART- is the first line of a sentence block (not read as a token)",
+                            "info",
+                        )
+                    )
+        start = end
     flush()
     content = [i for i, k in enumerate(kinds) if k in ("token", "docstart")]
     if has_docs and kinds[content[0]] == "token" and kinds[content[-1]] == "docstart":

@@ -68,7 +68,12 @@ def load_labels_file(path: str | Path) -> tuple[str, ...]:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise DataFormatError(name, exc.lineno, f"invalid JSON: {exc.msg}", "a JSON list of label names") from None
-        names = _names_from_json(data, name)
+        except (ValueError, RecursionError) as exc:
+            raise DataFormatError(name, None, f"invalid JSON: {exc}", "a JSON list of label names") from None
+        try:
+            names = _names_from_json(data, name)
+        except ValueError as exc:  # an id of more than 4300 digits
+            raise DataFormatError(name, None, f"invalid label id: {exc}", "ids 0..n-1") from None
     else:
         names = tuple(line.strip() for line in text.splitlines() if line.strip())
     check_label_names(names, name)
@@ -146,9 +151,9 @@ class TagResolver:
                 return TagProblem(
                     f"integer tag {tag} but no label names", "--label-names O,B-PER,I-PER,... or --labels-file FILE"
                 )
-            idx = int(tag)
+            idx = int(tag) if len(tag) < 10 else len(self.label_names)
             if idx >= len(self.label_names):
-                return TagProblem(f"tag id {idx} is out of range ({len(self.label_names)} label names)")
+                return TagProblem(f"tag id {tag[:12]} is out of range ({len(self.label_names)} label names)")
             tag = self.label_names[idx]
         if tag in _BARE:
             if not self.entity_type:

@@ -117,11 +117,11 @@ def char_spans_to_example(
                 f"span [{s.start}, {s.end}) {s.label} {text[s.start : s.end]!r} covers no token",
                 "spans over words",
             )
-        if first <= prev_last:
+        if prev is not None and first <= prev_last:
             raise DataFormatError(
                 path,
                 line,
-                f"spans {text[prev.start : prev.end]!r} and {text[s.start : s.end]!r} share the token "  # type: ignore[union-attr]
+                f"spans {text[prev.start : prev.end]!r} and {text[s.start : s.end]!r} share the token "
                 f"{tokens[first]!r} after tokenisation",
                 "spans that end between words",
             )

@@ -133,6 +133,8 @@ def parse_json_value(source: Source, text: str, line_offset: int = 0) -> Any:
         ) from None
     except RecursionError:
         raise DataFormatError(source.path, line_offset + 1, "JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise DataFormatError(source.path, line_offset + 1, f"invalid JSON value: {exc}", "valid JSON") from None
 
 
 def parse_json_document(source: Source) -> JsonDocument:
@@ -176,6 +178,8 @@ def _decode_at(source: Source, i: int) -> tuple[Any, int]:
         ) from None
     except RecursionError:
         raise DataFormatError(source.path, source.line_at(i), "JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise DataFormatError(source.path, source.line_at(i), f"invalid JSON value: {exc}", "valid JSON") from None
 
 
 def _expect(source: Source, i: int, allowed: str, what: str) -> str:
