@@ -130,3 +130,19 @@ def test_train_refuses_to_replace_a_foreign_directory(tmp_path: Path, capsys: py
     assert code == 2
     assert "is not a nerforge model directory" in capsys.readouterr().err
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_train_data_flags_apply_to_every_split(tmp_path: Path, tiny_encoder: Path) -> None:
+    rows = "We\t_\tO\nneed\t_\tO\nPyTorch\t_\tB-AI\n\n"
+    for name in ("train", "dev"):
+        (tmp_path / f"{name}.tsv").write_text(rows * 4, encoding="utf-8")
+    out = tmp_path / "model"
+    code = main(
+        ["train", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"), "--output", str(out),
+         "--model", str(tiny_encoder), "--epochs", "1", "--no-tracking", "--format", "conll", "--tag-column", "2",
+         "--label-map", "AI=TECH"]
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads((out / "nerforge.json").read_text())["tags"] == ["O", "B-TECH", "I-TECH"]
+    resolved = load_config(out / "config.resolved.yaml")
+    assert resolved.data.tag_column == 2 and resolved.data.label_map == {"AI": "TECH"}

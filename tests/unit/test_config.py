@@ -156,3 +156,16 @@ def test_cli_train_unknown_key_exits_2_with_one_line(tmp_path: Path, capsys: pyt
 def test_config_override_enters_label_map() -> None:
     cfg = load_config(None, parse_overrides(["data.label_map.AI=TECH", "data.label_map.MISC=null"]))
     assert cfg.data.label_map == {"AI": "TECH", "MISC": None}
+
+
+def test_cli_flags_override_only_what_was_given() -> None:
+    from nerforge.cli.train_cmd import _flag_overrides
+
+    unset = dict.fromkeys(["format", "token_column", "tag_column", "separator", "label_map", "missing_tag"])
+    assert _flag_overrides(unset, epochs=None, seed=None) == {}
+    given = _flag_overrides(
+        {**unset, "tag_column": 2, "separator": "tab", "label_map": "AI=TECH,MISC="}, epochs=3.0, train="x.conll"
+    )
+    assert given["data.tag_column"] == 2 and given["data.separator"] == "\t"
+    assert given["data.label_map"] == {"AI": "TECH", "MISC": None}
+    assert given["training.epochs"] == 3.0 and Path(given["data.train"]).is_absolute()
