@@ -174,6 +174,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
         for name, examples in splits.items()
     }
     train_split, dev_split = features["train"], features.get("dev")
+    if not train_split.encoded:
+        raise DataFormatError(config.data.train, None, "no training sentence has a word the tokenizer can encode")
     if dev_split is None:
         logger.warning("no dev split: no per-epoch F1, no early stopping; the model of the last epoch is kept")
 
