@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX_FILE = "model.safetensors.index.json"  # sharded weights
 SUPPORTED_HEADS = ("softmax",)
+BACKENDS = ("torch", "onnx")
 
 
 def entities_from_words(text: str, words: Sequence[Word], prediction: WordPrediction) -> list[Entity]:
@@ -98,13 +99,16 @@ class Tagger:
         device: str = "cpu",
         progress: bool | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        backend: str | None = None,
     ) -> Tagger:
-        """Load a nerforge model directory (``nerforge train`` output).
+        """Load a nerforge model directory (``nerforge train`` or ``nerforge export --onnx`` output).
 
-        Only ``model.safetensors`` weights are read, and no code from the directory is ever run.
+        Only ``model.safetensors`` weights are read, and no code from the directory is ever run. ``backend``
+        (``"torch"`` or ``"onnx"``) overrides the one ``nerforge.json`` names.
 
         Raises:
             ModelError: ``path`` is not a nerforge model directory, or its files do not agree.
+            UsageError: an unknown ``backend``.
         """
         from transformers import AutoModelForTokenClassification
 
@@ -114,8 +118,20 @@ class Tagger:
         if not directory.is_dir():
             raise ModelError(f"{directory}: model directory not found; pass the output directory of 'nerforge train'")
         meta = ModelMeta.load(directory)
+        chosen = backend or meta.backend
+        if chosen not in BACKENDS:
+            raise UsageError(f"unknown backend {chosen!r}; choose one of: {', '.join(BACKENDS)}")
+        if chosen == "onnx":
+            from nerforge.prediction.onnx_backend import load_onnx_tagger
+
+            return load_onnx_tagger(
+                directory, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size, device=device
+            )
         if meta.backend != "torch":
-            raise ModelError(f"{directory}: the model is for the {meta.backend!r} backend; this loader needs 'torch'")
+            raise ModelError(
+                f"{directory}: holds a {meta.backend!r} export, not PyTorch weights; load it with "
+                f"backend={meta.backend!r}, or load the model directory it was exported from"
+            )
         if not any((directory / name).is_file() for name in (WEIGHTS_FILE, WEIGHTS_INDEX_FILE)):
             raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
         try:

@@ -1,0 +1,220 @@
+"""ONNX Runtime as a prediction :class:`~nerforge.prediction.engine.Backend`.
+
+A directory written by ``nerforge export --onnx`` holds ``model.onnx`` (inputs ``input_ids`` and ``attention_mask``,
+int64, shape ``(batch, seq)``; output ``logits``, float32, ``(batch, seq, num_tags)``), the tokenizer, ``config.json``
+and ``nerforge.json`` with ``backend="onnx"``. :func:`load_onnx_tagger` turns it into a
+:class:`~nerforge.prediction.tagger.Tagger`; the engine in front of the backend is the same as for PyTorch (windows,
+length-sorted batches, bounded chunks, results in input order), so only the forward pass changes.
+
+EXAMPLE:
+    >>> tagger = Tagger.load("runs/model-onnx")                 # doctest: +SKIP  (picks ONNX from nerforge.json)
+    >>> tagger = Tagger.load("runs/model-onnx", backend="onnx")  # doctest: +SKIP  (the same, explicitly)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nerforge.errors import MissingDependencyError, ModelError, UsageError
+from nerforge.model_dir import ModelMeta
+
+logger = logging.getLogger(__name__)
+
+ONNX_FILE = "model.onnx"
+ONNX_META_KEY = "onnx"  # ModelMeta.extra[ONNX_META_KEY]: file, opset, exporter, quantization, versions
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAME = "logits"
+
+
+def import_onnxruntime() -> Any:
+    """The ``onnxruntime`` module, or :class:`MissingDependencyError` naming the ``onnx`` extra."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingDependencyError("onnxruntime", "onnx") from None
+    return onnxruntime
+
+
+def physical_cores() -> int:
+    """Physical CPU cores this process may use: the smaller of its CPU affinity and the machine's physical cores.
+
+    Hyper-threads share one core's arithmetic units, so running one ONNX Runtime thread per physical core is
+    usually fastest for matrix-heavy models; more threads only contend.
+    """
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False)
+    except ImportError:
+        physical = None
+    return max(1, min(usable, physical) if physical else usable)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How an ONNX Runtime session runs.
+
+    Attributes:
+        threads: intra-op threads; ``None`` means one per physical core (:func:`physical_cores`).
+        optimization: graph optimisation level: ``"all"`` (default), ``"extended"``, ``"basic"`` or ``"none"``.
+        providers: execution providers in order of preference (default: CPU).
+    """
+
+    threads: int | None = None
+    optimization: str = "all"
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+
+
+_LEVELS = {
+    "none": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+def make_session(path: str | Path, settings: SessionSettings = SessionSettings()) -> Any:
+    """An ``onnxruntime.InferenceSession`` over ``path`` with ``settings``.
+
+    Raises:
+        MissingDependencyError: onnxruntime is not installed.
+        UsageError: an unknown optimisation level, thread count or provider.
+        ModelError: the file cannot be loaded.
+    """
+    ort = import_onnxruntime()
+    if settings.optimization not in _LEVELS:
+        raise UsageError(
+            f"unknown ONNX optimisation level {settings.optimization!r}; choose one of: {', '.join(_LEVELS)}"
+        )
+    threads = settings.threads if settings.threads is not None else physical_cores()
+    if threads < 1:
+        raise UsageError(f"ONNX Runtime threads must be at least 1, got {threads}")
+    available = set(ort.get_available_providers())
+    missing = [p for p in settings.providers if p not in available]
+    if missing:
+        raise UsageError(f"ONNX Runtime providers {missing} are not available here; available: {sorted(available)}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[settings.optimization])
+    options.log_severity_level = 3  # errors only
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=list(settings.providers))
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types, all plain Exceptions
+        raise ModelError(f"{path}: ONNX Runtime cannot load the graph: {exc}") from None
+    logger.debug("ONNX Runtime session over %s: %d thread(s), optimisation %s", path, threads, settings.optimization)
+    return session
+
+
+class OnnxBackend:
+    """An exported token-classification graph run by ONNX Runtime, as a prediction backend.
+
+    Args:
+        path: the ``.onnx`` file.
+        settings: threads, optimisation level, providers.
+
+    Raises:
+        ModelError: the graph lacks the inputs/outputs nerforge exports (``input_ids``, ``attention_mask`` →
+            ``logits``).
+    """
+
+    def __init__(self, path: str | Path, settings: SessionSettings = SessionSettings()) -> None:
+        self.path = Path(path)
+        self.settings = settings
+        self.session = make_session(self.path, settings)
+        inputs = {i.name for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        if not set(INPUT_NAMES) <= inputs or OUTPUT_NAME not in outputs:
+            raise ModelError(
+                f"{self.path}: graph inputs {sorted(inputs)} and outputs {outputs} are not those of a nerforge export "
+                f"(inputs {list(INPUT_NAMES)}, output {OUTPUT_NAME!r}); re-export with 'nerforge export --onnx'"
+            )
+        # A graph exported with token_type_ids as an input gets zeros, as the PyTorch model would use by default.
+        self._extra_zeros = sorted(inputs - set(INPUT_NAMES))
+        unknown = [name for name in self._extra_zeros if name != "token_type_ids"]
+        if unknown:
+            raise ModelError(f"{self.path}: the graph has inputs nerforge cannot fill: {unknown}")
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feed = {
+            "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
+            "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
+        }
+        for name in self._extra_zeros:
+            feed[name] = np.zeros_like(feed["input_ids"])
+        (out,) = self.session.run([OUTPUT_NAME], feed)
+        return out
+
+
+def onnx_file(directory: str | Path, meta: ModelMeta) -> Path:
+    """The graph file of an exported model directory (named in ``nerforge.json``, default ``model.onnx``)."""
+    info = meta.extra.get(ONNX_META_KEY) or {}
+    name = info.get("file", ONNX_FILE) if isinstance(info, dict) else ONNX_FILE
+    path = Path(directory) / str(name)
+    if path.name != str(name) or not path.is_file():
+        raise ModelError(
+            f"{directory}: {name} is missing; export the model with "
+            f"'nerforge export {directory} --onnx --output DIR' and load DIR"
+        )
+    return path
+
+
+def load_onnx_tagger(
+    directory: str | Path,
+    meta: ModelMeta,
+    *,
+    batch_size: int,
+    progress: bool | None,
+    chunk_size: int,
+    device: str = "cpu",
+    settings: SessionSettings | None = None,
+) -> Any:
+    """A :class:`~nerforge.prediction.tagger.Tagger` over the ONNX graph in ``directory`` (see the module docstring).
+
+    ``device`` ``"cpu"`` runs on the CPU provider; ``"cuda"`` asks for ONNX Runtime's CUDA provider.
+    """
+    from transformers import AutoTokenizer
+
+    from nerforge.prediction.tagger import Tagger, _quiet_transformers
+
+    if settings is None:
+        settings = SessionSettings(providers=_providers_for(device))
+    path = onnx_file(directory, meta)
+    backend = OnnxBackend(path, settings)
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"{directory}: cannot load the tokenizer: {exc}") from None
+    _check_output_width(backend, meta)
+    return Tagger.from_backend(
+        backend, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size
+    )
+
+
+def _providers_for(device: str) -> tuple[str, ...]:
+    if device == "cpu":
+        return ("CPUExecutionProvider",)
+    if device == "cuda":
+        return ("CUDAExecutionProvider", "CPUExecutionProvider")
+    raise UsageError(f"the ONNX backend runs on 'cpu' or 'cuda', not {device!r}")
+
+
+def _check_output_width(backend: OnnxBackend, meta: ModelMeta) -> None:
+    shape = next(o.shape for o in backend.session.get_outputs() if o.name == OUTPUT_NAME)
+    width = shape[-1] if shape else None
+    if isinstance(width, int) and width != len(meta.tags):
+        raise ModelError(
+            f"{backend.path}: the graph predicts {width} labels but nerforge.json lists {len(meta.tags)} tags"
+        )

@@ -1,0 +1,234 @@
+"""The ONNX Runtime backend and the parity check, on a tiny random model and on hand-built graphs (no speed)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from nerforge.errors import MissingDependencyError, ModelError, UsageError  # noqa: E402
+from nerforge.export.onnx import ExportOptions, export_graph, require_onnx  # noqa: E402
+from nerforge.export.parity import check_parity, sample_texts  # noqa: E402
+from nerforge.model_dir import ModelMeta  # noqa: E402
+from nerforge.prediction.engine import TorchBackend  # noqa: E402
+from nerforge.prediction.onnx_backend import (  # noqa: E402
+    OnnxBackend,
+    SessionSettings,
+    _providers_for,
+    import_onnxruntime,
+    physical_cores,
+)
+from nerforge.prediction.tagger import Tagger  # noqa: E402
+from nerforge.types import Example, LabelSet  # noqa: E402
+
+LABELS = LabelSet.from_types(["LOC", "ORG", "PER"])
+TAGS = list(LABELS.tags)
+
+
+@pytest.fixture(scope="module")
+def torch_model(tiny_encoder: Path):
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_encoder, num_labels=len(TAGS), id2label=LABELS.id2label, label2id=LABELS.label2id
+    )
+    torch.nn.init.normal_(model.classifier.weight, std=1.0)  # a random head that is not near zero
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_encoder: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_encoder)
+
+
+@pytest.fixture(scope="module")
+def meta(tiny_encoder: Path) -> ModelMeta:
+    return ModelMeta(tags=TAGS, max_length=24, stride=6, base_model=str(tiny_encoder))
+
+
+@pytest.fixture(scope="module")
+def graph(torch_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("graph") / "model.onnx"
+    export_graph(torch_model, path, opset=18, exporter="torchscript", max_length=128)
+    return path
+
+
+def _random_batch(rng: np.random.Generator, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = rng.integers(1000, 20000, size=(batch, length), dtype=np.int64)
+    mask = np.ones_like(ids)
+    for row in range(1, batch):  # every row but the first is padded at a different length
+        keep = int(rng.integers(1, length + 1))
+        ids[row, keep:] = 0
+        mask[row, keep:] = 0
+    return ids, mask
+
+
+# -- backend ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch,length", [(1, 1), (1, 7), (3, 16), (8, 33), (2, 128)])
+def test_onnx_backend_logits_match_torch_on_padded_batches(graph: Path, torch_model, batch: int, length: int) -> None:
+    rng = np.random.default_rng(batch * 1000 + length)
+    ids, mask = _random_batch(rng, batch, length)
+    expected = TorchBackend(torch_model).logits(ids, mask)
+    got = OnnxBackend(graph).logits(ids, mask)
+    assert got.shape == (batch, length, len(TAGS)) and got.dtype == np.float32
+    real = mask.astype(bool)
+    np.testing.assert_allclose(got[real], expected[real], atol=1e-4, rtol=0)
+
+
+def test_onnx_backend_uses_one_thread_per_physical_core_by_default(graph: Path) -> None:
+    cores = physical_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
+    backend = OnnxBackend(graph)
+    options = backend.session.get_session_options()
+    assert options.intra_op_num_threads == cores
+    assert OnnxBackend(graph, SessionSettings(threads=1)).session.get_session_options().intra_op_num_threads == 1
+
+
+def test_onnx_backend_rejects_bad_settings(graph: Path) -> None:
+    with pytest.raises(UsageError, match="optimisation level"):
+        OnnxBackend(graph, SessionSettings(optimization="max"))
+    with pytest.raises(UsageError, match="at least 1"):
+        OnnxBackend(graph, SessionSettings(threads=0))
+    with pytest.raises(UsageError, match="not available"):
+        OnnxBackend(graph, SessionSettings(providers=("NoSuchExecutionProvider",)))
+    with pytest.raises(UsageError, match="'cpu' or 'cuda'"):
+        _providers_for("mps")
+
+
+def test_onnx_backend_rejects_a_file_that_is_not_a_graph(tmp_path: Path) -> None:
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not a graph")
+    with pytest.raises(ModelError, match="cannot load the graph"):
+        OnnxBackend(bad)
+
+
+def _hand_graph(path: Path, inputs: list[str], output: str = "logits") -> Path:
+    """A graph whose ``output`` is the sum of its int64 inputs as float, shape (batch, seq, 1)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes, last = [], inputs[0]
+    for k, name in enumerate(inputs[1:]):
+        nodes.append(helper.make_node("Add", [last, name], [f"sum{k}"]))
+        last = f"sum{k}"
+    nodes.append(helper.make_node("Cast", [last], ["as_float"], to=TensorProto.FLOAT))
+    nodes.append(helper.make_node("Constant", [], ["axis"], value=helper.make_tensor("a", TensorProto.INT64, [1], [2])))
+    nodes.append(helper.make_node("Unsqueeze", ["as_float", "axis"], [output]))
+    graph = helper.make_graph(
+        nodes,
+        "hand",
+        [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"]) for n in inputs],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", "seq", 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.save(model, str(path))
+    return path
+
+
+def test_onnx_backend_feeds_zero_token_type_ids(tmp_path: Path) -> None:
+    path = _hand_graph(tmp_path / "g.onnx", ["input_ids", "attention_mask", "token_type_ids"])
+    ids = np.array([[5, 6, 7]], dtype=np.int64)
+    mask = np.zeros_like(ids)
+    out = OnnxBackend(path).logits(ids, mask)
+    np.testing.assert_array_equal(out[..., 0], ids.astype(np.float32))  # token_type_ids were all zero
+
+
+def test_onnx_backend_rejects_graphs_it_cannot_drive(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not those of a nerforge export"):
+        OnnxBackend(_hand_graph(tmp_path / "a.onnx", ["input_ids", "attention_mask"], output="scores"))
+    with pytest.raises(ModelError, match="cannot fill"):
+        OnnxBackend(_hand_graph(tmp_path / "b.onnx", ["input_ids", "attention_mask", "pixel_values"]))
+
+
+def test_missing_onnxruntime_raises_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'nerforge\[onnx\]'"):
+        import_onnxruntime()
+    with pytest.raises(MissingDependencyError, match="onnxruntime"):
+        require_onnx("torchscript")
+
+
+def test_export_options_are_checked() -> None:
+    with pytest.raises(UsageError, match="quantization"):
+        ExportOptions(quantize="int4").check()
+    with pytest.raises(UsageError, match="exporter"):
+        ExportOptions(exporter="tf2onnx").check()
+    with pytest.raises(UsageError, match="opset"):
+        ExportOptions(opset=9).check()
+
+
+# -- through the engine ----------------------------------------------------------------------------------------
+
+
+def test_onnx_tagger_gives_the_torch_tags(graph: Path, torch_model, tokenizer, meta: ModelMeta) -> None:
+    onnx_tagger = Tagger.from_backend(OnnxBackend(graph), tokenizer, meta, batch_size=3, progress=False)
+    torch_tagger = Tagger.from_backend(TorchBackend(torch_model), tokenizer, meta, batch_size=3, progress=False)
+    texts = ["", *sample_texts(repeat_long=2)]
+    words = [[w.text for w in torch_tagger.words(t)] for t in texts]
+    got = onnx_tagger.predict_words(words)
+    expected = torch_tagger.predict_words(words)
+    assert [p.tags for p in got] == [p.tags for p in expected]
+    np.testing.assert_allclose([s for p in got for s in p.scores], [s for p in expected for s in p.scores], atol=1e-4)
+    assert onnx_tagger.engine.stats.windowed_examples >= 1  # the long text was cut into windows
+    assert got[0].tags == ()
+
+
+# -- parity ----------------------------------------------------------------------------------------------------
+
+
+class ShiftedBackend:
+    """Another backend's logits with ``delta`` added to one tag's column (a controlled disagreement)."""
+
+    def __init__(self, inner, column: int, delta: float) -> None:
+        self.inner, self.column, self.delta = inner, column, delta
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        out = np.array(self.inner.logits(input_ids, attention_mask), copy=True)
+        out[..., self.column] += self.delta
+        return out
+
+
+def test_parity_of_a_backend_with_itself_is_perfect(torch_model, tokenizer, meta: ModelMeta) -> None:
+    backend = TorchBackend(torch_model)
+    report = check_parity(backend, backend, tokenizer, meta, texts=sample_texts(repeat_long=2), batch_size=4)
+    assert report.tag_agreement == 1.0 and report.sentence_agreement == 1.0
+    assert report.max_abs_logit_diff == 0.0 and report.mean_abs_logit_diff == 0.0
+    assert report.entity_f1_vs_reference == 1.0 and report.disagreements == ()
+    assert report.words == sum(len(Tagger.from_backend(backend, tokenizer, meta).words(t)) for t in sample_texts(2))
+
+
+def test_parity_counts_disagreements_and_gold_f1(torch_model, tokenizer, meta: ModelMeta) -> None:
+    reference = TorchBackend(torch_model)
+    candidate = ShiftedBackend(reference, column=0, delta=1e4)  # "O" wins everywhere: no entities at all
+    texts = ["Ann Smith works at Acme in Paris .", "the river bank"]
+    tagger = Tagger.from_backend(reference, tokenizer, meta, progress=False)
+    ref_tags = [list(p.tags) for p in tagger.predict_words([["Paris", "is", "big"]])]
+    gold = [Example(("Paris", "is", "big"), tuple(ref_tags[0]))]  # gold = what the reference predicts
+    report = check_parity(reference, candidate, tokenizer, meta, texts=texts, gold=gold, gold_path="g.conll")
+    n_words = 8 + 3 + 3
+    ref_o = sum(t == "O" for t in ref_tags[0]) + sum(
+        t == "O" for p in tagger.predict_words([t.split() for t in texts]) for t in p.tags
+    )
+    assert report.words == n_words and report.sentences == 3
+    assert report.tag_agreement == pytest.approx(ref_o / n_words)
+    assert report.candidate_entities == 0 and report.entity_f1_vs_reference == 0.0
+    assert report.max_abs_logit_diff == pytest.approx(1e4, rel=1e-6)
+    assert len(report.disagreements) == n_words - ref_o
+    assert all(d.candidate == "O" and d.reference != "O" for d in report.disagreements)
+    assert report.gold is not None and report.gold.sentences == 1
+    if any(t != "O" for t in ref_tags[0]):
+        assert report.gold.reference_f1 == 1.0 and report.gold.candidate_f1 == 0.0
+        assert report.gold.f1_diff_points == -100.0
+    assert report.sources == ("built-in samples", "g.conll")
+    assert report.to_dict()["gold"]["f1_diff_points"] == report.gold.f1_diff_points
