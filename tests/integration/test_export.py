@@ -1,0 +1,213 @@
+"""``nerforge export --onnx``: a tiny model exported to fp32 and int8, compared with PyTorch, loaded like any model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from nerforge.cli import main  # noqa: E402
+from nerforge.errors import MissingDependencyError, ModelError  # noqa: E402
+from nerforge.export import PARITY_FILE, ExportOptions, export_onnx  # noqa: E402
+from nerforge.model_dir import ModelMeta  # noqa: E402
+from nerforge.prediction.engine import TorchBackend  # noqa: E402
+from nerforge.prediction.onnx_backend import ONNX_FILE, OnnxBackend  # noqa: E402
+from nerforge.prediction.tagger import Tagger  # noqa: E402
+from nerforge.types import LabelSet  # noqa: E402
+
+LABELS = LabelSet.from_types(["LOC", "ORG", "PER"])
+MAX_LENGTH = 32  # small, so that a long text needs several windows
+LONG_TEXT = " ".join(["Ann Smith of Acme Corp flew from Paris to New York on Monday ."] * 12)
+TEXTS = [
+    "Ann Smith works for Acme Corp in Paris.",
+    "",
+    "the river bank",
+    LONG_TEXT,
+    "Dr. O'Neill-Smith (CEO) said: \"We'll open in Zürich!\"",
+    "   ",
+    "IBM",
+]
+EXPORTERS = ["dynamo", "torchscript"] if __import__("importlib").util.find_spec("onnxscript") else ["torchscript"]
+
+
+def build_model_dir(encoder: Path, directory: Path) -> Path:
+    """A nerforge model directory over ``encoder`` with a random (not near-zero) token-classification head."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(
+        encoder, num_labels=len(LABELS.tags), id2label=LABELS.id2label, label2id=LABELS.label2id
+    )
+    torch.nn.init.normal_(model.classifier.weight, std=1.0)
+    model.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(encoder).save_pretrained(directory)
+    (directory / "README.md").write_text("# tiny model\n", encoding="utf-8")
+    ModelMeta(tags=list(LABELS.tags), max_length=MAX_LENGTH, stride=8, base_model=str(encoder)).save(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_model_dir(tiny_encoder, tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def gold_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("gold") / "gold.conll"
+    rows = "Ann B-PER\nSmith I-PER\nvisited O\nParis B-LOC\n. O\n\nAcme B-ORG\nCorp I-ORG\nhired O\nBob B-PER\n"
+    path.write_text(rows, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def fp32_dir(model_dir: Path, gold_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "fp32"
+    export_onnx(model_dir, out, ExportOptions(exporter=EXPORTERS[0], parity_data=str(gold_file)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def int8_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "int8"
+    export_onnx(model_dir, out, ExportOptions(quantize="int8", exporter=EXPORTERS[-1]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def torch_tagger(model_dir: Path) -> Tagger:
+    return Tagger.load(model_dir, batch_size=4, progress=False)
+
+
+def _spans(entities) -> list[tuple[str, int, int, str]]:
+    return [(e.label, e.start, e.end, e.text) for e in entities]
+
+
+def test_export_writes_a_complete_onnx_model_dir(fp32_dir: Path, int8_dir: Path) -> None:
+    import onnx
+
+    for directory, quantized in ((fp32_dir, False), (int8_dir, True)):
+        names = {p.name for p in directory.iterdir()}
+        assert {ONNX_FILE, "config.json", "nerforge.json", PARITY_FILE, "tokenizer.json", "README.md"} <= names
+        assert not any(n.endswith(".safetensors") or n.startswith(".") or "fp32" in n for n in names)
+        config = json.loads((directory / "config.json").read_text())
+        assert config["id2label"] == {str(i): t for i, t in LABELS.id2label.items()}
+        meta = ModelMeta.load(directory)
+        assert meta.backend == "onnx" and meta.tags == list(LABELS.tags) and meta.max_length == MAX_LENGTH
+        info = meta.extra["onnx"]
+        assert info["file"] == ONNX_FILE and info["opset"] == 18
+        assert (info["quantization"] is not None) == quantized
+        if quantized:
+            assert info["quantization"]["weight_type"] == "QInt8" and "MatMul" in info["quantization"]["op_types"]
+        graph = onnx.load(str(directory / ONNX_FILE))
+        assert {o.domain: o.version for o in graph.opset_import}.get("", 0) == 18
+        for value in graph.graph.input:
+            dims = value.type.tensor_type.shape.dim
+            assert len(dims) == 2 and all(d.dim_param and not d.dim_value for d in dims), value  # dynamic axes
+        ops = {n.op_type for n in graph.graph.node}
+        assert ("MatMulInteger" in ops or "DynamicQuantizeLinear" in ops) == quantized
+
+
+def test_fp32_logits_match_torch_within_1e_4(fp32_dir: Path, model_dir: Path) -> None:
+    torch_backend = Tagger.load(model_dir, progress=False).engine.backend
+    assert isinstance(torch_backend, TorchBackend)
+    onnx_backend = OnnxBackend(fp32_dir / ONNX_FILE)
+    rng = np.random.default_rng(0)
+    for batch, length in [(1, 2), (1, 9), (4, 17), (16, 32), (3, 64)]:
+        ids = rng.integers(1000, 20000, size=(batch, length), dtype=np.int64)
+        mask = np.ones_like(ids)
+        for row in range(1, batch):
+            keep = int(rng.integers(1, length + 1))
+            ids[row, keep:], mask[row, keep:] = 0, 0
+        expected, got = torch_backend.logits(ids, mask), onnx_backend.logits(ids, mask)
+        real = mask.astype(bool)
+        np.testing.assert_allclose(got[real], expected[real], atol=1e-4, rtol=0, err_msg=f"batch {batch} x {length}")
+
+
+def test_onnx_tagger_finds_the_torch_entities(fp32_dir: Path, torch_tagger: Tagger) -> None:
+    onnx_tagger = Tagger.load(fp32_dir, batch_size=4, progress=False)  # backend picked from nerforge.json
+    assert type(onnx_tagger.engine.backend).__name__ == "OnnxBackend"
+    expected = torch_tagger.predict(TEXTS)
+    got = onnx_tagger.predict(TEXTS)
+    assert [_spans(e) for e in got] == [_spans(e) for e in expected]
+    assert got[1] == [] and got[5] == []
+    assert sum(1 for _ in got[3]) > 0 and onnx_tagger.engine.stats.windowed_examples >= 1  # several windows
+    words = [[w.text for w in torch_tagger.words(t)] for t in TEXTS]
+    assert [p.tags for p in onnx_tagger.predict_words(words)] == [p.tags for p in torch_tagger.predict_words(words)]
+
+
+def test_fp32_parity_report_is_saved(fp32_dir: Path) -> None:
+    report = json.loads((fp32_dir / PARITY_FILE).read_text())
+    assert report["candidate"] == "onnx fp32" and report["reference"] == "torch"
+    assert report["tag_agreement"] == 1.0 and report["entity_f1_vs_reference"] == 1.0
+    assert report["max_abs_logit_diff"] < 1e-4
+    assert report["mode"] == "strict" and report["scheme"] == "IOB2"
+    assert report["gold"]["sentences"] == 2 and report["gold"]["f1_diff_points"] == 0.0
+    assert report["sentences"] > 2 and report["words"] > 100
+
+
+def test_int8_reports_tag_agreement_and_stays_close(int8_dir: Path, torch_tagger: Tagger) -> None:
+    report = json.loads((int8_dir / PARITY_FILE).read_text())
+    assert report["candidate"] == "onnx int8"
+    assert 0.9 <= report["tag_agreement"] <= 1.0
+    assert report["extra"]["fp32"]["max_abs_logit_diff"] < 1e-4
+    int8 = Tagger.load(int8_dir, batch_size=4, progress=False)
+    words = [[w.text for w in torch_tagger.words(t)] for t in TEXTS]
+    got = [t for p in int8.predict_words(words) for t in p.tags]
+    expected = [t for p in torch_tagger.predict_words(words) for t in p.tags]
+    assert sum(a == b for a, b in zip(got, expected, strict=True)) / len(expected) >= 0.9
+
+
+def test_backend_override_and_clear_errors(fp32_dir: Path, model_dir: Path) -> None:
+    with pytest.raises(ModelError, match="backend='onnx'"):
+        Tagger.load(fp32_dir, backend="torch")
+    with pytest.raises(ModelError, match="nerforge export"):
+        Tagger.load(model_dir, backend="onnx")
+    with pytest.raises(Exception, match="unknown backend"):
+        Tagger.load(model_dir, backend="tensorrt")
+
+
+def test_cli_export_then_predict(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "onnx"
+    assert main(["export", str(model_dir), "--onnx", "--output", str(out), "--exporter", "torchscript"]) == 0
+    printed = capsys.readouterr().out
+    assert "tag agreement 100.0000%" in printed and "parity.json" in printed
+    assert (out / PARITY_FILE).is_file() and ModelMeta.load(out).backend == "onnx"
+    inputs = tmp_path / "texts.txt"
+    inputs.write_text("Ann Smith works for Acme Corp in Paris.\n\n" + LONG_TEXT + "\n", encoding="utf-8")
+    result = tmp_path / "out.jsonl"
+    assert main(["predict", str(out), str(inputs), "--output", str(result), "--batch-size", "4"]) == 0
+    rows = [json.loads(line) for line in result.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 3 and all("entities" in r for r in rows)
+    expected = Tagger.load(model_dir, progress=False).predict([r["text"] for r in rows])
+    assert [[(e["label"], e["start"], e["end"]) for e in r["entities"]] for r in rows] == [
+        [(e.label, e.start, e.end) for e in ents] for ents in expected
+    ]
+
+
+def test_cli_export_errors(model_dir: Path, tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "x"
+    assert main(["export", str(model_dir), "--output", str(out)]) == 2
+    assert "--onnx" in capsys.readouterr().err
+    assert main(["export", str(model_dir), "--onnx", "--quantize", "int4", "--output", str(out)]) == 2
+    assert "int8" in capsys.readouterr().err
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
+    assert main(["export", str(model_dir), "--onnx", "--output", str(out)]) == 2
+    assert "pip install 'nerforge[onnx]'" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(MissingDependencyError):
+        export_onnx(model_dir, out)
+
+
+def test_failed_export_leaves_nothing_behind(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "refused"
+    options = ExportOptions(exporter="torchscript", max_logit_diff=0.0)  # no real graph is that exact
+    with pytest.raises(ModelError, match="disagrees with PyTorch"):
+        export_onnx(model_dir, out, options)
+    assert os.listdir(tmp_path) == []
