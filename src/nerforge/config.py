@@ -18,13 +18,14 @@ EXAMPLE:
 from __future__ import annotations
 
 import difflib
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nerforge.data.readers.options import ReadOptions
 from nerforge.errors import ConfigError
@@ -39,12 +40,62 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class DataConfig(_Section):
-    """Where the splits are and how to read them (every reader option applies to every split)."""
+class SplitConfig(_Section):
+    """A fixed, seeded split carved out of the training files, for data that comes without a dev or test split.
 
-    train: Path | None = Field(None, description="training split (required)")
-    dev: Path | None = Field(None, description="development split: per-epoch F1, early stopping, best checkpoint")
-    test: Path | None = Field(None, description="test split, evaluated once after training")
+    ``split = {dev = 0.1, test = 0.1, seed = 13, by = "document"}`` moves 10% of the training documents to a dev
+    split and another 10% to a test split. The units (documents, or sentences with ``by = "sentence"``) are
+    shuffled with ``random.Random(seed)`` in file order and cut: the first ``round(test * n)`` go to test, the next
+    ``round(dev * n)`` to dev, the rest stay in train (each part keeps file order). A positive fraction gets at
+    least one unit. The same files and seed always give the same split; every unit lands in exactly one part.
+    See :mod:`nerforge.data.splits`.
+    """
+
+    dev: float = Field(0.0, ge=0, lt=1, description="fraction of the training units moved to the dev split")
+    test: float = Field(0.0, ge=0, lt=1, description="fraction of the training units moved to the test split")
+    seed: int = Field(13, description="seed of the shuffle; the same seed gives the same split")
+    by: Literal["document", "sentence"] = Field(
+        "document", description="unit kept whole: a document (needs document ids in the data) or a sentence"
+    )
+
+    @model_validator(mode="after")
+    def _check_fractions(self) -> SplitConfig:
+        if self.dev + self.test <= 0:
+            raise ValueError("data.split moves nothing; give dev and/or test fractions, e.g. {dev = 0.1}")
+        if self.dev + self.test >= 1:
+            raise ValueError(f"dev {self.dev} + test {self.test} leaves nothing to train on; keep the sum below 1")
+        return self
+
+
+class SampleConfig(_Section):
+    """A seeded random subset of at most N sentences per split (after any carving), for quick or budgeted runs.
+
+    ``sample = {train = 2000, dev = 500, seed = 13}``; the kept sentences stay in file order. Unset splits are whole.
+    """
+
+    train: int | None = Field(None, ge=1, description="sentences kept from the train split")
+    dev: int | None = Field(None, ge=1, description="sentences kept from the dev split")
+    test: int | None = Field(None, ge=1, description="sentences kept from the test split")
+    seed: int = Field(13, description="seed of the draw")
+
+
+SplitFiles = Path | list[Path]
+
+
+class DataConfig(_Section):
+    """Where the splits are and how to read them (every reader option applies to every split).
+
+    Each split is one file or a list of files (read in order and concatenated). A missing dev or test split can
+    be carved from the training files with ``split``.
+    """
+
+    train: SplitFiles | None = Field(None, description="training split: a file or a list of files (required)")
+    dev: SplitFiles | None = Field(
+        None, description="development split: per-epoch F1, early stopping, best checkpoint"
+    )
+    test: SplitFiles | None = Field(None, description="test split, evaluated once after training")
+    split: SplitConfig | None = Field(None, description="carve dev and/or test out of the training files (seeded)")
+    sample: SampleConfig | None = Field(None, description="seeded random subsets of the splits (quick runs)")
     labels: list[str] | None = Field(
         None, description="entity types to learn; default: the union of the types of all splits"
     )
@@ -64,6 +115,27 @@ class DataConfig(_Section):
     sentence_columns: list[str] | None = None
     doc_column: str | None = None
     missing_tag: Literal["o", "error"] = "o"
+
+    @model_validator(mode="after")
+    def _check_splits(self) -> DataConfig:
+        for name in ("train", "dev", "test"):
+            if getattr(self, name) == []:
+                raise ValueError(f"data.{name} is an empty list; give at least one file")
+        if self.split is not None:
+            for name in ("dev", "test"):
+                if getattr(self.split, name) > 0 and getattr(self, name) is not None:
+                    raise ValueError(
+                        f"data.split.{name} carves a {name} split out of train, but data.{name} is given too; "
+                        f"drop one of them"
+                    )
+        return self
+
+    def files(self, split: str) -> list[Path]:
+        """The files of ``split`` (``train``, ``dev`` or ``test``) as a list; empty when it is not given."""
+        value = getattr(self, split)
+        if value is None:
+            return []
+        return list(value) if isinstance(value, list) else [value]
 
     def read_options(self) -> ReadOptions:
         """The reader options of this section (lists become tuples)."""
@@ -192,9 +264,14 @@ def _resolve_relative_paths(raw: dict[str, Any], base: Path) -> None:
         section, name = key.split(".")
         block = raw.get(section)
         if isinstance(block, dict) and isinstance(block.get(name), str):
-            value = Path(block[name]).expanduser()
-            if not value.is_absolute():
-                block[name] = str(base / value)
+            block[name] = _relative_to(block[name], base)
+        elif isinstance(block, dict) and isinstance(block.get(name), list):  # several files per split
+            block[name] = [_relative_to(v, base) if isinstance(v, str) else v for v in block[name]]
+
+
+def _relative_to(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path) if path.is_absolute() else str(base / path)
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -266,11 +343,11 @@ def _check_section_path(dotted: str) -> None:
         field = model.model_fields.get(part)
         if field is None:
             return  # unknown: validation names it
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        annotation = _section_model(field.annotation)
+        if annotation is not None:
             model = annotation
             continue
-        if "dict" in str(annotation):
+        if "dict" in str(field.annotation):
             return
         where = ".".join(parts[: depth + 1])
         raise ConfigError(f"--set: '{where}' is a value, not a section; cannot set '{dotted}'")
@@ -281,7 +358,9 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
         section, name = key.split(".")
         block = getattr(config, section)
         value = getattr(block, name)
-        if value is not None:
+        if isinstance(value, list):
+            setattr(block, name, [Path(v).expanduser().resolve() for v in value])
+        elif value is not None:
             setattr(block, name, type(value)(Path(value).expanduser().resolve()))
     return config
 
@@ -300,11 +379,20 @@ def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
     model: type[BaseModel] = TrainConfig
     for part in loc:
         field = model.model_fields.get(str(part))
-        annotation = field.annotation if field is not None else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        annotation = _section_model(field.annotation) if field is not None else None
+        if annotation is None:
             return None
         model = annotation
     return model
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The section model of a field annotated ``Section`` or ``Section | None`` (optional sections such as
+    ``data.split``); ``None`` for plain values."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:

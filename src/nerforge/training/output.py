@@ -16,6 +16,7 @@ from typing import Any
 
 from nerforge.alignment import WindowStats
 from nerforge.config import RESOLVED_CONFIG_FILE, TrainConfig
+from nerforge.data.splits import describe_source
 from nerforge.evaluation import EvalResult, write_evaluation
 from nerforge.io_utils import atomic_directory, atomic_write_text
 from nerforge.model_dir import DEFAULT_MODEL, ModelMeta
@@ -101,7 +102,7 @@ def write_model_dir(
             name=output.name,
             base_model=base_name,
             tags=tags,
-            data={name: (str(getattr(config.data, name)), s) for name, s in summaries.items()},
+            data={name: (describe_source(config.data, name), s) for name, s in summaries.items()},
             windows=windows,
             dev=dev,
             test=test,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.config import TrainConfig
-from nerforge.data.normalize import read_examples
+from nerforge.data.splits import read_data_splits
 from nerforge.data.subwords import load_tokenizer
 from nerforge.errors import DataFormatError, ModelError, UsageError
 from nerforge.evaluation import EvalResult, evaluate
@@ -80,19 +80,9 @@ def _check_output(output: Path) -> None:
 
 
 def read_splits(config: TrainConfig) -> dict[str, list[Example]]:
-    """The splits named in ``config.data``, read as IOB2 with the same reader options."""
-    options = config.data.read_options()
-    splits: dict[str, list[Example]] = {}
-    for name in ("train", "dev", "test"):
-        path = getattr(config.data, name)
-        if path is None:
-            continue
-        examples = read_examples(path, options)
-        if not examples:
-            raise DataFormatError(path, None, f"the {name} split has no sentences")
-        splits[name] = examples
-        logger.info("%s: %s (%d sentences)", name, path, len(examples))
-    return splits
+    """The splits of ``config.data``, read as IOB2 with the same reader options: several files per split, dev/test
+    carved from train by ``data.split``, seeded subsets by ``data.sample`` (:mod:`nerforge.data.splits`)."""
+    return read_data_splits(config.data)
 
 
 def _max_length(requested: int, tokenizer: Any, model_config: Any) -> int:

@@ -1,0 +1,163 @@
+"""The splits of a :class:`~nerforge.config.DataConfig`: several files per split, seeded carving and sampling.
+
+:func:`read_data_splits` is what ``nerforge train`` reads:
+
+1. Each split is the concatenation, in the order given, of its files (``train = ["a.txt", "b.txt"]``), every file
+   read with the same reader options and converted to IOB2.
+2. With ``data.split``, a dev and/or test split is carved out of the training examples by :func:`carve`: whole
+   documents (``by = "document"``) or sentences are shuffled with ``random.Random(seed)`` and cut. The same
+   files and seed give the same split; every unit lands in exactly one part.
+3. With ``data.sample``, a seeded random subset of at most N sentences of a split is kept (:func:`sample`).
+
+EXAMPLE:
+    >>> parts = carve(examples, dev=0.1, test=0.1, seed=13, by="sentence")  # doctest: +SKIP
+    >>> sorted(parts)                                                       # doctest: +SKIP
+    ['dev', 'test', 'train']
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nerforge.data.normalize import read_examples
+from nerforge.data.readers.options import ReadOptions
+from nerforge.errors import ConfigError, DataFormatError
+from nerforge.types import Example
+
+if TYPE_CHECKING:
+    from nerforge.config import DataConfig
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+
+
+def read_files(paths: Sequence[Path], options: ReadOptions, split: str) -> list[Example]:
+    """The examples of ``paths`` in order, as IOB2.
+
+    Raises:
+        DataFormatError: a file cannot be read, or the split has no sentences.
+    """
+    examples: list[Example] = []
+    for path in paths:
+        examples += read_examples(path, options)
+    if not examples:
+        raise DataFormatError(", ".join(map(str, paths)), None, f"the {split} split has no sentences")
+    return examples
+
+
+def units_of(examples: Sequence[Example], by: str) -> list[list[int]]:
+    """Indices of ``examples`` grouped into the units a split keeps whole, in file order.
+
+    ``by="sentence"``: one unit per example. ``by="document"``: one unit per ``(source file, doc_id)``.
+
+    Raises:
+        ConfigError: ``by="document"`` but an example has no document id.
+    """
+    if by == "sentence":
+        return [[i] for i in range(len(examples))]
+    if by != "document":
+        raise ConfigError(f"unknown split unit {by!r}; expected 'document' or 'sentence'")
+    groups: dict[tuple[str | None, str], list[int]] = {}
+    for i, ex in enumerate(examples):
+        if ex.doc_id is None:
+            where = f"{ex.source}:{ex.line}" if ex.line is not None else str(ex.source or "data")
+            raise ConfigError(
+                f"{where}: data.split.by = 'document' but this file has no document ids "
+                "(no -DOCSTART- lines, doc column or document records); use data.split.by = 'sentence'"
+            )
+        groups.setdefault((ex.source, ex.doc_id), []).append(i)
+    return list(groups.values())
+
+
+def _part_size(fraction: float, total: int) -> int:
+    return max(1, round(fraction * total)) if fraction > 0 else 0
+
+
+def carve(
+    examples: Sequence[Example], *, dev: float = 0.0, test: float = 0.0, seed: int = 13, by: str = "document"
+) -> dict[str, list[Example]]:
+    """Split ``examples`` into ``train``, ``dev`` and ``test`` parts (see :class:`nerforge.config.SplitConfig`).
+
+    Units (documents or sentences) are shuffled with ``random.Random(seed)``; the first ``round(test * n)`` go to
+    test, the next ``round(dev * n)`` to dev, the rest to train (a positive fraction gets at least one unit). Each
+    part keeps file order. Parts with a zero fraction are left out of the result.
+
+    Raises:
+        ConfigError: too few units to give train at least one, or ``by="document"`` without document ids.
+    """
+    units = units_of(examples, by)
+    n_test, n_dev = _part_size(test, len(units)), _part_size(dev, len(units))
+    if n_test + n_dev >= len(units):
+        raise ConfigError(
+            f"data.split: {len(units)} {by}(s) cannot give {n_dev} to dev and {n_test} to test and keep some for "
+            "train; lower the fractions or split by sentence"
+        )
+    order = list(range(len(units)))
+    random.Random(seed).shuffle(order)
+    chosen = {"test": order[:n_test], "dev": order[n_test : n_test + n_dev], "train": order[n_test + n_dev :]}
+    parts: dict[str, list[Example]] = {}
+    for name, picked in chosen.items():
+        if picked:
+            parts[name] = [examples[i] for u in sorted(picked) for i in units[u]]
+    return parts
+
+
+def sample(examples: Sequence[Example], size: int, seed: int) -> list[Example]:
+    """At most ``size`` examples drawn with ``random.Random(seed)``, in their original order."""
+    if size >= len(examples):
+        return list(examples)
+    keep = sorted(random.Random(seed).sample(range(len(examples)), size))
+    return [examples[i] for i in keep]
+
+
+def read_data_splits(data: DataConfig) -> dict[str, list[Example]]:
+    """The train, dev and test splits of ``data`` (those that are given or carved), read as IOB2.
+
+    Raises:
+        DataFormatError: a file cannot be read or a split is empty.
+        ConfigError: the split cannot be carved as asked.
+    """
+    options = data.read_options()
+    splits: dict[str, list[Example]] = {}
+    for name in SPLITS:
+        paths = data.files(name)
+        if paths:
+            splits[name] = read_files(paths, options, name)
+            logger.info("%s: %s (%d sentences)", name, ", ".join(map(str, paths)), len(splits[name]))
+    if data.split is not None and "train" in splits:
+        s = data.split
+        parts = carve(splits["train"], dev=s.dev, test=s.test, seed=s.seed, by=s.by)
+        splits.update(parts)
+        logger.info(
+            "data.split (seed %d, by %s): train %d, %s sentences",
+            s.seed,
+            s.by,
+            len(parts["train"]),
+            ", ".join(f"{k} {len(v)}" for k, v in parts.items() if k != "train"),
+        )
+    if data.sample is not None:
+        for name in SPLITS:
+            size = getattr(data.sample, name)
+            if size is not None and name in splits and size < len(splits[name]):
+                splits[name] = sample(splits[name], size, data.sample.seed)
+                logger.info("data.sample: %s keeps %d sentences (seed %d)", name, size, data.sample.seed)
+    return {name: splits[name] for name in SPLITS if name in splits}
+
+
+def describe_source(data: DataConfig, split: str) -> str:
+    """Where a split comes from, for model cards: its file names, or how it was carved from train."""
+    paths = data.files(split)
+    if paths:
+        text = ", ".join(p.name for p in paths)
+    elif data.split is not None and getattr(data.split, split, 0) > 0:
+        s = data.split
+        text = f"{getattr(s, split):.0%} of the training {s.by}s (data.split, seed {s.seed})"
+    else:
+        text = "none"
+    size = getattr(data.sample, split, None) if data.sample is not None else None
+    return f"{text}; a seeded sample of {size} sentences" if size is not None else text
