@@ -11,6 +11,7 @@ Flags override the config file and ``--set`` overrides both. Data flags (``--tag
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,6 +119,7 @@ def train_cli(
 ) -> None:
     """Fine-tune an encoder on your data and write a model directory (with model card, metrics and report)."""
     from nerforge.training import train as run_training
+    from nerforge.training.distributed import is_main_process
 
     data_flags = {
         "format": format, "token_column": token_column, "tag_column": tag_column, "separator": separator,
@@ -137,7 +139,12 @@ def train_cli(
         flags["tracking.enabled"] = False
     cfg = load_config(config, parse_overrides(set_ or []), flags=flags)
     cfg.check_complete()
+    main = is_main_process()  # under torchrun / accelerate launch, rank 0 alone reports
+    if not main:
+        logging.getLogger("nerforge").setLevel(logging.WARNING)
     result = run_training(cfg, resume=resume)
+    if not main:
+        return
     typer.echo(f"model: {result.output_dir} ({len(result.tags)} tags, {result.global_step} optimizer steps)")
     if result.resumed_from:
         typer.echo(f"resumed from: {result.resumed_from}")

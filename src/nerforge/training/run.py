@@ -24,6 +24,7 @@ from nerforge.model_dir import META_FILE, resolve_model
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table
 from nerforge.training.collate import PaddingCollator
 from nerforge.training.dataset import SplitFeatures, build_split, resolve_labels, word_tags
+from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
 from nerforge.training.trainer import NerTrainer, argmax_logits, entity_metrics, training_arguments
 from nerforge.training.workdir import WorkDir
@@ -125,7 +126,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
     output: Path = config.output.dir  # type: ignore[assignment]
     work = WorkDir(config.output.resolved_work_dir)
     _check_output(output)
-    threads = config.training.num_threads or default_threads()
+    dist = DistributedContext.detect()  # one process, or one of several started by torchrun / accelerate launch
+    threads = config.training.num_threads or dist.cpu_threads(usable_cpus(), default_threads)
     torch.set_num_threads(threads)
     logger.info("torch uses %d CPU thread(s) of %d usable cores (training.num_threads sets it)", threads, usable_cpus())
 
@@ -169,7 +171,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
     if dev_split is None:
         logger.warning("no dev split: no per-epoch F1, no early stopping; the model of the last epoch is kept")
 
-    start = work.prepare(_resume_config(config), resume=resume)
+    start = dist.from_main(lambda: work.prepare(_resume_config(config), resume=resume))
     last = start.checkpoint
     set_seed(config.training.seed)
     try:
@@ -186,7 +188,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
 
     tracker = None
-    if config.tracking.enabled:
+    if config.tracking.enabled and dist.is_main:
         from nerforge.training.tracking import MlflowCallback, MlflowTracker, log_results
 
         tracker = MlflowTracker.start(
@@ -194,7 +196,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
         )
         if start.mlflow_run_id is None:
             work.remember_run(tracker.run_id)
-            tracker.log_params(_params(config, tags, max_length, features))
+            tracker.log_params({**_params(config, tags, max_length, features), "distributed": dist.params()})
 
     trainer = _build_trainer(config, model, tokenizer, train_split, dev_split, id2label, work)
     if tracker is not None:
@@ -212,11 +214,15 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
                 "best_step": state.best_global_step,
                 "best_dev_f1": state.best_metric,
                 "resumed_from": str(last) if last is not None else None,
+                "world_size": dist.world_size,
             }
             epochs = epoch_table(state.log_history)
             dev = _predict_dev(trainer, dev_split, id2label) if dev_split is not None else None
-            result = write_model_dir(
-                config, output, trainer.model, tokenizer, tags, max_length, features, splits, epochs, dev, info
+            dist.barrier()  # every process has finished; rank 0 alone writes the model directory
+            result = dist.from_main(
+                lambda: write_model_dir(
+                    config, output, trainer.model, tokenizer, tags, max_length, features, splits, epochs, dev, info
+                )
             )
     except BaseException as exc:
         if tracker is not None:
@@ -225,7 +231,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
     if tracker is not None:
         log_results(tracker, result)
         result.tracking_run_id = tracker.run_id
-    if not config.output.keep_checkpoints:
+    if not config.output.keep_checkpoints and dist.is_main:
         work.clean()
     return result
 
