@@ -1,0 +1,1 @@
+"""Model heads beyond the plain token classifier: word shape features, a CRF, document context, class weights."""

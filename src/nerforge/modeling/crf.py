@@ -1,0 +1,177 @@
+"""A linear-chain CRF over the labelled positions of a window (the first subword of each word it owns).
+
+The chain of a window is the sequence of its positions whose label is not ``IGNORE_INDEX`` (training) or, at
+prediction, the first subwords of the words the window owns, in order: context words, later subwords, special
+tokens and words owned by another window are never part of it. So each word is decoded by exactly one window, as in
+the softmax head.
+
+Scores: ``start[y0] + sum_t emission[t, y_t] + sum_t transition[y_{t-1}, y_t] + end[y_last]``. IOB2 constraints are
+hard on transitions: ``I-X`` may only follow ``B-X`` or ``I-X`` (a forbidden transition scores
+:data:`FORBIDDEN`). The start is learned but not constrained: a window that is not the first of a long sentence may
+begin inside an entity, and a leading ``I-X`` is repaired to ``B-X`` by the engine like any other invalid tag.
+
+The parameters are stored divided by ``lr_scale`` (scaled back in every use), so that AdamW at an encoder's learning
+rate (5e-5) moves them about ``lr_scale`` times faster, as a CRF freshly initialised at zero needs.
+
+:func:`viterbi` (numpy, one chain) is what the prediction engine runs after any backend (PyTorch or ONNX Runtime),
+from the scores :meth:`LinearChainCRF.export_scores` returns (saved in ``nerforge.json`` under ``extra.crf``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nerforge.alignment import IGNORE_INDEX
+
+FORBIDDEN = -10000.0
+
+
+def allowed_transitions(tags: Sequence[str]) -> np.ndarray:
+    """``allowed[i, j]``: may tag ``j`` follow tag ``i`` in IOB2? (``I-X`` only after ``B-X`` or ``I-X``)."""
+    n = len(tags)
+    allowed = np.ones((n, n), dtype=bool)
+    for j, tag in enumerate(tags):
+        if tag.startswith("I-"):
+            for i, prev in enumerate(tags):
+                allowed[i, j] = prev in (f"B-{tag[2:]}", tag)
+    return allowed
+
+
+def pack_positions(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Move the masked positions of each row to its front, in order.
+
+    Args:
+        values: ``(batch, seq, ...)``.
+        mask: ``(batch, seq)`` bool.
+
+    Returns:
+        ``packed`` ``(batch, n, ...)``, ``chain_mask`` ``(batch, n)`` and ``index`` ``(batch, n)`` (the original
+        position of each packed one), where ``n`` is the largest number of masked positions in a row (at least 1).
+    """
+    lengths = mask.sum(dim=1)
+    n = max(int(lengths.max().item()) if lengths.numel() else 0, 1)
+    index = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :n]
+    gather = index.view(*index.shape, *([1] * (values.dim() - 2))).expand(-1, -1, *values.shape[2:])
+    packed = values.gather(1, gather)
+    chain_mask = torch.arange(n, device=mask.device).unsqueeze(0) < lengths.unsqueeze(1)
+    return packed, chain_mask, index
+
+
+class LinearChainCRF(nn.Module):
+    """A CRF over ``len(tags)`` IOB2 tags (see the module docstring)."""
+
+    def __init__(self, tags: Sequence[str], *, lr_scale: float = 100.0) -> None:
+        super().__init__()
+        n = len(tags)
+        self.lr_scale = lr_scale
+        self.start_raw = nn.Parameter(torch.zeros(n))
+        self.end_raw = nn.Parameter(torch.zeros(n))
+        self.transitions_raw = nn.Parameter(torch.zeros(n, n))
+        self.register_buffer("allowed", torch.from_numpy(allowed_transitions(tags)), persistent=False)
+
+    @property
+    def num_tags(self) -> int:
+        return int(self.start_raw.shape[0])
+
+    def scores(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(start, end, transitions)`` with IOB2 constraints applied."""
+        trans = torch.where(
+            self.allowed, self.transitions_raw * self.lr_scale, torch.full_like(self.transitions_raw, FORBIDDEN)
+        )
+        return self.start_raw * self.lr_scale, self.end_raw * self.lr_scale, trans
+
+    def export_scores(self) -> dict[str, Any]:
+        """The scores as plain lists (for ``nerforge.json`` and numpy decoding)."""
+        start, end, trans = (t.detach().float().cpu().numpy() for t in self.scores())
+        return {"start": start.tolist(), "end": end.tolist(), "transitions": trans.tolist()}
+
+    def log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Log-likelihood of ``tags`` for each chain.
+
+        Args:
+            emissions: ``(batch, n, num_tags)``.
+            tags: ``(batch, n)`` tag ids (anything where ``mask`` is off).
+            mask: ``(batch, n)`` bool, a prefix of each row (every chain must have at least one position).
+        """
+        start, end, trans = self.scores()
+        emissions = emissions.float()
+        tags = tags.masked_fill(~mask, 0)
+        batch = torch.arange(emissions.shape[0], device=emissions.device)
+        score = start[tags[:, 0]] + emissions[batch, 0, tags[:, 0]]
+        alpha = start.unsqueeze(0) + emissions[:, 0]
+        for t in range(1, emissions.shape[1]):
+            on = mask[:, t]
+            step = trans[tags[:, t - 1], tags[:, t]] + emissions[batch, t, tags[:, t]]
+            score = score + step * on
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0) + emissions[:, t].unsqueeze(1), dim=1)
+            alpha = torch.where(on.unsqueeze(1), nxt, alpha)
+        last = tags.gather(1, (mask.sum(dim=1) - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+        score = score + end[last]
+        return score - torch.logsumexp(alpha + end.unsqueeze(0), dim=1)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood over the windows of a batch, each a chain of its labelled positions."""
+        mask = labels != IGNORE_INDEX
+        rows = mask.any(dim=1)
+        if not bool(rows.any()):
+            return logits.sum() * 0.0
+        emissions, chain_mask, _ = pack_positions(logits[rows], mask[rows])
+        tags, _, _ = pack_positions(labels[rows], mask[rows])
+        return -self.log_likelihood(emissions, tags, chain_mask).mean()
+
+    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Batched Viterbi: the best tag ids ``(batch, n)`` for chains ``emissions`` ``(batch, n, num_tags)`` whose
+        positions are ``mask`` (a prefix of each row); positions off the mask get 0."""
+        start, end, trans = self.scores()
+        emissions = emissions.float()
+        score = start.unsqueeze(0) + emissions[:, 0]
+        history = []
+        for t in range(1, emissions.shape[1]):
+            cand = score.unsqueeze(2) + trans.unsqueeze(0)
+            best, arg = cand.max(dim=1)
+            nxt = best + emissions[:, t]
+            on = mask[:, t].unsqueeze(1)
+            score = torch.where(on, nxt, score)
+            history.append(torch.where(on, arg, torch.arange(self.num_tags, device=arg.device).expand_as(arg)))
+        score = score + end.unsqueeze(0)
+        best_last = score.argmax(dim=1)
+        path = [best_last]
+        for arg in reversed(history):  # positions off the mask map each tag to itself, so they pass through
+            best_last = arg.gather(1, best_last.unsqueeze(1)).squeeze(1)
+            path.append(best_last)
+        out = torch.stack(list(reversed(path)), dim=1)
+        return out.masked_fill(~mask, 0)
+
+    def decode_labels(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Viterbi over the labelled positions of each window, scattered back: ``(batch, seq)`` tag ids (0 off the
+        chain). For ``preprocess_logits_for_metrics`` during training."""
+        mask = labels != IGNORE_INDEX
+        out = torch.zeros(labels.shape, dtype=torch.long, device=labels.device)
+        if not bool(mask.any()):
+            return out
+        emissions, chain_mask, index = pack_positions(logits, mask)
+        best = self.decode(emissions, chain_mask)
+        return out.scatter(1, index, torch.where(chain_mask, best, out.gather(1, index)))
+
+
+def viterbi(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, transitions: np.ndarray) -> np.ndarray:
+    """The best tag ids of one chain ``emissions`` ``(n, num_tags)`` (``n`` may be 0)."""
+    n = emissions.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    score = start + emissions[0]
+    back = np.zeros((n, emissions.shape[1]), dtype=np.int64)
+    for t in range(1, n):
+        cand = score[:, None] + transitions
+        back[t] = cand.argmax(axis=0)
+        score = cand.max(axis=0) + emissions[t]
+    path = np.zeros(n, dtype=np.int64)
+    path[-1] = int((score + end).argmax())
+    for t in range(n - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path

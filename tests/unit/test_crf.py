@@ -1,0 +1,114 @@
+"""The linear-chain CRF: log-likelihood and Viterbi against brute force over all paths, IOB2 constraints."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from nerforge.alignment import IGNORE_INDEX
+from nerforge.modeling.crf import FORBIDDEN, LinearChainCRF, allowed_transitions, pack_positions, viterbi
+
+TAGS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+
+
+def random_crf(seed: int) -> LinearChainCRF:
+    torch.manual_seed(seed)
+    crf = LinearChainCRF(TAGS, lr_scale=1.0)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    return crf
+
+
+def path_score(crf: LinearChainCRF, emissions: torch.Tensor, path: tuple[int, ...]) -> float:
+    start, end, trans = (t.detach().double() for t in crf.scores())
+    s = start[path[0]] + end[path[-1]] + sum(emissions[t, y] for t, y in enumerate(path))
+    s += sum(trans[a, b] for a, b in zip(path, path[1:], strict=False))
+    return float(s)
+
+
+def test_allowed_transitions_forbid_i_after_o_and_other_types() -> None:
+    allowed = allowed_transitions(TAGS)
+    i_loc = TAGS.index("I-LOC")
+    assert [TAGS[i] for i in range(len(TAGS)) if allowed[i, i_loc]] == ["B-LOC", "I-LOC"]
+    assert allowed[:, TAGS.index("B-PER")].all() and allowed[:, 0].all()
+    _, _, trans = LinearChainCRF(TAGS).scores()
+    assert trans[0, i_loc] == FORBIDDEN and trans[TAGS.index("I-PER"), i_loc] == FORBIDDEN
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_log_likelihood_equals_brute_force(seed: int) -> None:
+    crf = random_crf(seed)
+    torch.manual_seed(seed + 10)
+    lengths = [3, 1, 2]
+    emissions = torch.randn(3, 3, len(TAGS), dtype=torch.float64)
+    tags = torch.tensor([[1, 2, 0], [3, 0, 0], [0, 3, 0]])
+    mask = torch.arange(3).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    got = crf.log_likelihood(emissions, tags, mask)
+    for row, n in enumerate(lengths):
+        scores = [path_score(crf, emissions[row], p) for p in itertools.product(range(len(TAGS)), repeat=n)]
+        log_z = float(torch.logsumexp(torch.tensor(scores), dim=0))
+        gold = path_score(crf, emissions[row], tuple(tags[row, :n].tolist()))
+        assert float(got[row]) == pytest.approx(gold - log_z, abs=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_viterbi_equals_brute_force_argmax(seed: int) -> None:
+    crf = random_crf(seed)
+    rng = np.random.default_rng(seed)
+    emissions = rng.normal(size=(3, 4, len(TAGS))) * 3
+    lengths = [4, 2, 1]
+    mask = torch.arange(4).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    batched = crf.decode(torch.from_numpy(emissions), mask)
+    start, end, trans = (t.detach().double().numpy() for t in crf.scores())
+    for row, n in enumerate(lengths):
+        em = torch.from_numpy(emissions[row])
+        best = max(itertools.product(range(len(TAGS)), repeat=n), key=lambda p: path_score(crf, em, p))
+        assert tuple(viterbi(emissions[row, :n], start, end, trans).tolist()) == best
+        assert tuple(batched[row, :n].tolist()) == best
+        assert batched[row, n:].tolist() == [0] * (4 - n)
+
+
+def test_viterbi_never_puts_i_after_o() -> None:
+    crf = LinearChainCRF(TAGS)
+    emissions = np.zeros((3, len(TAGS)))
+    emissions[0, 0] = 5.0  # O
+    emissions[1, TAGS.index("I-LOC")] = 8.0  # I-LOC wants to follow O
+    start, end, trans = (t.detach().double().numpy() for t in crf.scores())
+    path = [TAGS[i] for i in viterbi(emissions, start, end, trans)]
+    assert path[1] != "I-LOC" or path[0] in ("B-LOC", "I-LOC")
+    assert viterbi(np.zeros((0, len(TAGS))), start, end, trans).shape == (0,)
+
+
+def test_loss_uses_only_labelled_positions_and_decode_labels_scatters_back() -> None:
+    crf = random_crf(5)
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, len(TAGS))
+    labels = torch.full((2, 6), IGNORE_INDEX)
+    labels[0, [1, 2, 4]] = torch.tensor([1, 2, 0])
+    labels[1, [3]] = torch.tensor([3])
+    packed, chain, index = pack_positions(logits, labels != IGNORE_INDEX)
+    assert index[0].tolist() == [1, 2, 4] and chain.tolist() == [[True] * 3, [True, False, False]]
+    assert torch.equal(packed[1, 0], logits[1, 3])
+    expected = -crf.log_likelihood(packed, pack_positions(labels, labels != IGNORE_INDEX)[0], chain).mean()
+    assert torch.allclose(crf.loss(logits, labels), expected)
+    other = logits.clone()
+    other[:, 0] += 100.0  # an unlabelled position changes nothing
+    assert torch.allclose(crf.loss(other, labels), expected)
+    decoded = crf.decode_labels(logits, labels)
+    assert decoded.shape == labels.shape and decoded[0, [0, 3, 5]].tolist() == [0, 0, 0]
+    assert decoded[0, [1, 2, 4]].tolist() == crf.decode(packed, chain)[0].tolist()
+
+
+def test_loss_is_differentiable_and_zero_rows_are_skipped() -> None:
+    crf = LinearChainCRF(TAGS)
+    logits = torch.randn(2, 4, len(TAGS), requires_grad=True)
+    labels = torch.full((2, 4), IGNORE_INDEX)
+    labels[0, 1], labels[0, 2] = 1, 2
+    loss = crf.loss(logits, labels)
+    loss.backward()
+    assert torch.isfinite(loss) and crf.transitions_raw.grad is not None and logits.grad is not None
+    assert float(crf.loss(logits, torch.full((2, 4), IGNORE_INDEX))) == 0.0
