@@ -153,6 +153,27 @@ class ModelConfig(_Section):
     max_length: int = Field(256, ge=8, description="subwords per window, specials included (capped by the model)")
     stride: int = Field(32, ge=0, description="subwords shared by consecutive windows of a long sentence")
     label_all_subwords: bool = Field(False, description="label every subword (B- becomes I- on continuations)")
+    # Head options (nerforge.modeling); all off is the plain Hugging Face token-classification head.
+    features: list[Literal["shape"]] = Field(
+        default_factory=list, description="word features fed to the head: 'shape' (casing, digits, punctuation)"
+    )
+    crf: bool = Field(False, description="a linear-chain CRF over the words (IOB2 transitions), Viterbi decoding")
+    context_sentences: int = Field(
+        0, ge=0, le=8, description="neighbouring sentences of the same document on each side, as unlabelled context"
+    )
+    class_weights: Literal["balanced"] | None = Field(
+        None, description="'balanced': weight the loss of each tag by 1/sqrt(its train frequency), mean 1"
+    )
+
+    @model_validator(mode="after")
+    def _check_head(self) -> ModelConfig:
+        if self.crf and self.label_all_subwords:
+            raise ValueError("model.crf labels words (first subwords); it cannot be combined with label_all_subwords")
+        if self.crf and self.class_weights is not None:
+            raise ValueError("model.class_weights weights the softmax loss; a CRF's sequence loss takes none")
+        if len(set(self.features)) != len(self.features):
+            raise ValueError(f"model.features lists a feature twice: {self.features}")
+        return self
 
 
 class TrainingConfig(_Section):

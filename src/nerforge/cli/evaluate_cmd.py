@@ -132,7 +132,7 @@ def evaluate(
         raise DataFormatError(data, None, "no sentences to evaluate")
     check_known_types(examples, tagger.types, data)
     tokens = [list(ex.tokens) for ex in examples]
-    predictions = tagger.predict_words(tokens)
+    predictions = tagger.predict_words(tokens, doc_ids=[ex.doc_id for ex in examples])  # context, if the model reads it
     out = Path(output) if output is not None else default_output(model, data)
     result, _, files = write_evaluation(
         out,

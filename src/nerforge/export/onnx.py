@@ -39,7 +39,15 @@ from nerforge.errors import MissingDependencyError, ModelError, UsageError
 from nerforge.export.parity import PARITY_FILE, ParityReport, check_parity, sample_texts, write_parity
 from nerforge.io_utils import atomic_directory
 from nerforge.model_dir import ModelMeta
-from nerforge.prediction.onnx_backend import INPUT_NAMES, ONNX_FILE, ONNX_META_KEY, OUTPUT_NAME, OnnxBackend
+from nerforge.modeling.export import features_logits_module, uses_word_features
+from nerforge.prediction.onnx_backend import (
+    FEATURES_INPUT,
+    INPUT_NAMES,
+    ONNX_FILE,
+    ONNX_META_KEY,
+    OUTPUT_NAME,
+    OnnxBackend,
+)
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
@@ -162,8 +170,12 @@ def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_lengt
     ids = torch.full((2, 8), 100, dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
+    args: tuple[Any, ...] = (ids, mask)
+    inputs = list(INPUT_NAMES)
+    if uses_word_features(model):  # a nerforge head with word features: a third input (see nerforge.modeling)
+        wrapped, args, inputs = features_logits_module(model), (ids, mask, torch.ones_like(ids)), [*inputs, FEATURES_INPUT]
     big = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
-    names = {"input_names": list(INPUT_NAMES), "output_names": [OUTPUT_NAME], "opset_version": opset}
+    names = {"input_names": inputs, "output_names": [OUTPUT_NAME], "opset_version": opset}
     chatter = io.StringIO()  # the exporters print progress and warnings of their own
     with (
         _quiet_loggers(),
@@ -177,12 +189,12 @@ def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_lengt
             if exporter == "dynamo":
                 batch = torch.export.Dim("batch", max=65536)
                 seq = torch.export.Dim("sequence", min=2, max=max(max_length, 16))
-                shapes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
-                program = torch.onnx.export(wrapped, (ids, mask), None, dynamo=True, dynamic_shapes=shapes, **names)
+                shapes = {name: {0: batch, 1: seq} for name in inputs}
+                program = torch.onnx.export(wrapped, args, None, dynamo=True, dynamic_shapes=shapes, **names)
                 program.save(str(path), external_data=big)
             else:
-                axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUT_NAMES, OUTPUT_NAME)}
-                torch.onnx.export(wrapped, (ids, mask), str(path), dynamo=False, dynamic_axes=axes, **names)
+                axes = {name: {0: "batch", 1: "sequence"} for name in (*inputs, OUTPUT_NAME)}
+                torch.onnx.export(wrapped, args, str(path), dynamo=False, dynamic_axes=axes, **names)
         except Exception as exc:  # exporter failures come as many types (torch._dynamo, onnxscript, RuntimeError)
             other = "torchscript" if exporter == "dynamo" else "dynamo"
             raise ModelError(

@@ -146,8 +146,8 @@ class _Recorder:
         self.inner = inner
         self.batches: list[tuple[tuple[int, ...], np.ndarray]] = []
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        out = np.asarray(self.inner.logits(input_ids, attention_mask))
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
+        out = np.asarray(self.inner.logits(input_ids, attention_mask, **inputs))  # inputs: word features, if any
         self.batches.append((input_ids.shape, out[attention_mask.astype(bool)].astype(np.float32)))
         return out
 

@@ -22,25 +22,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from nerforge.alignment import IGNORE_INDEX
+from nerforge.modeling.viterbi import FORBIDDEN, allowed_transitions, viterbi
 
-FORBIDDEN = -10000.0
-
-
-def allowed_transitions(tags: Sequence[str]) -> np.ndarray:
-    """``allowed[i, j]``: may tag ``j`` follow tag ``i`` in IOB2? (``I-X`` only after ``B-X`` or ``I-X``)."""
-    n = len(tags)
-    allowed = np.ones((n, n), dtype=bool)
-    for j, tag in enumerate(tags):
-        if tag.startswith("I-"):
-            for i, prev in enumerate(tags):
-                allowed[i, j] = prev in (f"B-{tag[2:]}", tag)
-    return allowed
-
+__all__ = ["FORBIDDEN", "LinearChainCRF", "allowed_transitions", "pack_positions", "viterbi"]
 
 def pack_positions(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Move the masked positions of each row to its front, in order.
@@ -157,21 +145,3 @@ class LinearChainCRF(nn.Module):
         emissions, chain_mask, index = pack_positions(logits, mask)
         best = self.decode(emissions, chain_mask)
         return out.scatter(1, index, torch.where(chain_mask, best, out.gather(1, index)))
-
-
-def viterbi(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, transitions: np.ndarray) -> np.ndarray:
-    """The best tag ids of one chain ``emissions`` ``(n, num_tags)`` (``n`` may be 0)."""
-    n = emissions.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    score = start + emissions[0]
-    back = np.zeros((n, emissions.shape[1]), dtype=np.int64)
-    for t in range(1, n):
-        cand = score[:, None] + transitions
-        back[t] = cand.argmax(axis=0)
-        score = cand.max(axis=0) + emissions[t]
-    path = np.zeros(n, dtype=np.int64)
-    path[-1] = int((score + end).argmax())
-    for t in range(n - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path

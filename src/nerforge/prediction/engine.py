@@ -80,9 +80,15 @@ def set_cpu_threads(threads: int | None) -> int:
 
 
 class Backend(Protocol):
-    """Something that turns padded batches of piece ids into token-classification logits."""
+    """Something that turns padded batches of piece ids into token-classification logits.
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    Models with word features (:mod:`nerforge.modeling`) also get ``features``, an int64 array shaped like
+    ``input_ids`` (the model's ``word_features`` input); it is only ever passed to backends of such models.
+    """
+
+    def logits(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, features: np.ndarray | None = None
+    ) -> np.ndarray:
         """Logits of shape ``(batch, seq_len, num_tags)`` for int64 arrays of shape ``(batch, seq_len)``."""
         ...
 
@@ -104,13 +110,17 @@ class TorchBackend:
             raise ModelError(f"invalid device {device!r}: {exc}") from None
         self.model = model.to(self.device).eval()
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def logits(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, features: np.ndarray | None = None
+    ) -> np.ndarray:
         import torch
 
+        extra = {} if features is None else {"word_features": torch.from_numpy(features).to(self.device)}
         with torch.inference_mode():
             out = self.model(
                 input_ids=torch.from_numpy(input_ids).to(self.device),
                 attention_mask=torch.from_numpy(attention_mask).to(self.device),
+                **extra,
             )
             return out.logits.float().cpu().numpy()
 
@@ -184,6 +194,8 @@ class Engine:
         chunk_size: examples read from the input at a time.
         progress: show a progress bar on stderr; ``None`` shows one only when stderr is a terminal, and only once
             a run has lasted a second.
+        head: windows, inputs and decoding of a nerforge head (:class:`nerforge.modeling.runtime.HeadRuntime`);
+            ``None`` for the plain softmax head.
     """
 
     def __init__(
@@ -195,6 +207,7 @@ class Engine:
         batch_size: int = DEFAULT_BATCH_SIZE,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress: bool | None = None,
+        head: Any = None,
     ) -> None:
         if batch_size < 1 or chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be at least 1")
@@ -206,6 +219,7 @@ class Engine:
         self.batch_size = batch_size
         self.chunk_size = chunk_size
         self.progress = progress
+        self.head = head
         self.specials: SpecialTokens = special_tokens(tokenizer)
         if meta.max_length <= self.specials.count:
             raise ModelError(f"max_length {meta.max_length} leaves no room for words next to the special tokens")
@@ -217,12 +231,16 @@ class Engine:
         if isinstance(warned, dict):
             warned["sequence-length-is-longer-than-the-specified-maximum"] = True
 
-    def predict(self, examples: Iterable[Sequence[str]], *, total: int | None = None) -> Iterator[WordPrediction]:
+    def predict(
+        self, examples: Iterable[Sequence[str]], *, total: int | None = None, contexts: Iterable[Any] | None = None
+    ) -> Iterator[WordPrediction]:
         """Predict every example, in input order, reading ``chunk_size`` examples at a time.
 
         Args:
             examples: lists of words (any iterable, consumed lazily).
             total: the number of examples when known, for the progress bar.
+            contexts: one :class:`nerforge.modeling.context.SentenceContext` (or ``None``) per example, read along
+                with ``examples``; used only by a head with document context.
         """
         from tqdm.auto import tqdm
 
@@ -230,17 +248,21 @@ class Engine:
         bar = tqdm(total=total, unit="text", disable=not show, delay=0 if self.progress else 1.0, leave=False)
         try:
             iterator = iter(examples)
+            context_iter = iter(contexts) if contexts is not None else None
             while True:
                 chunk = [list(words) for words in itertools.islice(iterator, self.chunk_size)]
                 if not chunk:
                     break
-                yield from self.predict_chunk(chunk)
+                around = list(itertools.islice(context_iter, len(chunk))) if context_iter is not None else None
+                yield from self.predict_chunk(chunk, contexts=around)
                 bar.update(len(chunk))
         finally:
             bar.close()
 
-    def predict_chunk(self, examples: Sequence[Sequence[str]]) -> list[WordPrediction]:
-        """Predict one chunk of examples held in memory together."""
+    def predict_chunk(
+        self, examples: Sequence[Sequence[str]], *, contexts: Sequence[Any] | None = None
+    ) -> list[WordPrediction]:
+        """Predict one chunk of examples held in memory together (``contexts``: see :meth:`predict`)."""
         results: list[WordPrediction | None] = [None] * len(examples)
         nonempty = [i for i, words in enumerate(examples) if words]
         for i, words in enumerate(examples):
@@ -248,7 +270,12 @@ class Engine:
                 results[i] = WordPrediction((), ())
         if nonempty:
             batch = [examples[i] for i in nonempty]
-            for i, prediction in zip(nonempty, self._predict_nonempty(batch), strict=True):
+            if self.head is not None:
+                around = [contexts[i] if i < len(contexts) else None for i in nonempty] if contexts else None
+                predictions = self.head.predict(self, batch, around)
+            else:
+                predictions = self._predict_nonempty(batch)
+            for i, prediction in zip(nonempty, predictions, strict=True):
                 results[i] = prediction
         return [r for r in results if r is not None]
 

@@ -30,6 +30,7 @@ ONNX_FILE = "model.onnx"
 ONNX_META_KEY = "onnx"  # ModelMeta.extra[ONNX_META_KEY]: file, opset, exporter, quantization, versions
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
+FEATURES_INPUT = "word_features"  # models with word features (nerforge.modeling): int64 (batch, seq), 0 = none
 
 
 def import_onnxruntime() -> Any:
@@ -142,17 +143,21 @@ class OnnxBackend:
             )
         # A graph exported with token_type_ids as an input gets zeros, as the PyTorch model would use by default.
         self._extra_zeros = sorted(inputs - set(INPUT_NAMES))
-        unknown = [name for name in self._extra_zeros if name != "token_type_ids"]
+        unknown = [name for name in self._extra_zeros if name not in ("token_type_ids", FEATURES_INPUT)]
         if unknown:
             raise ModelError(f"{self.path}: the graph has inputs nerforge cannot fill: {unknown}")
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def logits(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, features: np.ndarray | None = None
+    ) -> np.ndarray:
         feed = {
             "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
             "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
         }
         for name in self._extra_zeros:
             feed[name] = np.zeros_like(feed["input_ids"])
+        if features is not None and FEATURES_INPUT in feed:
+            feed[FEATURES_INPUT] = np.ascontiguousarray(features, dtype=np.int64)
         (out,) = self.session.run([OUTPUT_NAME], feed)
         return out
 

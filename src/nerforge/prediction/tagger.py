@@ -17,6 +17,8 @@ from typing import Any
 from nerforge.data.schemes import tags_to_spans
 from nerforge.errors import ModelError, UsageError
 from nerforge.model_dir import ModelMeta
+from nerforge.modeling.head import HeadSpec
+from nerforge.modeling.runtime import HeadRuntime
 from nerforge.prediction.engine import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHUNK_SIZE,
@@ -32,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX_FILE = "model.safetensors.index.json"  # sharded weights
-SUPPORTED_HEADS = ("softmax",)
+SUPPORTED_HEADS = ("softmax",)  # plain Hugging Face heads; nerforge heads (nerforge.modeling.head) are supported too
 BACKENDS = ("torch", "onnx")
 
 
@@ -134,12 +136,18 @@ class Tagger:
             )
         if not any((directory / name).is_file() for name in (WEIGHTS_FILE, WEIGHTS_INDEX_FILE)):
             raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
+        spec = HeadSpec.from_meta(meta)
         try:
             with _quiet_transformers():
                 tokenizer = load_tokenizer(str(directory))  # handles byte-level BPE (add_prefix_space)
-                model = AutoModelForTokenClassification.from_pretrained(
-                    directory, local_files_only=True, trust_remote_code=False, use_safetensors=True
-                )
+                if spec.custom_model:  # a nerforge head: nerforge's own class, never remote code
+                    from nerforge.modeling.model import load_head_model
+
+                    model = load_head_model(directory, spec, meta.tags)
+                else:
+                    model = AutoModelForTokenClassification.from_pretrained(
+                        directory, local_files_only=True, trust_remote_code=False, use_safetensors=True
+                    )
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"{directory}: cannot load the model: {exc}") from None
         logger.debug("loaded %s (%d tags, max_length %d)", directory, len(meta.tags), meta.max_length)
@@ -162,7 +170,9 @@ class Tagger:
         """A tagger over a PyTorch token-classification model and its fast tokenizer already in memory."""
         check_model(model, meta)
         backend = TorchBackend(model, device=device)
-        return cls.from_backend(backend, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size)
+        return cls.from_backend(
+            backend, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size, model=model
+        )
 
     @classmethod
     def from_backend(
@@ -174,12 +184,25 @@ class Tagger:
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        model: Any = None,
     ) -> Tagger:
-        """A tagger over any :class:`~nerforge.prediction.engine.Backend` (e.g. ONNX Runtime)."""
-        if meta.head not in SUPPORTED_HEADS:
-            raise ModelError(f"model head {meta.head!r} is not supported here; supported: {', '.join(SUPPORTED_HEADS)}")
-        engine = Engine(backend, tokenizer, meta, batch_size=batch_size, chunk_size=chunk_size, progress=progress)
+        """A tagger over any :class:`~nerforge.prediction.engine.Backend` (e.g. ONNX Runtime).
+
+        A nerforge head (``meta.head`` other than ``"softmax"``) gets its runtime (context, word features, CRF
+        decoding); its CRF scores come from ``model`` (the PyTorch model behind ``backend``) when given, else from
+        ``nerforge.json``.
+        """
+        head = HeadRuntime.for_model(meta, model)  # ModelError for an unknown head
+        engine = Engine(
+            backend, tokenizer, meta, batch_size=batch_size, chunk_size=chunk_size, progress=progress, head=head
+        )
         return cls(engine, meta)
+
+    @property
+    def context_sentences(self) -> int:
+        """Neighbouring sentences the model reads on each side (0: sentences alone)."""
+        head = self.engine.head
+        return head.spec.context_sentences if head is not None else 0
 
     # -- raw text ---------------------------------------------------------------------------------------------
 
@@ -218,14 +241,25 @@ class Tagger:
 
     # -- pre-split words --------------------------------------------------------------------------------------
 
-    def predict_words(self, examples: list[list[str]]) -> list[WordPrediction]:
-        """A valid IOB2 tag and a probability for every word of every example (no word is ever dropped)."""
+    def predict_words(
+        self, examples: list[list[str]], *, doc_ids: Sequence[str | None] | None = None
+    ) -> list[WordPrediction]:
+        """A valid IOB2 tag and a probability for every word of every example (no word is ever dropped).
+
+        ``doc_ids`` (one per example, ``None`` for none) tell a model trained with document context which
+        consecutive examples are sentences of the same document; other models ignore them.
+        """
         _check_texts(examples)
         examples = list(examples)
         for n, words in enumerate(examples):
             if isinstance(words, str) or not all(isinstance(w, str) for w in words):
                 raise UsageError(f"example {n} must be a list of str words")
-        return list(self.engine.predict(examples, total=len(examples)))
+        contexts = None
+        if doc_ids is not None and self.context_sentences:
+            from nerforge.modeling.context import sentence_contexts
+
+            contexts = sentence_contexts(examples, list(doc_ids), self.context_sentences)
+        return list(self.engine.predict(examples, total=len(examples), contexts=contexts))
 
     def iter_predict_words(self, examples: Iterable[Sequence[str]], *, total: int | None = None) -> Iterator[WordPrediction]:
         """Like :meth:`predict_words`, reading ``examples`` lazily."""

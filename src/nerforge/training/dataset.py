@@ -33,6 +33,8 @@ from nerforge.alignment import (
 )
 from nerforge.data.schemes import OUTSIDE, convert_tags, parse_tag, strict_tags_to_spans
 from nerforge.errors import ConfigError, DataFormatError
+from nerforge.modeling.context import encode_in_context, sentence_contexts
+from nerforge.modeling.features import feature_row, shape_ids
 from nerforge.types import Example, LabelSet
 
 logger = logging.getLogger(__name__)
@@ -77,9 +79,10 @@ class SplitFeatures:
     examples: list[Example]
     encoded: list[EncodedWindow]
     stats: WindowStats = field(default_factory=WindowStats)
+    word_features: list[list[int]] | None = None  # per example, per word: shape ids (model.features = ["shape"])
 
     def dataset(self) -> WindowDataset:
-        return WindowDataset(self.encoded)
+        return WindowDataset(self.encoded, self.word_features)
 
     def describe(self) -> str:
         """One line for logs."""
@@ -92,10 +95,12 @@ class SplitFeatures:
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """Windows as ``{"input_ids": [...], "labels": [...]}`` items; padding is the collator's job."""
+    """Windows as ``{"input_ids": [...], "labels": [...]}`` items (plus ``word_features`` when the examples have
+    them, see :mod:`nerforge.modeling.features`); padding is the collator's job."""
 
-    def __init__(self, encoded: Sequence[EncodedWindow]) -> None:
+    def __init__(self, encoded: Sequence[EncodedWindow], word_features: Sequence[Sequence[int]] | None = None) -> None:
         self._encoded = list(encoded)
+        self._word_features = word_features
 
     def __len__(self) -> int:
         return len(self._encoded)
@@ -103,7 +108,11 @@ class WindowDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, list[int]]:
         enc = self._encoded[index]
         labels = enc.labels if enc.labels is not None else [IGNORE_INDEX] * len(enc.input_ids)
-        return {"input_ids": list(enc.input_ids), "labels": list(labels)}
+        item = {"input_ids": list(enc.input_ids), "labels": list(labels)}
+        if self._word_features is not None:
+            ids = self._word_features[enc.window.example]
+            item["word_features"] = feature_row(enc.first_piece_of, len(enc.input_ids), ids)
+        return item
 
     @property
     def lengths(self) -> list[int]:
@@ -179,6 +188,8 @@ def build_split(
     stride: int,
     label_all_subwords: bool = False,
     specials: SpecialTokens | None = None,
+    context_sentences: int = 0,
+    features: Sequence[str] = (),
 ) -> SplitFeatures:
     """Encode a split into labelled windows.
 
@@ -191,6 +202,9 @@ def build_split(
         stride: subwords shared by consecutive windows.
         label_all_subwords: label every subword of a word (continuations get ``I-``), not only the first.
         specials: the tokenizer's special tokens (found from the tokenizer when ``None``).
+        context_sentences: neighbouring sentences of the same document (``doc_id``) on each side, added to the
+            windows as unlabelled context (:mod:`nerforge.modeling.context`).
+        features: word features to compute (``"shape"``: :func:`nerforge.modeling.features.shape_ids`).
 
     Raises:
         DataFormatError: a tag outside ``label2id`` (with the file and line).
@@ -203,17 +217,22 @@ def build_split(
     windows, stats = windows_for(pieces, max_length, stride, specials)
     stats.extra[UNSEEN_ENTITIES] = sum(_unseen_entities(ex, p) for ex, p in zip(examples, pieces, strict=True))
     labels = [_label_ids(ex, label2id, label_all_subwords) for ex in examples]
+    encode = _context_encoder(tokenizer, examples, context_sentences) if context_sentences else None
     encoded: list[EncodedWindow] = []
     dropped = 0
     for window in windows:
         ids, cont = labels[window.example]
-        enc = encode_window(window, pieces[window.example], specials, max_length, ids, cont)
+        if encode is not None:
+            enc = encode(window, pieces[window.example], specials, max_length, ids, cont)
+        else:
+            enc = encode_window(window, pieces[window.example], specials, max_length, ids, cont)
         if enc.first_piece_of:
             encoded.append(enc)
         else:
             dropped += 1
     stats.extra[DROPPED_WINDOWS] = dropped
-    split = SplitFeatures(name, examples, encoded, stats)
+    shape = [shape_ids(ex.tokens) for ex in examples] if "shape" in features else None
+    split = SplitFeatures(name, examples, encoded, stats, shape)
     logger.info("%s", split.describe())
     if stats.long_words:
         logger.warning(
@@ -229,6 +248,21 @@ def build_split(
             stats.extra[UNSEEN_ENTITIES],
         )
     return split
+
+
+def _context_encoder(tokenizer: Any, examples: Sequence[Example], n: int) -> Any:
+    """``encode_window`` with each example's neighbouring sentences as context (see :mod:`nerforge.modeling.context`)."""
+    contexts = sentence_contexts([ex.tokens for ex in examples], [ex.doc_id for ex in examples], n)
+    left = word_pieces(tokenizer, [c.left for c in contexts])
+    right = word_pieces(tokenizer, [c.right for c in contexts])
+    with_context = sum(1 for c in contexts if c.left or c.right)
+    logger.info("%d of %d sentences have document context (%d each side)", with_context, len(examples), n)
+
+    def encode(window: Any, pieces: Any, specials: Any, max_length: int, ids: Any, cont: Any) -> EncodedWindow:
+        k = window.example
+        return encode_in_context(window, pieces, left[k], right[k], specials, max_length, ids, cont)
+
+    return encode
 
 
 def word_tags(split: SplitFeatures, predictions: Any, id2label: Mapping[int, str]) -> list[list[str]]:

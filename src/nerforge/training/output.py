@@ -20,6 +20,8 @@ from nerforge.data.splits import describe_source
 from nerforge.evaluation import EvalResult, write_evaluation
 from nerforge.io_utils import atomic_directory, atomic_write_text
 from nerforge.model_dir import DEFAULT_MODEL, ModelMeta
+from nerforge.modeling.head import HeadSpec
+from nerforge.modeling.training import head_meta
 from nerforge.training.dataset import DataSummary, SplitFeatures
 from nerforge.training.model_card import CardData, render_card
 from nerforge.types import Example
@@ -66,17 +68,20 @@ def write_model_dir(
     base_name = DEFAULT_MODEL_ID if config.model.name == DEFAULT_MODEL else config.model.name
     summaries = {name: DataSummary.from_examples(ex) for name, ex in splits.items()}
     windows = {name: f.stats for name, f in features.items()}
+    head, head_extra = head_meta(HeadSpec.from_config(config.model), model)
     meta = ModelMeta(
         tags=tags,
         max_length=max_length,
         stride=config.model.stride,
         label_all_subwords=config.model.label_all_subwords,
         base_model=base_name,
+        head=head,
         nerforge_version=version,
         extra={
             "data": {name: s.to_dict() for name, s in summaries.items()},
             "windows": {name: _stats_dict(s) for name, s in windows.items()},
             "training": info,
+            **head_extra,
         },
     )
     test: EvalResult | None = None
@@ -112,6 +117,7 @@ def write_model_dir(
             stride=config.model.stride,
             label_all_subwords=config.model.label_all_subwords,
             notes=_notes(info, has_dev=dev is not None),
+            head=head,
         )
         atomic_write_text(tmp / CARD_FILE, render_card(card))
     logger.info("wrote %s", output)
@@ -161,7 +167,7 @@ def _evaluate_test(
 
     device = str(next(model.parameters()).device)
     tagger = Tagger.from_model(model, tokenizer, meta, device=device, progress=False)
-    predictions = tagger.predict_words([list(ex.tokens) for ex in examples])
+    predictions = tagger.predict_words([list(ex.tokens) for ex in examples], doc_ids=[ex.doc_id for ex in examples])
     gold = [list(ex.tags) for ex in examples]
     pred = [list(p.tags) for p in predictions]
     tokens = [list(ex.tokens) for ex in examples]

@@ -120,7 +120,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
         ConfigError, DataFormatError, ModelError, UsageError: with a message that says what to fix.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForTokenClassification, set_seed
+    from transformers import AutoConfig, set_seed
+
+    from nerforge.modeling.head import HeadSpec
+    from nerforge.modeling.model import build_model
 
     config.check_complete()
     output: Path = config.output.dir  # type: ignore[assignment]
@@ -162,6 +165,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
             max_length=max_length,
             stride=config.model.stride,
             label_all_subwords=config.model.label_all_subwords,
+            context_sentences=config.model.context_sentences,
+            features=config.model.features,
         )
         for name, examples in splits.items()
     }
@@ -176,14 +181,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
     set_seed(config.training.seed)
     try:
         with _quiet_transformers():
-            model = AutoModelForTokenClassification.from_pretrained(
-                base,
-                num_labels=len(tags),
-                id2label=id2label,
-                label2id=label2id,
-                use_safetensors=True,
-                trust_remote_code=False,
-            )
+            model = build_model(HeadSpec.from_config(config.model), base, tags)  # plain: AutoModelForTokenClassification
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
 
@@ -248,6 +246,8 @@ def _build_trainer(
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import ProgressCallback
 
+    from nerforge.modeling.training import loss_function, metrics_preprocessor
+
     args = training_arguments(config.training, work.checkpoints, has_dev=dev_split is not None)
     trainer = NerTrainer(
         model=model,
@@ -257,7 +257,8 @@ def _build_trainer(
         eval_dataset=dev_split.dataset() if dev_split is not None else None,
         processing_class=tokenizer,
         compute_metrics=entity_metrics(dev_split, id2label) if dev_split is not None else None,
-        preprocess_logits_for_metrics=argmax_logits,
+        preprocess_logits_for_metrics=metrics_preprocessor(model, argmax_logits),  # CRF: Viterbi
+        compute_loss_func=loss_function(config.model.class_weights, train_split.encoded, list(id2label.values())),
         lengths=train_split.dataset().lengths if config.training.group_by_length else None,
     )
     trainer.remove_callback(ProgressCallback)
