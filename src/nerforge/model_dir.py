@@ -27,7 +27,7 @@ class ModelMeta:
     max_length: int
     stride: int
     label_all_subwords: bool = False
-    word_tokenizer: str = "nerforge.words.v1"
+    word_tokenizer: str = "nerforge.words.v2"  # see nerforge.prediction.words
     base_model: str = ""
     backend: str = "torch"  # "torch" | "onnx"
     head: str = "softmax"  # "softmax" (plain HF head) | extended heads
@@ -43,7 +43,7 @@ class ModelMeta:
         atomic_write_text(Path(directory) / META_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
     @classmethod
-    def load(cls, directory: str | Path) -> "ModelMeta":
+    def load(cls, directory: str | Path) -> ModelMeta:
         path = Path(directory) / META_FILE
         if not path.is_file():
             raise ModelError(f"{directory}: not a nerforge model directory ({META_FILE} is missing); train one with 'nerforge train'")

@@ -304,7 +304,9 @@ def test_galal_documents_nulls_and_all_4026_spans_survive(shared_datasets):
             assert ex.text is not None and ex.offsets is not None
             assert all(ex.text[s:e] == t for t, (s, e) in zip(ex.tokens, ex.offsets, strict=True))
     assert (docs, nulls, spans) == (302, 1, 4026)
-    assert cuts == 1  # "restful api" inside "api's" (Data_Annotation_3.json): the whole token is tagged
+    # nerforge.words.v2 splits the possessive 's, so "restful api" in "api's" (Data_Annotation_3.json) no longer
+    # cuts a token: no span of the SOURCE.md-checked files cuts through a word.
+    assert cuts == 0
     longest = max(len(ex) for name in GALAL for ex in read(shared_datasets, f"galal_job_skills_spacy/{name}").examples)
     assert longest > 1484  # long texts stay one example (punctuation split off makes more tokens than whitespace)
 

@@ -6,10 +6,11 @@ IOB2 repair), ``tagger`` is the Python API, ``io`` reads and writes the files of
 
 from nerforge.prediction.engine import Backend, Engine, TorchBackend, WordPrediction
 from nerforge.prediction.tagger import Tagger, entities_from_words
-from nerforge.prediction.words import WORDS_V1, Word, get_word_tokenizer, tokenize_words
+from nerforge.prediction.words import WORDS_V1, WORDS_V2, Word, get_word_tokenizer, tokenize_words
 
 __all__ = [
     "WORDS_V1",
+    "WORDS_V2",
     "Backend",
     "Engine",
     "Tagger",

@@ -1,10 +1,10 @@
 """Word tokenizers for raw text, by versioned name, with character offsets.
 
-A model tags *words*, so raw text must be cut into words exactly as the training text was. ``nerforge.words.v1``
-is the readers' tokenizer for character-offset formats (:func:`nerforge.data.readers.tokenize.tokenize`): one
+A model tags *words*, so raw text must be cut into words exactly as the training text was. The tokenizers are the
+readers' ones for character-offset formats (:mod:`nerforge.data.readers.tokenize`, where the rules are): one
 tokenizer serves both, so a model trained on spaCy/doccano/Label Studio data sees the same words at prediction
-time. In short: runs of ``\\w`` joined across inner hyphens and apostrophes (``e-mail``, ``don't``) are words,
-every other visible character is a word of its own (``C++`` gives ``C`` ``+`` ``+``), whitespace separates.
+time. ``nerforge.words.v2`` (the default) keeps ``C++``, ``Node.js``, ``U.S.``, URLs and e-mails whole, as
+CoNLL-style pre-tokenised training data does; ``nerforge.words.v1`` splits every punctuation character.
 Offsets are half-open and ``text[start:end] == word.text`` always holds.
 
 A model records its tokenizer's name in ``ModelMeta.word_tokenizer``; changing the rules means a new name.
@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from nerforge.data.readers.tokenize import tokenize
+from nerforge.data.readers.tokenize import tokenize, tokenize_v2
 from nerforge.errors import ModelError
 
 WORDS_V1 = "nerforge.words.v1"
+WORDS_V2 = "nerforge.words.v2"
+DEFAULT_WORDS = WORDS_V2
 
 
 class Word(NamedTuple):
@@ -29,20 +31,29 @@ class Word(NamedTuple):
     end: int
 
 
-def tokenize_words(text: str) -> list[Word]:
+def tokenize_words_v1(text: str) -> list[Word]:
     """Cut ``text`` into words with character offsets (``nerforge.words.v1``).
 
-    >>> [w.text for w in tokenize_words("e-mail me, don't wait!")]
+    >>> [w.text for w in tokenize_words_v1("e-mail me, don't wait!")]
     ['e-mail', 'me', ',', "don't", 'wait', '!']
-    >>> tokenize_words("  hi ")
-    [Word(text='hi', start=2, end=4)]
     """
     return [Word(*triple) for triple in tokenize(text)]
 
 
+def tokenize_words(text: str) -> list[Word]:
+    """Cut ``text`` into words with character offsets (``nerforge.words.v2``, the default).
+
+    >>> [w.text for w in tokenize_words("Use C++ or Node.js, e-mail me!")]
+    ['Use', 'C++', 'or', 'Node.js', ',', 'e-mail', 'me', '!']
+    >>> tokenize_words("  hi ")
+    [Word(text='hi', start=2, end=4)]
+    """
+    return [Word(*triple) for triple in tokenize_v2(text)]
+
+
 WordTokenizer = Callable[[str], list[Word]]
 
-_TOKENIZERS: dict[str, WordTokenizer] = {WORDS_V1: tokenize_words}
+_TOKENIZERS: dict[str, WordTokenizer] = {WORDS_V1: tokenize_words_v1, WORDS_V2: tokenize_words}
 
 
 def get_word_tokenizer(name: str) -> WordTokenizer:

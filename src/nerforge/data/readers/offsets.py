@@ -11,7 +11,7 @@ Formats:
   ``{"id", "data": {"text": ...}, "annotations": [{"result": [{"value": {"start", "end", "labels": [l]}}]}]}``
   (the first annotation that was not cancelled is used), or the JSON-min export ``[{"text", "label": [...]}]``.
 
-The text is split by :func:`~nerforge.data.readers.tokenize.tokenize`; each span tags the tokens it touches
+The text is split by :func:`~nerforge.data.readers.tokenize.tokenize_v2` (``nerforge.words.v2``); each span tags the tokens it touches
 (IOB2, the label as the type). A span boundary inside a token is a ``span-cuts-token`` finding and the whole token
 joins the span. Spans out of range, empty, overlapping, or sharing a token after tokenisation raise. Long texts
 stay one example: windowing is the model's job.
@@ -25,7 +25,7 @@ from typing import Any
 
 from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.source import JsonItem, Source, parse_json_document, parse_json_value, split_lines
-from nerforge.data.readers.tokenize import tokenize
+from nerforge.data.readers.tokenize import tokenize_v2 as tokenize
 from nerforge.errors import DataFormatError
 from nerforge.types import Example, Finding
 
