@@ -1,4 +1,8 @@
-"""``nerforge predict MODEL INPUT``: find entities in raw texts from a file (or ``--text``) and write them out."""
+"""``nerforge predict MODEL INPUT``: find entities in raw texts from a file (or ``--text``) and write them out.
+
+``--engine ray`` runs the same prediction on a Ray cluster (or a local Ray instance) instead of in this process:
+see :mod:`nerforge.distributed.ray_predict`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from nerforge.errors import UsageError
+from nerforge.prediction.engine import DEFAULT_CHUNK_SIZE
 from nerforge.prediction.io import (
     InputRecord,
     input_format,
@@ -53,6 +59,8 @@ def predict(
     device: str = "cpu",
     progress: bool | None = None,
     on_result: ResultHook | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    backend: str | None = None,
 ) -> PredictSummary:
     """Tag the texts of ``input_path`` (or the single ``text``) with the model in ``model``.
 
@@ -74,7 +82,9 @@ def predict(
         records = iter([InputRecord(0, text)])
     else:
         records = read_inputs(input_path, text_column=text_column, whole_file=whole_file)  # type: ignore[arg-type]
-    tagger = Tagger.load(model, batch_size=batch_size, device=device, progress=progress)
+    tagger = Tagger.load(
+        model, batch_size=batch_size, device=device, progress=progress, chunk_size=chunk_size, backend=backend
+    )
     summary = PredictSummary(output=Path(output) if output is not None else None)
 
     def results() -> Iterator[tuple[InputRecord, Sequence[Entity]]]:
@@ -107,12 +117,17 @@ def _show(record: InputRecord, entities: Sequence[Entity]) -> None:
 
 
 def predict_cli(
-    model: Path = typer.Argument(..., metavar="MODEL", help="Model directory written by 'nerforge train'."),
-    input_path: Path | None = typer.Argument(
-        None, metavar="INPUT", help="Texts: .txt (one per line), .csv (column --text-column) or .jsonl (field text)."
+    model: str = typer.Argument(..., metavar="MODEL", help="Model directory written by 'nerforge train'."),
+    input_path: str | None = typer.Argument(
+        None,
+        metavar="INPUT",
+        help="Texts: .txt (one per line), .csv (column --text-column) or .jsonl (field text); with --engine ray also "
+        ".parquet, a folder, a glob or an fsspec URL (s3://...).",
     ),
     text: str | None = typer.Option(None, "--text", help="Tag this literal text instead of a file."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write results to OUT.jsonl or OUT.csv."),
+    output: str | None = typer.Option(
+        None, "--output", "-o", help="Write results to OUT.jsonl or OUT.csv (with --engine ray also OUT.parquet)."
+    ),
     text_column: str = typer.Option("text", "--text-column", help="CSV column / JSONL field holding the text."),
     whole_file: bool = typer.Option(False, "--whole-file", help="Treat a whole .txt file as one text."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
@@ -124,10 +139,36 @@ def predict_cli(
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: only on a terminal)."
     ),
+    backend: str | None = typer.Option(
+        None, "--backend", help="torch or onnx (default: what the model directory holds)."
+    ),
+    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", min=1, help="Texts read and batched together."),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a pool of Ray workers)."),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="Ray: the cluster to join (auto, host:6379, ray://host:10001); default: start a local one.",
+    ),
+    num_workers: int | None = typer.Option(
+        None, "--num-workers", min=1, help="Ray: tagger workers, one model copy each (default: one per CPU)."
+    ),
+    part_size: int | None = typer.Option(
+        None, "--part-size", min=1, help="Ray: texts per part file, a multiple of --chunk-size (default: --chunk-size)."
+    ),
+    keep_parts: bool = typer.Option(False, "--keep-parts", help="Ray: keep the OUT.parts folder after merging."),
 ) -> None:
     """Find entities in raw texts and write them as JSONL or CSV."""
     from nerforge.prediction.engine import set_cpu_threads
 
+    if engine == "ray":
+        _predict_ray(
+            model, input_path, output, text=text, show=show, text_column=text_column, whole_file=whole_file,
+            batch_size=batch_size, device=device, threads=threads, backend=backend, chunk_size=chunk_size,
+            address=address, num_workers=num_workers, part_size=part_size, keep_parts=keep_parts,
+        )  # fmt: skip
+        return
+    if engine != "local":
+        raise UsageError(f"unknown --engine {engine!r}; choose local or ray")
     set_cpu_threads(threads)
     summary = predict(
         model,
@@ -140,9 +181,48 @@ def predict_cli(
         device=device,
         progress=progress,
         on_result=_show if show else None,
+        chunk_size=chunk_size,
+        backend=backend,
     )
     where = f"; wrote {summary.output}" if summary.output else ("" if show else "; use --output or --show to see them")
     typer.echo(summary.line() + where)
+
+
+def _predict_ray(
+    model: str,
+    input_path: str | None,
+    output: str | None,
+    *,
+    text: str | None,
+    show: bool,
+    num_workers: int | None,
+    part_size: int | None,
+    chunk_size: int,
+    threads: int | None,
+    device: str,
+    **rest: Any,
+) -> None:
+    from nerforge.distributed import RayOptions, predict_on_ray
+
+    if input_path is None or output is None or text is not None or show:
+        raise UsageError("--engine ray tags an INPUT file into --output; --text and --show need --engine local")
+    gpu = device.startswith("cuda")
+    options = RayOptions(
+        address=rest.pop("address"),
+        num_workers=num_workers,
+        gpus_per_worker=1.0 if gpu else 0.0,
+        threads=threads,
+        part_size=part_size or chunk_size,
+        chunk_size=chunk_size,
+        batch_size=rest.pop("batch_size"),
+        backend=rest.pop("backend"),
+        device=device,
+        keep_parts=rest.pop("keep_parts"),
+    )
+    result = predict_on_ray(model, input_path, output, options=options, **rest)
+    summary = PredictSummary(texts=result.texts, entities=result.entities)
+    reused = f", {result.parts_skipped} reused from an earlier run" if result.parts_skipped else ""
+    typer.echo(f"{summary.line()}; wrote {result.output} ({result.parts} parts{reused}, {result.seconds:.1f}s)")
 
 
 def register(app: typer.Typer) -> None:
