@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -33,7 +34,7 @@ TEXTS = [
     "   ",
     "IBM",
 ]
-EXPORTERS = ["dynamo", "torchscript"] if __import__("importlib").util.find_spec("onnxscript") else ["torchscript"]
+HAS_ONNXSCRIPT = importlib.util.find_spec("onnxscript") is not None
 
 
 def build_model_dir(encoder: Path, directory: Path) -> Path:
@@ -69,14 +70,14 @@ def gold_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def fp32_dir(model_dir: Path, gold_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export") / "fp32"
-    export_onnx(model_dir, out, ExportOptions(exporter=EXPORTERS[0], parity_data=str(gold_file)))
+    export_onnx(model_dir, out, ExportOptions(parity_data=str(gold_file)))
     return out
 
 
 @pytest.fixture(scope="module")
 def int8_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export") / "int8"
-    export_onnx(model_dir, out, ExportOptions(quantize="int8", exporter=EXPORTERS[-1]))
+    export_onnx(model_dir, out, ExportOptions(quantize="int8"))
     return out
 
 
@@ -101,7 +102,7 @@ def test_export_writes_a_complete_onnx_model_dir(fp32_dir: Path, int8_dir: Path)
         meta = ModelMeta.load(directory)
         assert meta.backend == "onnx" and meta.tags == list(LABELS.tags) and meta.max_length == MAX_LENGTH
         info = meta.extra["onnx"]
-        assert info["file"] == ONNX_FILE and info["opset"] == 18
+        assert info["file"] == ONNX_FILE and info["opset"] == 18 and info["exporter"] == "torchscript"
         assert (info["quantization"] is not None) == quantized
         if quantized:
             assert info["quantization"]["weight_type"] == "QInt8" and "MatMul" in info["quantization"]["op_types"]
@@ -120,11 +121,7 @@ def test_fp32_logits_match_torch_within_1e_4(fp32_dir: Path, model_dir: Path) ->
     onnx_backend = OnnxBackend(fp32_dir / ONNX_FILE)
     rng = np.random.default_rng(0)
     for batch, length in [(1, 2), (1, 9), (4, 17), (16, 32), (3, 64)]:
-        ids = rng.integers(1000, 20000, size=(batch, length), dtype=np.int64)
-        mask = np.ones_like(ids)
-        for row in range(1, batch):
-            keep = int(rng.integers(1, length + 1))
-            ids[row, keep:], mask[row, keep:] = 0, 0
+        ids, mask = _random_padded(rng, batch, length)
         expected, got = torch_backend.logits(ids, mask), onnx_backend.logits(ids, mask)
         real = mask.astype(bool)
         np.testing.assert_allclose(got[real], expected[real], atol=1e-4, rtol=0, err_msg=f"batch {batch} x {length}")
@@ -140,6 +137,28 @@ def test_onnx_tagger_finds_the_torch_entities(fp32_dir: Path, torch_tagger: Tagg
     assert sum(1 for _ in got[3]) > 0 and onnx_tagger.engine.stats.windowed_examples >= 1  # several windows
     words = [[w.text for w in torch_tagger.words(t)] for t in TEXTS]
     assert [p.tags for p in onnx_tagger.predict_words(words)] == [p.tags for p in torch_tagger.predict_words(words)]
+
+
+def _random_padded(rng: np.random.Generator, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = rng.integers(1000, 20000, size=(batch, length), dtype=np.int64)
+    mask = np.ones_like(ids)
+    for row in range(1, batch):
+        keep = int(rng.integers(1, length + 1))
+        ids[row, keep:], mask[row, keep:] = 0, 0
+    return ids, mask
+
+
+@pytest.mark.skipif(not HAS_ONNXSCRIPT, reason="the dynamo exporter needs onnxscript")
+def test_dynamo_exporter_matches_torch_too(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dynamo"
+    result = export_onnx(model_dir, out, ExportOptions(exporter="dynamo"))
+    assert result.exporter == "dynamo" and ModelMeta.load(out).extra["onnx"]["exporter"] == "dynamo"
+    assert result.parity.tag_agreement == 1.0 and result.parity.max_abs_logit_diff < 1e-4
+    torch_backend = Tagger.load(model_dir, progress=False).engine.backend
+    ids, mask = _random_padded(np.random.default_rng(1), 5, 40)
+    real = mask.astype(bool)
+    got, expected = OnnxBackend(out / ONNX_FILE).logits(ids, mask), torch_backend.logits(ids, mask)
+    np.testing.assert_allclose(got[real], expected[real], atol=1e-4, rtol=0)
 
 
 def test_fp32_parity_report_is_saved(fp32_dir: Path) -> None:

@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 
 from nerforge.errors import UsageError
-from nerforge.export.onnx import DEFAULT_OPSET, EXPORTERS, FP32_MAX_LOGIT_DIFF, ExportOptions, ExportResult
+from nerforge.export.onnx import (
+    DEFAULT_EXPORTER,
+    DEFAULT_OPSET,
+    EXPORTERS,
+    FP32_MAX_LOGIT_DIFF,
+    ExportOptions,
+    ExportResult,
+)
 
 
 def export(model: str | Path, output: str | Path, *, onnx: bool, options: ExportOptions) -> ExportResult:
@@ -34,7 +41,9 @@ def export_cli(
     ),
     parity_limit: int = typer.Option(2000, "--parity-limit", help="Use at most this many sentences of --parity-data."),
     opset: int = typer.Option(DEFAULT_OPSET, "--opset", help="ONNX opset to target."),
-    exporter: str = typer.Option("dynamo", "--exporter", help=f"Torch exporter: {' or '.join(EXPORTERS)}."),
+    exporter: str = typer.Option(
+        DEFAULT_EXPORTER, "--exporter", help=f"Torch exporter: {' or '.join(EXPORTERS)} (dynamo needs onnxscript)."
+    ),
     batch_size: int = typer.Option(32, "--batch-size", help="Batch size of the parity check."),
     max_logit_diff: float = typer.Option(
         FP32_MAX_LOGIT_DIFF, "--max-logit-diff", help="Refuse an fp32 graph whose logits differ more from PyTorch's."

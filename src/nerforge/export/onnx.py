@@ -13,6 +13,14 @@ word tags against 97.7% per-tensor, at the same speed (2.3x less CPU time than f
 (``Gather``) stay float32: quantizing them too shrinks the file (59 to 23 MB) but buys no speed and agreed slightly
 less (98.5%).
 
+The default exporter is torch's TorchScript tracer (``dynamo=False``), although torch 2.9+ marks it deprecated in
+favour of ``torch.export`` (``dynamo=True``, needs ``onnxscript``): on all-MiniLM-L6-v2 its graphs ran 15-20% faster
+in ONNX Runtime (int8, 800 CoNLL sentences, same opset 18: 5,056 against 4,123 words per CPU-second; fp32 2,073
+against 1,811), and it exports in about a second instead of ten or more. ``--exporter dynamo`` stays available, and
+is the way forward if torch drops the tracer. Either way the graph is traced with eager attention (a plain
+softmax(QK^T)V that ONNX Runtime fuses; transformers' SDPA path adds NaN guards and masks of its own), and parity is
+checked against the model as loaded.
+
 An fp32 export whose logits drift from PyTorch's by more than ``max_logit_diff`` is refused (nothing is written); an
 int8 export is kept whatever its parity, which is reported and logged.
 
@@ -52,7 +60,8 @@ from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
 
-EXPORTERS = ("dynamo", "torchscript")
+EXPORTERS = ("torchscript", "dynamo")
+DEFAULT_EXPORTER = "torchscript"
 QUANTIZATIONS = ("int8",)
 DEFAULT_OPSET = 18
 INT8_OP_TYPES = ("MatMul",)
@@ -70,7 +79,8 @@ class ExportOptions:
     Attributes:
         quantize: ``None`` (float32) or ``"int8"`` (dynamic quantization).
         opset: the ONNX opset to target.
-        exporter: ``"dynamo"`` (``torch.export``, needs ``onnxscript``) or ``"torchscript"`` (torch's legacy tracer).
+        exporter: ``"torchscript"`` (torch's tracer; default) or ``"dynamo"`` (``torch.export``, needs
+            ``onnxscript``). See the module docstring for why the default is the older one.
         parity_data: gold data in any format nerforge reads, for the parity check (built-in samples are always used).
         parity_format: format of ``parity_data`` (``None``: detect).
         parity_limit: at most this many sentences of ``parity_data`` are used.
@@ -80,7 +90,7 @@ class ExportOptions:
 
     quantize: str | None = None
     opset: int = DEFAULT_OPSET
-    exporter: str = "dynamo"
+    exporter: str = DEFAULT_EXPORTER
     parity_data: str | None = None
     parity_format: str | None = None
     parity_limit: int = 2000
@@ -151,15 +161,37 @@ def logits_module(model: Any) -> Any:
 
 @contextlib.contextmanager
 def _quiet_loggers(names: tuple[str, ...] = _CHATTY_LOGGERS) -> Iterator[None]:
-    """Raise the exporters' own loggers to WARNING while exporting (they log every graph pass at INFO)."""
+    """Raise the exporters' own loggers to ERROR while exporting (they log every graph pass, and missing torchvision)."""
     saved = {name: logging.getLogger(name).level for name in names}
     for name in names:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         yield
     finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def _eager_attention(model: Any) -> Iterator[None]:
+    """Switch the outermost Hugging Face model inside ``model`` to eager attention for tracing, then switch back.
+
+    Models that cannot switch (no ``set_attn_implementation``, or an implementation they refuse) are left as they are.
+    """
+    target = next((m for m in model.modules() if hasattr(m, "set_attn_implementation") and hasattr(m, "config")), None)
+    before = getattr(getattr(target, "config", None), "_attn_implementation", None)
+    switched = False
+    if target is not None and before not in (None, "eager"):
+        try:
+            target.set_attn_implementation("eager")
+            switched = True
+        except (ValueError, ImportError, NotImplementedError) as exc:
+            logger.debug("keeping %s attention for the export: %s", before, exc)
+    try:
+        yield
+    finally:
+        if switched:
+            target.set_attn_implementation(before)
 
 
 def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_length: int) -> None:
@@ -173,12 +205,17 @@ def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_lengt
     args: tuple[Any, ...] = (ids, mask)
     inputs = list(INPUT_NAMES)
     if uses_word_features(model):  # a nerforge head with word features: a third input (see nerforge.modeling)
-        wrapped, args, inputs = features_logits_module(model), (ids, mask, torch.ones_like(ids)), [*inputs, FEATURES_INPUT]
+        wrapped, args, inputs = (
+            features_logits_module(model),
+            (ids, mask, torch.ones_like(ids)),
+            [*inputs, FEATURES_INPUT],
+        )
     big = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
     names = {"input_names": inputs, "output_names": [OUTPUT_NAME], "opset_version": opset}
     chatter = io.StringIO()  # the exporters print progress and warnings of their own
     with (
         _quiet_loggers(),
+        _eager_attention(model),
         warnings.catch_warnings(),
         contextlib.redirect_stdout(chatter),
         torch.inference_mode(False),
