@@ -1,0 +1,61 @@
+"""Head settings in nerforge.json, and the nerforge model class: strict safetensors round trip, no config.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nerforge.errors import ModelError
+from nerforge.model_dir import ModelMeta
+from nerforge.modeling.head import HeadSpec
+from nerforge.modeling.training import head_meta
+
+TAGS = ["O", "B-LOC", "I-LOC"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "custom"),
+    [
+        (HeadSpec(), "softmax", False),
+        (HeadSpec(context_sentences=1), "softmax+context1", False),
+        (HeadSpec(crf=True), "crf", True),
+        (HeadSpec(("shape",)), "shape+softmax", True),
+        (HeadSpec(("shape",), True, 2), "shape+crf+context2", True),
+    ],
+)
+def test_head_names_and_meta_round_trip(spec: HeadSpec, name: str, custom: bool) -> None:
+    assert spec.name == name and spec.custom_model is custom
+    head, extra = head_meta(spec, model=None)
+    meta = ModelMeta(tags=TAGS, max_length=16, stride=4, head=head, extra=extra)
+    assert HeadSpec.from_meta(meta) == spec
+
+
+def test_head_meta_errors_name_the_problem() -> None:
+    with pytest.raises(ModelError, match="no settings"):
+        HeadSpec.from_meta(ModelMeta(tags=TAGS, max_length=16, stride=4, head="crf"))
+    bad = {"head": {"features": [], "crf": False, "context_sentences": 0}}
+    with pytest.raises(ModelError, match="does not match"):
+        HeadSpec.from_meta(ModelMeta(tags=TAGS, max_length=16, stride=4, head="crf", extra=bad))
+    with pytest.raises(ModelError, match="unknown word features"):
+        HeadSpec(("casing",))
+
+
+def test_head_model_round_trip_is_strict(tiny_encoder: Path, tmp_path: Path) -> None:
+    from nerforge.modeling.model import build_model, load_head_model
+
+    spec = HeadSpec(("shape",), True)
+    torch.manual_seed(0)
+    model = build_model(spec, str(tiny_encoder), TAGS).eval()
+    model.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["encoder", "model.safetensors"]
+    loaded = load_head_model(tmp_path, spec, TAGS)
+    ids = torch.tensor([[101, 2054, 2003, 102]])
+    feats = torch.tensor([[0, 3, 9, 0]])
+    assert torch.equal(model(input_ids=ids, word_features=feats).logits, loaded(input_ids=ids, word_features=feats).logits)
+    assert loaded.config.id2label == dict(enumerate(TAGS))
+    with pytest.raises(ModelError, match="does not fit"):
+        load_head_model(tmp_path, HeadSpec(crf=True), TAGS)  # no shape projection in that head
+    with pytest.raises(ModelError, match="shape"):
+        load_head_model(tmp_path, spec, [*TAGS, "B-PER", "I-PER"])
