@@ -136,3 +136,28 @@ def test_a_changed_job_discards_old_parts(tmp_path: Path) -> None:
     assert store.load_plan({"model": "m1"}) == plan and list(store.completed()) == [0]
     assert store.load_plan({"model": "m2"}) is None
     assert store.completed() == {} and not (tmp_path / "out.jsonl.parts").exists()
+
+
+def test_fsspec_urls_take_the_remote_path(tmp_path: Path) -> None:
+    """``memory://`` stands in for s3:// or gs://: no local paths, writes through temporary names and renames."""
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/nf-test/in/1.jsonl", b'{"text": "ab"}\n{"text": "c"}\n')
+    fs.pipe("/nf-test/in/2.jsonl", b'{"text": "d"}\n')
+    try:
+        plan, files = plan_parts("memory://nf-test/in/", part_size=2)
+        assert [f.split("/nf-test/")[1] for f in files] == ["in/1.jsonl", "in/2.jsonl"]
+        assert all(f.startswith("memory://") for f in files)  # URLs that worker processes can open
+        store = PartStore("memory://nf-test/out/preds.jsonl")
+        store.save_plan({"job": 1}, plan)
+        assert store.load_plan({"job": 1}) == plan
+        for part in plan.parts:
+            store.mark_done(store.write_part(part.index, ((r, fake_entities(r.text)) for r in read_part(part)), []))
+        store.merge(plan.parts, output_columns(plan))
+        rows = [json.loads(line) for line in fs.cat("/nf-test/out/preds.jsonl").decode().splitlines()]
+        assert [(r["id"], r["text"], len(r["entities"])) for r in rows] == [(0, "ab", 1), (1, "c", 1), (2, "d", 1)]
+        assert not [p for p in fs.find("/nf-test") if p.endswith(".tmp")]
+        store.clear()
+        assert not fs.exists("/nf-test/out/preds.jsonl.parts")
+    finally:
+        fs.rm("/nf-test", recursive=True)

@@ -102,6 +102,7 @@ class RaySummary:
     parts: int = 0
     parts_skipped: int = 0
     seconds: float = 0.0
+    worker_seconds: dict[str, float] = field(default_factory=dict)  # time spent reading, tagging, writing parts
 
 
 def usable_cpus() -> int:
@@ -131,6 +132,7 @@ def _job(
         "model": model,
         "model_files": _model_fingerprint(model),
         "backend": options.backend,
+        "device": options.device,
         "input": input_url,
         "files": [fingerprint(f) for f in files],
         "output": output,
@@ -287,9 +289,6 @@ def _run_parts(
     import ray
     import ray.data
 
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
     items = [{"part": p.to_json()} for p in pending]
     workers = options.num_workers or max(1, int(ray.cluster_resources().get("CPU", 1) // options.cpus_per_worker))
     logger.info("%d worker(s) for %d part(s)", min(workers, len(items)), len(items))
@@ -303,10 +302,16 @@ def _run_parts(
             "model": model, "output": output, "columns": columns, "text_column": text_column, "options": asdict(options),
         },
     )  # fmt: skip
-    for row in dataset.iter_rows():
-        if row.get("error"):  # a nerforge error in a worker (Ray would keep only its traceback text)
-            raise NerforgeError(row["error"])
-        progress.update(PartResult.from_json(row["result"]))
+    context = ray.data.DataContext.get_current()
+    saved = context.enable_progress_bars, context.print_on_execution_start
+    context.enable_progress_bars = context.print_on_execution_start = False  # nerforge logs its own progress
+    try:
+        for row in dataset.iter_rows():
+            if row.get("error"):  # a nerforge error in a worker (Ray would keep only its traceback text)
+                raise NerforgeError(row["error"])
+            progress.update(PartResult.from_json(row["result"]))
+    finally:
+        context.enable_progress_bars, context.print_on_execution_start = saved
 
 
 def predict_on_ray(
@@ -361,6 +366,8 @@ def predict_on_ray(
     for result in done.values():
         summary.texts += result.rows
         summary.entities.update(result.entities)
+        if result.index in {p.index for p in pending}:
+            summary.worker_seconds[result.worker] = summary.worker_seconds.get(result.worker, 0.0) + result.seconds
     if not options.keep_parts:
         store.clear()
     summary.seconds = time.perf_counter() - started
