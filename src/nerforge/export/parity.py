@@ -57,8 +57,9 @@ SAMPLE_TEXTS: tuple[str, ...] = (
 )
 
 
-def sample_texts(repeat_long: int = 8) -> list[str]:
-    """The built-in texts plus one long text (all of them ``repeat_long`` times) that needs several windows."""
+def sample_texts(repeat_long: int = 2) -> list[str]:
+    """The built-in texts plus one long text: all of them ``repeat_long`` times (one copy is about 180 words, 260
+    WordPiece pieces, so the default needs several windows at ``max_length`` 128 or 256 and two at 512)."""
     long_text = " ".join(SAMPLE_TEXTS * repeat_long)
     return [*SAMPLE_TEXTS, long_text]
 

@@ -189,19 +189,15 @@ def load_onnx_tagger(
 
     ``device`` ``"cpu"`` runs on the CPU provider; ``"cuda"`` asks for ONNX Runtime's CUDA provider.
     """
-    from transformers import AutoTokenizer
-
+    from nerforge.data.subwords import load_tokenizer
     from nerforge.prediction.tagger import Tagger, _quiet_transformers
 
     if settings is None:
         settings = SessionSettings(providers=_providers_for(device))
     path = onnx_file(directory, meta)
     backend = OnnxBackend(path, settings)
-    try:
-        with _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"{directory}: cannot load the tokenizer: {exc}") from None
+    with _quiet_transformers():
+        tokenizer = load_tokenizer(str(directory))  # as the torch loader does (byte-level BPE needs add_prefix_space)
     _check_output_width(backend, meta)
     return Tagger.from_backend(
         backend, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size
