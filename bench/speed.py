@@ -141,23 +141,14 @@ def prepare_model(args: argparse.Namespace, work: Path) -> tuple[Path, list[str]
     words, tags = read_split(Path(args.data) / "train.txt", args.train_sentences)
     train_file = work / "train-subset.conll"
     write_conll(train_file, words, tags)
-    cmd = [
-        sys.executable,
-        "-c",
-        "from nerforge.cli import _entry; _entry()",
-        "train",
-        "--train",
-        str(train_file),
-        "--output",
-        str(out),
-        "--dev",
-        str(Path(args.data) / "valid.txt"),
-        "--epochs",
-        str(args.train_epochs),
-        "--no-tracking",
-    ]
-    run(cmd)
-    return out, [f"trained here: nerforge train on {len(words)} train sentences, {args.train_epochs} epochs"]
+    dev_words, dev_tags = read_split(Path(args.data) / "valid.txt", max(100, args.train_sentences // 5))
+    dev_file = work / "dev-subset.conll"
+    write_conll(dev_file, dev_words, dev_tags)
+    entry = "from nerforge.cli import _entry; _entry()"
+    run([sys.executable, "-c", entry, "train", "--train", str(train_file), "--dev", str(dev_file), "--output", str(out),
+         "--epochs", str(args.train_epochs), "--no-tracking"])  # fmt: skip
+    note = f"trained here: nerforge train on {len(words)} train / {len(dev_words)} dev sentences, {args.train_epochs} epochs"
+    return out, [note]
 
 
 def run(cmd: list[str]) -> None:

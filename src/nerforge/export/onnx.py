@@ -385,6 +385,7 @@ def _onnx_info(options: ExportOptions, quant: QuantizationInfo | None, source: P
         "exporter": options.exporter,
         "quantization": asdict(quant) if quant else None,
         "source": str(source.resolve()),
+        "metrics_from": "the PyTorch model in source (this graph's own agreement with it is in parity.json)",
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
     }
 
