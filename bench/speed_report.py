@@ -15,39 +15,27 @@ def _engine(report: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 def check_targets(report: dict[str, Any], batch_size: int) -> list[dict[str, Any]]:
     """The issue's targets, reported (not asserted): int8 at the large batch >= 4x the HF pipeline's words/s and
-    >= spaCy's, with test F1 within 0.5 points of nerforge torch."""
-    int8, pipe, spacy, torch = (
-        _engine(report, n) for n in ("nerforge-onnx-int8", "hf-pipeline", "spacy-sm", "nerforge-torch")
-    )
+    >= spaCy's, with test F1 within 0.5 points of nerforge torch. Speeds are compared on wall-clock words/s and on
+    words per CPU-second (which other processes' load on a shared machine does not skew)."""
+    names = ("nerforge-onnx-int8", "hf-pipeline", "spacy-sm", "nerforge-torch")
+    int8, pipe, spacy, torch = (_engine(report, n) for n in names)
     out: list[dict[str, Any]] = []
 
-    def wps(engine: dict[str, Any] | None) -> float | None:
+    def speed(engine: dict[str, Any] | None, key: str) -> float | None:
         b = _batch(engine, batch_size) if engine else None
-        return b["words_per_s"] if b else None
+        return b.get(key) if b else None
 
-    if wps(int8) and wps(pipe):
-        ratio = wps(int8) / wps(pipe)
-        out.append(
-            {
-                "target": f"ONNX int8 words/s at batch {batch_size} >= 4x HF pipeline",
-                "value": round(ratio, 2),
-                "met": ratio >= 4,
-            }
-        )
-    if wps(int8) and wps(spacy):
-        ratio = wps(int8) / wps(spacy)
-        out.append(
-            {
-                "target": f"ONNX int8 words/s at batch {batch_size} >= spaCy sm",
-                "value": round(ratio, 2),
-                "met": ratio >= 1,
-            }
-        )
+    for key, unit in (("words_per_s", "words/s"), ("words_per_cpu_s", "words per CPU-second")):
+        for other, label, factor in ((pipe, "4x HF pipeline", 4.0), (spacy, "spaCy sm", 1.0)):
+            mine, theirs = speed(int8, key), speed(other, key)
+            if mine and theirs:
+                ratio = mine / theirs
+                target = f"ONNX int8 {unit} at batch {batch_size} >= {label}"
+                out.append({"target": target, "value": round(ratio, 2), "met": ratio >= factor})
     if int8 and torch and int8.get("f1") is not None and torch.get("f1") is not None:
         diff = 100 * (int8["f1"] - torch["f1"])
-        out.append(
-            {"target": "ONNX int8 test F1 within 0.5 points of torch", "value": round(diff, 2), "met": abs(diff) <= 0.5}
-        )
+        target = "ONNX int8 test F1 within 0.5 points of torch"
+        out.append({"target": target, "value": round(diff, 2), "met": abs(diff) <= 0.5})
     return out
 
 
