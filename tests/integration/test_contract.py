@@ -86,7 +86,7 @@ def test_contract_model_dir_and_load(workdir: Path, tagger: Tagger) -> None:
     for name in ("config.json", "model.safetensors", "nerforge.json", "epochs.json"):
         assert (model / name).is_file(), name
     meta = ModelMeta.load(model)
-    assert meta.word_tokenizer == "nerforge.words.v1"
+    assert meta.word_tokenizer == "nerforge.words.v2"
     assert tagger.types == list(TYPES)
 
 
