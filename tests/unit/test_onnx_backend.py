@@ -12,7 +12,8 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from nerforge.errors import MissingDependencyError, ModelError, UsageError  # noqa: E402
-from nerforge.export.onnx import ExportOptions, export_graph, require_onnx  # noqa: E402
+from nerforge.export.graph import export_graph  # noqa: E402
+from nerforge.export.onnx import ExportOptions, require_onnx  # noqa: E402
 from nerforge.export.parity import check_parity, sample_texts  # noqa: E402
 from nerforge.model_dir import ModelMeta  # noqa: E402
 from nerforge.prediction.engine import TorchBackend  # noqa: E402
