@@ -230,3 +230,13 @@ def test_failed_export_leaves_nothing_behind(model_dir: Path, tmp_path: Path) ->
     with pytest.raises(ModelError, match="disagrees with PyTorch"):
         export_onnx(model_dir, out, options)
     assert os.listdir(tmp_path) == []
+
+
+def test_serving_follows_the_model_backend(fp32_dir: Path, model_dir: Path, torch_tagger: Tagger) -> None:
+    from nerforge.serving.predictor import load_predictor
+
+    served = load_predictor(fp32_dir)  # no --backend: the exported directory's own (onnx)
+    assert served.info.backend == "onnx"
+    texts = ["Ada Lovelace met Charles Babbage in London .", ""]
+    assert [_spans(e) for e in served.predict(texts)] == [_spans(e) for e in torch_tagger.predict(texts)]
+    assert load_predictor(model_dir).info.backend == "torch"

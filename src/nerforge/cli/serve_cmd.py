@@ -31,7 +31,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
-    backend: str = "torch",
+    backend: str | None = None,
     batch_size: int = 32,
     threads: int | None = None,
     settings: ServeSettings | None = None,
@@ -41,7 +41,7 @@ def serve(
     Args:
         model: a nerforge model directory.
         host, port: where to listen; the default listens on loopback only.
-        backend: ``torch`` or ``onnx``.
+        backend: ``torch`` or ``onnx``; default: the model's own (``nerforge.json``).
         batch_size: texts per forward pass.
         threads: torch CPU threads (``None``: torch's default, all cores).
         settings: a :class:`nerforge.serving.ServeSettings` (default limits when ``None``).
@@ -75,7 +75,7 @@ def serve_cli(
     model: Path = typer.Argument(..., help="Model directory written by 'nerforge train'."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    backend: str = typer.Option("torch", "--backend", help="Inference backend: torch or onnx."),
+    backend: str | None = typer.Option(None, "--backend", help="Inference backend: torch or onnx (default: the model's own)."),
     allow_private_urls: bool = typer.Option(
         False, "--allow-private-urls", help="Let the URL endpoint fetch loopback and private addresses (testing only)."
     ),

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,28 +73,20 @@ class TaggerPredictor:
         return self._tagger.predict(list(texts))
 
 
-def load_predictor(path: str | Path, *, backend: str = "torch", batch_size: int = 32) -> TaggerPredictor:
+def load_predictor(path: str | Path, *, backend: str | None = None, batch_size: int = 32) -> TaggerPredictor:
     """Load a trained model directory for serving.
 
     Args:
         path: a nerforge model directory (``nerforge.json`` beside the Hugging Face files).
-        backend: ``"torch"`` or ``"onnx"``.
+        backend: ``"torch"`` or ``"onnx"``; ``None`` follows the model's ``nerforge.json``.
         batch_size: texts per forward pass inside the tagger.
     """
-    if backend not in BACKENDS:
+    if backend is not None and backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     meta = ModelMeta.load(path)
+    backend = backend or meta.backend
     from nerforge.prediction import Tagger
 
-    params = inspect.signature(Tagger.load).parameters
-    kwargs: dict[str, Any] = {"batch_size": batch_size}
-    if "progress" in params:
-        kwargs["progress"] = False  # no progress bars in a server log
-    if "backend" in params:
-        kwargs["backend"] = backend
-    elif backend != "torch":
-        raise UsageError(f"this nerforge build cannot serve with the {backend!r} backend yet (Tagger.load has no "
-                         "backend option); use --backend torch")
-    tagger = Tagger.load(path, **kwargs)
+    tagger = Tagger.load(path, batch_size=batch_size, progress=False, backend=backend)  # no progress bars in a log
     logger.info("loaded %s (%s backend, %d tags)", path, backend, len(meta.tags))
     return TaggerPredictor(tagger, ModelInfo.from_meta(Path(path).name, meta, backend=backend))
