@@ -9,8 +9,9 @@ is counted in :class:`WindowStats`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 IGNORE_INDEX = -100
 
@@ -49,7 +50,7 @@ class WindowStats:
     empty_words: int = 0  # words the tokenizer maps to no piece; they take their label from their neighbours
     extra: dict[str, int] = field(default_factory=dict)
 
-    def add(self, other: "WindowStats") -> None:
+    def add(self, other: WindowStats) -> None:
         self.examples += other.examples
         self.windowed_examples += other.windowed_examples
         self.windows += other.windows
@@ -75,7 +76,7 @@ def word_pieces(tokenizer: Any, batch: Sequence[Sequence[str]]) -> list[list[lis
     out: list[list[list[int]]] = []
     for i, words in enumerate(batch):
         pieces: list[list[int]] = [[] for _ in words]
-        for piece_id, word_id in zip(enc["input_ids"][i], enc.word_ids(i)):
+        for piece_id, word_id in zip(enc["input_ids"][i], enc.word_ids(i), strict=True):
             if word_id is not None:
                 pieces[word_id].append(piece_id)
         out.append(pieces)

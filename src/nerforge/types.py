@@ -5,8 +5,8 @@ Spans are half-open token ranges ``[start, end)``; character offsets are half-op
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 
 @dataclass(frozen=True, order=True)
@@ -61,7 +61,7 @@ class Example:
             return self.token_lines[index]
         return self.line
 
-    def with_tags(self, tags: Iterable[str]) -> "Example":
+    def with_tags(self, tags: Iterable[str]) -> Example:
         """A copy with other tags (same length)."""
         from dataclasses import replace
 
@@ -75,7 +75,7 @@ class LabelSet:
     types: tuple[str, ...]
 
     @classmethod
-    def from_types(cls, types: Iterable[str]) -> "LabelSet":
+    def from_types(cls, types: Iterable[str]) -> LabelSet:
         return cls(tuple(sorted(set(types))))
 
     @property

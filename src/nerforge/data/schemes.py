@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import lru_cache
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from functools import lru_cache
 
 from nerforge.errors import TagSchemeError
 from nerforge.types import Span
