@@ -240,7 +240,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     results = json.loads(args.output.read_text()) if args.output.is_file() else {"recipes": {}}
-    results["machine"] = f"{machine()}, {args.threads} torch threads, shared with other jobs"
+    results["machine"] = f"{machine()}; torch threads per system: {args.threads}; shared with other jobs"
     command = "python bench/accuracy.py " + " ".join(sys.argv[1:])
     for name in names:
         budget = BUDGETS[name]
