@@ -95,7 +95,7 @@ def carve(
     if n_test + n_dev >= len(units):
         raise ConfigError(
             f"data.split: {len(units)} {by}(s) cannot give {n_dev} to dev and {n_test} to test and keep some for "
-            "train; lower the fractions or split by sentence"
+            "train; lower the fractions" + (" or split by sentence" if by == "document" else "")
         )
     order = list(range(len(units)))
     random.Random(seed).shuffle(order)
