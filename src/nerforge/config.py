@@ -199,6 +199,11 @@ class TrainingConfig(_Section):
     num_threads: int | None = Field(
         None, ge=1, description="CPU threads for torch; default: the usable cores that are idle at the start"
     )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="bf16 mixed precision (weights and optimizer stay fp32); auto: bf16 where the hardware does bf16 "
+        "natively (a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX), else fp32",
+    )
 
 
 class TrackingConfig(_Section):

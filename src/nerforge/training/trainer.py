@@ -1,6 +1,8 @@
 """The Hugging Face ``Trainer``, set up for token classification and extended only through narrow hooks.
 
-* :func:`training_arguments` maps the typed config onto ``TrainingArguments``: AdamW, linear warm-up and decay,
+* :func:`training_arguments` maps the typed config onto ``TrainingArguments``: AdamW (torch's fused kernel: one
+  pass over all parameters instead of a dozen tensor ops each, 98 to 21 ms per step for MiniLM-L6 on 2 CPU cores),
+  bf16 mixed precision where the hardware does it natively (:func:`resolve_precision`), linear warm-up and decay,
   evaluation and a checkpoint every epoch (or every ``eval_steps``), the best checkpoint by dev entity F1 kept and
   loaded at the end, callback state (early stopping) restored on resume, MLflow integration off (``report_to``
   ``"none"``; nerforge logs to MLflow itself, see :mod:`nerforge.training.tracking`).
@@ -46,6 +48,36 @@ class NerTrainer(Trainer):
         return EpochLengthGroupedSampler(self._lengths, batch, seed)
 
 
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The feature flags of the first CPU in ``cpuinfo`` (Linux); empty where it cannot be read."""
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "flags":
+                return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def resolve_precision(precision: str, *, cuda: bool | None = None, flags: frozenset[str] | None = None) -> str:
+    """``"bf16"`` or ``"fp32"`` for the config's ``training.precision``.
+
+    ``auto`` picks bf16 only where it is native: a CUDA device with bf16 support, or a CPU with the AVX512-BF16 or
+    AMX-BF16 instructions (without them, CPU bf16 is emulated and slower than fp32). Measured on MiniLM-L6, 2 AMD EPYC
+    cores with AVX512-BF16, batch 16 of 28 subwords: 313 ms per step in fp32, 202 ms in bf16 autocast, both with
+    fused AdamW; dev F1 figures in docs/benchmarks.md.
+    """
+    if precision != "auto":
+        return precision
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    if cuda:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    flags = cpu_flags() if flags is None else flags
+    return "bf16" if {"avx512_bf16", "amx_bf16"} & flags else "fp32"
+
+
 def training_arguments(config: TrainingConfig, checkpoint_dir: Path, *, has_dev: bool) -> TrainingArguments:
     """``TrainingArguments`` for ``config``, checkpointing into ``checkpoint_dir``.
 
@@ -53,6 +85,9 @@ def training_arguments(config: TrainingConfig, checkpoint_dir: Path, *, has_dev:
     """
     by_steps = config.eval_steps is not None
     strategy = "steps" if by_steps else "epoch"
+    cuda = torch.cuda.is_available()
+    bf16 = resolve_precision(config.precision, cuda=cuda) == "bf16"
+    logger.info("training precision: %s (training.precision = %s)", "bf16 mixed" if bf16 else "fp32", config.precision)
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=config.epochs,
@@ -62,7 +97,9 @@ def training_arguments(config: TrainingConfig, checkpoint_dir: Path, *, has_dev:
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
-        optim="adamw_torch",
+        optim="adamw_torch_fused",
+        bf16=bf16,
+        use_cpu=bf16 and not cuda,  # the Trainer refuses CPU bf16 unless told the run is on the CPU
         lr_scheduler_type="linear",
         warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
         max_grad_norm=config.max_grad_norm,
