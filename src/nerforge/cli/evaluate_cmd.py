@@ -18,24 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from nerforge.cli.options import (
-    DocColumnFlag,
-    EntityTypeFlag,
-    FormatFlag,
-    LabelMapFlag,
-    LabelNamesFlag,
-    LabelsFileFlag,
-    MissingTagFlag,
-    SchemeFlag,
-    SentenceColumnsFlag,
-    SeparatorFlag,
-    StripTokenPrefixFlag,
-    TagColumnFlag,
-    TagsFieldFlag,
-    TokenColumnFlag,
-    TokensFieldFlag,
-    read_options_from_flags,
-)
+from nerforge.cli.options import with_read_options
 from nerforge.data.readers.options import ReadOptions
 from nerforge.errors import DataFormatError
 from nerforge.types import Example
@@ -159,6 +142,7 @@ def _table(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
+@with_read_options
 def evaluate_cli(
     model: Path = typer.Argument(..., metavar="MODEL", help="Model directory written by 'nerforge train'."),
     data: Path = typer.Argument(..., metavar="DATA", help="Annotated data in any supported format (read as IOB2)."),
@@ -171,40 +155,10 @@ def evaluate_cli(
     ),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG figures."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
-    format: FormatFlag = None,
-    token_column: TokenColumnFlag = 0,
-    tag_column: TagColumnFlag = -1,
-    separator: SeparatorFlag = None,
-    tokens_field: TokensFieldFlag = "tokens",
-    tags_field: TagsFieldFlag = None,
-    label_names: LabelNamesFlag = None,
-    labels_file: LabelsFileFlag = None,
-    entity_type: EntityTypeFlag = None,
-    scheme: SchemeFlag = None,
-    label_map: LabelMapFlag = None,
-    strip_token_prefix: StripTokenPrefixFlag = None,
-    sentence_columns: SentenceColumnsFlag = None,
-    doc_column: DocColumnFlag = None,
-    missing_tag: MissingTagFlag = "o",
+    *,
+    options: ReadOptions,
 ) -> None:
     """Score a model on annotated data (strict IOB2 entity F1) and write report.md, metrics.json and figures."""
-    options = read_options_from_flags(
-        format=format,
-        token_column=token_column,
-        tag_column=tag_column,
-        separator=separator,
-        tokens_field=tokens_field,
-        tags_field=tags_field,
-        label_names=label_names,
-        labels_file=labels_file,
-        entity_type=entity_type,
-        scheme=scheme,
-        label_map=label_map,
-        strip_token_prefix=strip_token_prefix,
-        sentence_columns=sentence_columns,
-        doc_column=doc_column,
-        missing_tag=missing_tag,
-    )
     from nerforge.prediction.engine import set_cpu_threads
 
     set_cpu_threads(threads)

@@ -13,25 +13,9 @@ from typing import Annotated
 
 import typer
 
-from nerforge.cli.options import (
-    DocColumnFlag,
-    EntityTypeFlag,
-    FormatFlag,
-    LabelMapFlag,
-    LabelNamesFlag,
-    LabelsFileFlag,
-    MissingTagFlag,
-    SchemeFlag,
-    SentenceColumnsFlag,
-    SeparatorFlag,
-    StripTokenPrefixFlag,
-    TagColumnFlag,
-    TagsFieldFlag,
-    TokenColumnFlag,
-    TokensFieldFlag,
-    read_options_from_flags,
-)
+from nerforge.cli.options import with_read_options
 from nerforge.data.checks import FileReport, InspectReport, inspect_files
+from nerforge.data.readers.options import ReadOptions
 from nerforge.types import Finding
 
 SHOWN_PER_KIND = 5
@@ -125,6 +109,7 @@ def render_json(report: InspectReport) -> str:
     return json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
 
 
+@with_read_options
 def inspect_cli(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Data files to check (e.g. train dev test).")],
     tokenizer: Annotated[
@@ -148,40 +133,10 @@ def inspect_cli(
     max_findings: Annotated[
         int, typer.Option("--max-findings", min=1, help="Findings kept per kind and file (all are counted).")
     ] = 50,
-    format: FormatFlag = None,
-    token_column: TokenColumnFlag = 0,
-    tag_column: TagColumnFlag = -1,
-    separator: SeparatorFlag = None,
-    tokens_field: TokensFieldFlag = "tokens",
-    tags_field: TagsFieldFlag = None,
-    label_names: LabelNamesFlag = None,
-    labels_file: LabelsFileFlag = None,
-    entity_type: EntityTypeFlag = None,
-    scheme: SchemeFlag = None,
-    label_map: LabelMapFlag = None,
-    strip_token_prefix: StripTokenPrefixFlag = None,
-    sentence_columns: SentenceColumnsFlag = None,
-    doc_column: DocColumnFlag = None,
-    missing_tag: MissingTagFlag = "o",
+    *,
+    options: ReadOptions,
 ) -> None:
     """Check data files: counts, scheme, and quirks (I- starts, corrupt tags, odd tokens, duplicates, lengths)."""
-    options = read_options_from_flags(
-        format=format,
-        token_column=token_column,
-        tag_column=tag_column,
-        separator=separator,
-        tokens_field=tokens_field,
-        tags_field=tags_field,
-        label_names=label_names,
-        labels_file=labels_file,
-        entity_type=entity_type,
-        scheme=scheme,
-        label_map=label_map,
-        strip_token_prefix=strip_token_prefix,
-        sentence_columns=sentence_columns,
-        doc_column=doc_column,
-        missing_tag=missing_tag,
-    )
     report = inspect_files(paths, options, tokenizer, max_length, max_findings=max_findings)
     typer.echo(render_json(report) if as_json else render_text(report), nl=as_json)
 

@@ -1,23 +1,23 @@
-"""Data flags shared by ``convert``, ``inspect`` and ``train``: reusable Typer option types and their conversion
-into a :class:`~nerforge.data.readers.options.ReadOptions`.
+"""Data flags shared by ``convert``, ``inspect``, ``evaluate`` and ``train``: reusable Typer option types, their
+conversion into a :class:`~nerforge.data.readers.options.ReadOptions`, and decorators that give a command all of them.
 
 Use in a command::
 
-    def inspect_cli(
-        path: Path,
-        format: FormatFlag = None,
-        token_column: TokenColumnFlag = 0,
-        tag_column: TagColumnFlag = -1,
-        ...
-    ) -> None:
-        options = read_options_from_flags(format=format, token_column=token_column, tag_column=tag_column, ...)
+    @with_read_options
+    def inspect_cli(path: Path, ..., *, options: ReadOptions) -> None:
+        report = inspect_files([path], options)
 
-Every flag has the default of the matching ``ReadOptions`` field, so a command may declare only some of them.
+The command's ``--help`` then lists every data flag (``--format``, ``--tag-column``, ...) in the "Data" panel, and
+``options`` is what :func:`read_options_from_flags` builds from them. Every flag has the default of the matching
+``ReadOptions`` field. :func:`with_data_flags` gives the raw flag values instead (``None`` where not given).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, get_args
 
 import typer
 
@@ -28,6 +28,7 @@ from nerforge.data.schemes import SCHEMES
 from nerforge.errors import UsageError
 
 _PANEL = "Data"
+R = TypeVar("R")
 
 FormatFlag = Annotated[
     str | None,
@@ -185,3 +186,82 @@ def read_options_from_flags(
         doc_column=doc_column,
         missing_tag=missing,
     )
+
+
+# The Typer type of each keyword of read_options_from_flags, in --help order. Names and defaults come from that
+# function's signature, so a new data flag is one keyword there and one entry here.
+_FLAG_TYPES: dict[str, Any] = {
+    "format": FormatFlag,
+    "token_column": TokenColumnFlag,
+    "tag_column": TagColumnFlag,
+    "separator": SeparatorFlag,
+    "tokens_field": TokensFieldFlag,
+    "tags_field": TagsFieldFlag,
+    "label_names": LabelNamesFlag,
+    "labels_file": LabelsFileFlag,
+    "entity_type": EntityTypeFlag,
+    "scheme": SchemeFlag,
+    "label_map": LabelMapFlag,
+    "strip_token_prefix": StripTokenPrefixFlag,
+    "sentence_columns": SentenceColumnsFlag,
+    "doc_column": DocColumnFlag,
+    "missing_tag": MissingTagFlag,
+}
+
+
+def _flag_parameters(unset_is_none: bool) -> list[inspect.Parameter]:
+    """The data flags as keyword-only parameters; with ``unset_is_none`` each is optional and defaults to ``None``."""
+    defaults = inspect.signature(read_options_from_flags).parameters
+    params = []
+    for name, flag in _FLAG_TYPES.items():
+        annotation, default = flag, defaults[name].default
+        if unset_is_none:
+            base, info = get_args(flag)
+            annotation, default = Annotated[base | None, info], None
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default))
+    return params
+
+
+def _add_data_flags(
+    command: Callable[..., R], into: str, build: Callable[[dict[str, Any]], Any], *, unset_is_none: bool
+) -> Callable[..., R]:
+    # Typer builds a command's options from inspect.signature() and cannot spread one parameter (a dataclass) over
+    # several options. So the data flags are appended to the signature Typer sees (__signature__, which Typer reads
+    # as is, hence the evaluated annotations), and the wrapper folds the values Typer passes back into the one
+    # keyword argument ``into``. This keeps each command a plain function with its own options only, and the data
+    # flags declared once, here; a shared helper called with locals() would still need all 15 parameters per command.
+    signature = inspect.signature(command, eval_str=True)
+    if into not in signature.parameters:
+        raise TypeError(f"{command.__qualname__} must take the keyword argument {into!r}")
+    own = [p for p in signature.parameters.values() if p.name != into]
+    flags = _flag_parameters(unset_is_none)
+    clash = {p.name for p in own} & {p.name for p in flags}
+    if clash:
+        raise TypeError(f"{command.__qualname__} declares data flags itself: {', '.join(sorted(clash))}")
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        values = {p.name: kwargs.pop(p.name, p.default) for p in flags}
+        return command(*args, **kwargs, **{into: build(values)})
+
+    params = [*own, *flags]
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params if p.annotation is not p.empty}
+    if signature.return_annotation is not signature.empty:
+        wrapper.__annotations__["return"] = signature.return_annotation
+    return wrapper
+
+
+def with_read_options(command: Callable[..., R]) -> Callable[..., R]:
+    """Give a Typer command every data flag; it receives them as one ``options: ReadOptions`` keyword argument.
+
+    The flags are checked when the command runs, before its body (see :func:`read_options_from_flags`).
+    """
+    return _add_data_flags(command, "options", lambda values: read_options_from_flags(**values), unset_is_none=False)
+
+
+def with_data_flags(command: Callable[..., R]) -> Callable[..., R]:
+    """Give a Typer command every data flag, each defaulting to ``None`` (not given); it receives them as one
+    ``data_flags: dict[str, Any]`` keyword argument, for commands where only the flags given override something else.
+    """
+    return _add_data_flags(command, "data_flags", dict, unset_is_none=True)

@@ -13,36 +13,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from nerforge.cli.options import (
-    DocColumnFlag,
-    EntityTypeFlag,
-    FormatFlag,
-    LabelMapFlag,
-    LabelNamesFlag,
-    LabelsFileFlag,
-    MissingTagFlag,
-    SchemeFlag,
-    SentenceColumnsFlag,
-    SeparatorFlag,
-    StripTokenPrefixFlag,
-    TagColumnFlag,
-    TagsFieldFlag,
-    TokenColumnFlag,
-    TokensFieldFlag,
-    read_options_from_flags,
-)
+from nerforge.cli.options import read_options_from_flags, with_data_flags
 from nerforge.config import load_config, parse_overrides
-
-# Shared data flags whose ReadOptions default is not None, made optional here: a flag that is not given must not
-# override the config file (same names, help and panel as in convert/inspect).
-TokenColumnGiven = Annotated[int | None, TokenColumnFlag.__metadata__[0]]
-TagColumnGiven = Annotated[int | None, TagColumnFlag.__metadata__[0]]
-TokensFieldGiven = Annotated[str | None, TokensFieldFlag.__metadata__[0]]
-MissingTagGiven = Annotated[str | None, MissingTagFlag.__metadata__[0]]
 
 _FLAG_KEYS = {
     "train": "data.train",
@@ -80,6 +56,8 @@ def _flag_overrides(data_flags: dict[str, Any], **flags: Any) -> dict[str, Any]:
     return out
 
 
+# Every data flag defaults to None here: a flag that is not given must not override the config file.
+@with_data_flags
 def train_cli(
     config: Path | None = typer.Argument(None, help="A TOML or YAML config (optional: flags alone suffice)."),
     set_: list[str] | None = typer.Option(
@@ -101,33 +79,13 @@ def train_cli(
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
-    format: FormatFlag = None,
-    token_column: TokenColumnGiven = None,
-    tag_column: TagColumnGiven = None,
-    separator: SeparatorFlag = None,
-    tokens_field: TokensFieldGiven = None,
-    tags_field: TagsFieldFlag = None,
-    label_names: LabelNamesFlag = None,
-    labels_file: LabelsFileFlag = None,
-    entity_type: EntityTypeFlag = None,
-    scheme: SchemeFlag = None,
-    label_map: LabelMapFlag = None,
-    strip_token_prefix: StripTokenPrefixFlag = None,
-    sentence_columns: SentenceColumnsFlag = None,
-    doc_column: DocColumnFlag = None,
-    missing_tag: MissingTagGiven = None,
+    *,
+    data_flags: dict[str, Any],
 ) -> None:
     """Fine-tune an encoder on your data and write a model directory (with model card, metrics and report)."""
     from nerforge.training import train as run_training
     from nerforge.training.distributed import is_main_process
 
-    data_flags = {
-        "format": format, "token_column": token_column, "tag_column": tag_column, "separator": separator,
-        "tokens_field": tokens_field, "tags_field": tags_field, "label_names": label_names,
-        "labels_file": labels_file, "entity_type": entity_type, "scheme": scheme, "label_map": label_map,
-        "strip_token_prefix": strip_token_prefix, "sentence_columns": sentence_columns, "doc_column": doc_column,
-        "missing_tag": missing_tag,
-    }  # fmt: skip
     flags = _flag_overrides(
         data_flags, train=train, dev=dev, test=test, output=output, model=model, max_length=max_length,
         epochs=epochs, max_steps=max_steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,

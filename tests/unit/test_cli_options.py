@@ -1,0 +1,59 @@
+"""The data flags declared once in ``nerforge.cli.options``: every data command lists them all, and the decorators
+hand the command what the flags describe."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+import typer.main
+
+from nerforge.cli import app
+from nerforge.cli.options import read_options_from_flags, with_data_flags, with_read_options
+from nerforge.data.readers.options import ReadOptions
+from nerforge.errors import UsageError
+
+DATA_FLAGS = list(inspect.signature(read_options_from_flags).parameters)
+
+
+@pytest.mark.parametrize("name", ["convert", "inspect", "evaluate", "train"])
+def test_cli_options_every_data_command_lists_every_data_flag(name: str) -> None:
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    data = [p for p in command.params if p.rich_help_panel == "Data"]
+    assert [p.name for p in data] == DATA_FLAGS
+    assert [p.opts for p in data] == [["--" + n.replace("_", "-")] for n in DATA_FLAGS]
+    defaults = inspect.signature(read_options_from_flags).parameters
+    expected = [None if name == "train" else defaults[n].default for n in DATA_FLAGS]
+    assert [p.default for p in data] == expected
+
+
+def test_cli_options_with_read_options_builds_the_options() -> None:
+    @with_read_options
+    def command(path: str, *, options: ReadOptions) -> tuple[str, ReadOptions]:
+        return path, options
+
+    assert "options" not in inspect.signature(command).parameters
+    assert command("x") == ("x", ReadOptions())
+    path, options = command("x", tag_column=2, separator="tab", label_names="O,B-PER")
+    assert (path, options.tag_column, options.separator, options.label_names) == ("x", 2, "\t", ("O", "B-PER"))
+    with pytest.raises(UsageError, match="unknown --scheme 'iob9'"):
+        command("x", scheme="iob9")
+
+
+def test_cli_options_with_data_flags_passes_none_for_flags_not_given() -> None:
+    @with_data_flags
+    def command(*, data_flags: dict[str, Any]) -> dict[str, Any]:
+        return data_flags
+
+    assert command() == dict.fromkeys(DATA_FLAGS)
+    assert command(missing_tag="error")["missing_tag"] == "error"
+
+
+def test_cli_options_a_command_must_not_declare_a_data_flag_itself() -> None:
+    def command(format: str | None = None, *, options: ReadOptions) -> None: ...
+
+    with pytest.raises(TypeError, match="declares data flags itself: format"):
+        with_read_options(command)
+    with pytest.raises(TypeError, match="must take the keyword argument 'options'"):
+        with_read_options(lambda: None)
