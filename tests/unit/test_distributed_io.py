@@ -64,6 +64,29 @@ def test_plan_errors_name_file_and_line(tmp_path: Path) -> None:
         plan_parts(str(tmp_path / "mixed"), part_size=1)
 
 
+BAD = {
+    "json.jsonl": '{"text": "ok"}\n\n{not json\n',
+    "list.jsonl": '{"text": "ok"}\n[1, 2]\n',
+    "field.jsonl": '{"body": "ok"}\n',
+    "int.jsonl": '{"text": "ok"}\n\n{"text": 3}\n',
+    "short.csv": "text,n\nfine,1\n\nshort\n",
+    "nocol.csv": "body\nhello\n",
+    "utf8.txt": b"ok\n\xff\xfe broken\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_plan_rejects_a_bad_record_exactly_as_predict_does(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    content = BAD[name]
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    with pytest.raises(DataFormatError) as expected:
+        list(read_inputs(path))
+    with pytest.raises(DataFormatError) as got:
+        plan_parts(str(path), part_size=1)
+    assert str(got.value) == str(expected.value)
+
+
 def test_parquet_input_parts_span_row_groups(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")

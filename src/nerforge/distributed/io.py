@@ -22,7 +22,14 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 from nerforge.errors import DataFormatError, UsageError
-from nerforge.prediction.io import INPUT_SUFFIXES, InputRecord
+from nerforge.prediction.io import (
+    INPUT_SUFFIXES,
+    InputRecord,
+    csv_record,
+    decode_utf8,
+    json_record,
+    text_column_index,
+)
 
 FORMATS = {**INPUT_SUFFIXES, ".parquet": "parquet", ".pq": "parquet"}
 _GLOB = re.compile(r"[*?\[]")
@@ -130,13 +137,6 @@ class Plan:
 # -- text formats ------------------------------------------------------------------------------------------------
 
 
-def _decode(raw: bytes, url: str, line: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(url, line, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
 def _lines(
     fh: IO[bytes], start: int, end: int | None, url: str, first_line: int, *, split_cr: bool
 ) -> Iterator[tuple[str, int]]:
@@ -146,7 +146,7 @@ def _lines(
     for raw in fh:
         if end is not None and offset >= end:
             return
-        text = _decode(raw, url, line)
+        text = decode_utf8(raw, url, line)
         if offset == 0 and raw.startswith(_BOM):
             text = text[1:]
             offset += len(_BOM)
@@ -168,28 +168,11 @@ def _text_records(
     elif part.fmt == "jsonl":
         for text, offset in _lines(fh, part.start, end, part.url, line, split_cr=False):
             if text.strip():
-                yield _json_record(text, part.url, line, index, text_column), offset, line + 1
+                yield json_record(text, part.url, line, index, text_column), offset, line + 1
                 index += 1
             line += 1
     else:
         yield from _csv_records(fh, part, end, text_column)
-
-
-def _json_record(text: str, url: str, line: int, index: int, field: str) -> InputRecord:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(url, line, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(obj, dict):
-        raise DataFormatError(url, line, f"a JSON {type(obj).__name__}", expected="one JSON object per line")
-    if field not in obj:
-        keys = ", ".join(map(str, obj)) or "none"
-        raise DataFormatError(
-            url, line, f"no {field!r} field (fields: {keys})", expected="the text in that field (--text-column)"
-        )
-    if not isinstance(obj[field], str):
-        raise DataFormatError(url, line, f"field {field!r} is a JSON {type(obj[field]).__name__}", expected="a string")
-    return InputRecord(index, obj[field], line, obj)
 
 
 def _csv_records(
@@ -209,9 +192,7 @@ def _csv_records(
     try:
         for row in reader:
             if row:
-                if len(row) != len(header):
-                    raise DataFormatError(part.url, start, f"{len(row)} fields but the header has {len(header)}")
-                record = InputRecord(index, row[column], start, dict(zip(header, row, strict=True)))
+                record = csv_record(row, header, column, part.url, start, index)
                 yield record, offsets[-1], part.first_line + reader.line_num
                 index += 1
             start = part.first_line + reader.line_num
@@ -235,10 +216,7 @@ def _csv_header(fh: IO[bytes], url: str, text_column: str) -> tuple[tuple[str, .
         raise DataFormatError(url, 1, f"invalid CSV: {exc}") from None
     if header is None:
         return None, offsets[-1], 1
-    if text_column not in header:
-        raise DataFormatError(
-            url, 1, f"no column {text_column!r} (columns: {', '.join(header)})", expected="--text-column NAME"
-        )
+    text_column_index(header, text_column, url, 1)
     return tuple(header), offsets[-1], 1 + reader.line_num
 
 
@@ -293,14 +271,10 @@ def _plan_parquet(
 
     with _parquet_file(url) as pf:
         schema, meta = pf.schema_arrow, pf.metadata
-    if text_column not in schema.names:
-        raise DataFormatError(
-            url, None, f"no column {text_column!r} (columns: {', '.join(schema.names)})", expected="--text-column NAME"
-        )
+    column = text_column_index(schema.names, text_column, url, None)
     kind = schema.field(text_column).type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise DataFormatError(url, None, f"column {text_column!r} holds {kind}", expected="strings")
-    column = schema.names.index(text_column)
     for g in range(meta.num_row_groups):
         stats = meta.row_group(g).column(column).statistics
         if stats is not None and stats.has_null_count and stats.null_count:
@@ -381,7 +355,7 @@ def read_part(part: Part, *, text_column: str = "text") -> Iterator[InputRecord]
     with fs.open(path, "rb") as fh:
         if part.fmt == "txt-whole":
             raw = fh.read()
-            yield InputRecord(part.first_row, _decode(raw, part.url, 1).removeprefix("\ufeff"), 1)
+            yield InputRecord(part.first_row, decode_utf8(raw, part.url, 1).removeprefix("\ufeff"), 1)
             return
         for record, _offset, _line in _text_records(fh, part, text_column, end=part.end):
             yield record

@@ -93,22 +93,64 @@ def read_inputs(path: str | Path, *, text_column: str = "text", whole_file: bool
     return _read_jsonl(path, text_column)
 
 
-def _decode(raw: bytes, path: Path, line: int | None) -> str:
+# The parsers of one record below are shared with nerforge.distributed.io, which reads byte ranges of the same
+# files, so that both read every record (and reject every bad one) alike.
+
+
+def decode_utf8(raw: bytes, path: str | Path, line: int | None) -> str:
+    """``raw`` as UTF-8 text; a :class:`DataFormatError` at ``path:line`` when it is not."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataFormatError(path, line, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+def json_record(text: str, path: str | Path, line: int, index: int, text_field: str) -> InputRecord:
+    """The record of one non-blank JSON Lines line: an object with a string in ``text_field``, else an error."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(path, line, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise DataFormatError(path, line, f"a JSON {type(obj).__name__}", expected="one JSON object per line")
+    if text_field not in obj:
+        keys = ", ".join(map(str, obj)) or "none"
+        raise DataFormatError(
+            path, line, f"no {text_field!r} field (fields: {keys})", expected="the text in that field (--text-column)"
+        )
+    value = obj[text_field]
+    if not isinstance(value, str):
+        raise DataFormatError(path, line, f"field {text_field!r} is a JSON {type(value).__name__}", expected="a string")
+    return InputRecord(index, value, line, obj)
+
+
+def text_column_index(columns: Sequence[str], text_column: str, path: str | Path, line: int | None) -> int:
+    """Where ``text_column`` is among the input's ``columns`` (a CSV header, a Parquet schema), else an error."""
+    if text_column not in columns:
+        raise DataFormatError(
+            path, line, f"no column {text_column!r} (columns: {', '.join(columns)})", expected="--text-column NAME"
+        )
+    return list(columns).index(text_column)
+
+
+def csv_record(
+    row: list[str], header: Sequence[str], column: int, path: str | Path, line: int, index: int
+) -> InputRecord:
+    """The record of one non-empty CSV row, which must have as many fields as the header."""
+    if len(row) != len(header):
+        raise DataFormatError(path, line, f"{len(row)} fields but the header has {len(header)}")
+    return InputRecord(index, row[column], line, dict(zip(header, row, strict=True)))
+
+
 def _read_whole(path: Path) -> Iterator[InputRecord]:
-    text = _decode(path.read_bytes(), path, None).removeprefix("\ufeff")
+    text = decode_utf8(path.read_bytes(), path, None).removeprefix("\ufeff")
     yield InputRecord(0, text, 1)
 
 
 def _read_lines(path: Path) -> Iterator[InputRecord]:
     with path.open("rb") as fh:
         for n, raw in enumerate(fh):
-            text = _decode(raw, path, n + 1)
+            text = decode_utf8(raw, path, n + 1)
             if n == 0:
                 text = text.removeprefix("\ufeff")
             yield InputRecord(n, text.removesuffix("\n").removesuffix("\r"), n + 1)
@@ -118,26 +160,12 @@ def _read_jsonl(path: Path, text_field: str) -> Iterator[InputRecord]:
     index = 0
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, start=1):
-            line = _decode(raw, path, n)
+            line = decode_utf8(raw, path, n)
             if n == 1:
                 line = line.removeprefix("\ufeff")
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, n, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataFormatError(path, n, f"a JSON {type(obj).__name__}", expected="one JSON object per line")
-            if text_field not in obj:
-                keys = ", ".join(map(str, obj)) or "none"
-                raise DataFormatError(
-                    path, n, f"no {text_field!r} field (fields: {keys})", expected="the text in that field (--text-column)"
-                )
-            text = obj[text_field]
-            if not isinstance(text, str):
-                raise DataFormatError(path, n, f"field {text_field!r} is a JSON {type(text).__name__}", expected="a string")
-            yield InputRecord(index, text, n, obj)
+            yield json_record(line, path, n, index, text_field)
             index += 1
 
 
@@ -149,20 +177,14 @@ def _read_csv(path: Path, text_column: str) -> Iterator[InputRecord]:
             header = next(reader, None)
             if header is None:
                 return
-            if text_column not in header:
-                raise DataFormatError(
-                    path, 1, f"no column {text_column!r} (columns: {', '.join(header)})", expected="--text-column NAME"
-                )
-            col = header.index(text_column)
+            col = text_column_index(header, text_column, path, 1)
             index = 0
             start = reader.line_num + 1
             for row in reader:
                 if not row:  # a blank line between rows
                     start = reader.line_num + 1
                     continue
-                if len(row) != len(header):
-                    raise DataFormatError(path, start, f"{len(row)} fields but the header has {len(header)}")
-                yield InputRecord(index, row[col], start, dict(zip(header, row, strict=True)))
+                yield csv_record(row, header, col, path, start, index)
                 index += 1
                 start = reader.line_num + 1
         except csv.Error as exc:
