@@ -109,7 +109,7 @@ class HeadRuntime:
         self, engine: Any, examples: Sequence[Sequence[str]], contexts: Sequence[SentenceContext | None] | None = None
     ) -> list[Any]:
         """:class:`~nerforge.prediction.engine.WordPrediction` of each (non-empty) example."""
-        from nerforge.prediction.engine import batches_by_length, decode_words, pad_batch, softmax
+        from nerforge.prediction.engine import batches_by_length, checked_logits, decode_words, pad_batch, softmax
 
         encoded = self.encode(engine, examples, contexts)
         shapes = [shape_ids(words) for words in examples] if self.spec.uses_shape else None
@@ -127,12 +127,7 @@ class HeadRuntime:
                         enc.first_piece_of, len(enc.input_ids), shapes[enc.window.example]
                     )
                 inputs["features"] = features
-            logits = np.asarray(engine.backend.logits(ids, mask, **inputs))
-            if logits.ndim != 3 or logits.shape[:2] != ids.shape or logits.shape[2] != num_tags:
-                raise ModelError(
-                    f"the model returned logits of shape {logits.shape}; expected {(*ids.shape, num_tags)} "
-                    f"({num_tags} tags in the model metadata)"
-                )
+            logits = checked_logits(engine.backend.logits(ids, mask, **inputs), ids, num_tags)
             for row, k in enumerate(batch):
                 enc = encoded[k]
                 if not enc.first_piece_of:

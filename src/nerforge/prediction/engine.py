@@ -164,6 +164,17 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarr
     return ids, mask
 
 
+def checked_logits(logits: Any, ids: np.ndarray, num_tags: int) -> np.ndarray:
+    """``logits`` as an array, or a :class:`ModelError` unless its shape is (batch, sequence, ``num_tags``)."""
+    logits = np.asarray(logits)
+    if logits.ndim != 3 or logits.shape[:2] != ids.shape or logits.shape[2] != num_tags:
+        raise ModelError(
+            f"the model returned logits of shape {logits.shape}; expected {(*ids.shape, num_tags)} "
+            f"({num_tags} tags in the model metadata)"
+        )
+    return logits
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax over the last axis, stable for large logits."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -295,12 +306,7 @@ class Engine:
         num_tags = len(self.meta.tags)
         for batch in batches_by_length([len(e.input_ids) for e in encoded], self.batch_size):
             ids, mask = pad_batch([encoded[k].input_ids for k in batch], self.pad_id)
-            logits = np.asarray(self.backend.logits(ids, mask))
-            if logits.ndim != 3 or logits.shape[:2] != ids.shape or logits.shape[2] != num_tags:
-                raise ModelError(
-                    f"the model returned logits of shape {logits.shape}; expected {(*ids.shape, num_tags)} "
-                    f"({num_tags} tags in the model metadata)"
-                )
+            logits = checked_logits(self.backend.logits(ids, mask), ids, num_tags)
             for row, k in enumerate(batch):
                 enc = encoded[k]
                 if not enc.first_piece_of:
