@@ -154,11 +154,17 @@ def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Names
             "batch_size": config.training.batch_size,
             "nerforge_learning_rate": config.training.learning_rate,
             "max_length": config.model.max_length,
+            "head": head_name(config),
         }
     entry["nerforge_f1"] = summary([r["test_f1"] for r in entry["nerforge"]])
     if entry["standard"]:
         entry["standard_f1"] = summary([r["test_f1"] for r in entry["standard"]])
     return entry
+
+
+def head_name(config: TrainConfig) -> str:
+    """The nerforge head a recipe trains, as in ``nerforge.json``: ``softmax``, ``crf``, ``shape+crf``..."""
+    return "+".join([*config.model.features, "crf" if config.model.crf else "softmax"])
 
 
 def _cell(s: dict | None) -> str:
@@ -172,9 +178,9 @@ def render(results: dict) -> str:
         "Test entity F1 (strict IOB2, micro; whole test split), embedded MiniLM-L6 encoder for both systems, "
         "same training sentences, epochs and batch size. Mean ± sample stdev over seeds where n > 1.",
         "",
-        "| recipe | train sentences | epochs | nerforge | standard recipe | Δ | seeds | minutes (nerforge + std) "
-        "| command | date |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| recipe | nerforge head | train sentences | epochs | nerforge | standard recipe | Δ | seeds "
+        "| minutes (nerforge + std) | command | date |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for name, r in sorted(results["recipes"].items()):
         b = r["budget"]
@@ -183,7 +189,7 @@ def render(results: dict) -> str:
         minutes = sum(x["seconds"] for x in r["nerforge"] + r["standard"]) / 60
         train_cell = f"{b['train_sentences']}" + (" (sample)" if b["sampled"] else "")
         lines.append(
-            f"| `{name}` | {train_cell} | {b['epochs']:g} | {_cell(n)} | {_cell(s)} | {delta} | {n['n']} "
+            f"| `{name}` | {b.get('head', 'softmax')} | {train_cell} | {b['epochs']:g} | {_cell(n)} | {_cell(s)} | {delta} | {n['n']} "
             f"| {minutes:.1f} | `{r['command']}` | {r['date']} |"
         )
     lines += ["", f"Machine: {results['machine']}. Results: `bench/results/accuracy.json`."]
