@@ -164,7 +164,8 @@ def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Names
 
 def head_name(config: TrainConfig) -> str:
     """The nerforge head a recipe trains, as in ``nerforge.json``: ``softmax``, ``crf``, ``shape+crf``..."""
-    return "+".join([*config.model.features, "crf" if config.model.crf else "softmax"])
+    context = [f"context{config.model.context_sentences}"] if config.model.context_sentences else []
+    return "+".join([*config.model.features, "crf" if config.model.crf else "softmax", *context])
 
 
 def _cell(s: dict | None) -> str:
