@@ -1,7 +1,8 @@
 """The Hugging Face ``Trainer``, set up for token classification and extended only through narrow hooks.
 
 * :func:`training_arguments` maps the typed config onto ``TrainingArguments``: AdamW (torch's fused kernel: one
-  pass over all parameters instead of a dozen tensor ops each, 98 to 21 ms per step for MiniLM-L6 on 2 CPU cores),
+  pass over all parameters instead of a dozen tensor ops each: 81 to 17 ms per step for MiniLM-L6 on 2 CPU cores,
+  ``bench/train_step.py``),
   bf16 mixed precision where the hardware does it natively (:func:`resolve_precision`), linear warm-up and decay,
   evaluation and a checkpoint every epoch (or every ``eval_steps``), the best checkpoint by dev entity F1 kept and
   loaded at the end, callback state (early stopping) restored on resume, MLflow integration off (``report_to``
@@ -64,9 +65,9 @@ def resolve_precision(precision: str, *, cuda: bool | None = None, flags: frozen
     """``"bf16"`` or ``"fp32"`` for the config's ``training.precision``.
 
     ``auto`` picks bf16 only where it is native: a CUDA device with bf16 support, or a CPU with the AVX512-BF16 or
-    AMX-BF16 instructions (without them, CPU bf16 is emulated and slower than fp32). Measured on MiniLM-L6, 2 AMD EPYC
-    cores with AVX512-BF16, batch 16 of 28 subwords: 313 ms per step in fp32, 202 ms in bf16 autocast, both with
-    fused AdamW; dev F1 figures in docs/benchmarks.md.
+    AMX-BF16 instructions (without them, CPU bf16 is emulated and slower than fp32). Measured by ``bench/train_step.py``
+    on MiniLM-L6, 2 AMD EPYC cores with AVX512-BF16, batch 16 of 28 subwords: 299 ms per step in fp32, 184 ms in bf16
+    autocast, both with fused AdamW; dev F1 figures in docs/benchmarks.md.
     """
     if precision != "auto":
         return precision
