@@ -91,3 +91,20 @@ class MissingDependencyError(NerforgeError):
         super().__init__(f"{package} is not installed; install it with: pip install 'nerforge[{extra}]'")
         self.package = package
         self.extra = extra
+
+
+class Interrupted(BaseException):
+    """The process got SIGINT (Ctrl-C) or SIGTERM; raised by the CLI's signal handlers.
+
+    A ``BaseException`` like :class:`KeyboardInterrupt`, so that ``except Exception`` in a library cannot swallow it
+    and every ``finally`` and ``except BaseException`` cleanup (temporary files, locks, MLflow runs) still runs.
+    ``exit_code`` follows the shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.message = "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
+        super().__init__(self.message)

@@ -10,10 +10,12 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 import typer
 
-from nerforge.errors import NerforgeError
+from nerforge.cli.signals import signals_as_exceptions
+from nerforge.errors import Interrupted, NerforgeError
 
 app = typer.Typer(
     name="nerforge",
@@ -38,9 +40,20 @@ def _register() -> None:
         module.register(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from nerforge import __version__
+
+        typer.echo(f"nerforge {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages; show a traceback on a crash."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -51,31 +64,91 @@ def _root(
 
 _register()
 
+# Exit codes (README, "Exit codes"): 0 done; 1 a failure of the machine or of nerforge itself (a disk that filled up,
+# an unexpected error); 2 a problem with the command line, a config, a data file or a model directory; 130 Ctrl-C
+# (SIGINT); 143 SIGTERM.
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _click_exception_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(ClickException classes, Abort classes) of every click that Typer may raise from.
+
+    Typer 0.29 vendors its own click as ``typer._click``; older Typer uses the installed ``click`` package. Both are
+    caught, so that a usage mistake is never a traceback whichever of them raised it.
+    """
+    errors: list[type[BaseException]] = []
+    aborts: list[type[BaseException]] = [typer.Abort]
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        errors.append(module.ClickException)
+        if hasattr(module, "Abort"):  # typer._click takes Abort from typer.exceptions
+            aborts.append(module.Abort)
+    return tuple(errors), tuple(aborts)
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for an OS error: the path(s) and the reason, never a traceback."""
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"error: {' -> '.join(paths) + ': ' if paths else ''}{reason}"
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (used by the console script and by tests)."""
+    """Run the CLI; returns the exit code (used by the console script and by tests). Never raises.
+
+    Every way a command can end maps to one exit code and at most one line on stderr (a usage mistake adds the
+    usage line): see ``EXIT_*`` above.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        app(args=argv, standalone_mode=False)
-    except NerforgeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        return 2
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
-    except SystemExit as exc:  # typer's own exits (help, usage errors)
-        return int(exc.code or 0)
-    except Exception as exc:  # click usage errors in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    click_errors, click_aborts = _click_exception_types()
+    with signals_as_exceptions():
+        try:
+            rv = app(args=argv, standalone_mode=False)
+        except Interrupted as exc:
+            _say(exc.message)
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
-        raise
-    return 0
+        except KeyboardInterrupt:  # SIGINT where no handler could be installed (not the main thread)
+            _say("interrupted")
+            return 130
+        except NerforgeError as exc:
+            _say(f"error: {exc}")
+            return EXIT_USAGE
+        except click_errors as exc:  # usage mistakes: usage line + one error line
+            exc.show()  # type: ignore[attr-defined]
+            code = int(getattr(exc, "exit_code", EXIT_USAGE))
+            return EXIT_USAGE if code == EXIT_FAILURE else code
+        except click_aborts:
+            _say("aborted")
+            return EXIT_FAILURE
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_FAILURE)
+        except OSError as exc:
+            if logging.getLogger().isEnabledFor(logging.DEBUG):
+                traceback.print_exc()
+            _say(_os_error_line(exc))
+            return EXIT_FAILURE
+        except Exception as exc:  # a bug of ours: one line, the traceback with --verbose
+            if logging.getLogger().isEnabledFor(logging.DEBUG):
+                traceback.print_exc()
+            first = (str(exc).splitlines() or [""])[0][:300]
+            _say(
+                f"error: unexpected {exc.__class__.__name__}: {first} "
+                "(a bug in nerforge; rerun with --verbose for the traceback and report it)"
+            )
+            return EXIT_FAILURE
+    # Typer returns an exit code instead of raising for typer.Exit (--version, --help) and for a KeyboardInterrupt
+    # it caught itself; commands return None.
+    if rv == 130:
+        _say("interrupted")
+    return rv if isinstance(rv, int) else EXIT_OK
 
 
 def _entry() -> None:

@@ -21,6 +21,7 @@ import typer
 from nerforge.cli.options import with_read_options
 from nerforge.data.readers.options import ReadOptions
 from nerforge.errors import DataFormatError
+from nerforge.outputs import check_output_dir
 from nerforge.types import Example
 
 if TYPE_CHECKING:
@@ -109,6 +110,9 @@ def evaluate(
     from nerforge.prediction import Tagger
 
     model, data = Path(model), Path(data)
+    out = Path(output) if output is not None else default_output(model, data)
+    check_output_dir(out, ours=lambda p: (p / "metrics.json").is_file() or (p / "report.md").is_file(),
+                     kind="nerforge evaluation report")
     tagger = Tagger.load(model, batch_size=batch_size, device=device, progress=progress)
     examples = read_examples(data, options)
     if not examples:
@@ -116,7 +120,6 @@ def evaluate(
     check_known_types(examples, tagger.types, data)
     tokens = [list(ex.tokens) for ex in examples]
     predictions = tagger.predict_words(tokens, doc_ids=[ex.doc_id for ex in examples])  # context, if the model reads it
-    out = Path(output) if output is not None else default_output(model, data)
     result, _, files = write_evaluation(
         out,
         [list(ex.tags) for ex in examples],

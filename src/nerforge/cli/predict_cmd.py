@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from nerforge.errors import UsageError
+from nerforge.outputs import check_output_file
 from nerforge.prediction.engine import DEFAULT_CHUNK_SIZE
 from nerforge.prediction.io import (
     InputRecord,
@@ -72,7 +73,10 @@ def predict(
     if (input_path is None) == (text is None):
         raise UsageError("give either an INPUT file or --text, not both and not neither")
     if output is not None:
-        output_format(output)  # fail on a bad output name before loading anything
+        output_format(output)  # fail on a bad output name or an unwritable output before loading anything
+        check_output_file(output)
+        if input_path is not None and Path(input_path).resolve() == Path(output).resolve():
+            raise UsageError(f"--output {output} is the INPUT file; choose another --output")
     if input_path is not None:
         input_format(input_path)
     if batch_size < 1:

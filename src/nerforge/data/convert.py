@@ -13,6 +13,8 @@ from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.registry import read_corpus
 from nerforge.data.schemes import tags_to_spans
 from nerforge.data.writers import output_format, write_examples
+from nerforge.errors import UsageError
+from nerforge.outputs import check_output_file
 from nerforge.types import Example, Finding
 
 
@@ -84,6 +86,9 @@ def convert_file(
         UsageError: the output format is unknown.
     """
     fmt = output_format(output_path, to)
+    check_output_file(output_path, what="OUT")
+    if Path(input_path).resolve() == Path(output_path).resolve():
+        raise UsageError(f"OUT {output_path} is the input file; write the converted data to another file")
     corpus = read_corpus(input_path, options)
     iob2 = corpus_to_iob2(corpus)
     write_examples(iob2.examples, output_path, fmt)

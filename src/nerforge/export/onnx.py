@@ -52,7 +52,9 @@ from nerforge.export.graph import (
 )
 from nerforge.export.parity import PARITY_FILE, ParityReport, check_parity, sample_texts, write_parity
 from nerforge.io_utils import atomic_directory
+from nerforge.locking import exclusive
 from nerforge.model_dir import ModelMeta
+from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.prediction.onnx_backend import ONNX_FILE, ONNX_META_KEY, OnnxBackend
 from nerforge.types import Example
 
@@ -161,11 +163,36 @@ def export_onnx(model_dir: str | Path, output: str | Path, options: ExportOption
     """
     options.check()
     require_onnx(options.exporter)
+    source, target = Path(model_dir), Path(output)
+    check_export_output(source, target)
+    with exclusive(target, what="ONNX export"):
+        return _export_locked(source, target, options)
+
+
+def _is_export(path: Path) -> bool:
+    """Whether ``path`` is a directory an earlier ``export --onnx`` wrote (the only kind an export replaces)."""
+    try:
+        return ModelMeta.load(path).backend == "onnx" and (path / ONNX_FILE).is_file()
+    except ModelError:
+        return False
+
+
+def check_export_output(source: Path, target: Path) -> None:
+    """Refuse, before loading anything, an output that is the source, inside it, someone else's files, or unwritable.
+
+    Raises:
+        UsageError: naming the path and what is wrong.
+    """
+    check_not_inside(target, source)
+    check_output_dir(target, ours=_is_export, kind="nerforge ONNX export")
+    weights = weights_bytes(source)
+    if weights:
+        check_free_space(target, 3 * weights, what="the ONNX export")  # fp32 graph + int8 graph + a margin
+
+
+def _export_locked(source: Path, target: Path, options: ExportOptions) -> ExportResult:
     from nerforge.prediction.tagger import Tagger
 
-    source, target = Path(model_dir), Path(output)
-    if target.resolve() == source.resolve():
-        raise UsageError(f"the export would replace its own source {source}; choose another --output")
     started = time.perf_counter()
     tagger = Tagger.load(source, backend="torch", progress=False)
     torch_backend, tokenizer, meta = tagger.engine.backend, tagger.engine.tokenizer, tagger.meta

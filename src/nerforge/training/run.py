@@ -20,14 +20,17 @@ from nerforge.data.splits import read_data_splits
 from nerforge.data.subwords import load_tokenizer
 from nerforge.errors import DataFormatError, ModelError, UsageError
 from nerforge.evaluation import EvalResult, evaluate
+from nerforge.io_utils import clean_leftovers
+from nerforge.locking import exclusive
 from nerforge.model_dir import META_FILE, resolve_model
+from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table
 from nerforge.training.collate import PaddingCollator
 from nerforge.training.dataset import SplitFeatures, build_split, resolve_labels, word_tags
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
 from nerforge.training.trainer import NerTrainer, argmax_logits, entity_metrics, training_arguments
-from nerforge.training.workdir import WorkDir
+from nerforge.training.workdir import RESUME_FILE, WorkDir, fingerprint_files
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
@@ -44,14 +47,13 @@ def usable_cpus() -> int:
 
 
 def default_threads() -> int:
-    """The cores that are idle now: all usable ones on a quiet machine, fewer when other processes keep them busy
-    (more torch threads than free cores makes every step wait on the busiest core)."""
-    cpus = usable_cpus()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return cpus
-    return max(1, min(cpus, round(cpus - busy)))
+    """Torch CPU threads when ``training.num_threads`` is not set: every usable core.
+
+    Deliberately not the cores idle now: the thread count changes the order of floating-point sums, hence the
+    trained weights, and a default that followed the machine's load made two runs with the same seed differ. The
+    number used is recorded in ``nerforge.json`` (``extra.training.threads``) and in ``config.resolved.yaml``.
+    """
+    return usable_cpus()
 
 
 @contextlib.contextmanager
@@ -73,11 +75,40 @@ def _quiet_transformers(*, errors_only: bool = True) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _check_output(output: Path) -> None:
-    if output.is_file():
-        raise UsageError(f"{output} is a file; --output must be a directory")
-    if output.is_dir() and any(output.iterdir()) and not (output / META_FILE).is_file():
-        raise UsageError(f"{output} exists and is not a nerforge model directory; choose another --output or remove it")
+def _is_model_dir(path: Path) -> bool:
+    return (path / META_FILE).is_file()
+
+
+def check_outputs(config: TrainConfig) -> None:
+    """Refuse, before any data or model is loaded, an output the run could not write or must not replace.
+
+    Raises:
+        UsageError: naming the path and what is wrong (a file, a folder of someone else's files, read-only, full).
+    """
+    output: Path = config.output.dir  # type: ignore[assignment]
+    check_output_dir(output, ours=_is_model_dir, kind="nerforge model directory")
+    work = config.output.resolved_work_dir
+    check_output_dir(work, ours=lambda p: (p / RESUME_FILE).is_file(), kind="nerforge work directory",
+                     what="output.work_dir")
+    for split in ("train", "dev", "test"):
+        for path in config.data.files(split):
+            check_not_inside(path, output)
+            if Path(path).resolve() == Path(output).resolve():
+                raise UsageError(f"--output {output} is the {split} file; choose another --output")
+    weights = weights_bytes(resolve_model(config.model.name))
+    if weights:
+        # a checkpoint holds the weights and AdamW's two moments; up to save_total_limit + 1 exist at once, and the
+        # finished model directory holds the weights once more
+        needed = weights * (3 * 3 + 1)
+        check_free_space(work / "checkpoints", needed, what="checkpoints and the model")
+
+
+def data_files(config: TrainConfig) -> dict[str, list[Path]]:
+    """The data files a run reads (for the resume fingerprint)."""
+    files = {split: [Path(p) for p in config.data.files(split)] for split in ("train", "dev", "test")}
+    if config.data.labels_file:
+        files["labels_file"] = [Path(config.data.labels_file)]
+    return {k: v for k, v in files.items() if v}
 
 
 def read_splits(config: TrainConfig) -> dict[str, list[Example]]:
@@ -119,17 +150,28 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
     Raises:
         ConfigError, DataFormatError, ModelError, UsageError: with a message that says what to fix.
     """
+    config.check_complete()
+    output: Path = config.output.dir  # type: ignore[assignment]
+    work = WorkDir(config.output.resolved_work_dir)
+    check_outputs(config)
+    dist = DistributedContext.detect()  # one process, or one of several started by torchrun / accelerate launch
+    with contextlib.ExitStack() as locks:
+        if dist.is_main:  # one writer per output and work directory; a second run is refused, naming this pid
+            locks.enter_context(exclusive(output, what="model directory"))
+            locks.enter_context(exclusive(work.path, what="work directory"))
+            clean_leftovers(output)
+        return _train_locked(config, output, work, dist, resume=resume)
+
+
+def _train_locked(
+    config: TrainConfig, output: Path, work: WorkDir, dist: DistributedContext, *, resume: bool
+) -> TrainResult:
     import torch
     from transformers import AutoConfig, set_seed
 
     from nerforge.modeling.head import HeadSpec
     from nerforge.modeling.model import build_model
 
-    config.check_complete()
-    output: Path = config.output.dir  # type: ignore[assignment]
-    work = WorkDir(config.output.resolved_work_dir)
-    _check_output(output)
-    dist = DistributedContext.detect()  # one process, or one of several started by torchrun / accelerate launch
     threads = config.training.num_threads or dist.cpu_threads(usable_cpus(), default_threads)
     torch.set_num_threads(threads)
     logger.info("torch uses %d CPU thread(s) of %d usable cores (training.num_threads sets it)", threads, usable_cpus())
@@ -176,7 +218,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
     if dev_split is None:
         logger.warning("no dev split: no per-epoch F1, no early stopping; the model of the last epoch is kept")
 
-    start = dist.from_main(lambda: work.prepare(_resume_config(config), resume=resume))
+    fingerprint = fingerprint_files(data_files(config))
+    start = dist.from_main(lambda: work.prepare(_resume_config(config), resume=resume, fingerprint=fingerprint))
+    config.training.num_threads = threads  # recorded in config.resolved.yaml (after the resume check: not compared)
     last = start.checkpoint
     set_seed(config.training.seed)
     try:
@@ -213,6 +257,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
                 "best_dev_f1": state.best_metric,
                 "resumed_from": str(last) if last is not None else None,
                 "world_size": dist.world_size,
+                "threads": threads,
             }
             epochs = epoch_table(state.log_history)
             dev = _predict_dev(trainer, dev_split, id2label) if dev_split is not None else None

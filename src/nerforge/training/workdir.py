@@ -3,14 +3,16 @@
 Layout (``<dir>`` is ``output.dir``)::
 
     <dir>.work/checkpoints/checkpoint-N/   model, optimizer, scheduler, RNG states and trainer state at step N
-    <dir>.work/resume.json                 the data/model/training config and the MLflow run of this run
+    <dir>.work/resume.json                 the data/model/training config, the data fingerprint, the MLflow run
 
-A resumed run must have the same ``data``, ``model`` and ``training`` config; ``output`` and ``tracking`` may change.
+A resumed run must have the same ``data``, ``model`` and ``training`` config and the same data files (same SHA-256
+of their bytes); ``output`` and ``tracking`` may change.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import shutil
@@ -53,21 +55,39 @@ class WorkDir:
         done = [p for p in self.checkpoints.glob("checkpoint-*") if (p / TRAINER_STATE).is_file()]
         return max(done, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
 
-    def prepare(self, config: dict[str, Any], *, resume: bool) -> ResumePoint:
-        """Find the checkpoint to resume from (checking the config is unchanged), or clear the way for a new run.
+    def prepare(
+        self, config: dict[str, Any], *, resume: bool, fingerprint: dict[str, str] | None = None
+    ) -> ResumePoint:
+        """Find the checkpoint to resume from (checking the config and the data are unchanged), or clear the way for
+        a new run.
+
+        Args:
+            config: the sections of the config that must match to resume.
+            resume: continue the interrupted run if there is one.
+            fingerprint: the data files' digests (:func:`fingerprint_files`), which must match too.
 
         Raises:
-            ConfigError: ``resume`` and the config differs from the interrupted run's (names the keys).
+            ConfigError: ``resume`` and the config or the data differ from the interrupted run's (says what).
         """
         state_file = self.path / RESUME_FILE
         last = self.last_checkpoint()
+        fingerprint = fingerprint or {}
         if resume and last is not None and state_file.is_file():
-            saved = json.loads(state_file.read_text(encoding="utf-8"))
+            try:
+                saved = json.loads(state_file.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ConfigError(f"cannot resume: {state_file} is unreadable ({exc}); run without --resume") from None
             changed = differences(saved.get("config", {}), config)
             if changed:
                 raise ConfigError(
                     f"cannot resume from {last}: the config differs from the interrupted run's in "
                     f"{'; '.join(changed[:5])}; restore it, or run without --resume to start over"
+                )
+            changed_data = data_changes(saved.get("data_fingerprint", {}), fingerprint)
+            if changed_data:
+                raise ConfigError(
+                    f"cannot resume from {last}: the data changed since the interrupted run: "
+                    f"{'; '.join(changed_data[:5])}; restore it, or run without --resume to start over"
                 )
             logger.info("resuming from %s", last)
             return ResumePoint(last, saved.get("mlflow_run_id"))
@@ -80,7 +100,7 @@ class WorkDir:
         if self.checkpoints.exists():
             shutil.rmtree(self.checkpoints)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._write({"config": config, "mlflow_run_id": None})
+        self._write({"config": config, "data_fingerprint": fingerprint, "mlflow_run_id": None})
         return ResumePoint(None, None)
 
     def remember_run(self, run_id: str) -> None:
@@ -109,3 +129,32 @@ def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
             out += differences(old.get(key), new.get(key), f"{prefix}{key}.")
         return out
     return [] if old == new else [f"{prefix.rstrip('.')} ({old!r} -> {new!r})"]
+
+
+def fingerprint_files(paths: dict[str, list[Path]]) -> dict[str, str]:
+    """``"split: path" -> sha256`` of every data file (e.g. ``{"train": [a, b], "dev": [c]}``)."""
+    out: dict[str, str] = {}
+    for split, files in paths.items():
+        for path in files:
+            digest = hashlib.sha256()
+            try:
+                with open(path, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(block)
+            except OSError:
+                continue  # the reader reports an unreadable file with its own message
+            out[f"{split}: {path}"] = digest.hexdigest()
+    return out
+
+
+def data_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """What differs between two fingerprints, in words."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key not in new:
+            out.append(f"{key} is no longer used")
+        elif key not in old:
+            out.append(f"{key} was not used before")
+        elif old[key] != new[key]:
+            out.append(f"{key} has changed (SHA-256 {old[key][:12]} -> {new[key][:12]})")
+    return out
