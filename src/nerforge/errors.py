@@ -108,3 +108,15 @@ class Interrupted(BaseException):
         self.exit_code = 128 + signum
         self.message = "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
         super().__init__(self.message)
+
+
+QUOTE_LIMIT = 80
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error line, cut to about ``limit`` characters (a whole file read as one token must not
+    become a megabyte-long message): ``'aaaa…' (12,345 characters)``."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[: limit - 1]!r}… ({len(value):,} characters)".replace("'…", "…'", 1)
+    text = repr(value)
+    return text if len(text) <= limit + 2 else text[:limit] + "…"

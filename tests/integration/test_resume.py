@@ -58,7 +58,8 @@ def test_killed_run_resumes_to_the_same_steps(
     )
     assert proc.returncode == CRASH_EXIT_CODE, proc.stderr[-2000:]
     assert not out.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]  # no half-built model beside it
+    # no half-built model beside it; only the killed run's lock files (released by the kernel, reused next run)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".model")) == [".model.lock", ".model.work.lock"]
     work = tmp_path / "model.work"
     assert sorted(p.name for p in (work / "checkpoints").iterdir()) == ["checkpoint-4"]
 
@@ -79,6 +80,7 @@ def test_killed_run_resumes_to_the_same_steps(
     # RNG states and the (seed, epoch) batch order are restored, so the resumed run retraces the reference
     assert [r["eval_loss"] for r in epochs] == pytest.approx([r["eval_loss"] for r in ref_epochs], rel=1e-4)
     assert not work.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]  # the resumed run removed them
 
     from transformers import pipeline
 

@@ -210,3 +210,62 @@ def test_columns_whitespace_mode_splits_on_ascii_whitespace_only(tmp_path):
     c = read_corpus(p)
     assert [ex.tokens for ex in c.examples] == [("New\u00a0York", "\u00a0", "is"), ("x",)]
     assert c.examples[0].tags == ("B-LOC", "O", "O")
+
+
+# --- line ends, encodings and lines that hold a whole sentence ----------------------------------------------------
+
+
+def _write_bytes(tmp_path: Path, data: bytes, name: str = "d.conll") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("end", [b"\r", b"\r\n", b"\n"])
+def test_every_line_end_reads_the_same_sentences(tmp_path: Path, end: bytes) -> None:
+    lines = [b"EU B-ORG", b"rejects O", b"German B-MISC", b"", b"Peter B-PER", b"Blackburn I-PER", b""]
+    corpus = read_corpus(_write_bytes(tmp_path, end.join(lines)))
+    assert [ex.tokens for ex in corpus.examples] == [("EU", "rejects", "German"), ("Peter", "Blackburn")]
+    assert [ex.tags for ex in corpus.examples] == [("B-ORG", "O", "B-MISC"), ("B-PER", "I-PER")]
+    assert [ex.line for ex in corpus.examples] == [1, 5]  # line numbers count CR line ends as editors do
+    if end == b"\r":
+        assert "cr-line-end" in kinds(corpus)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("w O w O w O w B-X", "4 token/tag pairs"), (" ".join(["w O"] * 100), "200 columns")],
+)
+def test_a_sentence_on_one_line_is_refused_with_its_line(tmp_path: Path, line: str, expected: str) -> None:
+    path = _write_bytes(tmp_path, f"a O\n\n{line}\n".encode())
+    with pytest.raises(DataFormatError, match=expected) as info:
+        read_corpus(path)
+    assert info.value.line == 3
+
+
+def test_multi_column_conll_is_not_mistaken_for_pairs(tmp_path: Path) -> None:
+    path = _write_bytes(tmp_path, b"EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")
+    assert read_corpus(path).examples[0].tags == ("B-ORG", "O")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_named(tmp_path: Path, codec: str) -> None:
+    path = _write_bytes(tmp_path, "EU B-ORG\nrejects O\n".encode(codec))
+    with pytest.raises(DataFormatError, match=f"looks like {codec[:6].upper()} {codec[-2:].upper()} without a byte-order"):
+        read_corpus(path)
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-32", "utf-8-sig"])
+def test_a_byte_order_mark_decodes_the_file(tmp_path: Path, codec: str) -> None:
+    corpus = read_corpus(_write_bytes(tmp_path, "Zürich B-LOC\nrejects O\n".encode(codec)))
+    assert corpus.examples[0].tokens == ("Zürich", "rejects")
+
+
+def test_error_lines_quote_at_most_about_80_characters_of_a_token(tmp_path: Path) -> None:
+    token = "x" * 5000
+    path = _write_bytes(tmp_path, f"{token}\tB-\n".encode(), "d.tsv")
+    with pytest.raises(DataFormatError) as info:
+        read_corpus(path)
+    message = str(info.value)
+    assert len(message) < 300, message
+    assert "5,000 characters" in message

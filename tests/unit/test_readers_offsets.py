@@ -148,3 +148,72 @@ def test_spans_on_word_boundaries_survive_tokenisation(words, picks):
     assert ex is not None and not findings
     got = [(ex.offsets[s.start][0], ex.offsets[s.end - 1][1], s.label) for s in tags_to_spans(ex.tags)]
     assert got == sorted((s.start, s.end, s.label) for s in spans)
+
+
+# --- offset units: code points (Python) vs UTF-16 code units (JavaScript front ends) ---------------------------------
+
+EMOJI_TEXT = "🎉🎉 Joe Biden met Emmanuel Macron in Paris 🇫🇷 today"
+EMOJI_SPANS = [("Joe Biden", "PER"), ("Emmanuel Macron", "PER"), ("Paris", "LOC")]
+
+
+def _offsets(text: str, unit: str) -> list[list]:
+    out = []
+    for piece, label in EMOJI_SPANS:
+        start = text.index(piece)
+        end = start + len(piece)
+        if unit == "utf16":
+            start, end = (len(text[:i].encode("utf-16-le")) // 2 for i in (start, end))
+        out.append([start, end, label])
+    return out
+
+
+def _entities(corpus) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    ex = corpus.examples[0]
+    return [(" ".join(ex.tokens[s.start : s.end]), s.label) for s in tags_to_spans(list(ex.tags))]
+
+
+def _unit_finding(corpus) -> str:  # type: ignore[no-untyped-def]
+    return next(f.message for f in corpus.findings if f.kind == "offset-unit")
+
+
+@pytest.mark.parametrize("unit", ["codepoint", "utf16"])
+def test_doccano_offsets_in_either_unit_read_the_same_entities(tmp_path: Path, unit: str) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"text": EMOJI_TEXT, "label": _offsets(EMOJI_TEXT, unit)}) + "\n", encoding="utf-8")
+    corpus = read_corpus(path, ReadOptions(format="doccano"))
+    assert _entities(corpus) == [("Joe Biden", "PER"), ("Emmanuel Macron", "PER"), ("Paris", "LOC")]
+    assert ("UTF-16" if unit == "utf16" else "code points") in _unit_finding(corpus)
+
+
+@pytest.mark.parametrize("unit", ["codepoint", "utf16"])
+def test_label_studio_without_value_text_in_either_unit(tmp_path: Path, unit: str) -> None:
+    results = [
+        {"from_name": "label", "to_name": "text", "type": "labels", "value": {"start": s, "end": e, "labels": [lab]}}
+        for s, e, lab in _offsets(EMOJI_TEXT, unit)
+    ]
+    task = {"id": 1, "data": {"text": EMOJI_TEXT}, "annotations": [{"result": results}]}
+    path = tmp_path / "ls.json"
+    path.write_text(json.dumps([task]), encoding="utf-8")
+    corpus = read_corpus(path, ReadOptions(format="labelstudio"))
+    assert _entities(corpus) == [("Joe Biden", "PER"), ("Emmanuel Macron", "PER"), ("Paris", "LOC")]
+
+
+def test_label_studio_quoted_text_decides_the_unit(tmp_path: Path) -> None:
+    results = [
+        {"value": {"start": s, "end": e, "labels": [lab], "text": piece}}
+        for (s, e, lab), (piece, _) in zip(_offsets(EMOJI_TEXT, "utf16"), EMOJI_SPANS, strict=True)
+    ]
+    path = tmp_path / "ls.json"
+    path.write_text(json.dumps([{"id": 1, "data": {"text": EMOJI_TEXT}, "annotations": [{"result": results}]}]))
+    corpus = read_corpus(path, ReadOptions(format="labelstudio"))
+    assert _entities(corpus)[0] == ("Joe Biden", "PER")
+    assert "UTF-16" in _unit_finding(corpus)
+
+
+def test_no_astral_characters_no_unit_finding(tmp_path: Path) -> None:
+    text = "Joe Biden met Macron in Paris"
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"text": text, "label": [[0, 9, "PER"]]}) + "\n", encoding="utf-8")
+    corpus = read_corpus(path, ReadOptions(format="doccano"))
+    assert not [f for f in corpus.findings if f.kind == "offset-unit"]
+    assert _entities(corpus) == [("Joe Biden", "PER")]

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from nerforge.errors import TagSchemeError
+from nerforge.errors import TagSchemeError, quote
 from nerforge.types import Span
 
 SCHEMES = ("iob1", "iob2", "io", "bioes", "bilou", "suffix")
@@ -73,9 +73,9 @@ def parse_tag(tag: str, *, default_type: str | None = None) -> ParsedTag:
         return ParsedTag(m.group(2), m.group(1))
     if _BARE_RE.match(tag):
         if default_type is None:
-            raise TagSchemeError(f"tag {tag!r} has no entity type; give one (e.g. --entity-type SKILL)")
+            raise TagSchemeError(f"tag {quote(tag)} has no entity type; give one (e.g. --entity-type SKILL)")
         return ParsedTag(tag, default_type)
-    raise TagSchemeError(f"invalid tag {tag!r}; expected O, B-TYPE, I-TYPE (or E-/S-/L-/U-) or TYPE_B")
+    raise TagSchemeError(f"invalid tag {quote(tag)}; expected O, B-TYPE, I-TYPE (or E-/S-/L-/U-) or TYPE_B")
 
 
 def format_tag(prefix: str, type_: str | None, scheme: str = "iob2") -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nerforge.data.normalize import tags_to_iob2
 from nerforge.data.readers.columns import is_docstart_line
-from nerforge.errors import DataFormatError, UsageError
+from nerforge.errors import DataFormatError, UsageError, quote
 from nerforge.io_utils import atomic_open
 from nerforge.types import Example
 
@@ -71,7 +71,7 @@ def write_conll(examples: Iterable[Example], path: str | Path) -> int:
                     raise DataFormatError(
                         path,
                         None,
-                        f"token {tok!r}{_where(ex)} cannot be written as CoNLL (TAB, line break or -DOCSTART-)",
+                        f"token {quote(tok)}{_where(ex)} cannot be written as CoNLL (TAB, line break or -DOCSTART-)",
                         "write JSON Lines instead",
                     )
                 fh.write(f"{tok}\t{tag}\n")

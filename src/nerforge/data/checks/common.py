@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from nerforge.data.schemes import OUTSIDE, parse_tag, tags_to_spans
-from nerforge.errors import TagSchemeError
+from nerforge.errors import TagSchemeError, quote
 from nerforge.types import Example, Finding, Span
 
 DOCSTART = "-DOCSTART-"
@@ -49,7 +49,7 @@ def surface(tokens: Sequence[str], width: int = 60) -> str:
 def token_ref(example: Example, index: int) -> str:
     """``token 'x'`` for messages; ``token 3 'x'`` when the source has no line per token (JSON records)."""
     tok = example.tokens[index]
-    return f"token {tok!r}" if example.token_lines is not None else f"token {index + 1} {tok!r}"
+    return f"token {quote(tok)}" if example.token_lines is not None else f"token {index + 1} {quote(tok)}"
 
 
 def decodable(tag: str) -> str:

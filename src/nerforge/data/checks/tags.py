@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 from nerforge.data.checks.common import ERROR, INFO, WARNING, surface, token_ref
 from nerforge.data.schemes import OUTSIDE, parse_tag
-from nerforge.errors import TagSchemeError
+from nerforge.errors import TagSchemeError, quote
 from nerforge.types import Example, Finding, Span
 
 # Schemes in which a span normally opens with I-: there an I- start is how the scheme works, not a problem.
@@ -47,7 +47,7 @@ def check_tag_shapes(examples: Sequence[Example], path: str) -> Iterator[Finding
                 continue
             if not tag.strip():
                 yield Finding(
-                    "empty-tag", path, ex.line_of(i), f"token '{ex.tokens[i]}' has an empty tag {tag!r}", ERROR
+                    "empty-tag", path, ex.line_of(i), f"token {quote(ex.tokens[i])} has an empty tag {quote(tag)}", ERROR
                 )
                 continue
             try:
@@ -119,7 +119,7 @@ def check_corrupt_types(examples: Sequence[Example], path: str) -> Iterator[Find
             if type_ in reasons:
                 kind, reason = reasons[type_]
                 severity = ERROR if kind == "corrupt-tag" else WARNING
-                yield Finding(kind, path, ex.line_of(i), f"tag {tag!r} on {token_ref(ex, i)}: {reason}", severity)
+                yield Finding(kind, path, ex.line_of(i), f"tag {quote(tag)} on {token_ref(ex, i)}: {reason}", severity)
 
 
 def check_types_across_files(files: Sequence[tuple[str, Sequence[Example]]]) -> Iterator[Finding]:

@@ -30,11 +30,13 @@ from itertools import groupby
 from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.source import Source, split_lines
 from nerforge.data.schemes import is_valid_tag
-from nerforge.errors import DataFormatError, UsageError
+from nerforge.errors import DataFormatError, UsageError, quote
 from nerforge.types import Example, Finding
 
 DOCSTART = "-DOCSTART-"
 MISSING_TAG_POLICIES = ("o", "error")
+MAX_COLUMNS = 64  # CoNLL-U has 10, the widest column formats we know about 20: more is a sentence on one line
+LONG_SENTENCE = 5000  # tokens; more usually means missing blank lines between sentences (reported, still read)
 _SNIFF_LINES = 5000
 _ASCII_WS = " \t\f\v"
 _split_ascii_whitespace = re.compile(r"[ \t\f\v]+").split
@@ -139,6 +141,7 @@ def _layout(fields: list[list[str] | None], kinds: list[str], options: ReadOptio
     first = next(i for i, f in enumerate(fields) if f is not None and len(f) == n_cols) + 1
     if n_cols < 2:
         raise DataFormatError(path, first, "lines have a single column", "a token column and a tag column")
+    _check_one_token_per_line(fields[first - 1], n_cols, path, first)
     token_col = options.token_column if options.token_column >= 0 else n_cols + options.token_column
     tag_col = options.tag_column if options.tag_column >= 0 else n_cols + options.tag_column
     for name, col, given in (("token", token_col, options.token_column), ("tag", tag_col, options.tag_column)):
@@ -147,6 +150,27 @@ def _layout(fields: list[list[str] | None], kinds: list[str], options: ReadOptio
     if token_col == tag_col:
         raise DataFormatError(path, first, f"the token and tag columns are both column {token_col}", "two columns")
     return _Layout(n_cols=n_cols, token_col=token_col, tag_col=tag_col)
+
+
+def _check_one_token_per_line(f: list[str] | None, n_cols: int, path: str, line: int) -> None:
+    """Refuse a file whose lines hold whole sentences (``w O w O ...``) instead of one token each.
+
+    Raises:
+        DataFormatError: more than :data:`MAX_COLUMNS` columns, or 3+ token/tag pairs on the line.
+    """
+    assert f is not None
+    if n_cols > MAX_COLUMNS:
+        raise DataFormatError(
+            path, line, f"the line has {n_cols} columns",
+            f"one token per line with at most {MAX_COLUMNS} columns (is a whole sentence on one line?)",
+        )
+    pairs = n_cols // 2
+    if n_cols % 2 == 0 and pairs >= 3 and all(is_valid_tag(f[i].strip()) for i in range(1, n_cols, 2)) \
+            and not all(is_valid_tag(f[i].strip()) for i in range(0, n_cols, 2)):
+        raise DataFormatError(
+            path, line, f"the line holds {pairs} token/tag pairs ({quote(' '.join(f[:4]) + ' ...')})",
+            "one token and its tag per line, a blank line between sentences",
+        )
 
 
 def is_docstart_line(line: str) -> bool:
@@ -175,6 +199,8 @@ def _token_line(
     """The token and tag of one token line whose column count differs from the file's, or whose tag is empty."""
     assert f is not None
     n, n_cols, token_col, tag_col = len(f), layout.n_cols, layout.token_col, layout.tag_col
+    if n > n_cols:
+        _check_one_token_per_line(f, n, path, no)  # names a sentence on one line as such
     if n > n_cols or (n < n_cols and (tag_col < n or token_col >= n)):
         raise DataFormatError(
             path, no, f"the line has {n} column(s), the rest of the file has {n_cols}", f"{n_cols} columns"
@@ -183,10 +209,10 @@ def _token_line(
     if not tag:
         if options.missing_tag == "error":
             raise DataFormatError(
-                path, no, f"token {f[token_col]!r} has no tag (column {tag_col})", f"{n_cols} columns"
+                path, no, f"token {quote(f[token_col])} has no tag (column {tag_col})", f"{n_cols} columns"
             )
         tag = "O"
-        findings.append(Finding("missing-tag", path, no, f"token {f[token_col]!r} has no tag; tagged O"))
+        findings.append(Finding("missing-tag", path, no, f"token {quote(f[token_col])} has no tag; tagged O"))
     return f[token_col], tag
 
 
@@ -213,6 +239,14 @@ def _assemble(
             return
         if has_docs and (new_doc_pending or doc is None):
             doc, next_doc, new_doc_pending = next_doc, next_doc + 1, False
+        if len(tokens) > LONG_SENTENCE:
+            findings.append(
+                Finding(
+                    "long-sentence", path, token_lines[0],
+                    f"a sentence of {len(tokens):,} tokens (lines {token_lines[0]}-{token_lines[-1]}); "
+                    "are blank lines between sentences missing? (read as one sentence)", "warning",
+                )
+            )
         examples.append(
             Example(
                 tuple(tokens),

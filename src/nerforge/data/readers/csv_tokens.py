@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.source import Source, split_lines
 from nerforge.data.schemes import is_valid_tag
-from nerforge.errors import DataFormatError, UsageError
+from nerforge.errors import DataFormatError, UsageError, quote
 from nerforge.types import Example, Finding
 
 
@@ -176,9 +176,9 @@ def _assemble(
         tag = row[tag_col].strip()
         if not tag:
             if options.missing_tag == "error":
-                raise DataFormatError(path, no, f"token {row[token_col]!r} has no tag", "a tag in every row")
+                raise DataFormatError(path, no, f"token {quote(row[token_col])} has no tag", "a tag in every row")
             tag = "O"
-            findings.append(Finding("missing-tag", path, no, f"token {row[token_col]!r} has no tag; tagged O"))
+            findings.append(Finding("missing-tag", path, no, f"token {quote(row[token_col])} has no tag; tagged O"))
         if not tokens and doc_col is not None:
             doc_id = row[doc_col].strip() or doc_id
         tokens.append(row[token_col])

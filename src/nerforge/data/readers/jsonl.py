@@ -20,7 +20,7 @@ from typing import Any
 
 from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.source import JsonItem, Source, parse_json_document, parse_json_value, split_lines
-from nerforge.errors import DataFormatError
+from nerforge.errors import DataFormatError, quote
 from nerforge.types import Example, Finding
 
 TAGS_FIELD_CANDIDATES = ("ner_tags", "tags", "labels", "ner")
@@ -143,7 +143,7 @@ def record_to_example(
         return None
     for i, tok in enumerate(tokens):
         if not isinstance(tok, str):
-            raise DataFormatError(path, line, f"token {i + 1} is {tok!r}, not a string", "string tokens")
+            raise DataFormatError(path, line, f"token {i + 1} is {quote(tok)}, not a string", "string tokens")
     raw_tags = []
     for i, tag in enumerate(tags):
         if isinstance(tag, str):
@@ -151,7 +151,7 @@ def record_to_example(
         elif isinstance(tag, int) and not isinstance(tag, bool):
             raw_tags.append(str(tag))
         else:
-            raise DataFormatError(path, line, f"tag {i + 1} is {tag!r}", "string tags or integer ids")
+            raise DataFormatError(path, line, f"tag {i + 1} is {quote(tag)}", "string tags or integer ids")
     doc_key = options.doc_column or "doc_id"
     doc = record.get(doc_key)
     return Example(

@@ -32,7 +32,7 @@ from nerforge.data.schemes import (
     parse_tag,
     validate_tags,
 )
-from nerforge.errors import DataFormatError, TagSchemeError, UsageError
+from nerforge.errors import DataFormatError, TagSchemeError, UsageError, quote
 from nerforge.types import Example, Finding
 
 _BARE = frozenset("BIESLU")
@@ -157,10 +157,10 @@ class TagResolver:
             tag = self.label_names[idx]
         if tag in _BARE:
             if not self.entity_type:
-                return TagProblem(f"tag {tag!r} has no entity type", "--entity-type NAME for bare B/I/O tags")
+                return TagProblem(f"tag {quote(tag)} has no entity type", "--entity-type NAME for bare B/I/O tags")
             tag = format_tag(tag, self.entity_type)
         if not is_valid_tag(tag):
-            return TagProblem(f"invalid tag {raw!r}", "O, B-TYPE, I-TYPE (or E-/S-/L-/U-), TYPE_B or an integer id")
+            return TagProblem(f"invalid tag {quote(raw)}", "O, B-TYPE, I-TYPE (or E-/S-/L-/U-), TYPE_B or an integer id")
         if self.label_map is not None:
             try:
                 tag = self.label_map.map_tag(tag)
@@ -194,7 +194,7 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
             for i, tok in enumerate(tokens):
                 if not tok.strip():
                     findings.append(
-                        Finding("whitespace-token", path, ex.line_of(i), f"token {i + 1} is {tok!r} (kept)", "warning")
+                        Finding("whitespace-token", path, ex.line_of(i), f"token {i + 1} is {quote(tok)} (kept)", "warning")
                     )
         if tags == ex.tags and tokens is ex.tokens:
             out.append(ex)
@@ -216,7 +216,7 @@ def _resolve_all(resolve: TagResolver, ex: Example, tokens: tuple[str, ...], pat
             tags.append(resolve(raw))
         except TagProblem as exc:
             raise DataFormatError(
-                path, ex.line_of(i), f"token {i + 1} {tokens[i]!r}: {exc.problem}", exc.expected
+                path, ex.line_of(i), f"token {i + 1} {quote(tokens[i])}: {exc.problem}", exc.expected
             ) from None
     return tags
 

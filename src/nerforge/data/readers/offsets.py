@@ -11,6 +11,12 @@ Formats:
   ``{"id", "data": {"text": ...}, "annotations": [{"result": [{"value": {"start", "end", "labels": [l]}}]}]}``
   (the first annotation that was not cancelled is used), or the JSON-min export ``[{"text", "label": [...]}]``.
 
+**Offset units.** Python counts characters in code points; JavaScript front ends (Label Studio's, doccano's) may
+count UTF-16 code units, where every character past U+FFFF (emoji, some CJK) counts twice. The two agree until the
+first such character. Each file's unit is decided from the records where they differ (:func:`decide_offset_unit`:
+quoted span texts first, then which reading puts span edges on word edges), stated as an ``offset-unit`` finding,
+and UTF-16 offsets are converted to code points.
+
 The text is split by :func:`~nerforge.data.readers.tokenize.tokenize_v2` (``nerforge.words.v2``); each span tags the tokens it touches
 (IOB2, the label as the type). A span boundary inside a token is a ``span-cuts-token`` finding and the whole token
 joins the span. Spans out of range, empty, overlapping, or sharing a token after tokenisation raise. Long texts
@@ -26,7 +32,7 @@ from typing import Any
 from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.source import JsonItem, Source, parse_json_document, parse_json_value, split_lines
 from nerforge.data.readers.tokenize import tokenize_v2 as tokenize
-from nerforge.errors import DataFormatError
+from nerforge.errors import DataFormatError, quote
 from nerforge.types import Example, Finding
 
 
@@ -55,10 +61,10 @@ def parse_char_span(raw: Any, path: str, line: int) -> CharSpan:
         if label is None and isinstance(labels, list) and labels:
             label = labels[0]
     else:
-        raise DataFormatError(path, line, f"a span is {raw!r}", "[start, end, label] or {start, end, label}")
+        raise DataFormatError(path, line, f"a span is {quote(raw)}", "[start, end, label] or {start, end, label}")
     for name, value in (("start", start), ("end", end)):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise DataFormatError(path, line, f"span {name} offset {value!r} is not an integer", "integer offsets")
+            raise DataFormatError(path, line, f"span {name} offset {quote(value)} is not an integer", "integer offsets")
     if not isinstance(label, str) or not label.strip():
         raise DataFormatError(path, line, f"span [{start}, {end}) has label {label!r}", "a non-empty label")
     return CharSpan(start, end, label)
@@ -114,15 +120,15 @@ def char_spans_to_example(
             raise DataFormatError(
                 path,
                 line,
-                f"span [{s.start}, {s.end}) {s.label} {text[s.start : s.end]!r} covers no token",
+                f"span [{s.start}, {s.end}) {s.label} {quote(text[s.start : s.end])} covers no token",
                 "spans over words",
             )
         if prev is not None and first <= prev_last:
             raise DataFormatError(
                 path,
                 line,
-                f"spans {text[prev.start : prev.end]!r} and {text[s.start : s.end]!r} share the token "
-                f"{tokens[first]!r} after tokenisation",
+                f"spans {quote(text[prev.start : prev.end])} and {quote(text[s.start : s.end])} share the token "
+                f"{quote(tokens[first])} after tokenisation",
                 "spans that end between words",
             )
         if starts[first] < s.start or ends[last] > s.end:
@@ -131,8 +137,8 @@ def char_spans_to_example(
                     "span-cuts-token",
                     path,
                     line,
-                    f"span {text[s.start : s.end]!r} [{s.start}, {s.end}) {s.label} cuts through "
-                    f"{text[starts[first] : ends[last]]!r}; the whole token is tagged",
+                    f"span {quote(text[s.start : s.end])} [{s.start}, {s.end}) {s.label} cuts through "
+                    f"{quote(text[starts[first] : ends[last]])}; the whole token is tagged",
                 )
             )
         tags[first] = f"B-{s.label}"
@@ -148,6 +154,132 @@ def char_spans_to_example(
         source=path,
         line=line,
     )
+
+
+@dataclass
+class _Pending:
+    """A record read but not yet tokenised: its spans' unit is decided over the whole file first."""
+
+    text: str
+    spans: list[CharSpan]
+    line: int
+    doc_id: str | None
+    quotes: list[str | None]  # the span texts the file states (Label Studio's value.text), where given
+
+
+UNITS = ("codepoint", "utf16")
+
+
+def utf16_to_codepoint(text: str) -> list[int | None]:
+    """``m[u]``: the code-point offset at UTF-16 offset ``u`` (``None`` inside a surrogate pair), ``u`` in 0..len16."""
+    mapping: list[int | None] = []
+    for i, ch in enumerate(text):
+        mapping.append(i)
+        if ord(ch) > 0xFFFF:
+            mapping.append(None)
+    mapping.append(len(text))
+    return mapping
+
+
+def _convert(span: CharSpan, mapping: list[int | None]) -> CharSpan | None:
+    if not (0 <= span.start < len(mapping) and 0 <= span.end < len(mapping)):
+        return None
+    start, end = mapping[span.start], mapping[span.end]
+    if start is None or end is None:
+        return None
+    return CharSpan(start, end, span.label)
+
+
+def _edge_score(text: str, span: CharSpan | None, stated: str | None) -> int:
+    """How well a reading of one span fits: a matching quoted text counts most, then span edges on word edges."""
+    if span is None or not 0 <= span.start < span.end <= len(text):
+        return -100
+    piece = text[span.start : span.end]
+    if stated is not None:
+        return 50 if piece == stated else -50
+    score = 0
+    score += 1 if not piece[0].isspace() and (span.start == 0 or not text[span.start - 1].isalnum()
+                                                or not piece[0].isalnum()) else -1
+    score += 1 if not piece[-1].isspace() and (span.end == len(text) or not text[span.end].isalnum()
+                                                 or not piece[-1].isalnum()) else -1
+    return score
+
+
+def decide_offset_unit(records: list[_Pending], path: str, findings: list[Finding]) -> str:
+    """``"codepoint"`` or ``"utf16"`` for the offsets of a whole file, stated as an ``offset-unit`` finding.
+
+    Only records with a character past U+FFFF before a span's end can tell the units apart; without any, offsets
+    are read as code points (both units agree there).
+    """
+    votes = {"codepoint": 0, "utf16": 0}
+    deciding = 0
+    first_line: int | None = None
+    for rec in records:
+        if rec.text.isascii() or all(ord(c) <= 0xFFFF for c in rec.text):
+            continue
+        mapping = utf16_to_codepoint(rec.text)
+        for span, stated in zip(rec.spans, rec.quotes, strict=True):
+            as_utf16 = _convert(span, mapping)
+            if as_utf16 == span:
+                continue  # before the first astral character: both readings agree
+            deciding += 1
+            first_line = rec.line if first_line is None else first_line
+            votes["codepoint"] += _edge_score(rec.text, span, stated)
+            votes["utf16"] += _edge_score(rec.text, as_utf16, stated)
+    if not deciding:
+        return "codepoint"
+    unit = "utf16" if votes["utf16"] > votes["codepoint"] else "codepoint"
+    what = (
+        "UTF-16 code units (as JavaScript counts; converted to code points)"
+        if unit == "utf16"
+        else "code points (as Python counts)"
+    )
+    findings.append(
+        Finding(
+            "offset-unit",
+            path,
+            first_line,
+            f"character offsets are {what}: decided on {deciding} span(s) after characters past U+FFFF "
+            f"(emoji and the like), where the two units differ",
+            "info" if votes["utf16"] != votes["codepoint"] else "warning",
+        )
+    )
+    return unit
+
+
+def _finish(records: list[_Pending], path: str, findings: list[Finding]) -> list[Example]:
+    """Decide the file's offset unit, convert the spans, check quoted span texts, and tokenise every record."""
+    unit = decide_offset_unit(records, path, findings)
+    examples: list[Example] = []
+    for rec in records:
+        spans = rec.spans
+        if unit == "utf16" and not all(ord(c) <= 0xFFFF for c in rec.text):
+            mapping = utf16_to_codepoint(rec.text)
+            converted = []
+            for span in spans:
+                new = _convert(span, mapping)
+                if new is None:
+                    raise DataFormatError(
+                        path, rec.line, f"UTF-16 span [{span.start}, {span.end}) {span.label} is out of range or "
+                        "splits a character", "offsets on character boundaries"
+                    )
+                converted.append(new)
+            spans = converted
+        for span, stated in zip(spans, rec.quotes, strict=True):
+            if stated is not None and 0 <= span.start < span.end <= len(rec.text) \
+                    and rec.text[span.start : span.end] != stated:
+                raise DataFormatError(
+                    path,
+                    rec.line,
+                    f"span [{span.start}, {span.end}) holds {quote(rec.text[span.start : span.end])}, "
+                    f"not {quote(stated)}",
+                    "offsets that match the span text",
+                )
+        example = char_spans_to_example(
+            rec.text, spans, path=path, line=rec.line, doc_id=rec.doc_id, findings=findings
+        )
+        _add(examples, example, findings, path, rec.line)
+    return examples
 
 
 def _spans(raw: Any, path: str, line: int, what: str) -> list[CharSpan]:
@@ -178,7 +310,7 @@ def read_spacy(source: Source, options: ReadOptions) -> tuple[list[Example], lis
     items = doc.items if doc.items is not None else doc.field_items.get("annotations")
     if items is None:
         raise DataFormatError(path, 1, "no 'annotations' list", '{"annotations": [[text, {"entities": [...]}], ...]}')
-    examples: list[Example] = []
+    pending: list[_Pending] = []
     findings: list[Finding] = []
     for number, item in enumerate(items):
         entry, line = item.value, item.line
@@ -193,23 +325,16 @@ def read_spacy(source: Source, options: ReadOptions) -> tuple[list[Example], lis
             raise DataFormatError(
                 path, line, f"annotation {number} has an unknown shape", '[text, {"entities": [...]}]'
             )
-        example = char_spans_to_example(
-            _text(text, path, line),
-            _spans(spans_raw, path, line, "entities"),
-            path=path,
-            line=line,
-            doc_id=str(number),
-            findings=findings,
-        )
-        _add(examples, example, findings, path, line)
-    return examples, findings
+        spans = _spans(spans_raw, path, line, "entities")
+        pending.append(_Pending(_text(text, path, line), spans, line, str(number), [None] * len(spans)))
+    return _finish(pending, path, findings), findings
 
 
 def read_doccano(source: Source, options: ReadOptions) -> tuple[list[Example], list[Finding]]:
     """Read doccano JSON Lines (see the module docstring)."""
     path = source.path
     lines, findings = split_lines(source)
-    examples: list[Example] = []
+    pending: list[_Pending] = []
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -222,16 +347,9 @@ def read_doccano(source: Source, options: ReadOptions) -> tuple[list[Example], l
         key = next((k for k in ("label", "labels", "entities", "spans") if k in record), None)
         spans = _spans(record.get(key) if key else None, path, no, repr(key))
         doc = record.get(options.doc_column or "id")
-        example = char_spans_to_example(
-            _text(record["text"], path, no),
-            spans,
-            path=path,
-            line=no,
-            doc_id=None if doc is None else str(doc),
-            findings=findings,
-        )
-        _add(examples, example, findings, path, no)
-    return examples, findings
+        text = _text(record["text"], path, no)
+        pending.append(_Pending(text, spans, no, None if doc is None else str(doc), [None] * len(spans)))
+    return _finish(pending, path, findings), findings
 
 
 def read_labelstudio(source: Source, options: ReadOptions) -> tuple[list[Example], list[Finding]]:
@@ -240,21 +358,21 @@ def read_labelstudio(source: Source, options: ReadOptions) -> tuple[list[Example
     doc = parse_json_document(source)
     if doc.items is None:
         raise DataFormatError(path, 1, "the export is not a JSON list of tasks", '[{"data": {"text": ...}, ...}]')
-    examples: list[Example] = []
+    pending: list[_Pending] = []
     findings: list[Finding] = []
     for item in doc.items:
-        example = _labelstudio_task(item, path, findings)
-        if example is not False:
-            _add(examples, example, findings, path, item.line)
-    return examples, findings
+        record = _labelstudio_task(item, path, findings)
+        if record is not None:
+            pending.append(record)
+    return _finish(pending, path, findings), findings
 
 
-def _labelstudio_task(item: JsonItem, path: str, findings: list[Finding]) -> Example | None | bool:
-    """One task as an example; ``False`` when the task is skipped (already reported)."""
+def _labelstudio_task(item: JsonItem, path: str, findings: list[Finding]) -> _Pending | None:
+    """One task as a pending record; ``None`` when the task is skipped (already reported)."""
     task, line = item.value, item.line
     if task is None:
         findings.append(Finding("null-entry", path, line, "a null task (skipped)"))
-        return False
+        return None
     if not isinstance(task, dict):
         raise DataFormatError(path, line, f"a task is a {type(task).__name__}", "a JSON object per task")
     doc_id = None if task.get("id") is None else str(task.get("id"))
@@ -262,9 +380,7 @@ def _labelstudio_task(item: JsonItem, path: str, findings: list[Finding]) -> Exa
         if "text" not in task:
             raise DataFormatError(path, line, "a task with neither 'data' nor 'text'", '{"data": {"text": ...}}')
         spans = _spans(task.get("label"), path, line, "'label'")
-        return char_spans_to_example(
-            _text(task["text"], path, line), spans, path=path, line=line, doc_id=doc_id, findings=findings
-        )
+        return _Pending(_text(task["text"], path, line), spans, line, doc_id, [None] * len(spans))
     data = task["data"]
     if not isinstance(data, dict):
         raise DataFormatError(path, line, "'data' is not an object", '{"data": {"text": ...}}')
@@ -278,11 +394,12 @@ def _labelstudio_task(item: JsonItem, path: str, findings: list[Finding]) -> Exa
     chosen = next((a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled")), None)
     if chosen is None:
         findings.append(Finding("unannotated-task", path, line, f"task {doc_id} has no annotation (skipped)"))
-        return False
+        return None
     results = chosen.get("result") or []
     if not isinstance(results, list):
         raise DataFormatError(path, line, "'result' is not a list", "a list of results")
     spans = []
+    quotes: list[str | None] = []
     for r in results:
         value = r.get("value") if isinstance(r, dict) else None
         if not isinstance(value, dict) or "start" not in value or "labels" not in value:
@@ -294,16 +411,6 @@ def _labelstudio_task(item: JsonItem, path: str, findings: list[Finding]) -> Exa
         if isinstance(value["labels"], list) and len(value["labels"]) > 1:
             findings.append(Finding("multiple-labels", path, line, f"span {value['labels']}: the first label is used"))
         quoted = value.get("text")
-        if (
-            isinstance(quoted, str)
-            and 0 <= span.start < span.end <= len(text)
-            and text[span.start : span.end] != quoted
-        ):
-            raise DataFormatError(
-                path,
-                line,
-                f"span [{span.start}, {span.end}) holds {text[span.start : span.end]!r}, not {quoted!r}",
-                "offsets that match the span text",
-            )
         spans.append(span)
-    return char_spans_to_example(_text(text, path, line), spans, path=path, line=line, doc_id=doc_id, findings=findings)
+        quotes.append(quoted if isinstance(quoted, str) else None)
+    return _Pending(_text(text, path, line), spans, line, doc_id, quotes)

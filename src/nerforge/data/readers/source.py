@@ -18,6 +18,13 @@ from nerforge.types import Finding
 
 _BOM = "\ufeff"
 _WS_RE = re.compile(r"[ \t\n\r]*")
+_LINE_END_RE = re.compile(r"\n|\r(?!\n)")  # where a line ends: LF (CRLF's LF) or a lone CR (classic Mac OS)
+_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32 LE"),
+    (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32 BE"),
+    (b"\xff\xfe", "utf-16-le", "UTF-16 LE"),
+    (b"\xfe\xff", "utf-16-be", "UTF-16 BE"),
+)
 _DECODER = json.JSONDecoder()
 
 
@@ -30,9 +37,9 @@ class Source:
     _newlines: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def line_at(self, offset: int) -> int:
-        """The 1-based line holding character ``offset``."""
+        """The 1-based line holding character ``offset`` (a line ends at LF, CRLF or a lone CR)."""
         if self._newlines is None:
-            self._newlines = [m.start() for m in re.finditer("\n", self.text)]
+            self._newlines = [m.start() for m in _LINE_END_RE.finditer(self.text)]
         return bisect.bisect_left(self._newlines, offset) + 1
 
 
@@ -74,8 +81,47 @@ def read_source(path: str | Path) -> tuple[Source, list[Finding]]:
     return decode_bytes(data, name)
 
 
+def utf16_without_bom(data: bytes) -> str | None:
+    """``"UTF-16 LE"`` or ``"UTF-16 BE"`` when ``data`` looks like UTF-16 without a byte-order mark: text whose every
+    other byte is NUL (what ASCII and Latin letters look like in UTF-16); else ``None``."""
+    sample = data[:4096]
+    if len(sample) < 4 or b"\x00" not in sample:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) >= 0.6 * len(odd) and even.count(0) <= 0.1 * len(even):
+        return "UTF-16 LE"
+    if even.count(0) >= 0.6 * len(even) and odd.count(0) <= 0.1 * len(odd):
+        return "UTF-16 BE"
+    return None
+
+
 def decode_bytes(data: bytes, path: str) -> tuple[Source, list[Finding]]:
-    """Decode ``data`` as UTF-8, dropping a leading BOM (reported as a finding)."""
+    """Decode ``data`` as UTF-8, dropping a leading BOM (reported as a finding).
+
+    A UTF-16 or UTF-32 file with its byte-order mark is decoded as what the mark says (reported); UTF-16 without a
+    mark is refused with a message that says so (NUL bytes are valid UTF-8, so it would otherwise read as garbage).
+
+    Raises:
+        DataFormatError: the bytes are not UTF-8 (with the line of the first bad byte), or UTF-16 without a mark.
+    """
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                raise DataFormatError(
+                    path, None, f"the file starts with a {name} byte-order mark but is not valid {name} "
+                    f"(byte offset {exc.start + len(bom)})", "UTF-8 text; re-encode the file"
+                ) from None
+            finding = Finding("encoding", path, 1, f"the file is {name} (byte-order mark); decoded as such", "info")
+            return Source(path, text), [finding]
+    guess = utf16_without_bom(data)
+    if guess is not None:
+        codec = guess.replace(" ", "")
+        raise DataFormatError(
+            path, None, f"the file looks like {guess} without a byte-order mark (every other byte is NUL)",
+            f"UTF-8 text; re-encode it, e.g. iconv -f {codec} -t UTF-8",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -92,15 +138,26 @@ def decode_bytes(data: bytes, path: str) -> tuple[Source, list[Finding]]:
 
 
 def split_lines(source: Source) -> tuple[list[str], list[Finding]]:
-    """Physical lines without their ``\\n`` or ``\\r\\n`` ending; line ``i`` of the file is ``lines[i - 1]``.
+    """Physical lines without their ``\\n``, ``\\r\\n`` or lone ``\\r`` ending; line ``i`` of the file is ``lines[i - 1]``.
 
-    Only ``\\n`` ends a line (``str.splitlines`` would also split on control characters that can be tokens).
-    Reports CRLF endings and a missing final newline, once each.
+    Only these end a line (``str.splitlines`` would also split on control characters that can be tokens). A lone CR
+    is a classic Mac OS line end, as editors count it. Reports CRLF and CR endings and a missing final newline,
+    once each.
     """
     text = source.text
     findings: list[Finding] = []
     if not text:
         return [], findings
+    lone_cr = [m.start() for m in re.finditer(r"\r(?!\n)", text)]
+    if lone_cr:
+        first = len(_LINE_END_RE.findall(text, 0, lone_cr[0])) + 1
+        findings.append(
+            Finding(
+                "cr-line-end", source.path, first,
+                f"{len(lone_cr)} line(s) end with a lone CR (classic Mac OS line ends; read as line breaks)", "info",
+            )
+        )
+        text = re.sub(r"\r(?!\n)", "\n", text)
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
