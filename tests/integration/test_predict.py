@@ -279,3 +279,27 @@ def test_predict_escape_cell() -> None:
         "a=1",
         "",
     ]
+
+
+def test_a_bad_record_deep_in_the_input_stops_the_run_before_any_tagging(tmp_path: Path, model_dir: Path) -> None:
+    from nerforge.cli.predict_cmd import predict
+    from nerforge.errors import DataFormatError
+
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"Alice met Bob in Paris.\n" * 3000 + b"caf\xe9 au lait\n" + b"more text\n")
+    out = tmp_path / "out.jsonl"
+    tagged: list[object] = []
+    with pytest.raises(DataFormatError, match=r"in\.txt:3001: not UTF-8") as info:
+        predict(model_dir, input_path=source, output=out, on_result=lambda r, e: tagged.append(r), progress=False)
+    assert info.value.line == 3001
+    assert tagged == []  # found by the pre-scan, not after tagging 3,000 texts
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["in.txt"]
+
+
+def test_progress_shows_the_total(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nerforge.cli.predict_cmd import predict
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"text": "Alice met Bob {i}"}}\n' for i in range(7)), encoding="utf-8")
+    predict(model_dir, input_path=source, progress=True)
+    assert "7/7" in capsys.readouterr().err

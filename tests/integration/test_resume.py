@@ -85,3 +85,51 @@ def test_killed_run_resumes_to_the_same_steps(
     from transformers import pipeline
 
     assert isinstance(pipeline("token-classification", model=str(out))("We use Go daily"), list)
+
+
+def _crash(data: dict[str, Path], out: Path, encoder: Path, step: int, *extra: str) -> None:
+    env = {**os.environ, CRASH_ENV: str(step), "HF_HUB_OFFLINE": "1"}
+    script = "import sys; from nerforge.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args(data, out, encoder, *extra)], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == CRASH_EXIT_CODE, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("extra", "crash_after"),
+    [
+        (("--set", "training.eval_steps=3"), 4),  # resumes mid-epoch from checkpoint-3
+        (("--max-steps", "10"), 9),  # resumes from checkpoint-8 at an epoch boundary, stops at max_steps
+        (("--set", "training.gradient_accumulation_steps=3", "--batch-size", "4"), 4),  # 8 batches = 3 steps/epoch
+    ],
+    ids=["mid-epoch", "max-steps", "accumulation"],
+)
+def test_resumed_run_takes_exactly_the_reference_steps(
+    tmp_path: Path, tiny_encoder: Path, extra: tuple[str, ...], crash_after: int
+) -> None:
+    data = write_corpus(tmp_path)
+    reference = tmp_path / "reference"
+    assert main(args(data, reference, tiny_encoder, *extra)) == 0
+    ref = json.loads((reference / "nerforge.json").read_text())["extra"]["training"]
+    out = tmp_path / "model"
+    _crash(data, out, tiny_encoder, crash_after, *extra)
+    assert main(args(data, out, tiny_encoder, *extra, "--resume")) == 0
+    got = json.loads((out / "nerforge.json").read_text())["extra"]["training"]
+    assert got["resumed_from"] is not None
+    assert (got["global_step"], got["max_steps"], got["epochs"]) == (ref["global_step"], ref["max_steps"], ref["epochs"])
+
+
+def test_resume_after_the_data_changed_is_refused_saying_what_changed(
+    tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_corpus(tmp_path)
+    out = tmp_path / "model"
+    _crash(data, out, tiny_encoder, 6)
+    with data["train"].open("a", encoding="utf-8") as fh:
+        fh.write("We\tO\nuse\tO\nRust\tB-TECH\n\n")
+    assert main(args(data, out, tiny_encoder, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert "the data changed" in err and f"train: {data['train']} has changed" in err
+    assert not out.exists()
+    assert (tmp_path / "model.work" / "checkpoints" / "checkpoint-4").is_dir()  # the interrupted run is kept

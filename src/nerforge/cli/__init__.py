@@ -89,7 +89,21 @@ def _click_exception_types() -> tuple[tuple[type[BaseException], ...], tuple[typ
     return tuple(errors), tuple(aborts)
 
 
+def _close_progress_bars() -> None:
+    """End any progress bar still open, so that the last message starts on a line of its own."""
+    try:
+        from tqdm.std import tqdm
+    except ImportError:  # pragma: no cover - a dependency
+        return
+    for bar in list(getattr(tqdm, "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the real message
+            pass
+
+
 def _say(message: str) -> None:
+    _close_progress_bars()
     typer.echo(message, err=True)
 
 

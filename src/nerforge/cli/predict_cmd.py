@@ -20,6 +20,7 @@ from nerforge.outputs import check_output_file
 from nerforge.prediction.engine import DEFAULT_CHUNK_SIZE
 from nerforge.prediction.io import (
     InputRecord,
+    count_inputs,
     input_format,
     output_format,
     read_inputs,
@@ -83,8 +84,10 @@ def predict(
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     records: Iterator[InputRecord]
     if text is not None:
-        records = iter([InputRecord(0, text)])
+        records, total = iter([InputRecord(0, text)]), 1
     else:
+        # the pre-scan finds a bad record before any tagging, and gives the progress bar its total and ETA
+        total = count_inputs(input_path, text_column=text_column, whole_file=whole_file)  # type: ignore[arg-type]
         records = read_inputs(input_path, text_column=text_column, whole_file=whole_file)  # type: ignore[arg-type]
     tagger = Tagger.load(
         model, batch_size=batch_size, device=device, progress=progress, chunk_size=chunk_size, backend=backend
@@ -99,7 +102,7 @@ def predict(
                 pending.append(record)
                 yield record.text
 
-        for entities in tagger.iter_predict(texts()):
+        for entities in tagger.iter_predict(texts(), total=total):
             record = pending.popleft()
             summary.texts += 1
             summary.entities.update(e.label for e in entities)

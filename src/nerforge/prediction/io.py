@@ -93,6 +93,18 @@ def read_inputs(path: str | Path, *, text_column: str = "text", whole_file: bool
     return _read_jsonl(path, text_column)
 
 
+def count_inputs(path: str | Path, *, text_column: str = "text", whole_file: bool = False) -> int:
+    """Read the whole input once without tagging: the number of records, for the progress bar's total and ETA.
+
+    A cheap pre-scan (parsing is thousands of times faster than tagging), so that a bad byte or record at line
+    3,001 stops the run before any tagging, not after 3,000 texts were tagged and thrown away.
+
+    Raises:
+        DataFormatError: the first problem in the file, with its line.
+    """
+    return sum(1 for _ in read_inputs(path, text_column=text_column, whole_file=whole_file))
+
+
 # The parsers of one record below are shared with nerforge.distributed.io, which reads byte ranges of the same
 # files, so that both read every record (and reject every bad one) alike.
 
