@@ -280,3 +280,42 @@ def word_tags(split: SplitFeatures, predictions: Any, id2label: Mapping[int, str
         for word, position in enc.first_piece_of.items():
             sentence[word] = id2label[int(row[position])]
     return [convert_tags(fill_empty_words(t), "iob2") for t in tags]
+
+
+@dataclass(frozen=True)
+class LabelCoverage:
+    """Which entity types each split has: what :func:`check_label_coverage` found.
+
+    Attributes:
+        train_types: types with at least one entity in train.
+        unseen_in_train: types that occur only in dev or test (the model cannot learn them), with a place each.
+        dev_entities: entities in the dev split (``None`` without a dev split).
+    """
+
+    train_types: tuple[str, ...]
+    unseen_in_train: dict[str, str]
+    dev_entities: int | None
+
+
+def check_label_coverage(splits: Mapping[str, Sequence[Example]], train_path: object) -> LabelCoverage:
+    """Refuse training data without entities; describe types and dev entities for the warnings of ``train``.
+
+    Raises:
+        DataFormatError: the training split has no entity at all (every tag ``O``): the model would learn only ``O``.
+    """
+    train_types = entity_types(splits.get("train", ()))
+    if not train_types:
+        raise DataFormatError(
+            str(train_path), None, "the training data has no entities (every tag is O); a model trained on it "
+            "can only answer O", "some B-/I- tags; check --tag-column, --label-names or --label-map",
+        )
+    unseen: dict[str, str] = {}
+    for name in ("dev", "test"):
+        for type_, ex in entity_types(splits.get(name, ())).items():
+            if type_ not in train_types and type_ not in unseen:
+                unseen[type_] = f"{ex.source}:{ex.line}" if ex.line is not None else str(ex.source or name)
+    dev = splits.get("dev")
+    dev_entities = None if dev is None else sum(
+        1 for ex in dev for tag in ex.tags if tag.startswith("B-")
+    )
+    return LabelCoverage(tuple(sorted(train_types)), unseen, dev_entities)

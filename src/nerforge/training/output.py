@@ -130,13 +130,16 @@ def _notes(info: dict[str, Any], *, has_dev: bool) -> list[str]:
     notes = []
     if not has_dev:
         notes.append("No dev split: no early stopping; the model of the last epoch is kept.")
-    elif info["stopped_early"]:
-        notes.append(
-            f"Training stopped early after {info['epochs']:g} epochs ({info['global_step']} of {info['max_steps']} "
-            f"steps) for lack of dev F1 gains; the checkpoint with the best dev F1 (step {info['best_step']}) is kept."
-        )
     else:
-        notes.append(f"The checkpoint with the best dev F1 (step {info['best_step']}) is kept.")
+        by = "dev loss (the dev split has no entities)" if info.get("best_by") == "dev loss" else "dev F1"
+        if info["stopped_early"]:
+            notes.append(
+                f"Training stopped early after {info['epochs']:g} epochs ({info['global_step']} of "
+                f"{info['max_steps']} steps) for lack of gains in {by.split(' (')[0]}; the checkpoint with the best "
+                f"{by} (step {info['best_step']}) is kept."
+            )
+        else:
+            notes.append(f"The checkpoint with the best {by} (step {info['best_step']}) is kept.")
     if info["resumed_from"]:
         notes.append(f"Training was interrupted and resumed from {Path(info['resumed_from']).name}.")
     return notes

@@ -26,10 +26,10 @@ from nerforge.model_dir import META_FILE, resolve_model
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table
 from nerforge.training.collate import PaddingCollator
-from nerforge.training.dataset import SplitFeatures, build_split, resolve_labels, word_tags
+from nerforge.training.dataset import SplitFeatures, build_split, check_label_coverage, resolve_labels, word_tags
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
-from nerforge.training.trainer import NerTrainer, argmax_logits, entity_metrics, training_arguments
+from nerforge.training.trainer import BEST_METRIC, NerTrainer, argmax_logits, entity_metrics, training_arguments
 from nerforge.training.workdir import RESUME_FILE, WorkDir, fingerprint_files
 from nerforge.types import Example
 
@@ -177,7 +177,20 @@ def _train_locked(
     logger.info("torch uses %d CPU thread(s) of %d usable cores (training.num_threads sets it)", threads, usable_cpus())
 
     splits = read_splits(config)
+    coverage = check_label_coverage(splits, config.data.train)  # DataFormatError when train has no entity
     labels = resolve_labels(splits, config.data.labels)
+    if coverage.unseen_in_train:
+        logger.warning(
+            "entity types that occur only in dev/test, never in train (the model cannot learn them; they will count "
+            "as misses): %s", ", ".join(f"{t} ({where})" for t, where in sorted(coverage.unseen_in_train.items()))
+        )
+    best_metric = BEST_METRIC
+    if coverage.dev_entities == 0:
+        best_metric = "loss"
+        logger.warning(
+            "the dev split has no entities: dev F1 is 0 at every evaluation, so the best checkpoint is chosen by "
+            "dev loss instead (add entities to dev, or carve one from train with data.split)"
+        )
     tags = list(labels.tags)
     label2id, id2label = labels.label2id, labels.id2label
     logger.info(
@@ -240,7 +253,7 @@ def _train_locked(
             work.remember_run(tracker.run_id)
             tracker.log_params({**_params(config, tags, max_length, features), "distributed": dist.params()})
 
-    trainer = _build_trainer(config, model, tokenizer, train_split, dev_split, id2label, work)
+    trainer = _build_trainer(config, model, tokenizer, train_split, dev_split, id2label, work, best_metric)
     if tracker is not None:
         trainer.add_callback(MlflowCallback(tracker))
 
@@ -254,7 +267,9 @@ def _train_locked(
                 "epochs": round(float(state.epoch or 0), 4),
                 "stopped_early": state.global_step < state.max_steps,
                 "best_step": state.best_global_step,
-                "best_dev_f1": state.best_metric,
+                "best_by": f"dev {best_metric}" if dev_split is not None else None,
+                "best_dev_f1": state.best_metric if best_metric == BEST_METRIC else None,
+                "best_dev_loss": state.best_metric if best_metric == "loss" else None,
                 "resumed_from": str(last) if last is not None else None,
                 "world_size": dist.world_size,
                 "threads": threads,
@@ -271,12 +286,30 @@ def _train_locked(
         if tracker is not None:
             tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
+    warn_if_nothing_predicted(result, config)
     if tracker is not None:
         log_results(tracker, result)
         result.tracking_run_id = tracker.run_id
     if not config.output.keep_checkpoints and dist.is_main:
         work.clean()
     return result
+
+
+def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[str]:
+    """Warn when the trained model finds no entity at all in dev or test that has some: the run learned nothing
+    usable. Returns the splits warned about."""
+    warned = []
+    for name, scores in (("dev", result.dev), ("test", result.test)):
+        if scores is None or scores.micro.support == 0 or scores.micro.n_pred > 0:
+            continue
+        warned.append(name)
+        logger.warning(
+            "the model predicts no entity at all on %s (%d gold entities). Likely causes: too few optimizer steps "
+            "(%d were run; raise training.epochs or --max-steps), a learning rate too low or too high (%g), or tags "
+            "that do not match the data (check 'nerforge inspect' on train and %s)",
+            name, scores.micro.support, result.global_step, config.training.learning_rate, name,
+        )
+    return warned
 
 
 def _build_trainer(
@@ -287,13 +320,14 @@ def _build_trainer(
     dev_split: SplitFeatures | None,
     id2label: dict[int, str],
     work: WorkDir,
+    best_metric: str,
 ) -> NerTrainer:
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import ProgressCallback
 
     from nerforge.modeling.training import loss_function, metrics_preprocessor
 
-    args = training_arguments(config.training, work.checkpoints, has_dev=dev_split is not None)
+    args = training_arguments(config.training, work.checkpoints, has_dev=dev_split is not None, best_metric=best_metric)
     trainer = NerTrainer(
         model=model,
         args=args,

@@ -79,10 +79,14 @@ def resolve_precision(precision: str, *, cuda: bool | None = None, flags: frozen
     return "bf16" if {"avx512_bf16", "amx_bf16"} & flags else "fp32"
 
 
-def training_arguments(config: TrainingConfig, checkpoint_dir: Path, *, has_dev: bool) -> TrainingArguments:
+def training_arguments(
+    config: TrainingConfig, checkpoint_dir: Path, *, has_dev: bool, best_metric: str = BEST_METRIC
+) -> TrainingArguments:
     """``TrainingArguments`` for ``config``, checkpointing into ``checkpoint_dir``.
 
-    Without a dev split nothing is evaluated during training: no early stopping, the last epoch is kept.
+    Without a dev split nothing is evaluated during training: no early stopping, the last epoch is kept. The best
+    checkpoint is the one with the highest dev ``f1``, or the lowest dev ``loss`` when ``best_metric="loss"`` (a dev
+    split without entities, where F1 is 0 at every epoch and would keep the first checkpoint).
     """
     by_steps = config.eval_steps is not None
     strategy = "steps" if by_steps else "epoch"
@@ -113,8 +117,8 @@ def training_arguments(config: TrainingConfig, checkpoint_dir: Path, *, has_dev:
         logging_steps=config.eval_steps or 500,
         save_total_limit=2 if has_dev else 1,  # the best and the last; without dev, the last
         load_best_model_at_end=has_dev,
-        metric_for_best_model=BEST_METRIC if has_dev else None,
-        greater_is_better=True if has_dev else None,
+        metric_for_best_model=best_metric if has_dev else None,
+        greater_is_better=(best_metric != "loss") if has_dev else None,
         restore_callback_states_from_checkpoint=True,
         report_to="none",
         disable_tqdm=False,
