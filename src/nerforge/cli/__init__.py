@@ -60,6 +60,7 @@ def _root(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("nerforge").setLevel(logging.DEBUG if verbose else logging.INFO)  # also read by main()
 
 
 _register()
@@ -100,6 +101,10 @@ def _close_progress_bars() -> None:
             bar.close()
         except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the real message
             pass
+
+
+def _verbose() -> bool:
+    return logging.getLogger("nerforge").isEnabledFor(logging.DEBUG)
 
 
 def _say(message: str) -> None:
@@ -145,12 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_FAILURE)
         except OSError as exc:
-            if logging.getLogger().isEnabledFor(logging.DEBUG):
+            if _verbose():
                 traceback.print_exc()
             _say(_os_error_line(exc))
             return EXIT_FAILURE
         except Exception as exc:  # a bug of ours: one line, the traceback with --verbose
-            if logging.getLogger().isEnabledFor(logging.DEBUG):
+            if _verbose():
                 traceback.print_exc()
             first = (str(exc).splitlines() or [""])[0][:300]
             _say(
