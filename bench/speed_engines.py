@@ -129,15 +129,9 @@ def load_nerforge(model: str, backend: str, threads: int) -> tuple[Tagger, str]:
 
     torch.set_num_threads(threads)
     if backend == "onnx":
-        from nerforge.model_dir import ModelMeta
-        from nerforge.prediction.engine import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE
-        from nerforge.prediction.onnx_backend import SessionSettings, load_onnx_tagger
+        from nerforge.prediction.onnx_backend import SessionSettings
 
-        settings = SessionSettings(threads=threads)
-        tagger = load_onnx_tagger(
-            model, ModelMeta.load(model), batch_size=DEFAULT_BATCH_SIZE, progress=False,
-            chunk_size=DEFAULT_CHUNK_SIZE, settings=settings,
-        )  # fmt: skip
+        tagger = NerTagger.load(model, backend="onnx", progress=False, onnx_settings=SessionSettings(threads=threads))
     else:
         tagger = NerTagger.load(model, backend=backend, progress=False)
 

@@ -167,12 +167,14 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _check_head(self) -> ModelConfig:
-        if self.crf and self.label_all_subwords:
-            raise ValueError("model.crf labels words (first subwords); it cannot be combined with label_all_subwords")
-        if self.crf and self.class_weights is not None:
-            raise ValueError("model.class_weights weights the softmax loss; a CRF's sequence loss takes none")
-        if len(set(self.features)) != len(self.features):
-            raise ValueError(f"model.features lists a feature twice: {self.features}")
+        from nerforge.errors import ModelError
+        from nerforge.modeling.head import HeadSpec  # the head's own rules live with the head
+
+        try:
+            spec = HeadSpec.from_config(self)
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
+        spec.check_training(label_all_subwords=self.label_all_subwords, class_weights=self.class_weights)
         return self
 
 

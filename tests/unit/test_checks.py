@@ -26,16 +26,16 @@ from nerforge.data.checks import (
     token_problems,
 )
 from nerforge.data.checks.lines import column_separator, file_lines
-from nerforge.data.checks.tokens import unusual_chars
-from nerforge.data.subwords import (
+from nerforge.data.checks.subwords import (
     check_no_subword,
     length_stats,
-    load_tokenizer,
     piece_counts,
     special_count,
     tokenizer_limit,
 )
+from nerforge.data.checks.tokens import unusual_chars
 from nerforge.errors import ModelError
+from nerforge.model_dir import load_tokenizer
 from nerforge.types import Corpus, Example, Finding, Span
 
 

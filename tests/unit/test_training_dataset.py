@@ -5,11 +5,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from nerforge.alignment import IGNORE_INDEX
 from nerforge.errors import ConfigError, DataFormatError
+from nerforge.modeling.head import HeadSpec
+from nerforge.modeling.plan import HeadPlan
 from nerforge.training.callbacks import epoch_table
 from nerforge.training.collate import EpochLengthGroupedSampler, PaddingCollator
 from nerforge.training.dataset import (
@@ -19,7 +22,7 @@ from nerforge.training.dataset import (
     build_split,
     continuation_tag,
     resolve_labels,
-    word_tags,
+    split_predictions,
 )
 from nerforge.types import Example, LabelSet
 
@@ -38,25 +41,37 @@ def ex(pairs: list[tuple[str, str]], line: int = 1) -> Example:
     return Example(tuple(w for w, _ in pairs), tuple(t for _, t in pairs), source="mem.conll", line=line)
 
 
+def plan(max_length: int, stride: int) -> HeadPlan:
+    return HeadPlan(HeadSpec(), LABELS.tags, max_length, stride)
+
+
+def word_tags(split) -> list[list[str]]:
+    """Decode the window labels themselves, as if the model had predicted them perfectly, through the plan."""
+    num = len(LABELS.tags)
+    logits = []
+    for enc in split.inputs.windows:
+        row = np.zeros((len(enc.labels), num))
+        for pos, label in enumerate(enc.labels):
+            if label != IGNORE_INDEX:
+                row[pos, label] = 10.0
+        logits.append(row)
+    return [list(p.tags) for p in split_predictions(split, plan(8, 2), logits)]
+
+
 def owned_labels(split) -> list[dict[int, int]]:
     """Per example: word index -> the label id on its first subword, collected over all windows."""
     out: list[dict[int, int]] = [{} for _ in split.examples]
-    for enc in split.encoded:
+    for enc in split.inputs.windows:
         for word, pos in enc.first_piece_of.items():
             assert word not in out[enc.window.example], "a word is labelled by two windows"
             out[enc.window.example][word] = enc.labels[pos]
     return out
 
 
-def gold_as_predictions(split) -> list[list[int]]:
-    """The window labels themselves, as if the model had predicted them perfectly."""
-    return [[label if label != IGNORE_INDEX else 0 for label in enc.labels] for enc in split.encoded]
-
-
 def test_labels_sit_on_first_subword(tokenizer) -> None:
     example = ex([("Kubernetes", "B-TECH"), ("and", "O"), ("data", "B-SKILL"), ("kubernetes", "I-SKILL")])
-    split = build_split("train", [example], tokenizer, LABELS.label2id, max_length=64, stride=8)
-    (enc,) = split.encoded
+    split = build_split("train", [example], tokenizer, LABELS.label2id, plan(64, 8))
+    (enc,) = split.inputs.windows
     pieces = tokenizer.convert_ids_to_tokens(enc.input_ids)
     assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]"
     labelled = [(pieces[i], LABELS.id2label[label]) for i, label in enumerate(enc.labels) if label != IGNORE_INDEX]
@@ -67,9 +82,9 @@ def test_labels_sit_on_first_subword(tokenizer) -> None:
 def test_label_all_subwords_turns_b_into_i_on_continuations(tokenizer) -> None:
     example = ex([("Kubernetes", "B-TECH"), ("rocks", "O")])
     split = build_split(
-        "train", [example], tokenizer, LABELS.label2id, max_length=64, stride=8, label_all_subwords=True
+        "train", [example], tokenizer, LABELS.label2id, plan(64, 8), label_all_subwords=True
     )
-    labels = [LABELS.id2label[x] for x in split.encoded[0].labels if x != IGNORE_INDEX]
+    labels = [LABELS.id2label[x] for x in split.inputs.windows[0].labels if x != IGNORE_INDEX]
     assert labels == ["B-TECH", "I-TECH", "I-TECH", "I-TECH", "O"]
     assert continuation_tag("B-X") == "I-X" and continuation_tag("I-X") == "I-X" and continuation_tag("O") == "O"
 
@@ -79,7 +94,7 @@ def test_words_without_subwords_are_counted_and_filled(tokenizer) -> None:
         [("Python", "B-TECH"), ("\x1a", "O"), (" ", "O"), ("data", "B-SKILL"), ("\x1a", "I-SKILL"), ("work", "I-SKILL")]
     )
     alone = ex([("\x1a", "B-TECH")], line=9)  # an entity the model can never see
-    split = build_split("dev", [example, alone], tokenizer, LABELS.label2id, max_length=64, stride=8)
+    split = build_split("dev", [example, alone], tokenizer, LABELS.label2id, plan(64, 8))
     assert split.stats.empty_words == 4
     assert split.stats.extra[UNSEEN_ENTITIES] == 1
     assert split.stats.extra[DROPPED_WINDOWS] == 1  # the sentence with no piece at all has no window
@@ -87,7 +102,7 @@ def test_words_without_subwords_are_counted_and_filled(tokenizer) -> None:
     assert sorted(labels[0]) == [0, 3, 5]  # only words with pieces are labelled
     assert [LABELS.id2label[labels[0][w]] for w in (0, 3, 5)] == ["B-TECH", "B-SKILL", "I-SKILL"]
     # perfect predictions come back as the gold tags; the empty word inside the entity continues it
-    assert word_tags(split, gold_as_predictions(split), LABELS.id2label) == [list(example.tags), ["O"]]
+    assert word_tags(split) == [list(example.tags), ["O"]]
 
 
 def test_long_sentence_is_windowed_without_losing_a_word(tokenizer) -> None:
@@ -96,31 +111,31 @@ def test_long_sentence_is_windowed_without_losing_a_word(tokenizer) -> None:
     pairs = [rng.choice(vocab) for _ in range(300)]
     pairs[100:103] = [("data", "B-SKILL"), ("analysis", "I-SKILL"), ("skills", "I-SKILL")]
     example = ex(pairs)
-    split = build_split("train", [example], tokenizer, LABELS.label2id, max_length=32, stride=8)
+    split = build_split("train", [example], tokenizer, LABELS.label2id, plan(32, 8))
     assert split.stats.windowed_examples == 1
-    assert len(split.encoded) == split.stats.windows > 10
-    assert all(len(enc.input_ids) <= 32 for enc in split.encoded)
+    assert len(split.inputs.windows) == split.stats.windows > 10
+    assert all(len(enc.input_ids) <= 32 for enc in split.inputs.windows)
     labels = owned_labels(split)[0]
     assert sorted(labels) == list(range(300))  # every word labelled exactly once
     assert [LABELS.id2label[labels[i]] for i in range(300)] == list(example.tags)
-    assert word_tags(split, gold_as_predictions(split), LABELS.id2label) == [list(example.tags)]
+    assert word_tags(split) == [list(example.tags)]
 
 
 def test_giant_word_is_clipped_and_counted(tokenizer) -> None:
     example = ex([("a", "O"), (GIANT, "B-SKILL"), ("b", "O")])
     assert len(tokenizer.tokenize(GIANT)) > 6
-    split = build_split("train", [example], tokenizer, LABELS.label2id, max_length=8, stride=2)
+    split = build_split("train", [example], tokenizer, LABELS.label2id, plan(8, 2))
     assert split.stats.long_words == 1
-    assert all(len(enc.input_ids) <= 8 for enc in split.encoded)
+    assert all(len(enc.input_ids) <= 8 for enc in split.inputs.windows)
     labels = owned_labels(split)[0]
     assert [LABELS.id2label[labels[i]] for i in range(3)] == ["O", "B-SKILL", "O"]
-    assert word_tags(split, gold_as_predictions(split), LABELS.id2label) == [list(example.tags)]
+    assert word_tags(split) == [list(example.tags)]
 
 
 def test_unknown_tag_names_file_and_line(tokenizer) -> None:
     example = Example(("a", "b"), ("O", "B-PERSON"), source="dev.conll", line=4, token_lines=(4, 5))
     with pytest.raises(DataFormatError, match=r"^dev.conll:5: tag 'B-PERSON' is not among"):
-        build_split("dev", [example], tokenizer, LABELS.label2id, max_length=16, stride=2)
+        build_split("dev", [example], tokenizer, LABELS.label2id, plan(16, 2))
 
 
 def test_labels_are_the_union_of_all_splits() -> None:

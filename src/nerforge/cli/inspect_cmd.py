@@ -137,7 +137,14 @@ def inspect_cli(
     options: ReadOptions,
 ) -> None:
     """Check data files: counts, scheme, and quirks (I- starts, corrupt tags, odd tokens, duplicates, lengths)."""
-    report = inspect_files(paths, options, tokenizer, max_length, max_findings=max_findings)
+    loaded = None
+    if tokenizer is not None:
+        from nerforge.model_dir import load_tokenizer
+
+        loaded = load_tokenizer(tokenizer)
+    report = inspect_files(paths, options, loaded, max_length, max_findings=max_findings)
+    if tokenizer is not None:
+        report.tokenizer = tokenizer  # the name the user gave, for the report
     typer.echo(render_json(report) if as_json else render_text(report), nl=as_json)
 
 

@@ -21,15 +21,24 @@ import logging
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from nerforge.data.normalize import read_examples
 from nerforge.data.readers.options import ReadOptions
 from nerforge.errors import ConfigError, DataFormatError
 from nerforge.types import Example
 
-if TYPE_CHECKING:
-    from nerforge.config import DataConfig
+
+class SplitsSpec(Protocol):
+    """What this module needs of a data config (:class:`nerforge.config.DataConfig` is one): the files of each
+    split, the reader options, and the optional carving (``split``) and sampling (``sample``) settings."""
+
+    split: Any  # .dev, .test (fractions), .seed, .by ("document" | "sentence"), or None
+    sample: Any  # .train, .dev, .test (sizes or None), .seed, or None
+
+    def files(self, split: str) -> list[Path]: ...
+
+    def read_options(self) -> ReadOptions: ...
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +124,7 @@ def sample(examples: Sequence[Example], size: int, seed: int) -> list[Example]:
     return [examples[i] for i in keep]
 
 
-def read_data_splits(data: DataConfig) -> dict[str, list[Example]]:
+def read_data_splits(data: SplitsSpec) -> dict[str, list[Example]]:
     """The train, dev and test splits of ``data`` (those that are given or carved), read as IOB2.
 
     Raises:
@@ -149,7 +158,7 @@ def read_data_splits(data: DataConfig) -> dict[str, list[Example]]:
     return {name: splits[name] for name in SPLITS if name in splits}
 
 
-def describe_source(data: DataConfig, split: str) -> str:
+def describe_source(data: SplitsSpec, split: str) -> str:
     """Where a split comes from, for model cards: its file names, or how it was carved from train."""
     paths = data.files(split)
     if paths:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.errors import ModelError
-from nerforge.modeling.export import features_logits_module, uses_word_features
-from nerforge.prediction.onnx_backend import FEATURES_INPUT, INPUT_NAMES, OUTPUT_NAME
+from nerforge.modeling.export import graph_module
+from nerforge.prediction.onnx_backend import INPUT_NAMES, OUTPUT_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -36,21 +36,6 @@ class QuantizationInfo:
     op_types: tuple[str, ...] = INT8_OP_TYPES
     per_channel: bool = True
     reduce_range: bool = False
-
-
-def logits_module(model: Any) -> Any:
-    """Wrap a Hugging Face token-classification model so its graph has two tensor inputs and one output."""
-    import torch
-
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    return LogitsOnly().eval()
 
 
 @contextlib.contextmanager
@@ -92,18 +77,12 @@ def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_lengt
     """Write ``model``'s forward pass (``input_ids``, ``attention_mask`` → ``logits``) to ``path`` as ONNX."""
     import torch
 
-    wrapped = logits_module(model)
+    wrapped, extra = graph_module(model)  # the head decides its graph's inputs (nerforge.modeling.export)
     ids = torch.full((2, 8), 100, dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
-    args: tuple[Any, ...] = (ids, mask)
-    inputs = list(INPUT_NAMES)
-    if uses_word_features(model):  # a nerforge head with word features: a third input (see nerforge.modeling)
-        wrapped, args, inputs = (
-            features_logits_module(model),
-            (ids, mask, torch.ones_like(ids)),
-            [*inputs, FEATURES_INPUT],
-        )
+    args: tuple[Any, ...] = (ids, mask, *(torch.ones_like(ids) for _ in extra))
+    inputs = [*INPUT_NAMES, *extra]
     big = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
     names = {"input_names": inputs, "output_names": [OUTPUT_NAME], "opset_version": opset}
     chatter = io.StringIO()  # the exporters print progress and warnings of their own

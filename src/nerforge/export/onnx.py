@@ -46,7 +46,6 @@ from nerforge.export.graph import (
     QuantizationInfo,
     export_graph,
     graph_bytes,
-    logits_module,
     quantize_int8,
     remove_graph,
 )
@@ -54,13 +53,14 @@ from nerforge.export.parity import PARITY_FILE, ParityReport, check_parity, samp
 from nerforge.io_utils import atomic_directory
 from nerforge.locking import exclusive
 from nerforge.model_dir import ModelMeta
+from nerforge.modeling.export import logits_module
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.prediction.onnx_backend import ONNX_FILE, ONNX_META_KEY, OnnxBackend
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
 
-__all__ = [  # the graph helpers are re-exported: nerforge.modeling refers to nerforge.export.onnx.logits_module
+__all__ = [  # the graph helpers are re-exported for callers of nerforge.export.onnx
     "INT8_OP_TYPES",
     "ExportOptions",
     "ExportResult",

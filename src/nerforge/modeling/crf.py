@@ -111,37 +111,3 @@ class LinearChainCRF(nn.Module):
         emissions, chain_mask, _ = pack_positions(logits[rows], mask[rows])
         tags, _, _ = pack_positions(labels[rows], mask[rows])
         return -self.log_likelihood(emissions, tags, chain_mask).mean()
-
-    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Batched Viterbi: the best tag ids ``(batch, n)`` for chains ``emissions`` ``(batch, n, num_tags)`` whose
-        positions are ``mask`` (a prefix of each row); positions off the mask get 0."""
-        start, end, trans = self.scores()
-        emissions = emissions.float()
-        score = start.unsqueeze(0) + emissions[:, 0]
-        history = []
-        for t in range(1, emissions.shape[1]):
-            cand = score.unsqueeze(2) + trans.unsqueeze(0)
-            best, arg = cand.max(dim=1)
-            nxt = best + emissions[:, t]
-            on = mask[:, t].unsqueeze(1)
-            score = torch.where(on, nxt, score)
-            history.append(torch.where(on, arg, torch.arange(self.num_tags, device=arg.device).expand_as(arg)))
-        score = score + end.unsqueeze(0)
-        best_last = score.argmax(dim=1)
-        path = [best_last]
-        for arg in reversed(history):  # positions off the mask map each tag to itself, so they pass through
-            best_last = arg.gather(1, best_last.unsqueeze(1)).squeeze(1)
-            path.append(best_last)
-        out = torch.stack(list(reversed(path)), dim=1)
-        return out.masked_fill(~mask, 0)
-
-    def decode_labels(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Viterbi over the labelled positions of each window, scattered back: ``(batch, seq)`` tag ids (0 off the
-        chain). For ``preprocess_logits_for_metrics`` during training."""
-        mask = labels != IGNORE_INDEX
-        out = torch.zeros(labels.shape, dtype=torch.long, device=labels.device)
-        if not bool(mask.any()):
-            return out
-        emissions, chain_mask, index = pack_positions(logits, mask)
-        best = self.decode(emissions, chain_mask)
-        return out.scatter(1, index, torch.where(chain_mask, best, out.gather(1, index)))

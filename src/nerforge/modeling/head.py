@@ -41,6 +41,19 @@ class HeadSpec:
         unknown = [f for f in self.features if f not in FEATURE_NAMES]
         if unknown:
             raise ModelError(f"unknown word features {unknown}; known: {', '.join(FEATURE_NAMES)}")
+        if len(set(self.features)) != len(self.features):
+            raise ModelError(f"model.features lists a feature twice: {list(self.features)}")
+
+    def check_training(self, *, label_all_subwords: bool, class_weights: str | None) -> None:
+        """Refuse training options this head cannot honour.
+
+        Raises:
+            ValueError: a CRF with ``label_all_subwords`` or with class weights.
+        """
+        if self.crf and label_all_subwords:
+            raise ValueError("model.crf labels words (first subwords); it cannot be combined with label_all_subwords")
+        if self.crf and class_weights is not None:
+            raise ValueError("model.class_weights weights the softmax loss; a CRF's sequence loss takes none")
 
     @classmethod
     def from_config(cls, model: Any) -> HeadSpec:
@@ -91,6 +104,42 @@ class HeadSpec:
     @property
     def uses_shape(self) -> bool:
         return "shape" in self.features
+
+    @property
+    def library(self) -> str:
+        """What loads the weights: ``"transformers"`` (a plain token classifier) or ``"nerforge"``."""
+        return "nerforge" if self.custom_model else "transformers"
+
+    def usage_note(self, model_name: str) -> list[str]:
+        """Markdown lines for a model card: how (or whether) plain transformers can run a model with this head."""
+        pipeline = [
+            "With plain transformers:",
+            "",
+            "```python",
+            "from transformers import pipeline",
+            "",
+            f'ner = pipeline("token-classification", model="{model_name}", aggregation_strategy="first")',
+            'print(ner("Experience with Python and Kubernetes required."))',
+            "```",
+            "",
+        ]
+        if self.is_plain:
+            return pipeline
+        if not self.custom_model:
+            return [
+                f"The head is `{self.name}`: a plain token classifier that reads neighbouring sentences of the same "
+                "document as context. nerforge adds that context (`Tagger.predict_words(..., doc_ids=...)`, "
+                "`nerforge evaluate` on files with documents). With plain transformers it still loads, but tags "
+                "sentences without their context:",
+                *pipeline[1:],
+            ]
+        return [
+            f"The head is `{self.name}` (word shape features and/or a CRF): the weights are a nerforge model "
+            "(`model.safetensors` with the encoder's config in `encoder/config.json`), loaded by nerforge's own "
+            "code and never through remote code. It does **not** load in `transformers.pipeline`; use nerforge, or "
+            "export it with `nerforge export --onnx` for ONNX Runtime.",
+            "",
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

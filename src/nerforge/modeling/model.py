@@ -149,6 +149,25 @@ def _without_pooler(make: Any) -> Any:
         return make()
 
 
+def load_model(directory: str | Path, spec: HeadSpec, tags: Sequence[str]) -> Any:
+    """The PyTorch model of a trained model directory with head ``spec``: nerforge's own class for a head with
+    word features or a CRF, else a plain ``AutoModelForTokenClassification``. Safetensors only, never remote code.
+
+    Raises:
+        ModelError: missing or unreadable files, or weights that do not fit.
+    """
+    if spec.custom_model:
+        return load_head_model(directory, spec, tags)
+    from transformers import AutoModelForTokenClassification
+
+    try:
+        return AutoModelForTokenClassification.from_pretrained(
+            directory, local_files_only=True, trust_remote_code=False, use_safetensors=True
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"{directory}: cannot load the model: {exc}") from None
+
+
 def load_head_model(directory: str | Path, spec: HeadSpec, tags: Sequence[str]) -> NerforgeTokenClassifier:
     """Load a :class:`NerforgeTokenClassifier` saved by :meth:`NerforgeTokenClassifier.save_pretrained`.
 

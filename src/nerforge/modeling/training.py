@@ -1,5 +1,5 @@
-"""What training needs from the head options: class weights for the loss, CRF decoding for dev metrics, and the
-head's entries for ``nerforge.json``.
+"""What training needs from the head options: class weights for the loss and the head's entries for
+``nerforge.json`` (dev metrics decode through :class:`~nerforge.modeling.plan.HeadPlan`, as prediction does).
 
 Class weights (``model.class_weights = "balanced"``): each tag's weight is ``1/sqrt(count)`` over the labelled
 positions of the training windows, scaled so that their mean over those positions is 1 (the loss keeps its scale).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -80,22 +80,6 @@ def loss_function(scheme: str | None, encoded: Sequence[EncodedWindow], tags: Se
     weights = balanced_weights(tag_counts(encoded, len(tags)))
     logger.info("class weights: %s", ", ".join(f"{t} {w:.2f}" for t, w in zip(tags, weights, strict=True)))
     return WeightedTokenLoss(weights)
-
-
-def metrics_preprocessor(model: Any, fallback: Callable[..., Any]) -> Callable[..., Any]:
-    """``preprocess_logits_for_metrics``: Viterbi over each window's labelled positions for a CRF head, so dev F1
-    (and the best checkpoint) reflect what the model will predict; ``fallback`` (argmax) otherwise."""
-    crf = getattr(model, "crf", None)
-    if crf is None:
-        return fallback
-
-    def decode(logits: Any, labels: torch.Tensor) -> torch.Tensor:
-        if isinstance(logits, tuple):
-            logits = logits[0]
-        with torch.no_grad():
-            return crf.decode_labels(logits, labels)
-
-    return decode
 
 
 def head_meta(spec: HeadSpec, model: Any) -> tuple[str, dict[str, Any]]:

@@ -2,17 +2,15 @@
 
 Steps for each chunk of examples (at most ``chunk_size`` at a time, so memory stays bounded for any input size):
 
-1. word pieces of every word (:func:`nerforge.alignment.word_pieces`);
-2. windows over examples longer than ``meta.max_length`` with ``meta.stride`` overlap
-   (:func:`nerforge.alignment.windows_for`): nothing is truncated, and each word is predicted only by the window
-   that owns it;
-3. windows sorted by length and cut into batches of ``batch_size`` (little padding), run through a
-   :class:`Backend` under ``torch.inference_mode()``;
-4. each word takes the argmax of its first piece and that tag's probability; words without a piece take a tag from
-   their neighbours (:func:`nerforge.alignment.fill_empty_words`); the tags are repaired into valid IOB2 by
-   conlleval-style decoding (:func:`nerforge.data.schemes.tags_to_spans`).
+1. the model's :class:`~nerforge.modeling.plan.HeadPlan` encodes the sentences into windows (with a stride:
+   nothing is truncated, and each word is predicted only by the window that owns it; context and word features
+   when the head has them);
+2. windows sorted by length and cut into batches of ``batch_size`` (little padding), run through a
+   :class:`Backend`;
+3. the plan decodes the logits into a valid IOB2 tag and a probability per word (argmax or CRF Viterbi).
 
-Results come back in input order. The model itself is behind :class:`Backend`, so another runtime (ONNX) plugs in
+The engine knows nothing of heads: it batches what the plan encodes and hands the logits back. Results come back
+in input order. The model itself is behind :class:`Backend`, so another runtime (ONNX) plugs in
 by implementing one method.
 """
 
@@ -23,23 +21,37 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from nerforge.alignment import (
-    SpecialTokens,
-    WindowStats,
-    encode_window,
-    fill_empty_words,
-    special_tokens,
-    windows_for,
-    word_pieces,
-)
-from nerforge.data.schemes import spans_to_tags, tags_to_spans
+from nerforge.alignment import SpecialTokens, WindowStats, special_tokens
 from nerforge.errors import ModelError
 from nerforge.model_dir import ModelMeta
+from nerforge.modeling.decoding import (  # re-exported: the engine's public vocabulary
+    WordPrediction,
+    batches_by_length,
+    checked_logits,
+    decode_words,
+    pad_batch,
+    softmax,
+)
+from nerforge.modeling.plan import FEATURES_KEY, HeadPlan
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CHUNK_SIZE",
+    "Backend",
+    "Engine",
+    "TorchBackend",
+    "WordPrediction",
+    "batches_by_length",
+    "checked_logits",
+    "decode_words",
+    "pad_batch",
+    "set_cpu_threads",
+    "softmax",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +127,7 @@ class TorchBackend:
     ) -> np.ndarray:
         import torch
 
-        extra = {} if features is None else {"word_features": torch.from_numpy(features).to(self.device)}
+        extra = {} if features is None else {FEATURES_KEY: torch.from_numpy(features).to(self.device)}
         with torch.inference_mode():
             out = self.model(
                 input_ids=torch.from_numpy(input_ids).to(self.device),
@@ -123,75 +135,6 @@ class TorchBackend:
                 **extra,
             )
             return out.logits.float().cpu().numpy()
-
-
-@dataclass(frozen=True)
-class WordPrediction:
-    """Predictions for one example: a valid IOB2 tag and a probability for each word.
-
-    ``scores[i]`` is the model's probability of the tag it chose for word ``i`` (before IOB2 repair, which only
-    changes a prefix). A word that got no subword piece has no probability of its own: it takes the score of the
-    previous word when it continues that word's entity, otherwise 0.0.
-    """
-
-    tags: tuple[str, ...]
-    scores: tuple[float, ...]
-
-    def __len__(self) -> int:
-        return len(self.tags)
-
-
-def batches_by_length(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of at most ``batch_size``, longest first, so each batch pads little.
-
-    >>> batches_by_length([3, 9, 1, 7], 2)
-    [[1, 3], [0, 2]]
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad id sequences into ``(input_ids, attention_mask)`` int64 arrays."""
-    width = max((len(s) for s in sequences), default=0)
-    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(sequences), width), dtype=np.int64)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = seq
-        mask[row, : len(seq)] = 1
-    return ids, mask
-
-
-def checked_logits(logits: Any, ids: np.ndarray, num_tags: int) -> np.ndarray:
-    """``logits`` as an array, or a :class:`ModelError` unless its shape is (batch, sequence, ``num_tags``)."""
-    logits = np.asarray(logits)
-    if logits.ndim != 3 or logits.shape[:2] != ids.shape or logits.shape[2] != num_tags:
-        raise ModelError(
-            f"the model returned logits of shape {logits.shape}; expected {(*ids.shape, num_tags)} "
-            f"({num_tags} tags in the model metadata)"
-        )
-    return logits
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax over the last axis, stable for large logits."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
-def decode_words(tag_ids: Sequence[int], probs: Sequence[float], tags: Sequence[str]) -> WordPrediction:
-    """Turn per-word argmax ids (``-1``: the word got no piece) into a :class:`WordPrediction` with valid IOB2."""
-    raw = [tags[i] if i >= 0 else "" for i in tag_ids]
-    filled = fill_empty_words(raw)
-    scores = list(probs)
-    for i, tag_id in enumerate(tag_ids):
-        if tag_id < 0:
-            scores[i] = scores[i - 1] if i > 0 and filled[i] != "O" else 0.0
-    repaired = spans_to_tags(tags_to_spans(filled), len(filled), "iob2")
-    return WordPrediction(tuple(repaired), tuple(float(s) for s in scores))
 
 
 class Engine:
@@ -205,8 +148,8 @@ class Engine:
         chunk_size: examples read from the input at a time.
         progress: show a progress bar on stderr; ``None`` shows one only when stderr is a terminal, and only once
             a run has lasted a second.
-        head: windows, inputs and decoding of a nerforge head (:class:`nerforge.modeling.runtime.HeadRuntime`);
-            ``None`` for the plain softmax head.
+        plan: how the model's head encodes and decodes (:class:`~nerforge.modeling.plan.HeadPlan`); by default
+            the plan that ``meta`` describes (a CRF head needs its scores in ``meta``, or pass the plan).
     """
 
     def __init__(
@@ -218,7 +161,7 @@ class Engine:
         batch_size: int = DEFAULT_BATCH_SIZE,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress: bool | None = None,
-        head: Any = None,
+        plan: HeadPlan | None = None,
     ) -> None:
         if batch_size < 1 or chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be at least 1")
@@ -230,7 +173,7 @@ class Engine:
         self.batch_size = batch_size
         self.chunk_size = chunk_size
         self.progress = progress
-        self.head = head
+        self.plan = plan if plan is not None else HeadPlan.from_meta(meta)
         self.specials: SpecialTokens = special_tokens(tokenizer)
         if meta.max_length <= self.specials.count:
             raise ModelError(f"max_length {meta.max_length} leaves no room for words next to the special tokens")
@@ -281,41 +224,26 @@ class Engine:
                 results[i] = WordPrediction((), ())
         if nonempty:
             batch = [examples[i] for i in nonempty]
-            if self.head is not None:
-                around = [contexts[i] if i < len(contexts) else None for i in nonempty] if contexts else None
-                predictions = self.head.predict(self, batch, around)
-            else:
-                predictions = self._predict_nonempty(batch)
-            for i, prediction in zip(nonempty, predictions, strict=True):
+            around = [contexts[i] if i < len(contexts) else None for i in nonempty] if contexts else None
+            for i, prediction in zip(nonempty, self._predict_nonempty(batch, around), strict=True):
                 results[i] = prediction
         return [r for r in results if r is not None]
 
-    def _predict_nonempty(self, examples: Sequence[Sequence[str]]) -> list[WordPrediction]:
-        pieces = word_pieces(self.tokenizer, examples)
-        windows, stats = windows_for(pieces, self.meta.max_length, self.meta.stride, self.specials)
-        self.stats.add(stats)
-        if stats.long_words:
+    def _predict_nonempty(self, examples: Sequence[Sequence[str]], contexts: Sequence[Any] | None) -> list[WordPrediction]:
+        encoded = self.plan.encode(self.tokenizer, examples, contexts=contexts, specials=self.specials)
+        self.stats.add(encoded.stats)
+        if encoded.stats.long_words:
             logger.warning(
                 "%d word(s) have more subword pieces than fit in %d; only their first pieces are used",
-                stats.long_words,
+                encoded.stats.long_words,
                 self.meta.max_length,
             )
-        encoded = [encode_window(w, pieces[w.example], self.specials, self.meta.max_length) for w in windows]
-        tag_ids = [np.full(len(words), -1, dtype=np.int64) for words in examples]
-        probs = [np.zeros(len(words), dtype=np.float64) for words in examples]
+        logits: list[Any] = [None] * len(encoded.windows)
         num_tags = len(self.meta.tags)
-        for batch in batches_by_length([len(e.input_ids) for e in encoded], self.batch_size):
-            ids, mask = pad_batch([encoded[k].input_ids for k in batch], self.pad_id)
-            logits = checked_logits(self.backend.logits(ids, mask), ids, num_tags)
-            for row, k in enumerate(batch):
-                enc = encoded[k]
-                if not enc.first_piece_of:
-                    continue
-                words = np.fromiter(enc.first_piece_of.keys(), dtype=np.int64)
-                positions = np.fromiter(enc.first_piece_of.values(), dtype=np.int64)
-                p = softmax(logits[row, positions].astype(np.float64))
-                best = p.argmax(axis=-1)
-                ex = enc.window.example
-                tag_ids[ex][words] = best
-                probs[ex][words] = p[np.arange(len(best)), best]
-        return [decode_words(t.tolist(), p.tolist(), self.meta.tags) for t, p in zip(tag_ids, probs, strict=True)]
+        for rows in batches_by_length([len(w.input_ids) for w in encoded.windows], self.batch_size):
+            ids, mask = pad_batch([encoded.windows[k].input_ids for k in rows], self.pad_id)
+            extra = self.plan.batch_inputs(encoded, rows, ids.shape[1])
+            out = checked_logits(self.backend.logits(ids, mask, **extra), ids, num_tags)
+            for row, k in enumerate(rows):
+                logits[k] = out[row]
+        return self.plan.decode(encoded, logits)

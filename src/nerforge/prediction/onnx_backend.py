@@ -2,7 +2,7 @@
 
 A directory written by ``nerforge export --onnx`` holds ``model.onnx`` (inputs ``input_ids`` and ``attention_mask``,
 int64, shape ``(batch, seq)``; output ``logits``, float32, ``(batch, seq, num_tags)``), the tokenizer, ``config.json``
-and ``nerforge.json`` with ``backend="onnx"``. :func:`load_onnx_tagger` turns it into a
+and ``nerforge.json`` with ``backend="onnx"``. :func:`load_onnx_backend` turns it into the backend of a
 :class:`~nerforge.prediction.tagger.Tagger`; the engine in front of the backend is the same as for PyTorch (windows,
 length-sorted batches, bounded chunks, results in input order), so only the forward pass changes.
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from nerforge.errors import MissingDependencyError, ModelError, UsageError
 from nerforge.model_dir import ModelMeta
+from nerforge.modeling.plan import FEATURES_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ ONNX_FILE = "model.onnx"
 ONNX_META_KEY = "onnx"  # ModelMeta.extra[ONNX_META_KEY]: file, opset, exporter, quantization, versions
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
-FEATURES_INPUT = "word_features"  # models with word features (nerforge.modeling): int64 (batch, seq), 0 = none
+FEATURES_INPUT = FEATURES_KEY  # models with word features (nerforge.modeling): int64 (batch, seq), 0 = none
 
 
 def import_onnxruntime() -> Any:
@@ -175,33 +176,20 @@ def onnx_file(directory: str | Path, meta: ModelMeta) -> Path:
     return path
 
 
-def load_onnx_tagger(
-    directory: str | Path,
-    meta: ModelMeta,
-    *,
-    batch_size: int,
-    progress: bool | None,
-    chunk_size: int,
-    device: str = "cpu",
-    settings: SessionSettings | None = None,
-) -> Any:
-    """A :class:`~nerforge.prediction.tagger.Tagger` over the ONNX graph in ``directory`` (see the module docstring).
+def load_onnx_backend(
+    directory: str | Path, meta: ModelMeta, *, device: str = "cpu", settings: SessionSettings | None = None
+) -> OnnxBackend:
+    """The ONNX graph in ``directory`` as a :class:`~nerforge.prediction.engine.Backend`, checked against ``meta``.
 
-    ``device`` ``"cpu"`` runs on the CPU provider; ``"cuda"`` asks for ONNX Runtime's CUDA provider.
+    ``device`` ``"cpu"`` runs on the CPU provider; ``"cuda"`` asks for ONNX Runtime's CUDA provider. The
+    :class:`~nerforge.prediction.tagger.Tagger` in front of it is built by ``Tagger.load`` (this module does not
+    know the Tagger: the arrow points one way).
     """
-    from nerforge.data.subwords import load_tokenizer
-    from nerforge.prediction.tagger import Tagger, _quiet_transformers
-
     if settings is None:
         settings = SessionSettings(providers=_providers_for(device))
-    path = onnx_file(directory, meta)
-    backend = OnnxBackend(path, settings)
-    with _quiet_transformers():
-        tokenizer = load_tokenizer(str(directory))  # as the torch loader does (byte-level BPE needs add_prefix_space)
+    backend = OnnxBackend(onnx_file(directory, meta), settings)
     _check_output_width(backend, meta)
-    return Tagger.from_backend(
-        backend, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size
-    )
+    return backend
 
 
 def _providers_for(device: str) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from nerforge.data.schemes import tags_to_spans
 from nerforge.errors import ModelError, UsageError
 from nerforge.model_dir import ModelMeta
 from nerforge.modeling.head import HeadSpec
-from nerforge.modeling.runtime import HeadRuntime
+from nerforge.modeling.plan import HeadPlan
 from nerforge.prediction.engine import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHUNK_SIZE,
@@ -102,19 +102,20 @@ class Tagger:
         progress: bool | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         backend: str | None = None,
+        onnx_settings: Any = None,
     ) -> Tagger:
         """Load a nerforge model directory (``nerforge train`` or ``nerforge export --onnx`` output).
 
         Only ``model.safetensors`` weights are read, and no code from the directory is ever run. ``backend``
-        (``"torch"`` or ``"onnx"``) overrides the one ``nerforge.json`` names.
+        (``"torch"`` or ``"onnx"``) overrides the one ``nerforge.json`` names; ``onnx_settings``
+        (:class:`~nerforge.prediction.onnx_backend.SessionSettings`) tunes an ONNX Runtime session.
 
         Raises:
             ModelError: ``path`` is not a nerforge model directory, or its files do not agree.
             UsageError: an unknown ``backend``.
         """
-        from transformers import AutoModelForTokenClassification
-
-        from nerforge.data.subwords import load_tokenizer
+        from nerforge.model_dir import load_tokenizer
+        from nerforge.modeling.model import load_model
 
         directory = Path(path)
         if not directory.is_dir():
@@ -124,11 +125,12 @@ class Tagger:
         if chosen not in BACKENDS:
             raise UsageError(f"unknown backend {chosen!r}; choose one of: {', '.join(BACKENDS)}")
         if chosen == "onnx":
-            from nerforge.prediction.onnx_backend import load_onnx_tagger
+            from nerforge.prediction.onnx_backend import load_onnx_backend
 
-            return load_onnx_tagger(
-                directory, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size, device=device
-            )
+            onnx = load_onnx_backend(directory, meta, device=device, settings=onnx_settings)
+            with _quiet_transformers():
+                tokenizer = load_tokenizer(str(directory))  # as for torch (byte-level BPE needs add_prefix_space)
+            return cls.from_backend(onnx, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size)
         if meta.backend != "torch":
             raise ModelError(
                 f"{directory}: holds a {meta.backend!r} export, not PyTorch weights; load it with "
@@ -136,20 +138,9 @@ class Tagger:
             )
         if not any((directory / name).is_file() for name in (WEIGHTS_FILE, WEIGHTS_INDEX_FILE)):
             raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
-        spec = HeadSpec.from_meta(meta)
-        try:
-            with _quiet_transformers():
-                tokenizer = load_tokenizer(str(directory))  # handles byte-level BPE (add_prefix_space)
-                if spec.custom_model:  # a nerforge head: nerforge's own class, never remote code
-                    from nerforge.modeling.model import load_head_model
-
-                    model = load_head_model(directory, spec, meta.tags)
-                else:
-                    model = AutoModelForTokenClassification.from_pretrained(
-                        directory, local_files_only=True, trust_remote_code=False, use_safetensors=True
-                    )
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"{directory}: cannot load the model: {exc}") from None
+        with _quiet_transformers():
+            tokenizer = load_tokenizer(str(directory))  # handles byte-level BPE (add_prefix_space)
+            model = load_model(directory, HeadSpec.from_meta(meta), meta.tags)  # never remote code
         logger.debug("loaded %s (%d tags, max_length %d)", directory, len(meta.tags), meta.max_length)
         return cls.from_model(
             model, tokenizer, meta, batch_size=batch_size, device=device, progress=progress, chunk_size=chunk_size
@@ -192,17 +183,21 @@ class Tagger:
         decoding); its CRF scores come from ``model`` (the PyTorch model behind ``backend``) when given, else from
         ``nerforge.json``.
         """
-        head = HeadRuntime.for_model(meta, model)  # ModelError for an unknown head
+        plan = HeadPlan.from_meta(meta, model)  # ModelError for an unknown head
         engine = Engine(
-            backend, tokenizer, meta, batch_size=batch_size, chunk_size=chunk_size, progress=progress, head=head
+            backend, tokenizer, meta, batch_size=batch_size, chunk_size=chunk_size, progress=progress, plan=plan
         )
         return cls(engine, meta)
 
     @property
+    def plan(self) -> HeadPlan:
+        """How the model's head encodes and decodes."""
+        return self.engine.plan
+
+    @property
     def context_sentences(self) -> int:
         """Neighbouring sentences the model reads on each side (0: sentences alone)."""
-        head = self.engine.head
-        return head.spec.context_sentences if head is not None else 0
+        return self.plan.spec.context_sentences
 
     # -- raw text ---------------------------------------------------------------------------------------------
 
@@ -254,11 +249,7 @@ class Tagger:
         for n, words in enumerate(examples):
             if isinstance(words, str) or not all(isinstance(w, str) for w in words):
                 raise UsageError(f"example {n} must be a list of str words")
-        contexts = None
-        if doc_ids is not None and self.context_sentences:
-            from nerforge.modeling.context import sentence_contexts
-
-            contexts = sentence_contexts(examples, list(doc_ids), self.context_sentences)
+        contexts = self.plan.contexts(examples, doc_ids)
         return list(self.engine.predict(examples, total=len(examples), contexts=contexts))
 
     def iter_predict_words(self, examples: Iterable[Sequence[str]], *, total: int | None = None) -> Iterator[WordPrediction]:

@@ -17,8 +17,8 @@ from nerforge.alignment import IGNORE_INDEX
 
 @dataclass(frozen=True)
 class PaddingCollator:
-    """Pad ``input_ids`` (with ``pad_token_id``), ``labels`` (with -100) and, when items have them,
-    ``word_features`` (with 0) to the longest item; add the mask.
+    """Pad ``input_ids`` (with ``pad_token_id``), ``labels`` (with -100) and any other input a head adds to its
+    items (with 0) to the longest item; add the mask.
 
     Padding goes on the right, so positions of real tokens are the same as in the unpadded window.
     """
@@ -43,11 +43,13 @@ class PaddingCollator:
         batch = {"input_ids": ids, "attention_mask": mask}
         if "labels" in features[0]:
             batch["labels"] = labels
-        if "word_features" in features[0]:
+        for key in features[0]:
+            if key in ("input_ids", "labels"):
+                continue
             extra = torch.zeros((len(features), longest), dtype=torch.long)
             for row, f in enumerate(features):
-                extra[row, : len(f["word_features"])] = torch.tensor(f["word_features"], dtype=torch.long)
-            batch["word_features"] = extra
+                extra[row, : len(f[key])] = torch.tensor(f[key], dtype=torch.long)
+            batch[key] = extra
         return batch
 
 

@@ -6,8 +6,9 @@ with more pieces than a window holds keeps its first pieces, and a word the toke
 (U+001A, a lone space) gets no label; both are counted in the split's :class:`~nerforge.alignment.WindowStats`,
 together with the gold entities made only of such words, which the model can never see.
 
-Predictions come back to words through the same windows (:func:`word_tags`), so dev scores are computed on whole
-sentences against the gold tags of every word.
+Windows, context and word features come from the head's :class:`~nerforge.modeling.plan.HeadPlan`, the same
+object that decodes dev predictions back to words (and that the prediction engine uses), so dev scores are
+computed on whole sentences against the gold tags of every word, exactly as the saved model will be used.
 """
 
 from __future__ import annotations
@@ -15,32 +16,30 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from nerforge.alignment import (
-    IGNORE_INDEX,
-    EncodedWindow,
-    SpecialTokens,
-    WindowStats,
-    encode_window,
-    fill_empty_words,
-    special_tokens,
-    windows_for,
-    word_pieces,
-)
-from nerforge.data.schemes import OUTSIDE, convert_tags, parse_tag, strict_tags_to_spans
+from nerforge.alignment import IGNORE_INDEX, SpecialTokens, WindowStats, special_tokens, word_pieces
+from nerforge.data.schemes import OUTSIDE, parse_tag, strict_tags_to_spans
 from nerforge.errors import ConfigError, DataFormatError
-from nerforge.modeling.context import encode_in_context, sentence_contexts
-from nerforge.modeling.features import feature_row, shape_ids
+from nerforge.modeling.decoding import WordPrediction
+from nerforge.modeling.plan import DROPPED_WINDOWS, Encoded, HeadPlan
 from nerforge.types import Example, LabelSet
 
 logger = logging.getLogger(__name__)
 
-# WindowStats.extra keys
-DROPPED_WINDOWS = "windows_without_labels"  # windows that own no word with a piece (empty sentences)
+# WindowStats.extra keys (and DROPPED_WINDOWS: windows that own no word with a piece, from the plan)
+__all__ = [
+    "DROPPED_WINDOWS",
+    "UNSEEN_ENTITIES",
+    "SplitFeatures",
+    "build_split",
+    "check_label_coverage",
+    "resolve_labels",
+    "split_predictions",
+]
 UNSEEN_ENTITIES = "entities_without_pieces"  # gold entities whose words all have no piece
 
 
@@ -70,53 +69,53 @@ class SplitFeatures:
     Attributes:
         name: ``train``, ``dev`` or ``test``.
         examples: the sentences, in file order.
-        encoded: one entry per window that labels at least one word, in example order.
-        stats: windowing counts (see :class:`~nerforge.alignment.WindowStats`; ``extra`` holds
-            :data:`DROPPED_WINDOWS` and :data:`UNSEEN_ENTITIES`).
+        inputs: the windows that label at least one word, in example order, as the head's plan encoded them.
     """
 
     name: str
     examples: list[Example]
-    encoded: list[EncodedWindow]
-    stats: WindowStats = field(default_factory=WindowStats)
-    word_features: list[list[int]] | None = None  # per example, per word: shape ids (model.features = ["shape"])
+    inputs: Encoded
+
+    @property
+    def stats(self) -> WindowStats:
+        """Windowing counts (``extra`` holds :data:`DROPPED_WINDOWS` and :data:`UNSEEN_ENTITIES`)."""
+        return self.inputs.stats
+
+    @property
+    def windows(self) -> int:
+        return len(self.inputs.windows)
 
     def dataset(self) -> WindowDataset:
-        return WindowDataset(self.encoded, self.word_features)
+        return WindowDataset(self.inputs)
 
     def describe(self) -> str:
         """One line for logs."""
         s = self.stats
         return (
-            f"{self.name}: {s.examples} sentences -> {len(self.encoded)} windows "
+            f"{self.name}: {s.examples} sentences -> {self.windows} windows "
             f"({s.windowed_examples} sentences split into several windows, {s.long_words} long words clipped, "
             f"{s.empty_words} words without subwords, {s.extra.get(UNSEEN_ENTITIES, 0)} entities without subwords)"
         )
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """Windows as ``{"input_ids": [...], "labels": [...]}`` items (plus ``word_features`` when the examples have
-    them, see :mod:`nerforge.modeling.features`); padding is the collator's job."""
+    """Windows as ``{"input_ids": [...], "labels": [...]}`` items (plus the head's extra inputs, e.g. word
+    features); padding is the collator's job."""
 
-    def __init__(self, encoded: Sequence[EncodedWindow], word_features: Sequence[Sequence[int]] | None = None) -> None:
-        self._encoded = list(encoded)
-        self._word_features = word_features
+    def __init__(self, inputs: Encoded) -> None:
+        self._inputs = inputs
 
     def __len__(self) -> int:
-        return len(self._encoded)
+        return len(self._inputs.windows)
 
     def __getitem__(self, index: int) -> dict[str, list[int]]:
-        enc = self._encoded[index]
-        labels = enc.labels if enc.labels is not None else [IGNORE_INDEX] * len(enc.input_ids)
-        item = {"input_ids": list(enc.input_ids), "labels": list(labels)}
-        if self._word_features is not None:
-            ids = self._word_features[enc.window.example]
-            item["word_features"] = feature_row(enc.first_piece_of, len(enc.input_ids), ids)
+        item = self._inputs.item(index)
+        item.setdefault("labels", [IGNORE_INDEX] * len(item["input_ids"]))
         return item
 
     @property
     def lengths(self) -> list[int]:
-        return [len(enc.input_ids) for enc in self._encoded]
+        return [len(enc.input_ids) for enc in self._inputs.windows]
 
 
 def continuation_tag(tag: str) -> str:
@@ -183,103 +182,64 @@ def build_split(
     examples: Sequence[Example],
     tokenizer: Any,
     label2id: Mapping[str, int],
+    plan: HeadPlan,
     *,
-    max_length: int,
-    stride: int,
     label_all_subwords: bool = False,
     specials: SpecialTokens | None = None,
-    context_sentences: int = 0,
-    features: Sequence[str] = (),
 ) -> SplitFeatures:
-    """Encode a split into labelled windows.
+    """Encode a split into labelled windows with the head's ``plan`` (windows, context, word features).
 
     Args:
         name: the split's name, for logs.
         examples: sentences with IOB2 tags.
         tokenizer: a Hugging Face *fast* tokenizer.
         label2id: tag -> id (every tag of ``examples`` must be there).
-        max_length: subwords per window, special tokens included.
-        stride: subwords shared by consecutive windows.
+        plan: the head's plan (its ``max_length`` and ``stride`` size the windows).
         label_all_subwords: label every subword of a word (continuations get ``I-``), not only the first.
         specials: the tokenizer's special tokens (found from the tokenizer when ``None``).
-        context_sentences: neighbouring sentences of the same document (``doc_id``) on each side, added to the
-            windows as unlabelled context (:mod:`nerforge.modeling.context`).
-        features: word features to compute (``"shape"``: :func:`nerforge.modeling.features.shape_ids`).
 
     Raises:
+        ConfigError: ``max_length`` leaves no room for words.
         DataFormatError: a tag outside ``label2id`` (with the file and line).
     """
     specials = specials if specials is not None else special_tokens(tokenizer)
-    if max_length - specials.count < 1:
-        raise ConfigError(f"model.max_length {max_length} leaves no room beside {specials.count} special tokens")
+    if plan.max_length - specials.count < 1:
+        raise ConfigError(f"model.max_length {plan.max_length} leaves no room beside {specials.count} special tokens")
     examples = list(examples)
-    pieces = word_pieces(tokenizer, [ex.tokens for ex in examples])
-    windows, stats = windows_for(pieces, max_length, stride, specials)
-    stats.extra[UNSEEN_ENTITIES] = sum(_unseen_entities(ex, p) for ex, p in zip(examples, pieces, strict=True))
+    sentences = [ex.tokens for ex in examples]
     labels = [_label_ids(ex, label2id, label_all_subwords) for ex in examples]
-    encode = _context_encoder(tokenizer, examples, context_sentences) if context_sentences else None
-    encoded: list[EncodedWindow] = []
-    dropped = 0
-    for window in windows:
-        ids, cont = labels[window.example]
-        if encode is not None:
-            enc = encode(window, pieces[window.example], specials, max_length, ids, cont)
-        else:
-            enc = encode_window(window, pieces[window.example], specials, max_length, ids, cont)
-        if enc.first_piece_of:
-            encoded.append(enc)
-        else:
-            dropped += 1
-    stats.extra[DROPPED_WINDOWS] = dropped
-    shape = [shape_ids(ex.tokens) for ex in examples] if "shape" in features else None
-    split = SplitFeatures(name, examples, encoded, stats, shape)
+    contexts = plan.contexts(sentences, [ex.doc_id for ex in examples])
+    if contexts is not None:
+        with_context = sum(1 for c in contexts if c.left or c.right)
+        logger.info(
+            "%s: %d of %d sentences have document context (%d each side)",
+            name, with_context, len(examples), plan.spec.context_sentences,
+        )  # fmt: skip
+    inputs = plan.encode(tokenizer, sentences, contexts=contexts, labels=labels, specials=specials)
+    pieces = word_pieces(tokenizer, sentences)
+    inputs.stats.extra[UNSEEN_ENTITIES] = sum(_unseen_entities(ex, p) for ex, p in zip(examples, pieces, strict=True))
+    split = SplitFeatures(name, examples, inputs)
     logger.info("%s", split.describe())
-    if stats.long_words:
+    if split.stats.long_words:
         logger.warning(
             "%s: %d words have more subwords than a window holds (%d); only their first subwords are used",
             name,
-            stats.long_words,
-            max_length - specials.count,
+            split.stats.long_words,
+            plan.max_length - specials.count,
         )
-    if stats.extra[UNSEEN_ENTITIES]:
+    if split.stats.extra[UNSEEN_ENTITIES]:
         logger.warning(
             "%s: %d gold entities consist only of words the tokenizer maps to no subword; the model cannot see them",
             name,
-            stats.extra[UNSEEN_ENTITIES],
+            split.stats.extra[UNSEEN_ENTITIES],
         )
     return split
 
 
-def _context_encoder(tokenizer: Any, examples: Sequence[Example], n: int) -> Any:
-    """``encode_window`` with each example's neighbouring sentences as context (see :mod:`nerforge.modeling.context`)."""
-    contexts = sentence_contexts([ex.tokens for ex in examples], [ex.doc_id for ex in examples], n)
-    left = word_pieces(tokenizer, [c.left for c in contexts])
-    right = word_pieces(tokenizer, [c.right for c in contexts])
-    with_context = sum(1 for c in contexts if c.left or c.right)
-    logger.info("%d of %d sentences have document context (%d each side)", with_context, len(examples), n)
-
-    def encode(window: Any, pieces: Any, specials: Any, max_length: int, ids: Any, cont: Any) -> EncodedWindow:
-        k = window.example
-        return encode_in_context(window, pieces, left[k], right[k], specials, max_length, ids, cont)
-
-    return encode
-
-
-def word_tags(split: SplitFeatures, predictions: Any, id2label: Mapping[int, str]) -> list[list[str]]:
-    """Per-word tags of every example of ``split`` from per-position label ids of its windows.
-
-    ``predictions[k][p]`` is the label id at position ``p`` of window ``k`` (in ``split.encoded`` order). Each word
-    takes the prediction at its first subword in the window that owns it; words with no subword take a tag from
-    their neighbours (:func:`nerforge.alignment.fill_empty_words`). The tags are then repaired into valid IOB2 by
-    conlleval-style decoding, as the prediction engine does, so dev scores match what the saved model predicts.
-    """
-    tags: list[list[str]] = [[""] * len(ex) for ex in split.examples]
-    for k, enc in enumerate(split.encoded):
-        row = predictions[k]
-        sentence = tags[enc.window.example]
-        for word, position in enc.first_piece_of.items():
-            sentence[word] = id2label[int(row[position])]
-    return [convert_tags(fill_empty_words(t), "iob2") for t in tags]
+def split_predictions(split: SplitFeatures, plan: HeadPlan, logits: Any) -> list[WordPrediction]:
+    """Per-word predictions of every example of ``split`` from the logits of its windows (``logits[k]``: window
+    ``k`` of ``split.inputs``, padded positions allowed), decoded by the head's ``plan`` as the saved model will be."""
+    return plan.decode(split.inputs, [logits[k] for k in range(split.windows)])
 
 
 @dataclass(frozen=True)

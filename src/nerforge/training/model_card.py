@@ -10,6 +10,7 @@ from typing import Any
 
 from nerforge.alignment import WindowStats
 from nerforge.evaluation import EvalResult
+from nerforge.modeling.head import HeadSpec
 from nerforge.training.dataset import UNSEEN_ENTITIES, DataSummary
 
 
@@ -28,7 +29,8 @@ class CardData:
         epochs: the per-epoch table.
         config_yaml: the resolved config.
         max_length, stride, label_all_subwords: preprocessing.
-        head: ``ModelMeta.head``: ``"softmax"`` (a plain Hugging Face token classifier) or a nerforge head.
+        head: the head (:class:`~nerforge.modeling.head.HeadSpec`): it says which library loads the weights and
+            how to run the model (the card reads its fields, never its name).
     """
 
     name: str
@@ -44,7 +46,7 @@ class CardData:
     stride: int
     label_all_subwords: bool
     notes: list[str] = field(default_factory=list)
-    head: str = "softmax"
+    head: HeadSpec = field(default_factory=HeadSpec)
 
 
 def _num(x: float | None) -> str:
@@ -71,48 +73,11 @@ def _scores(title: str, result: EvalResult) -> list[str]:
     return lines
 
 
-def _custom_weights(head: str) -> bool:
-    """Whether a head's weights need nerforge's model class (word features or a CRF), see nerforge.modeling.head."""
-    return any(part not in ("softmax",) and not part.startswith("context") for part in head.split("+"))
-
-
-def _head_use(card: CardData) -> list[str]:
-    """How (or whether) plain transformers can run the model."""
-    pipeline = [
-        "With plain transformers:",
-        "",
-        "```python",
-        "from transformers import pipeline",
-        "",
-        f'ner = pipeline("token-classification", model="{card.name}", aggregation_strategy="first")',
-        'print(ner("Experience with Python and Kubernetes required."))',
-        "```",
-        "",
-    ]
-    if card.head == "softmax":
-        return pipeline
-    if not _custom_weights(card.head):
-        return [
-            f"The head is `{card.head}`: a plain token classifier that reads neighbouring sentences of the same "
-            "document as context. nerforge adds that context (`Tagger.predict_words(..., doc_ids=...)`, "
-            "`nerforge evaluate` on files with documents). With plain transformers it still loads, but tags "
-            "sentences without their context:",
-            *pipeline[1:],
-        ]
-    return [
-        f"The head is `{card.head}` (word shape features and/or a CRF): the weights are a nerforge model "
-        "(`model.safetensors` with the encoder's config in `encoder/config.json`), loaded by nerforge's own code "
-        "and never through remote code. It does **not** load in `transformers.pipeline`; use nerforge, or export "
-        "it with `nerforge export --onnx` for ONNX Runtime.",
-        "",
-    ]
-
-
 def render_card(card: CardData) -> str:
     """The model card as markdown, with a Hugging Face metadata header."""
     types = sorted({t[2:] for t in card.tags if t != "O"})
     base_is_hub_id = not Path(card.base_model).is_absolute() and card.base_model.count("/") <= 1
-    library = "nerforge" if _custom_weights(card.head) else "transformers"
+    library = card.head.library
     header = ["---", f"library_name: {library}", "pipeline_tag: token-classification", "tags: [ner, nerforge]"]
     if base_is_hub_id:
         header.append(f"base_model: {card.base_model}")
@@ -179,7 +144,7 @@ def render_card(card: CardData) -> str:
         "",
         f"or `nerforge predict {card.name} input.txt`.",
         "",
-        *_head_use(card),
+        *card.head.usage_note(card.name),
         "## Config",
         "",
         "```yaml",

@@ -68,7 +68,8 @@ def write_model_dir(
     base_name = DEFAULT_MODEL_ID if config.model.name == DEFAULT_MODEL else config.model.name
     summaries = {name: DataSummary.from_examples(ex) for name, ex in splits.items()}
     windows = {name: f.stats for name, f in features.items()}
-    head, head_extra = head_meta(HeadSpec.from_config(config.model), model)
+    spec = HeadSpec.from_config(config.model)
+    head, head_extra = head_meta(spec, model)
     meta = ModelMeta(
         tags=tags,
         max_length=max_length,
@@ -117,7 +118,7 @@ def write_model_dir(
             stride=config.model.stride,
             label_all_subwords=config.model.label_all_subwords,
             notes=_notes(info, has_dev=dev is not None),
-            head=head,
+            head=spec,
         )
         atomic_write_text(tmp / CARD_FILE, render_card(card))
     logger.info("wrote %s", output)

@@ -17,19 +17,20 @@ from typing import Any
 
 from nerforge.config import TrainConfig
 from nerforge.data.splits import read_data_splits
-from nerforge.data.subwords import load_tokenizer
 from nerforge.errors import DataFormatError, ModelError, UsageError
-from nerforge.evaluation import EvalResult, evaluate
+from nerforge.evaluation import EvalResult
 from nerforge.io_utils import clean_leftovers
 from nerforge.locking import exclusive
-from nerforge.model_dir import META_FILE, resolve_model
+from nerforge.model_dir import META_FILE, load_tokenizer, resolve_model
+from nerforge.modeling.head import HeadSpec
+from nerforge.modeling.plan import HeadPlan
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table
 from nerforge.training.collate import PaddingCollator
-from nerforge.training.dataset import SplitFeatures, build_split, check_label_coverage, resolve_labels, word_tags
+from nerforge.training.dataset import SplitFeatures, build_split, check_label_coverage, resolve_labels
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
-from nerforge.training.trainer import BEST_METRIC, NerTrainer, argmax_logits, entity_metrics, training_arguments
+from nerforge.training.trainer import BEST_METRIC, NerTrainer, entity_metrics, score_split, training_arguments
 from nerforge.training.workdir import RESUME_FILE, WorkDir, fingerprint_files
 from nerforge.types import Example
 
@@ -134,10 +135,11 @@ def _resume_config(config: TrainConfig) -> dict[str, Any]:
     return {k: v for k, v in config.model_dump(mode="json").items() if k in _RESUME_SECTIONS}
 
 
-def _predict_dev(trainer: NerTrainer, split: SplitFeatures, id2label: dict[int, str]) -> EvalResult:
+def _predict_dev(trainer: NerTrainer, split: SplitFeatures, plan: HeadPlan) -> EvalResult:
+    """Dev scores of the final (best) model: its logits decoded by the head's plan, as in every evaluation."""
     output = trainer.predict(split.dataset(), metric_key_prefix="dev")
-    pred = word_tags(split, output.predictions, id2label)
-    return evaluate([list(ex.tags) for ex in split.examples], pred)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    return score_split(split, plan.for_model(trainer.model), logits)
 
 
 def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
@@ -169,7 +171,6 @@ def _train_locked(
     import torch
     from transformers import AutoConfig, set_seed
 
-    from nerforge.modeling.head import HeadSpec
     from nerforge.modeling.model import build_model
 
     threads = config.training.num_threads or dist.cpu_threads(usable_cpus(), default_threads)
@@ -192,7 +193,7 @@ def _train_locked(
             "dev loss instead (add entities to dev, or carve one from train with data.split)"
         )
     tags = list(labels.tags)
-    label2id, id2label = labels.label2id, labels.id2label
+    label2id = labels.label2id
     logger.info(
         "labels (%d types from %s): %s",
         len(labels.types),
@@ -211,22 +212,13 @@ def _train_locked(
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{config.model.name}: nerforge needs a fast tokenizer (word ids); this model has a slow one")
     max_length = _max_length(config.model.max_length, tokenizer, model_config)
+    plan = HeadPlan(HeadSpec.from_config(config.model), tuple(tags), max_length, config.model.stride)
     features = {
-        name: build_split(
-            name,
-            examples,
-            tokenizer,
-            label2id,
-            max_length=max_length,
-            stride=config.model.stride,
-            label_all_subwords=config.model.label_all_subwords,
-            context_sentences=config.model.context_sentences,
-            features=config.model.features,
-        )
+        name: build_split(name, examples, tokenizer, label2id, plan, label_all_subwords=config.model.label_all_subwords)
         for name, examples in splits.items()
     }
     train_split, dev_split = features["train"], features.get("dev")
-    if not train_split.encoded:
+    if not train_split.windows:
         raise DataFormatError(config.data.train, None, "no training sentence has a word the tokenizer can encode")
     if dev_split is None:
         logger.warning("no dev split: no per-epoch F1, no early stopping; the model of the last epoch is kept")
@@ -238,7 +230,7 @@ def _train_locked(
     set_seed(config.training.seed)
     try:
         with _quiet_transformers():
-            model = build_model(HeadSpec.from_config(config.model), base, tags)  # plain: AutoModelForTokenClassification
+            model = build_model(plan.spec, base, tags)  # plain: AutoModelForTokenClassification
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
 
@@ -253,7 +245,7 @@ def _train_locked(
             work.remember_run(tracker.run_id)
             tracker.log_params({**_params(config, tags, max_length, features), "distributed": dist.params()})
 
-    trainer = _build_trainer(config, model, tokenizer, train_split, dev_split, id2label, work, best_metric)
+    trainer = _build_trainer(config, model, tokenizer, train_split, dev_split, plan, work, best_metric)
     if tracker is not None:
         trainer.add_callback(MlflowCallback(tracker))
 
@@ -275,7 +267,7 @@ def _train_locked(
                 "threads": threads,
             }
             epochs = epoch_table(state.log_history)
-            dev = _predict_dev(trainer, dev_split, id2label) if dev_split is not None else None
+            dev = _predict_dev(trainer, dev_split, plan) if dev_split is not None else None
             dist.barrier()  # every process has finished; rank 0 alone writes the model directory
             result = dist.from_main(
                 lambda: write_model_dir(
@@ -318,14 +310,14 @@ def _build_trainer(
     tokenizer: Any,
     train_split: SplitFeatures,
     dev_split: SplitFeatures | None,
-    id2label: dict[int, str],
+    plan: HeadPlan,
     work: WorkDir,
     best_metric: str,
 ) -> NerTrainer:
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import ProgressCallback
 
-    from nerforge.modeling.training import loss_function, metrics_preprocessor
+    from nerforge.modeling.training import loss_function
 
     args = training_arguments(config.training, work.checkpoints, has_dev=dev_split is not None, best_metric=best_metric)
     trainer = NerTrainer(
@@ -335,9 +327,8 @@ def _build_trainer(
         train_dataset=train_split.dataset(),
         eval_dataset=dev_split.dataset() if dev_split is not None else None,
         processing_class=tokenizer,
-        compute_metrics=entity_metrics(dev_split, id2label) if dev_split is not None else None,
-        preprocess_logits_for_metrics=metrics_preprocessor(model, argmax_logits),  # CRF: Viterbi
-        compute_loss_func=loss_function(config.model.class_weights, train_split.encoded, list(id2label.values())),
+        compute_metrics=entity_metrics(dev_split, lambda: plan.for_model(model)) if dev_split is not None else None,
+        compute_loss_func=loss_function(config.model.class_weights, train_split.inputs.windows, list(plan.tags)),
         lengths=train_split.dataset().lengths if config.training.group_by_length else None,
     )
     trainer.remove_callback(ProgressCallback)
@@ -360,6 +351,6 @@ def _params(
         "types": ",".join(sorted({t[2:] for t in tags if t != "O"})),
         "max_length": max_length,
         **{f"{name}_sentences": f.stats.examples for name, f in features.items()},
-        **{f"{name}_windows": len(f.encoded) for name, f in features.items()},
+        **{f"{name}_windows": f.windows for name, f in features.items()},
     }
     return params

@@ -9,15 +9,15 @@
   ``"none"``; nerforge logs to MLflow itself, see :mod:`nerforge.training.tracking`).
 * :class:`NerTrainer` overrides one hook, the train sampler, to group windows of similar length with an order that
   depends only on (seed, epoch), so a resumed run replays exactly the batches of an uninterrupted one.
-* :func:`entity_metrics` is ``compute_metrics``: predictions at the labelled positions of the dev windows go back
-  to words (:func:`nerforge.training.dataset.word_tags`) and whole sentences are scored in strict IOB2 mode by
-  :func:`nerforge.evaluation.evaluate`.
+* :func:`entity_metrics` is ``compute_metrics``: the logits of the dev windows are decoded back to words by the
+  head's :class:`~nerforge.modeling.plan.HeadPlan` (argmax or CRF Viterbi, exactly as the prediction engine
+  decodes) and whole sentences are scored in strict IOB2 mode by :func:`nerforge.evaluation.evaluate`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ from transformers import EvalPrediction, Trainer, TrainingArguments
 
 from nerforge.config import TrainingConfig
 from nerforge.evaluation import EvalResult, evaluate
+from nerforge.modeling.plan import HeadPlan
 from nerforge.training.collate import EpochLengthGroupedSampler
-from nerforge.training.dataset import SplitFeatures, word_tags
+from nerforge.training.dataset import SplitFeatures, split_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -129,24 +130,21 @@ def training_arguments(
     )
 
 
-def argmax_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``preprocess_logits_for_metrics``: keep label ids, not logits, across evaluation batches."""
-    if isinstance(logits, tuple):
-        logits = logits[0]
-    return logits.argmax(dim=-1)
+def score_split(split: SplitFeatures, plan: HeadPlan, logits: Any) -> EvalResult:
+    """Strict IOB2 scores of a split from the logits of its windows, decoded by the head's ``plan``."""
+    predictions = split_predictions(split, plan, logits)
+    return evaluate([list(ex.tags) for ex in split.examples], [list(p.tags) for p in predictions])
 
 
-def score_split(split: SplitFeatures, predictions: Any, id2label: Mapping[int, str]) -> EvalResult:
-    """Strict IOB2 scores of window predictions mapped back to the words of ``split``."""
-    pred = word_tags(split, predictions, id2label)
-    return evaluate([list(ex.tags) for ex in split.examples], pred)
+def entity_metrics(split: SplitFeatures, plan: Callable[[], HeadPlan]) -> Callable[[EvalPrediction], dict[str, float]]:
+    """A ``compute_metrics`` for the Trainer: micro P/R/F1 (strict IOB2, whole sentences) and token accuracy.
 
-
-def entity_metrics(split: SplitFeatures, id2label: Mapping[int, str]) -> Callable[[EvalPrediction], dict[str, float]]:
-    """A ``compute_metrics`` for the Trainer: micro P/R/F1 (strict IOB2, whole sentences) and token accuracy."""
+    ``plan`` gives the head's plan at the time of each evaluation (a CRF's scores change while it trains).
+    """
 
     def compute(prediction: EvalPrediction) -> dict[str, float]:
-        result = score_split(split, prediction.predictions, id2label)
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        result = score_split(split, plan(), logits)
         return {
             "precision": result.micro.precision,
             "recall": result.micro.recall,

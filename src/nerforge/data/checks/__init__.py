@@ -11,7 +11,7 @@ Finding kinds, by module:
 * ``overlap``: ``duplicate-sentence``, ``conflicting-duplicate``, ``overlap`` (a sentence also in an earlier file),
   ``inconsistent-label``.
 * ``common``: ``docstart-in-sentence``.
-* :mod:`nerforge.data.subwords`: ``too-long`` (lost to truncation), ``no-subword``.
+* :mod:`nerforge.data.checks.subwords`: ``too-long`` (lost to truncation), ``no-subword``.
 
 Readers add their own findings (BOM, CRLF, missing tags, ...), which the report includes as they are.
 """

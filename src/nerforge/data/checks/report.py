@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nerforge.data import subwords
+from nerforge.data.checks import subwords
 from nerforge.data.checks.common import FindingLog, decode_spans, split_docstart
 from nerforge.data.checks.lines import check_extra_fields, column_separator, file_lines
 from nerforge.data.checks.overlap import Overlap, check_duplicates, check_label_consistency, check_overlap
@@ -32,7 +32,7 @@ class FileReport:
     """Counts and findings of one file.
 
     ``findings`` keeps the first few of each kind and ``findings_by_kind`` counts them all. ``lengths`` maps a unit
-    (``words``, ``subwords``) to its :class:`~nerforge.data.subwords.LengthStats`. ``unusual_chars`` counts the
+    (``words``, ``subwords``) to its :class:`~nerforge.data.checks.subwords.LengthStats`. ``unusual_chars`` counts the
     tokens holding each non-printable character.
     """
 
@@ -140,8 +140,8 @@ def inspect_corpora(
 
     Args:
         corpora: one per file, in the order given; overlap is reported in the later file.
-        tokenizer: a Hugging Face tokenizer, a name for :func:`~nerforge.data.subwords.load_tokenizer`
-            (``"default"``: the embedded MiniLM), or ``None`` to skip subword checks.
+        tokenizer: a Hugging Face tokenizer (the caller loads it, e.g. with
+            :func:`nerforge.model_dir.load_tokenizer`), or ``None`` to skip subword checks.
         max_length: the limit for truncation counts, in subwords with a tokenizer (default: the tokenizer's
             ``model_max_length``) or in words without one (default: no truncation check).
         max_findings: findings kept per kind and file (all are counted); ``None`` keeps all.
@@ -151,8 +151,8 @@ def inspect_corpora(
     if len(set(paths)) != len(paths):
         twice = next(p for p in paths if paths.count(p) > 1)
         raise UsageError(f"{twice} is given twice; give each file once")
-    tok = subwords.load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
-    model = tokenizer if isinstance(tokenizer, str) else getattr(tok, "name_or_path", None) or None
+    tok = tokenizer
+    model = getattr(tok, "name_or_path", None) or None
     if tok is not None and not model:
         model = type(tok).__name__
     limit = max_length if max_length is not None or tok is None else subwords.tokenizer_limit(tok)

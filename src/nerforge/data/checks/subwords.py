@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from nerforge.data.checks.common import WARNING, surface, token_ref
-from nerforge.errors import ModelError
 from nerforge.types import Example, Finding, Span
 
 logger = logging.getLogger(__name__)
@@ -48,35 +47,6 @@ class LengthStats:
     over_max: int = 0
     entities_lost: int = 0
     words_lost: int = 0
-
-
-def load_tokenizer(name: str) -> Any:
-    """A Hugging Face tokenizer by name or directory; ``"default"`` is the embedded all-MiniLM-L6-v2.
-
-    Raises:
-        ModelError: the tokenizer cannot be loaded (offline, unknown name, not a model directory).
-    """
-    from nerforge.model_dir import resolve_model
-
-    target = resolve_model(name)
-    try:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(target, trust_remote_code=False)
-        try:
-            tokenizer([["a"]], is_split_into_words=True, add_special_tokens=False)
-        except (ValueError, TypeError) as exc:
-            if "add_prefix_space" not in str(exc):
-                raise
-            # byte-level BPE tokenizers (RoBERTa, GPT-2) encode pre-split words only with a prefix space
-            tokenizer = AutoTokenizer.from_pretrained(target, add_prefix_space=True, trust_remote_code=False)
-        return tokenizer
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else repr(exc)
-        raise ModelError(
-            f"cannot load a tokenizer from {name!r} ({target}): {first}; "
-            "give a local model directory, 'default', or a hub id that is cached (HF_HUB_OFFLINE is set)"
-        ) from None
 
 
 def tokenizer_limit(tokenizer: Any) -> int | None:

@@ -1,0 +1,239 @@
+""":class:`HeadPlan`: everything a head does on either side of the model, in one object.
+
+A head (:class:`~nerforge.modeling.head.HeadSpec`) decides how sentences become model inputs and how logits
+become word tags. Both live here, and only here:
+
+* :meth:`HeadPlan.encode`: word pieces, windows with a stride (nothing truncated, each word owned by one window),
+  document context around each window when the head reads it, word features (the ``word_features`` input) when the
+  head has them, and labels when training;
+* :meth:`HeadPlan.batch_inputs`: the extra model inputs of a padded batch (besides ids and mask);
+* :meth:`HeadPlan.decode`: each owned word's first-piece emissions → argmax, or Viterbi with a CRF (numpy, so
+  PyTorch and ONNX Runtime decode alike) → a valid IOB2 tag and a probability per word.
+
+Training's dev metrics, the prediction engine and the export's parity check all call these, so a model is encoded
+and decoded one way wherever it runs. The plain softmax head is the plan with every option off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from nerforge.alignment import (
+    EncodedWindow,
+    SpecialTokens,
+    WindowStats,
+    encode_window,
+    special_tokens,
+    windows_for,
+    word_pieces,
+)
+from nerforge.errors import ModelError
+from nerforge.modeling.context import SentenceContext, encode_in_context, sentence_contexts
+from nerforge.modeling.decoding import WordPrediction, decode_words, softmax
+from nerforge.modeling.features import feature_row, shape_ids
+from nerforge.modeling.head import CRF_META_KEY, HeadSpec
+from nerforge.modeling.viterbi import viterbi
+
+logger = logging.getLogger(__name__)
+
+FEATURES_KEY = "word_features"  # the model input (and dataset field) of word features
+
+DROPPED_WINDOWS = "windows_without_labels"  # WindowStats.extra: windows that own no word with a piece
+
+
+@dataclass(frozen=True)
+class CrfScores:
+    """Start, end and (constrained) transition scores of a trained CRF."""
+
+    start: np.ndarray
+    end: np.ndarray
+    transitions: np.ndarray
+
+    @classmethod
+    def from_dict(cls, raw: Any, num_tags: int) -> CrfScores:
+        try:
+            scores = cls(*(np.asarray(raw[k], dtype=np.float64) for k in ("start", "end", "transitions")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"nerforge.json: invalid extra.{CRF_META_KEY}: {exc}") from None
+        if scores.start.shape != (num_tags,) or scores.transitions.shape != (num_tags, num_tags):
+            raise ModelError(f"nerforge.json: extra.{CRF_META_KEY} does not have {num_tags} tags")
+        return scores
+
+
+@dataclass
+class Encoded:
+    """Sentences as model windows.
+
+    Attributes:
+        lengths: words per sentence.
+        windows: the windows that own at least one word with a subword piece, in sentence order.
+        stats: windowing counts (``extra[DROPPED_WINDOWS]``: windows that owned no such word).
+        word_features: per sentence, per word, the feature id (heads with word features), else ``None``.
+    """
+
+    lengths: list[int]
+    windows: list[EncodedWindow]
+    stats: WindowStats
+    word_features: list[list[int]] | None = None
+
+    def item(self, k: int) -> dict[str, list[int]]:
+        """Window ``k`` as unpadded model inputs: ``input_ids``, ``labels`` when labelled, and the head's extras."""
+        enc = self.windows[k]
+        item = {"input_ids": list(enc.input_ids)}
+        if enc.labels is not None:
+            item["labels"] = list(enc.labels)
+        if self.word_features is not None:
+            item[FEATURES_KEY] = feature_row(enc.first_piece_of, len(enc.input_ids), self.word_features[enc.window.example])
+        return item
+
+
+@dataclass(frozen=True)
+class HeadPlan:
+    """Encode and decode for one head (see the module docstring).
+
+    Attributes:
+        spec: the head options.
+        tags: IOB2 tags in id order.
+        max_length: subwords per window, special tokens included.
+        stride: subwords shared by consecutive windows.
+        crf: the CRF's scores (required to decode when ``spec.crf``).
+    """
+
+    spec: HeadSpec
+    tags: tuple[str, ...]
+    max_length: int
+    stride: int
+    crf: CrfScores | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_meta(cls, meta: Any, model: Any = None) -> HeadPlan:
+        """The plan of a saved model: its :class:`~nerforge.model_dir.ModelMeta`, with the CRF scores taken from
+        ``model`` when it is a PyTorch model with a CRF, else from ``nerforge.json`` (an ONNX export).
+
+        Raises:
+            ModelError: an unknown head, or a CRF head without scores.
+        """
+        spec = HeadSpec.from_meta(meta)
+        plan = cls(spec, tuple(meta.tags), int(meta.max_length), int(meta.stride))
+        if not spec.crf:
+            return plan
+        module = getattr(model, "crf", None)
+        raw = module.export_scores() if module is not None else meta.extra.get(CRF_META_KEY)
+        if raw is None:
+            raise ModelError(f"head {spec.name!r}: nerforge.json has no CRF scores (extra.{CRF_META_KEY})")
+        return plan.with_crf(raw)
+
+    def with_crf(self, raw: Mapping[str, Any] | CrfScores) -> HeadPlan:
+        """This plan with CRF scores (a :class:`CrfScores` or the dict that ``LinearChainCRF.export_scores`` gives)."""
+        scores = raw if isinstance(raw, CrfScores) else CrfScores.from_dict(raw, len(self.tags))
+        return replace(self, crf=scores)
+
+    def for_model(self, model: Any) -> HeadPlan:
+        """This plan with the current CRF scores of a PyTorch ``model`` (unchanged without a CRF)."""
+        module = getattr(model, "crf", None)
+        return self.with_crf(module.export_scores()) if self.spec.crf and module is not None else self
+
+    @property
+    def extra_inputs(self) -> tuple[str, ...]:
+        """Model inputs besides ``input_ids`` and ``attention_mask``."""
+        return (FEATURES_KEY,) if self.spec.uses_shape else ()
+
+    # -- encode -----------------------------------------------------------------------------------------------
+
+    def contexts(
+        self, sentences: Sequence[Sequence[str]], doc_ids: Sequence[str | None] | None
+    ) -> list[SentenceContext] | None:
+        """The neighbouring sentences of each sentence when the head reads document context (else ``None``)."""
+        if not self.spec.context_sentences or doc_ids is None:
+            return None
+        return sentence_contexts(sentences, list(doc_ids), self.spec.context_sentences)
+
+    def encode(
+        self,
+        tokenizer: Any,
+        sentences: Sequence[Sequence[str]],
+        *,
+        contexts: Sequence[SentenceContext | None] | None = None,
+        labels: Sequence[tuple[Sequence[int], Sequence[int] | None]] | None = None,
+        specials: SpecialTokens | None = None,
+    ) -> Encoded:
+        """Windows of ``sentences`` (lists of words), ready for the model.
+
+        Args:
+            tokenizer: the model's fast tokenizer.
+            sentences: the words of each sentence.
+            contexts: one context per sentence (heads with document context; ignored by others).
+            labels: per sentence, the label id of each word and, to label later pieces too, of each word's later
+                pieces (training only).
+            specials: the tokenizer's special tokens (found from the tokenizer when ``None``).
+        """
+        specials = specials if specials is not None else special_tokens(tokenizer)
+        pieces = word_pieces(tokenizer, sentences)
+        windows, stats = windows_for(pieces, self.max_length, self.stride, specials)
+        around = self._context_pieces(tokenizer, contexts, len(sentences))
+        kept: list[EncodedWindow] = []
+        for window in windows:
+            ids, cont = labels[window.example] if labels is not None else (None, None)
+            if around is not None:
+                left, right = around[0][window.example], around[1][window.example]
+                enc = encode_in_context(window, pieces[window.example], left, right, specials, self.max_length, ids, cont)
+            else:
+                enc = encode_window(window, pieces[window.example], specials, self.max_length, ids, cont)
+            if enc.first_piece_of:
+                kept.append(enc)
+        stats.extra[DROPPED_WINDOWS] = len(windows) - len(kept)
+        features = [shape_ids(words) for words in sentences] if self.spec.uses_shape else None
+        return Encoded([len(s) for s in sentences], kept, stats, features)
+
+    def _context_pieces(
+        self, tokenizer: Any, contexts: Sequence[SentenceContext | None] | None, n: int
+    ) -> tuple[list[list[list[int]]], list[list[list[int]]]] | None:
+        if not self.spec.context_sentences or contexts is None:
+            return None
+        ctx = [c if c is not None else SentenceContext() for c in contexts]
+        if len(ctx) != n:
+            raise ValueError(f"{len(ctx)} contexts for {n} sentences")
+        return word_pieces(tokenizer, [c.left for c in ctx]), word_pieces(tokenizer, [c.right for c in ctx])
+
+    def batch_inputs(self, encoded: Encoded, rows: Sequence[int], width: int) -> dict[str, np.ndarray]:
+        """The extra inputs of a batch of windows ``rows`` padded to ``width``, by the name a
+        :class:`~nerforge.prediction.engine.Backend` takes them (``features``); empty for heads without any."""
+        if encoded.word_features is None:
+            return {}
+        features = np.zeros((len(rows), width), dtype=np.int64)
+        for row, k in enumerate(rows):
+            values = encoded.item(k)[FEATURES_KEY]
+            features[row, : len(values)] = values
+        return {"features": features}
+
+    # -- decode -----------------------------------------------------------------------------------------------
+
+    def decode(self, encoded: Encoded, logits: Sequence[np.ndarray]) -> list[WordPrediction]:
+        """Per-word tags and probabilities of every sentence, from the logits of each of ``encoded.windows``
+        (``logits[k]``: shape ``(positions, num_tags)``, at least as many positions as window ``k`` has pieces).
+
+        Raises:
+            ModelError: a CRF head without CRF scores.
+        """
+        if self.spec.crf and self.crf is None:
+            raise ModelError(f"head {self.spec.name!r} has a CRF but no CRF scores")
+        tag_ids = [np.full(n, -1, dtype=np.int64) for n in encoded.lengths]
+        probs = [np.zeros(n, dtype=np.float64) for n in encoded.lengths]
+        for enc, window_logits in zip(encoded.windows, logits, strict=True):
+            words = np.fromiter(enc.first_piece_of.keys(), dtype=np.int64)
+            positions = np.fromiter(enc.first_piece_of.values(), dtype=np.int64)
+            emissions = np.asarray(window_logits)[positions].astype(np.float64)
+            p = softmax(emissions)
+            if self.crf is not None:
+                best = viterbi(emissions, self.crf.start, self.crf.end, self.crf.transitions)
+            else:
+                best = p.argmax(axis=-1)
+            ex = enc.window.example
+            tag_ids[ex][words] = best
+            probs[ex][words] = p[np.arange(len(best)), best]
+        return [decode_words(t.tolist(), p.tolist(), self.tags) for t, p in zip(tag_ids, probs, strict=True)]
