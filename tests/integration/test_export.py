@@ -16,9 +16,12 @@ pytest.importorskip("onnx")
 from nerforge.cli import main  # noqa: E402
 from nerforge.errors import MissingDependencyError, ModelError  # noqa: E402
 from nerforge.export import PARITY_FILE, ExportOptions, export_onnx  # noqa: E402
-from nerforge.model_dir import ModelMeta  # noqa: E402
+from nerforge.model_dir import (
+    ONNX_FILE,  # noqa: E402
+    ModelMeta,  # noqa: E402
+)
 from nerforge.prediction.engine import TorchBackend  # noqa: E402
-from nerforge.prediction.onnx_backend import ONNX_FILE, OnnxBackend  # noqa: E402
+from nerforge.prediction.onnx_backend import OnnxBackend  # noqa: E402
 from nerforge.prediction.tagger import Tagger  # noqa: E402
 from nerforge.types import LabelSet  # noqa: E402
 

@@ -135,7 +135,7 @@ def test_onnx_export_of_head_model_matches_torch(head_model: Path, corpus: dict[
     pytest.importorskip("onnxruntime")
     out = tmp_path / "onnx"
     assert main(["export", str(head_model), "--onnx", "--output", str(out), "--exporter", "torchscript"]) == 0
-    from nerforge.prediction.onnx_backend import FEATURES_INPUT
+    from nerforge.model_dir import FEATURES_INPUT
 
     onnx_tagger = Tagger.load(out, progress=False)
     assert FEATURES_INPUT in {i.name for i in onnx_tagger.engine.backend.session.get_inputs()}

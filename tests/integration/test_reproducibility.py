@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from nerforge import threads
 from nerforge.cli import main
-from nerforge.training import run
 
 
 def test_default_threads_do_not_follow_the_machine_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
-    assert run.default_threads() == run.usable_cpus()
+    assert threads.training_threads() == threads.usable_cpus()
 
 
 def _train(tmp_path: Path, encoder: Path, name: str, *extra: str) -> Path:
@@ -53,6 +53,6 @@ def test_same_seed_and_threads_give_identical_weights(tmp_path: Path, tiny_encod
 
 def test_the_default_thread_count_is_recorded(tmp_path: Path, tiny_encoder: Path) -> None:
     model = _train(tmp_path, tiny_encoder, "d")
-    threads = json.loads((model / "nerforge.json").read_text())["extra"]["training"]["threads"]
-    assert threads == run.usable_cpus()
-    assert yaml.safe_load((model / "config.resolved.yaml").read_text())["training"]["num_threads"] == threads
+    count = json.loads((model / "nerforge.json").read_text())["extra"]["training"]["threads"]
+    assert count == threads.usable_cpus()
+    assert yaml.safe_load((model / "config.resolved.yaml").read_text())["training"]["num_threads"] == count

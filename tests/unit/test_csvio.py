@@ -118,3 +118,13 @@ def test_csvio_distinct_entities_counted_and_ordered() -> None:
     assert [(d.text, d.label, d.count) for d in distinct_entities(per_row)] == [
         ("Paris", "LOC", 2), ("Paris", "ORG", 1), ("Ann", "PER", 1), ("Bob", "PER", 1)]
     assert parse(distinct_csv(per_row))[:2] == [["label", "text", "count"], ["LOC", "Paris", "2"]]
+
+
+def test_one_formula_escaping_for_the_cli_and_the_server() -> None:
+    from nerforge.prediction import io as cli_io
+    from nerforge.serving import csvio
+
+    assert csvio.escape_cell is cli_io.escape_cell  # one implementation, so they cannot drift apart
+    for cell in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "＝1+1", "＋1", "－1", "＠SUM(A1)"):
+        assert cli_io.escape_cell(cell) == "'" + cell
+    assert cli_io.escape_cell("Paris") == "Paris"

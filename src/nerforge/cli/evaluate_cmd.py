@@ -21,6 +21,7 @@ import typer
 from nerforge.cli.options import with_read_options
 from nerforge.data.readers.options import ReadOptions
 from nerforge.errors import DataFormatError
+from nerforge.model_dir import EPOCHS_FILE
 from nerforge.outputs import check_output_dir
 from nerforge.types import Example
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EPOCHS_FILE = "epochs.json"
 
 
 @dataclass(frozen=True)
@@ -162,9 +162,9 @@ def evaluate_cli(
     options: ReadOptions,
 ) -> None:
     """Score a model on annotated data (strict IOB2 entity F1) and write report.md, metrics.json and figures."""
-    from nerforge.prediction.engine import set_cpu_threads
+    from nerforge.threads import set_torch_threads
 
-    set_cpu_threads(threads)
+    set_torch_threads(threads)
     evaluation = evaluate(
         model,
         data,

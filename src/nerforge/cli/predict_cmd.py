@@ -165,7 +165,7 @@ def predict_cli(
     keep_parts: bool = typer.Option(False, "--keep-parts", help="Ray: keep the OUT.parts folder after merging."),
 ) -> None:
     """Find entities in raw texts and write them as JSONL or CSV."""
-    from nerforge.prediction.engine import set_cpu_threads
+    from nerforge.threads import set_torch_threads
 
     if engine == "ray":
         _predict_ray(
@@ -176,7 +176,7 @@ def predict_cli(
         return
     if engine != "local":
         raise UsageError(f"unknown --engine {engine!r}; choose local or ray")
-    set_cpu_threads(threads)
+    set_torch_threads(threads)
     summary = predict(
         model,
         input_path=input_path,

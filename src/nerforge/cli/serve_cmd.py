@@ -56,9 +56,9 @@ def serve(
         raise UsageError(f"--port must be in 1..65535, got {port}")
     settings = settings or ServeSettings()
     if threads is not None:
-        from nerforge.prediction.engine import set_cpu_threads
+        from nerforge.threads import set_torch_threads
 
-        set_cpu_threads(threads)
+        set_torch_threads(threads)
     predictor = load_predictor(model, backend=backend, batch_size=batch_size)
     app = create_app(predictor, settings)
     if not _is_loopback(host):

@@ -38,6 +38,7 @@ from nerforge.distributed.io import fingerprint, is_local, plan_parts, read_part
 from nerforge.distributed.parts import PartResult, PartStore, output_columns
 from nerforge.errors import MissingDependencyError, NerforgeError, UsageError
 from nerforge.prediction.engine import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE
+from nerforge.threads import usable_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -105,14 +106,6 @@ class RaySummary:
     worker_seconds: dict[str, float] = field(default_factory=dict)  # time spent reading, tagging, writing parts
 
 
-def usable_cpus() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _model_fingerprint(model: str) -> str:
     """Names, sizes and stamps of the model directory's files and the bytes of its metadata."""
     fs, path = url_to_fs(model)
@@ -172,11 +165,11 @@ class PartTagger:
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from nerforge.prediction.engine import set_cpu_threads
         from nerforge.prediction.tagger import Tagger
+        from nerforge.threads import set_torch_threads
 
         opts = RayOptions(**options)
-        set_cpu_threads(opts.threads or max(1, int(opts.cpus_per_worker)))
+        set_torch_threads(opts.threads or max(1, int(opts.cpus_per_worker)))
         extra = {"backend": opts.backend} if opts.backend else {}
         self.tagger = Tagger.load(
             _local_model(model),

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.errors import ModelError
+from nerforge.model_dir import INPUT_NAMES, OUTPUT_NAME
 from nerforge.modeling.export import graph_module
-from nerforge.prediction.onnx_backend import INPUT_NAMES, OUTPUT_NAME
 
 logger = logging.getLogger(__name__)
 

@@ -49,13 +49,13 @@ from nerforge.export.graph import (
     quantize_int8,
     remove_graph,
 )
-from nerforge.export.parity import PARITY_FILE, ParityReport, check_parity, sample_texts, write_parity
+from nerforge.export.parity import ParityReport, check_parity, sample_texts, write_parity
 from nerforge.io_utils import atomic_directory
 from nerforge.locking import exclusive
-from nerforge.model_dir import ModelMeta
+from nerforge.model_dir import CARD_FILE, ONNX_FILE, ONNX_META_KEY, PARITY_FILE, RESOLVED_CONFIG_FILE, ModelMeta
 from nerforge.modeling.export import logits_module
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
-from nerforge.prediction.onnx_backend import ONNX_FILE, ONNX_META_KEY, OnnxBackend
+from nerforge.prediction.onnx_backend import OnnxBackend
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ QUANTIZATIONS = ("int8",)
 DEFAULT_OPSET = 18
 FP32_MAX_LOGIT_DIFF = 1e-3
 INT8_WARN_AGREEMENT = 0.98  # below this per-word tag agreement with PyTorch, an int8 export logs a warning
-COPIED_FILES = ("README.md", "config.resolved.yaml")  # model card and training config, when present
+COPIED_FILES = (CARD_FILE, RESOLVED_CONFIG_FILE)  # model card and training config, when present
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
 
-PARITY_FILE = "parity.json"
 MAX_DISAGREEMENTS = 20  # words listed in the report
 
 SAMPLE_TEXTS: tuple[str, ...] = (

@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nerforge.errors import ModelError
+from nerforge.model_dir import HEAD_META_KEY
 from nerforge.modeling.features import FEATURE_NAMES
 
 PLAIN_HEAD = "softmax"
-HEAD_META_KEY = "head"  # ModelMeta.extra[HEAD_META_KEY]: HeadSpec.to_dict()
-CRF_META_KEY = "crf"  # ModelMeta.extra[CRF_META_KEY]: start/end/transitions scores for numpy Viterbi
 DEFAULT_SHAPE_DIM = 16
 
 

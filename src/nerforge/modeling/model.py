@@ -25,14 +25,13 @@ from torch import nn
 
 from nerforge.alignment import IGNORE_INDEX
 from nerforge.errors import ModelError
+from nerforge.model_dir import ENCODER_DIR, WEIGHTS_FILE
 from nerforge.modeling.crf import LinearChainCRF
 from nerforge.modeling.features import NUM_SHAPE_FLAGS
 from nerforge.modeling.head import HeadSpec
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_FILE = "model.safetensors"
-ENCODER_DIR = "encoder"  # the encoder's Hugging Face config.json lives here
 
 
 class ShapeProjection(nn.Module):

@@ -33,15 +33,16 @@ from nerforge.alignment import (
     word_pieces,
 )
 from nerforge.errors import ModelError
+from nerforge.model_dir import CRF_META_KEY, FEATURES_INPUT
 from nerforge.modeling.context import SentenceContext, encode_in_context, sentence_contexts
 from nerforge.modeling.decoding import WordPrediction, decode_words, softmax
 from nerforge.modeling.features import feature_row, shape_ids
-from nerforge.modeling.head import CRF_META_KEY, HeadSpec
+from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.viterbi import viterbi
 
 logger = logging.getLogger(__name__)
 
-FEATURES_KEY = "word_features"  # the model input (and dataset field) of word features
+FEATURES_KEY = FEATURES_INPUT  # the model input (and dataset field) of word features
 
 DROPPED_WINDOWS = "windows_without_labels"  # WindowStats.extra: windows that own no word with a piece
 

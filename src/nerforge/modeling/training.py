@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from nerforge.alignment import IGNORE_INDEX, EncodedWindow
-from nerforge.modeling.head import CRF_META_KEY, HEAD_META_KEY, HeadSpec
+from nerforge.model_dir import CRF_META_KEY, HEAD_META_KEY
+from nerforge.modeling.head import HeadSpec
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
@@ -37,6 +36,7 @@ from nerforge.modeling.decoding import (  # re-exported: the engine's public voc
     softmax,
 )
 from nerforge.modeling.plan import FEATURES_KEY, HeadPlan
+from nerforge.threads import idle_cpus, set_torch_threads
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -59,36 +59,9 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_CHUNK_SIZE = 1024
 
 
-def idle_cpu_threads() -> int:
-    """CPU threads worth giving torch now: the usable cores minus the current load, at least 1.
-
-    More threads than free cores makes every operation wait for the busiest core (a tiny model then runs ten times
-    slower on a loaded 2-core machine), so command-line runs default to this.
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return max(1, cpus)
-    return max(1, min(cpus, round(cpus - busy)))
-
-
-def set_cpu_threads(threads: int | None) -> int:
-    """Set torch's intra-op CPU threads (``None``: :func:`idle_cpu_threads`); returns the number set.
-
-    Process-wide: meant for command-line entry points, not for library code.
-    """
-    import torch
-
-    n = threads if threads is not None else idle_cpu_threads()
-    if n < 1:
-        raise ValueError(f"threads must be at least 1, got {n}")
-    torch.set_num_threads(n)
-    logger.debug("torch uses %d CPU thread(s)", n)
-    return n
+# kept importable from here for callers of earlier versions; the one implementation is nerforge.threads
+idle_cpu_threads = idle_cpus
+set_cpu_threads = set_torch_threads
 
 
 class Backend(Protocol):

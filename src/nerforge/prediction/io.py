@@ -12,8 +12,8 @@ Outputs (written atomically):
 - ``.jsonl``: one object per input record, ``{"id", "text", "entities": [{"text", "label", "start", "end",
   "score"}], ...}``; fields of JSONL and CSV inputs are kept, and an input ``id`` field is kept as the ``id``;
 - ``.csv``: the input columns (``id, text`` for other inputs) plus an ``entities`` column holding the JSON list;
-  cells starting with ``= + - @`` (or a tab / carriage return) get a leading ``'`` so spreadsheets do not run them
-  as formulas.
+  cells starting with ``= + - @`` (or a tab / carriage return, or a full-width ``＝ ＋ － ＠``) get a leading
+  ``'`` so spreadsheets do not run them as formulas (the server's CSV output uses the same :func:`escape_cell`).
 
 Problems in an input file raise :class:`~nerforge.errors.DataFormatError` with ``path:line``.
 """
@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 INPUT_SUFFIXES = {".txt": "txt", ".text": "txt", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".csv": "csv"}
 ENTITIES_COLUMN = "entities"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Cells a spreadsheet would run as a formula: = + - @, tab, CR, and their full-width forms (which some spreadsheets
+# fold to ASCII before parsing).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 @dataclass(frozen=True)
@@ -209,8 +211,8 @@ def _read_csv(path: Path, text_column: str) -> Iterator[InputRecord]:
 
 
 def escape_cell(value: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula (:data:`FORMULA_STARTS`)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def entities_json(entities: Sequence[Entity]) -> list[dict[str, object]]:

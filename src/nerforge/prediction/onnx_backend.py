@@ -14,7 +14,6 @@ EXAMPLE:
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,16 +21,11 @@ from typing import Any
 import numpy as np
 
 from nerforge.errors import MissingDependencyError, ModelError, UsageError
-from nerforge.model_dir import ModelMeta
-from nerforge.modeling.plan import FEATURES_KEY
+from nerforge.model_dir import FEATURES_INPUT, INPUT_NAMES, ONNX_FILE, ONNX_META_KEY, OUTPUT_NAME, ModelMeta
+from nerforge.threads import physical_cores
 
 logger = logging.getLogger(__name__)
 
-ONNX_FILE = "model.onnx"
-ONNX_META_KEY = "onnx"  # ModelMeta.extra[ONNX_META_KEY]: file, opset, exporter, quantization, versions
-INPUT_NAMES = ("input_ids", "attention_mask")
-OUTPUT_NAME = "logits"
-FEATURES_INPUT = FEATURES_KEY  # models with word features (nerforge.modeling): int64 (batch, seq), 0 = none
 
 
 def import_onnxruntime() -> Any:
@@ -41,25 +35,6 @@ def import_onnxruntime() -> Any:
     except ImportError:
         raise MissingDependencyError("onnxruntime", "onnx") from None
     return onnxruntime
-
-
-def physical_cores() -> int:
-    """Physical CPU cores this process may use: the smaller of its CPU affinity and the machine's physical cores.
-
-    Hyper-threads share one core's arithmetic units, so running one ONNX Runtime thread per physical core is
-    usually fastest for matrix-heavy models; more threads only contend.
-    """
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 1
-    try:
-        import psutil
-
-        physical = psutil.cpu_count(logical=False)
-    except ImportError:
-        physical = None
-    return max(1, min(usable, physical) if physical else usable)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from nerforge.data.schemes import tags_to_spans
 from nerforge.errors import ModelError, UsageError
-from nerforge.model_dir import ModelMeta
+from nerforge.model_dir import WEIGHTS_FILE, WEIGHTS_INDEX_FILE, ModelMeta, quiet_transformers
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
 from nerforge.prediction.engine import (
@@ -32,8 +31,6 @@ from nerforge.types import Entity
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_INDEX_FILE = "model.safetensors.index.json"  # sharded weights
 SUPPORTED_HEADS = ("softmax",)  # plain Hugging Face heads; nerforge heads (nerforge.modeling.head) are supported too
 BACKENDS = ("torch", "onnx")
 
@@ -52,23 +49,6 @@ def entities_from_words(text: str, words: Sequence[Word], prediction: WordPredic
         scores = prediction.scores[span.start : span.end]
         out.append(Entity(text[start:end], span.label, start, end, round(sum(scores) / len(scores), 6)))
     return out
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Hide transformers' loading progress bars and info messages while loading, then restore its settings."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def _check_texts(texts: Any) -> None:
@@ -128,7 +108,7 @@ class Tagger:
             from nerforge.prediction.onnx_backend import load_onnx_backend
 
             onnx = load_onnx_backend(directory, meta, device=device, settings=onnx_settings)
-            with _quiet_transformers():
+            with quiet_transformers():
                 tokenizer = load_tokenizer(str(directory))  # as for torch (byte-level BPE needs add_prefix_space)
             return cls.from_backend(onnx, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size)
         if meta.backend != "torch":
@@ -138,7 +118,7 @@ class Tagger:
             )
         if not any((directory / name).is_file() for name in (WEIGHTS_FILE, WEIGHTS_INDEX_FILE)):
             raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
-        with _quiet_transformers():
+        with quiet_transformers():
             tokenizer = load_tokenizer(str(directory))  # handles byte-level BPE (add_prefix_space)
             model = load_model(directory, HeadSpec.from_meta(meta), meta.tags)  # never remote code
         logger.debug("loaded %s (%d tags, max_length %d)", directory, len(meta.tags), meta.max_length)

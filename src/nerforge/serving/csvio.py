@@ -19,12 +19,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from nerforge.errors import DataFormatError, UsageError
+from nerforge.prediction.io import FORMULA_STARTS, escape_cell  # noqa: F401 - one escaping for CLI, server and Ray
 from nerforge.types import Entity
 
 TEXT_COLUMN = "text"
 ENTITIES_COLUMN = "entities"
 DELIMITERS = (",", ";", "\t", "|")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 SOURCE = "<upload>"
 
 
@@ -101,11 +101,6 @@ def read_csv(data: bytes, *, max_rows: int, source: str = SOURCE) -> CsvTable:
     except csv.Error as exc:
         raise DataFormatError(source, reader.line_num, f"not valid CSV: {exc}") from None
     return CsvTable(columns=list(header), rows=rows, text_index=text_index, delimiter=delimiter)
-
-
-def escape_cell(value: str) -> str:
-    """``value`` made safe to open in a spreadsheet (formula-like cells get a leading ``'``)."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def write_csv(columns: Sequence[str], rows: Iterable[Sequence[str]], *, delimiter: str = ",") -> str:

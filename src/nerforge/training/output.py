@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.alignment import WindowStats
-from nerforge.config import RESOLVED_CONFIG_FILE, TrainConfig
+from nerforge.config import TrainConfig
 from nerforge.data.splits import describe_source
 from nerforge.evaluation import EvalResult, write_evaluation
 from nerforge.io_utils import atomic_directory, atomic_write_text
-from nerforge.model_dir import DEFAULT_MODEL, ModelMeta
+from nerforge.model_dir import CARD_FILE, DEFAULT_MODEL, EPOCHS_FILE, EVAL_DIR, RESOLVED_CONFIG_FILE, ModelMeta
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.training import head_meta
 from nerforge.training.dataset import DataSummary, SplitFeatures
@@ -29,9 +29,6 @@ from nerforge.types import Example
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what model.name "default" is, for the model card
-EPOCHS_FILE = "epochs.json"
-EVAL_DIR = "eval"
-CARD_FILE = "README.md"
 
 
 @dataclass

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,11 @@ from nerforge.errors import DataFormatError, ModelError, UsageError
 from nerforge.evaluation import EvalResult
 from nerforge.io_utils import clean_leftovers
 from nerforge.locking import exclusive
-from nerforge.model_dir import META_FILE, load_tokenizer, resolve_model
+from nerforge.model_dir import META_FILE, load_tokenizer, quiet_transformers, resolve_model
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
+from nerforge.threads import training_threads, usable_cpus
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table
 from nerforge.training.collate import PaddingCollator
 from nerforge.training.dataset import SplitFeatures, build_split, check_label_coverage, resolve_labels
@@ -37,43 +36,6 @@ from nerforge.types import Example
 logger = logging.getLogger(__name__)
 
 _RESUME_SECTIONS = ("data", "model", "training")  # must match to resume; output and tracking may change
-
-
-def usable_cpus() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def default_threads() -> int:
-    """Torch CPU threads when ``training.num_threads`` is not set: every usable core.
-
-    Deliberately not the cores idle now: the thread count changes the order of floating-point sums, hence the
-    trained weights, and a default that followed the machine's load made two runs with the same seed differ. The
-    number used is recorded in ``nerforge.json`` (``extra.training.threads``) and in ``config.resolved.yaml``.
-    """
-    return usable_cpus()
-
-
-@contextlib.contextmanager
-def _quiet_transformers(*, errors_only: bool = True) -> Iterator[None]:
-    """Hide transformers' loading/saving progress bars and, with ``errors_only``, its load reports (a fresh
-    classification head is expected). The Trainer's own progress bars stay."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    if errors_only:
-        hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -173,7 +135,7 @@ def _train_locked(
 
     from nerforge.modeling.model import build_model
 
-    threads = config.training.num_threads or dist.cpu_threads(usable_cpus(), default_threads)
+    threads = config.training.num_threads or dist.cpu_threads(usable_cpus(), training_threads)
     torch.set_num_threads(threads)
     logger.info("torch uses %d CPU thread(s) of %d usable cores (training.num_threads sets it)", threads, usable_cpus())
 
@@ -202,10 +164,10 @@ def _train_locked(
     )
 
     base = resolve_model(config.model.name)
-    with _quiet_transformers():
+    with quiet_transformers():
         tokenizer = load_tokenizer(config.model.name)  # ModelError when it cannot be loaded
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model_config = AutoConfig.from_pretrained(base, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
@@ -229,7 +191,7 @@ def _train_locked(
     last = start.checkpoint
     set_seed(config.training.seed)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model = build_model(plan.spec, base, tags)  # plain: AutoModelForTokenClassification
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
@@ -250,7 +212,7 @@ def _train_locked(
         trainer.add_callback(MlflowCallback(tracker))
 
     try:
-        with _quiet_transformers(errors_only=False):
+        with quiet_transformers(errors_only=False):
             trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
             state = trainer.state
             info = {

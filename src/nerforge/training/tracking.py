@@ -26,10 +26,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from nerforge.config import RESOLVED_CONFIG_FILE, TrackingConfig
+from nerforge.config import TrackingConfig
 from nerforge.errors import ConfigError
-from nerforge.model_dir import META_FILE
-from nerforge.training.output import CARD_FILE, EPOCHS_FILE, EVAL_DIR, TrainResult
+from nerforge.model_dir import CARD_FILE, EPOCHS_FILE, EVAL_DIR, META_FILE, RESOLVED_CONFIG_FILE
+from nerforge.training.output import TrainResult
 
 logger = logging.getLogger(__name__)
 
