@@ -51,8 +51,16 @@ def test_torchrun_two_cpu_processes_write_one_model_and_one_run(tmp_path: Path, 
     from nerforge.prediction import Tagger
 
     tagger = Tagger.load(out, progress=False)
-    assert isinstance(tagger.predict_text("We use Go daily"), list)
-    training = json.loads((out / "nerforge.json").read_text())["extra"]["training"]
+    meta = json.loads((out / "nerforge.json").read_text())
+    from nerforge.data.normalize import read_examples
+    from nerforge.data.readers.options import ReadOptions
+    from nerforge.evaluation import evaluate
+
+    dev = read_examples(data["dev"], ReadOptions())
+    predicted = [list(p.tags) for p in tagger.predict_words([list(e.tokens) for e in dev])]
+    # the dev F1 that rank 0 wrote is what the saved model scores (all ranks trained one model)
+    assert evaluate([list(e.tags) for e in dev], predicted).micro.f1 == pytest.approx(meta["metrics"]["dev"]["micro"]["f1"])
+    training = meta["extra"]["training"]
     assert training["world_size"] == WORLD
     # each process takes its own batches: half the steps of a single-process run
     assert training["global_step"] == EPOCHS * SENTENCES // (BATCH * WORLD)

@@ -110,7 +110,6 @@ def test_head_model_loads_and_predicts_with_context(head_model: Path, corpus: di
     for p in with_context:
         for prev, tag in zip(("O", *p.tags), p.tags, strict=False):
             assert not tag.startswith("I-") or prev[2:] == tag[2:]
-    assert tagger.predict_text("We need Python and data analysis.") is not None
     # serving goes through the same Tagger
     from nerforge.serving.predictor import load_predictor
 
@@ -167,7 +166,8 @@ def test_plain_head_with_class_weights_and_context_stays_a_transformers_model(
     assert "library_name: transformers" in (out / "README.md").read_text()
     from transformers import pipeline
 
-    assert isinstance(pipeline("token-classification", model=str(out))("We need Python ."), list)
+    found = pipeline("token-classification", model=str(out))("We need Python .")
+    assert all(e["entity"] in meta.tags for e in found)
     tagger = Tagger.load(out, progress=False)
     assert tagger.context_sentences == 1
     words, _, docs = read_docs(corpus["dev"])

@@ -84,7 +84,8 @@ def test_killed_run_resumes_to_the_same_steps(
 
     from transformers import pipeline
 
-    assert isinstance(pipeline("token-classification", model=str(out))("We use Go daily"), list)
+    found = pipeline("token-classification", model=str(out))("We use Go daily")
+    assert all(e["entity"] in meta["tags"] for e in found)  # the resumed model keeps its named labels
 
 
 def _crash(data: dict[str, Path], out: Path, encoder: Path, step: int, *extra: str) -> None:
@@ -116,7 +117,7 @@ def test_resumed_run_takes_exactly_the_reference_steps(
     _crash(data, out, tiny_encoder, crash_after, *extra)
     assert main(args(data, out, tiny_encoder, *extra, "--resume")) == 0
     got = json.loads((out / "nerforge.json").read_text())["extra"]["training"]
-    assert got["resumed_from"] is not None
+    assert Path(got["resumed_from"]).name.startswith("checkpoint-")
     assert (got["global_step"], got["max_steps"], got["epochs"]) == (ref["global_step"], ref["max_steps"], ref["epochs"])
 
 

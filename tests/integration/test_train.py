@@ -60,7 +60,8 @@ def test_train_without_config_gives_a_loadable_model(tmp_path: Path, tiny_encode
     from transformers import pipeline
 
     ner = pipeline("token-classification", model=str(out))
-    assert isinstance(ner("We need Python and data analysis ."), list)
+    found = ner("We need Python and data analysis .")
+    assert found and all(e["entity"] in hf["label2id"] and e["entity"] != "O" for e in found)  # named labels, no LABEL_3
 
     meta = json.loads((out / "nerforge.json").read_text())
     assert meta["tags"] == [hf["id2label"][str(i)] for i in range(len(meta["tags"]))]
@@ -71,7 +72,8 @@ def test_train_without_config_gives_a_loadable_model(tmp_path: Path, tiny_encode
 
     epochs = json.loads((out / "epochs.json").read_text())
     assert [row["epoch"] for row in epochs] == [1.0, 2.0]
-    assert all(row["train_loss"] is not None and row["eval_f1"] is not None for row in epochs)
+    assert all(row["train_loss"] > 0 and 0.0 <= row["eval_f1"] <= 1.0 for row in epochs)
+    assert epochs[1]["train_loss"] < epochs[0]["train_loss"]  # it learns something even in 8 steps
 
     card = (out / "README.md").read_text()
     assert "strict mode, IOB2 scheme" in card and "SOFTSKILL" in card and "pipeline(" in card

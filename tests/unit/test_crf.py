@@ -75,7 +75,11 @@ def test_viterbi_never_puts_i_after_o() -> None:
     emissions[1, TAGS.index("I-LOC")] = 8.0  # I-LOC wants to follow O
     start, end, trans = (t.detach().double().numpy() for t in crf.scores())
     path = [TAGS[i] for i in viterbi(emissions, start, end, trans)]
-    assert path[1] != "I-LOC" or path[0] in ("B-LOC", "I-LOC")
+    # O then I-LOC is forbidden, so the best allowed path trades the O at 0 for B-LOC to keep I-LOC (0 + 8 > 5 + 0)
+    assert path[:2] == ["B-LOC", "I-LOC"]
+    emissions[1, TAGS.index("I-LOC")] = 4.0  # now keeping O (5) beats B-LOC, I-LOC (4): I-LOC must go
+    path = [TAGS[i] for i in viterbi(emissions, start, end, trans)]
+    assert path[0] == "O" and path[1] != "I-LOC"
     assert viterbi(np.zeros((0, len(TAGS))), start, end, trans).shape == (0,)
 
 

@@ -166,3 +166,40 @@ def test_huge_numbers_and_deep_nesting(tmp_path, name, text, fmt, line):
     with pytest.raises(DataFormatError) as err:
         read_corpus(p, ReadOptions(format=fmt, label_names=("O", "B-X")))
     assert err.value.line == line
+
+
+# --- what a reader must give back, not only what it must not raise ------------------------------------------------
+
+_WORD = st.text(alphabet=st.characters(categories=("L", "N", "P", "S"), exclude_characters="\u2028\u2029"), min_size=1, max_size=8)
+_TYPE = st.sampled_from(["PER", "ORG", "LOC", "TECH"])
+
+
+@st.composite
+def _iob2_sentence(draw: st.DrawFn) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    words = tuple(draw(st.lists(_WORD, min_size=1, max_size=12)))
+    tags: list[str] = []
+    for _ in words:
+        kind = draw(st.sampled_from(["O", "B", "I"]))
+        if kind == "I" and tags and tags[-1] != "O":
+            tags.append("I-" + tags[-1][2:])
+        elif kind == "O":
+            tags.append("O")
+        else:
+            tags.append("B-" + draw(_TYPE))
+    return words, tuple(tags)
+
+
+@FUZZ
+@given(sentences=st.lists(_iob2_sentence(), min_size=1, max_size=8), fmt=st.sampled_from(["conll", "jsonl"]))
+def test_written_examples_read_back_identical(tmp_path: Path, sentences, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    """A reader that drops, merges, reorders or alters anything (or reads nothing) fails here."""
+    from nerforge.data.writers import write_examples
+    from nerforge.types import Example
+
+    words = [w for s, _ in sentences for w in s]
+    if any(w.startswith("#") or w == "-DOCSTART-" for w in words):
+        return  # comment and document markers are column-file syntax, tested on their own
+    path = tmp_path / f"round.{fmt}"
+    write_examples([Example(s, t) for s, t in sentences], path, fmt)
+    corpus = read_corpus(path, ReadOptions())
+    assert [(ex.tokens, ex.tags) for ex in corpus.examples] == list(sentences)
