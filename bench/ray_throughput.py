@@ -122,8 +122,8 @@ def untrained_minilm(directory: Path) -> Path:
 
 
 def run_single(model: str, source: Path, output: Path, threads: int, args: argparse.Namespace) -> dict[str, Any]:
-    from nerforge.cli.predict_cmd import predict
     from nerforge.prediction.engine import set_cpu_threads
+    from nerforge.prediction.files import predict
 
     set_cpu_threads(threads)
     load = os.getloadavg()[0]

@@ -282,8 +282,8 @@ def test_predict_escape_cell() -> None:
 
 
 def test_a_bad_record_deep_in_the_input_stops_the_run_before_any_tagging(tmp_path: Path, model_dir: Path) -> None:
-    from nerforge.cli.predict_cmd import predict
     from nerforge.errors import DataFormatError
+    from nerforge.prediction.files import predict
 
     source = tmp_path / "in.txt"
     source.write_bytes(b"Alice met Bob in Paris.\n" * 3000 + b"caf\xe9 au lait\n" + b"more text\n")
@@ -297,7 +297,7 @@ def test_a_bad_record_deep_in_the_input_stops_the_run_before_any_tagging(tmp_pat
 
 
 def test_progress_shows_the_total(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from nerforge.cli.predict_cmd import predict
+    from nerforge.prediction.files import predict
 
     source = tmp_path / "in.jsonl"
     source.write_text("".join(f'{{"text": "Alice met Bob {i}"}}\n' for i in range(7)), encoding="utf-8")

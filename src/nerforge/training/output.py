@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.alignment import WindowStats
-from nerforge.config import TrainConfig
 from nerforge.data.splits import describe_source
 from nerforge.evaluation import EvalResult, write_evaluation
 from nerforge.io_utils import atomic_directory, atomic_write_text
 from nerforge.model_dir import CARD_FILE, DEFAULT_MODEL, EPOCHS_FILE, EVAL_DIR, RESOLVED_CONFIG_FILE, ModelMeta
-from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.training import head_meta
-from nerforge.training.dataset import DataSummary, SplitFeatures
+from nerforge.training.dataset import DataSummary
 from nerforge.training.model_card import CardData, render_card
+from nerforge.training.stages import Fitted, Prepared
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
@@ -47,25 +46,17 @@ class TrainResult:
     resumed_from: str | None = None
 
 
-def write_model_dir(
-    config: TrainConfig,
-    output: Path,
-    model: Any,
-    tokenizer: Any,
-    tags: list[str],
-    max_length: int,
-    features: dict[str, SplitFeatures],
-    splits: dict[str, list[Example]],
-    epochs: list[dict[str, Any]],
-    dev: EvalResult | None,
-    info: dict[str, Any],
-) -> TrainResult:
+def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainResult:
+    """Write the model directory ``output`` atomically from the two stages before (see the module docstring)."""
     from nerforge import __version__ as version
 
+    config, tokenizer, splits, features = prepared.config, prepared.tokenizer, prepared.splits, prepared.features
+    model, epochs, dev, info = fitted.model, fitted.epochs, fitted.dev, fitted.info
+    tags, max_length = prepared.tags, prepared.max_length
     base_name = DEFAULT_MODEL_ID if config.model.name == DEFAULT_MODEL else config.model.name
     summaries = {name: DataSummary.from_examples(ex) for name, ex in splits.items()}
     windows = {name: f.stats for name, f in features.items()}
-    spec = HeadSpec.from_config(config.model)
+    spec = prepared.plan.spec
     head, head_extra = head_meta(spec, model)
     meta = ModelMeta(
         tags=tags,

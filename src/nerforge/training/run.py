@@ -15,7 +15,7 @@ from typing import Any
 
 from nerforge.config import TrainConfig
 from nerforge.data.splits import read_data_splits
-from nerforge.errors import DataFormatError, ModelError, UsageError
+from nerforge.errors import DataFormatError, Interrupted, ModelError, UsageError
 from nerforge.evaluation import EvalResult
 from nerforge.io_utils import clean_leftovers
 from nerforge.locking import exclusive
@@ -29,8 +29,9 @@ from nerforge.training.collate import PaddingCollator
 from nerforge.training.dataset import SplitFeatures, build_split, check_label_coverage, resolve_labels
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
+from nerforge.training.stages import Fitted, Prepared
 from nerforge.training.trainer import BEST_METRIC, NerTrainer, entity_metrics, score_split, training_arguments
-from nerforge.training.workdir import RESUME_FILE, WorkDir, fingerprint_files
+from nerforge.training.workdir import RESUME_FILE, ResumePoint, WorkDir, fingerprint_files
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
@@ -130,10 +131,39 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
 def _train_locked(
     config: TrainConfig, output: Path, work: WorkDir, dist: DistributedContext, *, resume: bool
 ) -> TrainResult:
-    import torch
-    from transformers import AutoConfig, set_seed
+    prepared = prepare(config, dist)
+    fingerprint = fingerprint_files(data_files(config))
+    start = dist.from_main(lambda: work.prepare(_resume_config(config), resume=resume, fingerprint=fingerprint))
+    config.training.num_threads = prepared.threads  # in config.resolved.yaml (after the resume check: not compared)
+    tracker = _start_tracker(prepared, start, work, dist, output)
+    try:
+        fitted = fit(prepared, work, dist, start, tracker)
+        dist.barrier()  # every process has finished; rank 0 alone writes the model directory
+        result = dist.from_main(lambda: package(prepared, fitted, output))
+    except BaseException as exc:
+        if tracker is not None:
+            tracker.end("KILLED" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "FAILED")
+        raise
+    warn_if_nothing_predicted(result, config)
+    if tracker is not None:
+        from nerforge.training.tracking import log_results
 
-    from nerforge.modeling.model import build_model
+        log_results(tracker, result)
+        result.tracking_run_id = tracker.run_id
+    if not config.output.keep_checkpoints and dist.is_main:
+        work.clean()
+    return result
+
+
+def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
+    """Stage 1: threads, the splits and their labels, the tokenizer, the head's plan, every split encoded.
+
+    Raises:
+        DataFormatError: unreadable data, training data without entities or without a word the tokenizer encodes.
+        ModelError: the encoder or its tokenizer cannot be loaded, or the tokenizer is not a fast one.
+    """
+    import torch
+    from transformers import AutoConfig
 
     threads = config.training.num_threads or dist.cpu_threads(usable_cpus(), training_threads)
     torch.set_num_threads(threads)
@@ -154,8 +184,6 @@ def _train_locked(
             "the dev split has no entities: dev F1 is 0 at every evaluation, so the best checkpoint is chosen by "
             "dev loss instead (add entities to dev, or carve one from train with data.split)"
         )
-    tags = list(labels.tags)
-    label2id = labels.label2id
     logger.info(
         "labels (%d types from %s): %s",
         len(labels.types),
@@ -174,79 +202,82 @@ def _train_locked(
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{config.model.name}: nerforge needs a fast tokenizer (word ids); this model has a slow one")
     max_length = _max_length(config.model.max_length, tokenizer, model_config)
-    plan = HeadPlan(HeadSpec.from_config(config.model), tuple(tags), max_length, config.model.stride)
+    plan = HeadPlan(HeadSpec.from_config(config.model), tuple(labels.tags), max_length, config.model.stride)
     features = {
-        name: build_split(name, examples, tokenizer, label2id, plan, label_all_subwords=config.model.label_all_subwords)
+        name: build_split(
+            name, examples, tokenizer, labels.label2id, plan, label_all_subwords=config.model.label_all_subwords
+        )
         for name, examples in splits.items()
     }
-    train_split, dev_split = features["train"], features.get("dev")
-    if not train_split.windows:
+    if not features["train"].windows:
         raise DataFormatError(config.data.train, None, "no training sentence has a word the tokenizer can encode")
-    if dev_split is None:
+    if "dev" not in features:
         logger.warning("no dev split: no per-epoch F1, no early stopping; the model of the last epoch is kept")
+    return Prepared(config, splits, tokenizer, base, plan, features, best_metric, threads)
 
-    fingerprint = fingerprint_files(data_files(config))
-    start = dist.from_main(lambda: work.prepare(_resume_config(config), resume=resume, fingerprint=fingerprint))
-    config.training.num_threads = threads  # recorded in config.resolved.yaml (after the resume check: not compared)
-    last = start.checkpoint
+
+def _start_tracker(
+    prepared: Prepared, start: ResumePoint, work: WorkDir, dist: DistributedContext, output: Path
+) -> Any:
+    config = prepared.config
+    if not (config.tracking.enabled and dist.is_main):
+        return None
+    from nerforge.training.tracking import MlflowTracker
+
+    tracker = MlflowTracker.start(config.tracking, run_id=start.mlflow_run_id, tags={"nerforge.output": str(output)})
+    if start.mlflow_run_id is None:
+        work.remember_run(tracker.run_id)
+        tracker.log_params({**_params(prepared), "distributed": dist.params()})
+    return tracker
+
+
+def fit(prepared: Prepared, work: WorkDir, dist: DistributedContext, start: ResumePoint, tracker: Any) -> Fitted:
+    """Stage 2: build the model, run the Trainer (from ``start.checkpoint`` when resuming), score dev.
+
+    Raises:
+        ModelError: the encoder's weights cannot be loaded.
+    """
+    from transformers import set_seed
+
+    from nerforge.modeling.model import build_model
+
+    config, plan = prepared.config, prepared.plan
     set_seed(config.training.seed)
     try:
         with quiet_transformers():
-            model = build_model(plan.spec, base, tags)  # plain: AutoModelForTokenClassification
+            model = build_model(plan.spec, prepared.base, prepared.tags)  # plain: AutoModelForTokenClassification
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
-
-    tracker = None
-    if config.tracking.enabled and dist.is_main:
-        from nerforge.training.tracking import MlflowCallback, MlflowTracker, log_results
-
-        tracker = MlflowTracker.start(
-            config.tracking, run_id=start.mlflow_run_id, tags={"nerforge.output": str(output)}
-        )
-        if start.mlflow_run_id is None:
-            work.remember_run(tracker.run_id)
-            tracker.log_params({**_params(config, tags, max_length, features), "distributed": dist.params()})
-
-    trainer = _build_trainer(config, model, tokenizer, train_split, dev_split, plan, work, best_metric)
+    trainer = _build_trainer(prepared, model, work)
     if tracker is not None:
+        from nerforge.training.tracking import MlflowCallback
+
         trainer.add_callback(MlflowCallback(tracker))
+    last = start.checkpoint
+    dev_split = prepared.features.get("dev")
+    with quiet_transformers(errors_only=False):
+        trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
+        state = trainer.state
+        info = {
+            "global_step": state.global_step,
+            "max_steps": state.max_steps,
+            "epochs": round(float(state.epoch or 0), 4),
+            "stopped_early": state.global_step < state.max_steps,
+            "best_step": state.best_global_step,
+            "best_by": f"dev {prepared.best_metric}" if dev_split is not None else None,
+            "best_dev_f1": state.best_metric if prepared.best_metric == BEST_METRIC else None,
+            "best_dev_loss": state.best_metric if prepared.best_metric == "loss" else None,
+            "resumed_from": str(last) if last is not None else None,
+            "world_size": dist.world_size,
+            "threads": prepared.threads,
+        }
+        dev = _predict_dev(trainer, dev_split, plan) if dev_split is not None else None
+    return Fitted(trainer.model, epoch_table(state.log_history), dev, info)
 
-    try:
-        with quiet_transformers(errors_only=False):
-            trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
-            state = trainer.state
-            info = {
-                "global_step": state.global_step,
-                "max_steps": state.max_steps,
-                "epochs": round(float(state.epoch or 0), 4),
-                "stopped_early": state.global_step < state.max_steps,
-                "best_step": state.best_global_step,
-                "best_by": f"dev {best_metric}" if dev_split is not None else None,
-                "best_dev_f1": state.best_metric if best_metric == BEST_METRIC else None,
-                "best_dev_loss": state.best_metric if best_metric == "loss" else None,
-                "resumed_from": str(last) if last is not None else None,
-                "world_size": dist.world_size,
-                "threads": threads,
-            }
-            epochs = epoch_table(state.log_history)
-            dev = _predict_dev(trainer, dev_split, plan) if dev_split is not None else None
-            dist.barrier()  # every process has finished; rank 0 alone writes the model directory
-            result = dist.from_main(
-                lambda: write_model_dir(
-                    config, output, trainer.model, tokenizer, tags, max_length, features, splits, epochs, dev, info
-                )
-            )
-    except BaseException as exc:
-        if tracker is not None:
-            tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
-    warn_if_nothing_predicted(result, config)
-    if tracker is not None:
-        log_results(tracker, result)
-        result.tracking_run_id = tracker.run_id
-    if not config.output.keep_checkpoints and dist.is_main:
-        work.clean()
-    return result
+
+def package(prepared: Prepared, fitted: Fitted, output: Path) -> TrainResult:
+    """Stage 3: the model directory, written atomically (:func:`nerforge.training.output.write_model_dir`)."""
+    return write_model_dir(output, prepared, fitted)
 
 
 def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[str]:
@@ -266,22 +297,17 @@ def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[
     return warned
 
 
-def _build_trainer(
-    config: TrainConfig,
-    model: Any,
-    tokenizer: Any,
-    train_split: SplitFeatures,
-    dev_split: SplitFeatures | None,
-    plan: HeadPlan,
-    work: WorkDir,
-    best_metric: str,
-) -> NerTrainer:
+def _build_trainer(prepared: Prepared, model: Any, work: WorkDir) -> NerTrainer:
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import ProgressCallback
 
     from nerforge.modeling.training import loss_function
 
-    args = training_arguments(config.training, work.checkpoints, has_dev=dev_split is not None, best_metric=best_metric)
+    config, plan, tokenizer = prepared.config, prepared.plan, prepared.tokenizer
+    train_split, dev_split = prepared.features["train"], prepared.features.get("dev")
+    args = training_arguments(
+        config.training, work.checkpoints, has_dev=dev_split is not None, best_metric=prepared.best_metric
+    )
     trainer = NerTrainer(
         model=model,
         args=args,
@@ -304,14 +330,13 @@ def _build_trainer(
     return trainer
 
 
-def _params(
-    config: TrainConfig, tags: list[str], max_length: int, features: dict[str, SplitFeatures]
-) -> dict[str, Any]:
-    params: dict[str, Any] = config.model_dump(mode="json")
+def _params(prepared: Prepared) -> dict[str, Any]:
+    params: dict[str, Any] = prepared.config.model_dump(mode="json")
+    tags, features = prepared.tags, prepared.features
     params["derived"] = {
         "num_tags": len(tags),
         "types": ",".join(sorted({t[2:] for t in tags if t != "O"})),
-        "max_length": max_length,
+        "max_length": prepared.max_length,
         **{f"{name}_sentences": f.stats.examples for name, f in features.items()},
         **{f"{name}_windows": f.windows for name, f in features.items()},
     }

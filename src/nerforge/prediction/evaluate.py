@@ -1,0 +1,127 @@
+"""Evaluate a model directory on annotated data: tag it with the prediction engine, score it, write the report.
+
+Whole sentences are tagged by the prediction engine (long ones in overlapping windows), so every gold entity counts,
+however far into a sentence it lies. Scores are strict IOB2 entity matches (seqeval ``mode="strict"``).
+
+An entity type in the data that the model does not know is an error naming the type, the file and the line: the
+model could never predict it, so scoring it silently as misses would hide a data or labelling mistake.
+
+``nerforge evaluate`` (:mod:`nerforge.cli.evaluate_cmd`) is a thin wrapper over :func:`evaluate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nerforge.data.readers.options import ReadOptions
+from nerforge.errors import DataFormatError
+from nerforge.evaluation import EvalResult, ReportFiles
+from nerforge.model_dir import EPOCHS_FILE
+from nerforge.outputs import check_output_dir
+from nerforge.types import Example
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` measured and wrote."""
+
+    model: Path
+    data: Path
+    output: Path
+    result: EvalResult
+    files: ReportFiles
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document: the scores (``micro``, ``per_type``, ...) plus where things are."""
+        return {
+            **self.result.to_dict(),
+            "model": str(self.model),
+            "data": str(self.data),
+            "output": str(self.output),
+            "report": str(self.files.report),
+        }
+
+
+def default_output(model: Path, data: Path) -> Path:
+    """``MODEL/eval-<data stem>``."""
+    return model / f"eval-{data.stem}"
+
+
+def check_known_types(examples: list[Example], known: list[str], path: Path) -> None:
+    """Raise :class:`DataFormatError` at the first gold entity whose type the model cannot predict."""
+    allowed = set(known)
+    for ex in examples:
+        for i, tag in enumerate(ex.tags):
+            if tag != "O" and tag[2:] not in allowed:
+                raise DataFormatError(
+                    ex.source or path,
+                    ex.line_of(i),
+                    f"entity type {tag[2:]!r} is not known to the model (it predicts {', '.join(known) or 'none'})",
+                    expected=f"only those types; rename or drop it with --label-map '{tag[2:]}=NEW' or '{tag[2:]}='",
+                )
+
+
+def load_epochs(model: Path) -> list[dict[str, Any]] | None:
+    """The per-epoch table the trainer saved (``epochs.json``), or ``None`` when there is none or it is unreadable."""
+    path = model / EPOCHS_FILE
+    if not path.is_file():
+        return None
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        logger.warning("%s: cannot read the epoch table (%s); the report will have no training curves", path, exc)
+        return None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        logger.warning("%s: expected a JSON list of objects; the report will have no training curves", path)
+        return None
+    return records
+
+
+def evaluate(
+    model: str | Path,
+    data: str | Path,
+    *,
+    output: str | Path | None = None,
+    options: ReadOptions = ReadOptions(),
+    batch_size: int = 32,
+    device: str = "cpu",
+    progress: bool | None = None,
+    make_plots: bool = True,
+) -> Evaluation:
+    """Tag ``data`` (read as IOB2 with ``options``) with the model in ``model``; write the report into ``output``.
+
+    Raises:
+        ModelError: ``model`` is not a model directory.
+        DataFormatError: ``data`` cannot be read, is empty, or has an entity type the model does not know.
+    """
+    from nerforge.data.normalize import read_examples
+    from nerforge.evaluation import write_evaluation
+    from nerforge.prediction.tagger import Tagger
+
+    model, data = Path(model), Path(data)
+    out = Path(output) if output is not None else default_output(model, data)
+    check_output_dir(out, ours=lambda p: (p / "metrics.json").is_file() or (p / "report.md").is_file(),
+                     kind="nerforge evaluation report")
+    tagger = Tagger.load(model, batch_size=batch_size, device=device, progress=progress)
+    examples = read_examples(data, options)
+    if not examples:
+        raise DataFormatError(data, None, "no sentences to evaluate")
+    check_known_types(examples, tagger.types, data)
+    tokens = [list(ex.tokens) for ex in examples]
+    predictions = tagger.predict_words(tokens, doc_ids=[ex.doc_id for ex in examples])  # context, if the model reads it
+    result, _, files = write_evaluation(
+        out,
+        [list(ex.tags) for ex in examples],
+        [list(p.tags) for p in predictions],
+        tokens,
+        load_epochs(model),
+        title=f"Evaluation of {model.name} on {data.name}",
+        make_plots=make_plots,
+    )
+    return Evaluation(model, data, out, result, files)

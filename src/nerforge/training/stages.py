@@ -1,0 +1,68 @@
+"""The typed values passed between the three stages of a training run (:mod:`nerforge.training.run`):
+
+``prepare`` (read the splits, check the labels, load the tokenizer, encode every split with the head's plan)
+→ :class:`Prepared` → ``fit`` (the Hugging Face Trainer, checkpoints, early stopping, dev scores)
+→ :class:`Fitted` → ``package`` (the model directory, written atomically: :func:`nerforge.training.output.write_model_dir`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nerforge.config import TrainConfig
+from nerforge.evaluation import EvalResult
+from nerforge.modeling.plan import HeadPlan
+from nerforge.training.dataset import SplitFeatures
+from nerforge.types import Example
+
+
+@dataclass
+class Prepared:
+    """Everything ``fit`` needs, built before any weight is loaded.
+
+    Attributes:
+        config: the validated config (``training.num_threads`` filled in once the run starts).
+        splits: the examples of each split, IOB2.
+        tokenizer: the encoder's fast tokenizer.
+        base: what ``from_pretrained`` loads the encoder from (a directory or a hub id).
+        plan: the head's plan (its ``tags``, ``max_length`` and ``stride`` are the model's).
+        features: each split encoded into windows by ``plan``.
+        best_metric: what picks the best checkpoint: ``"f1"``, or ``"loss"`` when dev has no entities.
+        threads: torch CPU threads of the run.
+    """
+
+    config: TrainConfig
+    splits: dict[str, list[Example]]
+    tokenizer: Any
+    base: str
+    plan: HeadPlan
+    features: dict[str, SplitFeatures]
+    best_metric: str
+    threads: int
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.plan.tags)
+
+    @property
+    def max_length(self) -> int:
+        return self.plan.max_length
+
+
+@dataclass
+class Fitted:
+    """What ``fit`` produced.
+
+    Attributes:
+        model: the trained model (the best checkpoint when there is a dev split).
+        epochs: the per-evaluation table (:func:`nerforge.training.callbacks.epoch_table`).
+        dev: the dev scores of ``model``, decoded by the plan (``None`` without dev).
+        info: the run's facts for ``nerforge.json`` (``extra.training``): steps, epochs, early stop, best step,
+            resume point, world size, threads.
+    """
+
+    model: Any
+    epochs: list[dict[str, Any]]
+    dev: EvalResult | None
+    info: dict[str, Any] = field(default_factory=dict)
