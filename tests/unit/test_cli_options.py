@@ -1,5 +1,5 @@
-"""The data flags declared once in ``nerforge.cli.options``: every data command lists them all, and the decorators
-hand the command what the flags describe."""
+"""The data flags are generated from ReadOptions (their one declaration): every data command lists them all with
+ReadOptions' names, defaults and help, and the decorators hand the command what the flags describe."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import typer.main
 
 from nerforge.cli import app
 from nerforge.cli.options import read_options_from_flags, with_data_flags, with_read_options
-from nerforge.data.readers.options import ReadOptions
+from nerforge.data.readers.options import READ_OPTION_FIELDS, ReadOptions
 from nerforge.errors import UsageError
 
-DATA_FLAGS = list(inspect.signature(read_options_from_flags).parameters)
+DATA_FLAGS = [f.name for f in READ_OPTION_FIELDS]
 
 
 @pytest.mark.parametrize("name", ["convert", "inspect", "evaluate", "train"])
@@ -23,9 +23,21 @@ def test_cli_options_every_data_command_lists_every_data_flag(name: str) -> None
     data = [p for p in command.params if p.rich_help_panel == "Data"]
     assert [p.name for p in data] == DATA_FLAGS
     assert [p.opts for p in data] == [["--" + n.replace("_", "-")] for n in DATA_FLAGS]
-    defaults = inspect.signature(read_options_from_flags).parameters
-    expected = [None if name == "train" else defaults[n].default for n in DATA_FLAGS]
+    defaults = {f.name: f.default for f in READ_OPTION_FIELDS}
+    expected = [None if name == "train" else defaults[n] for n in DATA_FLAGS]
     assert [p.default for p in data] == expected
+    assert [p.help for p in data] == [f.metadata["help"] for f in READ_OPTION_FIELDS]  # the help is ReadOptions'
+
+
+def test_cli_options_flags_and_config_keys_come_from_one_declaration() -> None:
+    from nerforge.config import DataConfig
+
+    for f in READ_OPTION_FIELDS:  # every reader option is a data.* key with the same default and help
+        info = DataConfig.model_fields[f.name]
+        assert info.default == f.default and info.description == f.metadata["help"]
+    flags = read_options_from_flags(label_names="O,B-X", sentence_columns="doc,sent", separator="space")
+    keys = DataConfig(label_names=["O", "B-X"], sentence_columns=["doc", "sent"], separator=" ").read_options()
+    assert flags == keys
 
 
 def test_cli_options_with_read_options_builds_the_options() -> None:
@@ -37,7 +49,7 @@ def test_cli_options_with_read_options_builds_the_options() -> None:
     assert command("x") == ("x", ReadOptions())
     path, options = command("x", tag_column=2, separator="tab", label_names="O,B-PER")
     assert (path, options.tag_column, options.separator, options.label_names) == ("x", 2, "\t", ("O", "B-PER"))
-    with pytest.raises(UsageError, match="unknown --scheme 'iob9'"):
+    with pytest.raises(UsageError, match="unknown tag scheme 'iob9'"):
         command("x", scheme="iob9")
 
 

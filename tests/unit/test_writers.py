@@ -223,3 +223,13 @@ def test_convert_cli_bad_flags_exit_2(tmp_path, capsys, extra):
 def test_convert_cli_unknown_output_extension(tmp_path, capsys):
     code = main(["convert", str(FORMATS / "wikiann.tsv"), str(tmp_path / "o.xyz")])
     assert code == 2 and "--to" in capsys.readouterr().err
+
+
+def test_a_token_that_is_a_byte_order_mark_survives_at_the_start_of_a_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from nerforge.data.readers.registry import read_corpus
+    from nerforge.data.writers import write_examples
+    from nerforge.types import Example
+
+    path = tmp_path / "bom.conll"
+    write_examples([Example(("\ufeff", "x"), ("O", "O"))], path, "conll")
+    assert read_corpus(path).examples[0].tokens == ("\ufeff", "x")

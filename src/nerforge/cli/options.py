@@ -1,5 +1,6 @@
-"""Data flags shared by ``convert``, ``inspect``, ``evaluate`` and ``train``: reusable Typer option types, their
-conversion into a :class:`~nerforge.data.readers.options.ReadOptions`, and decorators that give a command all of them.
+"""Data flags shared by ``convert``, ``inspect``, ``evaluate`` and ``train``, generated from the fields of
+:class:`~nerforge.data.readers.options.ReadOptions` (their one declaration: name, default, help), their parsing into
+a ``ReadOptions``, and decorators that give a command all of them.
 
 Use in a command::
 
@@ -16,114 +17,40 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar, get_args
 
 import typer
 
 from nerforge.data.labelmap import load_label_map
-from nerforge.data.readers.columns import MISSING_TAG_POLICIES
-from nerforge.data.readers.options import FORMATS, ReadOptions
-from nerforge.data.schemes import SCHEMES
+from nerforge.data.readers.options import READ_OPTION_FIELDS, READ_OPTION_NAMES, ReadOptions
 from nerforge.errors import UsageError
 
 _PANEL = "Data"
 R = TypeVar("R")
 
-FormatFlag = Annotated[
-    str | None,
-    typer.Option("--format", help=f"Input format: {', '.join(FORMATS)} (default: detect).", rich_help_panel=_PANEL),
-]
-TokenColumnFlag = Annotated[
-    int, typer.Option("--token-column", help="0-based column of the token (column files, CSV).", rich_help_panel=_PANEL)
-]
-TagColumnFlag = Annotated[
-    int,
-    typer.Option(
-        "--tag-column", help="0-based column of the tag; negative counts from the end.", rich_help_panel=_PANEL
-    ),
-]
-SeparatorFlag = Annotated[
-    str | None,
-    typer.Option(
-        "--separator",
-        help="Column separator: 'tab', 'space' (runs of whitespace) or a literal string (default: detect).",
-        rich_help_panel=_PANEL,
-    ),
-]
-TokensFieldFlag = Annotated[
-    str, typer.Option("--tokens-field", help="JSON field holding the tokens.", rich_help_panel=_PANEL)
-]
-TagsFieldFlag = Annotated[
-    str | None,
-    typer.Option(
-        "--tags-field",
-        help="JSON field holding the tags (default: ner_tags_str, ner_tags, tags...).",
-        rich_help_panel=_PANEL,
-    ),
-]
-LabelNamesFlag = Annotated[
-    str | None,
-    typer.Option(
-        "--label-names",
-        help="Names of integer tag ids in id order, comma-separated: O,B-PER,I-PER.",
-        rich_help_panel=_PANEL,
-    ),
-]
-LabelsFileFlag = Annotated[
-    str | None,
-    typer.Option(
-        "--labels-file",
-        help="File with the label names (JSON list or id->name object, or one per line).",
-        rich_help_panel=_PANEL,
-    ),
-]
-EntityTypeFlag = Annotated[
-    str | None,
-    typer.Option("--entity-type", help="Type given to bare B/I tags (e.g. SKILL).", rich_help_panel=_PANEL),
-]
-SchemeFlag = Annotated[
-    str | None,
-    typer.Option(
-        "--scheme", help=f"Tag scheme of the input: {', '.join(SCHEMES)} (default: detect).", rich_help_panel=_PANEL
-    ),
-]
-LabelMapFlag = Annotated[
-    str | None,
-    typer.Option(
-        "--label-map",
-        help="Rename/merge/drop types: 'AI=TECH,*=TECH,MISC=' (glob keys, empty value drops) or a JSON/YAML file.",
-        rich_help_panel=_PANEL,
-    ),
-]
-StripTokenPrefixFlag = Annotated[
-    str | None,
-    typer.Option(
-        "--strip-token-prefix", help="Remove this prefix from every token (e.g. 'de:').", rich_help_panel=_PANEL
-    ),
-]
-SentenceColumnsFlag = Annotated[
-    str | None,
-    typer.Option(
-        "--sentence-columns",
-        help="CSV columns that identify a sentence, comma-separated: doc_idx,sent_idx.",
-        rich_help_panel=_PANEL,
-    ),
-]
-DocColumnFlag = Annotated[
-    str | None,
-    typer.Option("--doc-column", help="CSV column (or JSON field) that identifies a document.", rich_help_panel=_PANEL),
-]
-MissingTagFlag = Annotated[
-    str,
-    typer.Option(
-        "--missing-tag",
-        help="A token line without a tag: 'o' tags it O (with a finding), 'error' stops.",
-        rich_help_panel=_PANEL,
-    ),
-]
-
 _SEPARATORS = {"tab": "\t", "\\t": "\t", "space": " ", "whitespace": " ", "ws": " "}
+_HINTS = typing.get_type_hints(ReadOptions)
+
+
+def _is_int(name: str) -> bool:
+    return _HINTS[name] is int
+
+
+def _flag_type(f: Any) -> Any:
+    """The Typer option of one reader option: ``--token-column`` for ``token_column``, its help, in the Data panel.
+
+    Integers stay integers; every other option is given as text on the command line (lists comma-separated, the
+    label map as 'A=B,...' or a file) and parsed by :func:`read_options_from_flags`.
+    """
+    base: Any = int if _is_int(f.name) else (str | None)
+    flag = "--" + f.name.replace("_", "-")
+    return Annotated[base, typer.Option(flag, help=f.metadata["help"], rich_help_panel=_PANEL)]
+
+
+def _flag_default(f: Any) -> Any:
+    return f.default if isinstance(f.default, (int, str)) or f.default is None else None
 
 
 def _split_list(value: str | None) -> tuple[str, ...] | None:
@@ -133,88 +60,51 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
     return items or None
 
 
-def read_options_from_flags(
-    *,
-    format: str | None = None,
-    token_column: int = 0,
-    tag_column: int = -1,
-    separator: str | None = None,
-    tokens_field: str = "tokens",
-    tags_field: str | None = None,
-    label_names: str | None = None,
-    labels_file: str | None = None,
-    entity_type: str | None = None,
-    scheme: str | None = None,
-    label_map: str | None = None,
-    strip_token_prefix: str | None = None,
-    sentence_columns: str | None = None,
-    doc_column: str | None = None,
-    missing_tag: str = "o",
-) -> ReadOptions:
-    """Check the data flags and build the :class:`ReadOptions` they describe.
+def _parse(name: str, value: Any) -> Any:
+    """One flag's text as the option's value (see :func:`_flag_type`)."""
+    if value is None or _is_int(name):
+        return value
+    hint = _HINTS[name]
+    args = typing.get_args(hint)
+    if any(typing.get_origin(a) is tuple for a in args):
+        return _split_list(value)
+    if name == "label_map":
+        return load_label_map(value) if value else None
+    if name == "separator":
+        return _SEPARATORS.get(value.lower(), value)
+    if name == "missing_tag":
+        return value.lower()
+    return value or None if name == "strip_token_prefix" else value
+
+
+def read_options_from_flags(**flags: Any) -> ReadOptions:
+    """Build the :class:`ReadOptions` that the data flags describe (flags not given take the defaults).
 
     Raises:
-        UsageError: an unknown format, scheme or missing-tag policy, or an empty separator.
+        UsageError: a value :func:`nerforge.data.readers.options.problems` refuses (unknown format, scheme or
+            missing-tag policy, an empty separator), naming the flag.
         DataFormatError: a label-map file that cannot be read.
     """
-    if format is not None and format not in FORMATS:
-        raise UsageError(f"unknown --format {format!r}; expected one of {', '.join(FORMATS)}")
-    if scheme is not None and scheme not in SCHEMES:
-        raise UsageError(f"unknown --scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
-    missing = missing_tag.lower()
-    if missing not in MISSING_TAG_POLICIES:
-        raise UsageError(f"unknown --missing-tag {missing_tag!r}; expected one of {', '.join(MISSING_TAG_POLICIES)}")
-    sep = None
-    if separator is not None:
-        sep = _SEPARATORS.get(separator.lower(), separator)
-        if sep == "":
-            raise UsageError("--separator is empty; give 'tab', 'space' or a literal string")
-    return ReadOptions(
-        format=format,
-        token_column=token_column,
-        tag_column=tag_column,
-        separator=sep,
-        tokens_field=tokens_field,
-        tags_field=tags_field,
-        label_names=_split_list(label_names),
-        labels_file=labels_file,
-        entity_type=entity_type,
-        scheme=scheme,
-        label_map=load_label_map(label_map) if label_map else None,
-        strip_token_prefix=strip_token_prefix or None,
-        sentence_columns=_split_list(sentence_columns),
-        doc_column=doc_column,
-        missing_tag=missing,
-    )
+    unknown = set(flags) - set(READ_OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown data flags: {', '.join(sorted(unknown))}")
+    values = {name: _parse(name, value) for name, value in flags.items()}
+    try:
+        return ReadOptions(**values)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (a data flag: see --help)") from None
 
 
-# The Typer type of each keyword of read_options_from_flags, in --help order. Names and defaults come from that
-# function's signature, so a new data flag is one keyword there and one entry here.
-_FLAG_TYPES: dict[str, Any] = {
-    "format": FormatFlag,
-    "token_column": TokenColumnFlag,
-    "tag_column": TagColumnFlag,
-    "separator": SeparatorFlag,
-    "tokens_field": TokensFieldFlag,
-    "tags_field": TagsFieldFlag,
-    "label_names": LabelNamesFlag,
-    "labels_file": LabelsFileFlag,
-    "entity_type": EntityTypeFlag,
-    "scheme": SchemeFlag,
-    "label_map": LabelMapFlag,
-    "strip_token_prefix": StripTokenPrefixFlag,
-    "sentence_columns": SentenceColumnsFlag,
-    "doc_column": DocColumnFlag,
-    "missing_tag": MissingTagFlag,
-}
+# Each reader option becomes a flag, in the order of ReadOptions; nothing is declared here a second time.
+_FLAG_TYPES: dict[str, Any] = {f.name: _flag_type(f) for f in READ_OPTION_FIELDS}
+_FLAG_DEFAULTS: dict[str, Any] = {f.name: _flag_default(f) for f in READ_OPTION_FIELDS}
 
 
 def _flag_parameters(unset_is_none: bool) -> list[inspect.Parameter]:
     """The data flags as keyword-only parameters; with ``unset_is_none`` each is optional and defaults to ``None``."""
-    defaults = inspect.signature(read_options_from_flags).parameters
     params = []
     for name, flag in _FLAG_TYPES.items():
-        annotation, default = flag, defaults[name].default
+        annotation, default = flag, _FLAG_DEFAULTS[name]
         if unset_is_none:
             base, info = get_args(flag)
             annotation, default = Annotated[base | None, info], None

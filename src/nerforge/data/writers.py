@@ -62,10 +62,12 @@ def write_conll(examples: Iterable[Example], path: str | Path) -> int:
     count = 0
     with atomic_open(path, "w", newline="\n") as fh:
         doc: str | None = None
+        first = True
         for ex in examples:
             if ex.doc_id is not None and ex.doc_id != doc:
                 fh.write("-DOCSTART-\tO\n\n")
                 doc = ex.doc_id
+                first = False
             for tok, tag in zip(ex.tokens, tags_to_iob2(ex.tags), strict=True):
                 if any(c in tok for c in _BAD_IN_TOKEN) or is_docstart_line(tok):
                     raise DataFormatError(
@@ -74,6 +76,9 @@ def write_conll(examples: Iterable[Example], path: str | Path) -> int:
                         f"token {quote(tok)}{_where(ex)} cannot be written as CoNLL (TAB, line break or -DOCSTART-)",
                         "write JSON Lines instead",
                     )
+                if first and tok.startswith("\ufeff"):
+                    fh.write("\ufeff")  # readers drop one leading byte-order mark: keep the token's own
+                first = False
                 fh.write(f"{tok}\t{tag}\n")
             fh.write("\n")
             count += 1

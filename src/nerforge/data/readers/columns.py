@@ -27,14 +27,13 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import groupby
 
-from nerforge.data.readers.options import ReadOptions
+from nerforge.data.readers.options import MISSING_TAG_POLICIES, ReadOptions
 from nerforge.data.readers.source import Source, split_lines
 from nerforge.data.schemes import is_valid_tag
 from nerforge.errors import DataFormatError, UsageError, quote
 from nerforge.types import Example, Finding
 
 DOCSTART = "-DOCSTART-"
-MISSING_TAG_POLICIES = ("o", "error")
 MAX_COLUMNS = 64  # CoNLL-U has 10, the widest column formats we know about 20: more is a sentence on one line
 LONG_SENTENCE = 5000  # tokens; more usually means missing blank lines between sentences (reported, still read)
 _SNIFF_LINES = 5000

@@ -1,48 +1,78 @@
-"""Options shared by every reader. Each field is a CLI flag of ``convert``, ``inspect`` and ``train``."""
+"""Options shared by every reader, declared once, here.
+
+:class:`ReadOptions` is the one declaration: each field's type, default and help. The training config's ``data``
+section takes them as keys (:class:`nerforge.config.DataConfig` builds its reader fields from this class), and
+``convert``, ``inspect``, ``evaluate`` and ``train`` take them as flags (:mod:`nerforge.cli.options` builds the flags
+from this class). :func:`problems` is the one check of their values, used by both.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from nerforge.errors import UsageError
 
 FORMATS = ("conll", "jsonl", "json", "spacy", "doccano", "labelstudio", "csv")
+MISSING_TAG_POLICIES = ("o", "error")
+
+
+def _opt(default: Any, help: str, *, path: bool = False, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, "path": path}, **extra)
 
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How to read one file. ``None`` means auto-detect.
+    """How to read one file. ``None`` means auto-detect. Each field's ``metadata["help"]`` says what it does."""
 
-    Attributes:
-        format: one of :data:`FORMATS`, or ``None`` to detect from name and content.
-        token_column: 0-based column of the token in column files and token-per-row CSV.
-        tag_column: 0-based column of the tag (negative counts from the end; default the last).
-        separator: column separator in column files (``None``: TAB when the file has tabs, else any whitespace).
-        tokens_field: JSON field holding the tokens.
-        tags_field: JSON field holding the tags (string tags or integer ids).
-        label_names: names of integer tag ids, in id order (``O,B-PER,I-PER`` or ``O,PER_B,...``).
-        labels_file: a sidecar file with those names (JSON list, JSON ``{id: name}``, or one name per line).
-        entity_type: type given to bare ``B``/``I`` tags that have none.
-        scheme: the tag scheme of the source, overriding detection.
-        label_map: rename, merge or drop entity types: ``{"AI": "TECH", "*": "TECH", "MISC": None}`` (glob keys;
-            ``None`` drops the type, its tokens become ``O``).
-        strip_token_prefix: remove this prefix from every token (WikiANN's ``de:``).
-        sentence_columns: CSV columns whose values together identify a sentence (``doc_idx,sent_idx``).
-        doc_column: CSV column that identifies a document.
-        missing_tag: what to do with a token line that has no tag: ``"o"`` tags it ``O`` and reports a finding,
-            ``"error"`` raises.
-    """
+    format: str | None = _opt(None, f"Input format: {', '.join(FORMATS)} (default: detect from name and content).")
+    token_column: int = _opt(0, "0-based column of the token (column files, CSV).")
+    tag_column: int = _opt(-1, "0-based column of the tag; negative counts from the end (default: the last).")
+    separator: str | None = _opt(
+        None, "Column separator: 'tab', 'space' (runs of whitespace) or a literal string (default: detect)."
+    )
+    tokens_field: str = _opt("tokens", "JSON field holding the tokens.")
+    tags_field: str | None = _opt(None, "JSON field holding the tags (default: ner_tags_str, ner_tags, tags...).")
+    label_names: tuple[str, ...] | None = _opt(
+        None, "Names of integer tag ids in id order, comma-separated: O,B-PER,I-PER."
+    )
+    labels_file: str | None = _opt(
+        None, "File with the label names (JSON list or id->name object, or one per line).", path=True
+    )
+    entity_type: str | None = _opt(None, "Type given to bare B/I tags (e.g. SKILL).")
+    scheme: str | None = _opt(None, "Tag scheme of the input: iob1, iob2, io, bioes, bilou, suffix (default: detect).")
+    label_map: dict[str, str | None] | None = _opt(
+        None,
+        "Rename/merge/drop types: 'AI=TECH,*=TECH,MISC=' (glob keys, empty value drops) or a JSON/YAML file.",
+        hash=False,
+        compare=False,
+    )
+    strip_token_prefix: str | None = _opt(None, "Remove this prefix from every token (e.g. 'de:').")
+    sentence_columns: tuple[str, ...] | None = _opt(
+        None, "CSV columns that identify a sentence, comma-separated: doc_idx,sent_idx."
+    )
+    doc_column: str | None = _opt(None, "CSV column (or JSON field) that identifies a document.")
+    missing_tag: str = _opt("o", "A token line without a tag: 'o' tags it O (with a finding), 'error' stops.")
 
-    format: str | None = None
-    token_column: int = 0
-    tag_column: int = -1
-    separator: str | None = None
-    tokens_field: str = "tokens"
-    tags_field: str | None = None
-    label_names: tuple[str, ...] | None = None
-    labels_file: str | None = None
-    entity_type: str | None = None
-    scheme: str | None = None
-    label_map: dict[str, str | None] | None = field(default=None, hash=False, compare=False)
-    strip_token_prefix: str | None = None
-    sentence_columns: tuple[str, ...] | None = None
-    doc_column: str | None = None
-    missing_tag: str = "o"
+    def __post_init__(self) -> None:
+        found = problems(self)
+        if found:
+            raise UsageError(found[0])
+
+
+def problems(options: Any) -> list[str]:
+    """What is wrong with reader option values (any object with the fields of :class:`ReadOptions`)."""
+    from nerforge.data.schemes import SCHEMES
+
+    out = []  # an unknown format is the registry's to refuse (readers can be registered under new names)
+    if options.scheme is not None and options.scheme not in SCHEMES:
+        out.append(f"unknown tag scheme {options.scheme!r}; expected one of {', '.join(SCHEMES)}")
+    if options.missing_tag not in MISSING_TAG_POLICIES:
+        out.append(f"unknown missing_tag {options.missing_tag!r}; expected one of {', '.join(MISSING_TAG_POLICIES)}")
+    if options.separator == "":
+        out.append("the column separator is empty; give 'tab', 'space' or a literal string")
+    return out
+
+
+READ_OPTION_FIELDS = tuple(fields(ReadOptions))
+READ_OPTION_NAMES = tuple(f.name for f in READ_OPTION_FIELDS)

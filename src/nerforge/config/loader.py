@@ -1,0 +1,221 @@
+"""Loading the training configuration: a TOML or YAML file, dotted overrides, one validated :class:`TrainConfig`.
+
+Every section is a pydantic model that rejects unknown keys, so a misspelt key fails before any data is read::
+
+    error: job.toml: unknown key 'training.lr'; expected one of batch_size, early_stopping_patience, ...
+
+Precedence, lowest first: the file, then command-line flags, then ``--set key.sub=value`` overrides (values are
+read as YAML scalars: ``3e-5``, ``true``, ``[SKILL, TECH]``). Relative paths written in the file are relative to
+the file's folder; paths given on the command line are relative to the working directory. The resolved config
+(absolute paths, every default filled in) is saved next to the model as ``config.resolved.yaml``.
+
+EXAMPLE:
+    >>> cfg = load_config(None, overrides={"data.train": "train.conll", "output.dir": "model"})
+    >>> cfg.training.batch_size
+    8
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from nerforge.config.schema import PATH_KEYS, TrainConfig
+from nerforge.errors import ConfigError
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Parse a ``.toml``, ``.yaml`` or ``.yml`` file into a dict (no validation)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            raw: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    elif suffix in (".yaml", ".yml"):
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        raw = raw or {}
+    else:
+        raise ConfigError(f"{path}: unknown config format {suffix!r}; expected .toml, .yaml or .yml")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, model, training, ...) at the top level")
+    _resolve_relative_paths(raw, path.parent)
+    return raw
+
+
+def _resolve_relative_paths(raw: dict[str, Any], base: Path) -> None:
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        block = raw.get(section)
+        if isinstance(block, dict) and isinstance(block.get(name), str):
+            block[name] = _relative_to(block[name], base)
+        elif isinstance(block, dict) and isinstance(block.get(name), list):  # several files per split
+            block[name] = [_relative_to(v, base) if isinstance(v, str) else v for v in block[name]]
+
+
+def _relative_to(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path) if path.is_absolute() else str(base / path)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["training.learning_rate=3e-5", ...]`` -> ``{"training.learning_rate": 3e-05, ...}`` (YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or "." not in key:
+            raise ConfigError(f"--set expects section.key=value (e.g. training.learning_rate=3e-5); got {item!r}")
+        try:
+            out[key] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], *, source: str = "--set") -> dict[str, Any]:
+    """Set dotted keys in a nested dict (in place, and returned)."""
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node = raw
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(f"{source}: '{where}' is a value, not a section; cannot set '{dotted}'")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def load_config(
+    path: str | Path | None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    flags: Mapping[str, Any] | None = None,
+) -> TrainConfig:
+    """Read, override and validate a training config.
+
+    Args:
+        path: a TOML/YAML file, or ``None`` to start from the defaults.
+        overrides: dotted keys from ``--set`` (applied last).
+        flags: dotted keys from command-line flags such as ``--epochs`` (applied before ``overrides``).
+
+    Raises:
+        ConfigError: unreadable file, unknown key or invalid value; the message names the key and its source.
+    """
+    for key in list(flags or {}) + list(overrides or {}):
+        _check_section_path(key)
+    raw = read_config_file(path) if path is not None else {}
+    sources = {key: str(path) for key in _dotted_keys(raw)}
+    apply_overrides(raw, dict(flags or {}), source="command line")
+    sources.update({key: "command line" for key in flags or {}})
+    apply_overrides(raw, dict(overrides or {}))
+    sources.update({key: "--set" for key in overrides or {}})
+    try:
+        config = TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _config_error(exc, sources) from None
+    return _absolute_paths(config)
+
+
+def _check_section_path(dotted: str) -> None:
+    """Raise when a dotted key goes *through* a plain value (``training.epochs.x``); mappings may be entered."""
+    parts = dotted.split(".")
+    model: type[BaseModel] = TrainConfig
+    for depth, part in enumerate(parts[:-1]):
+        field = model.model_fields.get(part)
+        if field is None:
+            return  # unknown: validation names it
+        annotation = _section_model(field.annotation)
+        if annotation is not None:
+            model = annotation
+            continue
+        if "dict" in str(field.annotation):
+            return
+        where = ".".join(parts[: depth + 1])
+        raise ConfigError(f"--set: '{where}' is a value, not a section; cannot set '{dotted}'")
+
+
+def _absolute_paths(config: TrainConfig) -> TrainConfig:
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        block = getattr(config, section)
+        value = getattr(block, name)
+        if isinstance(value, list):
+            setattr(block, name, [Path(v).expanduser().resolve() for v in value])
+        elif value is not None:
+            setattr(block, name, type(value)(Path(value).expanduser().resolve()))
+    return config
+
+
+def _dotted_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        out.append(dotted)
+        if isinstance(value, Mapping) and _model_at(dotted.split(".")) is not None:  # a section, not a value
+            out.extend(_dotted_keys(value, dotted + "."))
+    return out
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    model: type[BaseModel] = TrainConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = _section_model(field.annotation) if field is not None else None
+        if annotation is None:
+            return None
+        model = annotation
+    return model
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The section model of a field annotated ``Section`` or ``Section | None`` (optional sections such as
+    ``data.split``); ``None`` for plain values."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc)
+    # the source of the key itself (or of a key under it), else of the nearest section that holds it
+    below = [src for k, src in sources.items() if k == key or k.startswith(key + ".")]
+    above = [sources[k] for k in (".".join(loc[:i]) for i in range(len(loc) - 1, 0, -1)) if k in sources]
+    source = (below or above or ["config"])[-1 if below else 0]
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        allowed = sorted(parent.model_fields) if parent is not None else []
+        message = f"{source}: unknown key '{key}'; expected one of {', '.join(allowed)}"
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        if close:
+            message += f" (did you mean '{'.'.join(loc[:-1] + close)}'?)"
+        return ConfigError(message)
+    value = err.get("input")
+    shown = f" (got {value!r})" if not isinstance(value, (dict, list)) else ""
+    more = f"; and {len(exc.errors()) - 1} more problem(s)" if len(exc.errors()) > 1 else ""
+    return ConfigError(f"{source}: {key or 'config'}: {err['msg']}{shown}{more}")
