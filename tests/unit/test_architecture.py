@@ -35,7 +35,7 @@ def test_no_module_outside_modeling_branches_on_head_options() -> None:
     offenders = []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC)
-        if rel.parts[0] == "modeling":
+        if rel.parts[0] == "modeling" or rel.name == "model_dir.py":  # the head, and the file format's typed fields
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if HEAD_KNOWLEDGE.search(line) and not line.lstrip().startswith("#"):

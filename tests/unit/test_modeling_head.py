@@ -59,3 +59,31 @@ def test_head_model_round_trip_is_strict(tiny_encoder: Path, tmp_path: Path) -> 
         load_head_model(tmp_path, HeadSpec(crf=True), TAGS)  # no shape projection in that head
     with pytest.raises(ModelError, match="shape"):
         load_head_model(tmp_path, spec, [*TAGS, "B-PER", "I-PER"])
+
+
+def test_nerforge_json_sections_are_typed_and_checked_at_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from nerforge.errors import ModelError
+    from nerforge.model_dir import SCHEMA_VERSION, HeadSettings, ModelMeta
+
+    spec = HeadSpec(("shape",), True, 1)
+    meta = ModelMeta(tags=TAGS, max_length=16, stride=4, head=spec.name, extra={"head": spec.to_dict()})
+    meta.save(tmp_path)
+    loaded = ModelMeta.load(tmp_path)
+    assert loaded.schema_version == SCHEMA_VERSION
+    assert loaded.head_settings == HeadSettings(("shape",), True, 1, 16)
+    assert HeadSpec.from_meta(loaded) == spec
+
+    raw = json.loads((tmp_path / "nerforge.json").read_text())
+    for broken, message in (
+        ({**raw, "extra": {"head": {"context_sentences": "two"}}}, "extra.head"),
+        ({**raw, "extra": {"crf": {"start": [0.0], "end": [0.0], "transitions": [[0.0]]}}}, "does not have"),
+        ({**raw, "schema_version": SCHEMA_VERSION + 1}, "newer than this nerforge"),
+    ):
+        (tmp_path / "nerforge.json").write_text(json.dumps(broken))
+        with pytest.raises(ModelError, match=message):
+            ModelMeta.load(tmp_path)
+    old = {k: v for k, v in raw.items() if k != "schema_version"}  # a directory written before the schema version
+    (tmp_path / "nerforge.json").write_text(json.dumps(old))
+    assert HeadSpec.from_meta(ModelMeta.load(tmp_path)) == spec

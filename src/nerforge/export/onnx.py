@@ -52,7 +52,15 @@ from nerforge.export.graph import (
 from nerforge.export.parity import ParityReport, check_parity, sample_texts, write_parity
 from nerforge.io_utils import atomic_directory
 from nerforge.locking import exclusive
-from nerforge.model_dir import CARD_FILE, ONNX_FILE, ONNX_META_KEY, PARITY_FILE, RESOLVED_CONFIG_FILE, ModelMeta
+from nerforge.model_dir import (
+    CARD_FILE,
+    ONNX_FILE,
+    ONNX_META_KEY,
+    PARITY_FILE,
+    RESOLVED_CONFIG_FILE,
+    ModelMeta,
+    OnnxInfo,
+)
 from nerforge.modeling.export import logits_module
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.prediction.onnx_backend import OnnxBackend
@@ -279,12 +287,13 @@ def _onnx_info(options: ExportOptions, quant: QuantizationInfo | None, source: P
     import onnxruntime
     import torch
 
-    return {
-        "file": ONNX_FILE,
-        "opset": options.opset,
-        "exporter": options.exporter,
-        "quantization": asdict(quant) if quant else None,
-        "source": str(source.resolve()),
-        "metrics_from": "the PyTorch model in source (this graph's own agreement with it is in parity.json)",
-        "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
-    }
+    info = OnnxInfo(
+        file=ONNX_FILE,
+        opset=options.opset,
+        exporter=options.exporter,
+        quantization=asdict(quant) if quant else None,
+        source=str(source.resolve()),
+        metrics_from="the PyTorch model in source (this graph's own agreement with it is in parity.json)",
+        versions={"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+    )
+    return asdict(info)

@@ -9,11 +9,11 @@ architecture (the extra sentences only change the inputs), so such a model still
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from nerforge.errors import ModelError
-from nerforge.model_dir import HEAD_META_KEY
+from nerforge.model_dir import HeadSettings
 from nerforge.modeling.features import FEATURE_NAMES
 
 PLAIN_HEAD = "softmax"
@@ -61,26 +61,21 @@ class HeadSpec:
 
     @classmethod
     def from_meta(cls, meta: Any) -> HeadSpec:
-        """From a :class:`nerforge.model_dir.ModelMeta` (``"softmax"`` with no spec is the plain head)."""
-        raw = meta.extra.get(HEAD_META_KEY) if isinstance(meta.extra, dict) else None
-        if raw is None:
+        """From a :class:`nerforge.model_dir.ModelMeta` (its typed ``head_settings``; none is the plain head)."""
+        settings = meta.head_settings
+        if settings is None:
             if meta.head != PLAIN_HEAD:
                 raise ModelError(f"model head {meta.head!r} has no settings in nerforge.json (extra.head)")
             return cls()
-        if not isinstance(raw, dict):
-            raise ModelError(f"nerforge.json: extra.head must be an object, got {type(raw).__name__}")
-        try:
-            spec = cls(
-                features=tuple(raw.get("features", ())),
-                crf=bool(raw.get("crf", False)),
-                context_sentences=int(raw.get("context_sentences", 0)),
-                shape_dim=int(raw.get("shape_dim", DEFAULT_SHAPE_DIM)),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ModelError(f"nerforge.json: invalid extra.head {raw!r}: {exc}") from None
+        spec = cls(settings.features, settings.crf, settings.context_sentences, settings.shape_dim)
         if spec.name != meta.head:
             raise ModelError(f"nerforge.json: head {meta.head!r} does not match its settings ({spec.name!r})")
         return spec
+
+    @property
+    def settings(self) -> HeadSettings:
+        """The typed ``extra.head`` section of ``nerforge.json``."""
+        return HeadSettings(self.features, self.crf, self.context_sentences, self.shape_dim)
 
     @property
     def name(self) -> str:
@@ -141,6 +136,4 @@ class HeadSpec:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["features"] = list(self.features)
-        return out
+        return self.settings.to_dict()

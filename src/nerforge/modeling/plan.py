@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -124,7 +124,8 @@ class HeadPlan:
         if not spec.crf:
             return plan
         module = getattr(model, "crf", None)
-        raw = module.export_scores() if module is not None else meta.extra.get(CRF_META_KEY)
+        table = meta.crf_table
+        raw = module.export_scores() if module is not None else (asdict(table) if table is not None else None)
         if raw is None:
             raise ModelError(f"head {spec.name!r}: nerforge.json has no CRF scores (extra.{CRF_META_KEY})")
         return plan.with_crf(raw)

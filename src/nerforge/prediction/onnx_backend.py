@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from nerforge.errors import MissingDependencyError, ModelError, UsageError
-from nerforge.model_dir import FEATURES_INPUT, INPUT_NAMES, ONNX_FILE, ONNX_META_KEY, OUTPUT_NAME, ModelMeta
+from nerforge.model_dir import FEATURES_INPUT, INPUT_NAMES, ONNX_FILE, OUTPUT_NAME, ModelMeta
 from nerforge.threads import physical_cores
 
 logger = logging.getLogger(__name__)
@@ -140,8 +140,8 @@ class OnnxBackend:
 
 def onnx_file(directory: str | Path, meta: ModelMeta) -> Path:
     """The graph file of an exported model directory (named in ``nerforge.json``, default ``model.onnx``)."""
-    info = meta.extra.get(ONNX_META_KEY) or {}
-    name = info.get("file", ONNX_FILE) if isinstance(info, dict) else ONNX_FILE
+    info = meta.onnx
+    name = info.file if info is not None else ONNX_FILE
     path = Path(directory) / str(name)
     if path.name != str(name) or not path.is_file():
         raise ModelError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,15 @@ from nerforge.alignment import WindowStats
 from nerforge.data.splits import describe_source
 from nerforge.evaluation import EvalResult, write_evaluation
 from nerforge.io_utils import atomic_directory, atomic_write_text
-from nerforge.model_dir import CARD_FILE, DEFAULT_MODEL, EPOCHS_FILE, EVAL_DIR, RESOLVED_CONFIG_FILE, ModelMeta
+from nerforge.model_dir import (
+    CARD_FILE,
+    DEFAULT_MODEL,
+    EPOCHS_FILE,
+    EVAL_DIR,
+    RESOLVED_CONFIG_FILE,
+    ModelMeta,
+    TrainingInfo,
+)
 from nerforge.modeling.training import head_meta
 from nerforge.training.dataset import DataSummary
 from nerforge.training.model_card import CardData, render_card
@@ -69,7 +77,7 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
         extra={
             "data": {name: s.to_dict() for name, s in summaries.items()},
             "windows": {name: _stats_dict(s) for name, s in windows.items()},
-            "training": info,
+            "training": asdict(info),
             **head_extra,
         },
     )
@@ -111,26 +119,26 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
         atomic_write_text(tmp / CARD_FILE, render_card(card))
     logger.info("wrote %s", output)
     return TrainResult(
-        output, tags, dev, test, epochs, info["global_step"], report, windows, resumed_from=info["resumed_from"]
+        output, tags, dev, test, epochs, info.global_step, report, windows, resumed_from=info.resumed_from
     )
 
 
-def _notes(info: dict[str, Any], *, has_dev: bool) -> list[str]:
+def _notes(info: TrainingInfo, *, has_dev: bool) -> list[str]:
     notes = []
     if not has_dev:
         notes.append("No dev split: no early stopping; the model of the last epoch is kept.")
     else:
-        by = "dev loss (the dev split has no entities)" if info.get("best_by") == "dev loss" else "dev F1"
-        if info["stopped_early"]:
+        by = "dev loss (the dev split has no entities)" if info.best_by == "dev loss" else "dev F1"
+        if info.stopped_early:
             notes.append(
-                f"Training stopped early after {info['epochs']:g} epochs ({info['global_step']} of "
-                f"{info['max_steps']} steps) for lack of gains in {by.split(' (')[0]}; the checkpoint with the best "
-                f"{by} (step {info['best_step']}) is kept."
+                f"Training stopped early after {info.epochs:g} epochs ({info.global_step} of "
+                f"{info.max_steps} steps) for lack of gains in {by.split(' (')[0]}; the checkpoint with the best "
+                f"{by} (step {info.best_step}) is kept."
             )
         else:
-            notes.append(f"The checkpoint with the best {by} (step {info['best_step']}) is kept.")
-    if info["resumed_from"]:
-        notes.append(f"Training was interrupted and resumed from {Path(info['resumed_from']).name}.")
+            notes.append(f"The checkpoint with the best {by} (step {info.best_step}) is kept.")
+    if info.resumed_from:
+        notes.append(f"Training was interrupted and resumed from {Path(info.resumed_from).name}.")
     return notes
 
 

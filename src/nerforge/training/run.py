@@ -19,7 +19,7 @@ from nerforge.errors import DataFormatError, Interrupted, ModelError, UsageError
 from nerforge.evaluation import EvalResult
 from nerforge.io_utils import clean_leftovers
 from nerforge.locking import exclusive
-from nerforge.model_dir import META_FILE, load_tokenizer, quiet_transformers, resolve_model
+from nerforge.model_dir import META_FILE, TrainingInfo, load_tokenizer, quiet_transformers, resolve_model
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
@@ -258,19 +258,19 @@ def fit(prepared: Prepared, work: WorkDir, dist: DistributedContext, start: Resu
     with quiet_transformers(errors_only=False):
         trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
         state = trainer.state
-        info = {
-            "global_step": state.global_step,
-            "max_steps": state.max_steps,
-            "epochs": round(float(state.epoch or 0), 4),
-            "stopped_early": state.global_step < state.max_steps,
-            "best_step": state.best_global_step,
-            "best_by": f"dev {prepared.best_metric}" if dev_split is not None else None,
-            "best_dev_f1": state.best_metric if prepared.best_metric == BEST_METRIC else None,
-            "best_dev_loss": state.best_metric if prepared.best_metric == "loss" else None,
-            "resumed_from": str(last) if last is not None else None,
-            "world_size": dist.world_size,
-            "threads": prepared.threads,
-        }
+        info = TrainingInfo(
+            global_step=state.global_step,
+            max_steps=state.max_steps,
+            epochs=round(float(state.epoch or 0), 4),
+            stopped_early=state.global_step < state.max_steps,
+            best_step=state.best_global_step,
+            best_by=f"dev {prepared.best_metric}" if dev_split is not None else None,
+            best_dev_f1=state.best_metric if prepared.best_metric == BEST_METRIC else None,
+            best_dev_loss=state.best_metric if prepared.best_metric == "loss" else None,
+            resumed_from=str(last) if last is not None else None,
+            world_size=dist.world_size,
+            threads=prepared.threads,
+        )
         dev = _predict_dev(trainer, dev_split, plan) if dev_split is not None else None
     return Fitted(trainer.model, epoch_table(state.log_history), dev, info)
 

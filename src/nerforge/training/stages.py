@@ -12,6 +12,7 @@ from typing import Any
 
 from nerforge.config import TrainConfig
 from nerforge.evaluation import EvalResult
+from nerforge.model_dir import TrainingInfo
 from nerforge.modeling.plan import HeadPlan
 from nerforge.training.dataset import SplitFeatures
 from nerforge.types import Example
@@ -65,4 +66,4 @@ class Fitted:
     model: Any
     epochs: list[dict[str, Any]]
     dev: EvalResult | None
-    info: dict[str, Any] = field(default_factory=dict)
+    info: TrainingInfo = field(default_factory=TrainingInfo)
