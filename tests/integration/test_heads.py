@@ -79,8 +79,10 @@ def test_head_model_directory_is_nerforge_only(head_model: Path) -> None:
     n = len(meta["tags"])
     crf = meta["extra"]["crf"]
     assert len(crf["start"]) == n and np.asarray(crf["transitions"]).shape == (n, n)
-    assert (head_model / "model.safetensors").is_file() and (head_model / "encoder" / "config.json").is_file()
-    assert not (head_model / "config.json").exists()  # so transformers cannot load it under a random head
+    assert (head_model / "model.safetensors").is_file() and not (head_model / "encoder").exists()
+    config = json.loads((head_model / "config.json").read_text())  # a transformers config of nerforge's own type
+    assert config["model_type"] == "nerforge_token_classifier" and config["head"] == meta["extra"]["head"]
+    assert config["encoder"]["model_type"] == "bert" and config["id2label"]["0"] == "O"
     assert not list(head_model.glob("*.bin")) and not list(head_model.glob("*.pt"))
     card = (head_model / "README.md").read_text()
     assert "shape+crf+context1" in card and "does **not** load in `transformers.pipeline`" in card
@@ -88,8 +90,23 @@ def test_head_model_directory_is_nerforge_only(head_model: Path) -> None:
 
     from transformers import pipeline
 
-    with pytest.raises((OSError, ValueError)):
+    with pytest.raises((OSError, ValueError), match="nerforge_token_classifier"):  # refused, never a random head
         pipeline("token-classification", model=str(head_model))
+
+
+def test_a_head_model_of_the_first_layout_still_loads(head_model: Path, corpus: dict[str, Path], tmp_path: Path) -> None:
+    """Directories written before the head became a PreTrainedModel: encoder/config.json, no config.json."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(head_model, old)
+    config = json.loads((old / "config.json").read_text())
+    (old / "encoder").mkdir()
+    (old / "encoder" / "config.json").write_text(json.dumps(config["encoder"]))
+    (old / "config.json").unlink()
+    words, _, docs = read_docs(corpus["dev"])
+    now = Tagger.load(head_model, progress=False).predict_words(words, doc_ids=docs)
+    assert Tagger.load(old, progress=False).predict_words(words, doc_ids=docs) == now
 
 
 def test_head_model_loads_and_predicts_with_context(head_model: Path, corpus: dict[str, Path]) -> None:

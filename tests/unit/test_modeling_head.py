@@ -49,16 +49,24 @@ def test_head_model_round_trip_is_strict(tiny_encoder: Path, tmp_path: Path) -> 
     torch.manual_seed(0)
     model = build_model(spec, str(tiny_encoder), TAGS).eval()
     model.save_pretrained(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["encoder", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
     loaded = load_head_model(tmp_path, spec, TAGS)
     ids = torch.tensor([[101, 2054, 2003, 102]])
     feats = torch.tensor([[0, 3, 9, 0]])
     assert torch.equal(model(input_ids=ids, word_features=feats).logits, loaded(input_ids=ids, word_features=feats).logits)
     assert loaded.config.id2label == dict(enumerate(TAGS))
-    with pytest.raises(ModelError, match="does not fit"):
+    with pytest.raises(ModelError, match="does not describe the head 'crf'"):
         load_head_model(tmp_path, HeadSpec(crf=True), TAGS)  # no shape projection in that head
-    with pytest.raises(ModelError, match="shape"):
+    with pytest.raises(ModelError, match="labels of config.json differ"):
         load_head_model(tmp_path, spec, [*TAGS, "B-PER", "I-PER"])
+    # weights that do not fit the config are refused, not half-loaded
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(tmp_path / "model.safetensors"))
+    state["classifier.weight"] = torch.zeros(7, state["classifier.weight"].shape[1])
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ModelError):
+        load_head_model(tmp_path, spec, TAGS)
 
 
 def test_nerforge_json_sections_are_typed_and_checked_at_load(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -60,7 +60,8 @@ class LinearChainCRF(nn.Module):
         self.start_raw = nn.Parameter(torch.zeros(n))
         self.end_raw = nn.Parameter(torch.zeros(n))
         self.transitions_raw = nn.Parameter(torch.zeros(n, n))
-        self.register_buffer("allowed", torch.from_numpy(allowed_transitions(tags)), persistent=False)
+        # a plain array, not a buffer: transformers builds models on the meta device and loads only saved tensors
+        self._allowed = allowed_transitions(tags)
 
     @property
     def num_tags(self) -> int:
@@ -68,8 +69,9 @@ class LinearChainCRF(nn.Module):
 
     def scores(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(start, end, transitions)`` with IOB2 constraints applied."""
+        allowed = torch.from_numpy(self._allowed).to(self.transitions_raw.device)
         trans = torch.where(
-            self.allowed, self.transitions_raw * self.lr_scale, torch.full_like(self.transitions_raw, FORBIDDEN)
+            allowed, self.transitions_raw * self.lr_scale, torch.full_like(self.transitions_raw, FORBIDDEN)
         )
         return self.start_raw * self.lr_scale, self.end_raw * self.lr_scale, trans
 

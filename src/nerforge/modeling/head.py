@@ -129,8 +129,8 @@ class HeadSpec:
             ]
         return [
             f"The head is `{self.name}` (word shape features and/or a CRF): the weights are a nerforge model "
-            "(`model.safetensors` with the encoder's config in `encoder/config.json`), loaded by nerforge's own "
-            "code and never through remote code. It does **not** load in `transformers.pipeline`; use nerforge, or "
+            "(`config.json` of type `nerforge_token_classifier`, with the encoder's config inside, and "
+            "`model.safetensors`), loaded by nerforge's own code and never through remote code. It does **not** load in `transformers.pipeline`; use nerforge, or "
             "export it with `nerforge export --onnx` for ONNX Runtime.",
             "",
         ]

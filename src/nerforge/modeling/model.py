@@ -1,11 +1,13 @@
-""":class:`NerforgeTokenClassifier`: a Hugging Face encoder plus nerforge's head (shape features, CRF).
+""":class:`NerforgeTokenClassifier`: a Hugging Face encoder plus nerforge's head (shape features, CRF), as a
+transformers ``PreTrainedModel`` with its own config class (:class:`NerforgeHeadConfig`), so that saving, loading
+and the Trainer's checkpoints are transformers' own.
 
-A model directory of this class holds the encoder's Hugging Face config in ``encoder/config.json`` and *all* weights
-(encoder and head) in ``model.safetensors``; ``nerforge.json`` names the head and its settings
-(:class:`~nerforge.modeling.head.HeadSpec`). There is deliberately no ``config.json`` at the top: ``transformers``
-cannot run this head, so ``pipeline(...)`` fails loudly instead of loading the encoder under a random head.
-:func:`load_head_model` builds the encoder from its config (``AutoModel.from_config``, no remote code) and loads the
-safetensors weights strictly.
+A model directory of this class holds ``config.json`` (``model_type: nerforge_token_classifier``, with the
+encoder's whole config under ``encoder``, the head's settings under ``head`` and the labels) and *all* weights in
+``model.safetensors``. ``transformers.pipeline`` does not know the model type, so it refuses the directory loudly
+instead of loading the encoder under a random head. Only nerforge's own class loads it (:func:`load_model`), building
+the encoder from its config (``AutoModel.from_config``, no remote code) and checking that every weight fits.
+Directories written before this class (``encoder/config.json`` beside the weights) still load.
 
 Forward: ``input_ids``, ``attention_mask``, ``word_features`` (shape ids, 0 where a position is not a word's first
 subword) and optional ``labels`` → ``TokenClassifierOutput(loss, logits)``. The logits are per-position tag scores
@@ -22,6 +24,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
 
 from nerforge.alignment import IGNORE_INDEX
 from nerforge.errors import ModelError
@@ -32,6 +35,7 @@ from nerforge.modeling.head import HeadSpec
 
 logger = logging.getLogger(__name__)
 
+MODEL_TYPE = "nerforge_token_classifier"
 
 
 class ShapeProjection(nn.Module):
@@ -40,42 +44,80 @@ class ShapeProjection(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.linear = nn.Linear(NUM_SHAPE_FLAGS, dim, bias=False)
-        self.register_buffer("powers", 2 ** torch.arange(NUM_SHAPE_FLAGS, dtype=torch.long), persistent=False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        bits = torch.remainder(torch.div(ids.unsqueeze(-1), self.powers, rounding_mode="floor"), 2)
+        powers = 2 ** torch.arange(NUM_SHAPE_FLAGS, dtype=torch.long, device=ids.device)
+        bits = torch.remainder(torch.div(ids.unsqueeze(-1), powers, rounding_mode="floor"), 2)
         return torch.tanh(self.linear(bits.to(self.linear.weight.dtype)))
 
 
-class NerforgeTokenClassifier(nn.Module):
+class NerforgeHeadConfig(PretrainedConfig):
+    """The config of a :class:`NerforgeTokenClassifier`: the encoder's config (as a dict with its ``model_type``),
+    the head's settings (:meth:`HeadSpec.to_dict`) and, as any token classifier's, ``id2label``/``label2id``."""
+
+    model_type = MODEL_TYPE
+
+    def __init__(self, encoder: dict[str, Any] | None = None, head: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self.encoder = dict(encoder or {})
+        self.head = dict(head or {})
+        super().__init__(**kwargs)
+
+    @property
+    def spec(self) -> HeadSpec:
+        from nerforge.model_dir import HeadSettings
+
+        s = HeadSettings(**self.head)
+        return HeadSpec(s.features, s.crf, s.context_sentences, s.shape_dim)
+
+    def encoder_config(self) -> Any:
+        from transformers import AutoConfig
+
+        values = dict(self.encoder)
+        model_type = values.pop("model_type", None)
+        if not model_type:
+            raise ModelError("config.json: the encoder's config has no model_type")
+        return AutoConfig.for_model(model_type, **values)
+
+
+class NerforgeTokenClassifier(PreTrainedModel):
     """An encoder (any ``AutoModel``) with dropout, optional shape features, a linear layer and an optional CRF.
 
     Args:
-        encoder: the Hugging Face encoder; its config gets the labels (``id2label``/``label2id``).
-        spec: the head options.
-        tags: IOB2 tags in id order.
+        config: the head config (encoder config, head settings, labels).
+        encoder: the encoder, already loaded (fine-tuning); ``None`` builds it from ``config.encoder`` (loading).
     """
 
-    def __init__(self, encoder: Any, spec: HeadSpec, tags: Sequence[str]) -> None:
-        super().__init__()
+    config_class = NerforgeHeadConfig
+    base_model_prefix = "nerforge"
+    _supports_sdpa = True
+
+    def __init__(self, config: NerforgeHeadConfig, encoder: Any = None) -> None:
+        super().__init__(config)
+        spec = config.spec
         if not spec.custom_model:
             raise ModelError(f"head {spec.name!r} is the plain Hugging Face head; build it with transformers")
+        if encoder is None:
+            encoder = _without_pooler(lambda **kw: _encoder_from_config(config, **kw))
         self.encoder = encoder
         self.spec = spec
-        self.config = encoder.config
-        self.config.id2label = dict(enumerate(tags))
-        self.config.label2id = {t: i for i, t in enumerate(tags)}
-        hidden = int(self.config.hidden_size)
-        rate = getattr(self.config, "classifier_dropout", None)
+        tags = [config.id2label[i] for i in range(len(config.id2label))]
+        enc = encoder.config
+        hidden = int(enc.hidden_size)
+        rate = getattr(enc, "classifier_dropout", None)
         if rate is None:
-            rate = getattr(self.config, "hidden_dropout_prob", 0.1)
+            rate = getattr(enc, "hidden_dropout_prob", 0.1)
         self.dropout = nn.Dropout(float(rate))
         self.shape = ShapeProjection(spec.shape_dim) if spec.uses_shape else None
         self.classifier = nn.Linear(hidden + (spec.shape_dim if self.shape is not None else 0), len(tags))
         self.crf = LinearChainCRF(tags) if spec.crf else None
-        std = float(getattr(self.config, "initializer_range", 0.02))
-        nn.init.normal_(self.classifier.weight, std=std)
-        nn.init.zeros_(self.classifier.bias)
+        self._std = float(getattr(enc, "initializer_range", 0.02))
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Initialise the head's own layers only (the encoder comes pretrained, or from saved weights)."""
+        if module is getattr(self, "classifier", None):
+            nn.init.normal_(module.weight, std=self._std)
+            nn.init.zeros_(module.bias)
 
     @property
     def num_tags(self) -> int:
@@ -87,6 +129,7 @@ class NerforgeTokenClassifier(nn.Module):
         attention_mask: torch.Tensor | None = None,
         word_features: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        **_: Any,
     ) -> Any:
         from transformers.modeling_outputs import TokenClassifierOutput
 
@@ -106,15 +149,21 @@ class NerforgeTokenClassifier(nn.Module):
                 )
         return TokenClassifierOutput(loss=loss, logits=logits)
 
-    def save_pretrained(self, directory: str | Path, **_: Any) -> None:
-        """Write ``model.safetensors`` (all weights) and ``encoder/config.json``."""
-        from safetensors.torch import save_file
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.config.save_pretrained(directory / ENCODER_DIR)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "nerforge_head": self.spec.name})
+def _encoder_from_config(config: NerforgeHeadConfig, **kwargs: Any) -> Any:
+    from transformers import AutoModel
+
+    return AutoModel.from_config(config.encoder_config(), **kwargs)
+
+
+def head_config(spec: HeadSpec, encoder_config: Any, tags: Sequence[str]) -> NerforgeHeadConfig:
+    """The :class:`NerforgeHeadConfig` of a model with head ``spec`` over an encoder with ``encoder_config``."""
+    return NerforgeHeadConfig(
+        encoder=encoder_config.to_dict(),
+        head=spec.to_dict(),
+        id2label=dict(enumerate(tags)),
+        label2id={t: i for i, t in enumerate(tags)},
+    )
 
 
 def build_model(spec: HeadSpec, base: str, tags: Sequence[str]) -> Any:
@@ -136,7 +185,7 @@ def build_model(spec: HeadSpec, base: str, tags: Sequence[str]) -> Any:
     encoder = _without_pooler(
         lambda **kw: AutoModel.from_pretrained(base, use_safetensors=True, trust_remote_code=False, **kw)
     )
-    return NerforgeTokenClassifier(encoder, spec, tags)
+    return NerforgeTokenClassifier(head_config(spec, encoder.config, tags), encoder=encoder)
 
 
 def _without_pooler(make: Any) -> Any:
@@ -168,26 +217,51 @@ def load_model(directory: str | Path, spec: HeadSpec, tags: Sequence[str]) -> An
 
 
 def load_head_model(directory: str | Path, spec: HeadSpec, tags: Sequence[str]) -> NerforgeTokenClassifier:
-    """Load a :class:`NerforgeTokenClassifier` saved by :meth:`NerforgeTokenClassifier.save_pretrained`.
+    """Load a :class:`NerforgeTokenClassifier` saved with ``save_pretrained`` (or in the earlier layout with
+    ``encoder/config.json``), checking that its head and labels are the ones ``nerforge.json`` names.
 
     Raises:
-        ModelError: missing files, or weights that do not fit the head (names and shapes are checked strictly).
+        ModelError: missing files, or weights or settings that do not fit the head (names and shapes are checked).
     """
+    directory = Path(directory)
+    if (directory / ENCODER_DIR / "config.json").is_file():
+        return _load_legacy(directory, spec, tags)
+    if not (directory / WEIGHTS_FILE).is_file():
+        raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
+    try:
+        config = NerforgeHeadConfig.from_pretrained(directory, local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{directory}: cannot read config.json: {exc}") from None
+    if config.model_type != MODEL_TYPE or config.spec != spec:
+        raise ModelError(f"{directory}: config.json does not describe the head {spec.name!r} of nerforge.json")
+    if [config.id2label[i] for i in range(len(config.id2label))] != list(tags):
+        raise ModelError(f"{directory}: the labels of config.json differ from those of nerforge.json")
+    try:
+        model, info = NerforgeTokenClassifier.from_pretrained(
+            directory, config=config, local_files_only=True, use_safetensors=True, output_loading_info=True
+        )
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise ModelError(f"{directory}: cannot load the model: {exc}") from None
+    problems = {k: sorted(v)[:3] for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if (v := info.get(k))}
+    if problems:
+        raise ModelError(f"{directory}: {WEIGHTS_FILE} does not fit the head in nerforge.json ({problems})")
+    return model.eval()
+
+
+def _load_legacy(directory: Path, spec: HeadSpec, tags: Sequence[str]) -> NerforgeTokenClassifier:
+    """A directory of the first layout: ``encoder/config.json`` and the weights, no top-level ``config.json``."""
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel
 
-    directory = Path(directory)
-    weights, config_dir = directory / WEIGHTS_FILE, directory / ENCODER_DIR
-    if not (config_dir / "config.json").is_file():
-        raise ModelError(f"{directory}: {ENCODER_DIR}/config.json is missing; this {spec.name!r} model is incomplete")
+    weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
     try:
-        config = AutoConfig.from_pretrained(config_dir, local_files_only=True, trust_remote_code=False)
-        encoder = _without_pooler(lambda **kw: AutoModel.from_config(config, **kw))
+        encoder_config = AutoConfig.from_pretrained(directory / ENCODER_DIR, local_files_only=True, trust_remote_code=False)
+        encoder = _without_pooler(lambda **kw: AutoModel.from_config(encoder_config, **kw))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{directory}: cannot build the encoder from {ENCODER_DIR}/config.json: {exc}") from None
-    model = NerforgeTokenClassifier(encoder, spec, tags)
+    model = NerforgeTokenClassifier(head_config(spec, encoder_config, tags), encoder=encoder)
     state = load_file(str(weights))
     _check_state(directory, model.state_dict(), state)
     model.load_state_dict(state, strict=True)
