@@ -148,3 +148,41 @@ def test_train_data_flags_apply_to_every_split(tmp_path: Path, tiny_encoder: Pat
     assert json.loads((out / "nerforge.json").read_text())["tags"] == ["O", "B-TECH", "I-TECH"]
     resolved = load_config(out / "config.resolved.yaml")
     assert resolved.data.tag_column == 2 and resolved.data.label_map == {"AI": "TECH"}
+
+
+def test_bf16_training_reports_the_scores_of_the_saved_float32_model(tmp_path: Path, tiny_encoder: Path) -> None:
+    """accelerate wraps a bf16-trained model's forward in autocast; the scores written at training time must come
+    from the model as saved (float32), not from that wrapper."""
+    import torch
+
+    from nerforge.prediction import Tagger
+    from nerforge.training.distributed import DistributedContext
+    from nerforge.training.run import fit, package, prepare
+    from nerforge.training.workdir import WorkDir
+
+    data = write_corpus(tmp_path)
+    out = tmp_path / "model"
+    config = load_config(None, overrides={
+        "data.train": str(data["train"]), "data.dev": str(data["dev"]), "data.test": str(data["test"]),
+        "output.dir": str(out), "model.name": str(tiny_encoder), "training.epochs": 1, "training.batch_size": 8,
+        "training.precision": "bf16", "tracking.enabled": False,
+    })  # fmt: skip
+    dist = DistributedContext.detect()
+    prepared = prepare(config, dist)
+    work = WorkDir(tmp_path / "work")
+    fitted = fit(prepared, work, dist, work.prepare({}, resume=False), None)
+    result = package(prepared, fitted, out)
+
+    saved = Tagger.load(out, progress=False).engine.backend.model
+    ids = torch.tensor([[101, 2057, 2342, 18750, 1998, 2951, 4106, 1012, 102]])
+    with torch.inference_mode():
+        assert torch.equal(fitted.model(input_ids=ids).logits, saved(input_ids=ids).logits)
+    from nerforge.data.normalize import read_examples
+    from nerforge.data.readers.options import ReadOptions
+    from nerforge.evaluation import evaluate
+
+    for name, recorded in (("dev", result.dev), ("test", result.test)):
+        examples = read_examples(data[name], ReadOptions())
+        tagger = Tagger.load(out, progress=False)
+        predicted = [list(p.tags) for p in tagger.predict_words([list(e.tokens) for e in examples])]
+        assert recorded is not None and recorded.to_dict() == evaluate([list(e.tags) for e in examples], predicted).to_dict()

@@ -16,21 +16,22 @@ from typing import Any
 from nerforge.config import TrainConfig
 from nerforge.data.splits import read_data_splits
 from nerforge.errors import DataFormatError, Interrupted, ModelError, UsageError
-from nerforge.evaluation import EvalResult
+from nerforge.evaluation import EvalResult, evaluate
 from nerforge.io_utils import clean_leftovers
 from nerforge.locking import exclusive
 from nerforge.model_dir import META_FILE, TrainingInfo, load_tokenizer, quiet_transformers, resolve_model
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
+from nerforge.prediction.engine import Engine, TorchBackend
 from nerforge.threads import training_threads, usable_cpus
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table
 from nerforge.training.collate import PaddingCollator
-from nerforge.training.dataset import SplitFeatures, build_split, check_label_coverage, resolve_labels
+from nerforge.training.dataset import build_split, check_label_coverage, resolve_labels
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
 from nerforge.training.stages import Fitted, Prepared
-from nerforge.training.trainer import BEST_METRIC, NerTrainer, entity_metrics, score_split, training_arguments
+from nerforge.training.trainer import BEST_METRIC, NerTrainer, entity_metrics, training_arguments
 from nerforge.training.workdir import RESUME_FILE, ResumePoint, WorkDir, fingerprint_files
 from nerforge.types import Example
 
@@ -98,11 +99,26 @@ def _resume_config(config: TrainConfig) -> dict[str, Any]:
     return {k: v for k, v in config.model_dump(mode="json").items() if k in _RESUME_SECTIONS}
 
 
-def _predict_dev(trainer: NerTrainer, split: SplitFeatures, plan: HeadPlan) -> EvalResult:
-    """Dev scores of the final (best) model: its logits decoded by the head's plan, as in every evaluation."""
-    output = trainer.predict(split.dataset(), metric_key_prefix="dev")
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    return score_split(split, plan.for_model(trainer.model), logits)
+def final_model(trainer: NerTrainer) -> Any:
+    """The trained model as it will be saved and loaded: without the mixed-precision ``forward`` wrapper that
+    accelerate puts on it for bf16 training (scores computed through that wrapper are bf16 scores, which the saved
+    float32 model does not reproduce)."""
+    return trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+
+
+def score_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[Example]) -> EvalResult:
+    """Strict IOB2 scores of ``model`` on ``examples``, tagged by the prediction engine exactly as the saved model
+    directory will tag them (float32, whole sentences, document context, the head's decoding)."""
+    from nerforge.model_dir import ModelMeta
+    from nerforge.prediction.tagger import Tagger
+
+    meta = ModelMeta(tags=list(plan.tags), max_length=plan.max_length, stride=plan.stride)
+    device = str(next(model.parameters()).device)
+    tagger = Tagger(
+        Engine(TorchBackend(model, device=device), tokenizer, meta, plan=plan.for_model(model), progress=False), meta
+    )
+    predicted = tagger.predict_words([list(ex.tokens) for ex in examples], doc_ids=[ex.doc_id for ex in examples])
+    return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted])
 
 
 def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
@@ -271,8 +287,10 @@ def fit(prepared: Prepared, work: WorkDir, dist: DistributedContext, start: Resu
             world_size=dist.world_size,
             threads=prepared.threads,
         )
-        dev = _predict_dev(trainer, dev_split, plan) if dev_split is not None else None
-    return Fitted(trainer.model, epoch_table(state.log_history), dev, info)
+        model = final_model(trainer)
+        model.eval()
+        dev = score_examples(model, prepared.tokenizer, plan, dev_split.examples) if dev_split is not None else None
+    return Fitted(model, epoch_table(state.log_history), dev, info)
 
 
 def package(prepared: Prepared, fitted: Fitted, output: Path) -> TrainResult:
