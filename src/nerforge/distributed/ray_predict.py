@@ -164,7 +164,6 @@ class PartTagger:
         self, *, model: str, output: str, columns: list[str], text_column: str, options: dict[str, Any]
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from nerforge.prediction.tagger import Tagger
         from nerforge.threads import set_torch_threads
 

@@ -179,13 +179,23 @@ def build_model(spec: HeadSpec, base: str, tags: Sequence[str]) -> Any:
             num_labels=len(tags),
             id2label=id2label,
             label2id=label2id,
-            use_safetensors=True,
+            use_safetensors=_has_safetensors(base),
             trust_remote_code=False,
         )
     encoder = _without_pooler(
-        lambda **kw: AutoModel.from_pretrained(base, use_safetensors=True, trust_remote_code=False, **kw)
+        lambda **kw: AutoModel.from_pretrained(
+            base, use_safetensors=_has_safetensors(base), trust_remote_code=False, **kw
+        )
     )
     return NerforgeTokenClassifier(head_config(spec, encoder.config, tags), encoder=encoder)
+
+
+def _has_safetensors(base: str) -> bool:
+    """Whether a base model directory has safetensors weights (single or sharded). Without them its PyTorch
+    ``.bin`` weights are read, which transformers does with ``torch.load(weights_only=True)``: tensors only, no code
+    runs. nerforge itself always writes safetensors."""
+    directory = Path(base)
+    return not directory.is_dir() or any(directory.glob("*.safetensors"))
 
 
 def _without_pooler(make: Any) -> Any:

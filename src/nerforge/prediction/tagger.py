@@ -15,7 +15,7 @@ from typing import Any
 
 from nerforge.data.schemes import tags_to_spans
 from nerforge.errors import ModelError, UsageError
-from nerforge.model_dir import WEIGHTS_FILE, WEIGHTS_INDEX_FILE, ModelMeta, quiet_transformers
+from nerforge.model_dir import WEIGHTS_FILE, WEIGHTS_INDEX_FILE, ModelMeta, position_limit, quiet_transformers
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
 from nerforge.prediction.engine import (
@@ -252,6 +252,7 @@ def check_model(model: Any, meta: ModelMeta) -> None:
         if mismatched:
             i = mismatched[0]
             raise ModelError(f"label id {i} is {named.get(i)!r} in config.json but {meta.tags[i]!r} in nerforge.json")
-    positions = getattr(config, "max_position_embeddings", None)
-    if isinstance(positions, int) and meta.max_length > positions:
+    encoder_config = config.encoder_config() if hasattr(config, "encoder_config") else config  # a nerforge head
+    positions = position_limit(encoder_config)
+    if positions is not None and meta.max_length > positions:
         raise ModelError(f"max_length {meta.max_length} in nerforge.json exceeds the model's {positions} positions")

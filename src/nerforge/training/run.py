@@ -19,7 +19,14 @@ from nerforge.errors import DataFormatError, Interrupted, ModelError, UsageError
 from nerforge.evaluation import EvalResult, evaluate
 from nerforge.io_utils import clean_leftovers
 from nerforge.locking import exclusive
-from nerforge.model_dir import META_FILE, TrainingInfo, load_tokenizer, quiet_transformers, resolve_model
+from nerforge.model_dir import (
+    META_FILE,
+    TrainingInfo,
+    load_tokenizer,
+    position_limit,
+    quiet_transformers,
+    resolve_model,
+)
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
@@ -86,8 +93,8 @@ def _max_length(requested: int, tokenizer: Any, model_config: Any) -> int:
     limits = [requested]
     if 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
         limits.append(int(tokenizer.model_max_length))
-    positions = getattr(model_config, "max_position_embeddings", None)
-    if isinstance(positions, int) and positions > 0:
+    positions = position_limit(model_config)  # RoBERTa-style positions lose pad_token_id + 1
+    if positions is not None:
         limits.append(positions)
     length = min(limits)
     if length < requested:
