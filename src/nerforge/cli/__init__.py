@@ -61,6 +61,8 @@ def _root(
         stream=sys.stderr,
     )
     logging.getLogger("nerforge").setLevel(logging.DEBUG if verbose else logging.INFO)  # also read by main()
+    for chatty in ("httpx", "httpx2", "httpcore", "urllib3"):  # one line per HTTP request of the hub client
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 _register()
