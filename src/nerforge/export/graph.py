@@ -78,7 +78,8 @@ def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_lengt
     import torch
 
     wrapped, extra = graph_module(model)  # the head decides its graph's inputs (nerforge.modeling.export)
-    ids = torch.full((2, 8), 100, dtype=torch.long)
+    vocab = model.get_input_embeddings().num_embeddings if hasattr(model, "get_input_embeddings") else 101
+    ids = torch.full((2, 8), min(100, vocab - 1), dtype=torch.long)  # any valid id: the trace is shape-only
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
     args: tuple[Any, ...] = (ids, mask, *(torch.ones_like(ids) for _ in extra))

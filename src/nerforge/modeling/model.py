@@ -123,6 +123,12 @@ class NerforgeTokenClassifier(PreTrainedModel):
     def num_tags(self) -> int:
         return int(self.classifier.out_features)
 
+    def get_input_embeddings(self) -> nn.Module:
+        return self.encoder.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.encoder.set_input_embeddings(value)
+
     def forward(
         self,
         input_ids: torch.Tensor,
