@@ -66,7 +66,9 @@ def train_cli(
     train: Path | None = typer.Option(None, "--train", help="Training split."),
     dev: Path | None = typer.Option(None, "--dev", help="Dev split (per-epoch F1, early stopping, best checkpoint)."),
     test: Path | None = typer.Option(None, "--test", help="Test split, evaluated once after training."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="The model directory to write."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="The model directory to write; an existing one only if nerforge wrote it."
+    ),
     model: str | None = typer.Option(None, "--model", help="'default' (embedded MiniLM), a directory or a hub id."),
     max_length: int | None = typer.Option(None, "--max-length", help="Subwords per window."),
     epochs: float | None = typer.Option(None, "--epochs", help="Training epochs."),
