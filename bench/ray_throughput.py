@@ -122,10 +122,10 @@ def untrained_minilm(directory: Path) -> Path:
 
 
 def run_single(model: str, source: Path, output: Path, threads: int, args: argparse.Namespace) -> dict[str, Any]:
-    from nerforge.prediction.engine import set_cpu_threads
     from nerforge.prediction.files import predict
+    from nerforge.threads import set_torch_threads
 
-    set_cpu_threads(threads)
+    set_torch_threads(threads)
     load = os.getloadavg()[0]
     start = time.perf_counter()
     summary = predict(

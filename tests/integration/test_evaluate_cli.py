@@ -45,10 +45,10 @@ def _cpu_threads():
     """Torch threads = idle cores (a loaded 2-core machine otherwise runs tiny models ten times slower)."""
     import torch
 
-    from nerforge.prediction.engine import set_cpu_threads
+    from nerforge.threads import set_torch_threads
 
     before = torch.get_num_threads()
-    set_cpu_threads(None)
+    set_torch_threads(None)
     yield
     torch.set_num_threads(before)
 

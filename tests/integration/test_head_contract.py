@@ -14,6 +14,7 @@ import random
 from pathlib import Path
 
 import pytest
+from test_heads import write_documents
 
 from nerforge.cli import main
 from nerforge.evaluation import evaluate
@@ -40,21 +41,13 @@ def _sentence(rng: random.Random) -> list[tuple[str, str]]:
     return out + [(rng.choice(FILLER), "O")]
 
 
-def _write(path: Path, n: int, seed: int) -> Path:
-    rng = random.Random(seed)
-    blocks = []
-    for i in range(n):
-        if i % 4 == 0:
-            blocks.append("-DOCSTART- O")
-        blocks.append("\n".join(f"{w} {t}" for w, t in _sentence(rng)))
-    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("contract")
-    return {"train": _write(root / "train.conll", 160, seed=0), "dev": _write(root / "dev.conll", 40, seed=1)}
+    return {
+        "train": write_documents(root / "train.conll", 160, seed=0, make=_sentence),
+        "dev": write_documents(root / "dev.conll", 40, seed=1, make=_sentence),
+    }
 
 
 def _dev(path: Path) -> tuple[list[list[str]], list[list[str]], list[str | None]]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,14 +31,16 @@ def sentence(rng: random.Random) -> list[tuple[str, str]]:
     return out + [(".", "O")]
 
 
-def write_documents(path: Path, sentences: int, *, seed: int, per_doc: int = 4) -> Path:
-    """A CoNLL file of documents (``-DOCSTART-`` every ``per_doc`` sentences)."""
+def write_documents(
+    path: Path, sentences: int, *, seed: int, per_doc: int = 4, make: Callable[[random.Random], Any] = sentence
+) -> Path:
+    """A CoNLL file of documents (``-DOCSTART-`` every ``per_doc`` sentences) of ``make(rng)`` sentences."""
     rng = random.Random(seed)
     blocks = []
     for i in range(sentences):
         if i % per_doc == 0:
             blocks.append("-DOCSTART-\tO")
-        blocks.append("\n".join(f"{w}\t{t}" for w, t in sentence(rng)))
+        blocks.append("\n".join(f"{w}\t{t}" for w, t in make(rng)))
     path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
     return path
 

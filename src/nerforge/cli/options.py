@@ -74,7 +74,9 @@ def _parse(name: str, value: Any) -> Any:
         return _SEPARATORS.get(value.lower(), value)
     if name == "missing_tag":
         return value.lower()
-    return value or None if name == "strip_token_prefix" else value
+    if name == "strip_token_prefix":
+        return value or None  # an empty prefix strips nothing
+    return value
 
 
 def read_options_from_flags(**flags: Any) -> ReadOptions:

@@ -209,8 +209,10 @@ class HeadPlan:
             return {}
         features = np.zeros((len(rows), width), dtype=np.int64)
         for row, k in enumerate(rows):
-            values = encoded.item(k)[FEATURES_KEY]
-            features[row, : len(values)] = values
+            enc = encoded.windows[k]
+            ids = encoded.word_features[enc.window.example]
+            for word, position in enc.first_piece_of.items():
+                features[row, position] = ids[word]
         return {"features": features}
 
     # -- decode -----------------------------------------------------------------------------------------------

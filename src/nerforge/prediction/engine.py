@@ -36,7 +36,6 @@ from nerforge.modeling.decoding import (  # re-exported: the engine's public voc
     softmax,
 )
 from nerforge.modeling.plan import FEATURES_KEY, HeadPlan
-from nerforge.threads import idle_cpus, set_torch_threads
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -49,7 +48,6 @@ __all__ = [
     "checked_logits",
     "decode_words",
     "pad_batch",
-    "set_cpu_threads",
     "softmax",
 ]
 
@@ -57,11 +55,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_CHUNK_SIZE = 1024
-
-
-# kept importable from here for callers of earlier versions; the one implementation is nerforge.threads
-idle_cpu_threads = idle_cpus
-set_cpu_threads = set_torch_threads
 
 
 class Backend(Protocol):
