@@ -276,3 +276,19 @@ def test_usage_mistakes_with_the_lowest_pinned_typer(tmp_path: Path) -> None:
         assert proc.returncode == 2, (args, proc.stderr[-1500:])
         assert "Traceback" not in proc.stderr
         assert sum(ln.startswith("Error") for ln in proc.stderr.splitlines()) == 1, proc.stderr
+
+
+def test_convert_and_evaluate_check_their_outputs_first(tmp_path: Path, model_dir: Path) -> None:
+    data = _conll(tmp_path / "data.conll", 2)
+    (tmp_path / "out.jsonl").mkdir()
+    proc = run_cli("convert", str(data), str(tmp_path / "out.jsonl"))
+    assert proc.returncode == 2 and "is a folder" in proc.stderr, proc.stderr
+    proc = run_cli("convert", str(data), str(data))
+    assert proc.returncode == 2 and "is the input file" in proc.stderr, proc.stderr
+    assert data.read_text(encoding="utf-8").startswith("Alice0")
+
+    report = tmp_path / "report"
+    report.write_text("mine", encoding="utf-8")
+    proc = run_cli("evaluate", str(model_dir), str(data), "--output", str(report))
+    assert proc.returncode == 2 and "not a folder" in proc.stderr, proc.stderr
+    assert report.read_text(encoding="utf-8") == "mine"
