@@ -137,10 +137,13 @@ def fingerprint_files(paths: dict[str, list[Path]]) -> dict[str, str]:
     for split, files in paths.items():
         for path in files:
             digest = hashlib.sha256()
+            members = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else [Path(path)]
             try:
-                with open(path, "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(block)
+                for member in members:  # a dataset folder (Parquet shards, save_to_disk): every file, names included
+                    digest.update(str(member.relative_to(path) if member != Path(path) else "").encode())
+                    with open(member, "rb") as fh:
+                        for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                            digest.update(block)
             except OSError:
                 continue  # the reader reports an unreadable file with its own message
             out[f"{split}: {path}"] = digest.hexdigest()

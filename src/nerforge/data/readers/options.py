@@ -13,7 +13,7 @@ from typing import Any
 
 from nerforge.errors import UsageError
 
-FORMATS = ("conll", "jsonl", "json", "spacy", "doccano", "labelstudio", "csv")
+FORMATS = ("conll", "jsonl", "json", "spacy", "doccano", "labelstudio", "csv")  # text formats; also parquet, arrow
 MISSING_TAG_POLICIES = ("o", "error")
 
 
@@ -25,7 +25,9 @@ def _opt(default: Any, help: str, *, path: bool = False, **extra: Any) -> Any:
 class ReadOptions:
     """How to read one file. ``None`` means auto-detect. Each field's ``metadata["help"]`` says what it does."""
 
-    format: str | None = _opt(None, f"Input format: {', '.join(FORMATS)} (default: detect from name and content).")
+    format: str | None = _opt(
+        None, f"Input format: {', '.join(FORMATS)}, parquet, arrow (default: detect from name and content)."
+    )
     token_column: int = _opt(0, "0-based column of the token (column files, CSV).")
     tag_column: int = _opt(-1, "0-based column of the tag; negative counts from the end (default: the last).")
     separator: str | None = _opt(

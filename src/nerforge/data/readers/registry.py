@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nerforge.data.readers.arrow import arrow_format, read_arrow_dataset
 from nerforge.data.readers.columns import read_columns
 from nerforge.data.readers.csv_tokens import read_csv_tokens
 from nerforge.data.readers.jsonl import read_json, read_jsonl
@@ -53,6 +54,7 @@ FORMAT_READERS: dict[str, str] = {fmt: f"nerforge.{fmt}.v1" for fmt in FORMATS}
 """The reader used for each format name of :data:`~nerforge.data.readers.options.FORMATS`."""
 
 _HEAD_BYTES = 1 << 20
+ARROW_FORMATS = ("parquet", "arrow")  # read from columns by nerforge.data.readers.arrow, not from decoded text
 
 
 def register_reader(name: str, reader: Reader, *, format: str | None = None) -> None:
@@ -70,7 +72,8 @@ def get_reader(name: str) -> Reader:
     """
     key = FORMAT_READERS.get(name, name)
     if key not in READERS:
-        raise UsageError(f"unknown format {name!r}; expected one of {', '.join(FORMAT_READERS)}")
+        known = ", ".join([*FORMAT_READERS, *ARROW_FORMATS])
+        raise UsageError(f"unknown format {name!r}; expected one of {known}")
     return READERS[key]
 
 
@@ -157,11 +160,16 @@ def read_corpus(path: str | Path, options: ReadOptions = ReadOptions()) -> Corpu
         UsageError: an unknown format or scheme in ``options``.
     """
     name = str(path)
-    source, findings = read_source(path)
-    fmt = options.format or _detect(Path(path), source.text, options.tokens_field)
-    reader = get_reader(fmt)
-    examples, more = reader(source, options)
-    findings += more
+    binary = options.format if options.format in ARROW_FORMATS else arrow_format(path)
+    if binary is not None:  # Parquet / save_to_disk datasets are columnar, not text
+        fmt = binary
+        examples, findings = read_arrow_dataset(path, options, binary)
+    else:
+        source, findings = read_source(path)
+        fmt = options.format or _detect(Path(path), source.text, options.tokens_field)
+        reader = get_reader(fmt)
+        examples, more = reader(source, options)
+        findings += more
     if not examples:
         raise DataFormatError(name, None, f"no examples found (read as {fmt})", "at least one annotated sentence")
     examples, scheme, more = finalize(examples, name, options)
