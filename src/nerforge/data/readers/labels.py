@@ -47,7 +47,7 @@ class TagProblem(Exception):
         self.expected = expected
 
 
-def load_labels_file(path: str | Path) -> tuple[str, ...]:
+def load_labels_file(path: str | Path) -> tuple[str, ...] | dict[int, str]:
     """Label names, in id order, from a sidecar file.
 
     Accepted: a JSON list ``["O", "B-PER"]``; a JSON object ``{"0": "O", "1": "B-PER"}`` (id to name) or
@@ -75,9 +75,41 @@ def load_labels_file(path: str | Path) -> tuple[str, ...]:
         except ValueError as exc:  # an id of more than 4300 digits
             raise DataFormatError(name, None, f"invalid label id: {exc}", "ids 0..n-1") from None
     else:
+        table = _id_table(text, name)
+        if table is not None:
+            return table
         names = tuple(line.strip() for line in text.splitlines() if line.strip())
     check_label_names(names, name)
     return names
+
+
+def _id_table(text: str, path: str) -> dict[int, str] | None:
+    """A CSV/TSV label table with a header naming an ``id`` column and a ``label`` (or ``name``) column, as
+    ``id,label[,count]``: the names by id (ids need not start at 0; see ``label_offset``). ``None`` if not a table."""
+    import csv
+
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    delimiter = "\t" if "\t" in lines[0] else ","
+    header = [h.strip().lower() for h in next(csv.reader([lines[0]], delimiter=delimiter))]
+    label_col = next((header.index(c) for c in ("label", "name", "tag") if c in header), None)
+    if "id" not in header or label_col is None:
+        return None
+    id_col = header.index("id")
+    table: dict[int, str] = {}
+    for number, row in enumerate(csv.reader(lines[1:], delimiter=delimiter), start=2):
+        if len(row) <= max(id_col, label_col) or not row[id_col].strip().lstrip("-").isdigit():
+            raise DataFormatError(path, number, f"row {quote(delimiter.join(row))}", "an integer id and a label")
+        tag_id, label = int(row[id_col]), row[label_col].strip()
+        if tag_id in table:
+            raise DataFormatError(path, number, f"id {tag_id} is given twice", "one row per id")
+        if not is_valid_tag(label):
+            raise DataFormatError(path, number, f"label {quote(label)} is not a tag", "O, B-TYPE, TYPE_B or a bare B/I")
+        table[tag_id] = label
+    if not table:
+        raise DataFormatError(path, None, "the label table has no rows", "id,label rows under the header")
+    return table
 
 
 def _names_from_json(data: object, path: str) -> tuple[str, ...]:
@@ -112,7 +144,7 @@ def check_label_names(names: Sequence[str], where: str = "--label-names") -> Non
             raise DataFormatError(where, None, f"label name {i} {n!r} is not a tag", "O, B-TYPE, TYPE_B or a bare B/I")
 
 
-def label_names_of(options: ReadOptions) -> tuple[str, ...] | None:
+def label_names_of(options: ReadOptions) -> tuple[str, ...] | dict[int, str] | None:
     """The label names given by ``label_names`` or ``labels_file`` (``label_names`` wins), or ``None``."""
     if options.label_names:
         check_label_names(options.label_names)
@@ -127,6 +159,7 @@ class TagResolver:
 
     def __init__(self, options: ReadOptions) -> None:
         self.label_names = label_names_of(options)
+        self.offset = options.label_offset
         self.entity_type = options.entity_type
         self.label_map: LabelMap | None = compile_label_map(options.label_map) if options.label_map else None
         self._cache: dict[str, str | TagProblem] = {}
@@ -151,10 +184,13 @@ class TagResolver:
                 return TagProblem(
                     f"integer tag {tag} but no label names", "--label-names O,B-PER,I-PER,... or --labels-file FILE"
                 )
-            idx = int(tag) if len(tag) < 10 else len(self.label_names)
-            if idx >= len(self.label_names):
-                return TagProblem(f"tag id {tag[:12]} is out of range ({len(self.label_names)} label names)")
-            tag = self.label_names[idx]
+            names = self.label_names
+            table = names if isinstance(names, dict) else dict(enumerate(names))
+            idx = (int(tag) if len(tag) < 10 else 10**9) + self.offset
+            if idx not in table:
+                shift = f" + label offset {self.offset} = {idx}" if self.offset else ""
+                return TagProblem(f"tag id {tag[:12]}{shift} is out of range (not among the {len(table)} label ids)")
+            tag = table[idx]
         if tag in _BARE:
             if not self.entity_type:
                 return TagProblem(f"tag {quote(tag)} has no entity type", "--entity-type NAME for bare B/I/O tags")

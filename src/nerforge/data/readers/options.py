@@ -13,7 +13,7 @@ from typing import Any
 
 from nerforge.errors import UsageError
 
-FORMATS = ("conll", "jsonl", "json", "spacy", "doccano", "labelstudio", "csv")  # text formats; also parquet, arrow
+FORMATS = ("conll", "jsonl", "json", "spacy", "doccano", "labelstudio", "csv", "csv-lists")  # text; also parquet, arrow
 MISSING_TAG_POLICIES = ("o", "error")
 
 
@@ -39,7 +39,12 @@ class ReadOptions:
         None, "Names of integer tag ids in id order, comma-separated: O,B-PER,I-PER."
     )
     labels_file: str | None = _opt(
-        None, "File with the label names (JSON list or id->name object, or one per line).", path=True
+        None,
+        "File with the label names: JSON list or id->name object, one per line, or a CSV/TSV table id,label[,count].",
+        path=True,
+    )
+    label_offset: int = _opt(
+        0, "Integer tag k means label id k + N of --label-names/--labels-file (ids that do not start at the first)."
     )
     entity_type: str | None = _opt(None, "Type given to bare B/I tags (e.g. SKILL).")
     scheme: str | None = _opt(None, "Tag scheme of the input: iob1, iob2, io, bioes, bilou, suffix (default: detect).")

@@ -25,6 +25,7 @@ from typing import Any
 
 from nerforge.data.readers.arrow import arrow_format, read_arrow_dataset
 from nerforge.data.readers.columns import read_columns
+from nerforge.data.readers.csv_lists import looks_like_list_csv, read_csv_lists
 from nerforge.data.readers.csv_tokens import read_csv_tokens
 from nerforge.data.readers.jsonl import read_json, read_jsonl
 from nerforge.data.readers.labels import finalize
@@ -46,6 +47,7 @@ READERS: dict[str, Reader] = {
     "nerforge.doccano.v1": read_doccano,
     "nerforge.labelstudio.v1": read_labelstudio,
     "nerforge.csv.v1": read_csv_tokens,
+    "nerforge.csv-lists.v1": read_csv_lists,
 }
 """Reader functions by versioned name. A reader takes the decoded file and the options and returns the examples
 (raw tags) and its findings."""
@@ -89,8 +91,6 @@ def detect_format(path: str | Path, *, tokens_field: str = "tokens") -> str:
         DataFormatError: the file cannot be read.
     """
     p = Path(path)
-    if p.suffix.lower() == ".csv":
-        return "csv"
     try:
         with p.open("rb") as fh:
             head = fh.read(_HEAD_BYTES).decode("utf-8", errors="replace")
@@ -102,6 +102,8 @@ def detect_format(path: str | Path, *, tokens_field: str = "tokens") -> str:
 
 
 def _detect(path: Path, text: str, tokens_field: str) -> str:
+    if path.suffix.lower() in (".csv", ".tsv") and looks_like_list_csv(text, tokens_field):
+        return "csv-lists"  # one sentence per row with list columns (pandas to_csv of a dataset)
     if path.suffix.lower() == ".csv":
         return "csv"
     return sniff_format(text[:_HEAD_BYTES], path.suffix.lower(), tokens_field=tokens_field)
