@@ -106,3 +106,34 @@ def test_inspect_convert_and_train_take_parquet(tmp_path: Path, tiny_encoder: Pa
     assert main(["train", "--train", str(train), "--dev", str(_save_to_disk(tmp_path / "dev")), "--output", str(model),
                  "--model", str(tiny_encoder), "--max-steps", "2", "--no-tracking"]) == 0  # fmt: skip
     assert set(json.loads((model / "nerforge.json").read_text())["tags"]) == set(NAMES)
+
+
+def test_split_folders_need_a_split_and_get_the_one_chosen(tmp_path: Path) -> None:
+    hub = tmp_path / "hub" / "data"
+    hub.mkdir(parents=True)
+    pq.write_table(_table(ROWS[:2]), hub / "train-00000-of-00001.parquet")
+    pq.write_table(_table(ROWS[2:]), hub / "validation-00000-of-00001.parquet")
+    with pytest.raises(DataFormatError, match="holds the splits train, validation"):
+        read_corpus(tmp_path / "hub")
+    picked = read_corpus(tmp_path / "hub", ReadOptions(dataset_split="validation"))
+    assert [ex.tokens for ex in picked.examples] == [tuple(ROWS[2][0])]
+    with pytest.raises(DataFormatError, match=r"no split 'test' here \(splits: train, validation\)"):
+        read_corpus(tmp_path / "hub", ReadOptions(dataset_split="test"))
+
+    saved = tmp_path / "dict"  # DatasetDict.save_to_disk: one folder per split
+    saved.mkdir()
+    _save_to_disk(saved / "train")
+    _save_to_disk(saved / "test")
+    (saved / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))
+    assert len(read_corpus(saved, ReadOptions(dataset_split="test")).examples) == len(ROWS)
+    assert main(["inspect", str(saved), "--split", "train"]) == 0
+
+
+def test_convert_to_parquet_round_trips(tmp_path: Path) -> None:
+    source = _parquet(tmp_path / "in.parquet", [*ROWS, (["a", " ", "b"], [0, 0, 3])])  # a whitespace-only token
+    out = tmp_path / "out.parquet"
+    assert main(["convert", str(source), str(out)]) == 0
+    back = read_corpus(out)
+    assert [(ex.tokens, ex.tags) for ex in back.examples] == [(ex.tokens, ex.tags) for ex in read_corpus(source).examples]
+    assert back.examples[-1].tokens == ("a", " ", "b")
+    assert any(f.kind == "whitespace-token" for f in back.findings)

@@ -22,7 +22,8 @@ def test_cli_options_every_data_command_lists_every_data_flag(name: str) -> None
     command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
     data = [p for p in command.params if p.rich_help_panel == "Data"]
     assert [p.name for p in data] == DATA_FLAGS
-    assert [p.opts for p in data] == [["--" + n.replace("_", "-")] for n in DATA_FLAGS]
+    flags = {f.name: f.metadata.get("flag") or "--" + f.name.replace("_", "-") for f in READ_OPTION_FIELDS}
+    assert [p.opts for p in data] == [[flags[n]] for n in DATA_FLAGS]
     defaults = {f.name: f.default for f in READ_OPTION_FIELDS}
     expected = [None if name == "train" else defaults[n] for n in DATA_FLAGS]
     assert [p.default for p in data] == expected

@@ -45,7 +45,7 @@ def _flag_type(f: Any) -> Any:
     label map as 'A=B,...' or a file) and parsed by :func:`read_options_from_flags`.
     """
     base: Any = int if _is_int(f.name) else (str | None)
-    flag = "--" + f.name.replace("_", "-")
+    flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
     return Annotated[base, typer.Option(flag, help=f.metadata["help"], rich_help_panel=_PANEL)]
 
 

@@ -20,7 +20,7 @@ from nerforge.errors import DataFormatError, UsageError, quote
 from nerforge.io_utils import atomic_open
 from nerforge.types import Example
 
-WRITE_FORMATS = ("conll", "jsonl")
+WRITE_FORMATS = ("conll", "jsonl", "parquet")
 _SUFFIXES = {
     ".conll": "conll",
     ".txt": "conll",
@@ -29,6 +29,7 @@ _SUFFIXES = {
     ".bio": "conll",
     ".jsonl": "jsonl",
     ".json": "jsonl",
+    ".parquet": "parquet",
 }
 _BAD_IN_TOKEN = ("\t", "\n", "\r")
 
@@ -45,7 +46,7 @@ def output_format(path: str | Path, to: str | None = None) -> str:
         return to
     suffix = Path(path).suffix.lower()
     if suffix not in _SUFFIXES:
-        raise UsageError(f"cannot tell the output format from {str(path)!r}; give --to conll or --to jsonl")
+        raise UsageError(f"cannot tell the output format from {str(path)!r}; give --to conll, jsonl or parquet")
     return _SUFFIXES[suffix]
 
 
@@ -98,10 +99,30 @@ def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:
     return count
 
 
+def write_parquet(examples: Iterable[Example], path: str | Path) -> int:
+    """Write ``examples`` as Parquet, one row per sentence: ``tokens`` and ``ner_tags`` (IOB2 names) list columns and
+    ``doc_id``, as the Hugging Face hub stores token-classification data (``datasets.load_dataset("parquet", ...)``
+    reads it); returns the number of rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = list(examples)
+    table = pa.table({
+        "tokens": pa.array([list(ex.tokens) for ex in rows], type=pa.list_(pa.string())),
+        "ner_tags": pa.array([list(tags_to_iob2(ex.tags)) for ex in rows], type=pa.list_(pa.string())),
+        "doc_id": pa.array([ex.doc_id for ex in rows], type=pa.string()),
+    })  # fmt: skip
+    with atomic_open(path, "wb") as fh:
+        pq.write_table(table, fh)
+    return len(rows)
+
+
 def write_examples(examples: Iterable[Example], path: str | Path, fmt: str) -> int:
-    """Write in ``fmt`` (``conll`` or ``jsonl``)."""
+    """Write in ``fmt`` (``conll``, ``jsonl`` or ``parquet``)."""
     if fmt == "conll":
         return write_conll(examples, path)
     if fmt == "jsonl":
         return write_jsonl(examples, path)
+    if fmt == "parquet":
+        return write_parquet(examples, path)
     raise UsageError(f"unknown output format {fmt!r}; expected one of {', '.join(WRITE_FORMATS)}")

@@ -11,6 +11,7 @@ or ``document_id``/``doc_id``) becomes each example's document. Problems name th
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,49 @@ def arrow_format(path: str | Path) -> str | None:
     if p.is_file():
         return "parquet" if p.suffix.lower() in (".parquet", ".pq") else ("arrow" if p.suffix == ".arrow" else None)
     if p.is_dir():
-        if (p / INFO_FILE).is_file() and any(p.glob("*.arrow")):
+        if any(p.rglob("*.arrow")) and any(p.rglob(INFO_FILE)):
             return "arrow"
         if any(p.rglob("*.parquet")):
             return "parquet"
     return None
+
+
+def _split_of(path: Path, root: Path) -> str:
+    """The split a data file belongs to, from the hub's layouts: ``<split>/...``, ``<split>-00000-of-00002.parquet``
+    or ``<split>.parquet`` (``""`` when it names none)."""
+    rel = path.relative_to(root)
+    for part in rel.parts[:-1]:
+        if part not in ("data", "default"):
+            return part
+    stem = rel.name.split(".")[0]
+    shard = _SHARD.match(stem)  # the hub's train-00000-of-00002
+    return shard.group(1) if shard else (stem if stem in _SPLIT_NAMES else "")
+
+
+_SPLIT_NAMES = ("train", "validation", "valid", "dev", "test")
+_SHARD = re.compile(r"^(.+?)-\d{5}-of-\d{5}$")
+
+
+def dataset_files(path: Path, fmt: str, split: str | None) -> list[Path]:
+    """The data files of a dataset path, restricted to ``split`` where the folder holds several.
+
+    Raises:
+        DataFormatError: several splits and none chosen, or the chosen one missing (naming those there are).
+    """
+    if path.is_file():
+        return [path]
+    files = sorted(path.rglob(f"*.{fmt}"))
+    splits: dict[str, list[Path]] = {}
+    for f in files:
+        splits.setdefault(_split_of(f, path), []).append(f)
+    named = sorted(k for k in splits if k)
+    if split is not None:
+        if split not in splits:
+            raise DataFormatError(path, None, f"no split {split!r} here (splits: {', '.join(named) or 'none'})", "--split NAME")
+        return splits[split]
+    if len(named) > 1:
+        raise DataFormatError(path, None, f"the folder holds the splits {', '.join(named)}", "one chosen with --split NAME")
+    return files
 
 
 def _pyarrow() -> Any:
@@ -57,15 +96,14 @@ def _class_label_names(features: Any, column: str) -> list[str] | None:
     return None
 
 
-def _read_table(path: Path, fmt: str) -> tuple[Any, dict[str, Any]]:
-    """The rows of the dataset and its ``datasets`` features description (``{}`` when it has none)."""
+def _read_table(path: Path, fmt: str, split: str | None) -> tuple[Any, dict[str, Any]]:
+    """The rows of the dataset (of ``split``) and its ``datasets`` features description (``{}`` when it has none)."""
     pa = _pyarrow()
+    files = dataset_files(path, fmt, split)
     try:
         if fmt == "parquet":
-            files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
             tables = [pa.parquet.read_table(f) for f in files]
         else:
-            files = sorted(path.glob("*.arrow")) if path.is_dir() else [path]
             tables = []
             for f in files:
                 with pa.memory_map(str(f)) as source:
@@ -81,7 +119,7 @@ def _read_table(path: Path, fmt: str) -> tuple[Any, dict[str, Any]]:
             features = json.loads(meta[b"huggingface"]).get("info", {}).get("features", {}) or {}
         except (ValueError, AttributeError):
             features = {}
-    info = (path if path.is_dir() else path.parent) / INFO_FILE
+    info = files[0].parent / INFO_FILE
     if not features and info.is_file():
         try:
             features = json.loads(info.read_text(encoding="utf-8")).get("features", {}) or {}
@@ -114,7 +152,7 @@ def read_arrow_dataset(path: str | Path, options: ReadOptions, fmt: str) -> tupl
         DataFormatError: unreadable files, missing columns, or a row whose lists do not fit (with its number).
     """
     path = Path(path)
-    table, features = _read_table(path, fmt)
+    table, features = _read_table(path, fmt, options.dataset_split)
     names = list(table.column_names)
     tokens_col = _column(names, None if options.tokens_field == "tokens" else options.tokens_field, TOKEN_COLUMNS,
                          path, "token")  # fmt: skip

@@ -17,8 +17,8 @@ FORMATS = ("conll", "jsonl", "json", "spacy", "doccano", "labelstudio", "csv", "
 MISSING_TAG_POLICIES = ("o", "error")
 
 
-def _opt(default: Any, help: str, *, path: bool = False, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, "path": path}, **extra)
+def _opt(default: Any, help: str, *, path: bool = False, flag: str | None = None, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, "path": path, "flag": flag}, **extra)
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,10 @@ class ReadOptions:
         None, "CSV columns that identify a sentence, comma-separated: doc_idx,sent_idx."
     )
     doc_column: str | None = _opt(None, "CSV column (or JSON field) that identifies a document.")
+    dataset_split: str | None = _opt(
+        None, "The split to read from a dataset folder that holds several (train, validation, test...).",
+        flag="--split",
+    )
     missing_tag: str = _opt("o", "A token line without a tag: 'o' tags it O (with a finding), 'error' stops.")
 
     def __post_init__(self) -> None:
