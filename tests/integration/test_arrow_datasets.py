@@ -106,6 +106,8 @@ def test_inspect_convert_and_train_take_parquet(tmp_path: Path, tiny_encoder: Pa
     assert main(["train", "--train", str(train), "--dev", str(_save_to_disk(tmp_path / "dev")), "--output", str(model),
                  "--model", str(tiny_encoder), "--max-steps", "2", "--no-tracking"]) == 0  # fmt: skip
     assert set(json.loads((model / "nerforge.json").read_text())["tags"]) == set(NAMES)
+    assert main(["evaluate", str(model), str(train), "--output", str(tmp_path / "eval"), "--no-plots"]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["micro"]["support"] == 4 * 4  # 4 entities x 4
 
 
 def test_split_folders_need_a_split_and_get_the_one_chosen(tmp_path: Path) -> None:
