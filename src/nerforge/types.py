@@ -35,6 +35,8 @@ class Example:
         source: the file the example was read from.
         line: 1-based line in ``source`` where the example starts.
         token_lines: 1-based line of each token in ``source`` (column files).
+        metadata: other columns of the source row, as ``(name, value)`` text pairs (Parquet, list-column CSV);
+            written back by the JSON Lines and Parquet writers.
     """
 
     tokens: tuple[str, ...]
@@ -45,6 +47,7 @@ class Example:
     source: str | None = None
     line: int | None = None
     token_lines: tuple[int, ...] | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.tokens) != len(self.tags):

@@ -139,3 +139,16 @@ def test_convert_to_parquet_round_trips(tmp_path: Path) -> None:
     assert [(ex.tokens, ex.tags) for ex in back.examples] == [(ex.tokens, ex.tags) for ex in read_corpus(source).examples]
     assert back.examples[-1].tokens == ("a", " ", "b")
     assert any(f.kind == "whitespace-token" for f in back.findings)
+
+
+def test_other_columns_are_kept_as_metadata_and_written_back(tmp_path: Path) -> None:
+    table = _table(ROWS).append_column("url", pa.array(["http://a", "http://b", None]))
+    pq.write_table(table, tmp_path / "meta.parquet")
+    corpus = read_corpus(tmp_path / "meta.parquet")
+    assert corpus.examples[0].metadata == (("id", "0"), ("url", "http://a"))
+    assert corpus.examples[2].metadata == (("id", "2"),)  # a missing value is no metadata
+    assert main(["convert", str(tmp_path / "meta.parquet"), str(tmp_path / "out.jsonl")]) == 0
+    first = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["metadata"] == {"id": "0", "url": "http://a"}
+    assert main(["convert", str(tmp_path / "meta.parquet"), str(tmp_path / "out.parquet")]) == 0
+    assert read_corpus(tmp_path / "out.parquet").examples[0].metadata == (("id", "0"), ("url", "http://a"))

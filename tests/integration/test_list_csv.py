@@ -78,3 +78,20 @@ def test_trains_end_to_end(tmp_path: Path, tiny_encoder: Path) -> None:
     assert main(["train", "--train", str(data), "--labels-file", str(tmp_path / "labels.csv"), "--label-offset", "1",
                  "--output", str(out), "--model", str(tiny_encoder), "--max-steps", "2", "--no-tracking"]) == 0  # fmt: skip
     assert json.loads((out / "nerforge.json").read_text())["tags"] == ["O", "B-AMOUNT", "I-AMOUNT"]
+
+
+def test_other_columns_are_kept_as_metadata(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text(TABLE, encoding="utf-8")
+    corpus = read_corpus(_pandas_csv(tmp_path / "sec.csv"), _options(tmp_path / "labels.csv"))
+    assert corpus.examples[1].metadata == (("id", "doc1"),)  # pandas' unnamed index column is dropped
+
+
+def test_a_csv_written_by_pandas_itself(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")  # an mlflow dependency, so present wherever nerforge is
+    frame = pd.DataFrame({"id": ["d0", "d1"], "tokens": [t for t, _ in ROWS], "ner_tags": [g for _, g in ROWS]})
+    frame.to_csv(tmp_path / "pandas.csv")  # list cells become Python literals, the index an unnamed column
+    (tmp_path / "labels.csv").write_text(TABLE, encoding="utf-8")
+    corpus = read_corpus(tmp_path / "pandas.csv", _options(tmp_path / "labels.csv"))
+    assert corpus.format == "csv-lists"
+    assert [ex.tags for ex in corpus.examples] == [("O", "O", "O", "B-AMOUNT", "I-AMOUNT", "I-AMOUNT"), ("O", "O", "O")]
+    assert corpus.examples[0].metadata == (("id", "d0"),)

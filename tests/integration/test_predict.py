@@ -303,3 +303,31 @@ def test_progress_shows_the_total(tmp_path: Path, model_dir: Path, capsys: pytes
     source.write_text("".join(f'{{"text": "Alice met Bob {i}"}}\n' for i in range(7)), encoding="utf-8")
     predict(model_dir, input_path=source, progress=True)
     assert "0/7 " in capsys.readouterr().err  # the bar knows the total (without it tqdm shows "0it")
+
+
+def test_local_predict_reads_parquet_like_the_ray_engine(tmp_path: Path, model_dir: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nerforge.distributed.io import plan_parts, read_part
+    from nerforge.prediction.files import predict
+
+    source = tmp_path / "in.parquet"
+    texts = ["Alice met Bob in Paris.", "Zürich 🎉 was calm.", "Nothing here."]
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": texts, "when": pa.array([1, 2, 3], pa.int64())}), source)
+    out = tmp_path / "out.jsonl"
+    summary = predict(model_dir, input_path=source, output=out, progress=False)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert summary.texts == 3 and [r["text"] for r in rows] == texts and [r["id"] for r in rows] == ["a", "b", "c"]
+    plan, _ = plan_parts(str(source), part_size=2)
+    on_ray = [r for part in plan.parts for r in read_part(part)]
+    assert [(r.index, r.text, r.fields) for r in on_ray] == [
+        (i, t, {"id": k, "text": t, "when": i + 1}) for i, (k, t) in enumerate(zip("abc", texts, strict=True))
+    ]  # the same records through the one Parquet reader
+
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"text": ["ok", None]}), bad)
+    from nerforge.errors import DataFormatError
+
+    with pytest.raises(DataFormatError, match=r"row 2 of the file: column 'text' is None"):
+        predict(model_dir, input_path=bad, output=tmp_path / "o.jsonl", progress=False)

@@ -29,8 +29,8 @@ def predict_cli(
     input_path: str | None = typer.Argument(
         None,
         metavar="INPUT",
-        help="Texts: .txt (one per line), .csv (column --text-column) or .jsonl (field text); with --engine ray also "
-        ".parquet, a folder, a glob or an fsspec URL (s3://...).",
+        help="Texts: .txt (one per line), .csv or .parquet (column --text-column) or .jsonl (field text); with --engine ray also "
+        "a folder, a glob or an fsspec URL (s3://...).",
     ),
     text: str | None = typer.Option(None, "--text", help="Tag this literal text instead of a file."),
     output: str | None = typer.Option(

@@ -94,6 +94,8 @@ def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:
             record: dict[str, object] = {"tokens": list(ex.tokens), "ner_tags": list(tags_to_iob2(ex.tags))}
             if ex.doc_id is not None:
                 record["doc_id"] = ex.doc_id
+            if ex.metadata:
+                record["metadata"] = dict(ex.metadata)
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
     return count
@@ -107,11 +109,15 @@ def write_parquet(examples: Iterable[Example], path: str | Path) -> int:
     import pyarrow.parquet as pq
 
     rows = list(examples)
-    table = pa.table({
+    columns = {
         "tokens": pa.array([list(ex.tokens) for ex in rows], type=pa.list_(pa.string())),
         "ner_tags": pa.array([list(tags_to_iob2(ex.tags)) for ex in rows], type=pa.list_(pa.string())),
         "doc_id": pa.array([ex.doc_id for ex in rows], type=pa.string()),
-    })  # fmt: skip
+    }
+    extra = sorted({name for ex in rows for name, _ in ex.metadata} - set(columns))  # metadata, one column each
+    for name in extra:
+        columns[name] = pa.array([dict(ex.metadata).get(name) for ex in rows], type=pa.string())
+    table = pa.table(columns)
     with atomic_open(path, "wb") as fh:
         pq.write_table(table, fh)
     return len(rows)

@@ -13,7 +13,6 @@ range) with :func:`read_part`.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import re
@@ -28,6 +27,8 @@ from nerforge.prediction.io import (
     csv_record,
     decode_utf8,
     json_record,
+    open_parquet,
+    parquet_records,
     text_column_index,
 )
 
@@ -251,17 +252,9 @@ def _plan_text(
 # -- parquet ------------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _parquet_file(url: str) -> Iterator[Any]:
-    import pyarrow.parquet as pq
-
+def _parquet_file(url: str) -> Any:
     fs, path = url_to_fs(url)
-    with fs.open(path, "rb") as fh:
-        try:
-            pf = pq.ParquetFile(fh)
-        except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for a file that is not Parquet
-            raise DataFormatError(url, None, f"not a Parquet file ({exc})") from None
-        yield pf
+    return open_parquet(url, opener=lambda _url, mode: fs.open(path, mode))
 
 
 def _plan_parquet(
@@ -293,23 +286,11 @@ def _plan_parquet(
 
 
 def _read_parquet(part: Part, text_column: str) -> Iterator[InputRecord]:
-    with _parquet_file(part.url) as pf:
-        meta = pf.metadata
-        groups, offset, skip = [], 0, 0
-        for g in range(meta.num_row_groups):
-            n = meta.row_group(g).num_rows
-            if offset + n > part.start and offset < part.end:
-                if not groups:
-                    skip = part.start - offset
-                groups.append(g)
-            offset += n
-        table = pf.read_row_groups(groups).slice(skip, part.end - part.start)
-    for i, row in enumerate(table.to_pylist()):
-        text = row.get(text_column)
-        if not isinstance(text, str):
-            where = f"row {part.start + i} of the file"
-            raise DataFormatError(part.url, None, f"{where}: column {text_column!r} is {text!r}", expected="a text")
-        yield InputRecord(part.first_row + i, text, None, row)
+    fs, path = url_to_fs(part.url)
+    yield from parquet_records(
+        part.url, text_column, start=part.start, end=part.end, first_index=part.first_row,
+        opener=lambda _url, mode: fs.open(path, mode),
+    )  # fmt: skip
 
 
 # -- planning and reading ----------------------------------------------------------------------------------------

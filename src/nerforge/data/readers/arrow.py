@@ -132,6 +132,16 @@ def _read_table(path: Path, fmt: str, split: str | None) -> tuple[Any, dict[str,
     return table, features
 
 
+def metadata_of(record: dict[str, Any], used: tuple[str | None, ...]) -> tuple[tuple[str, str], ...]:
+    """The row's other columns as text pairs (strings as they are, anything else as JSON)."""
+    out = []
+    for name, value in record.items():
+        if name in used or value is None:
+            continue
+        out.append((str(name), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)))
+    return tuple(out)
+
+
 def _column(names: list[str], given: str | None, candidates: tuple[str, ...], path: Path, what: str) -> str:
     if given is not None:
         if given not in names:
@@ -165,8 +175,7 @@ def read_arrow_dataset(path: str | Path, options: ReadOptions, fmt: str) -> tupl
             Finding("class-labels", str(path), None, f"tag ids decoded with the dataset's names: {', '.join(label_names)}", "info")
         )
     examples: list[Example] = []
-    columns = [tokens_col, tags_col] + ([doc_col] if doc_col else [])
-    for row, record in enumerate(table.select(columns).to_pylist(), start=1):
+    for row, record in enumerate(table.to_pylist(), start=1):
         tokens, tags = record[tokens_col], record[tags_col]
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise DataFormatError(path, None, f"row {row}: {tokens_col!r} is not a list of strings", "string tokens")
@@ -189,5 +198,8 @@ def read_arrow_dataset(path: str | Path, options: ReadOptions, fmt: str) -> tupl
         if not tokens:
             continue
         doc = record.get(doc_col) if doc_col else None
-        examples.append(Example(tuple(tokens), tuple(raw), doc_id=None if doc is None else str(doc), source=str(path)))
+        meta = metadata_of(record, (tokens_col, tags_col, doc_col))
+        examples.append(
+            Example(tuple(tokens), tuple(raw), doc_id=None if doc is None else str(doc), source=str(path), metadata=meta)
+        )
     return examples, findings

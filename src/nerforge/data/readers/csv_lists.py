@@ -4,8 +4,9 @@ column (``ner_tags``, ``tags`` or ``labels``) ``[0, 0, 1337, 0]`` or ``['O', 'B-
 
 Told apart from token-per-row CSV (:mod:`nerforge.data.readers.csv_tokens`) by content: the token column's first
 cell is a list. Literals are parsed as JSON, else with :func:`ast.literal_eval` (literals only, never code). Integer
-tags are names through ``--label-names``/``--labels-file`` (with ``--label-offset``). Other columns are kept only
-as the document id (``--doc-column``, or ``document_id``/``doc_id``). Errors name the file and the line of the row.
+tags are names through ``--label-names``/``--labels-file`` (with ``--label-offset``). Other columns are kept
+as the document id (``--doc-column``, or ``document_id``/``doc_id``) and as each example's metadata. Errors name the
+file and the line of the row.
 """
 
 from __future__ import annotations
@@ -105,8 +106,13 @@ def read_csv_lists(source: Source, options: ReadOptions) -> tuple[list[Example],
                 raise DataFormatError(path, line, f"{tags_col} holds a tag that is neither a name nor an id", "tags")
             if tokens:
                 doc = row[di].strip() if di is not None else None
+                meta = tuple(
+                    (name, cell) for k, (name, cell) in enumerate(zip(header, row, strict=True))
+                    if k not in (ti, gi, di) and name and cell != ""
+                )  # fmt: skip
                 examples.append(
-                    Example(tuple(tokens), tuple(str(t) for t in tags), doc_id=doc or None, source=path, line=line)
+                    Example(tuple(tokens), tuple(str(t) for t in tags), doc_id=doc or None, source=path, line=line,
+                            metadata=meta)  # fmt: skip
                 )
             line = rows.line_num + 1
     except csv.Error as exc:
