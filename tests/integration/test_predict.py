@@ -329,5 +329,5 @@ def test_local_predict_reads_parquet_like_the_ray_engine(tmp_path: Path, model_d
     pq.write_table(pa.table({"text": ["ok", None]}), bad)
     from nerforge.errors import DataFormatError
 
-    with pytest.raises(DataFormatError, match=r"row 2 of the file: column 'text' is None"):
+    with pytest.raises(DataFormatError, match=r"column 'text' has 1 null value\(s\) in row group 0"):
         predict(model_dir, input_path=bad, output=tmp_path / "o.jsonl", progress=False)

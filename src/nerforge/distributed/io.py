@@ -24,6 +24,7 @@ from nerforge.errors import DataFormatError, UsageError
 from nerforge.prediction.io import (
     INPUT_SUFFIXES,
     InputRecord,
+    check_parquet_texts,
     csv_record,
     decode_utf8,
     json_record,
@@ -260,23 +261,10 @@ def _parquet_file(url: str) -> Any:
 def _plan_parquet(
     url: str, text_column: str, part_size: int, first_row: int, first_index: int
 ) -> tuple[list[Part], tuple[str, ...]]:
-    import pyarrow as pa
 
     with _parquet_file(url) as pf:
         schema, meta = pf.schema_arrow, pf.metadata
-    column = text_column_index(schema.names, text_column, url, None)
-    kind = schema.field(text_column).type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        raise DataFormatError(url, None, f"column {text_column!r} holds {kind}", expected="strings")
-    for g in range(meta.num_row_groups):
-        stats = meta.row_group(g).column(column).statistics
-        if stats is not None and stats.has_null_count and stats.null_count:
-            raise DataFormatError(
-                url,
-                None,
-                f"column {text_column!r} has {stats.null_count} null value(s) in row group {g}",
-                expected="a text in every row",
-            )
+        check_parquet_texts(pf, text_column, url)
     total = meta.num_rows
     parts = [
         Part(first_index + k, url, "parquet", first_row + s, min(part_size, total - s), s, min(s + part_size, total))

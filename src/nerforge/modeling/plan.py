@@ -75,12 +75,14 @@ class Encoded:
         windows: the windows that own at least one word with a subword piece, in sentence order.
         stats: windowing counts (``extra[DROPPED_WINDOWS]``: windows that owned no such word).
         word_features: per sentence, per word, the feature id (heads with word features), else ``None``.
+        pieces: per sentence, the subword ids of each word (as the tokenizer gave them).
     """
 
     lengths: list[int]
     windows: list[EncodedWindow]
     stats: WindowStats
     word_features: list[list[int]] | None = None
+    pieces: list[list[list[int]]] = field(default_factory=list, repr=False)  # per sentence, per word
 
     def item(self, k: int) -> dict[str, list[int]]:
         """Window ``k`` as unpadded model inputs: ``input_ids``, ``labels`` when labelled, and the head's extras."""
@@ -190,7 +192,7 @@ class HeadPlan:
                 kept.append(enc)
         stats.extra[DROPPED_WINDOWS] = len(windows) - len(kept)
         features = [shape_ids(words) for words in sentences] if self.spec.uses_shape else None
-        return Encoded([len(s) for s in sentences], kept, stats, features)
+        return Encoded([len(s) for s in sentences], kept, stats, features, pieces)
 
     def _context_pieces(
         self, tokenizer: Any, contexts: Sequence[SentenceContext | None] | None, n: int
@@ -210,9 +212,8 @@ class HeadPlan:
         features = np.zeros((len(rows), width), dtype=np.int64)
         for row, k in enumerate(rows):
             enc = encoded.windows[k]
-            ids = encoded.word_features[enc.window.example]
-            for word, position in enc.first_piece_of.items():
-                features[row, position] = ids[word]
+            values = feature_row(enc.first_piece_of, len(enc.input_ids), encoded.word_features[enc.window.example])
+            features[row, : len(values)] = values
         return {"features": features}
 
     # -- decode -----------------------------------------------------------------------------------------------

@@ -110,6 +110,10 @@ def count_inputs(path: str | Path, *, text_column: str = "text", whole_file: boo
     Raises:
         DataFormatError: the first problem in the file, with its line.
     """
+    if input_format(path) == "parquet":  # columnar: the count and the null texts are in the metadata
+        with open_parquet(str(path)) as pf:
+            check_parquet_texts(pf, text_column, str(path))
+            return int(pf.metadata.num_rows)
     return sum(1 for _ in read_inputs(path, text_column=text_column, whole_file=whole_file))
 
 
@@ -126,6 +130,30 @@ def open_parquet(url: str, opener: Any = None) -> Iterator[Any]:
         yield pf
 
 
+def check_parquet_texts(pf: Any, text_column: str, url: str) -> int:
+    """Check from the metadata alone that ``text_column`` exists, holds strings and has no null in any row group;
+    returns the column's index.
+
+    Raises:
+        DataFormatError: naming the column, or the row group with nulls.
+    """
+    import pyarrow as pa
+
+    schema, meta = pf.schema_arrow, pf.metadata
+    column = text_column_index(schema.names, text_column, url, None)
+    kind = schema.field(text_column).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise DataFormatError(url, None, f"column {text_column!r} holds {kind}", expected="strings")
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(column).statistics
+        if stats is not None and stats.has_null_count and stats.null_count:
+            raise DataFormatError(
+                url, None, f"column {text_column!r} has {stats.null_count} null value(s) in row group {g}",
+                expected="a text in every row",
+            )  # fmt: skip
+    return column
+
+
 def parquet_records(
     url: str, text_column: str, *, start: int = 0, end: int | None = None, first_index: int = 0, opener: Any = None
 ) -> Iterator[InputRecord]:
@@ -139,21 +167,20 @@ def parquet_records(
         meta = pf.metadata
         text_column_index(pf.schema_arrow.names, text_column, url, None)
         end = meta.num_rows if end is None else end
-        groups, offset, skip = [], 0, 0
-        for g in range(meta.num_row_groups):
+        offset, index = 0, first_index
+        for g in range(meta.num_row_groups):  # one row group in memory at a time
             n = meta.row_group(g).num_rows
-            if offset + n > start and offset < end:
-                if not groups:
-                    skip = start - offset
-                groups.append(g)
+            lo, hi = max(start, offset), min(end, offset + n)
+            if lo < hi:
+                rows = pf.read_row_group(g).slice(lo - offset, hi - lo).to_pylist()
+                for k, row in enumerate(rows):
+                    text = row.get(text_column)
+                    if not isinstance(text, str):
+                        where = f"row {lo + k + 1} of the file"
+                        raise DataFormatError(url, None, f"{where}: column {text_column!r} is {text!r}", expected="a text")
+                    yield InputRecord(index, text, None, row)
+                    index += 1
             offset += n
-        table = pf.read_row_groups(groups).slice(skip, end - start) if groups else None
-    for i, row in enumerate(table.to_pylist() if table is not None else ()):
-        text = row.get(text_column)
-        if not isinstance(text, str):
-            where = f"row {start + i + 1} of the file"
-            raise DataFormatError(url, None, f"{where}: column {text_column!r} is {text!r}", expected="a text")
-        yield InputRecord(first_index + i, text, None, row)
 
 
 # The parsers of one record below are shared with nerforge.distributed.io, which reads byte ranges of the same

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from nerforge.alignment import IGNORE_INDEX, SpecialTokens, WindowStats, special_tokens, word_pieces
+from nerforge.alignment import IGNORE_INDEX, SpecialTokens, WindowStats, special_tokens
 from nerforge.data.schemes import OUTSIDE, parse_tag, strict_tags_to_spans
 from nerforge.errors import ConfigError, DataFormatError
 from nerforge.modeling.decoding import WordPrediction
@@ -216,8 +216,9 @@ def build_split(
             name, with_context, len(examples), plan.spec.context_sentences,
         )  # fmt: skip
     inputs = plan.encode(tokenizer, sentences, contexts=contexts, labels=labels, specials=specials)
-    pieces = word_pieces(tokenizer, sentences)
-    inputs.stats.extra[UNSEEN_ENTITIES] = sum(_unseen_entities(ex, p) for ex, p in zip(examples, pieces, strict=True))
+    inputs.stats.extra[UNSEEN_ENTITIES] = sum(
+        _unseen_entities(ex, p) for ex, p in zip(examples, inputs.pieces, strict=True)
+    )
     split = SplitFeatures(name, examples, inputs)
     logger.info("%s", split.describe())
     if split.stats.long_words:

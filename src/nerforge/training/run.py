@@ -20,6 +20,7 @@ from nerforge.evaluation import EvalResult, evaluate
 from nerforge.io_utils import clean_leftovers
 from nerforge.locking import exclusive
 from nerforge.model_dir import (
+    DEFAULT_MODEL,
     META_FILE,
     TrainingInfo,
     load_tokenizer,
@@ -67,7 +68,9 @@ def check_outputs(config: TrainConfig) -> None:
             check_not_inside(path, output)
             if Path(path).resolve() == Path(output).resolve():
                 raise UsageError(f"--output {output} is the {split} file; choose another --output")
-    weights = weights_bytes(resolve_model(config.model.name))
+    name = config.model.name
+    local = resolve_model(name) if name == DEFAULT_MODEL or Path(name).expanduser().is_dir() else None
+    weights = weights_bytes(local) if local else None  # a hub id is not fetched twice just for an estimate
     if weights:
         # a checkpoint holds the weights and AdamW's two moments; up to save_total_limit + 1 exist at once, and the
         # finished model directory holds the weights once more
@@ -216,7 +219,7 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
 
     base = resolve_model(config.model.name)
     with quiet_transformers():
-        tokenizer = load_tokenizer(config.model.name)  # ModelError when it cannot be loaded
+        tokenizer = load_tokenizer(base)  # the local copy: the hub is asked once per run
     try:
         with quiet_transformers():
             model_config = AutoConfig.from_pretrained(base, trust_remote_code=False)
