@@ -3,6 +3,12 @@
     python bench/accuracy.py --recipes softskill green_job_entities      # chosen recipes
     python bench/accuracy.py --all                                        # every recipe in BUDGETS
     python bench/accuracy.py --recipes finer_ord --seeds 0 1 2 --max-train 1000
+    python bench/accuracy.py --defaults --all                             # flags-only defaults vs standard
+
+``--defaults`` trains what a user gets from ``nerforge train --train A --dev B --test C`` and nothing else: the
+recipe's data section only (files, reading options, labels; the budget's sample), every model and training setting
+at its default (the budget's epochs where it sets them). The standard recipe then trains with the same sentences,
+epochs and batch size; a standard result already stored for exactly those is reused instead of trained again.
 
 For each recipe, nerforge trains with the recipe as written except for the budget below (``data.sample`` keeps a
 seeded random subset of train/dev sentences, seed 13; ``training.epochs`` caps the passes; MLflow is off), and the
@@ -105,6 +111,27 @@ def budget_config(recipe: Path, budget: Budget, *, shared: Path, seed: int, thre
     return load_config(recipe, overrides)
 
 
+def defaults_config(recipe: Path, budget: Budget, *, shared: Path, seed: int, threads: int, out: Path) -> TrainConfig:
+    """Flags-only training on the recipe's data: its ``[data]`` section (moved under ``shared``), the budget's sample
+    and epochs, and the defaults for everything else (head, learning rate, batch size, max_length...)."""
+    stated = load_config(recipe)
+    data = stated.data.model_dump(mode="json", exclude_none=True)
+    for name in SPLITS:
+        files = stated.data.files(name)
+        if files:
+            moved = [_shared_path(p, shared) for p in files]
+            data[name] = moved if isinstance(getattr(stated.data, name), list) else moved[0]
+    sample = {name: getattr(budget, name) for name in ("train", "dev") if getattr(budget, name) is not None}
+    if sample:
+        data["sample"] = sample
+    training: dict[str, object] = {"seed": seed, "num_threads": threads}
+    if budget.epochs is not None:
+        training["epochs"] = budget.epochs
+    return TrainConfig.model_validate(
+        {"data": data, "training": training, "tracking": {"enabled": False}, "output": {"dir": str(out)}}
+    )
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {
         "mean": statistics.fmean(values),
@@ -113,9 +140,24 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Namespace, work: Path) -> dict:
-    """Train nerforge and the standard recipe for every seed; test F1 of each."""
+def _stored_standard(stored: dict | None, config: TrainConfig, train_sentences: int, seed: int) -> dict | None:
+    """A standard-recipe result already measured with the same sentences, epochs, batch size and seed."""
+    if not stored or "budget" not in stored:
+        return None
+    b = stored["budget"]
+    if (b["train_sentences"], b["epochs"], b["batch_size"]) != (train_sentences, config.training.epochs,
+                                                                config.training.batch_size):
+        return None
+    return next((r for r in stored.get("standard", []) if r["seed"] == seed), None)
+
+
+def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Namespace, work: Path,
+               stored: dict | None = None) -> dict:
+    """Train nerforge (the recipe, or with ``--defaults`` the flags-only defaults) and the standard recipe for every
+    seed; test F1 of each."""
     recipe = REPO / "recipes" / f"{name}.toml"
+    if args.defaults:
+        return run_defaults(name, budget, seeds, args, work, stored)
     entry: dict = {"recipe": f"recipes/{name}.toml", "nerforge": [], "standard": []}
     for seed in seeds:
         config = budget_config(recipe, budget, shared=args.shared, seed=seed, threads=args.threads,
@@ -160,6 +202,84 @@ def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Names
     if entry["standard"]:
         entry["standard_f1"] = summary([r["test_f1"] for r in entry["standard"]])
     return entry
+
+
+def run_defaults(name: str, budget: Budget, seeds: list[int], args: argparse.Namespace, work: Path,
+                 stored: dict | None) -> dict:
+    """The flags-only defaults against the standard recipe; kept under ``defaults`` in the recipe's entry."""
+    recipe = REPO / "recipes" / f"{name}.toml"
+    out: dict = {"nerforge": [], "standard": [], "command": "", "date": ""}
+    for seed in seeds:
+        config = defaults_config(recipe, budget, shared=args.shared, seed=seed, threads=args.threads,
+                                 out=work / f"{name}-defaults-{seed}")
+        start = time.perf_counter()
+        result = train(config)
+        seconds = time.perf_counter() - start
+        assert result.test is not None
+        out["nerforge"].append({"seed": seed, "test_f1": result.test.micro.f1, "seconds": round(seconds, 1),
+                                "steps": result.global_step})
+        print(f"[{name}] defaults seed {seed}: test F1 {result.test.micro.f1:.4f} ({seconds:.0f} s)", flush=True)
+        splits = read_splits(config)
+        labels = resolve_labels(splits, config.data.labels)
+        reused = _stored_standard(stored, config, len(splits["train"]), seed)
+        if reused is not None:
+            out["standard"].append({**reused, "reused": True})
+            print(f"[{name}] standard seed {seed}: test F1 {reused['test_f1']:.4f} (stored, same budget)", flush=True)
+        elif not args.skip_standard:
+            start = time.perf_counter()
+            std = run_standard_recipe(
+                resolve_model(config.model.name), splits["train"], splits["test"], labels,
+                batch_size=config.training.batch_size, learning_rate=5e-5, epochs=config.training.epochs,
+                seed=seed, work_dir=str(work / f"{name}-std"),
+            )
+            seconds = time.perf_counter() - start
+            out["standard"].append({"seed": seed, "test_f1": std.f1, "seconds": round(seconds, 1), "steps": std.steps})
+            print(f"[{name}] standard seed {seed}: test F1 {std.f1:.4f} ({seconds:.0f} s)", flush=True)
+        out["budget"] = {
+            "train_sentences": len(splits["train"]),
+            "sampled": budget.train is not None and budget.train <= len(splits["train"]),
+            "epochs": config.training.epochs,
+            "batch_size": config.training.batch_size,
+            "learning_rate": config.training.learning_rate,
+            "max_length": config.model.max_length,
+            "head": head_name(config),
+        }
+    out["nerforge_f1"] = summary([r["test_f1"] for r in out["nerforge"]])
+    if out["standard"]:
+        out["standard_f1"] = summary([r["test_f1"] for r in out["standard"]])
+    entry = dict(stored or {"recipe": f"recipes/{name}.toml"})
+    entry["defaults"] = out
+    return entry
+
+
+def render_defaults(results: dict) -> str:
+    """The flags-only table: what ``nerforge train --train --dev --test`` gives, against the standard recipe."""
+    lines = [
+        "Flags-only training (`nerforge train --train A --dev B --test C`, every model and training setting at its "
+        "default) against the standard recipe with the same sentences, epochs and batch size; the recipe as written "
+        "beside it where measured. Test entity F1, strict IOB2, micro, whole test split.",
+        "",
+        "| recipe | default head | train sentences | epochs | batch | flags-only defaults | standard recipe | Δ "
+        "| recipe as written | seeds | minutes (defaults + std) | command | date |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for name, r in sorted(results["recipes"].items()):
+        d = r.get("defaults")
+        if not d:
+            continue
+        b = d["budget"]
+        n, s = d["nerforge_f1"], d.get("standard_f1")
+        delta = f"{n['mean'] - s['mean']:+.3f}" if s else "–"
+        minutes = sum(x["seconds"] for x in d["nerforge"] + [x for x in d["standard"] if not x.get("reused")]) / 60
+        reused = " (stored)" if any(x.get("reused") for x in d["standard"]) else ""
+        train_cell = f"{b['train_sentences']}" + (" (sample)" if b["sampled"] else "")
+        lines.append(
+            f"| `{name}` | {b['head']} | {train_cell} | {b['epochs']:g} | {b['batch_size']} | {_cell(n)} "
+            f"| {_cell(s)}{reused} | {delta} | {_cell(r.get('nerforge_f1'))} | {n['n']} | {minutes:.1f} "
+            f"| `{d['command']}` | {d['date']} |"
+        )
+    lines += ["", f"Machine: {results['machine']}. Results: `bench/results/accuracy.json` (`defaults`)."]
+    return "\n".join(lines) + "\n"
 
 
 def head_name(config: TrainConfig) -> str:
@@ -233,6 +353,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, help="override every budget's epochs")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads for both systems (default 1: on a shared 2-core machine more threads spin)")
+    parser.add_argument("--defaults", action="store_true",
+                        help="train the flags-only defaults instead of the recipe (kept beside the recipe's result)")
     parser.add_argument("--skip-standard", action="store_true", help="train nerforge only")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "accuracy.json")
@@ -256,16 +378,21 @@ def main() -> None:
                             epochs=args.epochs or budget.epochs, seeds=budget.seeds)
         seeds = args.seeds or [0, 1, 2][: budget.seeds]
         with tempfile.TemporaryDirectory(prefix="nerforge-accuracy-") as tmp:
-            entry = run_recipe(name, budget, seeds, args, Path(tmp))
-        entry.update(command=command.strip(), date=time.strftime("%Y-%m-%d"))
+            entry = run_recipe(name, budget, seeds, args, Path(tmp), results["recipes"].get(name))
+        stamp = {"command": command.strip(), "date": time.strftime("%Y-%m-%d")}
+        (entry["defaults"] if args.defaults else entry).update(stamp)
         if args.output.is_file():  # another run may have added recipes meanwhile: merge, do not overwrite
             results["recipes"] = json.loads(args.output.read_text())["recipes"]
+        if not args.defaults and "defaults" in results["recipes"].get(name, {}):
+            entry["defaults"] = results["recipes"][name]["defaults"]
         results["recipes"][name] = entry
         args.output.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.output, json.dumps(results, indent=2) + "\n")  # after each recipe: nothing lost
         table = render(results)
+        defaults_table = render_defaults(results)
         for doc in args.docs:
             update_docs(doc, table, marker="accuracy")
+            update_docs(doc, defaults_table, marker="accuracy-defaults")
         plot(results, args.plot)
     print(render(results))
 

@@ -19,6 +19,7 @@ import typer
 
 from nerforge.cli.options import read_options_from_flags, with_data_flags
 from nerforge.config import load_config, parse_overrides
+from nerforge.modeling.head import HEAD_PRESETS, head_preset
 
 _FLAG_KEYS = {
     "train": "data.train",
@@ -76,6 +77,11 @@ def train_cli(
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch."),
     learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate."),
+    head: str | None = typer.Option(
+        None, "--head", metavar="NAME",
+        help="The head: shape+crf (default), crf, shape, or plain (the Hugging Face head that "
+        "transformers.pipeline loads).",
+    ),
     labels: str | None = typer.Option(None, "--labels", help="Entity types, comma-separated (default: all splits')."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log to MLflow."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
@@ -93,6 +99,10 @@ def train_cli(
         epochs=epochs, max_steps=max_steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
         tracking_uri=tracking_uri, experiment=experiment,
     )  # fmt: skip
+    if head is not None:
+        if head not in HEAD_PRESETS:
+            raise typer.BadParameter(f"{head!r} is not one of: {', '.join(HEAD_PRESETS)}", param_hint="'--head'")
+        flags.update({f"model.{key}": value for key, value in head_preset(head).items()})
     if labels is not None:
         flags["data.labels"] = [t.strip() for t in labels.split(",") if t.strip()]
     if no_tracking:

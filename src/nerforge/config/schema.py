@@ -18,6 +18,7 @@ from nerforge.data.readers.options import READ_OPTION_FIELDS, READ_OPTION_NAMES,
 from nerforge.data.readers.options import problems as read_option_problems
 from nerforge.errors import ConfigError
 from nerforge.model_dir import DEFAULT_MODEL, RESOLVED_CONFIG_FILE  # noqa: F401 - re-exported by nerforge.config
+from nerforge.modeling.head import DEFAULT_CRF, DEFAULT_FEATURES
 
 
 class _Section(BaseModel):
@@ -152,11 +153,15 @@ class ModelConfig(_Section):
     max_length: int = Field(256, ge=8, description="subwords per window, specials included (capped by the model)")
     stride: int = Field(32, ge=0, description="subwords shared by consecutive windows of a long sentence")
     label_all_subwords: bool = Field(False, description="label every subword (B- becomes I- on continuations)")
-    # Head options (nerforge.modeling); all off is the plain Hugging Face token-classification head.
+    # Head options (nerforge.modeling). The default is shape features + CRF (measured best, docs/accuracy.md); all
+    # off (`--head plain`) is the plain Hugging Face token-classification head that transformers.pipeline loads.
     features: list[Literal["shape"]] = Field(
-        default_factory=list, description="word features fed to the head: 'shape' (casing, digits, punctuation)"
+        default_factory=lambda: list(DEFAULT_FEATURES),
+        description="word features fed to the head: 'shape' (casing, digits, punctuation); [] for none",
     )
-    crf: bool = Field(False, description="a linear-chain CRF over the words (IOB2 transitions), Viterbi decoding")
+    crf: bool = Field(
+        DEFAULT_CRF, description="a linear-chain CRF over the words (IOB2 transitions), Viterbi decoding"
+    )
     context_sentences: int = Field(
         0, ge=0, le=8, description="neighbouring sentences of the same document on each side, as unlabelled context"
     )
@@ -181,9 +186,9 @@ class TrainingConfig(_Section):
     """Optimisation; the loop is the Hugging Face Trainer's."""
 
     epochs: float = Field(10.0, gt=0)
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(16, ge=1)
     eval_batch_size: int | None = Field(None, ge=1, description="default: twice batch_size")
-    learning_rate: float = Field(5e-5, gt=0)
+    learning_rate: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     max_grad_norm: float = Field(1.0, ge=0)

@@ -19,6 +19,32 @@ from nerforge.modeling.features import FEATURE_NAMES
 PLAIN_HEAD = "softmax"
 DEFAULT_SHAPE_DIM = 16
 
+# The head a user gets without choosing: word-shape features and a CRF. Measured against the plain softmax head on
+# every recipe of bench/accuracy.py (docs/accuracy.md) and per option in docs/accuracy-features.md.
+DEFAULT_FEATURES: tuple[str, ...] = ("shape",)
+DEFAULT_CRF = True
+
+# ``nerforge train --head NAME``: named heads as [model] keys. "plain" is the Hugging Face token-classification head,
+# the one that loads in ``transformers.pipeline``.
+HEAD_PRESETS: dict[str, dict[str, Any]] = {
+    "shape+crf": {"features": ["shape"], "crf": True},
+    "crf": {"features": [], "crf": True},
+    "shape": {"features": ["shape"], "crf": False},
+    "plain": {"features": [], "crf": False},
+}
+
+
+def head_preset(name: str) -> dict[str, Any]:
+    """The ``[model]`` keys of a named head (``--head``), e.g. ``{"features": [], "crf": False}`` for ``plain``.
+
+    Raises:
+        ModelError: an unknown name (the message lists the known ones).
+    """
+    try:
+        return {key: (list(value) if isinstance(value, list) else value) for key, value in HEAD_PRESETS[name].items()}
+    except KeyError:
+        raise ModelError(f"unknown head {name!r}; choose one of: {', '.join(HEAD_PRESETS)}") from None
+
 
 @dataclass(frozen=True)
 class HeadSpec:
