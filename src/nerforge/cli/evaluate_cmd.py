@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from nerforge.cli.options import with_read_options
-from nerforge.data.readers.options import ReadOptions
+from nerforge.cli.options import model_read_options, with_data_flags
 from nerforge.prediction.evaluate import Evaluation, evaluate
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def _table(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-@with_read_options
+@with_data_flags
 def evaluate_cli(
     model: Path = typer.Argument(..., metavar="MODEL", help="Model directory written by 'nerforge train'."),
     data: Path = typer.Argument(..., metavar="DATA", help="Annotated data in any supported format (read as IOB2)."),
@@ -48,9 +48,13 @@ def evaluate_cli(
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG figures."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
     *,
-    options: ReadOptions,
+    data_flags: dict[str, Any],
 ) -> None:
-    """Score a model on annotated data (strict IOB2 entity F1) and write report.md, metrics.json and figures."""
+    """Score a model on annotated data (strict IOB2 entity F1) and write report.md, metrics.json and figures.
+
+    DATA is read the way the model's training data was (label names, scheme, columns, label map are kept in the model
+    directory); a data flag given here replaces the kept value.
+    """
     from nerforge.threads import set_torch_threads
 
     set_torch_threads(threads)
@@ -58,7 +62,7 @@ def evaluate_cli(
         model,
         data,
         output=output,
-        options=options,
+        options=model_read_options(model, data_flags),
         batch_size=batch_size,
         device=device,
         progress=progress,

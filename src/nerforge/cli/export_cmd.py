@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from nerforge.cli.options import model_read_options, with_data_flags
 from nerforge.errors import UsageError
 from nerforge.export.onnx import (
     DEFAULT_EXPORTER,
@@ -26,6 +28,7 @@ def export(model: str | Path, output: str | Path, *, onnx: bool, options: Export
     return export_onnx(model, output, options)
 
 
+@with_data_flags
 def export_cli(
     model: Path = typer.Argument(..., help="Model directory written by 'nerforge train'."),
     output: Path = typer.Option(..., "--output", "-o", help="Directory to write; an existing one is replaced (atomically) only if an earlier export wrote it."),
@@ -37,7 +40,7 @@ def export_cli(
         None, "--parity-data", help="Labelled data (any format nerforge reads) to compare F1 of PyTorch and ONNX on."
     ),
     parity_format: str | None = typer.Option(
-        None, "--parity-format", help="Format of --parity-data (default: detect)."
+        None, "--parity-format", help="Format of --parity-data (same as --format; default: detect)."
     ),
     parity_limit: int = typer.Option(2000, "--parity-limit", help="Use at most this many sentences of --parity-data."),
     opset: int = typer.Option(DEFAULT_OPSET, "--opset", help="ONNX opset to target."),
@@ -48,14 +51,21 @@ def export_cli(
     max_logit_diff: float = typer.Option(
         FP32_MAX_LOGIT_DIFF, "--max-logit-diff", help="Refuse an fp32 graph whose logits differ more from PyTorch's."
     ),
+    *,
+    data_flags: dict[str, Any],
 ) -> None:
-    """Export a trained model for fast CPU inference, and check it against PyTorch."""
+    """Export a trained model for fast CPU inference, and check it against PyTorch.
+
+    --parity-data is read the way the model's training data was (label names, scheme, columns... are kept in the
+    model directory); the data flags replace kept values.
+    """
     options = ExportOptions(
         quantize=quantize,
         opset=opset,
         exporter=exporter,
         parity_data=str(parity_data) if parity_data is not None else None,
         parity_format=parity_format,
+        parity_read=model_read_options(model, data_flags) if parity_data is not None else None,
         parity_limit=parity_limit,
         batch_size=batch_size,
         max_logit_diff=max_logit_diff,

@@ -157,3 +157,29 @@ def with_data_flags(command: Callable[..., R]) -> Callable[..., R]:
     ``data_flags: dict[str, Any]`` keyword argument, for commands where only the flags given override something else.
     """
     return _add_data_flags(command, "data_flags", dict, unset_is_none=True)
+
+
+def given_options(data_flags: dict[str, Any]) -> dict[str, Any]:
+    """The data flags that were given (``None`` is not given), parsed and checked as :class:`ReadOptions` values."""
+    given = {name: value for name, value in data_flags.items() if value is not None}
+    if not given:
+        return {}
+    parsed = read_options_from_flags(**given)
+    return {name: getattr(parsed, name) for name in given}
+
+
+def model_read_options(model: Any, data_flags: dict[str, Any]) -> ReadOptions:
+    """How to read annotated data for ``model``: the reading options saved with it (``nerforge.json``), with the data
+    flags given now on top; the defaults for a model without saved options or a path that is not a model directory
+    (loading the model reports that)."""
+    from pathlib import Path
+
+    from nerforge.data.readers.saved import from_saved
+    from nerforge.errors import ModelError
+    from nerforge.model_dir import ModelMeta
+
+    try:
+        saved = ModelMeta.load(Path(model)).reading
+    except ModelError:
+        saved = {}
+    return from_saved(saved, given_options(data_flags))

@@ -19,6 +19,7 @@ import typer
 
 from nerforge.cli.options import read_options_from_flags, with_data_flags
 from nerforge.config import load_config, parse_overrides
+from nerforge.evaluation.report import epochs_text
 from nerforge.modeling.head import HEAD_PRESETS, head_preset
 
 _FLAG_KEYS = {
@@ -35,6 +36,7 @@ _FLAG_KEYS = {
     "learning_rate": "training.learning_rate",
     "tracking_uri": "tracking.uri",
     "experiment": "tracking.experiment",
+    "run_name": "tracking.run_name",
 }
 
 
@@ -44,10 +46,12 @@ def _flag_overrides(data_flags: dict[str, Any], **flags: Any) -> dict[str, Any]:
     Data flags go through :func:`nerforge.cli.options.read_options_from_flags` (the same checks and conversions as
     in ``convert`` and ``inspect``) and become ``data.<option>`` keys.
     """
-    out = {_FLAG_KEYS[name]: value for name, value in flags.items() if value is not None}
+    out = {_FLAG_KEYS[name]: value for name, value in flags.items() if value not in (None, [])}
     for key in ("data.train", "data.dev", "data.test", "output.dir"):
         if key in out:
-            out[key] = str(Path(out[key]).expanduser().resolve())
+            value = out[key]
+            paths = [str(Path(v).expanduser().resolve()) for v in (value if isinstance(value, list) else [value])]
+            out[key] = paths[0] if len(paths) == 1 else paths
     given = {name: value for name, value in data_flags.items() if value is not None}
     if given:
         options = read_options_from_flags(**given)
@@ -64,9 +68,20 @@ def train_cli(
     set_: list[str] | None = typer.Option(
         None, "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set training.learning_rate=3e-5."
     ),
-    train: Path | None = typer.Option(None, "--train", help="Training split."),
-    dev: Path | None = typer.Option(None, "--dev", help="Dev split (per-epoch F1, early stopping, best checkpoint)."),
-    test: Path | None = typer.Option(None, "--test", help="Test split, evaluated once after training."),
+    train: list[Path] | None = typer.Option(
+        None, "--train", metavar="FILE", help="Training split; repeat for several files (read in order)."
+    ),
+    dev: list[Path] | None = typer.Option(
+        None, "--dev", metavar="FILE", help="Dev split (per-epoch F1, early stopping, best checkpoint); repeatable."
+    ),
+    test: list[Path] | None = typer.Option(
+        None, "--test", metavar="FILE", help="Test split, evaluated once after training; repeatable."
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", metavar="DIR",
+        help="The folder the CONFIG's data paths are relative to (replaces its data.root; "
+        "$NERFORGE_DATA_DIR does the same for a config with data.root).",
+    ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="The model directory to write; an existing one only if nerforge wrote it."
     ),
@@ -79,13 +94,19 @@ def train_cli(
     learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate."),
     head: str | None = typer.Option(
         None, "--head", metavar="NAME",
-        help="The head: shape+crf (default), crf, shape, or plain (the Hugging Face head that "
+        help="The head: shape+crf (default), crf, shape+softmax, or plain (the Hugging Face head that "
         "transformers.pipeline loads).",
     ),
     labels: str | None = typer.Option(None, "--labels", help="Entity types, comma-separated (default: all splits')."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log to MLflow."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
+    run_name: str | None = typer.Option(
+        None, "--run-name", metavar="NAME", help="MLflow run name (default: <model folder>-<date>-<time>-<4 hex>)."
+    ),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bars (default: only on a terminal); epoch lines are always logged."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
     *,
     data_flags: dict[str, Any],
@@ -97,7 +118,7 @@ def train_cli(
     flags = _flag_overrides(
         data_flags, train=train, dev=dev, test=test, output=output, model=model, max_length=max_length,
         epochs=epochs, max_steps=max_steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
-        tracking_uri=tracking_uri, experiment=experiment,
+        tracking_uri=tracking_uri, experiment=experiment, run_name=run_name,
     )  # fmt: skip
     if head is not None:
         if head not in HEAD_PRESETS:
@@ -107,14 +128,21 @@ def train_cli(
         flags["data.labels"] = [t.strip() for t in labels.split(",") if t.strip()]
     if no_tracking:
         flags["tracking.enabled"] = False
-    cfg = load_config(config, parse_overrides(set_ or []), flags=flags)
+    if data_dir is not None and config is None:
+        raise typer.BadParameter(
+            "--data-dir moves the data paths written in a CONFIG; give one, or give --train/--dev/--test paths "
+            "as they are", param_hint="'--data-dir'",
+        )
+    cfg = load_config(config, parse_overrides(set_ or []), flags=flags, data_dir=data_dir)
     cfg.check_complete()
     main = is_main_process()  # under torchrun / accelerate launch, rank 0 alone reports
     if not main:
         logging.getLogger("nerforge").setLevel(logging.WARNING)
-    result = run_training(cfg, resume=resume)
+    result = run_training(cfg, resume=resume, progress=progress)
     if not main:
         return
+    if result.epochs:
+        typer.echo("\n".join(epochs_text(result.epochs)))
     typer.echo(f"model: {result.output_dir} ({len(result.tags)} tags, {result.global_step} optimizer steps)")
     if result.resumed_from:
         typer.echo(f"resumed from: {result.resumed_from}")
@@ -128,9 +156,14 @@ def train_cli(
     if result.report is not None:
         typer.echo(f"report: {result.report}")
     if result.tracking_run_id:
-        typer.echo(f"MLflow run: {result.tracking_run_id} at {cfg.tracking.uri}")
+        from nerforge.training.tracking import resolve_uri, store_location
+
+        typer.echo(
+            f"MLflow run: {result.tracking_run_id} in experiment '{cfg.tracking.experiment}', "
+            f"store {store_location(cfg.tracking.uri)}"
+        )
         if cfg.tracking.uri.startswith("sqlite:"):
-            typer.echo(f"browse it: mlflow ui --backend-store-uri {cfg.tracking.uri}")
+            typer.echo(f"browse it: mlflow ui --backend-store-uri {resolve_uri(cfg.tracking.uri)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -5,19 +5,23 @@ Every section is a pydantic model that rejects unknown keys, so a misspelt key f
     error: job.toml: unknown key 'training.lr'; expected one of batch_size, early_stopping_patience, ...
 
 Precedence, lowest first: the file, then command-line flags, then ``--set key.sub=value`` overrides (values are
-read as YAML scalars: ``3e-5``, ``true``, ``[SKILL, TECH]``). Relative paths written in the file are relative to
-the file's folder; paths given on the command line are relative to the working directory. The resolved config
+TOML inline values, ``{dev = 0.1, test = 0.2}``, ``"text"``, ``3e-5``, ``true``, or else YAML ones, ``[SKILL, TECH]``,
+``{dev: 0.1}``). Relative paths written in the file are relative to the file's folder, except the data files of
+``[data]``: those are relative to the data root, which is ``--data-dir DIR``, else (in a file with ``data.root``)
+``$NERFORGE_DATA_DIR``, else ``data.root`` (relative to the file), else the file's folder. Paths given on the command line are relative to the
+working directory. The resolved config
 (absolute paths, every default filled in) is saved next to the model as ``config.resolved.yaml``.
 
 EXAMPLE:
     >>> cfg = load_config(None, overrides={"data.train": "train.conll", "output.dir": "model"})
     >>> cfg.training.batch_size
-    8
+    16
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,22 +30,48 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from nerforge.config.schema import PATH_KEYS, TrainConfig
+from nerforge.config.schema import DATA_DIR_ENV, PATH_KEYS, TrainConfig
 from nerforge.errors import ConfigError
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Parse a ``.toml``, ``.yaml`` or ``.yml`` file into a dict (no validation)."""
+def _toml() -> Any:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib
+
+
+def data_root(base: Path, written: Any, data_dir: str | Path | None = None) -> Path:
+    """The folder the ``[data]`` paths of a config file in ``base`` are relative to.
+
+    ``data_dir`` (``--data-dir``) first; then, for a file that declares ``data.root`` (a portable recipe),
+    ``$NERFORGE_DATA_DIR`` and then that root (relative to the file); else the file's own folder. The environment
+    variable never moves the paths of a file without ``root``: it is ambient, and such a file's paths are its own.
+    """
+    if data_dir:
+        root, source = Path(data_dir).expanduser().resolve(), "--data-dir"
+    elif isinstance(written, str) and written and os.environ.get(DATA_DIR_ENV):
+        root, source = Path(os.environ[DATA_DIR_ENV]).expanduser().resolve(), f"${DATA_DIR_ENV}"
+    elif isinstance(written, str) and written:
+        root, source = Path(_relative_to(written, base)).resolve(), "data.root"
+    else:
+        return base
+    if not root.is_dir():
+        raise ConfigError(f"the data root {root} (from {source}) is not a folder")
+    return root
+
+
+def read_config_file(path: str | Path, *, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Parse a ``.toml``, ``.yaml`` or ``.yml`` file into a dict (no validation); relative paths resolved (the data
+    files against :func:`data_root`, others against the file's folder)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
     if suffix == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+        tomllib = _toml()
         try:
             raw: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -59,18 +89,28 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown config format {suffix!r}; expected .toml, .yaml or .yml")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (data, model, training, ...) at the top level")
-    _resolve_relative_paths(raw, path.parent)
+    data = raw.get("data")
+    root = data_root(path.parent, data.get("root") if isinstance(data, dict) else None, data_dir)
+    if isinstance(data, dict) and (data.get("root") or data_dir):
+        data["root"] = str(root)
+    _resolve_relative_paths(raw, path.parent, root)
     return raw
 
 
-def _resolve_relative_paths(raw: dict[str, Any], base: Path) -> None:
+def _resolve_relative_paths(raw: dict[str, Any], base: Path, root: Path) -> None:
     for key in PATH_KEYS:
         section, name = key.split(".")
+        if key == "data.root":
+            continue
+        if section == "data":
+            base_here = root
+        else:
+            base_here = base
         block = raw.get(section)
         if isinstance(block, dict) and isinstance(block.get(name), str):
-            block[name] = _relative_to(block[name], base)
+            block[name] = _relative_to(block[name], base_here)
         elif isinstance(block, dict) and isinstance(block.get(name), list):  # several files per split
-            block[name] = [_relative_to(v, base) if isinstance(v, str) else v for v in block[name]]
+            block[name] = [_relative_to(v, base_here) if isinstance(v, str) else v for v in block[name]]
 
 
 def _relative_to(value: str, base: Path) -> str:
@@ -78,18 +118,32 @@ def _relative_to(value: str, base: Path) -> str:
     return str(path) if path.is_absolute() else str(base / path)
 
 
+def parse_value(text: str) -> Any:
+    """One ``--set`` value: a TOML inline value (``{dev = 0.1}``, ``"x"``, ``3e-5``, ``[1, 2]``) where it is one, else
+    a YAML one (``[SKILL, TECH]``, ``{dev: 0.1}``, bare words), else the text itself; empty is ``None``."""
+    if not text.strip():
+        return None
+    tomllib = _toml()
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["training.learning_rate=3e-5", ...]`` -> ``{"training.learning_rate": 3e-05, ...}`` (YAML scalars)."""
+    """``["training.learning_rate=3e-5", "data.split={dev=0.1}"]`` -> ``{"training.learning_rate": 3e-05,
+    "data.split": {"dev": 0.1}}`` (TOML inline values, else YAML)."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key or "." not in key:
             raise ConfigError(f"--set expects section.key=value (e.g. training.learning_rate=3e-5); got {item!r}")
-        try:
-            out[key] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            out[key] = value
+        out[key] = parse_value(value)
     return out
 
 
@@ -113,6 +167,7 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     *,
     flags: Mapping[str, Any] | None = None,
+    data_dir: str | Path | None = None,
 ) -> TrainConfig:
     """Read, override and validate a training config.
 
@@ -120,13 +175,14 @@ def load_config(
         path: a TOML/YAML file, or ``None`` to start from the defaults.
         overrides: dotted keys from ``--set`` (applied last).
         flags: dotted keys from command-line flags such as ``--epochs`` (applied before ``overrides``).
+        data_dir: ``--data-dir``: the folder the file's data paths are relative to (see :func:`data_root`).
 
     Raises:
         ConfigError: unreadable file, unknown key or invalid value; the message names the key and its source.
     """
     for key in list(flags or {}) + list(overrides or {}):
         _check_section_path(key)
-    raw = read_config_file(path) if path is not None else {}
+    raw = read_config_file(path, data_dir=data_dir) if path is not None else {}
     sources = {key: str(path) for key in _dotted_keys(raw)}
     apply_overrides(raw, dict(flags or {}), source="command line")
     sources.update({key: "command line" for key in flags or {}})

@@ -20,6 +20,9 @@ from nerforge.errors import ConfigError
 from nerforge.model_dir import DEFAULT_MODEL, RESOLVED_CONFIG_FILE  # noqa: F401 - re-exported by nerforge.config
 from nerforge.modeling.head import DEFAULT_CRF, DEFAULT_FEATURES
 
+# The environment variable that replaces ``data.root`` (a data root for portable recipes); ``--data-dir`` wins over it.
+DATA_DIR_ENV = "NERFORGE_DATA_DIR"
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -98,6 +101,11 @@ class DataConfig(_ReaderSection):  # type: ignore[misc, valid-type]
     be carved from the training files with ``split``.
     """
 
+    root: Path | None = Field(
+        None,
+        description="folder the data paths of a config file are relative to (itself relative to the file); "
+        f"--data-dir DIR or ${DATA_DIR_ENV} replace it; without it the paths are relative to the file's folder",
+    )
     train: SplitFiles | None = Field(None, description="training split: a file or a list of files (required)")
     dev: SplitFiles | None = Field(
         None, description="development split: per-epoch F1, early stopping, best checkpoint"
@@ -174,6 +182,10 @@ class ModelConfig(_Section):
         from nerforge.errors import ModelError
         from nerforge.modeling.head import HeadSpec  # the head's own rules live with the head
 
+        if "crf" not in self.model_fields_set and (self.label_all_subwords or self.class_weights is not None):
+            # the CRF is only the default head: options chosen for a softmax head get one (a CRF given explicitly
+            # with them is still refused below)
+            self.__dict__["crf"] = False
         try:
             spec = HeadSpec.from_config(self)
         except ModelError as exc:

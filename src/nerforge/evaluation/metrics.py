@@ -11,6 +11,7 @@ Every result carries the mode and scheme behind it (:data:`MODE`, :data:`SCHEME`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import numbers
@@ -140,8 +141,11 @@ class EpochRecord:
     train_loss: float | None = None
     eval_loss: float | None = None
     eval_f1: float | None = None
+    eval_precision: float | None = None
+    eval_recall: float | None = None
+    eval_token_accuracy: float | None = None
 
-    KEYS = ("epoch", "train_loss", "eval_loss", "eval_f1")
+    KEYS = ("epoch", "train_loss", "eval_loss", "eval_f1", "eval_precision", "eval_recall", "eval_token_accuracy")
 
     @classmethod
     def from_mapping(cls, record: Mapping[str, object], *, index: int = 0) -> EpochRecord:
@@ -167,7 +171,7 @@ def coerce_epochs(records: Iterable[EpochRecord | Mapping[str, object]]) -> list
     for i, rec in enumerate(records):
         r = rec if isinstance(rec, EpochRecord) else EpochRecord.from_mapping(rec, index=i)
         if r.epoch is None:
-            r = EpochRecord(float(i + 1), r.train_loss, r.eval_loss, r.eval_f1)
+            r = dataclasses.replace(r, epoch=float(i + 1))
         out.append(r)
     return out
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,7 +32,7 @@ def _save(fig: Figure, path: str | Path) -> Path:
     with atomic_open(path, "wb") as fh:
         # No "Software" entry: the bytes depend on the data only, not on the matplotlib version string.
         fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
-    logger.info("wrote %s", path)
+    logger.debug("wrote %s", path)
     return path
 
 
@@ -76,6 +77,10 @@ def confusion_figure(cm: ConfusionMatrix, *, title: str = "Token confusion by en
     return fig
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _points(records: list[EpochRecord], key: str) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for r in records:
@@ -87,18 +92,36 @@ def _points(records: list[EpochRecord], key: str) -> tuple[list[float], list[flo
 
 
 def plot_training_curves(
-    epochs: Iterable[EpochRecord | Mapping[str, object]], path: str | Path, *, title: str = "Training"
+    epochs: Iterable[EpochRecord | Mapping[str, object]],
+    path: str | Path,
+    *,
+    title: str = "Training",
+    losses: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write :func:`training_figure` to ``path`` as PNG."""
-    return _save(training_figure(epochs, title=title), path)
+    return _save(training_figure(epochs, title=title, losses=losses), path)
 
 
-def training_figure(epochs: Iterable[EpochRecord | Mapping[str, object]], *, title: str = "Training") -> Figure:
-    """Two panels: train and eval loss per epoch, and dev F1 per epoch. Missing or non-finite values are skipped."""
+def training_figure(
+    epochs: Iterable[EpochRecord | Mapping[str, object]],
+    *,
+    title: str = "Training",
+    losses: Sequence[Mapping[str, Any]] | None = None,
+) -> Figure:
+    """Two panels: the loss (every logged train loss against the fractional epoch, with dotted marks at the epoch
+    ends, plus train and dev loss per epoch) and dev F1 per epoch. Missing or non-finite values are skipped."""
     records = coerce_epochs(epochs)
     fig = Figure(figsize=(10.0, 4.0))
     loss_ax, f1_ax = fig.subplots(1, 2)
     drawn = 0
+    steps = [(float(p["epoch"]), float(p["loss"])) for p in losses or () if _finite(p.get("loss"))
+             and _finite(p.get("epoch"))]
+    if steps:
+        loss_ax.plot([x for x, _ in steps], [y for _, y in steps], "-", color="tab:blue", alpha=0.45, lw=1,
+                     label="train loss (logged)")
+        drawn += 1
+        for end in range(1, math.ceil(max(x for x, _ in steps)) + 1):
+            loss_ax.axvline(end, color="grey", ls=":", lw=0.8)
     for key, label, style in (("train_loss", "train loss", "o-"), ("eval_loss", "eval loss", "s--")):
         xs, ys = _points(records, key)
         if xs:

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nerforge.evaluation.confusion import ConfusionMatrix, token_confusion
 from nerforge.evaluation.errors_analysis import (
@@ -114,13 +115,34 @@ def _scores_section(result: EvalResult) -> list[str]:
     return lines
 
 
+def epochs_markdown(records: Sequence[EpochRecord | Mapping[str, object]]) -> list[str]:
+    """The per-epoch table as Markdown lines: train loss, dev loss, dev P/R/F1, token accuracy (columns with no value
+    in any row are left out, e.g. the dev ones of a run without dev)."""
+    rows = coerce_epochs(records)
+    columns = [
+        ("train loss", "train_loss"), ("dev loss", "eval_loss"), ("dev P", "eval_precision"),
+        ("dev R", "eval_recall"), ("dev F1", "eval_f1"), ("token acc.", "eval_token_accuracy"),
+    ]  # fmt: skip
+    shown = [(title, key) for title, key in columns if any(getattr(r, key) is not None for r in rows)]
+    lines = ["| epoch | " + " | ".join(t for t, _ in shown) + " |", "|---:|" + "---:|" * len(shown)]
+    for r in rows:
+        lines.append(f"| {_epoch(r.epoch)} | " + " | ".join(_num(getattr(r, k)) for _, k in shown) + " |")
+    return lines
+
+
+def epochs_text(records: Sequence[EpochRecord | Mapping[str, object]]) -> list[str]:
+    """The per-epoch table as aligned plain-text lines, for a terminal (same columns as :func:`epochs_markdown`)."""
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in epochs_markdown(records)]
+    del cells[1]  # the Markdown rule
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+
+
 def _epochs_section(records: list[EpochRecord]) -> list[str]:
-    lines = ["## Training", "", "| epoch | train loss | eval loss | dev F1 |", "|---:|---:|---:|---:|"]
-    for r in records:
-        lines.append(f"| {_epoch(r.epoch)} | {_num(r.train_loss)} | {_num(r.eval_loss)} | {_num(r.eval_f1)} |")
-    scored = [r for r in records if r.eval_f1 is not None and math.isfinite(r.eval_f1)]
+    lines = ["## Training", "", *epochs_markdown(records)]
+    scored = [r for r in records if r.eval_f1 is not None]
     if scored:
-        best = max(scored, key=lambda r: r.eval_f1)  # type: ignore[arg-type, return-value]
+        best = max(scored, key=lambda r: r.eval_f1 or 0.0)
         lines += ["", f"Best dev F1: {_num(best.eval_f1)} at epoch {_epoch(best.epoch)}."]
     return lines + [""]
 
@@ -248,11 +270,15 @@ def write_report(
     title: str = "Evaluation report",
     make_plots: bool = True,
     examples_per_category: int = 3,
+    losses: Sequence[Mapping[str, Any]] | None = None,
+    final_dir: str | Path | None = None,
 ) -> ReportFiles:
     """Write ``report.md``, ``metrics.json`` and the figures into ``out_dir``; each file is written atomically.
 
     Figures: per-type F1 always, the confusion heatmap when ``confusion`` is given, training curves when ``epochs``
-    are given. ``report.md`` is written last, so its links point to files that exist.
+    are given (with every logged train loss when ``losses`` are). ``report.md`` is written last, so its links point
+    to files that exist. ``final_dir``: where ``out_dir`` will be once its caller moves it into place (a temporary
+    directory being built), the path the log line names.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -263,7 +289,9 @@ def write_report(
         if confusion is not None:
             plots["confusion"] = plot_confusion(confusion, out / PLOT_FILES["confusion"])
         if records:
-            plots["training_curves"] = plot_training_curves(records, out / PLOT_FILES["training_curves"])
+            plots["training_curves"] = plot_training_curves(
+                records, out / PLOT_FILES["training_curves"], losses=losses
+            )
     metrics_path = out / METRICS_FILE
     doc = metrics_document(result, analysis, records, confusion)
     atomic_write_text(metrics_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
@@ -273,7 +301,7 @@ def write_report(
         result, analysis, records, links, title=title, examples_per_category=examples_per_category
     )
     atomic_write_text(report_path, text)
-    logger.info("wrote %s (%s)", report_path, result.summary())
+    logger.info("wrote %s (%s)", Path(final_dir or out) / REPORT_FILE, result.summary())
     return ReportFiles(report_path, metrics_path, plots)
 
 
@@ -287,11 +315,14 @@ def write_evaluation(
     title: str = "Evaluation report",
     max_examples: int = 5,
     make_plots: bool = True,
+    losses: Sequence[Mapping[str, Any]] | None = None,
+    final_dir: str | Path | None = None,
 ) -> tuple[EvalResult, ErrorAnalysis, ReportFiles]:
     """Evaluate predicted tags against gold ones and write the full report (token confusion heatmap included)."""
     result, analysis = evaluate_tags(gold, pred, tokens, max_examples=max_examples)
     confusion = token_confusion(gold, pred)
     files = write_report(
-        out_dir, result, analysis, epochs, confusion=confusion, title=title, make_plots=make_plots
+        out_dir, result, analysis, epochs, confusion=confusion, title=title, make_plots=make_plots, losses=losses,
+        final_dir=final_dir,
     )
     return result, analysis, files

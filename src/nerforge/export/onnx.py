@@ -40,6 +40,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from nerforge.data.readers.options import ReadOptions
+from nerforge.data.readers.saved import from_saved
 from nerforge.errors import MissingDependencyError, ModelError, UsageError
 from nerforge.export.graph import (
     INT8_OP_TYPES,
@@ -100,7 +102,9 @@ class ExportOptions:
         exporter: ``"torchscript"`` (torch's tracer; default) or ``"dynamo"`` (``torch.export``, needs
             ``onnxscript``). See the module docstring for why the default is the older one.
         parity_data: gold data in any format nerforge reads, for the parity check (built-in samples are always used).
-        parity_format: format of ``parity_data`` (``None``: detect).
+        parity_format: format of ``parity_data`` (``None``: the saved or given reading options, else detect).
+        parity_read: how to read ``parity_data`` (``None``: as the model's training data was read, from
+            ``nerforge.json`` ``extra.reading``).
         parity_limit: at most this many sentences of ``parity_data`` are used.
         batch_size: batch size of the parity check.
         max_logit_diff: an fp32 export whose logits differ from PyTorch's by more is refused.
@@ -111,6 +115,7 @@ class ExportOptions:
     exporter: str = DEFAULT_EXPORTER
     parity_data: str | None = None
     parity_format: str | None = None
+    parity_read: ReadOptions | None = None
     parity_limit: int = 2000
     batch_size: int = 32
     max_logit_diff: float = FP32_MAX_LOGIT_DIFF
@@ -150,13 +155,12 @@ def require_onnx(exporter: str = "torchscript") -> None:
             raise MissingDependencyError(module, "onnx") from None
 
 
-def read_parity_gold(path: str, fmt: str | None, limit: int) -> list[Example]:
-    """Examples of ``path`` (any format nerforge reads) with IOB2 tags, at most ``limit``."""
-    from nerforge.data.readers.options import ReadOptions
+def read_parity_gold(path: str, options: ReadOptions, limit: int) -> list[Example]:
+    """Examples of ``path`` (any format nerforge reads, with ``options``) with IOB2 tags, at most ``limit``."""
     from nerforge.data.readers.registry import read_corpus
     from nerforge.data.schemes import convert_tags
 
-    corpus = read_corpus(path, ReadOptions(format=fmt))
+    corpus = read_corpus(path, options)
     examples = [ex for ex in corpus.examples if ex.tokens][:limit]
     return [ex.with_tags(convert_tags(ex.tags, "iob2")) for ex in examples]
 
@@ -204,11 +208,12 @@ def _export_locked(source: Path, target: Path, options: ExportOptions) -> Export
     started = time.perf_counter()
     tagger = Tagger.load(source, backend="torch", progress=False)
     torch_backend, tokenizer, meta = tagger.engine.backend, tagger.engine.tokenizer, tagger.meta
-    gold = (
-        read_parity_gold(options.parity_data, options.parity_format, options.parity_limit)
-        if options.parity_data
-        else []
-    )
+    gold: list[Example] = []
+    if options.parity_data:
+        read = options.parity_read or from_saved(meta.reading)
+        if options.parity_format:
+            read = replace(read, format=options.parity_format)
+        gold = read_parity_gold(options.parity_data, read, options.parity_limit)
     quant = QuantizationInfo() if options.quantize == "int8" else None
     with atomic_directory(target) as tmp:
         fp32 = tmp / ("model.fp32.onnx" if quant else ONNX_FILE)

@@ -29,7 +29,7 @@ DEFAULT_CRF = True
 HEAD_PRESETS: dict[str, dict[str, Any]] = {
     "shape+crf": {"features": ["shape"], "crf": True},
     "crf": {"features": [], "crf": True},
-    "shape": {"features": ["shape"], "crf": False},
+    "shape+softmax": {"features": ["shape"], "crf": False},
     "plain": {"features": [], "crf": False},
 }
 

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.data.readers.options import ReadOptions
-from nerforge.errors import DataFormatError
+from nerforge.data.readers.saved import from_saved
+from nerforge.errors import DataFormatError, UsageError
 from nerforge.evaluation import EvalResult, ReportFiles
-from nerforge.model_dir import EPOCHS_FILE
+from nerforge.io_utils import atomic_directory, atomic_write_text
+from nerforge.model_dir import EPOCHS_FILE, LOSSES_FILE
 from nerforge.outputs import check_output_dir
 from nerforge.types import Example
 
@@ -48,9 +50,25 @@ class Evaluation:
         }
 
 
+SOURCE_FILE = "source.json"  # in an evaluation directory: which data file it scores
+
+
+def _source_of(directory: Path) -> str | None:
+    try:
+        return str(json.loads((directory / SOURCE_FILE).read_text(encoding="utf-8"))["data"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def default_output(model: Path, data: Path) -> Path:
-    """``MODEL/eval-<data stem>``."""
-    return model / f"eval-{data.stem}"
+    """``MODEL/eval-<data stem>``, or ``eval-<stem>-2``, ``-3``... when that one holds the evaluation of another file
+    with the same name (``a.txt`` and ``other/a.txt``): one data file's report never replaces another's."""
+    source = str(data.expanduser().resolve())
+    for n in range(1, 1000):
+        out = model / (f"eval-{data.stem}" if n == 1 else f"eval-{data.stem}-{n}")
+        if not out.exists() or _source_of(out) == source:  # free, or this file's own earlier report
+            return out
+    raise UsageError(f"{model}: too many evaluations named eval-{data.stem}-N; give --output")
 
 
 def check_known_types(examples: list[Example], known: list[str], path: Path) -> None:
@@ -65,6 +83,15 @@ def check_known_types(examples: list[Example], known: list[str], path: Path) -> 
                     f"entity type {tag[2:]!r} is not known to the model (it predicts {', '.join(known) or 'none'})",
                     expected=f"only those types; rename or drop it with --label-map '{tag[2:]}=NEW' or '{tag[2:]}='",
                 )
+
+
+def load_losses(model: Path) -> list[dict[str, Any]] | None:
+    """Every logged train loss (``losses.json``), or ``None`` when there is none or it is unreadable."""
+    try:
+        records = json.loads((model / LOSSES_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return records if isinstance(records, list) and all(isinstance(r, dict) for r in records) else None
 
 
 def load_epochs(model: Path) -> list[dict[str, Any]] | None:
@@ -88,13 +115,17 @@ def evaluate(
     data: str | Path,
     *,
     output: str | Path | None = None,
-    options: ReadOptions = ReadOptions(),
+    options: ReadOptions | None = None,
     batch_size: int = 32,
     device: str = "cpu",
     progress: bool | None = None,
     make_plots: bool = True,
 ) -> Evaluation:
     """Tag ``data`` (read as IOB2 with ``options``) with the model in ``model``; write the report into ``output``.
+
+    ``options`` ``None`` reads ``data`` as the model's training data was read (``nerforge.json`` ``extra.reading``:
+    label names, scheme, columns, label map...). The report directory is replaced as a whole (no figure of an
+    earlier run stays behind) and records which data file it scores.
 
     Raises:
         ModelError: ``model`` is not a model directory.
@@ -108,20 +139,35 @@ def evaluate(
     out = Path(output) if output is not None else default_output(model, data)
     check_output_dir(out, ours=lambda p: (p / "metrics.json").is_file() or (p / "report.md").is_file(),
                      kind="nerforge evaluation report")
+    earlier = _source_of(out) if out.is_dir() else None
+    if earlier is not None and earlier != str(data.expanduser().resolve()):
+        logger.warning("%s holds the evaluation of %s; replacing it with that of %s", out, earlier, data)
     tagger = Tagger.load(model, batch_size=batch_size, device=device, progress=progress)
+    if options is None:
+        options = from_saved(tagger.meta.reading)
     examples = read_examples(data, options)
     if not examples:
         raise DataFormatError(data, None, "no sentences to evaluate")
     check_known_types(examples, tagger.types, data)
     tokens = [list(ex.tokens) for ex in examples]
     predictions = tagger.predict_words(tokens, doc_ids=[ex.doc_id for ex in examples])  # context, if the model reads it
-    result, _, files = write_evaluation(
-        out,
-        [list(ex.tags) for ex in examples],
-        [list(p.tags) for p in predictions],
-        tokens,
-        load_epochs(model),
-        title=f"Evaluation of {model.name} on {data.name}",
-        make_plots=make_plots,
+    with atomic_directory(out) as tmp:
+        result, _, written = write_evaluation(
+            tmp,
+            [list(ex.tags) for ex in examples],
+            [list(p.tags) for p in predictions],
+            tokens,
+            load_epochs(model),
+            title=f"Evaluation of {model.name} on {data.name}",
+            make_plots=make_plots,
+            losses=load_losses(model),
+            final_dir=out,
+        )
+        source = {"data": str(data.expanduser().resolve()), "model": str(model.expanduser().resolve())}
+        atomic_write_text(tmp / SOURCE_FILE, json.dumps(source, indent=2) + "\n")
+    files = ReportFiles(
+        report=out / written.report.name,
+        metrics=out / written.metrics.name,
+        plots={name: out / path.name for name, path in written.plots.items()},
     )
     return Evaluation(model, data, out, result, files)

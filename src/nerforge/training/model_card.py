@@ -10,6 +10,7 @@ from typing import Any
 
 from nerforge.alignment import WindowStats
 from nerforge.evaluation import EvalResult
+from nerforge.evaluation.report import epochs_markdown
 from nerforge.modeling.head import HeadSpec
 from nerforge.training.dataset import UNSEEN_ENTITIES, DataSummary
 
@@ -121,14 +122,7 @@ def render_card(card: CardData) -> str:
     if card.dev is None and card.test is None:
         lines += ["No dev or test split was given, so nothing was measured.", ""]
     if card.epochs:
-        lines += ["### Training", "", "| epoch | train loss | dev loss | dev F1 |", "|---:|---:|---:|---:|"]
-        for row in card.epochs:
-            epoch = row.get("epoch")
-            lines.append(
-                f"| {epoch if epoch is not None else '–'} | {_num(row.get('train_loss'))} | "
-                f"{_num(row.get('eval_loss'))} | {_num(row.get('eval_f1'))} |"
-            )
-        lines.append("")
+        lines += ["### Training", "", *epochs_markdown(card.epochs), ""]
     lines += [f"- {note}" for note in card.notes] + ([""] if card.notes else [])
     lines += [
         "## Use",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.alignment import WindowStats
+from nerforge.data.readers.saved import saved_form
 from nerforge.data.splits import describe_source
 from nerforge.evaluation import EvalResult, write_evaluation
 from nerforge.io_utils import atomic_directory, atomic_write_text
@@ -23,9 +24,12 @@ from nerforge.model_dir import (
     DEFAULT_MODEL,
     EPOCHS_FILE,
     EVAL_DIR,
+    LOSSES_FILE,
+    READING_META_KEY,
     RESOLVED_CONFIG_FILE,
     ModelMeta,
     TrainingInfo,
+    quiet_transformers,
 )
 from nerforge.modeling.training import head_meta
 from nerforge.training.dataset import DataSummary
@@ -78,6 +82,7 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
             "data": {name: s.to_dict() for name, s in summaries.items()},
             "windows": {name: _stats_dict(s) for name, s in windows.items()},
             "training": asdict(info),
+            READING_META_KEY: saved_form(config.data.read_options()),
             **head_extra,
         },
     )
@@ -85,11 +90,15 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
     report: Path | None = None
     model.eval()
     with atomic_directory(output) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        with quiet_transformers():
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         _plain_modes(tmp)  # transformers writes weights through private temporary files (mode 0600)
         if "test" in splits:
-            test = _evaluate_test(model, tokenizer, meta, splits["test"], epochs, tmp / EVAL_DIR, output.name)
+            test = _evaluate_test(
+                model, tokenizer, meta, splits["test"], epochs, tmp / EVAL_DIR, output.name, fitted.losses,
+                final_dir=output / EVAL_DIR,
+            )
             report = output / EVAL_DIR / "report.md"
         meta.metrics = {
             "mode": "strict",
@@ -100,6 +109,7 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
         meta.save(tmp)
         atomic_write_text(tmp / RESOLVED_CONFIG_FILE, config.to_yaml())
         atomic_write_text(tmp / EPOCHS_FILE, json.dumps(epochs, indent=2) + "\n")
+        atomic_write_text(tmp / LOSSES_FILE, json.dumps(fitted.losses) + "\n")
         card = CardData(
             name=output.name,
             base_model=base_name,
@@ -161,6 +171,9 @@ def _evaluate_test(
     epochs: list[dict[str, Any]],
     out_dir: Path,
     name: str,
+    losses: list[dict[str, float]],
+    *,
+    final_dir: Path,
 ) -> EvalResult:
     """Tag the test sentences with the prediction engine (as the saved model will be used) and write the report."""
     from nerforge.prediction import Tagger
@@ -171,7 +184,9 @@ def _evaluate_test(
     gold = [list(ex.tags) for ex in examples]
     pred = [list(p.tags) for p in predictions]
     tokens = [list(ex.tokens) for ex in examples]
-    result, _, _ = write_evaluation(out_dir, gold, pred, tokens, epochs, title=f"Test evaluation of {name}")
+    result, _, _ = write_evaluation(
+        out_dir, gold, pred, tokens, epochs, title=f"Test evaluation of {name}", losses=losses, final_dir=final_dir
+    )
     return result
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from nerforge.modeling.plan import HeadPlan
 from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.prediction.engine import Engine, TorchBackend
 from nerforge.threads import training_threads, usable_cpus
-from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table
+from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table, loss_curve
 from nerforge.training.collate import PaddingCollator
 from nerforge.training.dataset import build_split, check_label_coverage, resolve_labels
 from nerforge.training.distributed import DistributedContext
@@ -45,6 +47,7 @@ from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
 
+LOSS_POINTS_PER_EPOCH = 25  # train loss logged about this often per epoch (the loss plot; MLflow's train_loss)
 _RESUME_SECTIONS = ("data", "model", "training")  # must match to resume; output and tracking may change
 
 
@@ -131,12 +134,13 @@ def score_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[Ex
     return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted])
 
 
-def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
+def train(config: TrainConfig, *, resume: bool = False, progress: bool | None = None) -> TrainResult:
     """Fine-tune ``config.model.name`` on ``config.data`` and write the model directory ``config.output.dir``.
 
     Args:
         config: a validated config (see :mod:`nerforge.config`).
         resume: continue from the last checkpoint in the work directory, if there is one.
+        progress: progress bars (``None``: only when stderr is a terminal); the per-epoch lines are logged anyway.
 
     Raises:
         ConfigError, DataFormatError, ModelError, UsageError: with a message that says what to fix.
@@ -151,11 +155,13 @@ def train(config: TrainConfig, *, resume: bool = False) -> TrainResult:
             locks.enter_context(exclusive(output, what="model directory"))
             locks.enter_context(exclusive(work.path, what="work directory"))
             clean_leftovers(output)
-        return _train_locked(config, output, work, dist, resume=resume)
+        return _train_locked(
+            config, output, work, dist, resume=resume, progress=sys.stderr.isatty() if progress is None else progress
+        )
 
 
 def _train_locked(
-    config: TrainConfig, output: Path, work: WorkDir, dist: DistributedContext, *, resume: bool
+    config: TrainConfig, output: Path, work: WorkDir, dist: DistributedContext, *, resume: bool, progress: bool
 ) -> TrainResult:
     prepared = prepare(config, dist)
     fingerprint = fingerprint_files(data_files(config))
@@ -163,7 +169,7 @@ def _train_locked(
     config.training.num_threads = prepared.threads  # in config.resolved.yaml (after the resume check: not compared)
     tracker = _start_tracker(prepared, start, work, dist, output)
     try:
-        fitted = fit(prepared, work, dist, start, tracker)
+        fitted = fit(prepared, work, dist, start, tracker, progress=progress)
         dist.barrier()  # every process has finished; rank 0 alone writes the model directory
         result = dist.from_main(lambda: package(prepared, fitted, output))
     except BaseException as exc:
@@ -257,7 +263,10 @@ def _start_tracker(
     return tracker
 
 
-def fit(prepared: Prepared, work: WorkDir, dist: DistributedContext, start: ResumePoint, tracker: Any) -> Fitted:
+def fit(
+    prepared: Prepared, work: WorkDir, dist: DistributedContext, start: ResumePoint, tracker: Any, *,
+    progress: bool = True,
+) -> Fitted:
     """Stage 2: build the model, run the Trainer (from ``start.checkpoint`` when resuming), score dev.
 
     Raises:
@@ -274,7 +283,9 @@ def fit(prepared: Prepared, work: WorkDir, dist: DistributedContext, start: Resu
             model = build_model(plan.spec, prepared.base, prepared.tags)  # plain: AutoModelForTokenClassification
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
-    trainer = _build_trainer(prepared, model, work)
+    with quiet_transformers():
+        _align_special_tokens(model, prepared.tokenizer)
+        trainer = _build_trainer(prepared, model, work, progress=progress, world_size=dist.world_size)
     if tracker is not None:
         from nerforge.training.tracking import MlflowCallback
 
@@ -300,7 +311,35 @@ def fit(prepared: Prepared, work: WorkDir, dist: DistributedContext, start: Resu
         model = final_model(trainer)
         model.eval()
         dev = score_examples(model, prepared.tokenizer, plan, dev_split.examples) if dev_split is not None else None
-    return Fitted(model, epoch_table(state.log_history), dev, info)
+    _announce_early_stop(info, prepared)
+    return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history))
+
+
+def _align_special_tokens(model: Any, tokenizer: Any) -> None:
+    """Give the model config the tokenizer's pad (bos, eos) ids now, quietly: the Trainer does the same at the start
+    of ``train()`` with a warning, which for an encoder whose config lacks a pad id is noise, not news."""
+    try:
+        from transformers.trainer_utils import align_special_tokens
+    except ImportError:  # older transformers: the Trainer does not align either
+        return
+    align_special_tokens(model, tokenizer)
+
+
+def _announce_early_stop(info: TrainingInfo, prepared: Prepared) -> None:
+    """Say why training ended before its last step (the progress bar stops short of 100%)."""
+    if not info.stopped_early:
+        return
+    patience = prepared.config.training.early_stopping_patience
+    best = (
+        f"dev F1 {info.best_dev_f1:.4f}" if info.best_dev_f1 is not None
+        else f"dev loss {info.best_dev_loss:.4f}" if info.best_dev_loss is not None else "the best dev score"
+    )
+    logger.info(
+        "early stopping after epoch %g (step %d of %d): %s did not improve for %d evaluations "
+        "(training.early_stopping_patience); the checkpoint of step %s (%s) is kept",
+        info.epochs, info.global_step, info.max_steps, info.best_by or "the dev score", patience,
+        info.best_step, best,
+    )
 
 
 def package(prepared: Prepared, fitted: Fitted, output: Path) -> TrainResult:
@@ -325,7 +364,7 @@ def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[
     return warned
 
 
-def _build_trainer(prepared: Prepared, model: Any, work: WorkDir) -> NerTrainer:
+def _build_trainer(prepared: Prepared, model: Any, work: WorkDir, *, progress: bool, world_size: int) -> NerTrainer:
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import ProgressCallback
 
@@ -333,8 +372,11 @@ def _build_trainer(prepared: Prepared, model: Any, work: WorkDir) -> NerTrainer:
 
     config, plan, tokenizer = prepared.config, prepared.plan, prepared.tokenizer
     train_split, dev_split = prepared.features["train"], prepared.features.get("dev")
+    per_step = config.training.batch_size * config.training.gradient_accumulation_steps * max(1, world_size)
+    steps_per_epoch = max(1, math.ceil(len(train_split.dataset()) / per_step))
     args = training_arguments(
-        config.training, work.checkpoints, has_dev=dev_split is not None, best_metric=prepared.best_metric
+        config.training, work.checkpoints, has_dev=dev_split is not None, best_metric=prepared.best_metric,
+        logging_steps=max(1, steps_per_epoch // LOSS_POINTS_PER_EPOCH),
     )
     trainer = NerTrainer(
         model=model,
@@ -348,7 +390,9 @@ def _build_trainer(prepared: Prepared, model: Any, work: WorkDir) -> NerTrainer:
         lengths=train_split.dataset().lengths if config.training.group_by_length else None,
     )
     trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(EpochProgressCallback(None if config.training.max_steps else config.training.epochs))
+    trainer.add_callback(
+        EpochProgressCallback(None if config.training.max_steps else config.training.epochs, progress=progress)
+    )
     patience = config.training.early_stopping_patience
     if dev_split is not None and patience:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=patience))

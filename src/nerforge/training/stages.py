@@ -61,9 +61,11 @@ class Fitted:
         dev: the dev scores of ``model``, decoded by the plan (``None`` without dev).
         info: the run's facts for ``nerforge.json`` (``extra.training``): steps, epochs, early stop, best step,
             resume point, world size, threads.
+        losses: every logged train loss (:func:`nerforge.training.callbacks.loss_curve`), for the loss plot.
     """
 
     model: Any
     epochs: list[dict[str, Any]]
     dev: EvalResult | None
     info: TrainingInfo = field(default_factory=TrainingInfo)
+    losses: list[dict[str, float]] = field(default_factory=list)

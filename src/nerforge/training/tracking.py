@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +29,7 @@ from transformers import TrainerCallback
 
 from nerforge.config import TrackingConfig
 from nerforge.errors import ConfigError
-from nerforge.model_dir import CARD_FILE, EPOCHS_FILE, EVAL_DIR, META_FILE, RESOLVED_CONFIG_FILE
+from nerforge.model_dir import CARD_FILE, EPOCHS_FILE, EVAL_DIR, LOSSES_FILE, META_FILE, RESOLVED_CONFIG_FILE
 from nerforge.training.output import TrainResult
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,14 @@ def resolve_uri(uri: str) -> str:
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return prefix + str((Path.cwd() / uri[len(prefix) :]).resolve())
     return uri
+
+
+def store_location(uri: str) -> str:
+    """Where a run's data went, for the end-of-run line: the absolute store URI, with the artifact folder of a SQLite
+    store."""
+    resolved = resolve_uri(uri)
+    artifacts = _artifact_location(resolved)
+    return f"{resolved} (artifacts in {Path(artifacts[len('file://'):])})" if artifacts else resolved
 
 
 def _artifact_location(uri: str) -> str | None:
@@ -68,6 +77,13 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 def metric_name(name: str) -> str:
     """A metric name MLflow accepts (letters, digits, ``_ - . / space``)."""
     return re.sub(r"[^\w\-./ ]", "_", name)
+
+
+def default_run_name(output: str | None) -> str:
+    """``<model folder>-<date>-<time>-<4 hex>``: unique per run and readable. MLflow's own generator draws from
+    Python's ``random``, which the training seed fixes, so it named every run of a config alike."""
+    stem = Path(output).name if output else "run"
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 class MlflowTracker:
@@ -103,13 +119,16 @@ class MlflowTracker:
                 experiment_id = experiment.experiment_id
             else:
                 experiment_id = client.create_experiment(config.experiment, artifact_location=_artifact_location(uri))
-            run = client.create_run(experiment_id, tags=dict(tags or {}), run_name=config.run_name)
+            name = config.run_name or default_run_name((tags or {}).get("nerforge.output"))
+            run = client.create_run(experiment_id, tags=dict(tags or {}), run_name=name)
         except Exception as exc:  # mlflow raises many kinds (MlflowException, OSError, SQLAlchemy, HTTP)
             raise ConfigError(
                 f"tracking: cannot open MLflow store {uri}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
                 "fix tracking.uri (--tracking-uri) or pass --no-tracking"
             ) from None
-        logger.info("MLflow: run %s in experiment '%s' at %s", run.info.run_id, config.experiment, uri)
+        logger.info(
+            "MLflow: run '%s' (%s) in experiment '%s' at %s", name, run.info.run_id, config.experiment, uri
+        )
         return cls(client, run.info.run_id, uri)
 
     def _safely(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
@@ -147,7 +166,8 @@ class MlflowTracker:
 
 
 class MlflowCallback(TrainerCallback):
-    """Send the Trainer's logs to MLflow: ``train_loss`` and ``dev_*`` per epoch (or per ``eval_steps``)."""
+    """Send the Trainer's logs to MLflow on one axis, the optimizer step: ``train_loss`` and ``learning_rate`` each
+    time they are logged (about 25 times an epoch), ``dev_*`` and ``epoch`` at each evaluation."""
 
     def __init__(self, tracker: MlflowTracker) -> None:
         self.tracker = tracker
@@ -155,7 +175,6 @@ class MlflowCallback(TrainerCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         if not logs or "train_runtime" in logs or not state.is_world_process_zero:
             return
-        step = state.global_step if args.eval_strategy == "steps" else int(round(state.epoch or 0))
         metrics: dict[str, float] = {}
         if "loss" in logs:
             metrics["train_loss"] = logs["loss"]
@@ -168,7 +187,9 @@ class MlflowCallback(TrainerCallback):
                 and not key.endswith(("_runtime", "_per_second"))
             ):
                 metrics["dev_" + key[len("eval_") :]] = value
-        self.tracker.log_metrics(metrics, step)
+        if any(k.startswith("dev_") for k in metrics) and state.epoch is not None:
+            metrics["epoch"] = float(state.epoch)
+        self.tracker.log_metrics(metrics, state.global_step)
 
 
 def log_results(tracker: MlflowTracker, result: TrainResult) -> None:
@@ -181,7 +202,7 @@ def log_results(tracker: MlflowTracker, result: TrainResult) -> None:
         final.update({f"{split}_precision": m.precision, f"{split}_recall": m.recall, f"{split}_f1": m.f1})
         final.update({f"{split}_f1_{name}": s.f1 for name, s in scores.per_type.items()})
     tracker.log_metrics({f"final_{k}" if k.startswith("dev") else k: v for k, v in final.items()}, result.global_step)
-    for name in (CARD_FILE, META_FILE, EPOCHS_FILE, RESOLVED_CONFIG_FILE):
+    for name in (CARD_FILE, META_FILE, EPOCHS_FILE, LOSSES_FILE, RESOLVED_CONFIG_FILE):
         tracker.log_artifact(result.output_dir / name)
     if (result.output_dir / EVAL_DIR).is_dir():
         tracker.log_artifact(result.output_dir / EVAL_DIR, EVAL_DIR)

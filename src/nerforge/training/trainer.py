@@ -81,9 +81,11 @@ def resolve_precision(precision: str, *, cuda: bool | None = None, flags: frozen
 
 
 def training_arguments(
-    config: TrainingConfig, checkpoint_dir: Path, *, has_dev: bool, best_metric: str = BEST_METRIC
+    config: TrainingConfig, checkpoint_dir: Path, *, has_dev: bool, best_metric: str = BEST_METRIC,
+    logging_steps: int = 10,
 ) -> TrainingArguments:
-    """``TrainingArguments`` for ``config``, checkpointing into ``checkpoint_dir``.
+    """``TrainingArguments`` for ``config``, checkpointing into ``checkpoint_dir``; the train loss is logged every
+    ``logging_steps`` optimizer steps (evaluations and checkpoints follow the epochs or ``eval_steps``).
 
     Without a dev split nothing is evaluated during training: no early stopping, the last epoch is kept. The best
     checkpoint is the one with the highest dev ``f1``, or the lowest dev ``loss`` when ``best_metric="loss"`` (a dev
@@ -114,8 +116,8 @@ def training_arguments(
         eval_steps=config.eval_steps,
         save_strategy=strategy,
         save_steps=config.eval_steps or 500,
-        logging_strategy=strategy,
-        logging_steps=config.eval_steps or 500,
+        logging_strategy="steps",
+        logging_steps=logging_steps,
         save_total_limit=2 if has_dev else 1,  # the best and the last; without dev, the last
         load_best_model_at_end=has_dev,
         metric_for_best_model=best_metric if has_dev else None,

@@ -87,3 +87,4 @@ def problems(options: Any) -> list[str]:
 
 READ_OPTION_FIELDS = tuple(fields(ReadOptions))
 READ_OPTION_NAMES = tuple(f.name for f in READ_OPTION_FIELDS)
+
