@@ -175,13 +175,65 @@ def test_predict_cli_csv_to_csv_keeps_rows_and_escapes(
     assert _run(capsys, model_dir, src, "--text-column", "body", "-o", out)[0] == 0
     with out.open(encoding="utf-8", newline="") as fh:
         got = list(csv.DictReader(fh))
-    assert list(got[0]) == ["doc", "body", "n", "entities"]
+    assert list(got[0]) == ["doc", "body", "n", "entities_text", "entities"]
     assert [r["doc"] for r in got] == ["a", "b", "c"]
     assert got[0]["body"] == rows[0]["body"]
     assert got[1]["body"] == "'=HYPERLINK(evil) Acme" and got[1]["n"] == "'-2" and got[2]["n"] == "'@3"
     for row, original in zip(got, rows, strict=True):
         entities = json.loads(row["entities"])
         _check_record({"text": original["body"], "entities": entities}, original["body"])
+        readable = "; ".join(f"{' '.join(e['text'].split())} [{e['label']}]" for e in entities)
+        assert row["entities_text"] in (readable, "'" + readable)  # spreadsheet-escaped like every cell
+
+
+def test_predict_csv_has_a_readable_entities_column() -> None:
+    from nerforge.prediction.io import readable_entities
+    from nerforge.types import Entity
+
+    entities = [Entity("Power BI", "TECH", 0, 8, 0.9), Entity("SQL", "TECH", 13, 16, 0.8),
+                Entity("data\nanalysis", "SKILL", 20, 33, 0.7)]  # fmt: skip
+    assert readable_entities(entities) == "Power BI [TECH]; SQL [TECH]; data analysis [SKILL]"
+    assert readable_entities([]) == ""
+
+
+@pytest.fixture
+def web_page(tmp_path: Path):
+    """A real HTTP server on 127.0.0.1 serving one HTML page."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "job.html").write_text(
+        "<html><head><title>Data engineer</title></head><body><article><h1>Data engineer</h1>"
+        + "<p>Ann Smith at Acme Corp in Zürich wants Python, SQL and Kubernetes experience. 🎉 Apply now.</p>" * 5
+        + "</article></body></html>",
+        encoding="utf-8",
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/job.html"
+    server.shutdown()
+    server.server_close()
+
+
+def test_predict_cli_tags_a_web_page(
+    web_page: str, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("trafilatura")
+    out = tmp_path / "page.jsonl"
+    # the server's SSRF rules: a loopback address is refused unless allowed
+    code, _, err = _run(capsys, model_dir, web_page, "-o", out)
+    assert code == 2 and "127.0.0.1" in err and "not fetched" in err
+    assert not out.exists()
+    code, stdout, err = _run(capsys, model_dir, web_page, "-o", out, "--allow-private-urls")
+    assert code == 0, err
+    [record] = _read_jsonl(out)
+    assert record["url"] == web_page and record["title"] == "Data engineer"
+    assert "Ann Smith at Acme Corp in Zürich" in record["text"] and "<p>" not in record["text"]
+    _check_record(record, record["text"])
+    assert "tagged 1 text" in stdout
 
 
 def test_predict_cli_jsonl_and_csv_to_jsonl(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

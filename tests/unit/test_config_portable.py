@@ -117,3 +117,28 @@ def test_softmax_only_options_get_a_softmax_head_unless_a_crf_is_asked_for() -> 
     assert not cfg.model.crf
     with pytest.raises(ConfigError, match="label_all_subwords"):
         load_config(None, {"model.label_all_subwords": True, "model.crf": True}, flags={"data.train": "t.conll"})
+
+
+def test_repeated_split_flags_keep_every_file(tmp_path: Path) -> None:
+    from nerforge.cli.train_cmd import _flag_overrides
+
+    a, b = tmp_path / "a.conll", tmp_path / "b.conll"
+    flags = _flag_overrides({}, train=[a, b], dev=[a], test=[])
+    assert flags["data.train"] == [str(a), str(b)] and flags["data.dev"] == str(a)
+    assert "data.test" not in flags
+    cfg = load_config(None, flags=flags)
+    assert cfg.data.files("train") == [a, b]
+
+
+def test_data_dir_without_a_config_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nerforge.cli import main
+
+    assert main(["train", "--train", "t.conll", "--output", str(tmp_path / "m"), "--data-dir", str(tmp_path)]) == 2
+    assert "--data-dir" in capsys.readouterr().err
+
+
+def test_an_unknown_head_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nerforge.cli import main
+
+    assert main(["train", "--train", "t.conll", "--output", str(tmp_path / "m"), "--head", "lstm"]) == 2
+    assert "'lstm' is not one of: shape+crf, crf, shape+softmax, plain" in capsys.readouterr().err

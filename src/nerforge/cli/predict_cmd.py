@@ -29,8 +29,8 @@ def predict_cli(
     input_path: str | None = typer.Argument(
         None,
         metavar="INPUT",
-        help="Texts: .txt (one per line), .csv or .parquet (column --text-column) or .jsonl (field text); with --engine ray also "
-        "a folder, a glob or an fsspec URL (s3://...).",
+        help="Texts: .txt (one per line), .csv or .parquet (column --text-column) or .jsonl (field text); an http(s) URL "
+        "(the page's main text); with --engine ray also a folder, a glob or an fsspec URL (s3://...).",
     ),
     text: str | None = typer.Option(None, "--text", help="Tag this literal text instead of a file."),
     output: str | None = typer.Option(
@@ -64,6 +64,9 @@ def predict_cli(
         None, "--part-size", min=1, help="Ray: texts per part file, a multiple of --chunk-size (default: --chunk-size)."
     ),
     keep_parts: bool = typer.Option(False, "--keep-parts", help="Ray: keep the OUT.parts folder after merging."),
+    allow_private_urls: bool = typer.Option(
+        False, "--allow-private-urls", help="Let a URL INPUT reach private and loopback addresses (refused by default)."
+    ),
 ) -> None:
     """Find entities in raw texts and write them as JSONL or CSV."""
     from nerforge.threads import set_torch_threads
@@ -78,10 +81,17 @@ def predict_cli(
     if engine != "local":
         raise UsageError(f"unknown --engine {engine!r}; choose local or ray")
     set_torch_threads(threads)
+    fields = None
+    if input_path is not None and is_web_url(input_path):
+        if text is not None:
+            raise UsageError("give either an INPUT (file or URL) or --text, not both")
+        text, fields = fetch_page(input_path, allow_private=allow_private_urls)
+        input_path = None
     summary = predict(
         model,
         input_path=input_path,
         text=text,
+        text_fields=fields,
         output=output,
         text_column=text_column,
         whole_file=whole_file,
@@ -94,6 +104,34 @@ def predict_cli(
     )
     where = f"; wrote {summary.output}" if summary.output else ("" if show else "; use --output or --show to see them")
     typer.echo(summary.line() + where)
+
+
+def is_web_url(value: str) -> bool:
+    """An ``http://`` or ``https://`` INPUT (other schemes such as ``s3://`` are files for the Ray engine)."""
+    return value.lower().startswith(("http://", "https://"))
+
+
+def fetch_page(url: str, *, allow_private: bool = False) -> tuple[str, dict[str, Any]]:
+    """The main text of the page at ``url`` and the fields kept with it (``url``, ``title``), fetched by the server's
+    fetcher: private, loopback and link-local addresses refused (also after redirects), size and time limits.
+
+    Raises:
+        MissingDependencyError: the serve extra (httpx, trafilatura) is not installed.
+        UsageError: the URL is refused or cannot be fetched (one line saying why).
+    """
+    import asyncio
+
+    from nerforge.errors import MissingDependencyError
+
+    try:
+        from nerforge.serving.urlfetch import FetchPolicy, UrlFetcher
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "httpx", "serve") from None
+    page = asyncio.run(UrlFetcher(FetchPolicy(allow_private=allow_private)).fetch(url))
+    if not page.text.strip():
+        raise UsageError(f"{url}: the page has no text to tag")
+    logger.info("fetched %s (%s, %d characters)", page.url, page.content_type, len(page.text))
+    return page.text, {"url": page.url, "title": page.title}
 
 
 def _predict_ray(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nerforge.errors import UsageError
 from nerforge.outputs import check_output_file
@@ -60,8 +61,11 @@ def predict(
     on_result: ResultHook | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     backend: str | None = None,
+    text_fields: Mapping[str, Any] | None = None,
 ) -> PredictSummary:
     """Tag the texts of ``input_path`` (or the single ``text``) with the model in ``model``.
+
+    ``text_fields``: fields kept with the single ``text`` in the output (e.g. the ``url`` and ``title`` of a page).
 
     Results stream: each ``(record, entities)`` goes to ``on_result`` (when given) and to ``output`` (``.jsonl`` or
     ``.csv``, written atomically) as it is predicted.
@@ -81,7 +85,7 @@ def predict(
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     records: Iterator[InputRecord]
     if text is not None:
-        records, total = iter([InputRecord(0, text)]), 1
+        records, total = iter([InputRecord(0, text, None, dict(text_fields or {}))]), 1
     else:
         # the pre-scan finds a bad record before any tagging, and gives the progress bar its total and ETA
         total = count_inputs(input_path, text_column=text_column, whole_file=whole_file)  # type: ignore[arg-type]

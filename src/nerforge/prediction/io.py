@@ -11,7 +11,8 @@ Outputs (written atomically):
 
 - ``.jsonl``: one object per input record, ``{"id", "text", "entities": [{"text", "label", "start", "end",
   "score"}], ...}``; fields of JSONL and CSV inputs are kept, and an input ``id`` field is kept as the ``id``;
-- ``.csv``: the input columns (``id, text`` for other inputs) plus an ``entities`` column holding the JSON list;
+- ``.csv``: the input columns (``id, text`` for other inputs) plus ``entities_text``, the entities to read
+  (``Power BI [TECH]; SQL [TECH]``), and an ``entities`` column holding the JSON list;
   cells starting with ``= + - @`` (or a tab / carriage return, or a full-width ``＝ ＋ － ＠``) get a leading
   ``'`` so spreadsheets do not run them as formulas (the server's CSV output uses the same :func:`escape_cell`).
 
@@ -41,6 +42,7 @@ INPUT_SUFFIXES = {
 }  # fmt: skip
 OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".csv": "csv"}
 ENTITIES_COLUMN = "entities"
+READABLE_COLUMN = "entities_text"  # CSV: "Power BI [TECH]; SQL [TECH]", beside the JSON column
 # Cells a spreadsheet would run as a formula: = + - @, tab, CR, and their full-width forms (which some spreadsheets
 # fold to ASCII before parsing).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -311,19 +313,29 @@ def _csv_cell(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def readable_entities(entities: Sequence[Entity]) -> str:
+    """``Power BI [TECH]; SQL [TECH]``: the entities in text order, for people reading a spreadsheet."""
+    return "; ".join(f"{' '.join(e.text.split())} [{e.label}]" for e in entities)
+
+
 def record_to_row(record: InputRecord, entities: Sequence[Entity], columns: Sequence[str]) -> list[str]:
-    """The CSV row for one record under ``columns`` (the last one is ``entities``), spreadsheet-escaped."""
+    """The CSV row for one record under ``columns`` (the last two are ``entities_text`` and ``entities``),
+    spreadsheet-escaped."""
     values = {"id": record.id, "text": record.text, **record.fields}
+    values[READABLE_COLUMN] = readable_entities(entities)
     values[ENTITIES_COLUMN] = json.dumps(entities_json(entities), ensure_ascii=False)
     return [escape_cell(_csv_cell(values.get(c))) for c in columns]
 
 
 def csv_columns(record: InputRecord | None, csv_input: bool) -> list[str]:
-    """Output columns: the input's own columns for CSV input, ``id, text`` otherwise; ``entities`` last."""
-    base = [k for k in record.fields if k != ENTITIES_COLUMN] if csv_input and record is not None else ["id", "text"]
-    if csv_input and record is not None and ENTITIES_COLUMN in record.fields:
-        logger.warning("the input column %r is replaced by the predicted entities", ENTITIES_COLUMN)
-    return [*base, ENTITIES_COLUMN]
+    """Output columns: the input's own columns for CSV input, ``id, text`` otherwise; then ``entities_text`` (readable)
+    and ``entities`` (JSON) last."""
+    ours = (READABLE_COLUMN, ENTITIES_COLUMN)
+    base = [k for k in record.fields if k not in ours] if csv_input and record is not None else ["id", "text"]
+    for name in ours:
+        if csv_input and record is not None and name in record.fields:
+            logger.warning("the input column %r is replaced by the predicted entities", name)
+    return [*base, *ours]
 
 
 def write_predictions(
