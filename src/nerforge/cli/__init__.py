@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 
 # Each module defines register(app). Kept as a list so a new command is one line here and one module.
-_COMMANDS = ("convert", "inspect", "train", "evaluate", "predict", "export", "serve", "bench")
+_COMMANDS = ("init", "inspect", "convert", "train", "evaluate", "predict", "export", "serve", "info", "bench")
 
 
 def _register() -> None:

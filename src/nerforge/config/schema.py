@@ -197,15 +197,15 @@ class ModelConfig(_Section):
 class TrainingConfig(_Section):
     """Optimisation; the loop is the Hugging Face Trainer's."""
 
-    epochs: float = Field(10.0, gt=0)
-    batch_size: int = Field(16, ge=1)
+    epochs: float = Field(10.0, gt=0, description="passes over the training data (early stopping may end sooner)")
+    batch_size: int = Field(16, ge=1, description="windows per batch (per device)")
     eval_batch_size: int | None = Field(None, ge=1, description="default: twice batch_size")
-    learning_rate: float = Field(1e-4, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    max_grad_norm: float = Field(1.0, ge=0)
-    seed: int = 42
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    learning_rate: float = Field(1e-4, gt=0, description="peak learning rate of AdamW (linear warm-up, then decay)")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="fraction of the steps spent warming up")
+    max_grad_norm: float = Field(1.0, ge=0, description="gradient clipping norm")
+    seed: int = Field(42, description="seed of everything random (same seed and threads: same weights)")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="batches per optimizer step")
     early_stopping_patience: int | None = Field(
         3, ge=0, description="evaluations without a dev F1 gain before stopping; 0 or null: never stop early"
     )
@@ -215,7 +215,7 @@ class TrainingConfig(_Section):
         None, ge=1, description="evaluate and checkpoint every N optimizer steps instead of every epoch"
     )
     num_threads: int | None = Field(
-        None, ge=1, description="CPU threads for torch; default: the usable cores that are idle at the start"
+        None, ge=1, description="CPU threads for torch; default: every usable core"
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
@@ -227,10 +227,10 @@ class TrainingConfig(_Section):
 class TrackingConfig(_Section):
     """MLflow tracking; embedded by default (a SQLite file in the working directory, artifacts beside it)."""
 
-    enabled: bool = True
-    uri: str = "sqlite:///mlflow.db"
-    experiment: str = "nerforge"
-    run_name: str | None = None
+    enabled: bool = Field(True, description="log the run to MLflow")
+    uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI (default: a SQLite file in the working directory)")
+    experiment: str = Field("nerforge", description="MLflow experiment")
+    run_name: str | None = Field(None, description="MLflow run name; default: <model folder>-<date>-<time>-<4 hex>")
 
 
 class OutputConfig(_Section):
