@@ -7,13 +7,18 @@ code 2, never a traceback.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import os
 import sys
 import traceback
+import typing
+from pathlib import Path
+from typing import Any
 
 import typer
 
+from nerforge.cli.examples import epilog
 from nerforge.cli.signals import signals_as_exceptions
 from nerforge.errors import Interrupted, NerforgeError
 
@@ -54,6 +59,85 @@ class _BarSafeHandler(logging.StreamHandler):  # type: ignore[type-arg]
             tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
+
+
+# Value names in --help: plain words instead of the type names Typer shows (<str>, <list[Path]>, <bool>).
+_PLAIN_METAVARS = {"integer": "N", "float": "NUMBER", "text": "TEXT", "path": "PATH", "file": "FILE"}
+
+
+def _plain_help(command: Any) -> None:
+    """Give every option of ``command`` (and its subcommands) a plain value name, none for on/off flags, and its
+    default in the help text; an option's own ``metavar`` is kept."""
+    for name, sub in getattr(command, "commands", {}).items():
+        _plain_help(sub)
+        if not getattr(sub, "epilog", None):
+            sub.epilog = epilog(name)
+    make_help = getattr(command, "get_help_option", None)
+    if make_help is not None:
+
+        def help_option(ctx: Any, _make: Any = make_help) -> Any:
+            option = _make(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        command.get_help_option = help_option
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") == "argument":
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            if hasattr(param, "display_type_rich"):  # the name column says it; no "<path>" beside it
+                param.display_type_rich = lambda ctx: None
+            if hasattr(param, "_usage_display_name") and param.required:  # MODEL, not {MODEL}
+                shown = param.metavar + ("..." if param.nargs != 1 else "")
+                param._usage_display_name = lambda _shown=shown: _shown
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""  # an on/off switch takes no value
+            continue
+        if param.metavar is None:
+            kind, choices = _value_kind(param)
+            param.metavar = "|".join(map(str, choices)) if choices else _PLAIN_METAVARS.get(kind, kind.upper())
+        if param.default is not None and param.default != () and not param.hidden:
+            param.show_default = True
+
+
+def _value_kind(param: Any) -> tuple[str, Any]:
+    """(``integer`` | ``float`` | ``text`` | ``path`` | ..., choices or ``None``) of an option, from click's type
+    (Typer before 0.26) or Typer's own type descriptor (later ones)."""
+    kind = getattr(param, "type", None)
+    if kind is not None:
+        return str(getattr(kind, "name", "text")), getattr(kind, "choices", None)
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None:
+        return "text", None
+
+    def attr(name: str) -> Any:
+        value = getattr(desc, name, None)
+        return value() if inspect.ismethod(value) else value  # properties in some Typer versions, methods in others
+
+    if attr("is_choice"):
+        return "choice", attr("choices")
+    if attr("is_path"):
+        return "path", None
+    annotation = attr("annotation")
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is list or (args and len(args) == 1):  # list[X], X | None
+        annotation = args[0]
+    names = {int: "integer", float: "float", str: "text", bool: "boolean"}
+    return names.get(annotation, "path" if annotation is Path else "text"), None
+
+
+def _command() -> Any:
+    """The click command of ``app`` with :func:`_plain_help` applied (built once per process)."""
+    global _BUILT
+    if _BUILT is None:
+        _BUILT = typer.main.get_command(app)
+        _plain_help(_BUILT)
+    return _BUILT
+
+
+_BUILT: Any = None
 
 
 def _version(value: bool) -> None:
@@ -145,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     click_errors, click_aborts = _click_exception_types()
     with signals_as_exceptions():
         try:
-            rv = app(args=argv, standalone_mode=False)
+            rv = _command()(args=argv, standalone_mode=False, prog_name="nerforge")
         except Interrupted as exc:
             _say(exc.message)
             return exc.exit_code

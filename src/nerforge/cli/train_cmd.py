@@ -18,7 +18,7 @@ from typing import Any
 import typer
 
 from nerforge.cli.options import read_options_from_flags, with_data_flags
-from nerforge.config import load_config, parse_overrides
+from nerforge.config import ModelConfig, TrackingConfig, TrainingConfig, load_config, parse_overrides
 from nerforge.evaluation.report import epochs_text
 from nerforge.modeling.head import HEAD_PRESETS, head_preset
 
@@ -38,6 +38,13 @@ _FLAG_KEYS = {
     "experiment": "tracking.experiment",
     "run_name": "tracking.run_name",
 }
+
+
+def _default(section: Any, key: str) -> str:
+    """`` [default: X]`` from the config schema: these flags default to "not given" (the config file decides), so
+    Typer cannot show what a run without them gets."""
+    value = section.model_fields[key].default
+    return f" \\[default: {value:g}]" if isinstance(value, float) else f" \\[default: {value}]"  # \\[: not rich markup
 
 
 def _flag_overrides(data_flags: dict[str, Any], **flags: Any) -> dict[str, Any]:
@@ -85,13 +92,13 @@ def train_cli(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="The model directory to write; an existing one only if nerforge wrote it."
     ),
-    model: str | None = typer.Option(None, "--model", help="'default' (embedded MiniLM), a directory or a hub id."),
-    max_length: int | None = typer.Option(None, "--max-length", help="Subwords per window."),
-    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs."),
+    model: str | None = typer.Option(None, "--model", help="'default' (embedded MiniLM), a directory or a hub id." + _default(ModelConfig, "name")),
+    max_length: int | None = typer.Option(None, "--max-length", help="Subwords per window." + _default(ModelConfig, "max_length")),
+    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs." + _default(TrainingConfig, "epochs")),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch."),
-    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed." + _default(TrainingConfig, "seed")),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch." + _default(TrainingConfig, "batch_size")),
+    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate." + _default(TrainingConfig, "learning_rate")),
     head: str | None = typer.Option(
         None, "--head", metavar="NAME",
         help="The head: shape+crf (default), crf, shape+softmax, or plain (the Hugging Face head that "
@@ -99,8 +106,8 @@ def train_cli(
     ),
     labels: str | None = typer.Option(None, "--labels", help="Entity types, comma-separated (default: all splits')."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log to MLflow."),
-    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI." + _default(TrackingConfig, "uri")),
+    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name." + _default(TrackingConfig, "experiment")),
     run_name: str | None = typer.Option(
         None, "--run-name", metavar="NAME", help="MLflow run name (default: <model folder>-<date>-<time>-<4 hex>)."
     ),
