@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -133,19 +133,45 @@ def inspect_cli(
     max_findings: Annotated[
         int, typer.Option("--max-findings", min=1, help="Findings kept per kind and file (all are counted).")
     ] = 50,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            metavar="DIR",
+            help="Also write DIR/index.html: one self-contained page with plots (entities per type and file, "
+            "sentence lengths in words and subwords, entity lengths, frequent entities, overlap); subwords are "
+            "counted with --tokenizer, default the embedded one.",
+        ),
+    ] = None,
     *,
     options: ReadOptions,
 ) -> None:
     """Check data files: counts, scheme, and quirks (I- starts, corrupt tags, odd tokens, duplicates, lengths)."""
     loaded = None
+    if report_dir is not None:
+        from nerforge.outputs import check_output_dir
+
+        check_output_dir(report_dir, ours=lambda p: (p / "index.html").is_file(), kind="nerforge data report")
+        tokenizer = tokenizer or "default"
     if tokenizer is not None:
         from nerforge.model_dir import load_tokenizer
 
         loaded = load_tokenizer(tokenizer)
-    report = inspect_files(paths, options, loaded, max_length, max_findings=max_findings)
+    corpora: list[Any] = []
+    report = inspect_files(paths, options, loaded, max_length, max_findings=max_findings, corpora_out=corpora)
     if tokenizer is not None:
         report.tokenizer = tokenizer  # the name the user gave, for the report
     typer.echo(render_json(report) if as_json else render_text(report), nl=as_json)
+    if report_dir is not None:
+        from nerforge.data.normalize import corpus_to_iob2
+        from nerforge.evaluation.data_report import write_data_report
+
+        examples = {c.path: corpus_to_iob2(c).examples for c in corpora}
+        from nerforge.config import ModelConfig
+
+        window = max_length or ModelConfig.model_fields["max_length"].default  # what training cuts windows at
+        page = write_data_report(report_dir, report, examples, tokenizer=loaded, window=window)
+        typer.echo(f"report: {page}", err=as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -228,8 +228,11 @@ def inspect_files(
     *,
     max_findings: int | None = 50,
     reader: Reader | None = None,
+    corpora_out: list[Corpus] | None = None,
 ) -> InspectReport:
     """Read each file with ``options`` and check it; see :func:`inspect_corpora` for the other arguments.
+
+    ``corpora_out``: a list that receives the corpora read (for callers that need the examples too).
 
     Raises:
         DataFormatError: a file is missing or cannot be read as asked (with ``path:line``).
@@ -247,6 +250,8 @@ def inspect_files(
             raise DataFormatError(path, None, "no such file")
         logger.debug("reading %s", path)
         corpora.append(read(str(path), options))
+    if corpora_out is not None:
+        corpora_out.extend(corpora)
     return inspect_corpora(
         corpora, tokenizer=tokenizer, max_length=max_length, max_findings=max_findings, options=options
     )
