@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,12 @@ def test_evaluate_cli_writes_report_into_model_dir_by_default(
     assert len(metrics["epochs"]) == 2
     assert "micro" in out and str(out_dir / "report.md") in out
     assert "strict IOB2" in out
+    # the terminal table has a row per entity type, with the scores of metrics.json
+    for name, scores in metrics["per_type"].items():
+        row = re.search(rf"^{re.escape(name)}\s+(\d\.\d{{4}})\s+(\d\.\d{{4}})\s+(\d\.\d{{4}})\s+(\d+)$", out, re.M)
+        assert row is not None, (name, out)
+        assert float(row.group(3)) == pytest.approx(scores["f1"], abs=1e-4) and int(row.group(4)) == scores["support"]
+    assert metrics["per_type"]
 
 
 def test_evaluate_cli_unknown_label_is_an_error_naming_it(

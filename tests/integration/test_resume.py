@@ -82,10 +82,10 @@ def test_killed_run_resumes_to_the_same_steps(
     assert not work.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]  # the resumed run removed them
 
-    from transformers import pipeline
+    from nerforge.prediction import Tagger
 
-    found = pipeline("token-classification", model=str(out))("We use Go daily")
-    assert all(e["entity"] in meta["tags"] for e in found)  # the resumed model keeps its named labels
+    found = Tagger.load(out, progress=False).predict_text("We use Go daily")
+    assert all(f"B-{e.label}" in meta["tags"] for e in found)  # the resumed model keeps its named labels
 
 
 def _crash(data: dict[str, Path], out: Path, encoder: Path, step: int, *extra: str) -> None:

@@ -99,7 +99,7 @@ def test_parquet_input_parts_span_row_groups(tmp_path: Path) -> None:
     assert plan.columns == ("id", "text", "score")
     rows = [r for p in plan.parts for r in read_part(p)]
     assert [(r.index, r.text, r.fields) for r in rows] == [(i, f"text {i}", table.to_pylist()[i]) for i in range(10)]
-    assert output_columns(plan) == ["id", "text", "score", "entities"]
+    assert output_columns(plan) == ["id", "text", "score", "entities_text", "entities"]
 
     pq.write_table(pa.table({"text": ["a", None]}), tmp_path / "nulls.parquet")
     with pytest.raises(DataFormatError, match="null value"):

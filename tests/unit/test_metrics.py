@@ -128,7 +128,8 @@ def test_epoch_records_from_dicts_fill_missing_epoch():
     recs = coerce_epochs([{"train_loss": 1.5, "loss_scale": 3}, EpochRecord(epoch=7, eval_f1=0.5), {"epoch": 3}])
     assert [r.epoch for r in recs] == [1.0, 7, 3.0]
     assert recs[0].train_loss == 1.5 and recs[0].eval_loss is None
-    assert recs[1].to_dict() == {"epoch": 7, "train_loss": None, "eval_loss": None, "eval_f1": 0.5}
+    assert recs[1].to_dict() == {"epoch": 7, "train_loss": None, "eval_loss": None, "eval_f1": 0.5,
+                                 "eval_precision": None, "eval_recall": None, "eval_token_accuracy": None}  # fmt: skip
     with pytest.raises(UsageError, match="epoch record 0: eval_f1"):
         coerce_epochs([{"eval_f1": "high"}])
     with pytest.raises(UsageError, match="epoch record 1: train_loss"):

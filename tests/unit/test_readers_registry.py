@@ -158,3 +158,12 @@ def test_read_corpus_json_list_of_non_records_raises(tmp_path):
     with pytest.raises(DataFormatError) as err:
         read_corpus(p)
     assert err.value.line == 1
+
+
+@pytest.mark.parametrize("token", ["{", "[", "{a", "[]", "[citation]"])
+def test_a_column_file_whose_first_token_opens_a_bracket_is_not_json(tmp_path: Path, token: str) -> None:
+    path = tmp_path / "data.conll"
+    path.write_text(f"{token}\tO\nPython\tB-TECH\n", encoding="utf-8")
+    corpus = read_corpus(path, ReadOptions())
+    assert corpus.format == "conll"
+    assert [(ex.tokens, ex.tags) for ex in corpus.examples] == [((token, "Python"), ("O", "B-TECH"))]

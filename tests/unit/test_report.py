@@ -130,7 +130,8 @@ def test_write_report_writes_markdown_json_and_pngs(tmp_path, evaluated):
     assert {"precision", "recall", "f1", "support"} <= set(doc["per_type"]["LOC"])
     assert doc["token_accuracy"] == pytest.approx(7 / 9)
     assert doc["errors"]["counts"]["type"] == 1 and doc["errors"]["counts"]["exact"] == 3
-    assert doc["epochs"][1] == {"epoch": 2.0, "train_loss": 0.7, "eval_loss": None, "eval_f1": 0.55}
+    assert doc["epochs"][1] == {"epoch": 2.0, "train_loss": 0.7, "eval_loss": None, "eval_f1": 0.55,
+                                "eval_precision": None, "eval_recall": None, "eval_token_accuracy": None}  # fmt: skip
     assert doc["epochs"][2]["train_loss"] is None  # NaN written as null
     assert doc["confusion"]["labels"] == ["O", "LOC", "ORG", "PER"]
     assert doc["confusion"]["matrix"] == cm.matrix.tolist()

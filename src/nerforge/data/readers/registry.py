@@ -114,10 +114,13 @@ def sniff_format(head: str, suffix: str = "", *, tokens_field: str = "tokens") -
     stripped = head.lstrip()
     if not stripped.startswith(("{", "[")):
         return {".json": "json", ".jsonl": "jsonl"}.get(suffix, "conll")
+    first_line = stripped.split("\n", 1)[0]
     try:
-        first: Any = json.loads(stripped.split("\n", 1)[0])
+        first: Any = json.loads(first_line)
     except (ValueError, RecursionError):
         first = None
+        if _column_line(first_line):
+            return "conll"  # a token that starts with { or [ ("{\tO"), not JSON
     if isinstance(first, dict):
         if isinstance(first.get("annotations"), list) and tokens_field not in first:
             return "spacy"
@@ -139,6 +142,17 @@ def sniff_format(head: str, suffix: str = "", *, tokens_field: str = "tokens") -
     if re.search(r'"annotations"\s*:\s*\[\s*(\[|null)', head):
         return "spacy"
     return "json"
+
+
+def _column_line(line: str) -> bool:
+    """Whether a line that is not JSON reads as a column-file line: a token, then a tag in the last column."""
+    from nerforge.data.schemes import is_valid_tag
+
+    fields = line.rstrip("\r").split("\t") if "\t" in line else line.split()
+    if len(fields) < 2 or '":' in line:
+        return False
+    last = fields[-1].strip()
+    return is_valid_tag(last) or last.isdigit()
 
 
 def _holds_records(value: Any, tokens_field: str) -> bool:
