@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -252,6 +253,11 @@ def run_defaults(name: str, budget: Budget, seeds: list[int], args: argparse.Nam
     return entry
 
 
+def _portable(command: str) -> str:
+    """A recorded command without the machine's own paths (``--output``, ``--docs``, ``--plot``, ``--shared``)."""
+    return re.sub(r"\s--(output|docs|plot|shared)(\s+(?!--)\S+)+", "", command).strip()
+
+
 def render_defaults(results: dict) -> str:
     """The flags-only table: what ``nerforge train --train --dev --test`` gives, against the standard recipe."""
     lines = [
@@ -263,6 +269,7 @@ def render_defaults(results: dict) -> str:
         "| recipe as written | seeds | minutes (defaults + std) | command | date |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
+    runs: dict[str, None] = {}
     for name, r in sorted(results["recipes"].items()):
         d = r.get("defaults")
         if not d:
@@ -273,12 +280,21 @@ def render_defaults(results: dict) -> str:
         minutes = sum(x["seconds"] for x in d["nerforge"] + [x for x in d["standard"] if not x.get("reused")]) / 60
         reused = " (stored)" if any(x.get("reused") for x in d["standard"]) else ""
         train_cell = f"{b['train_sentences']}" + (" (sample)" if b["sampled"] else "")
+        seeds = " ".join(str(x["seed"]) for x in d["nerforge"])
         lines.append(
             f"| `{name}` | {b['head']} | {train_cell} | {b['epochs']:g} | {b['batch_size']} | {_cell(n)} "
             f"| {_cell(s)}{reused} | {delta} | {_cell(r.get('nerforge_f1'))} | {n['n']} | {minutes:.1f} "
-            f"| `{d['command']}` | {d['date']} |"
+            f"| `python bench/accuracy.py --defaults --recipes {name} --seeds {seeds}` | {d['date']} |"
         )
-    lines += ["", f"Machine: {results['machine']}. Results: `bench/results/accuracy.json` (`defaults`)."]
+        runs.setdefault(_portable(d["command"]), None)
+    lines += [
+        "",
+        "(stored): the standard recipe's result for exactly these sentences, epochs, batch size and seed, measured by "
+        "an earlier run of this bench (`standard` in the recipe's entry) and reused, not trained again.",
+        "",
+        f"Machine: {results['machine']}. Results: `bench/results/accuracy.json` (`defaults`). Run as: "
+        + "; ".join(f"`{c}`" for c in runs) + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -355,6 +371,8 @@ def main() -> None:
                         help="torch CPU threads for both systems (default 1: on a shared 2-core machine more threads spin)")
     parser.add_argument("--defaults", action="store_true",
                         help="train the flags-only defaults instead of the recipe (kept beside the recipe's result)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="train nothing: rewrite the tables and the plot from the results file")
     parser.add_argument("--skip-standard", action="store_true", help="train nerforge only")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "accuracy.json")
@@ -363,6 +381,13 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "accuracy.png")
     args = parser.parse_args()
     names = list(BUDGETS) if args.all or not args.recipes else args.recipes
+    if args.render_only:
+        results = json.loads(args.output.read_text())
+        for doc in args.docs:
+            update_docs(doc, render(results), marker="accuracy")
+            update_docs(doc, render_defaults(results), marker="accuracy-defaults")
+        plot(results, args.plot)
+        return
     if not args.shared.is_dir():
         sys.exit(f"datasets not found at {args.shared}; pass --shared")
     import torch

@@ -108,6 +108,9 @@ class MlflowTracker:
         try:
             from mlflow import MlflowClient
 
+            if not logging.getLogger("nerforge").isEnabledFor(logging.DEBUG):  # mlflow sets its loggers on import
+                for chatty in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..."
+                    logging.getLogger(chatty).setLevel(logging.WARNING)
             client = MlflowClient(tracking_uri=uri)
             if run_id is not None:
                 client.get_run(run_id)
