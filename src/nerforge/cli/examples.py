@@ -21,6 +21,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "nerforge predict model jobs.csv --text-column description -o jobs-tagged.csv",
         "nerforge predict model --text 'Senior Python developer, Kubernetes a plus' --show",
         "nerforge predict model https://example.com/job/123 --show",
+        "nerforge predict model next-batch.txt --format label-studio -o next-batch.json --from-name label --to-name text",
     ),
     "export": ("nerforge export model --onnx --quantize int8 -o model-int8 --parity-data test.conll",),
     "serve": ("nerforge serve model --port 8000    # then open http://127.0.0.1:8000/",),

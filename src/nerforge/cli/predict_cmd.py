@@ -36,6 +36,15 @@ def predict_cli(
     output: str | None = typer.Option(
         None, "--output", "-o", help="Write results to OUT.jsonl or OUT.csv (with --engine ray also OUT.parquet)."
     ),
+    output_kind: str | None = typer.Option(
+        None, "--format", metavar="FORMAT",
+        help="Output format: jsonl, csv (default: from the --output suffix), or an annotation tool's import: "
+        "label-studio (OUT.json, tasks with predictions), doccano (OUT.jsonl), spacy (OUT.json, v2 training JSON).",
+    ),
+    from_name: str = typer.Option(
+        "label", "--from-name", help="Label Studio: the name of the <Labels> tag of your labeling config."
+    ),
+    to_name: str = typer.Option("text", "--to-name", help="Label Studio: the name of the <Text> tag."),
     text_column: str = typer.Option("text", "--text-column", help="CSV column / JSONL field holding the text."),
     whole_file: bool = typer.Option(False, "--whole-file", help="Treat a whole .txt file as one text."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
@@ -72,6 +81,8 @@ def predict_cli(
     from nerforge.threads import set_torch_threads
 
     if engine == "ray":
+        if output_kind not in (None, "jsonl", "csv"):
+            raise UsageError(f"--format {output_kind} is written by --engine local only")
         _predict_ray(
             model, input_path, output, text=text, show=show, text_column=text_column, whole_file=whole_file,
             batch_size=batch_size, device=device, threads=threads, backend=backend, chunk_size=chunk_size,
@@ -92,6 +103,9 @@ def predict_cli(
         input_path=input_path,
         text=text,
         text_fields=fields,
+        output_kind=output_kind,
+        from_name=from_name,
+        to_name=to_name,
         output=output,
         text_column=text_column,
         whole_file=whole_file,

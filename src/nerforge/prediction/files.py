@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.errors import UsageError
+from nerforge.io_utils import atomic_open
 from nerforge.outputs import check_output_file
+from nerforge.prediction.annotation_formats import (
+    ANNOTATION_FORMATS,
+    DEFAULT_FROM_NAME,
+    DEFAULT_TO_NAME,
+    write_annotation_format,
+)
 from nerforge.prediction.engine import DEFAULT_CHUNK_SIZE
 from nerforge.prediction.io import (
     InputRecord,
@@ -47,6 +54,22 @@ class PredictSummary:
         return text + (f" ({by_type})" if by_type else "")
 
 
+def _check_output_kind(output: str | Path, kind: str | None) -> None:
+    """Refuse an output kind nerforge does not write, or one whose file suffix says otherwise."""
+    suffix = Path(output).suffix.lower()
+    if kind is None or kind in ("jsonl", "csv"):
+        found = output_format(output)
+        if kind is not None and kind != found:
+            raise UsageError(f"--format {kind} but {output} is named *{suffix}; name it *.{kind}")
+        return
+    if kind not in ANNOTATION_FORMATS:
+        raise UsageError(f"unknown output format {kind!r}; choose jsonl, csv, {', '.join(ANNOTATION_FORMATS)}")
+    wanted = ".jsonl" if kind == "doccano" else ".json"
+    if suffix != wanted:
+        raise UsageError(f"--format {kind} writes {'JSON Lines' if kind == 'doccano' else 'one JSON list'}; "
+                         f"name the output *{wanted} (got {output})")
+
+
 def predict(
     model: str | Path,
     *,
@@ -62,10 +85,16 @@ def predict(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     backend: str | None = None,
     text_fields: Mapping[str, Any] | None = None,
+    output_kind: str | None = None,
+    from_name: str = DEFAULT_FROM_NAME,
+    to_name: str = DEFAULT_TO_NAME,
 ) -> PredictSummary:
     """Tag the texts of ``input_path`` (or the single ``text``) with the model in ``model``.
 
     ``text_fields``: fields kept with the single ``text`` in the output (e.g. the ``url`` and ``title`` of a page).
+    ``output_kind``: ``jsonl`` or ``csv`` (default: from the output's suffix), or an annotation tool's import format,
+    ``label-studio``, ``doccano`` or ``spacy`` (:mod:`nerforge.prediction.annotation_formats`; ``from_name`` and
+    ``to_name`` are Label Studio's control and object tag names).
 
     Results stream: each ``(record, entities)`` goes to ``on_result`` (when given) and to ``output`` (``.jsonl`` or
     ``.csv``, written atomically) as it is predicted.
@@ -75,7 +104,7 @@ def predict(
     if (input_path is None) == (text is None):
         raise UsageError("give either an INPUT file or --text, not both and not neither")
     if output is not None:
-        output_format(output)  # fail on a bad output name or an unwritable output before loading anything
+        _check_output_kind(output, output_kind)  # a bad output name or kind fails before loading anything
         check_output_file(output)
         if input_path is not None and Path(input_path).resolve() == Path(output).resolve():
             raise UsageError(f"--output {output} is the INPUT file; choose another --output")
@@ -113,7 +142,14 @@ def predict(
 
     csv_input = input_path is not None and input_format(input_path) == "csv"
     if output is not None:
-        write_predictions(output, results(), csv_input=csv_input)
+        if output_kind in ANNOTATION_FORMATS:
+            with atomic_open(output, "w", encoding="utf-8") as fh:
+                write_annotation_format(
+                    fh, results(), output_kind, from_name=from_name, to_name=to_name,
+                    model_version=f"nerforge {Path(str(model)).name}",
+                )  # fmt: skip
+        else:
+            write_predictions(output, results(), csv_input=csv_input)
     else:
         for _ in results():
             pass

@@ -1,0 +1,102 @@
+"""Predictions as annotation-tool imports: pre-annotate the next batch in Label Studio, doccano or spaCy.
+
+* ``label-studio``: a JSON list of tasks, ``{"data": {"text"}, "predictions": [{"model_version", "score",
+  "result": [{"id", "from_name", "to_name", "type": "labels", "value": {"start", "end", "text", "labels": [L]},
+  "score"}]}]}``, the shape Label Studio's import takes as pre-annotations (its ``from_name``/``to_name`` must match
+  the ``<Labels name=...>`` and ``<Text name=...>`` of the project's labeling config: ``--from-name/--to-name``).
+  The input's other fields go into ``data`` too, so a task keeps its id or metadata.
+* ``doccano``: JSON Lines, ``{"text", "label": [[start, end, LABEL], ...]}``, the shape doccano imports for
+  sequence labelling.
+* ``spacy``: spaCy v2 training JSON, a list of ``[text, {"entities": [[start, end, LABEL], ...]}]``.
+
+Offsets are in code points (Python's ``str`` indices): ``text[start:end]`` is the entity text. Every one of these
+reads back with nerforge's readers (``labelstudio``, ``doccano``, ``spacy``) once the user has accepted or corrected
+the predictions, so the next round of training takes the export as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+from nerforge.prediction.io import InputRecord
+from nerforge.types import Entity
+
+ANNOTATION_FORMATS = ("label-studio", "doccano", "spacy")
+DEFAULT_FROM_NAME = "label"
+DEFAULT_TO_NAME = "text"
+
+
+def label_studio_task(
+    record: InputRecord,
+    entities: Sequence[Entity],
+    *,
+    from_name: str = DEFAULT_FROM_NAME,
+    to_name: str = DEFAULT_TO_NAME,
+    model_version: str = "nerforge",
+) -> dict[str, Any]:
+    """One Label Studio task with the entities as a prediction (see the module docstring)."""
+    data: dict[str, Any] = {k: v for k, v in record.fields.items() if k != "text" and _jsonable(v)}
+    data["text"] = record.text
+    result = [
+        {
+            "id": f"nf{i}",
+            "from_name": from_name,
+            "to_name": to_name,
+            "type": "labels",
+            "value": {"start": e.start, "end": e.end, "text": e.text, "labels": [e.label]},
+            "score": round(float(e.score), 6),
+        }
+        for i, e in enumerate(entities)
+    ]
+    score = sum(float(e.score) for e in entities) / len(entities) if entities else 1.0
+    return {"data": data, "predictions": [{"model_version": model_version, "score": round(score, 6), "result": result}]}
+
+
+def doccano_line(record: InputRecord, entities: Sequence[Entity]) -> dict[str, Any]:
+    """One doccano sequence-labelling line: ``{"text", "label": [[start, end, LABEL], ...]}``."""
+    return {"text": record.text, "label": [[e.start, e.end, e.label] for e in entities]}
+
+
+def spacy_item(record: InputRecord, entities: Sequence[Entity]) -> list[Any]:
+    """One spaCy v2 training item: ``[text, {"entities": [[start, end, LABEL], ...]}]``."""
+    return [record.text, {"entities": [[e.start, e.end, e.label] for e in entities]}]
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def write_annotation_format(
+    fh: IO[str],
+    results: Iterable[tuple[InputRecord, Sequence[Entity]]],
+    fmt: str,
+    *,
+    from_name: str = DEFAULT_FROM_NAME,
+    to_name: str = DEFAULT_TO_NAME,
+    model_version: str = "nerforge",
+) -> int:
+    """Write ``(record, entities)`` pairs to ``fh`` in ``fmt`` (streamed: a JSON list is written item by item)."""
+    count = 0
+    if fmt == "doccano":
+        for record, entities in results:
+            fh.write(json.dumps(doccano_line(record, entities), ensure_ascii=False) + "\n")
+            count += 1
+        return count
+    fh.write("[")
+    for record, entities in results:
+        if fmt == "label-studio":
+            item: Any = label_studio_task(
+                record, entities, from_name=from_name, to_name=to_name, model_version=model_version
+            )
+        else:
+            item = spacy_item(record, entities)
+        fh.write(("\n" if count == 0 else ",\n") + json.dumps(item, ensure_ascii=False))
+        count += 1
+    fh.write("\n]\n")
+    return count

@@ -1,0 +1,122 @@
+"""Predictions as Label Studio, doccano and spaCy imports, and the accepted export read back as training data
+(issue 17, items 1 and 2). The entities come from a real (tiny, untrained) model on text with emoji and accents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nerforge.cli import main
+from nerforge.data.readers.options import ReadOptions
+from nerforge.data.readers.registry import read_corpus
+from nerforge.data.schemes import strict_tags_to_spans
+
+TEXTS = [
+    "Ann Smith 🎉 works at Acme Corp in Zürich with Python and SQL.",
+    "",
+    "Señora Núñez leads the data team in São Paulo; 東京 office uses Kubernetes.",
+]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> Path:
+    from conftest import build_tiny_token_model
+
+    # the same kind of tiny model the predict tests use: random weights, so it finds entities everywhere
+    return build_tiny_token_model(tiny_encoder, tmp_path_factory.mktemp("formats"), types=["ORG", "PER", "TECH"],
+                                  max_length=16, stride=4)  # fmt: skip
+
+
+def _predict(tmp_path: Path, model: Path, fmt: str, name: str, *extra: str) -> tuple[Path, list[dict]]:
+    src = tmp_path / "texts.txt"
+    src.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    jsonl = tmp_path / "plain.jsonl"
+    assert main(["predict", str(model), str(src), "-o", str(jsonl), "--no-progress"]) == 0
+    plain = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    out = tmp_path / name
+    assert main(["predict", str(model), str(src), "-o", str(out), "--format", fmt, "--no-progress", *extra]) == 0
+    return out, plain
+
+
+def _entity_tuples(record: dict) -> list[tuple[int, int, str]]:
+    return [(e["start"], e["end"], e["label"]) for e in record["entities"]]
+
+
+def test_label_studio_tasks_carry_the_predictions(tmp_path: Path, model: Path) -> None:
+    out, plain = _predict(tmp_path, model, "label-studio", "tasks.json", "--from-name", "ner", "--to-name", "body")
+    tasks = json.loads(out.read_text(encoding="utf-8"))
+    assert [t["data"]["text"] for t in tasks] == TEXTS
+    assert sum(len(p["entities"]) for p in plain) > 0, "the tiny model found nothing: the test would prove nothing"
+    for task, record in zip(tasks, plain, strict=True):
+        [prediction] = task["predictions"]
+        assert prediction["model_version"].startswith("nerforge ")
+        got = [(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"]]
+        assert got == _entity_tuples(record)
+        for r in prediction["result"]:
+            assert (r["from_name"], r["to_name"], r["type"]) == ("ner", "body", "labels")
+            assert task["data"]["text"][r["value"]["start"] : r["value"]["end"]] == r["value"]["text"]  # code points
+            assert 0.0 <= r["score"] <= 1.0
+        scores = [r["score"] for r in prediction["result"]]
+        assert prediction["score"] == pytest.approx(sum(scores) / len(scores) if scores else 1.0, abs=1e-5)
+
+
+def test_accepted_label_studio_export_reads_back_as_training_data(tmp_path: Path, model: Path) -> None:
+    out, plain = _predict(tmp_path, model, "label-studio", "tasks.json")
+    tasks = json.loads(out.read_text(encoding="utf-8"))
+    # what Label Studio exports once a person accepted each prediction: the result becomes an annotation
+    exported = [
+        {"id": i + 1, "data": t["data"], "annotations": [{"id": i + 1, "result": t["predictions"][0]["result"]}],
+         "predictions": []}
+        for i, t in enumerate(tasks)
+    ]  # fmt: skip
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(exported, ensure_ascii=False), encoding="utf-8")
+    corpus = read_corpus(path, ReadOptions())
+    assert corpus.format == "labelstudio"
+    _check_round_trip(corpus, plain)
+
+
+@pytest.mark.parametrize(("fmt", "name", "reader"), [("doccano", "out.jsonl", "doccano"), ("spacy", "out.json", "spacy")])
+def test_doccano_and_spacy_files_read_back(tmp_path: Path, model: Path, fmt: str, name: str, reader: str) -> None:
+    out, plain = _predict(tmp_path, model, fmt, name)
+    if fmt == "doccano":
+        lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert [(d["text"], [tuple(x) for x in d["label"]]) for d in lines] == [
+            (r["text"], _entity_tuples(r)) for r in plain
+        ]
+    else:
+        items = json.loads(out.read_text(encoding="utf-8"))
+        assert [(t, [tuple(x) for x in a["entities"]]) for t, a in items] == [(r["text"], _entity_tuples(r)) for r in plain]
+    corpus = read_corpus(out, ReadOptions())
+    assert corpus.format == reader
+    _check_round_trip(corpus, plain)
+
+
+def _check_round_trip(corpus, plain: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    """Every predicted entity comes back as an entity of the same words and label (empty texts have no example)."""
+    with_text = [r for r in plain if r["text"]]
+    assert len(corpus.examples) == len(with_text)
+    for ex, record in zip(corpus.examples, with_text, strict=True):
+        spans = strict_tags_to_spans(ex.tags)
+        got = sorted((" ".join(ex.tokens[s.start : s.end]), s.label) for s in spans)
+        want = sorted((" ".join(e["text"].split()), e["label"]) for e in record["entities"])
+        assert [(t.replace(" ", ""), lab) for t, lab in got] == [(t.replace(" ", ""), lab) for t, lab in want]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "label-studio", "-o", "x.jsonl"], "name the output *.json"),
+        (["--format", "doccano", "-o", "x.json"], "name the output *.jsonl"),
+        (["--format", "brat", "-o", "x.json"], "unknown output format 'brat'"),
+        (["--format", "csv", "-o", "x.jsonl"], "name it *.csv"),
+    ],
+)
+def test_format_and_output_name_must_agree(
+    tmp_path: Path, model: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [a if a != args[-1] else str(tmp_path / a) for a in args]
+    assert main(["predict", str(model), "--text", "Python", *args]) == 2
+    assert message in capsys.readouterr().err
