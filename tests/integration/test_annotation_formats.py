@@ -120,3 +120,52 @@ def test_format_and_output_name_must_agree(
     args = [a if a != args[-1] else str(tmp_path / a) for a in args]
     assert main(["predict", str(model), "--text", "Python", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_suggest_ranks_a_pool_by_the_models_uncertainty(
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nerforge.prediction import Tagger
+    from nerforge.prediction.suggest import uncertainty
+
+    pool_texts = [
+        "Python and SQL wanted.",
+        "Senior Kubernetes engineer in Berlin.",
+        "Senior Kubernetes engineer in Berlin!",  # a near-duplicate of the line above
+        "Strong communication skills needed 🎉.",
+        "",
+        "Señora Núñez leads the data team in São Paulo.",
+        "Go, Rust and C++ for the trading desk.",
+    ]
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(pool_texts) + "\n", encoding="utf-8")
+    out = tmp_path / "next.jsonl"
+    assert main(["suggest", str(model), str(pool), "--count", "4", "-o", str(out), "--no-progress"]) == 0
+    assert "suggested 4 of 6 texts (uncertainty)" in capsys.readouterr().out
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    # the scores are the model's own: recompute them with the tagger, independently of the command
+    tagger = Tagger.load(model, progress=False)
+    expected = {}
+    for i, text in enumerate(pool_texts):
+        if text:
+            words = [w.text for w in tagger.words(text)]
+            expected[i] = uncertainty(tagger.predict_words([words])[0].scores)
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    for r in rows:
+        assert r["score"] == pytest.approx(expected[r["index"]], abs=1e-6)
+        assert r["text"] == pool_texts[r["index"]] and r["line"] == r["index"] + 1
+    top = sorted(expected, key=lambda i: -expected[i])
+    assert rows[0]["index"] == top[0]
+    assert not {1, 2} <= {r["index"] for r in rows}  # never both near-duplicates
+
+    tasks_out = tmp_path / "next.json"
+    code = main(["suggest", str(model), str(pool), "-n", "2", "-o", str(tasks_out), "--format", "label-studio",
+                 "--strategy", "random", "--no-progress"])  # fmt: skip
+    assert code == 0
+    tasks = json.loads(tasks_out.read_text(encoding="utf-8"))
+    assert len(tasks) == 2 and all("nerforge_uncertainty" in t["data"] for t in tasks)
+    for t in tasks:
+        for r in t["predictions"][0]["result"]:
+            assert t["data"]["text"][r["value"]["start"] : r["value"]["end"]] == r["value"]["text"]
+    assert main(["suggest", str(model), str(pool), "-n", "2", "-o", str(tmp_path / "x.json")]) == 2  # jsonl wants .jsonl
+    assert main(["suggest", str(model), str(pool), "-n", "2", "-o", str(out), "--strategy", "entropy"]) == 2

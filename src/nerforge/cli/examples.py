@@ -23,6 +23,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "nerforge predict model https://example.com/job/123 --show",
         "nerforge predict model next-batch.txt --format label-studio -o next-batch.json --from-name label --to-name text",
     ),
+    "suggest": (
+        "nerforge suggest model pool.txt --count 50 -o next.jsonl",
+        "nerforge suggest model pool.csv --text-column body -n 100 --strategy diverse --format label-studio -o next.json",
+    ),
     "export": ("nerforge export model --onnx --quantize int8 -o model-int8 --parity-data test.conll",),
     "serve": ("nerforge serve model --port 8000    # then open http://127.0.0.1:8000/",),
     "info": ("nerforge info model", "nerforge info model --json"),

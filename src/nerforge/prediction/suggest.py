@@ -1,0 +1,143 @@
+"""``nerforge suggest``: which unlabelled texts to annotate next (active learning by uncertainty sampling).
+
+A text's **uncertainty** is one minus the geometric mean, over its words, of the probability the model gave the tag
+it chose: a length-normalised best-path probability (a long sentence is not more uncertain just for its length,
+and one word the model is unsure of still counts). Texts are then chosen by one of three strategies:
+
+* ``uncertainty``: the most uncertain first;
+* ``diverse``: from the most uncertain ``4 * count``, greedily the one with the highest uncertainty times its
+  distance (1 - Jaccard similarity of word sets) to the texts already chosen, so one frequent phrasing does not
+  fill the batch;
+* ``random``: a seeded random sample (the baseline an active-learning loop must beat).
+
+Near-duplicates are never chosen twice: texts equal after lower-casing and dropping digits, punctuation and
+spacing, or whose word sets are 90% the same as a chosen one's, are skipped. The ranking functions are pure
+(:func:`rank`), the model is only used for :func:`uncertainty` inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+STRATEGIES = ("uncertainty", "diverse", "random")
+DUPLICATE_JACCARD = 0.9
+DIVERSE_POOL_FACTOR = 4
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One unlabelled text: where it came from, its uncertainty, and what the model found in it."""
+
+    index: int
+    text: str
+    score: float
+    line: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict, compare=False)
+    entities: tuple[Any, ...] = field(default=(), compare=False)
+
+
+def uncertainty(word_scores: Sequence[float]) -> float:
+    """``1 - geometric mean`` of the chosen tags' probabilities, in [0, 1]; 0 for a text without words."""
+    if not word_scores:
+        return 0.0
+    logs = [math.log(min(1.0, max(p, 1e-12))) for p in word_scores]
+    return 1.0 - math.exp(sum(logs) / len(logs))
+
+
+def fingerprint(text: str) -> str:
+    """Lower-cased letters only, single-spaced: texts that differ in digits, punctuation or spacing collide."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower()))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def rank(candidates: Sequence[Candidate], count: int, strategy: str = "uncertainty", seed: int = 13) -> list[Candidate]:
+    """The ``count`` texts to annotate first, most useful first (see the module docstring).
+
+    Raises:
+        ValueError: an unknown strategy or a negative count.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    if count < 0:
+        raise ValueError("count must be at least 0")
+    pool = [c for c in candidates if c.text.strip()]
+    if strategy == "random":
+        order = list(pool)
+        random.Random(seed).shuffle(order)
+    else:
+        order = sorted(pool, key=lambda c: (-c.score, c.index))
+    if strategy == "diverse":
+        order = _diverse(_deduplicated(order, DIVERSE_POOL_FACTOR * count), count)
+    return _deduplicated(order, count)
+
+
+def _deduplicated(order: Sequence[Candidate], count: int) -> list[Candidate]:
+    chosen: list[Candidate] = []
+    seen: set[str] = set()
+    sets: list[frozenset[str]] = []
+    for c in order:
+        if len(chosen) >= count:
+            break
+        key = fingerprint(c.text)
+        words = _words(c.text)
+        if key in seen or any(jaccard(words, s) >= DUPLICATE_JACCARD for s in sets):
+            continue
+        seen.add(key)
+        sets.append(words)
+        chosen.append(c)
+    return chosen
+
+
+def _diverse(pool: Sequence[Candidate], count: int) -> list[Candidate]:
+    remaining = list(pool)
+    chosen: list[Candidate] = []
+    sets: list[frozenset[str]] = []
+    while remaining and len(chosen) < count:
+        def value(c: Candidate) -> tuple[float, int]:
+            words = _words(c.text)
+            distance = min((1.0 - jaccard(words, s) for s in sets), default=1.0)
+            return (c.score * distance, -c.index)
+
+        best = max(remaining, key=value)
+        remaining.remove(best)
+        chosen.append(best)
+        sets.append(_words(best.text))
+    return chosen
+
+
+def score_records(tagger: Any, records: Any, *, total: int | None = None) -> list[Candidate]:
+    """Tag every record (:class:`~nerforge.prediction.io.InputRecord`) and keep its uncertainty and entities."""
+    from collections import deque
+
+    from nerforge.prediction.tagger import entities_from_words
+
+    pending: deque[tuple[Any, list[Any]]] = deque()
+
+    def feed() -> Any:
+        for record in records:
+            words = tagger.words(record.text)
+            pending.append((record, words))
+            yield [w.text for w in words]
+
+    out = []
+    for prediction in tagger.iter_predict_words(feed(), total=total):
+        record, words = pending.popleft()
+        entities = tuple(entities_from_words(record.text, words, prediction))
+        out.append(Candidate(record.index, record.text, uncertainty(prediction.scores), record.line,
+                             dict(record.fields), entities))  # fmt: skip
+    return out
