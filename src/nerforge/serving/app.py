@@ -22,6 +22,7 @@ from nerforge import __version__
 from nerforge.serving import csvio
 from nerforge.serving.batching import Batcher
 from nerforge.serving.guards import ApiError, GuardMiddleware, install_error_handlers
+from nerforge.serving.label_studio import router as label_studio_router
 from nerforge.serving.predictor import Predictor
 from nerforge.serving.schemas import (
     BatchingStats,
@@ -148,6 +149,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
     _add_api_routes(app, service)
+    info = predictor.info
+    app.include_router(label_studio_router(service, f"nerforge {info.name} {info.model_version}".strip()))
     _add_page_routes(app)
     return app
 

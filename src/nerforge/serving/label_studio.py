@@ -1,0 +1,140 @@
+"""Label Studio's ML backend protocol on the nerforge server, under ``/label-studio``.
+
+In a Label Studio project, *Settings → Model → Connect model* with the URL ``http://HOST:PORT/label-studio``; Label
+Studio then calls:
+
+* ``GET /label-studio/health`` (and ``GET /label-studio/``): ``{"status": "UP", "model_class": ..., ...}``;
+* ``POST /label-studio/setup`` with ``{"project", "schema": "<View>...</View>", ...}``: ``{"model_version"}``;
+* ``POST /label-studio/predict`` with ``{"tasks": [{"id", "data": {...}}], "label_config", "project", "params"}``:
+  ``{"results": [{"model_version", "score", "result": [...]}, ...], "model_version"}``, one prediction per task, in
+  task order, each result item ``{"from_name", "to_name", "type": "labels", "value": {"start", "end", "text",
+  "labels"}, "score"}`` with offsets in code points.
+
+The names come from the labeling config: its ``<Labels name=... toName=...>`` tag (the first one, or the one whose
+``toName`` is a ``<Text>`` tag) and that ``<Text name=... value="$field">`` tag, whose ``$field`` says which key of
+``task.data`` holds the text. Entity types are matched to the config's ``<Label value=...>`` names case-insensitively;
+types the config does not list are left out (Label Studio would refuse them). Without a config the defaults are
+``label``, ``text`` and ``data.text``. Training requests (``/train``, ``/webhook``) are answered with 501: the
+model is trained with ``nerforge train`` on the project's export.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+
+from nerforge.serving.guards import ApiError
+from nerforge.types import Entity
+
+PREFIX = "/label-studio"
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """What nerforge needs of a Label Studio labeling config."""
+
+    from_name: str = "label"
+    to_name: str = "text"
+    data_key: str = "text"
+    labels: tuple[str, ...] = ()
+
+    def label_for(self, entity_type: str) -> str | None:
+        """The config's name for a model type (case-insensitive), the type itself without a label list, or None."""
+        if not self.labels:
+            return entity_type
+        folded = {name.casefold(): name for name in self.labels}
+        return folded.get(entity_type.casefold())
+
+
+def parse_label_config(xml: str | None) -> LabelConfig:
+    """The names of a ``<View>`` labeling config (see the module docstring).
+
+    Raises:
+        ApiError: 400 when the XML cannot be parsed or has no ``<Labels>`` tag.
+    """
+    if not xml or not xml.strip():
+        return LabelConfig()
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise ApiError(400, "bad_label_config", f"the labeling config is not valid XML: {exc}") from None
+    texts = {el.get("name"): el for el in root.iter() if el.tag in ("Text", "HyperText") and el.get("name")}
+    labels = [el for el in root.iter() if el.tag == "Labels" and el.get("name")]
+    if not labels:
+        raise ApiError(400, "bad_label_config", "the labeling config has no <Labels> tag for named entities")
+    chosen = next((el for el in labels if el.get("toName") in texts), labels[0])
+    to_name = chosen.get("toName") or "text"
+    value = (texts[to_name].get("value") if to_name in texts else None) or "$text"
+    names = tuple(label.get("value") or "" for label in chosen.iter("Label") if label.get("value"))
+    return LabelConfig(chosen.get("name") or "label", to_name, value.lstrip("$"), names)
+
+
+def prediction_for(entities: list[Entity], config: LabelConfig, model_version: str) -> dict[str, Any]:
+    """One task's prediction in Label Studio's shape."""
+    result = []
+    for i, e in enumerate(entities):
+        label = config.label_for(e.label)
+        if label is None:
+            continue
+        result.append({
+            "id": f"nf{i}", "from_name": config.from_name, "to_name": config.to_name, "type": "labels",
+            "value": {"start": e.start, "end": e.end, "text": e.text, "labels": [label]},
+            "score": round(float(e.score), 6),
+        })  # fmt: skip
+    scores = [r["score"] for r in result]
+    return {"model_version": model_version, "score": round(sum(scores) / len(scores), 6) if scores else 1.0,
+            "result": result}  # fmt: skip
+
+
+def router(service: Any, model_version: str) -> APIRouter:
+    """The routes, predicting through ``service`` (the app's batcher and limits)."""
+    api = APIRouter(prefix=PREFIX, tags=["label-studio"])
+    info = service.predictor.info
+
+    @api.get("/health")
+    @api.get("/")
+    async def health() -> dict[str, Any]:
+        """Label Studio's liveness check."""
+        return {"status": "UP", "model_class": "nerforge", "model_version": model_version,
+                "labels": list(info.labels)}  # fmt: skip
+
+    @api.post("/setup")
+    async def setup(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
+        """Label Studio's project set-up: the config is checked, the model version returned."""
+        parse_label_config(body.get("schema") or body.get("label_config"))
+        return {"model_version": model_version}
+
+    @api.post("/predict")
+    async def predict(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
+        """Pre-annotations for Label Studio's tasks, one per task, in order."""
+        config = parse_label_config(body.get("label_config"))
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list):
+            raise ApiError(400, "bad_request", "'tasks' must be a list of Label Studio tasks")
+        service.check_count(tasks)
+        texts = []
+        for n, task in enumerate(tasks):
+            data = task.get("data") if isinstance(task, dict) else None
+            text = data.get(config.data_key) if isinstance(data, dict) else None
+            if not isinstance(text, str):
+                raise ApiError(
+                    400, "bad_request", f"task {n + 1} has no text in data.{config.data_key} (the <Text> tag's value)"
+                )
+            service.check_text(text, f"task {n + 1}")
+            texts.append(text)
+        found = await service.predict(texts)
+        return {"results": [prediction_for(f, config, model_version) for f in found], "model_version": model_version}
+
+    @api.post("/train")
+    @api.post("/webhook")
+    async def train() -> JSONResponse:
+        """Not done here: train with ``nerforge train`` on the project's export."""
+        return JSONResponse(
+            {"error": "nerforge trains offline: export the project and run 'nerforge train' on it"}, status_code=501
+        )
+
+    return api
