@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nerforge-installed
 QUICK ?= runs/quickstart
 
-.PHONY: install quickstart test test-slow lint bench clean
+.PHONY: install quickstart test test-slow lint bench clean image image-test
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
+
+# The deployment image (podman, root; minutes): deploy/test-image.sh builds it (and, for image-test, runs and checks it).
+image: $(STAMP)
+	bash deploy/test-image.sh --build-only
+
+image-test: $(STAMP)
+	bash deploy/test-image.sh
 
 clean:
 	rm -rf runs mlruns mlflow.db .pytest_cache
