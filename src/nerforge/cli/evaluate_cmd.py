@@ -30,6 +30,13 @@ def _table(evaluation: Evaluation) -> str:
     lines = [f"{'type':<{width}}  precision  recall  f1      support"]
     lines += [f"{n:<{width}}  {p:9.4f}  {r:6.4f}  {f:6.4f}  {s:7d}" for n, p, r, f, s in rows]
     lines.append(f"{result.mode} {result.scheme} entity scores on {result.n_sentences} sentences")
+    c = evaluation.calibration
+    if c and c.get("entities"):
+        fitted = (c["temperature"], c.get("shift", 0.0)) != (1.0, 0.0)
+        how = f"temperature {c['temperature']:g}, shift {c.get('shift', 0.0):g}, fitted on dev" if fitted else "none fitted"
+        lines.append(
+            f"entity-score calibration error (ECE): {c['ece_before']:.3f} raw, {c['ece_after']:.3f} calibrated ({how})"
+        )
     lines.append(f"report: {evaluation.files.report}")
     return "\n".join(lines)
 

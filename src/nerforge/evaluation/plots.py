@@ -185,3 +185,31 @@ def per_type_f1_figure(result: EvalResult, *, title: str = "F1 per entity type")
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def plot_reliability(calibration: Mapping[str, Any], path: str | Path) -> Path:
+    """Write :func:`reliability_figure` to ``path`` as PNG."""
+    return _save(reliability_figure(calibration), path)
+
+
+def reliability_figure(calibration: Mapping[str, Any]) -> Figure:
+    """Accuracy against confidence per bin, raw and calibrated entity scores, with the diagonal of perfect
+    calibration; ``calibration`` holds ``bins_before``/``bins_after`` as ``[confidence, accuracy, count]``."""
+    fig = Figure(figsize=(5.5, 5.0))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfectly calibrated")
+    for key, label, style in (("bins_before", "raw", "o--"), ("bins_after", "calibrated", "s-")):
+        bins = calibration.get(key) or []
+        if bins:
+            ece = calibration.get("ece_before" if key == "bins_before" else "ece_after")
+            ax.plot([b[0] for b in bins], [b[1] for b in bins], style, label=f"{label} (ECE {ece:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("entity score (confidence)")
+    ax.set_ylabel("share of entities that are right")
+    t, b = calibration.get("temperature", 1.0), calibration.get("shift", 0.0)
+    ax.set_title(f"Entity-score reliability (temperature {t:g}, shift {b:g})")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -25,7 +25,7 @@ from nerforge.evaluation.errors_analysis import (
     analyse_errors,
 )
 from nerforge.evaluation.metrics import EpochRecord, EvalResult, TagSequences, coerce_epochs, evaluate
-from nerforge.evaluation.plots import plot_confusion, plot_per_type_f1, plot_training_curves
+from nerforge.evaluation.plots import plot_confusion, plot_per_type_f1, plot_reliability, plot_training_curves
 from nerforge.io_utils import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -36,11 +36,13 @@ PLOT_FILES = {
     "per_type_f1": "per_type_f1.png",
     "confusion": "confusion.png",
     "training_curves": "training_curves.png",
+    "reliability": "reliability.png",
 }
 PLOT_TITLES = {
     "per_type_f1": "F1 per entity type",
     "confusion": "Token confusion by entity type",
     "training_curves": "Training curves",
+    "reliability": "Entity-score reliability (raw and calibrated)",
 }
 CONTEXT_TOKENS = 12  # tokens shown on each side of an example span
 
@@ -147,6 +149,19 @@ def _epochs_section(records: list[EpochRecord]) -> list[str]:
     return lines + [""]
 
 
+def _calibration_section(c: Mapping[str, Any]) -> list[str]:
+    t, b = c.get("temperature", 1.0), c.get("shift", 0.0)
+    how = f"temperature {t:g} and shift {b:g} fitted on the dev split at training" if (t, b) != (1.0, 0.0) else "none fitted"
+    return [
+        "## Entity scores",
+        "",
+        f"Expected calibration error of the entity scores over {c.get('entities', 0)} predicted entities (10 bins; 0 "
+        f"is perfect): **{_num(c.get('ece_before'))} raw, {_num(c.get('ece_after'))} calibrated** ({how}). A "
+        "calibrated score is the chance that the entity is right (exact span and type).",
+        "",
+    ]
+
+
 def _sentence_view(case: ErrorCase) -> str:
     spans = [s for s in (case.gold, case.pred) if s is not None]
     if case.tokens is None:
@@ -202,6 +217,7 @@ def render_markdown(
     *,
     title: str = "Evaluation report",
     examples_per_category: int = 3,
+    calibration: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as Markdown: score table, token accuracy, epoch table, error counts and examples, figure links.
 
@@ -221,6 +237,8 @@ def render_markdown(
     records = coerce_epochs(epochs) if epochs is not None else []
     if records:
         lines += _epochs_section(records)
+    if calibration:
+        lines += _calibration_section(calibration)
     lines += _errors_section(analysis, examples_per_category)
     if plots:
         lines += ["## Figures", ""]
@@ -250,9 +268,13 @@ def metrics_document(
     analysis: ErrorAnalysis,
     epochs: Iterable[EpochRecord | Mapping[str, object]] | None = None,
     confusion: ConfusionMatrix | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> dict[str, object]:
-    """What ``metrics.json`` holds: the scores, the error analysis, the epoch table and the token confusion."""
+    """What ``metrics.json`` holds: the scores, the error analysis, the epoch table, the token confusion and the
+    calibration of the entity scores."""
     doc = result.to_dict()
+    if calibration:
+        doc["calibration"] = dict(calibration)
     doc["errors"] = analysis.to_dict(include_examples=True)
     doc["epochs"] = [r.to_dict() for r in coerce_epochs(epochs)] if epochs is not None else []
     if confusion is not None:
@@ -272,6 +294,7 @@ def write_report(
     examples_per_category: int = 3,
     losses: Sequence[Mapping[str, Any]] | None = None,
     final_dir: str | Path | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> ReportFiles:
     """Write ``report.md``, ``metrics.json`` and the figures into ``out_dir``; each file is written atomically.
 
@@ -292,13 +315,16 @@ def write_report(
             plots["training_curves"] = plot_training_curves(
                 records, out / PLOT_FILES["training_curves"], losses=losses
             )
+        if calibration and calibration.get("bins_before"):
+            plots["reliability"] = plot_reliability(calibration, out / PLOT_FILES["reliability"])
     metrics_path = out / METRICS_FILE
-    doc = metrics_document(result, analysis, records, confusion)
+    doc = metrics_document(result, analysis, records, confusion, calibration)
     atomic_write_text(metrics_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     report_path = out / REPORT_FILE
     links = {name: path.name for name, path in plots.items()}
     text = render_markdown(
-        result, analysis, records, links, title=title, examples_per_category=examples_per_category
+        result, analysis, records, links, title=title, examples_per_category=examples_per_category,
+        calibration=calibration,
     )
     atomic_write_text(report_path, text)
     logger.info("wrote %s (%s)", Path(final_dir or out) / REPORT_FILE, result.summary())
@@ -317,12 +343,13 @@ def write_evaluation(
     make_plots: bool = True,
     losses: Sequence[Mapping[str, Any]] | None = None,
     final_dir: str | Path | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> tuple[EvalResult, ErrorAnalysis, ReportFiles]:
     """Evaluate predicted tags against gold ones and write the full report (token confusion heatmap included)."""
     result, analysis = evaluate_tags(gold, pred, tokens, max_examples=max_examples)
     confusion = token_confusion(gold, pred)
     files = write_report(
         out_dir, result, analysis, epochs, confusion=confusion, title=title, make_plots=make_plots, losses=losses,
-        final_dir=final_dir,
+        final_dir=final_dir, calibration=calibration,
     )
     return result, analysis, files

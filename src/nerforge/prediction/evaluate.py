@@ -38,11 +38,14 @@ class Evaluation:
     output: Path
     result: EvalResult
     files: ReportFiles
+    calibration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` document: the scores (``micro``, ``per_type``, ...) plus where things are."""
+        """The ``--json`` document: the scores (``micro``, ``per_type``, ...), the entity-score calibration, and
+        where things are."""
         return {
             **self.result.to_dict(),
+            **({"calibration": self.calibration} if self.calibration else {}),
             "model": str(self.model),
             "data": str(self.data),
             "output": str(self.output),
@@ -83,6 +86,26 @@ def check_known_types(examples: list[Example], known: list[str], path: Path) -> 
                     f"entity type {tag[2:]!r} is not known to the model (it predicts {', '.join(known) or 'none'})",
                     expected=f"only those types; rename or drop it with --label-map '{tag[2:]}=NEW' or '{tag[2:]}='",
                 )
+
+
+def entity_calibration(
+    examples: list[Example], predictions: list[Any], calibration: tuple[float, float]
+) -> dict[str, Any]:
+    """ECE of the entity scores raw and with the model's calibration, and the reliability bins of both."""
+    from nerforge.evaluation.calibration import expected_calibration_error, reliability, rescaled, scored_entities
+
+    items = scored_entities([list(ex.tags) for ex in examples], [list(p.tags) for p in predictions],
+                            [list(p.scores) for p in predictions])  # fmt: skip
+    calibrated = rescaled(items, *calibration)
+    return {
+        "temperature": calibration[0],
+        "shift": calibration[1],
+        "entities": len(items),
+        "ece_before": round(expected_calibration_error(items), 6),
+        "ece_after": round(expected_calibration_error(calibrated), 6),
+        "bins_before": [[round(c, 6), round(a, 6), n] for c, a, n in reliability(items)],
+        "bins_after": [[round(c, 6), round(a, 6), n] for c, a, n in reliability(calibrated)],
+    }
 
 
 def load_losses(model: Path) -> list[dict[str, Any]] | None:
@@ -151,6 +174,7 @@ def evaluate(
     check_known_types(examples, tagger.types, data)
     tokens = [list(ex.tokens) for ex in examples]
     predictions = tagger.predict_words(tokens, doc_ids=[ex.doc_id for ex in examples])  # context, if the model reads it
+    calibration = entity_calibration(examples, predictions, tagger.meta.score_calibration)
     with atomic_directory(out) as tmp:
         result, _, written = write_evaluation(
             tmp,
@@ -162,6 +186,7 @@ def evaluate(
             make_plots=make_plots,
             losses=load_losses(model),
             final_dir=out,
+            calibration=calibration,
         )
         source = {"data": str(data.expanduser().resolve()), "model": str(model.expanduser().resolve())}
         atomic_write_text(tmp / SOURCE_FILE, json.dumps(source, indent=2) + "\n")
@@ -170,4 +195,4 @@ def evaluate(
         metrics=out / written.metrics.name,
         plots={name: out / path.name for name, path in written.plots.items()},
     )
-    return Evaluation(model, data, out, result, files)
+    return Evaluation(model, data, out, result, files, calibration)

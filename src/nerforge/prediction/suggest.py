@@ -137,7 +137,7 @@ def score_records(tagger: Any, records: Any, *, total: int | None = None) -> lis
     out = []
     for prediction in tagger.iter_predict_words(feed(), total=total):
         record, words = pending.popleft()
-        entities = tuple(entities_from_words(record.text, words, prediction))
+        entities = tuple(entities_from_words(record.text, words, prediction, tagger.meta.score_calibration))
         out.append(Candidate(record.index, record.text, uncertainty(prediction.scores), record.line,
                              dict(record.fields), entities))  # fmt: skip
     return out

@@ -15,6 +15,7 @@ from typing import Any
 
 from nerforge.data.schemes import tags_to_spans
 from nerforge.errors import ModelError, UsageError
+from nerforge.evaluation.calibration import apply_temperature
 from nerforge.model_dir import WEIGHTS_FILE, WEIGHTS_INDEX_FILE, ModelMeta, position_limit, quiet_transformers
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
@@ -35,11 +36,14 @@ SUPPORTED_HEADS = ("softmax",)  # plain Hugging Face heads; nerforge heads (nerf
 BACKENDS = ("torch", "onnx")
 
 
-def entities_from_words(text: str, words: Sequence[Word], prediction: WordPrediction) -> list[Entity]:
+def entities_from_words(
+    text: str, words: Sequence[Word], prediction: WordPrediction, calibration: tuple[float, float] = (1.0, 0.0)
+) -> list[Entity]:
     """Entities of one text from its words and their predicted tags; offsets point into ``text``.
 
     An entity runs from the start of its first word to the end of its last (the text between them included), and
-    its score is the mean probability of its words.
+    its score is the mean probability of its words, calibrated by ``calibration`` (the model's temperature and shift,
+    fitted on dev: :mod:`nerforge.evaluation.calibration`).
     """
     if len(words) != len(prediction.tags):
         raise ValueError(f"{len(words)} words but {len(prediction.tags)} predicted tags")
@@ -47,7 +51,8 @@ def entities_from_words(text: str, words: Sequence[Word], prediction: WordPredic
     for span in tags_to_spans(prediction.tags):
         start, end = words[span.start].start, words[span.end - 1].end
         scores = prediction.scores[span.start : span.end]
-        out.append(Entity(text[start:end], span.label, start, end, round(sum(scores) / len(scores), 6)))
+        score = apply_temperature(sum(scores) / len(scores), *calibration)
+        out.append(Entity(text[start:end], span.label, start, end, round(score, 6)))
     return out
 
 
@@ -200,7 +205,7 @@ class Tagger:
 
         for prediction in self.engine.predict(feed(), total=total):
             text, words = pending.popleft()
-            yield entities_from_words(text, words, prediction)
+            yield entities_from_words(text, words, prediction, self.meta.score_calibration)
 
     def predict(self, texts: list[str]) -> list[list[Entity]]:
         """Entities of each text, with character offsets into it (``text[e.start:e.end] == e.text``)."""

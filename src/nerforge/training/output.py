@@ -20,6 +20,7 @@ from nerforge.data.splits import describe_source
 from nerforge.evaluation import EvalResult, write_evaluation
 from nerforge.io_utils import atomic_directory, atomic_write_text
 from nerforge.model_dir import (
+    CALIBRATION_META_KEY,
     CARD_FILE,
     DEFAULT_MODEL,
     EPOCHS_FILE,
@@ -83,6 +84,7 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
             "windows": {name: _stats_dict(s) for name, s in windows.items()},
             "training": asdict(info),
             READING_META_KEY: saved_form(config.data.read_options()),
+            **({CALIBRATION_META_KEY: fitted.calibration} if fitted.calibration else {}),
             **head_extra,
         },
     )

@@ -119,9 +119,9 @@ def final_model(trainer: NerTrainer) -> Any:
     return trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
 
 
-def score_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[Example]) -> EvalResult:
-    """Strict IOB2 scores of ``model`` on ``examples``, tagged by the prediction engine exactly as the saved model
-    directory will tag them (float32, whole sentences, document context, the head's decoding)."""
+def predict_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[Example]) -> list[Any]:
+    """Word predictions of ``model`` on ``examples``, by the prediction engine exactly as the saved model directory
+    will tag them (float32, whole sentences, document context, the head's decoding)."""
     from nerforge.model_dir import ModelMeta
     from nerforge.prediction.tagger import Tagger
 
@@ -130,8 +130,36 @@ def score_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[Ex
     tagger = Tagger(
         Engine(TorchBackend(model, device=device), tokenizer, meta, plan=plan.for_model(model), progress=False), meta
     )
-    predicted = tagger.predict_words([list(ex.tokens) for ex in examples], doc_ids=[ex.doc_id for ex in examples])
+    return tagger.predict_words([list(ex.tokens) for ex in examples], doc_ids=[ex.doc_id for ex in examples])
+
+
+def score_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[Example]) -> EvalResult:
+    """Strict IOB2 scores of ``model`` on ``examples`` (see :func:`predict_examples`)."""
+    predicted = predict_examples(model, tokenizer, plan, examples)
     return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted])
+
+
+def fit_calibration(examples: list[Example], predicted: list[Any]) -> dict[str, Any]:
+    """The entity-score temperature fitted on these (dev) predictions, with the ECE before and after
+    (:mod:`nerforge.evaluation.calibration`); ``nerforge.json`` keeps it as ``extra.calibration``."""
+    from nerforge.evaluation.calibration import expected_calibration_error, fit_temperature, rescaled, scored_entities
+
+    items = scored_entities([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted],
+                            [list(p.scores) for p in predicted])  # fmt: skip
+    temperature, shift = fit_temperature(items)
+    out = {
+        "temperature": temperature,
+        "shift": shift,
+        "fitted_on": "dev",
+        "entities": len(items),
+        "ece_before": round(expected_calibration_error(items), 6),
+        "ece_after": round(expected_calibration_error(rescaled(items, temperature, shift)), 6),
+    }
+    logger.info(
+        "entity scores calibrated on dev: temperature %g, shift %g (ECE %.3f -> %.3f over %d predicted entities)",
+        temperature, shift, out["ece_before"], out["ece_after"], len(items),
+    )
+    return out
 
 
 def train(config: TrainConfig, *, resume: bool = False, progress: bool | None = None) -> TrainResult:
@@ -310,9 +338,13 @@ def fit(
         )
         model = final_model(trainer)
         model.eval()
-        dev = score_examples(model, prepared.tokenizer, plan, dev_split.examples) if dev_split is not None else None
+        dev, calibration = None, None
+        if dev_split is not None:
+            predicted = predict_examples(model, prepared.tokenizer, plan, dev_split.examples)
+            dev = evaluate([list(ex.tags) for ex in dev_split.examples], [list(p.tags) for p in predicted])
+            calibration = fit_calibration(dev_split.examples, predicted)
     _announce_early_stop(info, prepared)
-    return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history))
+    return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history), calibration)
 
 
 def _align_special_tokens(model: Any, tokenizer: Any) -> None:

@@ -62,6 +62,8 @@ class Fitted:
         info: the run's facts for ``nerforge.json`` (``extra.training``): steps, epochs, early stop, best step,
             resume point, world size, threads.
         losses: every logged train loss (:func:`nerforge.training.callbacks.loss_curve`), for the loss plot.
+        calibration: the entity-score temperature fitted on dev, with the ECE before and after (``None`` without
+            dev): ``extra.calibration`` of ``nerforge.json``.
     """
 
     model: Any
@@ -69,3 +71,4 @@ class Fitted:
     dev: EvalResult | None
     info: TrainingInfo = field(default_factory=TrainingInfo)
     losses: list[dict[str, float]] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None
