@@ -209,9 +209,9 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=50)
     parser.add_argument("--step", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--pool", type=int, default=1500, help="training sentences the loop draws from")
-    parser.add_argument("--test", type=int, default=400, help="test sentences scored each round")
-    parser.add_argument("--steps", type=int, default=120, help="optimizer steps per round (batch 16)")
+    parser.add_argument("--pool", type=int, default=600, help="training sentences the loop draws from")
+    parser.add_argument("--test", type=int, default=200, help="test sentences scored each round")
+    parser.add_argument("--steps", type=int, default=80, help="optimizer steps per round (batch 16)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "active_learning.json")
@@ -250,13 +250,16 @@ def main() -> None:
                 for strategy in STRATEGIES:
                     for point in run(name, strategy, seed, args, pool, test, labels, Path(tmp)):
                         curves[strategy].append({**point, "seed": seed})
-        if args.output.is_file():  # another run (another dataset) may have written meanwhile
-            results["datasets"] = json.loads(args.output.read_text()).get("datasets", {})
-        results["datasets"][name] = {"pool": len(pool), "test": len(test), "curves": curves, "saving": saving(curves)}
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.output, json.dumps(results, indent=2) + "\n")
-        update_docs(args.docs, render(results), marker="active_learning")
-        plot(results, args.plot)
+                # after each seed: a run cut short keeps the seeds it finished
+                if args.output.is_file():  # another run (another dataset) may have written meanwhile
+                    results["datasets"] = json.loads(args.output.read_text()).get("datasets", {})
+                results["datasets"][name] = {"pool": len(pool), "test": len(test), "curves": curves,
+                                             "seeds": args.seeds[: args.seeds.index(seed) + 1],
+                                             "saving": saving(curves)}  # fmt: skip
+                args.output.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(args.output, json.dumps(results, indent=2) + "\n")
+                update_docs(args.docs, render(results), marker="active_learning")
+                plot(results, args.plot)
     print(render(results))
 
 
