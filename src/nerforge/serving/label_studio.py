@@ -92,7 +92,8 @@ def prediction_for(entities: list[Entity], config: LabelConfig, model_version: s
 
 def router(service: Any, model_version: str) -> APIRouter:
     """The routes, predicting through ``service`` (the app's batcher and limits)."""
-    api = APIRouter(prefix=PREFIX, tags=["label-studio"])
+    # Not in the OpenAPI spec of nerforge's own API (/openapi.json): this is Label Studio's protocol, documented there
+    api = APIRouter(prefix=PREFIX, tags=["label-studio"], include_in_schema=False)
     info = service.predictor.info
 
     @api.get("/health")
