@@ -141,6 +141,39 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def train_standard(name: str, config: TrainConfig, splits: dict, labels: list[str], seed: int, work: Path) -> dict:
+    """The standard recipe on the sentences nerforge trained on, same epochs and batch size; its result row."""
+    start = time.perf_counter()
+    std = run_standard_recipe(
+        resolve_model(config.model.name), splits["train"], splits["test"], labels,
+        batch_size=config.training.batch_size, learning_rate=5e-5, epochs=config.training.epochs,
+        seed=seed, work_dir=str(work / f"{name}-std"),
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    print(f"[{name}] standard seed {seed}: test F1 {std.f1:.4f} ({seconds:.0f} s)", flush=True)
+    return {"seed": seed, "test_f1": std.f1, "seconds": round(seconds, 1), "steps": std.steps}
+
+
+def budget_facts(config: TrainConfig, budget: Budget, splits: dict, lr_key: str) -> dict:
+    """What a result was trained with (the ``budget`` of its entry)."""
+    return {
+        "train_sentences": len(splits["train"]),
+        "sampled": budget.train is not None and budget.train <= len(splits["train"]),
+        "epochs": config.training.epochs,
+        "batch_size": config.training.batch_size,
+        lr_key: config.training.learning_rate,
+        "max_length": config.model.max_length,
+        "head": head_name(config),
+    }
+
+
+def with_summaries(entry: dict) -> dict:
+    entry["nerforge_f1"] = summary([r["test_f1"] for r in entry["nerforge"]])
+    if entry["standard"]:
+        entry["standard_f1"] = summary([r["test_f1"] for r in entry["standard"]])
+    return entry
+
+
 def _stored_standard(stored: dict | None, config: TrainConfig, train_sentences: int, seed: int) -> dict | None:
     """A standard-recipe result already measured with the same sentences, epochs, batch size and seed."""
     if not stored or "budget" not in stored:
@@ -173,36 +206,10 @@ def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Names
         splits = read_splits(config)  # the same seeded sample nerforge trained on
         labels = resolve_labels(splits, config.data.labels)
         if not args.skip_standard:
-            start = time.perf_counter()
-            std = run_standard_recipe(
-                resolve_model(config.model.name),
-                splits["train"],
-                splits["test"],
-                labels,
-                batch_size=config.training.batch_size,
-                learning_rate=5e-5,
-                epochs=config.training.epochs,
-                seed=seed,
-                work_dir=str(work / f"{name}-std"),
-            )
-            seconds = time.perf_counter() - start
-            entry["standard"].append({"seed": seed, "test_f1": std.f1, "seconds": round(seconds, 1),
-                                      "steps": std.steps})
-            print(f"[{name}] standard seed {seed}: test F1 {std.f1:.4f} ({seconds:.0f} s)", flush=True)
+            entry["standard"].append(train_standard(name, config, splits, labels, seed, work))
         entry["data"] = {k: len(v) for k, v in splits.items()}
-        entry["budget"] = {
-            "train_sentences": len(splits["train"]),
-            "sampled": budget.train is not None and budget.train <= len(splits["train"]),
-            "epochs": config.training.epochs,
-            "batch_size": config.training.batch_size,
-            "nerforge_learning_rate": config.training.learning_rate,
-            "max_length": config.model.max_length,
-            "head": head_name(config),
-        }
-    entry["nerforge_f1"] = summary([r["test_f1"] for r in entry["nerforge"]])
-    if entry["standard"]:
-        entry["standard_f1"] = summary([r["test_f1"] for r in entry["standard"]])
-    return entry
+        entry["budget"] = budget_facts(config, budget, splits, "nerforge_learning_rate")
+    return with_summaries(entry)
 
 
 def run_defaults(name: str, budget: Budget, seeds: list[int], args: argparse.Namespace, work: Path,
@@ -227,27 +234,9 @@ def run_defaults(name: str, budget: Budget, seeds: list[int], args: argparse.Nam
             out["standard"].append({**reused, "reused": True})
             print(f"[{name}] standard seed {seed}: test F1 {reused['test_f1']:.4f} (stored, same budget)", flush=True)
         elif not args.skip_standard:
-            start = time.perf_counter()
-            std = run_standard_recipe(
-                resolve_model(config.model.name), splits["train"], splits["test"], labels,
-                batch_size=config.training.batch_size, learning_rate=5e-5, epochs=config.training.epochs,
-                seed=seed, work_dir=str(work / f"{name}-std"),
-            )
-            seconds = time.perf_counter() - start
-            out["standard"].append({"seed": seed, "test_f1": std.f1, "seconds": round(seconds, 1), "steps": std.steps})
-            print(f"[{name}] standard seed {seed}: test F1 {std.f1:.4f} ({seconds:.0f} s)", flush=True)
-        out["budget"] = {
-            "train_sentences": len(splits["train"]),
-            "sampled": budget.train is not None and budget.train <= len(splits["train"]),
-            "epochs": config.training.epochs,
-            "batch_size": config.training.batch_size,
-            "learning_rate": config.training.learning_rate,
-            "max_length": config.model.max_length,
-            "head": head_name(config),
-        }
-    out["nerforge_f1"] = summary([r["test_f1"] for r in out["nerforge"]])
-    if out["standard"]:
-        out["standard_f1"] = summary([r["test_f1"] for r in out["standard"]])
+            out["standard"].append(train_standard(name, config, splits, labels, seed, work))
+        out["budget"] = budget_facts(config, budget, splits, "learning_rate")
+    with_summaries(out)
     entry = dict(stored or {"recipe": f"recipes/{name}.toml"})
     entry["defaults"] = out
     return entry
