@@ -14,10 +14,7 @@ def info_cli(
     model: Annotated[Path, typer.Argument(metavar="MODEL", help="A model directory (trained or exported).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Describe a model directory: encoder, head, labels, training data, training run, dev and test scores.
-
-    Example: nerforge info runs/quickstart/model
-    """
+    """Describe a model directory: encoder, head, labels, training data, training run, dev and test scores."""
     from nerforge.prediction.info import model_info, render_info
 
     info = model_info(model)

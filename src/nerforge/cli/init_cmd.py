@@ -30,10 +30,10 @@ def init_cli(
     *,
     data_flags: dict[str, Any],
 ) -> None:
-    """Inspect data files and write a commented training config with the detected splits, format, scheme and
-    labels, and the default model and training settings.
+    """Inspect data files and write a commented training config for them.
 
-    Example: nerforge init train.conll dev.conll test.conll -o job.toml && nerforge train job.toml
+    The config has the detected splits, format, scheme and labels, and every model and training setting at its
+    default.
     """
     from nerforge.config import load_config
     from nerforge.config.template import DetectedFile, assign_splits, render_config
