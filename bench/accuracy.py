@@ -141,6 +141,16 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def train_nerforge(name: str, system: str, config: TrainConfig, seed: int) -> dict:
+    """Train nerforge with ``config``; its result row (test F1 of the saved model, seconds, optimizer steps)."""
+    start = time.perf_counter()
+    result = train(config)
+    seconds = time.perf_counter() - start
+    assert result.test is not None
+    print(f"[{name}] {system} seed {seed}: test F1 {result.test.micro.f1:.4f} ({seconds:.0f} s)", flush=True)
+    return {"seed": seed, "test_f1": result.test.micro.f1, "seconds": round(seconds, 1), "steps": result.global_step}
+
+
 def train_standard(name: str, config: TrainConfig, splits: dict, labels: list[str], seed: int, work: Path) -> dict:
     """The standard recipe on the sentences nerforge trained on, same epochs and batch size; its result row."""
     start = time.perf_counter()
@@ -196,13 +206,7 @@ def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Names
     for seed in seeds:
         config = budget_config(recipe, budget, shared=args.shared, seed=seed, threads=args.threads,
                                out=work / f"{name}-{seed}")
-        start = time.perf_counter()
-        result = train(config)
-        seconds = time.perf_counter() - start
-        assert result.test is not None
-        entry["nerforge"].append({"seed": seed, "test_f1": result.test.micro.f1, "seconds": round(seconds, 1),
-                                  "steps": result.global_step})
-        print(f"[{name}] nerforge seed {seed}: test F1 {result.test.micro.f1:.4f} ({seconds:.0f} s)", flush=True)
+        entry["nerforge"].append(train_nerforge(name, "nerforge", config, seed))
         splits = read_splits(config)  # the same seeded sample nerforge trained on
         labels = resolve_labels(splits, config.data.labels)
         if not args.skip_standard:
@@ -220,13 +224,7 @@ def run_defaults(name: str, budget: Budget, seeds: list[int], args: argparse.Nam
     for seed in seeds:
         config = defaults_config(recipe, budget, shared=args.shared, seed=seed, threads=args.threads,
                                  out=work / f"{name}-defaults-{seed}")
-        start = time.perf_counter()
-        result = train(config)
-        seconds = time.perf_counter() - start
-        assert result.test is not None
-        out["nerforge"].append({"seed": seed, "test_f1": result.test.micro.f1, "seconds": round(seconds, 1),
-                                "steps": result.global_step})
-        print(f"[{name}] defaults seed {seed}: test F1 {result.test.micro.f1:.4f} ({seconds:.0f} s)", flush=True)
+        out["nerforge"].append(train_nerforge(name, "defaults", config, seed))
         splits = read_splits(config)
         labels = resolve_labels(splits, config.data.labels)
         reused = _stored_standard(stored, config, len(splits["train"]), seed)
