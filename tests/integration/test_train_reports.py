@@ -125,7 +125,8 @@ def test_entity_scores_are_calibrated_on_dev_and_applied(
     model, proc = run
     meta = json.loads((model / "nerforge.json").read_text())
     cal = meta["extra"]["calibration"]
-    assert cal["fitted_on"] == "dev" and cal["entities"] >= 0 and cal["temperature"] > 0
+    assert cal["fitted_on"] == "dev" and cal["temperature"] > 0
+    assert 0.0 <= cal["ece_before"] <= 1.0 and 0.0 <= cal["ece_after"] <= 1.0
     assert "entity scores calibrated on dev" in proc.stderr
     tagger = Tagger.load(model, progress=False)
     assert tagger.meta.score_calibration == (cal["temperature"], cal.get("shift", 0.0))

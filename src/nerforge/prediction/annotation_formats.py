@@ -17,7 +17,7 @@ the predictions, so the next round of training takes the export as it is.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from nerforge.prediction.io import InputRecord
@@ -39,19 +39,34 @@ def label_studio_task(
     """One Label Studio task with the entities as a prediction (see the module docstring)."""
     data: dict[str, Any] = {k: v for k, v in record.fields.items() if k != "text" and _jsonable(v)}
     data["text"] = record.text
-    result = [
-        {
-            "id": f"nf{i}",
-            "from_name": from_name,
-            "to_name": to_name,
-            "type": "labels",
-            "value": {"start": e.start, "end": e.end, "text": e.text, "labels": [e.label]},
+    prediction = label_studio_prediction(entities, from_name=from_name, to_name=to_name, model_version=model_version)
+    return {"data": data, "predictions": [prediction]}
+
+
+def label_studio_prediction(
+    entities: Sequence[Entity],
+    *,
+    from_name: str = DEFAULT_FROM_NAME,
+    to_name: str = DEFAULT_TO_NAME,
+    model_version: str = "nerforge",
+    label_for: Callable[[str], str | None] | None = None,
+) -> dict[str, Any]:
+    """One Label Studio prediction: ``{"model_version", "score", "result": [...]}``, the score the mean of the
+    entities' scores (1.0 without entities). ``label_for`` renames an entity type for the project's labeling config
+    (``None`` leaves the entity out); the default keeps every type."""
+    result = []
+    for i, e in enumerate(entities):
+        label = label_for(e.label) if label_for is not None else e.label
+        if label is None:
+            continue
+        result.append({
+            "id": f"nf{i}", "from_name": from_name, "to_name": to_name, "type": "labels",
+            "value": {"start": e.start, "end": e.end, "text": e.text, "labels": [label]},
             "score": round(float(e.score), 6),
-        }
-        for i, e in enumerate(entities)
-    ]
-    score = sum(float(e.score) for e in entities) / len(entities) if entities else 1.0
-    return {"data": data, "predictions": [{"model_version": model_version, "score": round(score, 6), "result": result}]}
+        })  # fmt: skip
+    scores = [r["score"] for r in result]
+    return {"model_version": model_version, "score": round(sum(scores) / len(scores), 6) if scores else 1.0,
+            "result": result}  # fmt: skip
 
 
 def doccano_line(record: InputRecord, entities: Sequence[Entity]) -> dict[str, Any]:

@@ -122,22 +122,20 @@ def _diverse(pool: Sequence[Candidate], count: int) -> list[Candidate]:
 
 def score_records(tagger: Any, records: Any, *, total: int | None = None) -> list[Candidate]:
     """Tag every record (:class:`~nerforge.prediction.io.InputRecord`) and keep its uncertainty and entities."""
-    from collections import deque
-
     from nerforge.prediction.tagger import entities_from_words
 
-    pending: deque[tuple[Any, list[Any]]] = deque()
+    kept: list[Any] = []
 
-    def feed() -> Any:
+    def texts() -> Any:
         for record in records:
-            words = tagger.words(record.text)
-            pending.append((record, words))
-            yield [w.text for w in words]
+            kept.append(record)
+            yield record.text
 
     out = []
-    for prediction in tagger.iter_predict_words(feed(), total=total):
-        record, words = pending.popleft()
-        entities = tuple(entities_from_words(record.text, words, prediction, tagger.meta.score_calibration))
-        out.append(Candidate(record.index, record.text, uncertainty(prediction.scores), record.line,
-                             dict(record.fields), entities))  # fmt: skip
+    calibration = tagger.meta.score_calibration
+    for n, (text, words, prediction) in enumerate(tagger.iter_predict_scored(texts(), total=total)):
+        record = kept[n]
+        entities = tuple(entities_from_words(text, words, prediction, calibration))
+        out.append(Candidate(record.index, text, uncertainty(prediction.scores), record.line, dict(record.fields),
+                             entities))  # fmt: skip
     return out

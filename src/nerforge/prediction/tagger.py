@@ -192,6 +192,14 @@ class Tagger:
 
     def iter_predict(self, texts: Iterable[str], *, total: int | None = None) -> Iterator[list[Entity]]:
         """Entities of each text, yielded in order while ``texts`` is read lazily (bounded memory)."""
+        calibration = self.meta.score_calibration
+        for text, words, prediction in self.iter_predict_scored(texts, total=total):
+            yield entities_from_words(text, words, prediction, calibration)
+
+    def iter_predict_scored(
+        self, texts: Iterable[str], *, total: int | None = None
+    ) -> Iterator[tuple[str, list[Word], WordPrediction]]:
+        """Each text with its words and their raw predictions (tags and probabilities), in order, read lazily."""
         _check_texts(texts)
         pending: collections.deque[tuple[str, list[Word]]] = collections.deque()
 
@@ -205,7 +213,7 @@ class Tagger:
 
         for prediction in self.engine.predict(feed(), total=total):
             text, words = pending.popleft()
-            yield entities_from_words(text, words, prediction, self.meta.score_calibration)
+            yield text, words, prediction
 
     def predict(self, texts: list[str]) -> list[list[Entity]]:
         """Entities of each text, with character offsets into it (``text[e.start:e.end] == e.text``)."""

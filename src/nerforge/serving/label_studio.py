@@ -27,8 +27,8 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
+from nerforge.prediction.annotation_formats import label_studio_prediction
 from nerforge.serving.guards import ApiError
-from nerforge.types import Entity
 
 PREFIX = "/label-studio"
 
@@ -73,23 +73,6 @@ def parse_label_config(xml: str | None) -> LabelConfig:
     return LabelConfig(chosen.get("name") or "label", to_name, value.lstrip("$"), names)
 
 
-def prediction_for(entities: list[Entity], config: LabelConfig, model_version: str) -> dict[str, Any]:
-    """One task's prediction in Label Studio's shape."""
-    result = []
-    for i, e in enumerate(entities):
-        label = config.label_for(e.label)
-        if label is None:
-            continue
-        result.append({
-            "id": f"nf{i}", "from_name": config.from_name, "to_name": config.to_name, "type": "labels",
-            "value": {"start": e.start, "end": e.end, "text": e.text, "labels": [label]},
-            "score": round(float(e.score), 6),
-        })  # fmt: skip
-    scores = [r["score"] for r in result]
-    return {"model_version": model_version, "score": round(sum(scores) / len(scores), 6) if scores else 1.0,
-            "result": result}  # fmt: skip
-
-
 def router(service: Any, model_version: str) -> APIRouter:
     """The routes, predicting through ``service`` (the app's batcher and limits)."""
     # Not in the OpenAPI spec of nerforge's own API (/openapi.json): this is Label Studio's protocol, documented there
@@ -128,7 +111,12 @@ def router(service: Any, model_version: str) -> APIRouter:
             service.check_text(text, f"task {n + 1}")
             texts.append(text)
         found = await service.predict(texts)
-        return {"results": [prediction_for(f, config, model_version) for f in found], "model_version": model_version}
+        results = [
+            label_studio_prediction(f, from_name=config.from_name, to_name=config.to_name,
+                                    model_version=model_version, label_for=config.label_for)
+            for f in found
+        ]  # fmt: skip
+        return {"results": results, "model_version": model_version}
 
     @api.post("/train")
     @api.post("/webhook")
