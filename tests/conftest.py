@@ -104,3 +104,12 @@ def build_tiny_token_model(
     AutoTokenizer.from_pretrained(encoder).save_pretrained(directory)
     ModelMeta(tags=list(labels.tags), max_length=max_length, stride=stride, base_model=str(encoder)).save(directory)
     return directory
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Keep each phase's report on the test item (``item.report_call``), so fixtures can act on a failure (the
+    browser tests save a screenshot)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

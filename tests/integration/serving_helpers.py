@@ -35,11 +35,16 @@ class GazetteerPredictor:
     Args:
         gazetteer: phrase -> label.
         delay_s: time each ``predict`` call sleeps (so concurrent requests pile up and get batched).
+        scores: phrase -> score (0.9 for phrases not listed).
+        fail_marker: a text containing it makes ``predict`` raise (a model failure).
     """
 
-    def __init__(self, gazetteer: dict[str, str] | None = None, *, delay_s: float = 0.0) -> None:
+    def __init__(self, gazetteer: dict[str, str] | None = None, *, delay_s: float = 0.0,
+                 scores: dict[str, float] | None = None, fail_marker: str | None = None) -> None:
         self.gazetteer = dict(gazetteer or GAZETTEER)
         self.delay_s = delay_s
+        self.scores = dict(scores or {})
+        self.fail_marker = fail_marker
         self.calls: list[int] = []
         self._lock = threading.Lock()
         names = sorted(self.gazetteer, key=len, reverse=True)
@@ -54,7 +59,9 @@ class GazetteerPredictor:
         return self._info
 
     def entities(self, text: str) -> list[Entity]:
-        return [Entity(text=m.group(0), label=self.gazetteer[m.group(0)], start=m.start(), end=m.end(), score=0.9)
+        # Offsets in code points, as the API promises: Python's str indices are code points.
+        return [Entity(text=m.group(0), label=self.gazetteer[m.group(0)], start=m.start(), end=m.end(),
+                       score=self.scores.get(m.group(0), 0.9))
                 for m in self._pattern.finditer(text)]
 
     def predict(self, texts: list[str]) -> list[list[Entity]]:
@@ -62,6 +69,8 @@ class GazetteerPredictor:
             self.calls.append(len(texts))
         if self.delay_s:
             time.sleep(self.delay_s)
+        if self.fail_marker and any(self.fail_marker in t for t in texts):
+            raise RuntimeError("the model failed")
         return [self.entities(t) for t in texts]
 
 
@@ -110,6 +119,7 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, tuple[str, bytes]] = {
         "/article.html": ("text/html; charset=utf-8", ARTICLE.encode()),
         "/plain.txt": ("text/plain; charset=utf-8", b"Bob met Alice Smith in Berlin."),
+        "/emoji.txt": ("text/plain; charset=utf-8", "🎉🎉 Bob met Alice Smith 👋🏽 in Paris.".encode()),
         "/image.png": ("image/png", b"\x89PNG\r\n\x1a\n"),
         "/big.txt": ("text/plain", b"Paris " * 200_000),
         "/slow": ("text/plain", b"Paris, eventually."),

@@ -121,16 +121,34 @@ def test_api_texts_keep_order(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"text": "a", "texts": ["b"]}, {"text": 3}, {"texts": "not a list"}, {"text": "a", "extra": 1}, []]
+    ("body", "message"),
+    [
+        ({}, 'the body has none of the fields it needs; it must be {"text": "..."} or {"texts"'),
+        ({"text": "a", "texts": ["b"]}, 'the body has both "text" and "texts"; send one of them'),
+        ({"text": 3}, '"text" must be a string, got a number'),
+        ({"texts": "x"}, '"texts" must be a list of strings, got a string'),
+        ({"texts": ["ok", 5]}, '"texts"[1] must be a string, got a number'),
+        ({"texts": ["ok", None]}, '"texts"[1] must be a string, got null'),
+        ({"text": "a", "extra": 1}, 'unknown field "extra"; the body must be {"text": "..."} or {"texts"'),
+        ([], 'the body must be a JSON object, {"text": "..."} or {"texts": ["...", ...]}; got a list'),
+        ("hello", "the body must be a JSON object"),
+    ],
 )
-def test_api_text_wrong_shape_is_422(api: Api, body: object) -> None:
+def test_api_text_wrong_shape_is_422_naming_the_field(api: Api, body: object, message: str) -> None:
     error = error_of(api.post("/v1/entities", json=body), 422)
-    assert error["error"] == "invalid_request" and '{"text": "..."} or {"texts"' in error["message"]
+    assert error["error"] == "invalid_request"
+    assert error["message"].startswith(message), error["message"]
+    assert "TextRequest" not in error["message"]
 
 
-def test_api_text_invalid_json_and_unicode_are_422(api: Api) -> None:
+def test_api_text_invalid_json_is_400_and_bad_unicode_422(api: Api) -> None:
     headers = {"content-type": "application/json"}
-    assert error_of(api.post("/v1/entities", content=b"{not json", headers=headers), 422)["error"] == "invalid_request"
+    error = error_of(api.post("/v1/entities", content=b"{not json", headers=headers), 400)
+    assert error["error"] == "invalid_json" and error["message"].startswith("the body is not valid JSON (at character 1)")
+    empty = error_of(api.post("/v1/entities", content=b"", headers=headers), 422)
+    assert empty["message"].startswith("the body is empty; it must be")
+    url = error_of(api.post("/v1/entities/url", json={"url": ["x"]}), 422)
+    assert url["message"] == '"url" must be a string, got a list'
     bad = api.post("/v1/entities", content=b'{"text": "a \\ud800 b"}', headers=headers)
     assert error_of(bad, 422)["error"] == "invalid_text"
 
@@ -198,7 +216,8 @@ def test_api_csv_upload_download(api: Api) -> None:
     assert rows[1][:2] == ["1", "Alice Smith lives in Paris"]
     assert spans(json.loads(rows[1][2])) == [("Alice Smith", "PER", 0, 11), ("Paris", "LOC", 21, 26)]
     assert rows[2][1].startswith("'=HYPERLINK")  # a formula cell is neutralised
-    assert spans(json.loads(rows[2][2])) == [("Bob", "PER", 23, 26)]  # offsets into the original text
+    # The offsets slice the cell as written, its escaping quote included.
+    assert spans(json.loads(rows[2][2])) == [("Bob", "PER", 24, 27)] and rows[2][1][24:27] == "Bob"
     assert rows[3] == ["3", "", "[]"]
     assert [e["text"] for e in json.loads(rows[4][2])] == ["Acme Corp", "Berlin"]
 
@@ -363,7 +382,9 @@ def test_api_page_and_spec(api: Api) -> None:
     for asset in ("/static/app.js", "/static/style.css"):
         assert api.get(asset).status_code == 200
     spec = api.get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/healthz", "/v1/model", "/v1/entities", "/v1/entities/csv", "/v1/entities/url"}
+    assert set(spec["paths"]) == {"/healthz", "/v1/model", "/v1/entities", "/v1/entities/csv", "/v1/entities/url",
+                                  "/v1/jobs/csv", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/rows",
+                                  "/v1/jobs/{job_id}/download"}
     assert error_of(api.get("/nowhere"), 404)["error"] == "http_404"
     assert error_of(api.get("/v1/entities"), 405)["error"] == "http_405"
 

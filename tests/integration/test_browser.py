@@ -1,7 +1,8 @@
 """The web page in headless Chromium (Playwright): text, CSV and URL tabs against a real server on 127.0.0.1.
 
-Screenshots go to ``test-artifacts/`` at the repository root (git-ignored). Chromium is the system's
-(``/usr/bin/chromium``, or ``NERFORGE_CHROMIUM``); the tests skip when it is absent.
+Screenshots go to ``test-artifacts/`` at the repository root (git-ignored), and a failing test leaves one named
+``failed-<test>.png`` there. Chromium is the system's (``/usr/bin/chromium``, or ``NERFORGE_CHROMIUM``); the tests
+skip when it is absent. More of the page (runs, jobs, the entity view) is in ``test_browser_page.py``.
 """
 
 from __future__ import annotations
@@ -51,22 +52,36 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser, site: Site) -> Iterator[object]:
+def open_page(browser, url: str, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh browser context on ``url``; a screenshot is saved if the test fails."""
     context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 900})
     page = context.new_page()
     page.dialogs = []
+    page.console_errors = []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    page.goto(site.api + "/")
+    page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
+    page.goto(url + "/")
     page.locator("#model-line", has_text="entity types").wait_for()  # (no wait_for_function: the CSP forbids eval)
     yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        screenshot(page, f"failed-{request.node.name}.png")
     context.close()
+
+
+@pytest.fixture
+def page(browser, site: Site, request: pytest.FixtureRequest) -> Iterator[object]:
+    yield from open_page(browser, site.api, request)
 
 
 def marks(page) -> list[tuple[str, str]]:
     """(entity text, label) of each highlighted entity, in page order."""
     return [tuple(m) for m in page.eval_on_selector_all(
         "#highlighted mark.entity", "ms => ms.map(m => [m.firstChild.textContent, m.dataset.label])")]
+
+
+def table_rows(page) -> list[list[str]]:
+    return page.eval_on_selector_all("#distinct tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
 
 
 def screenshot(page, name: str) -> None:
@@ -90,9 +105,9 @@ def test_browser_text_tab_highlights_and_escapes(page) -> None:
     assert page.dialogs == []
     legend = page.eval_on_selector_all("#legend li", "items => items.map(i => i.textContent)")
     assert legend == ["LOC", "ORG", "PER"]
-    rows = page.eval_on_selector_all("#distinct tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
-    assert sorted(rows) == [["Acme Corp", "ORG", "1"], ["Alice Smith", "PER", "1"], ["Bob", "PER", "1"],
-                            ["Paris", "LOC", "1"]]
+    rows = table_rows(page)
+    assert sorted(rows) == [["Acme Corp", "ORG", "1", "0.90"], ["Alice Smith", "PER", "1", "0.90"],
+                            ["Bob", "PER", "1", "0.90"], ["Paris", "LOC", "1", "0.90"]]
     assert "4 entities found" in page.inner_text("#status")
     screenshot(page, "browser-text.png")
     with page.expect_download() as info:

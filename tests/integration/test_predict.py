@@ -179,9 +179,11 @@ def test_predict_cli_csv_to_csv_keeps_rows_and_escapes(
     assert [r["doc"] for r in got] == ["a", "b", "c"]
     assert got[0]["body"] == rows[0]["body"]
     assert got[1]["body"] == "'=HYPERLINK(evil) Acme" and got[1]["n"] == "'-2" and got[2]["n"] == "'@3"
-    for row, original in zip(got, rows, strict=True):
+    assert json.loads(got[1]["entities"]), "the tiny model tags something in every text; the check below needs it"
+    for row in got:
         entities = json.loads(row["entities"])
-        _check_record({"text": original["body"], "entities": entities}, original["body"])
+        # The offsets slice the text cell as written: an escaped cell's quote counts.
+        _check_record({"text": row["body"], "entities": entities}, row["body"])
         readable = "; ".join(f"{' '.join(e['text'].split())} [{e['label']}]" for e in entities)
         assert row["entities_text"] in (readable, "'" + readable)  # spreadsheet-escaped like every cell
 

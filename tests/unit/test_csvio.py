@@ -105,8 +105,10 @@ def test_csvio_tagged_csv_adds_entities_column_and_escapes() -> None:
     assert back[0] == ["id", "text", "entities"]
     assert back[1][:2] == ["'=cmd", "'=Bob in Paris"]
     entities = json.loads(back[1][2])
-    assert [(e["text"], e["label"], e["start"], e["end"]) for e in entities] == [("Bob", "PER", 1, 4),
-                                                                                ("Paris", "LOC", 8, 13)]
+    # Offsets count the escaping quote, so they slice the text cell as written.
+    assert [(e["text"], e["label"], e["start"], e["end"]) for e in entities] == [("Bob", "PER", 2, 5),
+                                                                                ("Paris", "LOC", 9, 14)]
+    assert all(back[1][1][e["start"] : e["end"]] == e["text"] for e in entities)
     assert back[2] == ["2", "nothing", "[]"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 from pathlib import Path
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
     from nerforge.serving.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_loopback(host: str) -> bool:
@@ -55,6 +64,8 @@ def serve(
     if not 0 < port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {port}")
     settings = settings or ServeSettings()
+    if not _is_ip(host) and host.lower() not in settings.allowed_hosts:  # answer for the name we were started under
+        settings = dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, host))
     if threads is not None:
         from nerforge.threads import set_torch_threads
 
@@ -87,6 +98,13 @@ def serve_cli(
     max_body_mb: float = typer.Option(5.0, "--max-body-mb", help="Largest request body, in MiB."),
     timeout: float = typer.Option(60.0, "--timeout", help="Longest time a request may take, in seconds."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: all cores)."),
+    allowed_host: list[str] = typer.Option(
+        [], "--allowed-host", help="A host name the server answers to, besides IP addresses, localhost and --host "
+        "(repeatable; '*' for any). Other names get 400, which stops DNS-rebinding attacks."),
+    max_per_client: int = typer.Option(64, "--max-per-client", min=1,
+                                       help="Most requests one client address may have in progress (then 429)."),
+    max_csv_jobs: int = typer.Option(4, "--max-csv-jobs", min=1,
+                                     help="Most background CSV jobs queued or running at once (then 503)."),
 ) -> None:
     """Serve a model: REST API (/v1/...), OpenAPI spec (/openapi.json) and a web page (/)."""
     try:
@@ -102,6 +120,9 @@ def serve_cli(
         batch_max_texts=batch_size,
         batch_max_wait_ms=batch_wait_ms,
         allow_private_urls=allow_private_urls,
+        allowed_hosts=tuple(allowed_host),
+        max_concurrent_per_client=max_per_client,
+        max_csv_jobs=max_csv_jobs,
     )
     serve(model, host=host, port=port, backend=backend, batch_size=batch_size, threads=threads, settings=settings)
 

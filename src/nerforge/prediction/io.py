@@ -14,7 +14,9 @@ Outputs (written atomically):
 - ``.csv``: the input columns (``id, text`` for other inputs) plus ``entities_text``, the entities to read
   (``Power BI [TECH]; SQL [TECH]``), and an ``entities`` column holding the JSON list;
   cells starting with ``= + - @`` (or a tab / carriage return, or a full-width ``＝ ＋ － ＠``) get a leading
-  ``'`` so spreadsheets do not run them as formulas (the server's CSV output uses the same :func:`escape_cell`).
+  ``'`` so spreadsheets do not run them as formulas (the server's CSV output uses the same :func:`escape_cell`);
+  the offsets in ``entities`` then count that ``'`` too, so they slice the text cell as written
+  (:func:`cell_entities`).
 
 Problems in an input file raise :class:`~nerforge.errors.DataFormatError` with ``path:line``.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -293,6 +296,15 @@ def escape_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
+def cell_entities(text: str, entities: Sequence[Entity]) -> list[Entity]:
+    """``entities`` with offsets into ``escape_cell(text)``: shifted by the ``'`` it prefixes, if any, so
+    ``escape_cell(text)[e.start:e.end] == e.text`` holds in the written file as it does in the input."""
+    shift = len(escape_cell(text)) - len(text)
+    if not shift:
+        return list(entities)
+    return [dataclasses.replace(e, start=e.start + shift, end=e.end + shift) for e in entities]
+
+
 def entities_json(entities: Sequence[Entity]) -> list[dict[str, object]]:
     return [e.to_dict() for e in entities]
 
@@ -323,7 +335,7 @@ def record_to_row(record: InputRecord, entities: Sequence[Entity], columns: Sequ
     spreadsheet-escaped."""
     values = {"id": record.id, "text": record.text, **record.fields}
     values[READABLE_COLUMN] = readable_entities(entities)
-    values[ENTITIES_COLUMN] = json.dumps(entities_json(entities), ensure_ascii=False)
+    values[ENTITIES_COLUMN] = json.dumps(entities_json(cell_entities(record.text, entities)), ensure_ascii=False)
     return [escape_cell(_csv_cell(values.get(c))) for c in columns]
 
 

@@ -8,21 +8,19 @@ requests share model calls.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Body, FastAPI, File, Query, UploadFile
-from fastapi.responses import FileResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import Response
 
 from nerforge import __version__
 from nerforge.serving import csvio
-from nerforge.serving.batching import Batcher
-from nerforge.serving.guards import ApiError, GuardMiddleware, install_error_handlers
+from nerforge.serving.guards import GuardMiddleware, install_error_handlers
+from nerforge.serving.job_routes import add_job_routes
 from nerforge.serving.label_studio import router as label_studio_router
+from nerforge.serving.pages import add_page_routes
 from nerforge.serving.predictor import Predictor
 from nerforge.serving.schemas import (
     BatchingStats,
@@ -42,11 +40,9 @@ from nerforge.serving.schemas import (
     entities_out,
     sanitize_json,
 )
+from nerforge.serving.service import Service, clean, safe_filename
 from nerforge.serving.settings import ServeSettings
 from nerforge.serving.urlfetch import FetchPolicy, PageFetcher, UrlFetcher
-from nerforge.types import Entity
-
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 _ERRORS = {
     400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, broken multipart)."},
@@ -54,55 +50,6 @@ _ERRORS = {
     422: {"model": ErrorResponse, "description": "The input is invalid."},
     504: {"model": ErrorResponse, "description": "The request (or the page fetch) took too long."},
 }
-
-
-def _clean(text: str) -> str:
-    """``text`` with anything that cannot be encoded as UTF-8 replaced (for text that did not come from a client)."""
-    return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _safe_filename(name: str | None, suffix: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "results").stem)[:80].strip("._") or "results"
-    return f"{stem}{suffix}"
-
-
-class _Service:
-    """What the routes share: the settings, the model, its batcher and the page fetcher."""
-
-    def __init__(self, predictor: Predictor, settings: ServeSettings, fetcher: PageFetcher) -> None:
-        self.predictor = predictor
-        self.settings = settings
-        self.fetcher = fetcher
-        self.batcher = Batcher(
-            predictor.predict, max_texts=settings.batch_max_texts, max_wait_s=settings.batch_max_wait_ms / 1000
-        )
-
-    def check_count(self, texts: list[str]) -> None:
-        if len(texts) > self.settings.max_texts:
-            raise ApiError(413, "too_many_texts",
-                           f"{len(texts)} texts; the limit is {self.settings.max_texts} per request")
-
-    def check_text(self, text: str, name: str = "text") -> None:
-        """Refuse a text over the length limit (413) or one that is not valid Unicode (422)."""
-        limit = self.settings.max_text_chars
-        if len(text) > limit:
-            raise ApiError(413, "text_too_long", f"{name} has {len(text)} characters; the limit is {limit}")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ApiError(422, "invalid_text",
-                           f"{name} is not valid Unicode (unpaired surrogate at character {exc.start})") from None
-
-    async def predict(self, texts: list[str]) -> list[list[Entity]]:
-        """Entities for each text, in chunks of the batch size so one big upload does not starve other requests."""
-        results: list[list[Entity]] = [[] for _ in texts]
-        todo = [i for i, t in enumerate(texts) if t.strip()]  # blank texts have no entities
-        step = self.settings.batch_max_texts
-        for start in range(0, len(todo), step):
-            chunk = todo[start : start + step]
-            for i, entities in zip(chunk, await self.batcher.submit([texts[i] for i in chunk]), strict=True):
-                results[i] = list(entities)
-        return results
 
 
 def create_app(
@@ -125,7 +72,7 @@ def create_app(
             max_redirects=settings.fetch_max_redirects,
         )
         fetcher = UrlFetcher(policy)
-    service = _Service(predictor, settings, fetcher)
+    service = Service(predictor, settings, fetcher)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -133,6 +80,7 @@ def create_app(
         try:
             yield
         finally:
+            await service.jobs.close()
             await service.batcher.stop()
 
     app = FastAPI(
@@ -140,22 +88,24 @@ def create_app(
         version=__version__,
         summary="Named-entity recognition for texts, web pages and CSV files.",
         lifespan=lifespan,
-        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN; the spec is at /openapi.json
+        docs_url=None,  # FastAPI's Swagger UI and ReDoc load their scripts from a CDN: /docs is ours (pages.py)
         redoc_url=None,
     )
     app.state.service = service
     app.state.batcher = service.batcher
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s,
+                       allowed_hosts=settings.allowed_hosts, max_per_client=settings.max_concurrent_per_client)
     _add_api_routes(app, service)
+    add_job_routes(app, service)
     info = predictor.info
     app.include_router(label_studio_router(service, f"nerforge {info.name} {info.model_version}".strip()))
-    _add_page_routes(app)
+    add_page_routes(app)
     return app
 
 
-def _add_api_routes(app: FastAPI, service: _Service) -> None:
+def _add_api_routes(app: FastAPI, service: Service) -> None:
     limits = service.settings
 
     @app.get("/healthz", response_model=HealthResponse, tags=["service"])
@@ -176,7 +126,8 @@ def _add_api_routes(app: FastAPI, service: _Service) -> None:
             backend=info.backend, base_model=info.base_model, model_version=info.model_version, version=__version__,
             limits=Limits(max_body_bytes=limits.max_body_bytes, max_text_chars=limits.max_text_chars,
                           max_texts=limits.max_texts, max_csv_rows=limits.max_csv_rows,
-                          request_timeout_s=limits.request_timeout_s, allow_private_urls=limits.allow_private_urls),
+                          request_timeout_s=limits.request_timeout_s, allow_private_urls=limits.allow_private_urls,
+                          max_csv_jobs=limits.max_csv_jobs),
         )
 
     @app.post(
@@ -215,8 +166,9 @@ def _add_api_routes(app: FastAPI, service: _Service) -> None:
             **_ERRORS,
         },
         description=(
-            f"Upload a UTF-8 CSV file (field `file`) with a `text` column; at most {limits.max_csv_rows} rows. "
-            "Cells that a spreadsheet would read as formulas are prefixed with `'`."
+            f"Upload a UTF-8 CSV file (field `file`) with a `text` column; at most {limits.max_csv_rows} rows, "
+            f"answered within {limits.request_timeout_s:g} s (a larger file: `POST /v1/jobs/csv`). Cells that a "
+            "spreadsheet would read as formulas are prefixed with `'`; entity offsets count that `'`."
         ),
     )
     async def entities_csv(
@@ -224,7 +176,7 @@ def _add_api_routes(app: FastAPI, service: _Service) -> None:
         output: Annotated[Literal["csv", "distinct", "json"], Query(alias="format")] = "csv",
     ) -> Response:
         data = await file.read()
-        table = csvio.read_csv(data, max_rows=limits.max_csv_rows, source=_safe_filename(file.filename, ".csv"))
+        table = csvio.read_csv(data, max_rows=limits.max_csv_rows, source=safe_filename(file.filename, ".csv"))
         for i, text in enumerate(table.texts):
             service.check_text(text, f"row {i + 1}")
         per_row = await service.predict(table.texts)
@@ -239,7 +191,7 @@ def _add_api_routes(app: FastAPI, service: _Service) -> None:
             text, suffix = csvio.distinct_csv(per_row), ".distinct-entities.csv"
         else:
             text, suffix = csvio.tagged_csv(table, per_row), ".entities.csv"
-        filename = _safe_filename(file.filename, suffix)
+        filename = safe_filename(file.filename, suffix)
         return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="{filename}"'})
 
@@ -257,18 +209,10 @@ def _add_api_routes(app: FastAPI, service: _Service) -> None:
     async def entities_url(body: UrlRequest) -> UrlResponse:
         service.check_text(body.url, "url")
         page = await service.fetcher.fetch(body.url)
-        text = _clean(page.text)
+        text = clean(page.text)
         truncated = len(text) > limits.max_text_chars
         text = text[: limits.max_text_chars]
         (found,) = await service.predict([text])
-        return UrlResponse(url=_clean(page.url), title=_clean(page.title) if page.title else None,
+        return UrlResponse(url=clean(page.url), title=clean(page.title) if page.title else None,
                            content_type=page.content_type, text=text, truncated=truncated,
                            entities=entities_out(found))
-
-
-def _add_page_routes(app: FastAPI) -> None:
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
-
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

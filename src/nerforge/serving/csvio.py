@@ -6,7 +6,8 @@ a column is refused with the columns that were found. Short rows are padded with
 cells than the header is an error (its extra cells would otherwise be lost).
 
 Writing: every cell that a spreadsheet could read as a formula (it begins with ``= + - @``, their full-width forms,
-a tab or a carriage return) is prefixed with ``'``, so opening the file never runs anything.
+a tab or a carriage return) is prefixed with ``'``, so opening the file never runs anything; the offsets in the
+``entities`` column count that ``'``, so they slice the text cell as written.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from nerforge.errors import DataFormatError, UsageError
-from nerforge.prediction.io import FORMULA_STARTS, escape_cell  # noqa: F401 - one escaping for CLI, server and Ray
+from nerforge.prediction.io import FORMULA_STARTS, cell_entities, escape_cell  # noqa: F401 - one escaping for all
 from nerforge.types import Entity
 
 TEXT_COLUMN = "text"
@@ -133,9 +134,11 @@ def distinct_entities(per_text: Iterable[Sequence[Entity]]) -> list[Distinct]:
 
 
 def tagged_csv(table: CsvTable, per_row: Sequence[Sequence[Entity]]) -> str:
-    """The upload with an ``entities`` column added, in the upload's delimiter."""
+    """The upload with an ``entities`` column added, in the upload's delimiter; the offsets slice the text cell as
+    written (an escaped cell's ``'`` counts, see :func:`~nerforge.prediction.io.cell_entities`)."""
     columns = [*table.columns, ENTITIES_COLUMN]
-    rows = ([*row, entities_cell(ents)] for row, ents in zip(table.rows, per_row, strict=True))
+    rows = ([*row, entities_cell(cell_entities(row[table.text_index], ents))]
+            for row, ents in zip(table.rows, per_row, strict=True))
     return write_csv(columns, rows, delimiter=table.delimiter)
 
 

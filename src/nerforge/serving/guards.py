@@ -1,8 +1,10 @@
 """Limits and error answers shared by every route of the serving app.
 
-``GuardMiddleware`` (plain ASGI, so it sees the raw body stream) refuses bodies over the size limit with 413
-before the app reads them, puts one time limit on the whole request (upload included) and answers 504 past it,
-and adds security headers to every response. The exception handlers turn every error into the same JSON shape
+``GuardMiddleware`` (plain ASGI, so it sees the raw body stream) first refuses requests under a host name the
+server does not answer for (400), cross-site browser posts (403) and a client's requests past its concurrency
+limit (429) (see :mod:`nerforge.serving.access`), then refuses bodies over the size limit with 413 before the app
+reads them, puts one time limit on the whole request (upload included) and answers 504 past it, and adds security
+headers to every response. The exception handlers turn every error into the same JSON shape
 (:class:`~nerforge.serving.schemas.ErrorResponse`); strings in it are made encodable first, so no input can make an
 error answer itself fail.
 """
@@ -21,7 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nerforge.errors import DataFormatError, NerforgeError
+from nerforge.serving.access import ClientLimiter, cross_site_problem, host_problem
 from nerforge.serving.batching import PredictionError
+from nerforge.serving.body_errors import SHAPE_TEXT, body_problem
 from nerforge.serving.csvio import CsvLimitError
 from nerforge.serving.urlfetch import UrlFetchError, UrlFetchTimeoutError, UrlRefusedError
 
@@ -39,21 +43,18 @@ SECURITY_HEADERS = {
 }
 
 
-# Shown in 422 answers for a body of the wrong shape, where pydantic's own messages are hard to read.
-BODY_SHAPES = {
-    "/v1/entities": '{"text": "..."} or {"texts": ["...", ...]}',
-    "/v1/entities/url": '{"url": "https://..."}',
-}
+BODY_SHAPES = SHAPE_TEXT  # shown in 422 answers for a body of the wrong shape
 
 
 class ApiError(Exception):
     """An error answer chosen by a route: HTTP status, stable code, message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
 def _safe(text: Any) -> str:
@@ -90,7 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
 
     @app.exception_handler(NerforgeError)
     async def _nerforge_error(_: Request, exc: NerforgeError) -> JSONResponse:
@@ -101,18 +102,31 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        unparsable = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if unparsable is not None:
+            where = unparsable.get("loc", ())
+            at = f" (at character {where[-1]})" if len(where) > 1 and isinstance(where[-1], int) else ""
+            return error_response(400, "invalid_json", f"the body is not valid JSON{at}; send a JSON object with "
+                                  "Content-Type: application/json")
+        body = getattr(exc, "body", None)
+        plain = body_problem(request.url.path, body) if body is not None else None
+        if body is None and request.url.path in BODY_SHAPES and any(e.get("type") == "missing" for e in errors):
+            plain = f"the body is empty; it must be {BODY_SHAPES[request.url.path]}"
         details = [
             {
                 "loc": [_safe(part) for part in err.get("loc", ())],
                 "msg": _safe(err.get("msg", "")),
                 "type": _safe(err.get("type", "")),
             }
-            for err in exc.errors()
+            for err in errors
         ]
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(first["loc"])
         message = f"{where}: {first['msg']}" if where else str(first["msg"])
-        if request.url.path in BODY_SHAPES:
+        if plain is not None:
+            message = plain
+        elif request.url.path in BODY_SHAPES:
             message = f"the body must be {BODY_SHAPES[request.url.path]} ({message})"
         return error_response(422, "invalid_request", message, details)
 
@@ -132,12 +146,26 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class GuardMiddleware:
-    """Body size limit (413), whole-request time limit (504) and security headers, for every HTTP request."""
+    """Host, origin and per-client checks (400, 403, 429), body size limit (413), whole-request time limit (504)
+    and security headers, for every HTTP request."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float,
+                 allowed_hosts: tuple[str, ...] = ("*",), max_per_client: int = 1_000_000) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
+        self.allowed_hosts = allowed_hosts
+        self.limiter = ClientLimiter(max_per_client)
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str, dict[str, str] | None] | None:
+        headers = Headers(scope=scope)
+        problem = host_problem(headers.get("host"), self.allowed_hosts)
+        if problem:
+            return 400, "host_not_allowed", problem, None
+        problem = cross_site_problem(scope.get("method", "GET"), headers)
+        if problem:
+            return 403, "cross_site_refused", problem, None
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,6 +182,18 @@ class GuardMiddleware:
                     headers.setdefault(name, value)
             await send(message)
 
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            status, code, message, extra = refusal
+            await error_response(status, code, message, headers=extra)(scope, receive, send_with_headers)
+            return
+        client = (scope.get("client") or ("unknown", 0))[0]
+        if not self.limiter.enter(client):
+            message = (f"this client already has {self.limiter.max_per_client} requests in progress, the most this "
+                       "server allows; retry when one has finished")
+            response = error_response(429, "too_many_requests", message, headers={"retry-after": "1"})
+            await response(scope, receive, send_with_headers)
+            return
         try:
             await asyncio.wait_for(self._handle(scope, receive, send_with_headers), self.timeout_s)
         except asyncio.TimeoutError:
@@ -161,6 +201,8 @@ class GuardMiddleware:
             if not started:
                 response = error_response(504, "timeout", f"the request took longer than {self.timeout_s:g} s")
                 await response(scope, receive, send_with_headers)
+        finally:
+            self.limiter.leave(client)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"the request body is larger than {self.max_body_bytes} bytes, the limit of this server"

@@ -21,11 +21,15 @@ class _Request(BaseModel):
 class TextRequest(_Request):
     """One text to tag."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "Tim Cook visited Paris in May 🎉."}]})
+
     text: str = Field(description="The text; its length is limited by the server (see GET /v1/model).")
 
 
 class TextsRequest(_Request):
     """Several texts to tag in one request."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"texts": ["Ana moved to Madrid.", "No names here."]}]})
 
     texts: list[str] = Field(description="The texts; their number and lengths are limited by the server.")
 
@@ -33,11 +37,14 @@ class TextsRequest(_Request):
 class UrlRequest(_Request):
     """A web page to fetch, reduce to its main text, and tag."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"url": "https://example.org/news/article.html"}]})
+
     url: str = Field(max_length=2048, description="An http or https URL of a text/html or text/plain page.")
 
 
 class EntityOut(BaseModel):
-    """One entity: ``text == input[start:end]`` (character offsets, half-open)."""
+    """One entity: ``text == input[start:end]``, offsets counted in Unicode code points (Python's ``str``
+    indices; JavaScript strings count UTF-16 units, so convert with ``Array.from(text)``), half-open."""
 
     text: str
     label: str
@@ -106,6 +113,30 @@ class CsvJsonResponse(BaseModel):
     distinct: list[DistinctEntity]
 
 
+class JobResponse(BaseModel):
+    """A background CSV job: where it stands. Poll ``GET /v1/jobs/{id}`` until ``status`` is ``done``."""
+
+    id: str
+    filename: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    rows_total: int
+    rows_done: int
+    queue_position: int = Field(description="Jobs ahead of this one (0: running or next).")
+    elapsed_s: float = Field(description="Seconds since the job started running.")
+    eta_s: float | None = Field(description="Estimated seconds left at the pace so far (null when unknown).")
+    error: str | None = None
+    columns: list[str]
+
+
+class JobRowsResponse(BaseModel):
+    """Tagged rows of a job, from ``start``; ``rows_done`` says how many are ready so far."""
+
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    rows_total: int
+    rows_done: int
+    rows: list[CsvRowOut]
+
+
 class Limits(BaseModel):
     max_body_bytes: int
     max_text_chars: int
@@ -113,6 +144,7 @@ class Limits(BaseModel):
     max_csv_rows: int
     request_timeout_s: float
     allow_private_urls: bool
+    max_csv_jobs: int
 
 
 class ModelResponse(BaseModel):

@@ -29,6 +29,11 @@ class ServeSettings:
         fetch_timeout_s: longest time to fetch one URL, redirects included; slower fetches get 504.
         fetch_max_bytes: largest page body to read; larger pages are refused with 422.
         fetch_max_redirects: most redirects to follow (each hop is checked again).
+        allowed_hosts: host names this server answers to (the ``Host`` header), besides IP addresses and
+            ``localhost``, which are always answered; ``"*"`` answers any. A name not listed gets 400: a web page on another site cannot
+            reach the server by pointing its own name at this machine (DNS rebinding).
+        max_concurrent_per_client: most requests one client address may have in progress at once; more get 429.
+        max_csv_jobs: most background CSV jobs queued or running at once; more get 503.
     """
 
     max_body_bytes: int = 5 * 1024 * 1024
@@ -42,10 +47,14 @@ class ServeSettings:
     fetch_timeout_s: float = 15.0
     fetch_max_bytes: int = 3 * 1024 * 1024
     fetch_max_redirects: int = 5
+    allowed_hosts: tuple[str, ...] = ()
+    max_concurrent_per_client: int = 64
+    max_csv_jobs: int = 4
 
     def __post_init__(self) -> None:
         positive = ("max_body_bytes", "max_text_chars", "max_texts", "max_csv_rows", "batch_max_texts",
-                    "request_timeout_s", "fetch_timeout_s", "fetch_max_bytes")
+                    "request_timeout_s", "fetch_timeout_s", "fetch_max_bytes", "max_concurrent_per_client",
+                    "max_csv_jobs")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -54,6 +63,11 @@ class ServeSettings:
             raise ConfigError(f"serve setting batch_max_wait_ms must be >= 0, got {self.batch_max_wait_ms!r}")
         if not 0 <= self.fetch_max_redirects <= 20:
             raise ConfigError(f"serve setting fetch_max_redirects must be in 0..20, got {self.fetch_max_redirects!r}")
+        hosts = tuple(h.strip().lower().rstrip(".") for h in self.allowed_hosts)
+        bad = [h for h in hosts if not h or any(c in h for c in "/@ :")]
+        if bad or isinstance(self.allowed_hosts, str):
+            raise ConfigError(f"serve setting allowed_hosts must be host names (or '*'), got {self.allowed_hosts!r}")
+        object.__setattr__(self, "allowed_hosts", hosts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -196,6 +196,32 @@ class _Inflater:
             raise UrlFetchError(f"the page's compressed body is corrupt: {exc}") from None
 
 
+_GAI_REASONS = {
+    getattr(socket, "EAI_NONAME", -2): "no such host name",
+    getattr(socket, "EAI_AGAIN", -3): "the name server did not answer (try again later)",
+    getattr(socket, "EAI_FAIL", -4): "the name lookup failed",
+    getattr(socket, "EAI_NODATA", -5): "the host name has no address",
+}
+
+
+def plain_reason(exc: BaseException) -> str:
+    """Why a lookup or connection failed, in words, without ``[Errno -2]`` codes."""
+    original, seen = exc, set()
+    while exc is not None and id(exc) not in seen:  # httpx wraps the OSError that says what happened
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror):
+            return _GAI_REASONS.get(exc.errno or 0, "the host name could not be looked up")
+        if isinstance(exc, ConnectionRefusedError):
+            return "the connection was refused"
+        if isinstance(exc, ConnectionResetError):
+            return "the connection was reset"
+        if isinstance(exc, OSError) and exc.strerror:
+            return exc.strerror[:1].lower() + exc.strerror[1:]
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(original)
+    return text.split("] ", 1)[-1] if text.startswith("[Errno") else (text or "the connection failed")
+
+
 class UrlFetcher:
     """Fetches pages under a :class:`FetchPolicy`.
 
@@ -229,6 +255,10 @@ class UrlFetcher:
             raw = await asyncio.wait_for(self._fetch(url), self.policy.timeout_s)
         except asyncio.TimeoutError:
             raise UrlFetchTimeoutError(f"fetching the page took longer than {self.policy.timeout_s:g} s") from None
+        except httpx.TimeoutException:
+            raise UrlFetchTimeoutError(f"fetching the page took longer than {self.policy.timeout_s:g} s") from None
+        except httpx.TransportError as exc:
+            raise UrlFetchError(f"could not fetch the page: {plain_reason(exc)}") from None
         if raw.mime == "text/plain":
             title, text = None, _decode(raw.body, raw.charset)
         else:
@@ -243,7 +273,7 @@ class UrlFetcher:
         try:
             addresses = await asyncio.to_thread(self._resolver, host, port)
         except (OSError, UnicodeError, ValueError) as exc:
-            raise UrlRefusedError(f"cannot resolve host {parsed.host!r}: {exc}") from None
+            raise UrlRefusedError(f"cannot resolve host {parsed.host!r}: {plain_reason(exc)}") from None
         ips: list[IPAddress] = []
         for address in addresses:
             try:

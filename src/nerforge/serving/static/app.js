@@ -5,15 +5,36 @@
 // but a browser, works offline (it loads nothing from outside the machine, which the Content-Security-Policy also
 // enforces), and we control exactly what is rendered. User and page text is only ever put into the page with
 // textContent / createTextNode, never innerHTML, so it cannot inject markup.
+//
+// Each tab (Text, URL, CSV) keeps its own result, status and run: a run belongs to the tab that started it, a new
+// run in a tab cancels that tab's previous one, and a result is shown only while its own tab is selected. Large
+// CSV files run as server-side jobs (/v1/jobs): the page polls the job, shows its progress and the rows done so
+// far, and remembers the job's id so a reload picks it up again.
 "use strict";
 
 (() => {
+  const E = window.NerforgeEntities;
   const PALETTE = [
     "#fde68a", "#bfdbfe", "#bbf7d0", "#fecaca", "#ddd6fe",
     "#fed7aa", "#a5f3fc", "#f5d0fe", "#d9f99d", "#e7e5e4",
   ];
   const MAX_ROWS_SHOWN = 200;
-  const state = { labels: [], limits: null, download: null, csvFile: null };
+  const COLLAPSE_CHARS = 1500;
+  const POLL_MS = 400;
+  const JOB_KEY = "nerforge.csvJob";
+  const TABS = ["text", "url", "csv"];
+
+  const state = {
+    labels: [],
+    limits: null,
+    tab: "text",
+    results: { text: null, url: null, csv: null }, // {blocks, meta, downloadName, job}
+    status: { text: null, url: null, csv: null }, // {text, kind}
+    runs: { text: null, url: null, csv: null }, // {controller, started, jobId}
+    hidden: new Set(),
+    minScore: 0,
+    sort: { key: "count", direction: "descending" },
+  };
 
   const $ = (id) => document.getElementById(id);
 
@@ -33,39 +54,30 @@
     return PALETTE[i % PALETTE.length];
   }
 
-  function setStatus(text, kind) {
-    const status = $("status");
-    status.textContent = text || "";
-    status.className = kind || "";
-  }
-
   async function api(path, options) {
-    const response = await fetch(path, options);
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new Error("The server could not be reached; is nerforge serve still running?");
+    }
     if (!response.ok) {
       let message = `The server answered HTTP ${response.status}.`;
+      let code = "";
       if ((response.headers.get("content-type") || "").includes("application/json")) {
         try {
           const body = await response.json();
           if (body && body.message) message = body.message;
+          code = (body && body.error) || "";
         } catch (_) { /* keep the generic message */ }
       }
-      throw new Error(message);
+      const error = new Error(message);
+      error.status = response.status;
+      error.code = code;
+      throw error;
     }
     return response;
-  }
-
-  // ---- CSV (the same spreadsheet-safe escaping as the server's csvio.escape_cell) ----------------------------
-  function escapeCell(value) {
-    const text = String(value);
-    return /^[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/.test(text) ? "'" + text : text;
-  }
-
-  function csvText(header, rows) {
-    const line = (cells) => cells.map((cell) => {
-      const text = escapeCell(cell);
-      return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
-    }).join(",");
-    return [header, ...rows].map(line).join("\r\n") + "\r\n";
   }
 
   function saveBlob(blob, filename) {
@@ -78,167 +90,358 @@
     setTimeout(() => URL.revokeObjectURL(link.href), 10000);
   }
 
+  // ---- status, busy indicator, progress (per tab; only the selected tab's are shown) -------------------------
+  function setStatus(tab, text, kind) {
+    state.status[tab] = text ? { text, kind: kind || "" } : null;
+    if (tab === state.tab) showStatus();
+  }
+
+  function showStatus() {
+    const status = state.status[state.tab];
+    $("status").textContent = status ? status.text : "";
+    $("status").className = status ? status.kind : "";
+  }
+
+  function showBusy() {
+    const run = state.runs[state.tab];
+    $("busy").hidden = !run;
+    if (run) $("busy-text").textContent = `Working… ${E.duration((performance.now() - run.started) / 1000)}`;
+    for (const tab of TABS) $(`${tab}-run`).disabled = Boolean(state.runs[tab]) || (tab === "text" && overLimit());
+  }
+
+  function showProgress(job) {
+    const box = $("progress");
+    if (!job) { box.hidden = true; return; }
+    box.hidden = false;
+    $("progress-bar").max = Math.max(job.rows_total, 1);
+    $("progress-bar").value = job.rows_done;
+    let text = `${job.rows_done} of ${job.rows_total} rows`;
+    if (job.status === "queued") text += job.queue_position ? ` — waiting for ${job.queue_position} job(s) ahead` : " — starting";
+    if (job.status === "running" && job.eta_s !== null) text += ` — about ${E.duration(job.eta_s)} left`;
+    if (job.status === "done") text += ` — done in ${E.duration(job.elapsed_s)}`;
+    if (job.status === "cancelled") text += " — cancelled";
+    if (job.status === "failed") text += " — failed";
+    $("progress-text").textContent = text;
+  }
+
+  setInterval(() => { if (state.runs[state.tab]) showBusy(); }, 200);
+
   // ---- rendering ------------------------------------------------------------------------------------------
+  const visible = (e) => !state.hidden.has(e.label) && Number(e.score) >= state.minScore;
+
   function highlight(text, entities) {
     const fragment = document.createDocumentFragment();
-    let at = 0;
-    const sorted = [...entities].sort((a, b) => a.start - b.start || b.end - a.end);
-    for (const entity of sorted) {
-      if (entity.start < at || entity.end > text.length || entity.end <= entity.start) continue;
-      fragment.appendChild(document.createTextNode(text.slice(at, entity.start)));
+    for (const piece of E.segments(text, entities)) {
+      if (!piece.entity) {
+        fragment.appendChild(document.createTextNode(piece.text));
+        continue;
+      }
+      const entity = piece.entity;
+      const score = Number(entity.score).toFixed(2);
       const mark = el("mark", "entity");
       mark.dataset.label = entity.label;
-      mark.style.backgroundColor = colourOf(entity.label);
-      mark.title = `${entity.label} (score ${Number(entity.score).toFixed(2)})`;
-      mark.appendChild(document.createTextNode(text.slice(entity.start, entity.end)));
+      mark.dataset.score = String(entity.score);
+      mark.tabIndex = 0;
+      mark.style.setProperty("--entity-colour", colourOf(entity.label));
+      mark.setAttribute("aria-label", `${piece.text}: ${entity.label}, score ${score}`);
+      mark.title = `${entity.label} (score ${score})`;
+      mark.appendChild(document.createTextNode(piece.text));
       mark.appendChild(el("span", "entity-label", entity.label));
+      mark.appendChild(el("span", "entity-score", score));
+      if (!visible(entity)) mark.classList.add("off");
       fragment.appendChild(mark);
-      at = entity.end;
     }
-    fragment.appendChild(document.createTextNode(text.slice(at)));
     return fragment;
   }
 
-  function renderLegend(seen) {
+  function renderLegend(result) {
     const legend = $("legend");
     legend.replaceChildren();
-    const labels = [...new Set([...state.labels, ...seen])];
-    for (const label of labels) {
+    const seen = new Set(result.blocks.flatMap((b) => b.entities.map((e) => e.label)));
+    for (const label of [...new Set([...state.labels, ...seen])]) {
       const item = el("li", seen.has(label) ? "" : "unused");
+      const button = el("button", "type-toggle");
+      button.type = "button";
+      button.dataset.label = label;
+      button.setAttribute("aria-pressed", String(!state.hidden.has(label)));
       const swatch = el("span", "swatch");
       swatch.style.backgroundColor = colourOf(label);
-      item.append(swatch, document.createTextNode(label));
+      button.append(swatch, document.createTextNode(label));
+      button.addEventListener("click", () => {
+        if (state.hidden.has(label)) state.hidden.delete(label); else state.hidden.add(label);
+        applyFilters();
+      });
+      item.appendChild(button);
       legend.appendChild(item);
     }
   }
 
-  function distinctOf(blocks) {
-    const counts = new Map();
-    for (const block of blocks) {
-      for (const e of block.entities) {
-        const key = JSON.stringify([e.text, e.label]);
-        counts.set(key, (counts.get(key) || 0) + 1);
-      }
-    }
-    return [...counts.entries()]
-      .map(([key, count]) => { const [text, label] = JSON.parse(key); return { text, label, count }; })
-      .sort((a, b) => b.count - a.count || a.label.localeCompare(b.label) || a.text.localeCompare(b.text));
-  }
-
-  function renderDistinct(distinct) {
+  function renderDistinct(result) {
     const body = $("distinct").querySelector("tbody");
     body.replaceChildren();
-    for (const d of distinct) {
+    const rows = E.sortDistinct(E.distinct(result.blocks, visible), state.sort.key, state.sort.direction);
+    for (const d of rows) {
       const row = el("tr");
       const name = el("td");
       const chip = el("mark", "entity", d.text);
-      chip.style.backgroundColor = colourOf(d.label);
+      chip.dir = "auto";
+      chip.style.setProperty("--entity-colour", colourOf(d.label));
       name.appendChild(chip);
-      row.append(name, el("td", "", d.label), el("td", "count", d.count));
+      row.append(name, el("td", "", d.label), el("td", "number", d.count), el("td", "number", d.mean.toFixed(2)));
       body.appendChild(row);
     }
-    if (!distinct.length) {
+    if (!rows.length) {
       const row = el("tr");
       const cell = el("td", "muted", "No entities found.");
-      cell.colSpan = 3;
+      cell.colSpan = 4;
       row.appendChild(cell);
       body.appendChild(row);
     }
+    for (const th of $("distinct").querySelectorAll("th")) {
+      const key = th.querySelector("button").dataset.sort;
+      th.setAttribute("aria-sort", key === state.sort.key ? state.sort.direction : "none");
+    }
+    return rows;
   }
 
-  // blocks: [{caption, text, entities, row}]; meta: optional line above the text.
-  function showResults(blocks, meta, downloadName) {
+  function blockNode(block) {
+    const box = el("div", "block");
+    if (block.caption) box.appendChild(el("div", "caption", block.caption));
+    const body = el("div", "text");
+    body.dir = "auto";
+    body.appendChild(highlight(block.text, block.entities));
+    box.appendChild(body);
+    const length = E.codePointLength(block.text);
+    if (length > COLLAPSE_CHARS) {
+      body.classList.add("collapsed");
+      const toggle = el("button", "expand", `Show all (${length} characters)`);
+      toggle.type = "button";
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.addEventListener("click", () => {
+        const open = body.classList.toggle("collapsed") === false;
+        toggle.setAttribute("aria-expanded", String(open));
+        toggle.textContent = open ? "Show less" : `Show all (${length} characters)`;
+      });
+      box.appendChild(toggle);
+    }
+    return box;
+  }
+
+  function render() {
+    const result = state.results[state.tab];
+    const section = $("results");
+    if (!result) { section.hidden = true; return; }
+    section.hidden = false;
+    section.classList.toggle("stale", Boolean(state.runs[state.tab]) && !result.partial);
     const container = $("highlighted");
-    container.replaceChildren();
-    const seen = new Set(blocks.flatMap((b) => b.entities.map((e) => e.label)));
-    blocks.slice(0, MAX_ROWS_SHOWN).forEach((block) => {
-      const box = el("div", "block");
-      if (block.caption) box.appendChild(el("div", "caption", block.caption));
-      const body = el("div", "text");
-      body.appendChild(highlight(block.text, block.entities));
-      box.appendChild(body);
-      container.appendChild(box);
-    });
-    if (blocks.length > MAX_ROWS_SHOWN) {
-      container.appendChild(el("p", "muted", `Showing ${MAX_ROWS_SHOWN} of ${blocks.length} rows; the download has all.`));
+    container.replaceChildren(...result.blocks.slice(0, MAX_ROWS_SHOWN).map(blockNode));
+    if (result.blocks.length > MAX_ROWS_SHOWN) {
+      container.appendChild(el("p", "muted",
+        `Showing ${MAX_ROWS_SHOWN} of ${result.blocks.length} rows; the table and the downloads have all of them.`));
     }
-    renderLegend(seen);
-    const distinct = distinctOf(blocks);
-    renderDistinct(distinct);
-    const metaLine = $("page-meta");
-    metaLine.hidden = !meta;
-    metaLine.textContent = meta || "";
-    const withRow = blocks.some((b) => b.row !== undefined);
-    const header = withRow ? ["row", "text", "label", "start", "end", "score"] : ["text", "label", "start", "end", "score"];
-    const rows = blocks.flatMap((b) => b.entities.map((e) => {
-      const cells = [e.text, e.label, e.start, e.end, e.score];
-      return withRow ? [b.row, ...cells] : cells;
-    }));
-    state.download = { name: downloadName, text: csvText(header, rows) };
-    $("results").hidden = false;
-    const n = blocks.reduce((sum, b) => sum + b.entities.length, 0);
-    setStatus(`${n} ${n === 1 ? "entity" : "entities"} found (${distinct.length} distinct).`, "ok");
+    renderLegend(result);
+    renderDistinct(result);
+    const meta = $("page-meta");
+    meta.hidden = !result.meta;
+    meta.textContent = result.meta || "";
+    $("results-download").disabled = Boolean(state.runs[state.tab]);
+    $("csv-download").disabled = !(state.results.csv && state.results.csv.jobDone && !state.runs.csv);
   }
 
-  // ---- actions --------------------------------------------------------------------------------------------
-  async function busy(button, work) {
-    button.disabled = true;
-    setStatus("Working…", "busy");
+  // Type toggles, the score slider and the score switch restyle the marks and rebuild the table.
+  function applyFilters() {
+    for (const mark of document.querySelectorAll("#highlighted mark.entity")) {
+      mark.classList.toggle("off", !visible({ label: mark.dataset.label, score: mark.dataset.score }));
+    }
+    for (const button of document.querySelectorAll("#legend .type-toggle")) {
+      button.setAttribute("aria-pressed", String(!state.hidden.has(button.dataset.label)));
+    }
+    const result = state.results[state.tab];
+    if (result) summarise(state.tab, renderDistinct(result));
+  }
+
+  function summarise(tab, distinctRows) {
+    const result = state.results[tab];
+    const all = result.blocks.reduce((sum, b) => sum + b.entities.length, 0);
+    const shown = result.blocks.reduce((sum, b) => sum + b.entities.filter(visible).length, 0);
+    const rows = distinctRows || E.distinct(result.blocks, visible);
+    let text = `${all} ${all === 1 ? "entity" : "entities"} found`;
+    text += shown === all ? ` (${rows.length} distinct).` : `; ${shown} shown (${rows.length} distinct).`;
+    if (result.partial) text = `${text} More rows are on their way…`;
+    setStatus(tab, text, result.partial ? "busy" : "ok");
+  }
+
+  function setResult(tab, result) {
+    state.results[tab] = result;
+    if (tab === state.tab) render();
+    if (result) summarise(tab);
+  }
+
+  // ---- runs -----------------------------------------------------------------------------------------------
+  // Starts `work(signal, run)` for `tab`, cancelling the tab's previous run; the previous result is dimmed while
+  // it works and cleared if it fails or is cancelled.
+  async function start(tab, work) {
+    cancel(tab, true);
+    const run = { controller: new AbortController(), started: performance.now() };
+    state.runs[tab] = run;
+    setStatus(tab, "", "");
+    if (tab === state.tab) { render(); showBusy(); }
     try {
-      await work();
+      const result = await work(run.controller.signal, run);
+      if (state.runs[tab] !== run) return; // replaced or cancelled meanwhile
+      state.runs[tab] = null;
+      setResult(tab, result);
     } catch (error) {
-      setStatus(error.message || String(error), "error");
+      if (state.runs[tab] !== run) return;
+      state.runs[tab] = null;
+      state.results[tab] = null;
+      if (error.name === "AbortError") setStatus(tab, "Cancelled.", "");
+      else setStatus(tab, error.message || String(error), "error");
     } finally {
-      button.disabled = false;
+      if (tab === state.tab) { render(); showBusy(); }
     }
   }
 
-  const jsonPost = (body) => ({
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  function cancel(tab, quietly) {
+    const run = state.runs[tab];
+    if (!run) return;
+    state.runs[tab] = null;
+    run.controller.abort();
+    if (run.jobId) {
+      fetch(`/v1/jobs/${encodeURIComponent(run.jobId)}`, { method: "DELETE" }).catch(() => {});
+      forgetJob();
+    }
+    if (!quietly) {
+      state.results[tab] = tab === "csv" && state.results.csv && state.results.csv.partial ? state.results.csv : null;
+      if (state.results[tab]) state.results[tab].partial = false;
+      setStatus(tab, "Cancelled.", "");
+      if (tab === "csv") $("progress-text").textContent += " — cancelled";
+      if (tab === state.tab) { render(); showBusy(); }
+    }
+  }
+
+  const jsonPost = (body, signal) => ({
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal,
   });
 
-  async function runText() {
+  async function runText(signal) {
     const text = $("text-input").value;
-    if (!text.trim()) { setStatus("Type or paste a text first.", "error"); return; }
-    const data = await (await api("/v1/entities", jsonPost({ text }))).json();
-    showResults([{ text, entities: data.entities }], "", "entities.csv");
+    if (!text.trim()) throw new Error("Type or paste a text first.");
+    const data = await (await api("/v1/entities", jsonPost({ text }, signal))).json();
+    return { blocks: [{ text, entities: data.entities }], meta: "", downloadName: "entities.csv" };
   }
 
-  async function runUrl() {
+  async function runUrl(signal) {
     const url = $("url-input").value.trim();
-    if (!url) { setStatus("Enter the address of a web page first.", "error"); return; }
-    const data = await (await api("/v1/entities/url", jsonPost({ url }))).json();
+    if (!url) throw new Error("Enter the address of a web page first.");
+    const data = await (await api("/v1/entities/url", jsonPost({ url }, signal))).json();
     let meta = `${data.title ? data.title + " — " : ""}${data.url}`;
     if (data.truncated) meta += " (text cut to the server's length limit)";
-    showResults([{ text: data.text, entities: data.entities }], meta, "page-entities.csv");
+    return { blocks: [{ text: data.text, entities: data.entities }], meta, downloadName: "page-entities.csv" };
   }
 
-  function csvForm() {
+  // ---- CSV jobs -------------------------------------------------------------------------------------------
+  function rememberJob(id, name) {
+    try { localStorage.setItem(JOB_KEY, JSON.stringify({ id, name })); } catch (_) { /* private mode */ }
+  }
+
+  function forgetJob() {
+    try { localStorage.removeItem(JOB_KEY); } catch (_) { /* private mode */ }
+  }
+
+  function rememberedJob() {
+    try { return JSON.parse(localStorage.getItem(JOB_KEY) || "null"); } catch (_) { return null; }
+  }
+
+  const sleep = (ms, signal) => new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => { clearTimeout(timer); reject(new DOMException("cancelled", "AbortError")); });
+  });
+
+  // Polls job `id` until it ends, appending the rows done to the tab's result as they come.
+  async function followJob(id, name, signal, run) {
+    run.jobId = id;
+    const result = { blocks: [], meta: `${name}: working…`, downloadName: name.replace(/\.csv$/i, "") + ".entity-list.csv",
+                     partial: true, jobId: id, jobDone: false };
+    for (;;) {
+      const job = await (await api(`/v1/jobs/${encodeURIComponent(id)}`, { signal })).json();
+      while (result.blocks.length < job.rows_done) {
+        const query = `start=${result.blocks.length}&limit=1000`;
+        const page = await (await api(`/v1/jobs/${encodeURIComponent(id)}/rows?${query}`, { signal })).json();
+        if (!page.rows.length) break;
+        for (const r of page.rows) result.blocks.push({ caption: `Row ${r.row}`, row: r.row, text: r.text, entities: r.entities });
+      }
+      if (state.runs.csv !== run) throw new DOMException("replaced", "AbortError");
+      if (state.tab === "csv") showProgress(job);
+      state.results.csv = result;
+      result.meta = `${name}: ${result.blocks.length} of ${job.rows_total} rows`;
+      if (state.tab === "csv") render();
+      summarise("csv");
+      if (job.status === "done") {
+        forgetJob();
+        result.partial = false;
+        result.jobDone = true;
+        return result;
+      }
+      if (job.status === "failed" || job.status === "cancelled") {
+        forgetJob();
+        throw new Error(job.status === "failed" ? `The job failed: ${job.error || "see the server log"}` : "The job was cancelled.");
+      }
+      await sleep(POLL_MS, signal);
+    }
+  }
+
+  async function runCsv(signal, run) {
     const file = $("csv-input").files[0];
     if (!file) throw new Error("Choose a CSV file first.");
     const form = new FormData();
     form.append("file", file, file.name);
-    return { form, file };
+    showProgress(null);
+    const job = await (await api("/v1/jobs/csv", { method: "POST", body: form, signal })).json();
+    rememberJob(job.id, file.name);
+    return followJob(job.id, file.name, signal, run);
   }
 
-  async function runCsv() {
-    const { form, file } = csvForm();
-    const data = await (await api("/v1/entities/csv?format=json", { method: "POST", body: form })).json();
-    state.csvFile = file;
-    $("csv-download").disabled = false;
-    const blocks = data.rows.map((r) => ({ caption: `Row ${r.row}`, row: r.row, text: r.text, entities: r.entities }));
-    showResults(blocks, `${file.name}: ${data.rows.length} rows`, file.name.replace(/\.csv$/i, "") + ".entity-list.csv");
+  async function resumeJob() {
+    const saved = rememberedJob();
+    if (!saved || !saved.id) return;
+    try {
+      await api(`/v1/jobs/${encodeURIComponent(saved.id)}`);
+    } catch (error) {
+      if (error.status === 404) forgetJob();
+      return;
+    }
+    selectTab($("tab-csv"));
+    setStatus("csv", `Picking up the job for ${saved.name}…`, "busy");
+    start("csv", (signal, run) => followJob(saved.id, saved.name, signal, run));
   }
 
   async function downloadCsv() {
-    const { form, file } = csvForm();
-    const response = await api("/v1/entities/csv?format=csv", { method: "POST", body: form });
-    const disposition = response.headers.get("content-disposition") || "";
-    const match = /filename="([^"]+)"/.exec(disposition);
-    saveBlob(await response.blob(), match ? match[1] : file.name.replace(/\.csv$/i, "") + ".entities.csv");
-    setStatus("Downloaded the CSV with an entities column.", "ok");
+    const result = state.results.csv;
+    if (!result || !result.jobDone) return;
+    try {
+      const response = await api(`/v1/jobs/${encodeURIComponent(result.jobId)}/download?format=csv`);
+      const match = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "");
+      saveBlob(await response.blob(), match ? match[1] : "entities.csv");
+      setStatus("csv", "Downloaded the CSV with an entities column.", "ok");
+    } catch (error) {
+      setStatus("csv", error.message || String(error), "error");
+    }
   }
 
+  function downloadEntities() {
+    const result = state.results[state.tab];
+    if (!result) return;
+    const withRow = result.blocks.some((b) => b.row !== undefined);
+    const header = withRow ? ["row", "text", "label", "start", "end", "score"] : ["text", "label", "start", "end", "score"];
+    const rows = result.blocks.flatMap((b) => b.entities.map((e) => {
+      const cells = [e.text, e.label, e.start, e.end, e.score];
+      return withRow ? [b.row, ...cells] : cells;
+    }));
+    saveBlob(new Blob([E.csvText(header, rows)], { type: "text/csv" }), result.downloadName);
+  }
+
+  // ---- tabs, counter, model ---------------------------------------------------------------------------------
   function selectTab(tab) {
     for (const other of document.querySelectorAll('[role="tab"]')) {
       const selected = other === tab;
@@ -246,6 +449,28 @@
       other.tabIndex = selected ? 0 : -1;
       $(other.getAttribute("aria-controls")).hidden = !selected;
     }
+    state.tab = tab.dataset.tab;
+    showStatus();
+    showBusy();
+    render();
+  }
+
+  function overLimit() {
+    return Boolean(state.limits) && E.codePointLength($("text-input").value) > state.limits.max_text_chars;
+  }
+
+  function updateCount() {
+    const n = E.codePointLength($("text-input").value);
+    const counter = $("text-count");
+    if (!state.limits) {
+      counter.textContent = `${n} characters`;
+      return;
+    }
+    const over = n > state.limits.max_text_chars;
+    counter.textContent = `${n} / ${state.limits.max_text_chars} characters${over ? " — over the limit, shorten the text" : ""}`;
+    counter.classList.toggle("over", over);
+    $("text-input").setAttribute("aria-invalid", String(over));
+    showBusy();
   }
 
   async function loadModel() {
@@ -261,12 +486,6 @@
     }
   }
 
-  function updateCount() {
-    const n = $("text-input").value.length;
-    const limit = state.limits ? ` / ${state.limits.max_text_chars}` : "";
-    $("text-count").textContent = `${n}${limit} characters`;
-  }
-
   document.addEventListener("DOMContentLoaded", () => {
     const tabs = [...document.querySelectorAll('[role="tab"]')];
     tabs.forEach((tab, i) => {
@@ -280,16 +499,30 @@
       });
     });
     $("text-input").addEventListener("input", updateCount);
-    $("text-run").addEventListener("click", (e) => busy(e.currentTarget, runText));
-    $("url-run").addEventListener("click", (e) => busy(e.currentTarget, runUrl));
+    $("text-run").addEventListener("click", () => start("text", runText));
+    $("url-run").addEventListener("click", () => start("url", runUrl));
     $("url-input").addEventListener("keydown", (e) => { if (e.key === "Enter") $("url-run").click(); });
-    $("csv-run").addEventListener("click", (e) => busy(e.currentTarget, runCsv));
-    $("csv-download").addEventListener("click", (e) => busy(e.currentTarget, downloadCsv));
-    $("csv-input").addEventListener("change", () => { $("csv-download").disabled = true; });
-    $("results-download").addEventListener("click", () => {
-      if (!state.download) return;
-      saveBlob(new Blob([state.download.text], { type: "text/csv" }), state.download.name);
+    $("csv-run").addEventListener("click", () => start("csv", runCsv));
+    $("csv-download").addEventListener("click", downloadCsv);
+    $("cancel").addEventListener("click", () => cancel(state.tab, false));
+    $("results-download").addEventListener("click", downloadEntities);
+    $("min-score").addEventListener("input", (e) => {
+      state.minScore = Number(e.target.value);
+      $("min-score-value").textContent = state.minScore.toFixed(2);
+      applyFilters();
     });
-    loadModel();
+    $("show-scores").addEventListener("change", (e) => { $("results").classList.toggle("show-scores", e.target.checked); });
+    for (const button of document.querySelectorAll("#distinct th button")) {
+      button.addEventListener("click", () => {
+        const key = button.dataset.sort;
+        const same = state.sort.key === key;
+        const direction = same ? (state.sort.direction === "descending" ? "ascending" : "descending")
+          : (key === "text" || key === "label" ? "ascending" : "descending");
+        state.sort = { key, direction };
+        const result = state.results[state.tab];
+        if (result) renderDistinct(result);
+      });
+    }
+    loadModel().then(resumeJob);
   });
 })();
