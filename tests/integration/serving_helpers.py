@@ -37,14 +37,17 @@ class GazetteerPredictor:
         delay_s: time each ``predict`` call sleeps (so concurrent requests pile up and get batched).
         scores: phrase -> score (0.9 for phrases not listed).
         fail_marker: a text containing it makes ``predict`` raise (a model failure).
+        slow_marker: a text containing it makes ``predict`` take 1.5 s more (a run to watch while it works).
     """
 
     def __init__(self, gazetteer: dict[str, str] | None = None, *, delay_s: float = 0.0,
-                 scores: dict[str, float] | None = None, fail_marker: str | None = None) -> None:
+                 scores: dict[str, float] | None = None, fail_marker: str | None = None,
+                 slow_marker: str | None = None) -> None:
         self.gazetteer = dict(gazetteer or GAZETTEER)
         self.delay_s = delay_s
         self.scores = dict(scores or {})
         self.fail_marker = fail_marker
+        self.slow_marker = slow_marker
         self.calls: list[int] = []
         self._lock = threading.Lock()
         names = sorted(self.gazetteer, key=len, reverse=True)
@@ -69,6 +72,8 @@ class GazetteerPredictor:
             self.calls.append(len(texts))
         if self.delay_s:
             time.sleep(self.delay_s)
+        if self.slow_marker and any(self.slow_marker in t for t in texts):
+            time.sleep(1.5)
         if self.fail_marker and any(self.fail_marker in t for t in texts):
             raise RuntimeError("the model failed")
         return [self.entities(t) for t in texts]

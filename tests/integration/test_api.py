@@ -383,7 +383,7 @@ def test_api_page_and_spec(api: Api) -> None:
         assert api.get(asset).status_code == 200
     spec = api.get("/openapi.json").json()
     assert set(spec["paths"]) == {"/healthz", "/v1/model", "/v1/entities", "/v1/entities/csv", "/v1/entities/url",
-                                  "/v1/jobs/csv", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/rows",
+                                  "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/rows",
                                   "/v1/jobs/{job_id}/download"}
     assert error_of(api.get("/nowhere"), 404)["error"] == "http_404"
     assert error_of(api.get("/v1/entities"), 405)["error"] == "http_405"

@@ -121,3 +121,9 @@ def test_api_url_errors_have_no_errno_codes() -> None:
             answer = httpx.post(base + "/v1/entities/url", json={"url": target}, timeout=30)
             message = answer.json()["message"]
             assert answer.status_code == 422 and words in message and "Errno" not in message, message
+
+
+def test_api_405_lists_every_method_of_the_path(url: str) -> None:
+    answer = httpx.request("PUT", url + "/v1/jobs/some-id")
+    assert answer.status_code == 405 and answer.headers["allow"] == "DELETE, GET"
+    assert httpx.request("PUT", url + "/v1/jobs").headers["allow"] == "POST"

@@ -26,7 +26,7 @@ def csv_bytes(n: int) -> bytes:
 
 
 def submit(url: str, data: bytes, name: str = "big.csv") -> httpx.Response:
-    return httpx.post(url + "/v1/jobs/csv", files={"file": (name, data, "text/csv")}, timeout=30)
+    return httpx.post(url + "/v1/jobs", files={"file": (name, data, "text/csv")}, timeout=30)
 
 
 @pytest.fixture

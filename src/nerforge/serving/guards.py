@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nerforge.errors import DataFormatError, NerforgeError
@@ -86,6 +87,16 @@ _ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (Starlette's 405 names only the first route's, and GET and
+    DELETE of ``/v1/jobs/{id}`` are two routes)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error, expected or not, as an ``ErrorResponse``."""
 
@@ -131,9 +142,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", message, details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Keep the exception's headers: a 405 must say which methods are allowed (Allow).
-        return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers=exc.headers)
+        headers = {k: v for k, v in (exc.headers or {}).items() if exc.status_code != 405 or k.lower() != "allow"}
+        if exc.status_code == 405:
+            headers["allow"] = ", ".join(_allowed_methods(request))
+        return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers=headers or None)
 
     @app.exception_handler(PredictionError)
     async def _prediction_error(_: Request, exc: PredictionError) -> JSONResponse:

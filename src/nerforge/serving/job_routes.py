@@ -1,6 +1,6 @@
 """The ``/v1/jobs`` routes: large CSV uploads tagged in the background (see :mod:`nerforge.serving.jobs`).
 
-``POST /v1/jobs/csv`` answers 202 with the job at once; ``GET /v1/jobs/{id}`` says how far it is (rows done,
+``POST /v1/jobs`` answers 202 with the job at once; ``GET /v1/jobs/{id}`` says how far it is (rows done,
 elapsed, estimated time left); ``GET /v1/jobs/{id}/rows`` returns the rows tagged so far; ``GET
 /v1/jobs/{id}/download`` builds the finished file from the stored result (the model is not run again);
 ``DELETE /v1/jobs/{id}`` cancels it.
@@ -50,7 +50,7 @@ def add_job_routes(app: FastAPI, service: Service) -> None:
         return job
 
     @app.post(
-        "/v1/jobs/csv",
+        "/v1/jobs",
         status_code=202,
         response_model=JobResponse,
         tags=["jobs"],

@@ -397,7 +397,7 @@
     const form = new FormData();
     form.append("file", file, file.name);
     showProgress(null);
-    const job = await (await api("/v1/jobs/csv", { method: "POST", body: form, signal })).json();
+    const job = await (await api("/v1/jobs", { method: "POST", body: form, signal })).json();
     rememberJob(job.id, file.name);
     return followJob(job.id, file.name, signal, run);
   }
