@@ -59,8 +59,8 @@ def host_problem(host: str | None, allowed: Iterable[str]) -> str | None:
     allowed = set(allowed) | LOOPBACK_NAMES
     if "*" in allowed or is_ip_address(name) or name in allowed:
         return None
-    names = ", ".join(sorted(allowed))
-    return (f"this server does not answer for the host name {name!r} (it answers for IP addresses and: {names}); "
+    names = "".join(f", {n}" for n in sorted(allowed - LOOPBACK_NAMES))
+    return (f"this server does not answer for the host name {name!r} (it answers for IP addresses, localhost{names}); "
             "start it with --allowed-host NAME to add a name")
 
 

@@ -376,7 +376,9 @@
       state.results.csv = result;
       result.meta = `${name}: ${result.blocks.length} of ${job.rows_total} rows`;
       if (state.tab === "csv") render();
-      summarise("csv");
+      if (result.blocks.length || job.status === "done") summarise("csv");
+      else if (job.status === "queued") setStatus("csv", `Queued behind ${job.queue_position} job(s) of other uploads…`, "busy");
+      else setStatus("csv", "Tagging the first rows…", "busy");
       if (job.status === "done") {
         forgetJob();
         result.partial = false;
@@ -479,7 +481,7 @@
       state.limits = info.limits;
       info.labels.forEach(colourOf);
       $("model-line").textContent =
-        `Model ${info.name}: ${info.labels.length} entity types (${info.labels.join(", ")}).`;
+        `Model: ${info.name}, ${info.labels.length} entity types (${info.labels.join(", ")}).`;
       updateCount();
     } catch (error) {
       $("model-line").textContent = `Model information unavailable: ${error.message}`;
