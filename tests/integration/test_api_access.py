@@ -127,3 +127,14 @@ def test_api_405_lists_every_method_of_the_path(url: str) -> None:
     answer = httpx.request("PUT", url + "/v1/jobs/some-id")
     assert answer.status_code == 405 and answer.headers["allow"] == "DELETE, GET"
     assert httpx.request("PUT", url + "/v1/jobs").headers["allow"] == "POST"
+
+
+def test_api_uploads_without_a_file_and_json_sent_as_text_say_what_to_send(url: str) -> None:
+    for path in ("/v1/jobs", "/v1/entities/csv"):
+        answer = httpx.post(url + path, content=b"text\nBob\n", headers={"content-type": "text/csv"})
+        assert answer.status_code == 422
+        assert answer.json()["message"].startswith('the body must be a multipart/form-data upload with the CSV file '
+                                                   'in the field "file"')
+    plain = httpx.post(url + "/v1/entities", content=b'{"text": "Bob"}', headers={"content-type": "text/plain"})
+    assert plain.status_code == 415 and plain.json()["message"] == (
+        "send the body as JSON with Content-Type: application/json (got text/plain)")

@@ -15,6 +15,8 @@ SHAPES: dict[str, dict[str, str]] = {
     "/v1/entities": {"text": "string", "texts": "list of strings"},
     "/v1/entities/url": {"url": "string"},
 }
+UPLOADS = frozenset({"/v1/jobs", "/v1/entities/csv"})
+UPLOAD_TEXT = 'a multipart/form-data upload with the CSV file in the field "file" (curl -F file=@data.csv URL)'
 SHAPE_TEXT = {
     "/v1/entities": '{"text": "..."} or {"texts": ["...", ...]}',
     "/v1/entities/url": '{"url": "https://..."}',
@@ -46,6 +48,13 @@ def _field_problem(name: str, expected: str, value: Any) -> str | None:
     for i, item in enumerate(value):
         if not isinstance(item, str):
             return f'"{name}"[{i}] must be a string, got {json_type(item)}'
+    return None
+
+
+def upload_problem(path: str, errors: list[dict[str, Any]]) -> str | None:
+    """What is wrong with an upload to ``path`` that has no ``file`` field, or ``None``."""
+    if path in UPLOADS and any(tuple(e.get("loc", ())) == ("body", "file") for e in errors):
+        return f"the body must be {UPLOAD_TEXT}"
     return None
 
 

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nerforge.errors import DataFormatError, NerforgeError
 from nerforge.serving.access import ClientLimiter, cross_site_problem, host_problem
 from nerforge.serving.batching import PredictionError
-from nerforge.serving.body_errors import SHAPE_TEXT, body_problem
+from nerforge.serving.body_errors import SHAPE_TEXT, body_problem, upload_problem
 from nerforge.serving.csvio import CsvLimitError
 from nerforge.serving.urlfetch import UrlFetchError, UrlFetchTimeoutError, UrlRefusedError
 
@@ -121,7 +121,12 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(400, "invalid_json", f"the body is not valid JSON{at}; send a JSON object with "
                                   "Content-Type: application/json")
         body = getattr(exc, "body", None)
+        if isinstance(body, (bytes, bytearray)) and request.url.path in BODY_SHAPES:  # not sent as JSON
+            sent = request.headers.get("content-type") or "no Content-Type"
+            return error_response(415, "unsupported_media_type", f"send the body as JSON with Content-Type: "
+                                  f"application/json (got {sent})")
         plain = body_problem(request.url.path, body) if body is not None else None
+        plain = plain or upload_problem(request.url.path, errors)
         if body is None and request.url.path in BODY_SHAPES and any(e.get("type") == "missing" for e in errors):
             plain = f"the body is empty; it must be {BODY_SHAPES[request.url.path]}"
         details = [
