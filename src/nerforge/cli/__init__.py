@@ -31,7 +31,8 @@ app = typer.Typer(
 )
 
 # Each module defines register(app). Kept as a list so a new command is one line here and one module.
-_COMMANDS = ("init", "inspect", "convert", "train", "evaluate", "predict", "suggest", "export", "serve", "info", "bench")
+_COMMANDS = ("init", "inspect", "convert", "train", "distill", "evaluate", "predict", "suggest", "export", "serve", "info",
+             "bench")
 
 
 def _register() -> None:

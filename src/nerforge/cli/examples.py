@@ -15,6 +15,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "nerforge train job.toml --set training.epochs=20 --set 'data.split={dev=0.1, test=0.1}'",
         "nerforge train recipes/conll2003.toml --data-dir /data/datasets --head plain",
     ),
+    "distill": (
+        "nerforge distill model --train train.conll --dev dev.conll --test test.conll --layers 3 -o model-l3",
+        "nerforge distill model --train train.conll --unlabeled more-texts.txt --keep-layers 0,5 -o model-l2",
+    ),
     "evaluate": ("nerforge evaluate model test.conll", "nerforge evaluate model test.json --json > scores.json"),
     "predict": (
         "nerforge predict model texts.txt -o entities.jsonl",
@@ -28,7 +32,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "nerforge suggest model pool.csv --text-column body -n 100 --strategy diverse --format label-studio -o next.json",
     ),
     "export": ("nerforge export model --onnx --quantize int8 -o model-int8 --parity-data test.conll",),
-    "serve": ("nerforge serve model --port 8000    # then open http://127.0.0.1:8000/",),
+    "serve": (
+        "nerforge serve model --port 8000    # then open http://127.0.0.1:8000/",
+        "nerforge serve model --host 0.0.0.0 --allowed-host ner.example.org    # reached by that name",
+    ),
     "info": ("nerforge info model", "nerforge info model --json"),
 }
 

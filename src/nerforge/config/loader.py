@@ -217,6 +217,8 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
     for key in PATH_KEYS:
         section, name = key.split(".")
         block = getattr(config, section)
+        if block is None:  # an optional section that is not given (distill)
+            continue
         value = getattr(block, name)
         if isinstance(value, list):
             setattr(block, name, [Path(v).expanduser().resolve() for v in value])

@@ -249,14 +249,43 @@ class OutputConfig(_Section):
         return self.dir.with_name(self.dir.name + ".work")
 
 
+class DistillConfig(_Section):
+    """Knowledge distillation (``nerforge distill``): a student cut from a trained teacher learns the teacher's word
+    distributions (soft targets) and the gold tags. See :mod:`nerforge.training.distill`."""
+
+    teacher: Path = Field(description="the teacher: a nerforge model directory (PyTorch weights)")
+    layers: int | None = Field(None, ge=1, description="transformer layers of the student, spread over the teacher's")
+    keep_layers: list[int] | None = Field(
+        None, description="the teacher's layers the student keeps (0-based, increasing); instead of layers"
+    )
+    temperature: float = Field(2.0, gt=0, description="softens both distributions; the loss is scaled by its square")
+    alpha: float = Field(
+        0.5, ge=0, le=1, description="weight of the teacher's soft targets; 1 - alpha goes to the gold tags"
+    )
+    unlabeled: list[Path] = Field(
+        default_factory=list, description="raw texts the teacher labels softly (.txt lines, .csv, .jsonl), repeatable"
+    )
+    text_column: str = Field("text", description="the text column or field of CSV and JSON Lines unlabeled files")
+
+    @model_validator(mode="after")
+    def _one_layer_choice(self) -> DistillConfig:
+        if (self.layers is None) == (self.keep_layers is None):
+            raise ValueError("give the student's size as distill.layers (or --layers N), or distill.keep_layers")
+        if self.keep_layers is not None and (not self.keep_layers or sorted(set(self.keep_layers)) != self.keep_layers
+                                             or self.keep_layers[0] < 0):
+            raise ValueError(f"distill.keep_layers must be increasing layer indices from 0, got {self.keep_layers}")
+        return self
+
+
 class TrainConfig(_Section):
-    """Everything ``nerforge train`` needs."""
+    """Everything ``nerforge train`` (and ``nerforge distill``) needs."""
 
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    distill: DistillConfig | None = Field(None, description="set by nerforge distill: the teacher and the student")
 
     def check_complete(self) -> None:
         """Raise unless the keys without defaults are given."""
@@ -266,8 +295,11 @@ class TrainConfig(_Section):
             raise ConfigError("no output directory; give --output DIR or output.dir in the config")
 
     def to_yaml(self) -> str:
-        """The resolved config as YAML (every default written out)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        """The resolved config as YAML (every default written out; no ``distill`` section for plain training)."""
+        values = self.model_dump(mode="json")
+        if values.get("distill") is None:
+            values.pop("distill", None)
+        return yaml.safe_dump(values, sort_keys=False, allow_unicode=True)
 
 
 def _is_path(annotation: Any, extra: Any) -> bool:
@@ -281,8 +313,8 @@ def _is_path(annotation: Any, extra: Any) -> bool:
 def _path_keys() -> tuple[str, ...]:
     keys = []
     for section, info in TrainConfig.model_fields.items():
-        model = info.annotation
-        for name, field in model.model_fields.items():  # type: ignore[union-attr]
+        model = next(a for a in (info.annotation, *typing.get_args(info.annotation)) if hasattr(a, "model_fields"))
+        for name, field in model.model_fields.items():
             if _is_path(field.annotation, field.json_schema_extra):
                 keys.append(f"{section}.{name}")
     return tuple(keys)

@@ -104,6 +104,34 @@ class LinearChainCRF(nn.Module):
         score = score + end[last]
         return score - torch.logsumexp(alpha + end.unsqueeze(0), dim=1)
 
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """Each position's tag distribution under the CRF (forward-backward), differentiable.
+
+        Args:
+            emissions: ``(batch, n, num_tags)``.
+            mask: ``(batch, n)`` bool, a prefix of each row.
+            temperature: every score (emissions, start, end, transitions) is divided by it; above 1 the
+                distributions are softer (knowledge distillation).
+
+        Returns:
+            ``(batch, n, num_tags)`` probabilities; rows past a chain's end are meaningless (mask them).
+        """
+        start, end, trans = (x / temperature for x in self.scores())
+        emissions = emissions.float() / temperature
+        n = emissions.shape[1]
+        alphas = [start.unsqueeze(0) + emissions[:, 0]]
+        for t in range(1, n):
+            nxt = torch.logsumexp(alphas[-1].unsqueeze(2) + trans.unsqueeze(0) + emissions[:, t].unsqueeze(1), dim=1)
+            alphas.append(torch.where(mask[:, t].unsqueeze(1), nxt, alphas[-1]))
+        ends = end.unsqueeze(0).expand_as(alphas[0])
+        betas = [ends]
+        for t in range(n - 2, -1, -1):
+            nxt = torch.logsumexp(trans.unsqueeze(0) + (emissions[:, t + 1] + betas[0]).unsqueeze(1), dim=2)
+            betas.insert(0, torch.where(mask[:, t + 1].unsqueeze(1), nxt, ends))
+        log_z = torch.logsumexp(alphas[-1] + end.unsqueeze(0), dim=1)
+        alpha, beta = torch.stack(alphas, dim=1), torch.stack(betas, dim=1)
+        return torch.exp(alpha + beta - log_z.view(-1, 1, 1))
+
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood over the windows of a batch, each a chain of its labelled positions."""
         mask = labels != IGNORE_INDEX

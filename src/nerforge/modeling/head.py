@@ -85,6 +85,10 @@ class HeadSpec:
         """From a :class:`nerforge.config.ModelConfig`."""
         return cls(tuple(model.features), bool(model.crf), int(model.context_sentences))
 
+    def config_values(self) -> dict[str, Any]:
+        """The ``model`` config keys that give this head (the inverse of :meth:`from_config`)."""
+        return {"features": list(self.features), "crf": self.crf, "context_sentences": self.context_sentences}
+
     @classmethod
     def from_meta(cls, meta: Any) -> HeadSpec:
         """From a :class:`nerforge.model_dir.ModelMeta` (its typed ``head_settings``; none is the plain head)."""

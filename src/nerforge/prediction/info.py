@@ -53,6 +53,7 @@ class ModelInfo:
             },
             "nerforge_version": m.nerforge_version,
             "files": self.files,
+            "distillation": _distillation(m),
         }
 
 
@@ -86,6 +87,15 @@ def model_info(path: str | Path) -> ModelInfo:
     return info
 
 
+def _distillation(meta: ModelMeta) -> dict[str, Any] | None:
+    """What ``nerforge distill`` recorded of a student (teacher, layers, temperature, alpha), or ``None``."""
+    section = meta.extra.get("distillation")
+    if not isinstance(section, dict):
+        return None
+    keys = ("teacher", "teacher_layers", "student_layers", "kept_layers", "temperature", "alpha", "unlabeled_sentences")
+    return {k: section[k] for k in keys if k in section}
+
+
 def render_info(info: ModelInfo) -> list[str]:
     """The text of ``nerforge info``."""
     d = info.to_dict()
@@ -106,6 +116,14 @@ def render_info(info: ModelInfo) -> list[str]:
         lines.append(f"{split + ':':<10} {counts.get('sentences', '?')} sentences, {entities} entities from {files}")
     if d["reading"]:
         lines.append("read with: " + ", ".join(f"{k}={v}" for k, v in d["reading"].items()))
+    distilled = d["distillation"]
+    if distilled:
+        kept = ", ".join(str(i) for i in distilled.get("kept_layers") or [])
+        lines.append(
+            f"distilled: from {distilled.get('teacher', '?')}, {distilled.get('student_layers', '?')} of its "
+            f"{distilled.get('teacher_layers', '?')} layers ({kept}), temperature {distilled.get('temperature', '?')}, "
+            f"alpha {distilled.get('alpha', '?')}"
+        )
     t = d["training"]
     if t:
         stop = ", stopped early" if t.get("stopped_early") else ""

@@ -32,6 +32,7 @@ class CardData:
         max_length, stride, label_all_subwords: preprocessing.
         head: the head (:class:`~nerforge.modeling.head.HeadSpec`): it says which library loads the weights and
             how to run the model (the card reads its fields, never its name).
+        summary: the card's first sentence, when the model is not plainly fine-tuned (a distilled student).
     """
 
     name: str
@@ -47,6 +48,7 @@ class CardData:
     stride: int
     label_all_subwords: bool
     notes: list[str] = field(default_factory=list)
+    summary: str | None = None
     head: HeadSpec = field(default_factory=HeadSpec)
 
 
@@ -86,8 +88,9 @@ def render_card(card: CardData) -> str:
     lines = header + [
         f"# {card.name}",
         "",
-        f"A named-entity recognizer fine-tuned from `{card.base_model}` with nerforge. "
-        f"It tags {len(types)} entity types: {', '.join(f'`{t}`' for t in types) or 'none'}.",
+        (card.summary + " " if card.summary else f"A named-entity recognizer fine-tuned from `{card.base_model}` with "
+         "nerforge. ")
+        + f"It tags {len(types)} entity types: {', '.join(f'`{t}`' for t in types) or 'none'}.",
         "",
         "## Labels",
         "",

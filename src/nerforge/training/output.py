@@ -66,7 +66,10 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
     config, tokenizer, splits, features = prepared.config, prepared.tokenizer, prepared.splits, prepared.features
     model, epochs, dev, info = fitted.model, fitted.epochs, fitted.dev, fitted.info
     tags, max_length = prepared.tags, prepared.max_length
+    inputs = fitted.inputs
     base_name = DEFAULT_MODEL_ID if config.model.name == DEFAULT_MODEL else config.model.name
+    if inputs is not None and inputs.base_model:
+        base_name = inputs.base_model
     summaries = {name: DataSummary.from_examples(ex) for name, ex in splits.items()}
     windows = {name: f.stats for name, f in features.items()}
     spec = prepared.plan.spec
@@ -86,6 +89,7 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
             READING_META_KEY: saved_form(config.data.read_options()),
             **({CALIBRATION_META_KEY: fitted.calibration} if fitted.calibration else {}),
             **head_extra,
+            **(inputs.extra_meta if inputs is not None else {}),
         },
     )
     test: EvalResult | None = None
@@ -125,7 +129,8 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
             max_length=max_length,
             stride=config.model.stride,
             label_all_subwords=config.model.label_all_subwords,
-            notes=_notes(info, has_dev=dev is not None),
+            notes=[*(inputs.notes if inputs is not None else []), *_notes(info, has_dev=dev is not None)],
+            summary=inputs.summary if inputs is not None else None,
             head=spec,
         )
         atomic_write_text(tmp / CARD_FILE, render_card(card))

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from nerforge.training.collate import PaddingCollator
 from nerforge.training.dataset import build_split, check_label_coverage, resolve_labels
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
-from nerforge.training.stages import Fitted, Prepared
+from nerforge.training.stages import FitInputs, Fitted, Prepared
 from nerforge.training.trainer import BEST_METRIC, NerTrainer, entity_metrics, training_arguments
 from nerforge.training.workdir import RESUME_FILE, ResumePoint, WorkDir, fingerprint_files
 from nerforge.types import Example
@@ -48,7 +49,7 @@ from nerforge.types import Example
 logger = logging.getLogger(__name__)
 
 LOSS_POINTS_PER_EPOCH = 25  # train loss logged about this often per epoch (the loss plot; MLflow's train_loss)
-_RESUME_SECTIONS = ("data", "model", "training")  # must match to resume; output and tracking may change
+_RESUME_SECTIONS = ("data", "model", "training", "distill")  # must match to resume; output and tracking may change
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -162,13 +163,18 @@ def fit_calibration(examples: list[Example], predicted: list[Any]) -> dict[str, 
     return out
 
 
-def train(config: TrainConfig, *, resume: bool = False, progress: bool | None = None) -> TrainResult:
+def train(
+    config: TrainConfig, *, resume: bool = False, progress: bool | None = None,
+    customise: Callable[[Prepared], FitInputs] | None = None,
+) -> TrainResult:
     """Fine-tune ``config.model.name`` on ``config.data`` and write the model directory ``config.output.dir``.
 
     Args:
         config: a validated config (see :mod:`nerforge.config`).
         resume: continue from the last checkpoint in the work directory, if there is one.
         progress: progress bars (``None``: only when stderr is a terminal); the per-epoch lines are logged anyway.
+        customise: builds what ``fit`` trains instead of a fresh model (see :func:`run_locked`; ``nerforge
+            distill``).
 
     Raises:
         ConfigError, DataFormatError, ModelError, UsageError: with a message that says what to fix.
@@ -183,21 +189,29 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool | None = 
             locks.enter_context(exclusive(output, what="model directory"))
             locks.enter_context(exclusive(work.path, what="work directory"))
             clean_leftovers(output)
-        return _train_locked(
-            config, output, work, dist, resume=resume, progress=sys.stderr.isatty() if progress is None else progress
+        return run_locked(
+            config, output, work, dist, resume=resume, progress=sys.stderr.isatty() if progress is None else progress,
+            customise=customise,
         )
 
 
-def _train_locked(
-    config: TrainConfig, output: Path, work: WorkDir, dist: DistributedContext, *, resume: bool, progress: bool
+def run_locked(
+    config: TrainConfig, output: Path, work: WorkDir, dist: DistributedContext, *, resume: bool, progress: bool,
+    customise: Callable[[Prepared], FitInputs] | None = None,
 ) -> TrainResult:
+    """The stages of a run, under the locks of its output and work directory: prepare, (customise), fit, package.
+
+    ``customise`` turns the prepared run into what ``fit`` trains instead of the defaults (``nerforge distill``
+    builds its student and the teacher's soft targets there).
+    """
     prepared = prepare(config, dist)
     fingerprint = fingerprint_files(data_files(config))
     start = dist.from_main(lambda: work.prepare(_resume_config(config), resume=resume, fingerprint=fingerprint))
     config.training.num_threads = prepared.threads  # in config.resolved.yaml (after the resume check: not compared)
+    inputs = customise(prepared) if customise is not None else None
     tracker = _start_tracker(prepared, start, work, dist, output)
     try:
-        fitted = fit(prepared, work, dist, start, tracker, progress=progress)
+        fitted = fit(prepared, work, dist, start, tracker, progress=progress, inputs=inputs)
         dist.barrier()  # every process has finished; rank 0 alone writes the model directory
         result = dist.from_main(lambda: package(prepared, fitted, output))
     except BaseException as exc:
@@ -256,7 +270,7 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
         tokenizer = load_tokenizer(base)  # the local copy: the hub is asked once per run
     try:
         with quiet_transformers():
-            model_config = AutoConfig.from_pretrained(base, trust_remote_code=False)
+            model_config = _encoder_config(base, AutoConfig)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
     if not getattr(tokenizer, "is_fast", False):
@@ -276,6 +290,20 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
     return Prepared(config, splits, tokenizer, base, plan, features, best_metric, threads)
 
 
+def _encoder_config(base: str, auto_config: Any) -> Any:
+    """The encoder config of ``base``: its ``config.json``, or for a nerforge model directory with its own head
+    (``nerforge distill`` starts from one) the encoder's config kept inside it."""
+    if (Path(base) / META_FILE).is_file():
+        import json
+
+        from nerforge.modeling.model import MODEL_TYPE, NerforgeHeadConfig
+
+        raw = json.loads((Path(base) / "config.json").read_text(encoding="utf-8"))
+        if raw.get("model_type") == MODEL_TYPE:
+            return NerforgeHeadConfig.from_pretrained(base, local_files_only=True).encoder_config()
+    return auto_config.from_pretrained(base, trust_remote_code=False)
+
+
 def _start_tracker(
     prepared: Prepared, start: ResumePoint, work: WorkDir, dist: DistributedContext, output: Path
 ) -> Any:
@@ -293,9 +321,11 @@ def _start_tracker(
 
 def fit(
     prepared: Prepared, work: WorkDir, dist: DistributedContext, start: ResumePoint, tracker: Any, *,
-    progress: bool = True,
+    progress: bool = True, inputs: FitInputs | None = None,
 ) -> Fitted:
     """Stage 2: build the model, run the Trainer (from ``start.checkpoint`` when resuming), score dev.
+
+    ``inputs`` replaces the model, the training items and the Trainer class of plain fine-tuning.
 
     Raises:
         ModelError: the encoder's weights cannot be loaded.
@@ -306,14 +336,17 @@ def fit(
 
     config, plan = prepared.config, prepared.plan
     set_seed(config.training.seed)
-    try:
-        with quiet_transformers():
-            model = build_model(plan.spec, prepared.base, prepared.tags)  # plain: AutoModelForTokenClassification
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
+    if inputs is not None:
+        model = inputs.model
+    else:
+        try:
+            with quiet_transformers():
+                model = build_model(plan.spec, prepared.base, prepared.tags)  # plain: AutoModelForTokenClassification
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
     with quiet_transformers():
         _align_special_tokens(model, prepared.tokenizer)
-        trainer = _build_trainer(prepared, model, work, progress=progress, world_size=dist.world_size)
+        trainer = _build_trainer(prepared, model, work, progress=progress, world_size=dist.world_size, inputs=inputs)
     if tracker is not None:
         from nerforge.training.tracking import MlflowCallback
 
@@ -344,7 +377,7 @@ def fit(
             dev = evaluate([list(ex.tags) for ex in dev_split.examples], [list(p.tags) for p in predicted])
             calibration = fit_calibration(dev_split.examples, predicted)
     _announce_early_stop(info, prepared)
-    return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history), calibration)
+    return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history), calibration, inputs)
 
 
 def _align_special_tokens(model: Any, tokenizer: Any) -> None:
@@ -396,7 +429,9 @@ def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[
     return warned
 
 
-def _build_trainer(prepared: Prepared, model: Any, work: WorkDir, *, progress: bool, world_size: int) -> NerTrainer:
+def _build_trainer(
+    prepared: Prepared, model: Any, work: WorkDir, *, progress: bool, world_size: int, inputs: FitInputs | None = None
+) -> NerTrainer:
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import ProgressCallback
 
@@ -404,22 +439,26 @@ def _build_trainer(prepared: Prepared, model: Any, work: WorkDir, *, progress: b
 
     config, plan, tokenizer = prepared.config, prepared.plan, prepared.tokenizer
     train_split, dev_split = prepared.features["train"], prepared.features.get("dev")
+    train_dataset = inputs.train_dataset if inputs is not None else train_split.dataset()
+    lengths = inputs.lengths if inputs is not None else train_dataset.lengths
     per_step = config.training.batch_size * config.training.gradient_accumulation_steps * max(1, world_size)
-    steps_per_epoch = max(1, math.ceil(len(train_split.dataset()) / per_step))
+    steps_per_epoch = max(1, math.ceil(len(train_dataset) / per_step))
     args = training_arguments(
         config.training, work.checkpoints, has_dev=dev_split is not None, best_metric=prepared.best_metric,
         logging_steps=max(1, steps_per_epoch // LOSS_POINTS_PER_EPOCH),
     )
-    trainer = NerTrainer(
+    trainer_class = inputs.trainer_class if inputs is not None else NerTrainer
+    trainer = trainer_class(
         model=model,
         args=args,
-        data_collator=PaddingCollator(tokenizer.pad_token_id or 0),
-        train_dataset=train_split.dataset(),
+        data_collator=inputs.collator if inputs is not None else PaddingCollator(tokenizer.pad_token_id or 0),
+        train_dataset=train_dataset,
         eval_dataset=dev_split.dataset() if dev_split is not None else None,
         processing_class=tokenizer,
         compute_metrics=entity_metrics(dev_split, lambda: plan.for_model(model)) if dev_split is not None else None,
         compute_loss_func=loss_function(config.model.class_weights, train_split.inputs.windows, list(plan.tags)),
-        lengths=train_split.dataset().lengths if config.training.group_by_length else None,
+        lengths=lengths if config.training.group_by_length else None,
+        **(inputs.trainer_kwargs if inputs is not None else {}),
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(

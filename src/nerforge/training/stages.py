@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,33 @@ class Prepared:
 
 
 @dataclass
+class FitInputs:
+    """What a run other than plain fine-tuning hands ``fit`` instead of the defaults (``nerforge distill``).
+
+    Attributes:
+        model: the model to train (instead of the encoder under a fresh head).
+        train_dataset: the training items (instead of the train split's windows), with their ``lengths``.
+        collator: pads a batch of those items.
+        trainer_class: a :class:`~nerforge.training.trainer.NerTrainer` subclass, built with ``trainer_kwargs``.
+        extra_meta: entries added to ``nerforge.json``'s ``extra``.
+        notes: lines added to the model card's notes.
+        summary: the model card's first sentence (what the model is).
+        base_model: the encoder named as the model's base (instead of ``model.name``).
+    """
+
+    model: Any
+    train_dataset: Any
+    lengths: list[int] | None
+    collator: Callable[..., Any]
+    trainer_class: type
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+    extra_meta: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    summary: str | None = None
+    base_model: str | None = None
+
+
+@dataclass
 class Fitted:
     """What ``fit`` produced.
 
@@ -64,6 +92,7 @@ class Fitted:
         losses: every logged train loss (:func:`nerforge.training.callbacks.loss_curve`), for the loss plot.
         calibration: the entity-score temperature fitted on dev, with the ECE before and after (``None`` without
             dev): ``extra.calibration`` of ``nerforge.json``.
+        inputs: what replaced the defaults of plain fine-tuning, if anything (its meta and notes are written).
     """
 
     model: Any
@@ -72,3 +101,4 @@ class Fitted:
     info: TrainingInfo = field(default_factory=TrainingInfo)
     losses: list[dict[str, float]] = field(default_factory=list)
     calibration: dict[str, Any] | None = None
+    inputs: FitInputs | None = None

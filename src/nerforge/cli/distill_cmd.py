@@ -1,0 +1,120 @@
+"""``nerforge distill TEACHER``: a smaller, faster student of a trained model; a thin wrapper over
+:func:`nerforge.training.distill.distill`.
+
+    nerforge distill model --train train.conll --dev dev.conll --test test.conll --layers 3 --output model-l3
+    nerforge distill model --train train.conll --unlabeled news.txt --layers 2 --output model-l2
+
+The student takes the teacher's encoder files, windows, head and labels; the training flags and the data flags are
+``nerforge train``'s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from nerforge.cli.options import with_data_flags
+from nerforge.cli.train_cmd import _default, _flag_overrides
+from nerforge.config import DistillConfig, TrainingConfig, load_config, parse_overrides
+from nerforge.errors import UsageError
+from nerforge.evaluation.report import epochs_text
+
+
+def _keep_layers(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of layer numbers, e.g. 0,2,5",
+                                 param_hint="'--keep-layers'") from None
+
+
+@with_data_flags
+def distill_cli(
+    teacher: Path = typer.Argument(..., help="The teacher: a model directory written by 'nerforge train'."),
+    train: list[Path] | None = typer.Option(
+        None, "--train", metavar="FILE", help="Training split with gold tags (required); repeatable."
+    ),
+    dev: list[Path] | None = typer.Option(
+        None, "--dev", metavar="FILE", help="Dev split (per-epoch F1, early stopping, best checkpoint); repeatable."
+    ),
+    test: list[Path] | None = typer.Option(None, "--test", metavar="FILE", help="Test split, scored at the end."),
+    unlabeled: list[Path] | None = typer.Option(
+        None, "--unlabeled", metavar="FILE",
+        help="Raw texts the teacher labels softly (.txt one per line, .csv, .jsonl); repeatable.",
+    ),
+    text_column: str = typer.Option("text", "--text-column", help="Text column or field of CSV/JSONL --unlabeled files."),
+    layers: int | None = typer.Option(
+        None, "--layers", min=1, help="Transformer layers of the student, spread evenly over the teacher's."
+    ),
+    keep_layers: str | None = typer.Option(
+        None, "--keep-layers", metavar="LIST", help="The teacher's layers to keep, e.g. 0,2,5 (instead of --layers)."
+    ),
+    temperature: float = typer.Option(DistillConfig.model_fields["temperature"].default, "--temperature",
+                                      help="Softens the teacher's and the student's distributions."),
+    alpha: float = typer.Option(DistillConfig.model_fields["alpha"].default, "--alpha",
+                                help="Weight of the teacher's distributions; 1 - alpha goes to the gold tags."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="The student's model directory."),
+    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs." + _default(TrainingConfig, "epochs")),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed." + _default(TrainingConfig, "seed")),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch." + _default(TrainingConfig, "batch_size")),
+    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate." + _default(TrainingConfig, "learning_rate")),
+    set_: list[str] | None = typer.Option(
+        None, "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set training.warmup_ratio=0.05."
+    ),
+    no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log to MLflow."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
+    run_name: str | None = typer.Option(None, "--run-name", metavar="NAME", help="MLflow run name."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bars (default: only on a terminal); epoch lines are always logged."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
+    *,
+    data_flags: dict[str, Any],
+) -> None:
+    """Distill a model into a smaller, faster student (fewer layers) that learns the teacher's predictions."""
+    from nerforge.training.distill import distill, load_teacher_meta, teacher_settings
+
+    if not train:
+        raise typer.BadParameter("give the training data with gold tags: --train FILE", param_hint="'--train'")
+    if (layers is None) == (keep_layers is None):
+        raise typer.BadParameter("give the student's size: --layers N, or --keep-layers LIST", param_hint="'--layers'")
+    meta = load_teacher_meta(teacher)
+    flags = _flag_overrides(
+        data_flags, train=train, dev=dev, test=test, output=output, epochs=epochs, max_steps=max_steps, seed=seed,
+        batch_size=batch_size, learning_rate=learning_rate, tracking_uri=tracking_uri, experiment=experiment,
+        run_name=run_name,
+    )  # fmt: skip
+    flags.update(teacher_settings(meta, teacher))
+    flags.update({
+        "distill.teacher": str(teacher.resolve()),
+        "distill.layers": layers,
+        "distill.keep_layers": _keep_layers(keep_layers) if keep_layers is not None else None,
+        "distill.temperature": temperature,
+        "distill.alpha": alpha,
+        "distill.unlabeled": [str(p.expanduser().resolve()) for p in unlabeled or []],
+        "distill.text_column": text_column,
+    })
+    if no_tracking:
+        flags["tracking.enabled"] = False
+    cfg = load_config(None, parse_overrides(set_ or []), flags=flags)
+    cfg.check_complete()
+    if output is not None and output.resolve() == teacher.resolve():
+        raise UsageError(f"--output {output} is the teacher; choose another directory for the student")
+    result = distill(cfg, resume=resume, progress=progress)
+    if result.epochs:
+        typer.echo("\n".join(epochs_text(result.epochs)))
+    typer.echo(f"student: {result.output_dir} ({result.global_step} optimizer steps)")
+    for name, scores in (("dev", result.dev), ("test", result.test)):
+        if scores is not None:
+            m = scores.micro
+            typer.echo(f"{name}: F1 {m.f1:.4f} (P {m.precision:.4f}, R {m.recall:.4f}; {m.support} entities)")
+    if result.report is not None:
+        typer.echo(f"report: {result.report}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("distill")(distill_cli)
