@@ -1,0 +1,250 @@
+"""Teacher against its distilled students (``nerforge distill``), with spaCy's small English pipeline in the table.
+
+    python bench/distill.py                                   # conll2003, ncbi_disease, bc5cdr; students of 4, 3, 2 layers
+    python bench/distill.py --datasets conll2003 --train-sample 4000 --teacher-epochs 2 --student-epochs 2
+
+For each dataset (its recipe under ``recipes/``, data under ``--shared``): train the teacher with the recipe (the
+flags-only defaults of the recipe's head; ``--train-sample`` sentences, ``--teacher-epochs``), distill a student of
+each ``--layers`` size from it (the same training sentences, ``--student-epochs``, the rest of the training file up
+to ``--unlabeled`` sentences given as unlabelled text), then for the teacher and every student: test F1 (PyTorch,
+strict IOB2, the whole test file), the int8 ONNX export (``nerforge export --quantize int8``) and its speed measured
+by ``bench/speed_engines.py`` in a process of its own (words/s and words per CPU-second at batch 1 and 32 over
+``--speed-sentences`` test sentences), the int8 model's size, and the training time. spaCy ``en_core_web_sm`` runs
+on the CoNLL-2003 sentences through the same harness (its OntoNotes types mapped to CoNLL's; F1 over PER/LOC/ORG).
+
+Results: ``bench/results/distill.json`` (written after each dataset) and the table between the ``distill`` markers of
+``docs/benchmarks.md``; ``--render-only [FILES]`` merges result files and renders them without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HERE = REPO / "bench"
+sys.path.insert(0, str(HERE))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from train_compare import machine, update_docs  # noqa: E402
+
+DATASETS = ("conll2003", "ncbi_disease", "bc5cdr")
+
+
+def recipe_config(name: str, args: argparse.Namespace, output: Path, flags: dict) -> object:
+    from nerforge.config import load_config
+
+    base = {
+        "output.dir": str(output),
+        "tracking.enabled": False,
+        "training.num_threads": args.threads,
+        "data.sample": {"train": args.train_sample, "seed": 13} if args.train_sample else None,
+        **flags,
+    }
+    return load_config(REPO / "recipes" / f"{name}.toml", flags={k: v for k, v in base.items() if v is not None},
+                       data_dir=args.shared)
+
+
+def unlabeled_file(config: object, args: argparse.Namespace, work: Path) -> Path | None:
+    """Training sentences beyond the labelled sample, as plain text (one per line): the student's unlabelled texts."""
+    if not args.unlabeled or not args.train_sample:
+        return None
+    from nerforge.data.splits import read_data_splits
+
+    data = config.data.model_copy(update={"sample": None, "dev": None, "test": None, "split": None})
+    sentences = read_data_splits(data)["train"]
+    rest = sentences[args.train_sample : args.train_sample + args.unlabeled]
+    if not rest:
+        return None
+    path = work / "unlabeled.txt"
+    path.write_text("\n".join(" ".join(ex.tokens) for ex in rest) + "\n", encoding="utf-8")
+    return path
+
+
+def test_sentences(config: object, work: Path, limit: int) -> Path:
+    from nerforge.data.splits import read_data_splits
+
+    data = config.data.model_copy(update={"sample": None})
+    test = read_data_splits(data)["test"][:limit]
+    path = work / "speed-test.json"
+    path.write_text(json.dumps({"words": [list(ex.tokens) for ex in test], "tags": [list(ex.tags) for ex in test]}),
+                    encoding="utf-8")
+    return path
+
+
+def dir_mb(path: Path) -> float:
+    return round(sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 1e6, 1)
+
+
+def speed(engine: str, model: Path | None, data: Path, args: argparse.Namespace, work: Path) -> dict:
+    out = work / f"speed-{engine}-{model.name if model else 'none'}.json"
+    cmd = [sys.executable, str(HERE / "speed_engines.py"), engine, "--model", str(model or "none"), "--data", str(data),
+           "--out", str(out), "--threads", str(args.threads), "--batch-sizes", "1,32",
+           "--latency-sentences", str(args.latency_sentences)]
+    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    result = json.loads(out.read_text(encoding="utf-8"))
+    if "skipped" in result:
+        return {"error": f"{engine} skipped: {result['skipped']}"}
+    batches = {str(b["batch_size"]): b for b in result["batches"]}
+    return {
+        "f1_int8": result.get("f1"),
+        "f1_core": result.get("f1_core"),
+        **{f"words_per_s_b{b}": round(batches[b]["words_per_s"], 1) for b in ("1", "32") if b in batches},
+        **{f"words_per_cpu_s_b{b}": round(batches[b]["words_per_cpu_s"], 1) for b in ("1", "32")
+           if b in batches and batches[b].get("words_per_cpu_s")},
+    }
+
+
+def measure_model(name: str, model: Path, data: Path, args: argparse.Namespace, work: Path) -> dict:
+    from nerforge.export import ExportOptions, export_onnx
+    from nerforge.model_dir import ModelMeta
+
+    int8 = work / f"{model.name}-int8"
+    export_onnx(model, int8, ExportOptions(quantize="int8"))
+    meta = ModelMeta.load(model)
+    test = (meta.metrics.get("test") or {}).get("micro", {})
+    layers = json.loads((model / "config.json").read_text()).get("encoder", {}).get("num_hidden_layers")
+    entry = {"model": name, "layers": layers, "f1": test.get("f1"), "int8_mb": dir_mb(int8),
+             "torch_mb": dir_mb(model), **speed("nerforge-onnx-int8", int8, data, args, work)}
+    print(json.dumps(entry), flush=True)
+    return entry
+
+
+def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
+    from nerforge.model_dir import ModelMeta
+    from nerforge.training.distill import distill, teacher_settings
+    from nerforge.training.run import train
+
+    work.mkdir(parents=True, exist_ok=True)
+    teacher_dir = work / "teacher"
+    config = recipe_config(name, args, teacher_dir, {"training.epochs": args.teacher_epochs})
+    started = time.perf_counter()
+    train(config, progress=False)
+    rows = [{"train_seconds": round(time.perf_counter() - started, 1)}]
+    data = test_sentences(config, work, args.speed_sentences)
+    unlabeled = unlabeled_file(config, args, work)
+    meta = ModelMeta.load(teacher_dir)
+    students = []
+    for layers in args.layers:
+        out = work / f"student-l{layers}"
+        flags = {"training.epochs": args.student_epochs, **teacher_settings(meta, teacher_dir),
+                 "distill.teacher": str(teacher_dir), "distill.layers": layers,
+                 "distill.unlabeled": [str(unlabeled)] if unlabeled else []}
+        started = time.perf_counter()
+        distill(recipe_config(name, args, out, flags), progress=False)
+        students.append((out, round(time.perf_counter() - started, 1)))
+    entries = [{**measure_model("teacher", teacher_dir, data, args, work), **rows[0]}]
+    for out, seconds in students:
+        entries.append({**measure_model(out.name, out, data, args, work), "train_seconds": seconds})
+    result = {"dataset": name, "models": entries, "test_sentences_timed": args.speed_sentences,
+              "train_sample": args.train_sample, "unlabeled": 0 if unlabeled is None else args.unlabeled,
+              "teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs}
+    if name == "conll2003" and not args.no_spacy:
+        try:
+            result["spacy_sm"] = speed("spacy-sm", None, data, args, work)
+        except subprocess.CalledProcessError as exc:
+            result["spacy_sm"] = {"error": f"spaCy could not run: {exc}"}
+    return result
+
+
+def targets(results: dict) -> list[str]:
+    lines = []
+    conll = results.get("conll2003")
+    if conll:
+        models = {m["model"]: m for m in conll["models"]}
+        teacher, l3 = models.get("teacher"), models.get("student-l3")
+        if teacher and l3 and teacher.get("f1") is not None and l3.get("f1") is not None:
+            drop = 100 * (teacher["f1"] - l3["f1"])
+            ratio = l3.get("words_per_s_b32", 0) / max(teacher.get("words_per_s_b32", 1), 1e-9)
+            lines.append(f"- 3-layer student on CoNLL-2003: {drop:+.2f} F1 points below the teacher (target: at most "
+                         f"1.5) — {'met' if drop <= 1.5 else 'not met'}; {ratio:.2f}x the teacher's int8 words/s at "
+                         f"batch 32 (target: at least 1.7x) — {'met' if ratio >= 1.7 else 'not met'}.")
+        spacy = conll.get("spacy_sm") or {}
+        best = max((m.get("words_per_cpu_s_b32") or 0 for m in conll["models"] if m["model"] != "teacher"), default=0)
+        if spacy.get("words_per_cpu_s_b32"):
+            ratio = best / spacy["words_per_cpu_s_b32"]
+            lines.append(f"- Best student against spaCy sm in words per CPU-second at batch 32: {ratio:.2f}x (target: "
+                         f"at least 1x) — {'met' if ratio >= 1 else 'not met'}.")
+    return lines
+
+
+def render(results: dict, command: str) -> str:
+    lines = [f"Command: `{command}`", f"Machine: {results.get('machine', '?')}.", "",
+             "| dataset | model | layers | test F1 (torch) | test F1 (int8) | int8 MB | words/s b1 | words/s b32 | "
+             "words/CPU-s b1 | words/CPU-s b32 | training s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def num(x: object, fmt: str) -> str:
+        return format(x, fmt) if isinstance(x, (int, float)) else "–"
+
+    for name, res in results.items():
+        if not isinstance(res, dict) or "models" not in res:
+            continue
+        for m in res["models"]:
+            lines.append(f"| {name} | {m['model']} | {num(m.get('layers'), 'd')} | {num(m.get('f1'), '.4f')} | "
+                         f"{num(m.get('f1_int8'), '.4f')} | {num(m.get('int8_mb'), '.1f')} | "
+                         f"{num(m.get('words_per_s_b1'), '.0f')} | {num(m.get('words_per_s_b32'), '.0f')} | "
+                         f"{num(m.get('words_per_cpu_s_b1'), '.0f')} | {num(m.get('words_per_cpu_s_b32'), '.0f')} | "
+                         f"{num(m.get('train_seconds'), '.0f')} |")
+        spacy = res.get("spacy_sm")
+        if spacy and "error" not in spacy:
+            lines.append(f"| {name} | spaCy en_core_web_sm | – | – | {num(spacy.get('f1_core'), '.4f')} (PER/LOC/ORG) | "
+                         f"– | {num(spacy.get('words_per_s_b1'), '.0f')} | {num(spacy.get('words_per_s_b32'), '.0f')} | "
+                         f"{num(spacy.get('words_per_cpu_s_b1'), '.0f')} | "
+                         f"{num(spacy.get('words_per_cpu_s_b32'), '.0f')} | – |")
+    settings = next((r for r in results.values() if isinstance(r, dict) and "models" in r), {})
+    lines += ["", f"Teacher: the recipe's head on MiniLM-L6, {settings.get('teacher_epochs')} epochs on "
+              f"{settings.get('train_sample') or 'all'} training sentences; students: {settings.get('student_epochs')} "
+              f"epochs on the same sentences plus {settings.get('unlabeled')} unlabelled ones; speed over "
+              f"{settings.get('test_sentences_timed')} test sentences, int8 ONNX Runtime, one process per model.", ""]
+    lines += targets(results)
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--layers", nargs="+", type=int, default=[4, 3, 2])
+    parser.add_argument("--train-sample", type=int, default=0, help="training sentences (0: all)")
+    parser.add_argument("--unlabeled", type=int, default=0, help="further training sentences given unlabelled")
+    parser.add_argument("--teacher-epochs", type=float, default=3.0)
+    parser.add_argument("--student-epochs", type=float, default=3.0)
+    parser.add_argument("--speed-sentences", type=int, default=1000, help="test sentences timed at batch 32")
+    parser.add_argument("--latency-sentences", type=int, default=200, help="test sentences timed one by one")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--no-spacy", action="store_true")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "datasets")
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "distill.json")
+    parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--work-dir", type=Path, default=None, help="keep the models here (default: a temporary folder)")
+    parser.add_argument("--render-only", nargs="*", type=Path, metavar="RESULTS")
+    args = parser.parse_args()
+    if args.render_only is not None:
+        results: dict = {}
+        for path in args.render_only or [args.output]:
+            results.update(json.loads(path.read_text(encoding="utf-8")))
+        update_docs(args.docs, render(results, results.pop("_command", "python bench/distill.py")), marker="distill")
+        return
+    command = shlex.join(["python", "bench/distill.py", *sys.argv[1:]])
+    results = {"_command": command, "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="nerforge-distill-") as tmp:
+        work = args.work_dir or Path(tmp)
+        for name in args.datasets:
+            results[name] = run_dataset(name, args, work / name)
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    shown = {k: v for k, v in results.items() if k != "_command"}
+    update_docs(args.docs, render(shown, command), marker="distill")
+    print(render(shown, command))
+
+
+if __name__ == "__main__":
+    main()
