@@ -171,6 +171,8 @@ def test_a_killed_distillation_resumes(teacher: Path, corpus: dict[str, Path], t
          "give the student's size"),
         (lambda a: [*a, "--keep-layers", "0"], "give the student's size"),
         (lambda a: [*a, "--alpha", "1.5"], "distill.alpha"),
+        (lambda a: [x if not x.endswith("more.txt") else x + ".missing" for x in a], "no such unlabeled file"),
+        (lambda a: [a[1] if a[i - 1] == "--output" else x for i, x in enumerate(a)], "is the teacher; choose another"),
     ],
 )
 def test_distill_errors_are_one_line(
@@ -181,3 +183,4 @@ def test_distill_errors_are_one_line(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "student").exists()
+    assert (teacher / "nerforge.json").is_file()

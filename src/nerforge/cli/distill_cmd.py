@@ -18,7 +18,6 @@ import typer
 from nerforge.cli.options import with_data_flags
 from nerforge.cli.train_cmd import _default, _flag_overrides
 from nerforge.config import DistillConfig, TrainingConfig, load_config, parse_overrides
-from nerforge.errors import UsageError
 from nerforge.evaluation.report import epochs_text
 
 
@@ -102,8 +101,6 @@ def distill_cli(
         flags["tracking.enabled"] = False
     cfg = load_config(None, parse_overrides(set_ or []), flags=flags)
     cfg.check_complete()
-    if output is not None and output.resolve() == teacher.resolve():
-        raise UsageError(f"--output {output} is the teacher; choose another directory for the student")
     result = distill(cfg, resume=resume, progress=progress)
     if result.epochs:
         typer.echo("\n".join(epochs_text(result.epochs)))

@@ -95,6 +95,8 @@ def distill(config: TrainConfig, *, resume: bool = False, progress: bool | None 
     for path in settings.unlabeled:
         if not Path(path).is_file():
             raise UsageError(f"{path}: no such unlabeled file")
+    if config.output.dir is not None and Path(config.output.dir).resolve() == Path(settings.teacher).resolve():
+        raise UsageError(f"--output {config.output.dir} is the teacher; choose another directory for the student")
     bars = sys.stderr.isatty() if progress is None else progress
     return train(config, resume=resume, progress=bars,
                  customise=lambda prepared: student_inputs(prepared, settings, meta, progress=bars))
