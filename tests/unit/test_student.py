@@ -151,7 +151,7 @@ def test_distillation_loss_is_zero_for_the_teacher_itself_and_pulls_a_student_to
     mask = torch.tensor([[0, 1, 1, 1, 0, 0], [0, 1, 0, 1, 0, 0]], dtype=torch.bool)
     for crf in (None, LinearChainCRF(TAGS)):
         targets = soft_targets(teacher_logits, mask, 2.0, crf)[0].detach()
-        assert float(distillation_loss(teacher_logits, mask, targets, 2.0, crf)) == pytest.approx(0.0, abs=1e-5)
+        assert float(distillation_loss(teacher_logits, mask, targets, 2.0, crf).detach()) == pytest.approx(0.0, abs=1e-5)
         student = torch.zeros_like(teacher_logits, requires_grad=True)
         optimiser = torch.optim.SGD([student], lr=1.0)
         losses = []
