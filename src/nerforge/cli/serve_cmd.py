@@ -18,14 +18,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -59,12 +51,13 @@ def serve(
         import uvicorn
 
         from nerforge.serving import ServeSettings, create_app, load_predictor
+        from nerforge.serving.access import is_ip_address
     except ImportError as exc:
         raise MissingDependencyError(exc.name or "fastapi", "serve") from None
     if not 0 < port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {port}")
     settings = settings or ServeSettings()
-    if not _is_ip(host) and host.lower() not in settings.allowed_hosts:  # answer for the name we were started under
+    if not is_ip_address(host) and host.lower() not in settings.allowed_hosts:  # answer for the name we were started under
         settings = dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, host))
     if threads is not None:
         from nerforge.threads import set_torch_threads

@@ -44,7 +44,6 @@ SECURITY_HEADERS = {
 }
 
 
-BODY_SHAPES = SHAPE_TEXT  # shown in 422 answers for a body of the wrong shape
 
 
 class ApiError(Exception):
@@ -121,14 +120,14 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(400, "invalid_json", f"the body is not valid JSON{at}; send a JSON object with "
                                   "Content-Type: application/json")
         body = getattr(exc, "body", None)
-        if isinstance(body, (bytes, bytearray)) and request.url.path in BODY_SHAPES:  # not sent as JSON
+        if isinstance(body, (bytes, bytearray)) and request.url.path in SHAPE_TEXT:  # not sent as JSON
             sent = request.headers.get("content-type") or "no Content-Type"
             return error_response(415, "unsupported_media_type", f"send the body as JSON with Content-Type: "
                                   f"application/json (got {sent})")
         plain = body_problem(request.url.path, body) if body is not None else None
         plain = plain or upload_problem(request.url.path, errors)
-        if body is None and request.url.path in BODY_SHAPES and any(e.get("type") == "missing" for e in errors):
-            plain = f"the body is empty; it must be {BODY_SHAPES[request.url.path]}"
+        if body is None and request.url.path in SHAPE_TEXT and any(e.get("type") == "missing" for e in errors):
+            plain = f"the body is empty; it must be {SHAPE_TEXT[request.url.path]}"
         details = [
             {
                 "loc": [_safe(part) for part in err.get("loc", ())],
@@ -142,8 +141,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"{where}: {first['msg']}" if where else str(first["msg"])
         if plain is not None:
             message = plain
-        elif request.url.path in BODY_SHAPES:
-            message = f"the body must be {BODY_SHAPES[request.url.path]} ({message})"
+        elif request.url.path in SHAPE_TEXT:
+            message = f"the body must be {SHAPE_TEXT[request.url.path]} ({message})"
         return error_response(422, "invalid_request", message, details)
 
     @app.exception_handler(StarletteHTTPException)
