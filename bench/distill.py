@@ -46,7 +46,8 @@ def recipe_config(name: str, args: argparse.Namespace, output: Path, flags: dict
         "output.dir": str(output),
         "tracking.enabled": False,
         "training.num_threads": args.threads,
-        "data.sample": {"train": args.train_sample, "seed": 13} if args.train_sample else None,
+        "data.sample": {k: v for k, v in (("train", args.train_sample), ("dev", args.dev_sample)) if v} | {"seed": 13}
+        if (args.train_sample or args.dev_sample) else None,
         **flags,
     }
     return load_config(REPO / "recipes" / f"{name}.toml", flags={k: v for k, v in base.items() if v is not None},
@@ -145,7 +146,7 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
     for out, seconds in students:
         entries.append({**measure_model(out.name, out, data, args, work), "train_seconds": seconds})
     result = {"dataset": name, "models": entries, "test_sentences_timed": args.speed_sentences,
-              "train_sample": args.train_sample, "unlabeled": 0 if unlabeled is None else args.unlabeled,
+              "train_sample": args.train_sample, "dev_sample": args.dev_sample, "unlabeled": 0 if unlabeled is None else args.unlabeled,
               "teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs}
     if name == "conll2003" and not args.no_spacy:
         try:
@@ -202,7 +203,8 @@ def render(results: dict, command: str) -> str:
                          f"{num(spacy.get('words_per_cpu_s_b32'), '.0f')} | – |")
     settings = next((r for r in results.values() if isinstance(r, dict) and "models" in r), {})
     lines += ["", f"Teacher: the recipe's head on MiniLM-L6, {settings.get('teacher_epochs')} epochs on "
-              f"{settings.get('train_sample') or 'all'} training sentences; students: {settings.get('student_epochs')} "
+              f"{settings.get('train_sample') or 'all'} training sentences ({settings.get('dev_sample') or 'all'} dev "
+              "sentences pick the best epoch); students: {settings.get('student_epochs')} "
               f"epochs on the same sentences plus {settings.get('unlabeled')} unlabelled ones; speed over "
               f"{settings.get('test_sentences_timed')} test sentences, int8 ONNX Runtime, one process per model.", ""]
     lines += targets(results)
@@ -214,6 +216,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--layers", nargs="+", type=int, default=[4, 3, 2])
     parser.add_argument("--train-sample", type=int, default=0, help="training sentences (0: all)")
+    parser.add_argument("--dev-sample", type=int, default=0, help="dev sentences scored each epoch (0: all)")
     parser.add_argument("--unlabeled", type=int, default=0, help="further training sentences given unlabelled")
     parser.add_argument("--teacher-epochs", type=float, default=3.0)
     parser.add_argument("--student-epochs", type=float, default=3.0)
