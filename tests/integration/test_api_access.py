@@ -138,3 +138,19 @@ def test_api_uploads_without_a_file_and_json_sent_as_text_say_what_to_send(url: 
     plain = httpx.post(url + "/v1/entities", content=b'{"text": "Bob"}', headers={"content-type": "text/plain"})
     assert plain.status_code == 415 and plain.json()["message"] == (
         "send the body as JSON with Content-Type: application/json (got text/plain)")
+
+
+def test_serve_answers_for_the_name_it_was_started_under(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    import nerforge.serving
+    from nerforge.cli.serve_cmd import serve
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: started.update(app=app, **kwargs))
+    monkeypatch.setattr(nerforge.serving, "load_predictor", lambda *args, **kwargs: GazetteerPredictor())
+    serve("model", host="ner.internal", port=8123, settings=ServeSettings(allowed_hosts=("other.lan",)))
+    assert started["host"] == "ner.internal"
+    assert started["app"].state.settings.allowed_hosts == ("other.lan", "ner.internal")
+    serve("model", host="0.0.0.0", port=8123)  # an address: nothing to add
+    assert started["app"].state.settings.allowed_hosts == ()
