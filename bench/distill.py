@@ -204,7 +204,7 @@ def render(results: dict, command: str) -> str:
     settings = next((r for r in results.values() if isinstance(r, dict) and "models" in r), {})
     lines += ["", f"Teacher: the recipe's head on MiniLM-L6, {settings.get('teacher_epochs')} epochs on "
               f"{settings.get('train_sample') or 'all'} training sentences ({settings.get('dev_sample') or 'all'} dev "
-              "sentences pick the best epoch); students: {settings.get('student_epochs')} "
+              f"sentences pick the best epoch); students: {settings.get('student_epochs')} "
               f"epochs on the same sentences plus {settings.get('unlabeled')} unlabelled ones; speed over "
               f"{settings.get('test_sentences_timed')} test sentences, int8 ONNX Runtime, one process per model.", ""]
     lines += targets(results)
@@ -236,7 +236,8 @@ def main() -> None:
             results.update(json.loads(path.read_text(encoding="utf-8")))
         update_docs(args.docs, render(results, results.pop("_command", "python bench/distill.py")), marker="distill")
         return
-    command = shlex.join(["python", "bench/distill.py", *sys.argv[1:]])
+    shown_args = [a for i, a in enumerate(sys.argv[1:]) if a != "--work-dir" and (i == 0 or sys.argv[i] != "--work-dir")]
+    command = shlex.join(["python", "bench/distill.py", *shown_args])
     results = {"_command": command, "machine": machine()}
     with tempfile.TemporaryDirectory(prefix="nerforge-distill-") as tmp:
         work = args.work_dir or Path(tmp)
