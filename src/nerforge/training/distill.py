@@ -238,7 +238,8 @@ class DistillDataset(torch.utils.data.Dataset):
 
     @property
     def lengths(self) -> list[int]:
-        return [len(self._parts[p][0][i]["input_ids"]) for p, i in self._index]
+        per_part = [dataset.lengths for dataset, _, _ in self._parts]  # from the windows, without building items
+        return [per_part[p][i] for p, i in self._index]
 
 
 class DistillCollator(PaddingCollator):
