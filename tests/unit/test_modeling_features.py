@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nerforge.modeling.features import NUM_SHAPE_FLAGS, SHAPE_FLAGS, feature_row, shape_flags, shape_ids
+from nerforge.modeling.features import NUM_SHAPE_FLAGS, SHAPE_FLAGS, _word_flags, feature_row, shape_flags, shape_ids
 
 
 def on(words: list[str], i: int) -> list[str]:
@@ -73,13 +73,29 @@ def test_upper_sentence_marks_headlines_only() -> None:
     assert not shape_flags(["IBM"])[0][SHAPE_FLAGS.index("upper_sentence")]  # one word is no headline
 
 
-@given(st.lists(st.text(max_size=8), max_size=12))
-def test_shape_ids_pack_the_flags(words: list[str]) -> None:
+def reference_flags(words: list[str]) -> list[list[int]]:
+    """The flags computed word by word with no cache, straight from their definitions (the first implementation)."""
+    cased = [[ch for ch in w if ch.isupper() or ch.islower()] for w in words]
+    long = [c for c in cased if len(c) >= 2]
+    upper = len(long) >= 2 and 2 * sum(all(ch.isupper() for ch in c) for c in long) > len(long)
+    out = []
+    for i, word in enumerate(words):
+        first = i == 0 or (bool(words[i - 1]) and all(ch in ".!?…" for ch in words[i - 1]))
+        flags = _word_flags(word, first, upper)
+        out.append([int(flags[name]) for name in SHAPE_FLAGS])
+    return out
+
+
+@given(st.lists(st.sampled_from(["IBM", "U.S.", "the", "Paris", ".", "?!", "a", "McDonald", "1,000", "東京", ""])
+                | st.text(max_size=8), max_size=12))
+def test_shape_ids_match_the_flag_definitions(words: list[str]) -> None:
     ids = shape_ids(words)
     assert len(ids) == len(words)
-    for value, flags in zip(ids, shape_flags(words), strict=True):
-        assert value > 0 and value < 2**NUM_SHAPE_FLAGS
-        assert [(value >> k) & 1 for k in range(NUM_SHAPE_FLAGS)] == list(flags)
+    assert all(0 < value < 2**NUM_SHAPE_FLAGS for value in ids)
+    expected = reference_flags(words)
+    assert [[(value >> k) & 1 for k in range(NUM_SHAPE_FLAGS)] for value in ids] == expected
+    assert [list(f) for f in shape_flags(words)] == expected
+    assert shape_ids(words) == ids  # the per-word cache gives the same answer the second time
 
 
 def test_feature_row_puts_ids_on_first_pieces_only() -> None:

@@ -164,6 +164,7 @@ class PartTagger:
         self, *, model: str, output: str, columns: list[str], text_column: str, options: dict[str, Any]
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from nerforge.prediction.heap import settle_loaded_objects
         from nerforge.prediction.tagger import Tagger
         from nerforge.threads import set_torch_threads
 
@@ -178,6 +179,7 @@ class PartTagger:
             progress=False,
             **extra,
         )
+        settle_loaded_objects()  # the worker keeps this model for its lifetime
         self.store = PartStore(output)
         self.columns = columns
         self.text_column = text_column

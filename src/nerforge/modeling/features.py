@@ -15,6 +15,7 @@ EXAMPLE:
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping, Sequence
 
@@ -79,28 +80,51 @@ def _word_flags(word: str, first: bool, upper_sentence: bool) -> dict[str, bool]
     }
 
 
+_CONTEXT_FLAGS = frozenset({"first_word", "cap_not_first", "upper_sentence"})  # depend on the other words
+_BIT = {name: 1 << k for k, name in enumerate(SHAPE_FLAGS)}
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _word_info(word: str) -> tuple[int, bool, bool]:
+    """What a word says about itself, cached (prediction sees the same words again and again, and these flags cost
+    more than the encoder's forward pass of a small student): the packed bits of its context-free flags, whether it
+    has two or more cased letters (it counts towards :func:`is_upper_sentence`) and whether it ends a sentence."""
+    flags = _word_flags(word, first=False, upper_sentence=False)
+    bits = sum(_BIT[name] for name, on in flags.items() if on and name not in _CONTEXT_FLAGS)
+    cased = sum(1 for ch in word if ch.isupper() or ch.islower())
+    return bits, cased >= 2, _ends_sentence(word)
+
+
+def _upper_sentence(info: Sequence[tuple[int, bool, bool]]) -> bool:
+    long = sum(1 for _, is_long, _ in info if is_long)
+    caps = sum(1 for bits, is_long, _ in info if is_long and bits & _BIT["all_caps"])
+    return long >= 2 and 2 * caps > long
+
+
 def is_upper_sentence(words: Sequence[str]) -> bool:
     """Whether most words with two or more cased letters are all caps (and there are at least two such words)."""
-    cased = [[ch for ch in w if ch.isupper() or ch.islower()] for w in words]
-    long = [c for c in cased if len(c) >= 2]
-    caps = sum(all(ch.isupper() for ch in c) for c in long)
-    return len(long) >= 2 and 2 * caps > len(long)
-
-
-def shape_flags(words: Sequence[str]) -> list[tuple[int, ...]]:
-    """One tuple of 0/1 flags (in :data:`SHAPE_FLAGS` order) per word of a sentence."""
-    upper = is_upper_sentence(words)
-    out: list[tuple[int, ...]] = []
-    for i, word in enumerate(words):
-        first = i == 0 or _ends_sentence(words[i - 1])
-        flags = _word_flags(word, first, upper)
-        out.append(tuple(int(flags[name]) for name in SHAPE_FLAGS))
-    return out
+    return _upper_sentence([_word_info(w) for w in words])
 
 
 def shape_ids(words: Sequence[str]) -> list[int]:
     """The flags of each word packed into one integer (bit ``k`` = flag ``k``); always > 0 for a word."""
-    return [sum(bit << k for k, bit in enumerate(flags)) for flags in shape_flags(words)]
+    info = [_word_info(w) for w in words]
+    upper = _BIT["upper_sentence"] if _upper_sentence(info) else 0
+    out: list[int] = []
+    first = True
+    for bits, _, ends in info:
+        if first:
+            bits |= _BIT["first_word"]
+        elif bits & _BIT["init_cap"]:
+            bits |= _BIT["cap_not_first"]
+        out.append(bits | upper)
+        first = ends
+    return out
+
+
+def shape_flags(words: Sequence[str]) -> list[tuple[int, ...]]:
+    """One tuple of 0/1 flags (in :data:`SHAPE_FLAGS` order) per word of a sentence."""
+    return [tuple((value >> k) & 1 for k in range(NUM_SHAPE_FLAGS)) for value in shape_ids(words)]
 
 
 def feature_row(first_piece_of: Mapping[int, int], length: int, ids: Sequence[int]) -> list[int]:

@@ -99,6 +99,7 @@ def predict(
     Results stream: each ``(record, entities)`` goes to ``on_result`` (when given) and to ``output`` (``.jsonl`` or
     ``.csv``, written atomically) as it is predicted.
     """
+    from nerforge.prediction.heap import settle_loaded_objects
     from nerforge.prediction.tagger import Tagger
 
     if (input_path is None) == (text is None):
@@ -122,6 +123,7 @@ def predict(
     tagger = Tagger.load(
         model, batch_size=batch_size, device=device, progress=progress, chunk_size=chunk_size, backend=backend
     )
+    settle_loaded_objects()  # one model for the whole file: spare every later collection the loaded objects
     summary = PredictSummary(output=Path(output) if output is not None else None)
 
     def results() -> Iterator[tuple[InputRecord, Sequence[Entity]]]:

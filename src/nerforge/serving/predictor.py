@@ -86,7 +86,9 @@ def load_predictor(path: str | Path, *, backend: str | None = None, batch_size: 
     meta = ModelMeta.load(path)
     backend = backend or meta.backend
     from nerforge.prediction import Tagger
+    from nerforge.prediction.heap import settle_loaded_objects
 
     tagger = Tagger.load(path, batch_size=batch_size, progress=False, backend=backend)  # no progress bars in a log
+    settle_loaded_objects()  # the server keeps this model for its lifetime
     logger.info("loaded %s (%s backend, %d tags)", path, backend, len(meta.tags))
     return TaggerPredictor(tagger, ModelInfo.from_meta(Path(path).name, meta, backend=backend))
