@@ -109,6 +109,29 @@ def test_distill_writes_a_smaller_student_that_agrees_with_its_teacher(
     assert main(["predict", str(student), "--text", "We use Rust in Oslo daily"]) == 0
 
 
+def test_a_narrower_student_keeps_the_teacher_s_most_important_feed_forward_units(
+    teacher: Path, corpus: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    student = tmp_path / "narrow"
+    assert main(distill_args(teacher, corpus, student, "--no-tracking", "--ffn-size", "16")) == 0
+    config = json.loads((student / "config.json").read_text())
+    assert config["encoder"]["intermediate_size"] == 16 and config["encoder"]["num_hidden_layers"] == 1
+    section = ModelMeta.load(student).extra["distillation"]
+    assert (section["teacher_ffn_size"], section["student_ffn_size"]) == (64, 16)
+    assert "feed-forward 64 -> 16 units" in (student / "README.md").read_text().split("## Labels")[0]
+    capsys.readouterr()
+    assert main(["info", str(student)]) == 0
+    assert "feed-forward 64 -> 16 units" in capsys.readouterr().out
+
+    rng = random.Random(5)
+    sentences = [[w for w, _ in sentence(rng)] for _ in range(40)]
+    reference = [p.tags for p in Tagger.load(teacher).predict_words(sentences)]
+    assert agreement(Tagger.load(student), reference, sentences) >= 0.9
+    onnx = tmp_path / "narrow-int8"
+    assert main(["export", str(student), "--onnx", "--output", str(onnx), "--quantize", "int8"]) == 0
+    assert agreement(Tagger.load(onnx), reference, sentences) >= 0.9
+
+
 def tech_recall(model_dir: Path) -> float:
     rng = random.Random(7)
     sentences = [[w for w, _ in sentence(rng)] for _ in range(30)]
@@ -171,6 +194,7 @@ def test_a_killed_distillation_resumes(teacher: Path, corpus: dict[str, Path], t
          "give the student's size"),
         (lambda a: [*a, "--keep-layers", "0"], "give the student's size"),
         (lambda a: [*a, "--alpha", "1.5"], "distill.alpha"),
+        (lambda a: [*a, "--ffn-size", "65"], "feed-forward size must be 1 to the teacher's 64, not 65"),
         (lambda a: [x if not x.endswith("more.txt") else x + ".missing" for x in a], "no such unlabeled file"),
         (lambda a: [a[1] if a[i - 1] == "--output" else x for i, x in enumerate(a)], "is the teacher; choose another"),
     ],

@@ -16,7 +16,16 @@ from nerforge.errors import ModelError
 from nerforge.modeling.crf import LinearChainCRF
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.model import NerforgeTokenClassifier, head_config, load_head_model
-from nerforge.modeling.student import distillation_loss, layer_stack, model_crf, shrink, soft_targets, spread_layers
+from nerforge.modeling.student import (
+    distillation_loss,
+    ffn_pair,
+    ffn_width,
+    layer_stack,
+    model_crf,
+    shrink,
+    soft_targets,
+    spread_layers,
+)
 
 TAGS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 
@@ -112,6 +121,47 @@ def test_shrunk_head_model_saves_and_loads_as_itself(tmp_path) -> None:
     assert loaded.encoder.config.num_hidden_layers == 2
     with torch.no_grad():
         assert torch.allclose(loaded(**inputs()).logits, student(**inputs()).logits, atol=1e-6)
+
+
+def kill_units(model: nn.Module, dead: int) -> None:
+    """Zero the output weights of ``dead`` scattered hidden units in every feed-forward block: units that never matter."""
+    name, _ = layer_stack(model)
+    width = ffn_width(model)
+    with torch.no_grad():
+        for i, layer in enumerate(model.get_submodule(name)):
+            _, down = ffn_pair(layer, 16, width)  # every test model here has hidden size 16
+            units = torch.randperm(width, generator=torch.Generator().manual_seed(i))[:dead]
+            layer.get_submodule(down).weight[:, units] = 0.0
+
+
+@pytest.mark.parametrize("make", [bert, distilbert, head_model], ids=["bert", "distilbert", "nerforge-head"])
+def test_a_narrower_feed_forward_keeps_the_units_that_matter(make) -> None:
+    teacher = make()
+    assert ffn_width(teacher) == 32
+    kill_units(teacher, 20)
+    with torch.no_grad():
+        student = shrink(teacher, [0, 1, 2, 3], ffn_size=12).eval()  # exactly the 12 live units of each block
+        assert ffn_width(student) == 12
+        assert torch.allclose(student(**inputs()).logits, teacher(**inputs()).logits, atol=1e-5)
+        fewer = shrink(teacher, [0, 3], ffn_size=8).eval()  # layers and live units dropped: it differs
+        assert ffn_width(fewer) == 8 and layer_stack(fewer)[1] == 2
+        assert (fewer(**inputs()).logits - teacher(**inputs()).logits).abs().max() > 1e-4
+    assert sum(p.numel() for p in student.parameters()) < sum(p.numel() for p in teacher.parameters())
+
+
+def test_a_narrowed_head_model_saves_and_loads_as_itself(tmp_path) -> None:
+    student = shrink(head_model(), [1, 3], ffn_size=10).eval()
+    student.save_pretrained(tmp_path)
+    loaded = load_head_model(tmp_path, HeadSpec(("shape",), True), TAGS)
+    assert loaded.encoder.config.intermediate_size == 10 and loaded.encoder.config.num_hidden_layers == 2
+    with torch.no_grad():
+        assert torch.allclose(loaded(**inputs()).logits, student(**inputs()).logits, atol=1e-6)
+
+
+def test_feed_forward_sizes_out_of_range_are_refused() -> None:
+    for size in (0, 33):
+        with pytest.raises(ModelError, match="feed-forward size must be 1 to the teacher's 32"):
+            shrink(bert(), [0, 1], ffn_size=size)
 
 
 def test_shrink_refuses_bad_layer_lists() -> None:

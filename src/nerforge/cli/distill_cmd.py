@@ -3,6 +3,7 @@
 
     nerforge distill model --train train.conll --dev dev.conll --test test.conll --layers 3 --output model-l3
     nerforge distill model --train train.conll --unlabeled news.txt --layers 2 --output model-l2
+    nerforge distill model --train train.conll --layers 2 --ffn-size 384 --output model-l2-narrow
 
 The student takes the teacher's encoder files, windows, head and labels; the training flags and the data flags are
 ``nerforge train``'s.
@@ -50,6 +51,10 @@ def distill_cli(
     keep_layers: str | None = typer.Option(
         None, "--keep-layers", metavar="LIST", help="The teacher's layers to keep, e.g. 0,2,5 (instead of --layers)."
     ),
+    ffn_size: int | None = typer.Option(
+        None, "--ffn-size", min=1, metavar="N",
+        help="Feed-forward units per student layer (the teacher's most important N are kept); default: all.",
+    ),
     temperature: float = typer.Option(DistillConfig.model_fields["temperature"].default, "--temperature",
                                       help="Softens the teacher's and the student's distributions."),
     alpha: float = typer.Option(DistillConfig.model_fields["alpha"].default, "--alpha",
@@ -92,6 +97,7 @@ def distill_cli(
         "distill.teacher": str(teacher.resolve()),
         "distill.layers": layers,
         "distill.keep_layers": _keep_layers(keep_layers) if keep_layers is not None else None,
+        "distill.ffn_size": ffn_size,
         "distill.temperature": temperature,
         "distill.alpha": alpha,
         "distill.unlabeled": [str(p.expanduser().resolve()) for p in unlabeled or []],

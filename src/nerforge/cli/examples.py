@@ -18,6 +18,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "distill": (
         "nerforge distill model --train train.conll --dev dev.conll --test test.conll --layers 3 -o model-l3",
         "nerforge distill model --train train.conll --unlabeled more-texts.txt --keep-layers 0,5 -o model-l2",
+        "nerforge distill model --train train.conll --layers 2 --ffn-size 384 -o model-l2-narrow",
     ),
     "evaluate": ("nerforge evaluate model test.conll", "nerforge evaluate model test.json --json > scores.json"),
     "predict": (

@@ -258,6 +258,10 @@ class DistillConfig(_Section):
     keep_layers: list[int] | None = Field(
         None, description="the teacher's layers the student keeps (0-based, increasing); instead of layers"
     )
+    ffn_size: int | None = Field(
+        None, ge=1, description="feed-forward size of the student's layers (the most important units of the teacher's "
+        "are kept); default: the teacher's"
+    )
     temperature: float = Field(2.0, gt=0, description="softens both distributions; the loss is scaled by its square")
     alpha: float = Field(
         0.5, ge=0, le=1, description="weight of the teacher's soft targets; 1 - alpha goes to the gold tags"

@@ -5,7 +5,10 @@
   the representation the copied classifier (and CRF) was trained on.
 * :func:`shrink` builds the student: the teacher's class and config with fewer layers, built fresh from that config
   (as loading the saved student will build it) and given the teacher's weights for everything it keeps: the
-  embeddings, the kept layers (renumbered), the classifier, the shape projection and the CRF.
+  embeddings, the kept layers (renumbered), the classifier, the shape projection and the CRF. Optionally each kept
+  layer's feed-forward block is narrowed to its most important hidden units (:func:`ffn_units`): that block is two
+  thirds of a BERT layer's multiply-adds, and on a short-sentence CPU workload most of the time that layer count
+  alone does not remove (measured in docs/benchmarks.md, *Distillation*).
 * :func:`soft_targets` turns a model's logits into word-level distributions at a temperature: the softmax of the
   emissions, or, with a CRF, each word's marginal distribution under the CRF (forward-backward), which is what the
   CRF itself believes about each word.
@@ -61,18 +64,20 @@ def _layer_count(model: nn.Module) -> int:
     return int(getattr(_encoder_config(model), "num_hidden_layers", 0) or 0)
 
 
-def shrink(model: nn.Module, keep: Sequence[int]) -> nn.Module:
+def shrink(model: nn.Module, keep: Sequence[int], ffn_size: int | None = None) -> nn.Module:
     """A copy of ``model`` with only the transformer layers ``keep`` (teacher indices, increasing), built from a config
-    that says so, with the teacher's weights for everything kept.
+    that says so, with the teacher's weights for everything kept; with ``ffn_size``, each kept layer's feed-forward
+    block keeps only its ``ffn_size`` most important hidden units (:func:`ffn_units`).
 
     Raises:
-        ModelError: the layers cannot be found, ``keep`` is not a valid choice, or the weights do not fit.
+        ModelError: the layers cannot be found, ``keep`` is not a valid choice, the feed-forward blocks cannot be found
+            or are not wider than ``ffn_size``, or the weights do not fit.
     """
     name, total = layer_stack(model)
     keep = list(keep)
     if not keep or sorted(set(keep)) != keep or keep[0] < 0 or keep[-1] >= total:
         raise ModelError(f"layers to keep must be increasing indices in 0..{total - 1}, got {keep}")
-    student = _rebuilt(model, len(keep))
+    layers = model.get_submodule(name)
     state = {}
     prefix = name + "."
     for key, value in model.state_dict().items():
@@ -82,6 +87,19 @@ def shrink(model: nn.Module, keep: Sequence[int]) -> nn.Module:
         index, _, rest = key[len(prefix) :].partition(".")
         if int(index) in keep:
             state[f"{prefix}{keep.index(int(index))}.{rest}"] = value
+    if ffn_size is not None:
+        width = ffn_width(model)
+        if not 1 <= ffn_size <= width:
+            raise ModelError(f"the student's feed-forward size must be 1 to the teacher's {width}, not {ffn_size}")
+        for new, old in enumerate(keep):
+            up, down = ffn_pair(layers[old], _hidden_size(model), width)
+            units = ffn_units(layers[old].get_submodule(up), layers[old].get_submodule(down), ffn_size)
+            at = f"{prefix}{new}."
+            state[f"{at}{up}.weight"] = state[f"{at}{up}.weight"][units].clone()
+            if f"{at}{up}.bias" in state:
+                state[f"{at}{up}.bias"] = state[f"{at}{up}.bias"][units].clone()
+            state[f"{at}{down}.weight"] = state[f"{at}{down}.weight"][:, units].clone()
+    student = _rebuilt(model, len(keep), ffn_size)
     missing, unexpected = student.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ModelError(f"the student's weights do not fit (missing {sorted(missing)[:3]}, unexpected "
@@ -89,7 +107,56 @@ def shrink(model: nn.Module, keep: Sequence[int]) -> nn.Module:
     return student
 
 
-def _rebuilt(model: nn.Module, layers: int) -> nn.Module:
+# The config key of the feed-forward hidden size, by family: BERT, RoBERTa, ELECTRA, DeBERTa... (intermediate_size),
+# DistilBERT (hidden_dim), BART/XLM-style (ffn_dim, encoder_ffn_dim), T5 (d_ff).
+_FFN_KEYS = ("intermediate_size", "hidden_dim", "ffn_dim", "encoder_ffn_dim", "d_ff")
+
+
+def _ffn_key(config: Any) -> str:
+    for key in _FFN_KEYS:
+        if isinstance(getattr(config, key, None), int):
+            return key
+    raise ModelError(f"cannot narrow the feed-forward blocks of a {getattr(config, 'model_type', '?')} encoder: its "
+                     f"config names no feed-forward size ({', '.join(_FFN_KEYS)})")
+
+
+def ffn_width(model: nn.Module) -> int:
+    """The hidden size of the model's feed-forward blocks (e.g. 1536 for all-MiniLM-L6-v2)."""
+    config = _encoder_config(model)
+    return int(getattr(config, _ffn_key(config)))
+
+
+def _hidden_size(model: nn.Module) -> int:
+    return int(_encoder_config(model).hidden_size)
+
+
+def ffn_pair(layer: nn.Module, hidden: int, width: int) -> tuple[str, str]:
+    """The names, inside one transformer layer, of its feed-forward block's two linear maps: ``hidden -> width`` (up)
+    and ``width -> hidden`` (down). Found by shape, so one rule serves BERT-like and DistilBERT layers alike; a gated
+    block (three maps) or an ambiguous one is refused."""
+    linear = [(n, m) for n, m in layer.named_modules() if isinstance(m, nn.Linear)]
+    up = [n for n, m in linear if (m.in_features, m.out_features) == (hidden, width)]
+    down = [n for n, m in linear if (m.in_features, m.out_features) == (width, hidden)]
+    if width == hidden or len(up) != 1 or len(down) != 1:
+        raise ModelError(f"cannot find one {hidden}->{width}->{hidden} feed-forward block in {type(layer).__name__} "
+                         f"(found {len(up)} up and {len(down)} down maps); this encoder's feed-forward size cannot "
+                         "be narrowed")
+    return up[0], down[0]
+
+
+def ffn_units(up: nn.Linear, down: nn.Linear, size: int) -> torch.Tensor:
+    """The ``size`` hidden units of a feed-forward block to keep, in their original order.
+
+    A unit's importance is the norm of its input weights times the norm of its output weights: an upper bound on how
+    much it can change the block's output per unit of input, from the weights alone (no data; the distillation that
+    follows retrains what is left). Units whose output weights are zero never matter and go first.
+    """
+    with torch.no_grad():
+        score = up.weight.norm(dim=1) * down.weight.norm(dim=0)
+        return torch.topk(score, size).indices.sort().values
+
+
+def _rebuilt(model: nn.Module, layers: int, ffn_size: int | None = None) -> nn.Module:
     """A fresh model of ``model``'s class whose config has ``layers`` transformer layers (random weights)."""
     from nerforge.modeling.model import NerforgeTokenClassifier
 
@@ -98,9 +165,13 @@ def _rebuilt(model: nn.Module, layers: int) -> nn.Module:
         encoder = dict(config.encoder)
         key = "num_hidden_layers" if "num_hidden_layers" in encoder else _layers_key(model.encoder.config)
         encoder[key] = layers
+        if ffn_size is not None:
+            encoder[_ffn_key(model.encoder.config)] = ffn_size
         config.encoder = encoder
         return NerforgeTokenClassifier(config)
     config.num_hidden_layers = layers  # attribute_map sends it to n_layers / num_layers where a family names it so
+    if ffn_size is not None:
+        setattr(config, _ffn_key(config), ffn_size)
     return type(model)(config)
 
 

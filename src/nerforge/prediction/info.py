@@ -92,7 +92,8 @@ def _distillation(meta: ModelMeta) -> dict[str, Any] | None:
     section = meta.extra.get("distillation")
     if not isinstance(section, dict):
         return None
-    keys = ("teacher", "teacher_layers", "student_layers", "kept_layers", "temperature", "alpha", "unlabeled_sentences")
+    keys = ("teacher", "teacher_layers", "student_layers", "kept_layers", "teacher_ffn_size", "student_ffn_size",
+            "temperature", "alpha", "unlabeled_sentences")
     return {k: section[k] for k in keys if k in section}
 
 
@@ -121,7 +122,10 @@ def render_info(info: ModelInfo) -> list[str]:
         kept = ", ".join(str(i) for i in distilled.get("kept_layers") or [])
         lines.append(
             f"distilled: from {distilled.get('teacher', '?')}, {distilled.get('student_layers', '?')} of its "
-            f"{distilled.get('teacher_layers', '?')} layers ({kept}), temperature {distilled.get('temperature', '?')}, "
+            f"{distilled.get('teacher_layers', '?')} layers ({kept}), "
+            + (f"feed-forward {distilled.get('teacher_ffn_size')} -> {distilled['student_ffn_size']} units, "
+               if distilled.get("student_ffn_size") else "")
+            + f"temperature {distilled.get('temperature', '?')}, "
             f"alpha {distilled.get('alpha', '?')}"
         )
     t = d["training"]

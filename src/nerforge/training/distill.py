@@ -33,7 +33,15 @@ from nerforge.errors import ConfigError, ModelError, UsageError
 from nerforge.model_dir import META_FILE, ModelMeta, quiet_transformers
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.model import load_model
-from nerforge.modeling.student import distillation_loss, layer_stack, model_crf, shrink, soft_targets, spread_layers
+from nerforge.modeling.student import (
+    distillation_loss,
+    ffn_width,
+    layer_stack,
+    model_crf,
+    shrink,
+    soft_targets,
+    spread_layers,
+)
 from nerforge.prediction.io import read_inputs
 from nerforge.prediction.words import tokenize_words
 from nerforge.training.collate import PaddingCollator
@@ -112,11 +120,13 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
         teacher = load_model(settings.teacher, HeadSpec.from_meta(meta), meta.tags).eval()
     _, total = layer_stack(teacher)
     keep = check_student_size(total, settings)
-    student = shrink(teacher, keep)
+    teacher_ffn = ffn_width(teacher) if settings.ffn_size is not None else None
+    student = shrink(teacher, keep, settings.ffn_size)
     student.train()
     sizes = (_parameters(teacher), _parameters(student))
-    logger.info("student: %d of the teacher's %d layers (%s), %.1fM -> %.1fM parameters", len(keep), total,
-                ", ".join(map(str, keep)), sizes[0] / 1e6, sizes[1] / 1e6)
+    narrower = (f", feed-forward {teacher_ffn} -> {settings.ffn_size} units" if settings.ffn_size is not None else "")
+    logger.info("student: %d of the teacher's %d layers (%s)%s, %.1fM -> %.1fM parameters", len(keep), total,
+                ", ".join(map(str, keep)), narrower, sizes[0] / 1e6, sizes[1] / 1e6)
 
     tokenizer, plan = prepared.tokenizer, prepared.plan
     collator = PaddingCollator(tokenizer.pad_token_id or 0)
@@ -138,6 +148,8 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
             "teacher_layers": total,
             "student_layers": len(keep),
             "kept_layers": keep,
+            "teacher_ffn_size": teacher_ffn,
+            "student_ffn_size": settings.ffn_size,
             "teacher_parameters": sizes[0],
             "student_parameters": sizes[1],
             "temperature": settings.temperature,
@@ -149,7 +161,8 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
     }
     teacher_f1 = _test_f1(meta)
     summary = (f"A distilled student of `{settings.teacher}` (made by `nerforge distill`): {len(keep)} of its {total} "
-               f"transformer layers ({', '.join(map(str, keep))}), {sizes[1] / 1e6:.1f}M of its {sizes[0] / 1e6:.1f}M "
+               f"transformer layers ({', '.join(map(str, keep))}){narrower}, {sizes[1] / 1e6:.1f}M of its "
+               f"{sizes[0] / 1e6:.1f}M "
                f"parameters, starting from its weights.")
     note = (f"Distillation: the teacher's word distributions at temperature {settings.temperature:g} (weight "
             f"{settings.alpha:g}) and the gold tags (weight {1 - settings.alpha:g}), over {len(dataset)} windows "
