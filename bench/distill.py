@@ -2,14 +2,17 @@
 
     python bench/distill.py                                   # conll2003, ncbi_disease, bc5cdr; students of 4, 3, 2 layers
     python bench/distill.py --datasets conll2003 --train-sample 4000 --teacher-epochs 2 --student-epochs 2
+    python bench/distill.py --datasets conll2003 --layers 3 2 2:384            # LAYERS:FFN also narrows the FFN
 
 For each dataset (its recipe under ``recipes/``, data under ``--shared``): train the teacher with the recipe (the
 flags-only defaults of the recipe's head; ``--train-sample`` sentences, ``--teacher-epochs``), distill a student of
-each ``--layers`` size from it (the same training sentences, ``--student-epochs``, the rest of the training file up
-to ``--unlabeled`` sentences given as unlabelled text), then for the teacher and every student: test F1 (PyTorch,
-strict IOB2, the whole test file), the int8 ONNX export (``nerforge export --quantize int8``) and its speed measured
-by ``bench/speed_engines.py`` in a process of its own (words/s and words per CPU-second at batch 1 and 32 over
-``--speed-sentences`` test sentences), the int8 model's size, and the training time. spaCy ``en_core_web_sm`` runs
+each ``--layers`` size from it (``L`` layers, or ``L:F`` for L layers with F feed-forward units, ``--ffn-size``; the
+same training sentences, ``--student-epochs``, the rest of the training file up to ``--unlabeled`` sentences given as
+unlabelled text), then for the teacher and every student: test F1 (PyTorch, strict IOB2, the whole test file), the
+int8 ONNX export (``nerforge export --quantize int8``) and its speed measured by ``bench/speed_engines.py`` in a
+process of its own (words/s and words per CPU-second at batch 1 and 32 over ``--speed-sentences`` test sentences, with
+``--threads`` threads; and words per CPU-second at batch 32 with one thread, the setting that spends the fewest
+CPU-seconds: spaCy's NER runs on one thread), the int8 model's size, and the training time. spaCy ``en_core_web_sm`` runs
 on the CoNLL-2003 sentences through the same harness (its OntoNotes types mapped to CoNLL's; F1 over PER/LOC/ORG).
 
 Results: ``bench/results/distill.json`` (written after each dataset) and the table between the ``distill`` markers of
@@ -85,22 +88,29 @@ def dir_mb(path: Path) -> float:
     return round(sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 1e6, 1)
 
 
-def speed(engine: str, model: Path | None, data: Path, args: argparse.Namespace, work: Path) -> dict:
-    out = work / f"speed-{engine}-{model.name if model else 'none'}.json"
+def _speed_run(engine: str, model: Path | None, data: Path, args: argparse.Namespace, work: Path, threads: int,
+               batch_sizes: str) -> dict:
+    out = work / f"speed-{engine}-{model.name if model else 'none'}-t{threads}.json"
     cmd = [sys.executable, str(HERE / "speed_engines.py"), engine, "--model", str(model or "none"), "--data", str(data),
-           "--out", str(out), "--threads", str(args.threads), "--batch-sizes", "1,32",
+           "--out", str(out), "--threads", str(threads), "--batch-sizes", batch_sizes,
            "--latency-sentences", str(args.latency_sentences)]
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    result = json.loads(out.read_text(encoding="utf-8"))
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def speed(engine: str, model: Path | None, data: Path, args: argparse.Namespace, work: Path) -> dict:
+    result = _speed_run(engine, model, data, args, work, args.threads, "1,32")
     if "skipped" in result:
         return {"error": f"{engine} skipped: {result['skipped']}"}
     batches = {str(b["batch_size"]): b for b in result["batches"]}
+    single = _speed_run(engine, model, data, args, work, 1, "32")["batches"][0]
     return {
         "f1_int8": result.get("f1"),
         "f1_core": result.get("f1_core"),
         **{f"words_per_s_b{b}": round(batches[b]["words_per_s"], 1) for b in ("1", "32") if b in batches},
         **{f"words_per_cpu_s_b{b}": round(batches[b]["words_per_cpu_s"], 1) for b in ("1", "32")
            if b in batches and batches[b].get("words_per_cpu_s")},
+        "words_per_cpu_s_b32_1t": round(single["words_per_cpu_s"], 1) if single.get("words_per_cpu_s") else None,
     }
 
 
@@ -112,8 +122,9 @@ def measure_model(name: str, model: Path, data: Path, args: argparse.Namespace, 
     export_onnx(model, int8, ExportOptions(quantize="int8"))
     meta = ModelMeta.load(model)
     test = (meta.metrics.get("test") or {}).get("micro", {})
-    layers = json.loads((model / "config.json").read_text()).get("encoder", {}).get("num_hidden_layers")
-    entry = {"model": name, "layers": layers, "f1": test.get("f1"), "int8_mb": dir_mb(int8),
+    encoder = json.loads((model / "config.json").read_text()).get("encoder", {})
+    entry = {"model": name, "layers": encoder.get("num_hidden_layers"), "ffn": encoder.get("intermediate_size"),
+             "f1": test.get("f1"), "int8_mb": dir_mb(int8),
              "torch_mb": dir_mb(model), **speed("nerforge-onnx-int8", int8, data, args, work)}
     print(json.dumps(entry), flush=True)
     return entry
@@ -134,10 +145,12 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
     unlabeled = unlabeled_file(config, args, work)
     meta = ModelMeta.load(teacher_dir)
     students = []
-    for layers in args.layers:
-        out = work / f"student-l{layers}"
+    for size in args.layers:
+        layers, _, ffn = size.partition(":")
+        out = work / (f"student-l{layers}" + (f"-f{ffn}" if ffn else ""))
         flags = {"training.epochs": args.student_epochs, **teacher_settings(meta, teacher_dir),
-                 "distill.teacher": str(teacher_dir), "distill.layers": layers,
+                 "distill.teacher": str(teacher_dir), "distill.layers": int(layers),
+                 "distill.ffn_size": int(ffn) if ffn else None,
                  "distill.unlabeled": [str(unlabeled)] if unlabeled else []}
         started = time.perf_counter()
         distill(recipe_config(name, args, out, flags), progress=False)
@@ -169,52 +182,61 @@ def targets(results: dict) -> list[str]:
                          f"1.5) — {'met' if drop <= 1.5 else 'not met'}; {ratio:.2f}x the teacher's int8 words/s at "
                          f"batch 32 (target: at least 1.7x) — {'met' if ratio >= 1.7 else 'not met'}.")
         spacy = conll.get("spacy_sm") or {}
-        best = max((m.get("words_per_cpu_s_b32") or 0 for m in conll["models"] if m["model"] != "teacher"), default=0)
-        if spacy.get("words_per_cpu_s_b32"):
-            ratio = best / spacy["words_per_cpu_s_b32"]
-            lines.append(f"- Best student against spaCy sm in words per CPU-second at batch 32: {ratio:.2f}x (target: "
-                         f"at least 1x) — {'met' if ratio >= 1 else 'not met'}.")
+        students = [m for m in conll["models"] if m["model"] != "teacher"]
+        for key, how in (("words_per_cpu_s_b32", f"with {conll.get('threads', 2)} threads"),
+                         ("words_per_cpu_s_b32_1t", "with one thread each")):
+            best = max(students, key=lambda m: m.get(key) or 0, default=None)
+            if best is None or not best.get(key) or not spacy.get(key):
+                continue
+            ratio = best[key] / spacy[key]
+            lines.append(f"- Best student ({best['model']}, F1 {best['f1']:.4f}) against spaCy sm in words per "
+                         f"CPU-second at batch 32, {how}: {ratio:.2f}x (target: at least 1x) — "
+                         f"{'met' if ratio >= 1 else 'not met'}.")
     return lines
 
 
+def _settings_line(name: str, res: dict) -> str:
+    return (f"- {name}: `{res.get('command', '?')}` — teacher {res.get('teacher_epochs')} epochs on "
+            f"{res.get('train_sample') or 'all'} training sentences ({res.get('dev_sample') or 'all'} dev sentences "
+            f"pick the best epoch); students {res.get('student_epochs')} epochs on the same sentences plus "
+            f"{res.get('unlabeled')} unlabelled ones; speed over {res.get('test_sentences_timed')} test sentences.")
+
+
 def render(results: dict, command: str) -> str:
-    lines = [f"Command: `{command}`", f"Machine: {results.get('machine', '?')}.", "",
-             "| dataset | model | layers | test F1 (torch) | test F1 (int8) | int8 MB | words/s b1 | words/s b32 | "
-             "words/CPU-s b1 | words/CPU-s b32 | training s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"Machine: {results.get('machine', '?')}.", "",
+             "| dataset | model | layers | FFN | test F1 (torch) | test F1 (int8) | int8 MB | words/s b1 | words/s b32 | "
+             "words/CPU-s b1 | words/CPU-s b32 | words/CPU-s b32, 1 thread | training s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def num(x: object, fmt: str) -> str:
         return format(x, fmt) if isinstance(x, (int, float)) else "–"
 
-    for name, res in results.items():
-        if not isinstance(res, dict) or "models" not in res:
-            continue
+    datasets = {name: res for name, res in results.items() if isinstance(res, dict) and "models" in res}
+    for name, res in datasets.items():
         for m in res["models"]:
-            lines.append(f"| {name} | {m['model']} | {num(m.get('layers'), 'd')} | {num(m.get('f1'), '.4f')} | "
-                         f"{num(m.get('f1_int8'), '.4f')} | {num(m.get('int8_mb'), '.1f')} | "
+            lines.append(f"| {name} | {m['model']} | {num(m.get('layers'), 'd')} | {num(m.get('ffn'), 'd')} | "
+                         f"{num(m.get('f1'), '.4f')} | {num(m.get('f1_int8'), '.4f')} | {num(m.get('int8_mb'), '.1f')} | "
                          f"{num(m.get('words_per_s_b1'), '.0f')} | {num(m.get('words_per_s_b32'), '.0f')} | "
                          f"{num(m.get('words_per_cpu_s_b1'), '.0f')} | {num(m.get('words_per_cpu_s_b32'), '.0f')} | "
-                         f"{num(m.get('train_seconds'), '.0f')} |")
+                         f"{num(m.get('words_per_cpu_s_b32_1t'), '.0f')} | {num(m.get('train_seconds'), '.0f')} |")
         spacy = res.get("spacy_sm")
         if spacy and "error" not in spacy:
-            lines.append(f"| {name} | spaCy en_core_web_sm | – | – | {num(spacy.get('f1_core'), '.4f')} (PER/LOC/ORG) | "
-                         f"– | {num(spacy.get('words_per_s_b1'), '.0f')} | {num(spacy.get('words_per_s_b32'), '.0f')} | "
-                         f"{num(spacy.get('words_per_cpu_s_b1'), '.0f')} | "
-                         f"{num(spacy.get('words_per_cpu_s_b32'), '.0f')} | – |")
-    settings = next((r for r in results.values() if isinstance(r, dict) and "models" in r), {})
-    lines += ["", f"Teacher: the recipe's head on MiniLM-L6, {settings.get('teacher_epochs')} epochs on "
-              f"{settings.get('train_sample') or 'all'} training sentences ({settings.get('dev_sample') or 'all'} dev "
-              f"sentences pick the best epoch); students: {settings.get('student_epochs')} "
-              f"epochs on the same sentences plus {settings.get('unlabeled')} unlabelled ones; speed over "
-              f"{settings.get('test_sentences_timed')} test sentences, int8 ONNX Runtime, one process per model.", ""]
-    lines += targets(results)
+            lines.append(f"| {name} | spaCy en_core_web_sm | – | – | – | {num(spacy.get('f1_core'), '.4f')} "
+                         f"(PER/LOC/ORG) | – | {num(spacy.get('words_per_s_b1'), '.0f')} | "
+                         f"{num(spacy.get('words_per_s_b32'), '.0f')} | {num(spacy.get('words_per_cpu_s_b1'), '.0f')} | "
+                         f"{num(spacy.get('words_per_cpu_s_b32'), '.0f')} | "
+                         f"{num(spacy.get('words_per_cpu_s_b32_1t'), '.0f')} | – |")
+    lines += ["", "Teacher: the recipe's head on MiniLM-L6; int8 ONNX Runtime, one process per model and setting. "
+              "Each dataset's run:", ""]
+    lines += [_settings_line(name, {"command": command, **res}) for name, res in datasets.items()]
+    lines += [""] + targets(results)
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    parser.add_argument("--layers", nargs="+", type=int, default=[4, 3, 2])
+    parser.add_argument("--layers", nargs="+", default=["4", "3", "2"], help="student sizes: LAYERS or LAYERS:FFN")
     parser.add_argument("--train-sample", type=int, default=0, help="training sentences (0: all)")
     parser.add_argument("--dev-sample", type=int, default=0, help="dev sentences scored each epoch (0: all)")
     parser.add_argument("--unlabeled", type=int, default=0, help="further training sentences given unlabelled")
@@ -233,7 +255,11 @@ def main() -> None:
     if args.render_only is not None:
         results: dict = {}
         for path in args.render_only or [args.output]:
-            results.update(json.loads(path.read_text(encoding="utf-8")))
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            for value in loaded.values():  # each dataset keeps the command of the run that made it
+                if isinstance(value, dict) and "models" in value:
+                    value.setdefault("command", loaded.get("_command", "python bench/distill.py"))
+            results.update(loaded)
         update_docs(args.docs, render(results, results.pop("_command", "python bench/distill.py")), marker="distill")
         return
     shown_args = [a for i, a in enumerate(sys.argv[1:]) if a != "--work-dir" and (i == 0 or sys.argv[i] != "--work-dir")]
@@ -242,7 +268,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nerforge-distill-") as tmp:
         work = args.work_dir or Path(tmp)
         for name in args.datasets:
-            results[name] = run_dataset(name, args, work / name)
+            results[name] = {**run_dataset(name, args, work / name), "command": command, "threads": args.threads}
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     shown = {k: v for k, v in results.items() if k != "_command"}
