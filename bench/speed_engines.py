@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -223,53 +222,24 @@ def measure(engine: str, args: argparse.Namespace) -> EngineResult:
     load_before = os.getloadavg()[0]
     tag(sentences[:8], max(args.batch_sizes))  # warm-up: first-call allocations, graph planning
     tag(sentences[:2], 1)
-    predictions: list[list[str]] | None = None
-    for batch_size in sorted(args.batch_sizes, reverse=True):
-        if batch_size == 1:
-            step = max(1, len(sentences) // max(1, args.latency_sentences))
-            sample = sentences[::step][: args.latency_sentences]  # spread over the set, like the batch run
-            latencies = []
-            cpu = time.process_time()
-            for s in sample:
-                t0 = time.perf_counter()
-                tag([s], 1)
-                latencies.append(time.perf_counter() - t0)
-            cpu = time.process_time() - cpu
-            total = sum(latencies)
-            words = sum(len(s) for s in sample)
-            qs = statistics.quantiles(latencies, n=20, method="inclusive") if len(latencies) > 1 else latencies * 19
-            result.batches.append(
-                BatchResult(
-                    1,
-                    len(sample),
-                    words,
-                    round(total, 3),
-                    words / total,
-                    len(sample) / total,
-                    round(1000 * statistics.median(latencies), 2),
-                    round(1000 * qs[18], 2),
-                    round(cpu, 3),
-                    words / cpu if cpu else None,
-                )
+    from nerforge.prediction.speed import time_batches  # the same timing as `nerforge bench`
+
+    timings, predictions = time_batches(tag, sentences, args.batch_sizes, args.latency_sentences)
+    for t in timings:
+        result.batches.append(
+            BatchResult(
+                t.batch_size,
+                t.sentences,
+                t.words,
+                round(t.seconds, 3),
+                t.words_per_s,
+                t.sentences_per_s,
+                round(t.p50_ms, 2) if t.p50_ms is not None else None,
+                round(t.p95_ms, 2) if t.p95_ms is not None else None,
+                round(t.cpu_seconds, 3),
+                t.words_per_cpu_s or None,
             )
-        else:
-            t0, cpu = time.perf_counter(), time.process_time()
-            out = tag(sentences, batch_size)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu
-            words = sum(len(s) for s in sentences)
-            result.batches.append(
-                BatchResult(
-                    batch_size,
-                    len(sentences),
-                    words,
-                    round(seconds, 3),
-                    words / seconds,
-                    len(sentences) / seconds,
-                    cpu_seconds=round(cpu, 3),
-                    words_per_cpu_s=words / cpu if cpu else None,
-                )
-            )
-            predictions = predictions or out
+        )
     if predictions is None:  # only batch 1 was asked for
         predictions = tag(sentences, 1)
     from nerforge.evaluation import evaluate

@@ -51,3 +51,22 @@ def test_root_help_lists_every_command(capsys: pytest.CaptureFixture[str], monke
     text = capsys.readouterr().out
     for name in COMMANDS:
         assert re.search(rf"^\W*{name}\s", text, re.M), name
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_description_paragraphs_flow_as_one_line_each(
+    name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 400 columns every description paragraph fits one line: no line break left in it from the docstring."""
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main([name, "--help"]) == 0
+    description = capsys.readouterr().out.split("╭")[0].splitlines()[3:]  # after the usage line
+    paragraphs = "\n".join(line.strip() for line in description).strip().split("\n\n")
+    assert paragraphs and all("\n" not in p for p in paragraphs), paragraphs
+
+
+def test_reflow_joins_paragraph_lines_and_keeps_indented_blocks() -> None:
+    from nerforge.cli import reflow
+
+    text = "First line\n    goes on.\n\n    Second\n    still.\n\n    code  block\n      indented\n\n    - a\n    - b\n"
+    assert reflow(text) == "First line goes on.\n\nSecond still.\n\ncode  block\n  indented\n\n- a\n- b"

@@ -66,6 +66,21 @@ class _BarSafeHandler(logging.StreamHandler):  # type: ignore[type-arg]
 _PLAIN_METAVARS = {"integer": "N", "float": "NUMBER", "text": "TEXT", "path": "PATH", "file": "FILE"}
 
 
+def reflow(text: str) -> str:
+    """A docstring as help text: the lines of each paragraph joined into one (Typer keeps the line breaks of every
+    paragraph after the first, so a docstring wrapped at 120 columns showed ragged lines in an 80-column terminal);
+    paragraphs whose lines are indented (examples, lists) are kept as written."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    out = []
+    for paragraph in paragraphs:
+        lines = paragraph.splitlines()
+        if any(line.startswith((" ", "\t", "- ", "* ", "\b")) for line in lines):
+            out.append(paragraph)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
 def _plain_help(command: Any) -> None:
     """Give every option of ``command`` (and its subcommands) a plain value name, none for on/off flags, and its
     default in the help text; an option's own ``metavar`` is kept."""
@@ -73,6 +88,8 @@ def _plain_help(command: Any) -> None:
         _plain_help(sub)
         if not getattr(sub, "epilog", None):
             sub.epilog = epilog(name)
+        if isinstance(getattr(sub, "help", None), str):
+            sub.help = reflow(sub.help)
     make_help = getattr(command, "get_help_option", None)
     if make_help is not None:
 

@@ -79,7 +79,8 @@ def distill_cli(
     *,
     data_flags: dict[str, Any],
 ) -> None:
-    """Distill a model into a smaller, faster student (fewer layers) that learns the teacher's predictions."""
+    """Distill a model into a smaller, faster student (fewer layers, optionally narrower ones) that learns the
+    teacher's predictions."""
     from nerforge.training.distill import distill, load_teacher_meta, teacher_settings
 
     if not train:

@@ -20,6 +20,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "nerforge distill model --train train.conll --unlabeled more-texts.txt --keep-layers 0,5 -o model-l2",
         "nerforge distill model --train train.conll --layers 2 --ffn-size 384 -o model-l2-narrow",
     ),
+    "bench": (
+        "nerforge bench model-int8 test.conll",
+        "nerforge bench model test.conll --batch-sizes 1,8,64 --threads 1 --json -o speed.json",
+    ),
     "evaluate": ("nerforge evaluate model test.conll", "nerforge evaluate model test.json --json > scores.json"),
     "predict": (
         "nerforge predict model texts.txt -o entities.jsonl",
