@@ -7,9 +7,12 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nerforge.alignment import IGNORE_INDEX
 from nerforge.modeling.crf import FORBIDDEN, LinearChainCRF, allowed_transitions, pack_positions, viterbi
+from nerforge.modeling.viterbi import viterbi_many
 
 TAGS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 
@@ -66,6 +69,22 @@ def test_viterbi_equals_brute_force_argmax(seed: int) -> None:
         em = torch.from_numpy(emissions[row])
         best = max(itertools.product(range(len(TAGS)), repeat=n), key=lambda p: path_score(crf, em, p))
         assert tuple(viterbi(emissions[row, :n], start, end, trans).tolist()) == best
+
+
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(0, 9), max_size=6), st.booleans())
+def test_viterbi_many_finds_each_chain_s_own_path(seed: int, lengths: list[int], ties: bool) -> None:
+    """Decoding chains together gives exactly the one-chain paths, ties included (small integer scores tie often)."""
+    rng = np.random.default_rng(seed)
+    k = len(TAGS)
+
+    def draw(*shape: int) -> np.ndarray:
+        return rng.integers(-2, 3, size=shape).astype(np.float64) if ties else rng.normal(size=shape) * 3
+
+    start, end, trans = draw(k), draw(k), draw(k, k)
+    trans[~allowed_transitions(TAGS)] = FORBIDDEN
+    chains = [draw(n, k) for n in lengths]
+    got = viterbi_many(chains, start, end, trans)
+    assert [g.tolist() for g in got] == [viterbi(c, start, end, trans).tolist() for c in chains]
 
 
 def test_viterbi_never_puts_i_after_o() -> None:

@@ -38,7 +38,7 @@ from nerforge.modeling.context import SentenceContext, encode_in_context, senten
 from nerforge.modeling.decoding import WordPrediction, decode_words, softmax
 from nerforge.modeling.features import feature_row, shape_ids
 from nerforge.modeling.head import HeadSpec
-from nerforge.modeling.viterbi import viterbi
+from nerforge.modeling.viterbi import viterbi_many
 
 logger = logging.getLogger(__name__)
 
@@ -229,15 +229,17 @@ class HeadPlan:
             raise ModelError(f"head {self.spec.name!r} has a CRF but no CRF scores")
         tag_ids = [np.full(n, -1, dtype=np.int64) for n in encoded.lengths]
         probs = [np.zeros(n, dtype=np.float64) for n in encoded.lengths]
+        chains = []
         for enc, window_logits in zip(encoded.windows, logits, strict=True):
             words = np.fromiter(enc.first_piece_of.keys(), dtype=np.int64)
             positions = np.fromiter(enc.first_piece_of.values(), dtype=np.int64)
-            emissions = np.asarray(window_logits)[positions].astype(np.float64)
+            chains.append((words, np.asarray(window_logits)[positions].astype(np.float64)))
+        if self.crf is not None:
+            paths = viterbi_many([e for _, e in chains], self.crf.start, self.crf.end, self.crf.transitions)
+        else:
+            paths = [e.argmax(axis=-1) for _, e in chains]
+        for enc, (words, emissions), best in zip(encoded.windows, chains, paths, strict=True):
             p = softmax(emissions)
-            if self.crf is not None:
-                best = viterbi(emissions, self.crf.start, self.crf.end, self.crf.transitions)
-            else:
-                best = p.argmax(axis=-1)
             ex = enc.window.example
             tag_ids[ex][words] = best
             probs[ex][words] = p[np.arange(len(best)), best]

@@ -1,5 +1,7 @@
-"""IOB2 transition constraints and Viterbi decoding of one chain, in numpy (no torch): what the prediction engine
-runs after any backend. See :mod:`nerforge.modeling.crf` for the model side."""
+"""IOB2 transition constraints and Viterbi decoding in numpy (no torch): what the prediction engine runs after any
+backend. :func:`viterbi` decodes one chain; :func:`viterbi_many` decodes many at once, one numpy step per position of
+the longest instead of one per word of every chain (on 500 CoNLL sentences that took a small student's decoding from
+a tenth of its CPU time to a few hundredths). See :mod:`nerforge.modeling.crf` for the model side."""
 
 from __future__ import annotations
 
@@ -37,3 +39,38 @@ def viterbi(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, transitio
     for t in range(n - 1, 0, -1):
         path[t - 1] = back[t, path[t]]
     return path
+
+
+def viterbi_many(
+    chains: Sequence[np.ndarray], start: np.ndarray, end: np.ndarray, transitions: np.ndarray
+) -> list[np.ndarray]:
+    """:func:`viterbi` of each chain ``(n_i, num_tags)``, computed together: the same paths, ties broken the same way.
+
+    Chains are padded to the longest; past its end a chain's score stays as it was and its back-pointers point each
+    tag to itself, so tracing back from the last position walks unchanged to the chain's own last word.
+    """
+    if not chains:
+        return []
+    lengths = np.array([c.shape[0] for c in chains], dtype=np.int64)
+    width = int(lengths.max())
+    num_tags = transitions.shape[0]
+    if width == 0:
+        return [np.zeros(0, dtype=np.int64) for _ in chains]
+    emissions = np.zeros((len(chains), width, num_tags), dtype=np.float64)
+    for row, chain in enumerate(chains):
+        emissions[row, : chain.shape[0]] = chain
+    score = start + emissions[:, 0]
+    identity = np.broadcast_to(np.arange(num_tags), (len(chains), num_tags))
+    back = np.empty((len(chains), width, num_tags), dtype=np.int64)
+    back[:, 0] = identity
+    for t in range(1, width):
+        cand = score[:, :, None] + transitions
+        live = (t < lengths)[:, None]
+        back[:, t] = np.where(live, cand.argmax(axis=1), identity)
+        score = np.where(live, cand.max(axis=1) + emissions[:, t], score)
+    path = np.empty((len(chains), width), dtype=np.int64)
+    path[:, -1] = (score + end).argmax(axis=1)
+    rows = np.arange(len(chains))
+    for t in range(width - 1, 0, -1):
+        path[:, t - 1] = back[rows, t, path[:, t]]
+    return [path[row, : n] for row, n in enumerate(lengths.tolist())]
