@@ -9,7 +9,8 @@ work, or a fleet of single-threaded workers, pays.
 :func:`measure_speed` is ``nerforge bench``: it loads a model directory, reads annotated data the way the model's
 training data was read, warms the model up, settles the loaded objects (:mod:`nerforge.prediction.heap`, as
 ``predict`` and ``serve`` do), times it, and scores the largest batch size's tags against the gold ones (strict IOB2)
-so a fast result that is wrong shows.
+so a fast result that is wrong shows. Each sentence is tagged on its own: a model that reads neighbouring sentences
+as context (``head.context_sentences``) gets none here, so its F1 can differ from ``nerforge evaluate``'s.
 
 EXAMPLE:
     >>> report = measure_speed("runs/conll/onnx-int8", "test.conll", batch_sizes=(1, 32))   # doctest: +SKIP
