@@ -49,20 +49,6 @@ Tagger = Callable[[Sequence[Sequence[str]], int], list[list[str]]]  # (sentences
 
 
 @dataclass
-class BatchResult:
-    batch_size: int
-    sentences: int
-    words: int
-    seconds: float
-    words_per_s: float
-    sentences_per_s: float
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    cpu_seconds: float | None = None  # this process's CPU time (all its threads): robust to other processes' load
-    words_per_cpu_s: float | None = None
-
-
-@dataclass
 class EngineResult:
     engine: str
     description: str
@@ -70,7 +56,7 @@ class EngineResult:
     rss_before_mb: float
     peak_rss_mb: float
     peak_rss_delta_mb: float
-    batches: list[BatchResult] = field(default_factory=list)
+    batches: list[dict] = field(default_factory=list)  # nerforge.prediction.speed.BatchTiming.to_dict()
     f1: float | None = None
     f1_core: float | None = None
     f1_sentences: int = 0
@@ -225,21 +211,7 @@ def measure(engine: str, args: argparse.Namespace) -> EngineResult:
     from nerforge.prediction.speed import time_batches  # the same timing as `nerforge bench`
 
     timings, predictions = time_batches(tag, sentences, args.batch_sizes, args.latency_sentences)
-    for t in timings:
-        result.batches.append(
-            BatchResult(
-                t.batch_size,
-                t.sentences,
-                t.words,
-                round(t.seconds, 3),
-                t.words_per_s,
-                t.sentences_per_s,
-                round(t.p50_ms, 2) if t.p50_ms is not None else None,
-                round(t.p95_ms, 2) if t.p95_ms is not None else None,
-                round(t.cpu_seconds, 3),
-                t.words_per_cpu_s or None,
-            )
-        )
+    result.batches = [t.to_dict() for t in timings]
     if predictions is None:  # only batch 1 was asked for
         predictions = tag(sentences, 1)
     from nerforge.evaluation import evaluate
