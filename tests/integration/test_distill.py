@@ -121,7 +121,8 @@ def test_a_narrower_student_keeps_the_teacher_s_most_important_feed_forward_unit
     assert "feed-forward 64 -> 16 units" in (student / "README.md").read_text().split("## Labels")[0]
     capsys.readouterr()
     assert main(["info", str(student)]) == 0
-    assert "feed-forward 64 -> 16 units" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "feed-forward 64 -> 16 units" in shown and "hidden layers 1, hidden size 32, intermediate size 16" in shown
 
     rng = random.Random(5)
     sentences = [[w for w, _ in sentence(rng)] for _ in range(40)]

@@ -16,7 +16,7 @@ import yaml
 from nerforge.errors import ModelError
 from nerforge.model_dir import RESOLVED_CONFIG_FILE, ModelMeta
 
-_ENCODER_KEYS = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
+_ENCODER_KEYS = ("model_type", "num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size")
 
 
 @dataclass
