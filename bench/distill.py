@@ -204,7 +204,7 @@ def _settings_line(name: str, res: dict) -> str:
 
 def render(results: dict, command: str) -> str:
     lines = [f"Machine: {results.get('machine', '?')}.", "",
-             "| dataset | model | layers | FFN | test F1 (torch) | test F1 (int8) | int8 MB | words/s b1 | words/s b32 | "
+             "| dataset | model | layers | FFN | test F1 (torch) | F1 (int8, timed sentences) | int8 MB | words/s b1 | words/s b32 | "
              "words/CPU-s b1 | words/CPU-s b32 | words/CPU-s b32, 1 thread | training s |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
