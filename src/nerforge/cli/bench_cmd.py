@@ -74,8 +74,10 @@ def bench_cli(
     from nerforge.io_utils import atomic_write_text
     from nerforge.outputs import check_output_file
     from nerforge.prediction.speed import measure_speed
+    from nerforge.threads import physical_cores, set_torch_threads
 
     sizes = _batch_sizes(batch_sizes)
+    set_torch_threads(threads or physical_cores())  # a PyTorch model's threads; ONNX Runtime gets them per session
     if output is not None:
         check_output_file(output)
     report = measure_speed(

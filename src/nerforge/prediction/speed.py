@@ -139,9 +139,21 @@ class SpeedReport:
                 "timings": [t.to_dict() for t in self.timings]}
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _is_onnx(tagger: Any) -> bool:
+    from nerforge.prediction.onnx_backend import OnnxBackend
+
+    return isinstance(tagger.engine.backend, OnnxBackend)
+
+
 def _backend_name(tagger: Any) -> str:
     onnx = tagger.meta.extra.get("onnx") if isinstance(tagger.meta.extra, dict) else None
-    if type(tagger.engine.backend).__name__ == "OnnxBackend":
+    if _is_onnx(tagger):
         quantized = isinstance(onnx, dict) and onnx.get("quantization")
         return "onnx int8" if quantized else "onnx"
     return "torch"
@@ -159,7 +171,10 @@ def measure_speed(
     options: Any = None,
 ) -> SpeedReport:
     """Load ``model``, read ``data`` (annotated, read with ``options`` or as the model's training data was), and time
-    tagging its sentences (the first ``max_sentences``) at ``batch_sizes`` with ``threads`` CPU threads.
+    tagging its sentences (the first ``max_sentences``) at ``batch_sizes``.
+
+    ``threads`` is the ONNX Runtime session's thread count (default: one per physical core); a PyTorch model runs on
+    the threads torch has, which is process-wide and the caller's to set (``nerforge bench --threads`` sets both).
 
     Raises:
         ModelError: ``model`` is not a model directory.
@@ -172,7 +187,7 @@ def measure_speed(
     from nerforge.prediction.heap import settle_loaded_objects
     from nerforge.prediction.onnx_backend import SessionSettings
     from nerforge.prediction.tagger import Tagger
-    from nerforge.threads import physical_cores, set_torch_threads
+    from nerforge.threads import physical_cores
 
     if max_sentences is not None and max_sentences < 1:
         raise UsageError(f"--sentences must be at least 1, got {max_sentences}")
@@ -181,7 +196,6 @@ def measure_speed(
     n_threads = threads if threads is not None else physical_cores()
     if n_threads < 1:
         raise UsageError(f"--threads must be at least 1, got {n_threads}")
-    set_torch_threads(n_threads)
     started = time.perf_counter()
     tagger = Tagger.load(model, backend=backend, progress=False, onnx_settings=SessionSettings(threads=n_threads))
     load_seconds = time.perf_counter() - started
@@ -207,7 +221,7 @@ def measure_speed(
         model=str(model),
         data=str(data),
         backend=_backend_name(tagger),
-        threads=n_threads,
+        threads=n_threads if _is_onnx(tagger) else _torch_threads(),
         load_seconds=load_seconds,
         timings=timings,
         f1=f1,
