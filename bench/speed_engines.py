@@ -77,12 +77,6 @@ def rss_mb() -> float:
     return _status_mb("VmRSS")
 
 
-def peak_rss_mb() -> float:
-    """Peak RSS of this process in MB: VmHWM, which starts afresh at exec (``ru_maxrss`` would carry the peak of the
-    parent that forked this process)."""
-    return _status_mb("VmHWM")
-
-
 def spans_to_word_tags(n_words: int, labelled: Sequence[tuple[int, int, str]]) -> list[str]:
     """IOB2 tags from word spans ``(start, end, type)`` (half-open; overlapping later spans are dropped)."""
     tags = ["O"] * n_words
@@ -220,7 +214,9 @@ def measure(engine: str, args: argparse.Namespace) -> EngineResult:
     result.f1_core = evaluate(only_types(gold, CORE_TYPES), only_types(predictions, CORE_TYPES)).micro.f1
     result.f1_sentences = len(gold)
     result.load_average = (round(load_before, 2), round(os.getloadavg()[0], 2))
-    result.peak_rss_mb = round(peak_rss_mb(), 1)
+    from nerforge.prediction.speed import peak_rss_mb  # VmHWM: starts afresh at exec, unlike ru_maxrss
+
+    result.peak_rss_mb = round(peak_rss_mb() or 0.0, 1)
     result.peak_rss_delta_mb = round(result.peak_rss_mb - before, 1)
     return result
 
