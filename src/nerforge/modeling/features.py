@@ -86,8 +86,8 @@ _BIT = {name: 1 << k for k, name in enumerate(SHAPE_FLAGS)}
 
 @functools.lru_cache(maxsize=1 << 16)
 def _word_info(word: str) -> tuple[int, bool, bool]:
-    """What a word says about itself, cached (prediction sees the same words again and again, and these flags cost
-    more than the encoder's forward pass of a small student): the packed bits of its context-free flags, whether it
+    """What a word says about itself, cached (prediction sees the same words again and again; uncached, these flags
+    took about a third as long as a 2-layer student's int8 forward pass on 500 CoNLL sentences): the packed bits of its context-free flags, whether it
     has two or more cased letters (it counts towards :func:`is_upper_sentence`) and whether it ends a sentence."""
     flags = _word_flags(word, first=False, upper_sentence=False)
     bits = sum(_BIT[name] for name, on in flags.items() if on and name not in _CONTEXT_FLAGS)

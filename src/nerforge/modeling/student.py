@@ -6,9 +6,9 @@
 * :func:`shrink` builds the student: the teacher's class and config with fewer layers, built fresh from that config
   (as loading the saved student will build it) and given the teacher's weights for everything it keeps: the
   embeddings, the kept layers (renumbered), the classifier, the shape projection and the CRF. Optionally each kept
-  layer's feed-forward block is narrowed to its most important hidden units (:func:`ffn_units`): that block is two
-  thirds of a BERT layer's multiply-adds, and on a short-sentence CPU workload most of the time that layer count
-  alone does not remove (measured in docs/benchmarks.md, *Distillation*).
+  layer's feed-forward block is narrowed to its most important hidden units (:func:`ffn_units`): that block holds
+  two thirds of a BERT layer's weights, so narrowing it speeds up every layer that is kept, which dropping layers
+  cannot (measured in docs/benchmarks.md, *Distillation*).
 * :func:`soft_targets` turns a model's logits into word-level distributions at a temperature: the softmax of the
   emissions, or, with a CRF, each word's marginal distribution under the CRF (forward-backward), which is what the
   CRF itself believes about each word.
@@ -147,8 +147,8 @@ def ffn_pair(layer: nn.Module, hidden: int, width: int) -> tuple[str, str]:
 def ffn_units(up: nn.Linear, down: nn.Linear, size: int) -> torch.Tensor:
     """The ``size`` hidden units of a feed-forward block to keep, in their original order.
 
-    A unit's importance is the norm of its input weights times the norm of its output weights: an upper bound on how
-    much it can change the block's output per unit of input, from the weights alone (no data; the distillation that
+    A unit's importance is the norm of its input weights times the norm of its output weights: roughly how much it
+    can change the block's output per unit of input (GELU shrinks, never amplifies), from the weights alone (no data; the distillation that
     follows retrains what is left). Units whose output weights are zero never matter and go first.
     """
     with torch.no_grad():
