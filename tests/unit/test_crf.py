@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nerforge.alignment import IGNORE_INDEX
-from nerforge.modeling.crf import FORBIDDEN, LinearChainCRF, allowed_transitions, pack_positions, viterbi
-from nerforge.modeling.viterbi import viterbi_many
+from nerforge.modeling.crf import FORBIDDEN, LinearChainCRF, allowed_transitions, pack_positions, viterbi_many
 
 TAGS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 
@@ -58,6 +57,10 @@ def test_log_likelihood_equals_brute_force(seed: int) -> None:
         assert float(got[row].detach()) == pytest.approx(gold - log_z, abs=1e-4)
 
 
+def one(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, trans: np.ndarray) -> np.ndarray:
+    return viterbi_many([emissions], start, end, trans)[0]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_viterbi_equals_brute_force_argmax(seed: int) -> None:
     crf = random_crf(seed)
@@ -68,12 +71,18 @@ def test_viterbi_equals_brute_force_argmax(seed: int) -> None:
     for row, n in enumerate(lengths):
         em = torch.from_numpy(emissions[row])
         best = max(itertools.product(range(len(TAGS)), repeat=n), key=lambda p: path_score(crf, em, p))
-        assert tuple(viterbi(emissions[row, :n], start, end, trans).tolist()) == best
+        assert tuple(one(emissions[row, :n], start, end, trans).tolist()) == best
 
 
-@given(st.integers(0, 2**32 - 1), st.lists(st.integers(0, 9), max_size=6), st.booleans())
-def test_viterbi_many_finds_each_chain_s_own_path(seed: int, lengths: list[int], ties: bool) -> None:
-    """Decoding chains together gives exactly the one-chain paths, ties included (small integer scores tie often)."""
+def chain_score(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, trans: np.ndarray, path: tuple) -> float:
+    score = start[path[0]] + end[path[-1]] + sum(emissions[t, y] for t, y in enumerate(path))
+    return float(score + sum(trans[a, b] for a, b in zip(path, path[1:], strict=False)))
+
+
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(0, 4), max_size=6), st.booleans())
+def test_viterbi_many_finds_each_chain_s_best_path(seed: int, lengths: list[int], ties: bool) -> None:
+    """Chains of different lengths decoded together: each gets a path scoring the best of all its paths (brute force;
+    with small integer scores, ties are common and any best path is right)."""
     rng = np.random.default_rng(seed)
     k = len(TAGS)
 
@@ -84,7 +93,11 @@ def test_viterbi_many_finds_each_chain_s_own_path(seed: int, lengths: list[int],
     trans[~allowed_transitions(TAGS)] = FORBIDDEN
     chains = [draw(n, k) for n in lengths]
     got = viterbi_many(chains, start, end, trans)
-    assert [g.tolist() for g in got] == [viterbi(c, start, end, trans).tolist() for c in chains]
+    assert [len(g) for g in got] == lengths
+    for chain, path in zip(chains, got, strict=True):
+        if len(chain):
+            best = max(chain_score(chain, start, end, trans, p) for p in itertools.product(range(k), repeat=len(chain)))
+            assert chain_score(chain, start, end, trans, tuple(path.tolist())) == pytest.approx(best)
 
 
 def test_viterbi_never_puts_i_after_o() -> None:
@@ -93,13 +106,13 @@ def test_viterbi_never_puts_i_after_o() -> None:
     emissions[0, 0] = 5.0  # O
     emissions[1, TAGS.index("I-LOC")] = 8.0  # I-LOC wants to follow O
     start, end, trans = (t.detach().double().numpy() for t in crf.scores())
-    path = [TAGS[i] for i in viterbi(emissions, start, end, trans)]
+    path = [TAGS[i] for i in one(emissions, start, end, trans)]
     # O then I-LOC is forbidden, so the best allowed path trades the O at 0 for B-LOC to keep I-LOC (0 + 8 > 5 + 0)
     assert path[:2] == ["B-LOC", "I-LOC"]
     emissions[1, TAGS.index("I-LOC")] = 4.0  # now keeping O (5) beats B-LOC, I-LOC (4): I-LOC must go
-    path = [TAGS[i] for i in viterbi(emissions, start, end, trans)]
+    path = [TAGS[i] for i in one(emissions, start, end, trans)]
     assert path[0] == "O" and path[1] != "I-LOC"
-    assert viterbi(np.zeros((0, len(TAGS))), start, end, trans).shape == (0,)
+    assert one(np.zeros((0, len(TAGS))), start, end, trans).shape == (0,)
 
 
 def test_loss_uses_only_labelled_positions() -> None:

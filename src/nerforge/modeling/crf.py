@@ -13,7 +13,7 @@ begin inside an entity, and a leading ``I-X`` is repaired to ``B-X`` by the engi
 The parameters are stored divided by ``lr_scale`` (scaled back in every use), so that AdamW at an encoder's learning
 rate (5e-5) moves them about ``lr_scale`` times faster, as a CRF freshly initialised at zero needs.
 
-:func:`viterbi` (numpy, one chain) is what the prediction engine runs after any backend (PyTorch or ONNX Runtime),
+:func:`~nerforge.modeling.viterbi.viterbi_many` (numpy) is what the prediction engine runs after any backend (PyTorch or ONNX Runtime),
 from the scores :meth:`LinearChainCRF.export_scores` returns (saved in ``nerforge.json`` under ``extra.crf``).
 """
 
@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from nerforge.alignment import IGNORE_INDEX
-from nerforge.modeling.viterbi import FORBIDDEN, allowed_transitions, viterbi
+from nerforge.modeling.viterbi import FORBIDDEN, allowed_transitions, viterbi_many
 
-__all__ = ["FORBIDDEN", "LinearChainCRF", "allowed_transitions", "pack_positions", "viterbi"]
+__all__ = ["FORBIDDEN", "LinearChainCRF", "allowed_transitions", "pack_positions", "viterbi_many"]
 
 def pack_positions(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Move the masked positions of each row to its front, in order.

@@ -1,7 +1,7 @@
 """IOB2 transition constraints and Viterbi decoding in numpy (no torch): what the prediction engine runs after any
-backend. :func:`viterbi` decodes one chain; :func:`viterbi_many` decodes many at once, one numpy step per position of
-the longest instead of one per word of every chain (on 500 CoNLL sentences that took a small student's decoding from
-a tenth of its CPU time to a few hundredths). See :mod:`nerforge.modeling.crf` for the model side."""
+backend. :func:`viterbi_many` decodes every chain of a batch at once, one numpy step per position of the longest
+instead of one per word of every chain (on 500 CoNLL sentences with a 2-layer student, profiled: 0.060 s of Viterbi
+for one chain at a time, 0.035 s together). See :mod:`nerforge.modeling.crf` for the model side."""
 
 from __future__ import annotations
 
@@ -23,28 +23,10 @@ def allowed_transitions(tags: Sequence[str]) -> np.ndarray:
     return allowed
 
 
-def viterbi(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, transitions: np.ndarray) -> np.ndarray:
-    """The best tag ids of one chain ``emissions`` ``(n, num_tags)`` (``n`` may be 0)."""
-    n = emissions.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    score = start + emissions[0]
-    back = np.zeros((n, emissions.shape[1]), dtype=np.int64)
-    for t in range(1, n):
-        cand = score[:, None] + transitions
-        back[t] = cand.argmax(axis=0)
-        score = cand.max(axis=0) + emissions[t]
-    path = np.zeros(n, dtype=np.int64)
-    path[-1] = int((score + end).argmax())
-    for t in range(n - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
-
-
 def viterbi_many(
     chains: Sequence[np.ndarray], start: np.ndarray, end: np.ndarray, transitions: np.ndarray
 ) -> list[np.ndarray]:
-    """:func:`viterbi` of each chain ``(n_i, num_tags)``, computed together: the same paths, ties broken the same way.
+    """The best tag ids of each chain ``(n_i, num_tags)`` (``n_i`` may be 0), all decoded together.
 
     Chains are padded to the longest; past its end a chain's score stays as it was and its back-pointers point each
     tag to itself, so tracing back from the last position walks unchanged to the chain's own last word.
