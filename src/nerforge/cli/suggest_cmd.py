@@ -39,6 +39,7 @@ def suggest_cli(
     from nerforge.io_utils import atomic_open
     from nerforge.outputs import check_output_file
     from nerforge.prediction.annotation_formats import label_studio_task
+    from nerforge.prediction.heap import settle_loaded_objects
     from nerforge.prediction.io import InputRecord, count_inputs, read_inputs
     from nerforge.prediction.suggest import STRATEGIES, rank, score_records
     from nerforge.prediction.tagger import Tagger
@@ -55,6 +56,7 @@ def suggest_cli(
         raise UsageError(f"--output {output} is the POOL file; choose another --output")
     total = count_inputs(pool, text_column=text_column)
     tagger = Tagger.load(model, batch_size=batch_size, progress=progress)
+    settle_loaded_objects()  # one model for the whole pool (nerforge.prediction.heap)
     candidates = score_records(tagger, read_inputs(pool, text_column=text_column), total=total)
     chosen = rank(candidates, count, strategy, seed)
     with atomic_open(output, "w", encoding="utf-8") as fh:

@@ -156,6 +156,7 @@ def evaluate(
     """
     from nerforge.data.normalize import read_examples
     from nerforge.evaluation import write_evaluation
+    from nerforge.prediction.heap import settle_loaded_objects
     from nerforge.prediction.tagger import Tagger
 
     model, data = Path(model), Path(data)
@@ -166,6 +167,7 @@ def evaluate(
     if earlier is not None and earlier != str(data.expanduser().resolve()):
         logger.warning("%s holds the evaluation of %s; replacing it with that of %s", out, earlier, data)
     tagger = Tagger.load(model, batch_size=batch_size, device=device, progress=progress)
+    settle_loaded_objects()  # one model for the whole file, as in nerforge predict
     if options is None:
         options = from_saved(tagger.meta.reading)
     examples = read_examples(data, options)

@@ -6,8 +6,8 @@ third of a small model's own time, at unpredictable moments. :func:`settle_loade
 ``gc.freeze()``-s what is left, so later collections only walk the objects created since (the technique CPython
 documents for pre-fork servers, also used by Instagram's Django servers).
 
-It is called by the long-running prediction paths that load one model and keep it (``nerforge predict``, ``serve``,
-Ray workers), not by :meth:`Tagger.load` itself: a library user who loads and drops many models in a loop would keep
+It is called where one model is loaded and then kept for a whole file or a process's life (``nerforge predict``,
+``evaluate``, ``suggest``, ``bench``, ``serve``, Ray workers), not by :meth:`Tagger.load` itself: a library user who loads and drops many models in a loop would keep
 any reference cycles of the dropped ones alive.
 """
 
