@@ -262,7 +262,8 @@ def main() -> None:
             results.update(loaded)
         update_docs(args.docs, render(results, results.pop("_command", "python bench/distill.py")), marker="distill")
         return
-    shown_args = [a for i, a in enumerate(sys.argv[1:]) if a != "--work-dir" and (i == 0 or sys.argv[i] != "--work-dir")]
+    private = {"--work-dir", "--output", "--docs"}  # where this run wrote things, not how it measured
+    shown_args = [a for i, a in enumerate(sys.argv[1:]) if a not in private and (i == 0 or sys.argv[i] not in private)]
     command = shlex.join(["python", "bench/distill.py", *shown_args])
     results = {"_command": command, "machine": machine()}
     with tempfile.TemporaryDirectory(prefix="nerforge-distill-") as tmp:

@@ -113,4 +113,5 @@ def test_bench_missing_inputs_are_one_line(model: Path, tmp_path: Path, capsys: 
     err = capsys.readouterr().err
     assert "empty.conll" in err and "Traceback" not in err
     assert main(["bench", str(tmp_path), str(tmp_path / "empty.conll")]) != 0
-    assert "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "nerforge.json" in err and "Traceback" not in err

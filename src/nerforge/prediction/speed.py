@@ -200,8 +200,8 @@ def measure_speed(
     tagger = Tagger.load(model, backend=backend, progress=False, onnx_settings=SessionSettings(threads=n_threads))
     load_seconds = time.perf_counter() - started
     examples = read_examples(Path(data), options if options is not None else from_saved(tagger.meta.reading))
-    examples = examples[:max_sentences] if max_sentences else examples
-    sentences = [list(ex.tokens) for ex in examples if ex.tokens]
+    examples = [ex for ex in (examples[:max_sentences] if max_sentences else examples) if ex.tokens]
+    sentences = [list(ex.tokens) for ex in examples]
     if not sentences:
         raise DataFormatError(Path(data), None, "no sentences to time")
 
@@ -212,7 +212,7 @@ def measure_speed(
     tag(sentences[:8], max(batch_sizes))  # warm-up: first-call allocations and graph planning, untimed
     settle_loaded_objects()
     timings, predicted = time_batches(tag, sentences, batch_sizes, latency_sentences)
-    gold = [list(ex.tags) for ex in examples if ex.tokens]
+    gold = [list(ex.tags) for ex in examples]
     has_entities = any(t != "O" for tags in gold for t in tags)
     if predicted is None and has_entities:
         predicted = tag(sentences, 1)
