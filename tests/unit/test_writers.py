@@ -158,7 +158,7 @@ def test_convert_cli_conll_to_jsonl(tmp_path, capsys):
     assert code == 0
     stdout = capsys.readouterr().out
     assert "3 sentences, 8 tokens, 5 entities (LOC 2, MISC 1, ORG 1, PER 1)" in stdout
-    assert "1 findings (docstart-at-end 1)" in stdout
+    assert "2 findings (docstart-at-end 1, tag-columns 1)" in stdout  # the chunk column holds IOB tags too
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert records[2] == {"tokens": ["BRUSSELS", "Paris", "and"], "ner_tags": ["B-LOC", "B-LOC", "O"], "doc_id": "1"}
 

@@ -51,7 +51,10 @@ def init_cli(
     options = given_options(data_flags)
     report = inspect_files(paths, ReadOptions(**options))
     detected = [
-        DetectedFile(Path(f.path), f.format, f.scheme, f.sentences, f.entities, f.entities_by_type, f.documents)
+        DetectedFile(
+            Path(f.path), f.format, f.scheme, f.sentences, f.entities, f.entities_by_type, f.documents,
+            tuple(x.message for x in f.findings if x.kind == "tag-columns"),
+        )
         for f in report.files
     ]
     splits = assign_splits(paths)

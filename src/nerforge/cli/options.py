@@ -38,19 +38,23 @@ def _is_int(name: str) -> bool:
     return _HINTS[name] is int
 
 
+def _is_bool(name: str) -> bool:
+    return _HINTS[name] is bool
+
+
 def _flag_type(f: Any) -> Any:
     """The Typer option of one reader option: ``--token-column`` for ``token_column``, its help, in the Data panel.
 
     Integers stay integers; every other option is given as text on the command line (lists comma-separated, the
     label map as 'A=B,...' or a file) and parsed by :func:`read_options_from_flags`.
     """
-    base: Any = int if _is_int(f.name) else (str | None)
+    base: Any = int if _is_int(f.name) else bool if _is_bool(f.name) else (str | None)
     flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
     return Annotated[base, typer.Option(flag, help=f.metadata["help"], rich_help_panel=_PANEL)]
 
 
 def _flag_default(f: Any) -> Any:
-    return f.default if isinstance(f.default, (int, str)) or f.default is None else None
+    return f.default if isinstance(f.default, (bool, int, str)) or f.default is None else None
 
 
 def _split_list(value: str | None) -> tuple[str, ...] | None:
@@ -62,7 +66,7 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
 
 def _parse(name: str, value: Any) -> Any:
     """One flag's text as the option's value (see :func:`_flag_type`)."""
-    if value is None or _is_int(name):
+    if value is None or _is_int(name) or _is_bool(name):
         return value
     hint = _HINTS[name]
     args = typing.get_args(hint)

@@ -40,6 +40,8 @@ class DetectedFile:
     entities: int
     entities_by_type: Mapping[str, int]
     documents: int = 0
+    notes: tuple[str, ...] = ()
+    """Findings worth a comment in the config (several tag columns: which one is read)."""
 
 
 def split_of(path: Path) -> str | None:
@@ -143,6 +145,10 @@ def render_config(
                 facts.append(f"{d.format}, {d.scheme}, {d.sentences} sentences, {d.entities} entities")
         value: Any = rel[0] if len(rel) == 1 else rel
         lines.append(_line(split, value, "; ".join(facts) or None))
+        for p in files:
+            d = by_path.get(p.resolve())
+            for note in d.notes if d is not None else ():
+                lines.append(f"# {p.name}: {note}")
     if "dev" not in splits or "test" not in splits:
         missing = [name for name in ("dev", "test") if name not in splits]
         train = [by_path.get(p.resolve()) for p in splits["train"]]
@@ -154,7 +160,10 @@ def render_config(
     if types:
         ordered = sorted(types, key=lambda t: (-types[t], t))
         counts = ", ".join(f"{t} {types[t]}" for t in ordered)
-        lines.append(_line("labels", sorted(types), f"entity types found ({counts}); drop one to not learn it"))
+        lines.append(
+            _line("labels", sorted(types), f"entity types found ({counts}); remove one from the list and its "
+                  "entities are read as O and not learned; label_map renames or merges types")
+        )
     for name, value in (read_options or {}).items():
         lines.append(_line(name, value, "as given to nerforge init"))
     formats = sorted({d.format for d in detected})

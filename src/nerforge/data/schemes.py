@@ -27,6 +27,10 @@ OUTSIDE = "O"
 _PREFIX_RE = re.compile(r"^([BIESLU])-(.+)$")
 _SUFFIX_RE = re.compile(r"^(.+)_([BIESLU])$")
 _BARE_RE = re.compile(r"^[BIESLU]$")
+# A tag that starts like a prefix but is broken (``I-``, ``b-per``, ``B_PER``) is malformed, never a bare type.
+# A bare type is a word: letters, digits and the joiners of names such as XBRL's ``us-gaap:Revenues`` or ``C++``.
+_BARE_TYPE_RE = re.compile(r"\w[\w\-:.+/&]*")
+_BROKEN_PREFIX_RE = re.compile(r"^[BIESLUO][-_]|^[bieslu][-_]|[-_][BIESLU]?$")
 # BILOU letters mapped onto BIOES ones: decoding only needs one alphabet.
 _TO_BIOES = {"L": "E", "U": "S"}
 _TO_BILOU = {"E": "L", "S": "U"}
@@ -52,6 +56,18 @@ class Violation:
 def is_valid_tag(tag: str) -> bool:
     """Whether ``tag`` has the shape of a tag in any scheme (``O``, ``B-X``, ``X_B``, or a bare ``B``)."""
     return tag == OUTSIDE or bool(_PREFIX_RE.match(tag) or _SUFFIX_RE.match(tag) or _BARE_RE.match(tag))
+
+
+def is_bare_type(tag: str) -> bool:
+    """Whether ``tag`` is a bare entity type (``SKILL``, ``us-gaap:Revenues``): not a tag of any scheme, not an
+    integer id, no whitespace or punctuation other than the joiners of names, and not a broken prefix form such as ``I-``, ``b-per`` or ``B_PER``. Readers take
+    bare types as IO tags (``I-SKILL``) when a file or a label list has no prefixed tags."""
+    return (
+        bool(_BARE_TYPE_RE.fullmatch(tag))
+        and any(c.isalpha() for c in tag)
+        and not is_valid_tag(tag)
+        and not _BROKEN_PREFIX_RE.search(tag)
+    )
 
 
 @lru_cache(maxsize=4096)

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from nerforge.data.labelmap import compile_label_map
 from nerforge.data.normalize import read_examples
+from nerforge.data.schemes import OUTSIDE, tags_to_spans
 from nerforge.data.readers.options import ReadOptions
 from nerforge.errors import ConfigError, DataFormatError
 from nerforge.types import Example
@@ -35,6 +39,7 @@ class SplitsSpec(Protocol):
 
     split: Any  # .dev, .test (fractions), .seed, .by ("document" | "sentence"), or None
     sample: Any  # .train, .dev, .test (sizes or None), .seed, or None
+    labels: Any  # the entity types to learn (a list), or None for every type of the data
 
     def files(self, split: str) -> list[Path]: ...
 
@@ -138,6 +143,9 @@ def read_data_splits(data: SplitsSpec) -> dict[str, list[Example]]:
         if paths:
             splits[name] = read_files(paths, options, name)
             logger.info("%s: %s (%d sentences)", name, ", ".join(map(str, paths)), len(splits[name]))
+    listed = getattr(data, "labels", None)
+    if listed:
+        splits = restrict_types(splits, listed_types(listed, options.label_map))
     if data.split is not None and "train" in splits:
         s = data.split
         parts = carve(splits["train"], dev=s.dev, test=s.test, seed=s.seed, by=s.by)
@@ -156,6 +164,52 @@ def read_data_splits(data: SplitsSpec) -> dict[str, list[Example]]:
                 splits[name] = sample(splits[name], size, data.sample.seed)
                 logger.info("data.sample: %s keeps %d sentences (seed %d)", name, size, data.sample.seed)
     return {name: splits[name] for name in SPLITS if name in splits}
+
+
+def listed_types(listed: Sequence[str], label_map: Any = None) -> list[str]:
+    """The types of ``data.labels`` as the data has them after the label map: a listed type the map drops is not
+    learned, one it renames is learned under its new name (``data.labels = ["Skill"]`` with ``Skill=`` learns nothing
+    of Skill)."""
+    if not label_map:
+        return list(dict.fromkeys(listed))
+    compiled = compile_label_map(label_map)
+    mapped = (compiled.map_type(t) for t in listed)
+    return list(dict.fromkeys(t for t in mapped if t))
+
+
+def restrict_types(splits: dict[str, list[Example]], types: Sequence[str]) -> dict[str, list[Example]]:
+    """The splits with every entity of a type outside ``types`` read as ``O`` (``data.labels`` lists what to
+    learn: a type left out of it is dropped, not an error). Logs each dropped type with its count per split, and
+    each listed type that no split has.
+    """
+    keep = set(types)
+    dropped: dict[str, Counter[str]] = {}
+    out: dict[str, list[Example]] = {}
+    for name, examples in splits.items():
+        kept = []
+        for ex in examples:
+            spans = tags_to_spans(ex.tags)
+            if all(s.label in keep for s in spans):
+                kept.append(ex)
+                continue
+            for s in spans:
+                if s.label not in keep:
+                    dropped.setdefault(s.label, Counter())[name] += 1
+            tags = list(ex.tags)
+            for s in spans:
+                if s.label not in keep:
+                    tags[s.start : s.end] = [OUTSIDE] * (s.end - s.start)
+            kept.append(replace(ex, tags=tuple(tags)))
+        out[name] = kept
+    for type_, counts in sorted(dropped.items()):
+        where = ", ".join(f"{n} {counts[n]}" for n in SPLITS if counts[n])
+        logger.warning("data.labels leaves out %s: its entities (%s) are read as O and not learned", type_, where)
+    present = {s.label for examples in out.values() for ex in examples for s in tags_to_spans(ex.tags)}
+    absent = [t for t in types if t not in present]
+    if absent:
+        logger.warning("data.labels lists %s, which no split has: the model can never predict it (a typo?)",
+                       ", ".join(absent))
+    return out
 
 
 def describe_source(data: SplitsSpec, split: str) -> str:

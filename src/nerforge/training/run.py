@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.config import TrainConfig
-from nerforge.data.splits import read_data_splits
+from nerforge.data.splits import listed_types, read_data_splits
 from nerforge.errors import DataFormatError, Interrupted, ModelError, UsageError
 from nerforge.evaluation import EvalResult, evaluate
 from nerforge.io_utils import clean_leftovers
@@ -245,7 +245,7 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
 
     splits = read_splits(config)
     coverage = check_label_coverage(splits, config.data.train)  # DataFormatError when train has no entity
-    labels = resolve_labels(splits, config.data.labels)
+    labels = resolve_labels(splits, listed_types(config.data.labels, config.data.label_map) if config.data.labels else None)
     if coverage.unseen_in_train:
         logger.warning(
             "entity types that occur only in dev/test, never in train (the model cannot learn them; they will count "

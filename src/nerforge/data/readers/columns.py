@@ -64,6 +64,7 @@ def read_columns(source: Source, options: ReadOptions) -> tuple[list[Example], l
     fields: list[list[str] | None] = []
     kinds: list[str] = []
     trailing: list[int] = []
+    widths: dict[int, int] = {}  # line index -> field count before trailing empty fields were dropped
     whitespace_lines = 0
     for i, line in enumerate(lines):
         if not line.strip():
@@ -79,6 +80,7 @@ def read_columns(source: Source, options: ReadOptions) -> tuple[list[Example], l
             f = line.split(sep)
             if len(f) > 1 and not f[-1].strip():
                 trailing.append(i)
+                widths[i] = len(f)
                 while len(f) > 1 and not f[-1].strip():
                     f.pop()
         fields.append(f)
@@ -89,8 +91,9 @@ def read_columns(source: Source, options: ReadOptions) -> tuple[list[Example], l
         else:
             kinds.append("token")
     layout = _layout(fields, kinds, options, path)
+    findings += _tag_columns_finding(fields, kinds, layout, path)
     _resolve_hash_lines(fields, kinds, layout, options)
-    examples = _assemble(fields, kinds, layout, options, path, findings)
+    examples = _assemble(fields, kinds, layout, options, path, findings, widths)
     if trailing:
         findings.append(
             Finding(
@@ -151,6 +154,40 @@ def _layout(fields: list[list[str] | None], kinds: list[str], options: ReadOptio
     return _Layout(n_cols=n_cols, token_col=token_col, tag_col=tag_col)
 
 
+def _tag_columns_finding(
+    fields: list[list[str] | None], kinds: list[str], layout: _Layout, path: str
+) -> list[Finding]:
+    """An ``info`` finding when several columns hold tags (SkillSpan's skill and knowledge layers): which is read.
+
+    A column holds tags when, in the first :data:`_SNIFF_LINES` token lines of the file's width, at least 98% of the
+    values are tags (a few junk tags allowed) and some are not ``O``.
+    """
+    rows = [f for f, k in zip(fields, kinds, strict=True) if k == "token" and f is not None and len(f) == layout.n_cols]
+    rows = rows[:_SNIFF_LINES]
+
+    def holds_tags(c: int) -> bool:
+        values = [r[c].strip() for r in rows]
+        good = sum(1 for v in values if is_valid_tag(v))
+        return good >= 0.98 * len(values) and any(v != "O" and is_valid_tag(v) for v in values)
+
+    tagged = [c for c in range(layout.n_cols) if c != layout.token_col and rows and holds_tags(c)]
+    if len(tagged) < 2:
+        return []
+    def types(c: int) -> str:
+        found = Counter(v[2:] for v in (r[c].strip() for r in rows) if v[:2] in ("B-", "I-", "E-", "S-"))
+        names = [t for t, _ in found.most_common(4)]
+        return "/".join(names) + ("/..." if len(found) > 4 else "")
+
+    listed = ", ".join(f"{c} ({types(c)})" for c in tagged)
+    return [
+        Finding(
+            "tag-columns", path, None,
+            f"{len(tagged)} columns hold tags: {listed}; column {layout.tag_col} is read "
+            "(--tag-column N reads another)", "info",
+        )
+    ]
+
+
 def _check_one_token_per_line(f: list[str] | None, n_cols: int, path: str, line: int) -> None:
     """Refuse a file whose lines hold whole sentences (``w O w O ...``) instead of one token each.
 
@@ -193,16 +230,29 @@ def _resolve_hash_lines(
 
 
 def _token_line(
-    f: list[str] | None, no: int, layout: _Layout, options: ReadOptions, path: str, findings: list[Finding]
+    f: list[str] | None, no: int, layout: _Layout, options: ReadOptions, path: str, findings: list[Finding],
+    width: int | None = None,
 ) -> tuple[str, str]:
     """The token and tag of one token line whose column count differs from the file's, or whose tag is empty."""
     assert f is not None
     n, n_cols, token_col, tag_col = len(f), layout.n_cols, layout.token_col, layout.tag_col
-    if n > n_cols:
+    if n > n_cols and not options.lenient:
         _check_one_token_per_line(f, n, path, no)  # names a sentence on one line as such
-    if n > n_cols or (n < n_cols and (tag_col < n or token_col >= n)):
+    # A short line whose missing fields are empty ones at its end (``tok<TAB>O<TAB>``: the third tag is empty) has
+    # its columns in place, so columns counted from the start are right; a line that lacks a field somewhere is
+    # ambiguous when the tag column exists in it.
+    in_place = width == n_cols and options.token_column >= 0 and options.tag_column >= 0
+    ambiguous = n < n_cols and (tag_col < n or token_col >= n) and not (in_place and token_col < n)
+    if (n > n_cols or ambiguous) and not (options.lenient and token_col < n):
         raise DataFormatError(
-            path, no, f"the line has {n} column(s), the rest of the file has {n_cols}", f"{n_cols} columns"
+            path, no, f"the line has {n} column(s), the rest of the file has {n_cols}",
+            f"{n_cols} columns (--lenient reads such lines, tagging a missing tag O)",
+        )
+    if n != n_cols and tag_col < n:
+        findings.append(
+            Finding("short-line" if n < n_cols else "long-line", path, no,
+                    f"the line has {n} column(s), the rest of the file has {n_cols}; column {tag_col} read as its tag",
+                    "warning")
         )
     tag = f[tag_col].strip() if tag_col < n else ""
     if not tag:
@@ -222,6 +272,7 @@ def _assemble(
     options: ReadOptions,
     path: str,
     findings: list[Finding],
+    widths: dict[int, int],
 ) -> list[Example]:
     has_docs = "docstart" in kinds
     examples: list[Example] = []
@@ -273,7 +324,7 @@ def _assemble(
                 tags.extend(fast)
             else:
                 for i in range(start, end):
-                    token, tag = _token_line(fields[i], i + 1, layout, options, path, findings)
+                    token, tag = _token_line(fields[i], i + 1, layout, options, path, findings, widths.get(i))
                     tokens.append(token)
                     tags.append(tag)
             token_lines.extend(range(start + 1, end + 1))

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nerforge.data.labelmap import LabelMap, compile_label_map
@@ -28,6 +28,7 @@ from nerforge.data.schemes import (
     SCHEMES,
     detect_scheme,
     format_tag,
+    is_bare_type,
     is_valid_tag,
     parse_tag,
     validate_tags,
@@ -39,12 +40,17 @@ _BARE = frozenset("BIESLU")
 
 
 class TagProblem(Exception):
-    """Why one raw tag cannot be used (turned into a :class:`DataFormatError` with its line by the caller)."""
+    """Why one raw tag cannot be used (turned into a :class:`DataFormatError` with its line by the caller).
 
-    def __init__(self, problem: str, expected: str | None = None) -> None:
+    ``malformed`` problems (a tag of no known shape, an id outside the label list) become ``O`` when the reader is
+    lenient; the others (integer tags without label names, bare B/I without a type) are settings to give.
+    """
+
+    def __init__(self, problem: str, expected: str | None = None, *, malformed: bool = False) -> None:
         super().__init__(problem)
         self.problem = problem
         self.expected = expected
+        self.malformed = malformed
 
 
 def load_labels_file(path: str | Path) -> tuple[str, ...] | dict[int, str]:
@@ -83,33 +89,77 @@ def load_labels_file(path: str | Path) -> tuple[str, ...] | dict[int, str]:
     return names
 
 
+_ID_HEADERS = ("id", "label_id", "tag_id", "index", "idx")
+_NAME_HEADERS = ("label", "name", "tag", "label_name", "tag_name")
+_COUNT_HEADERS = ("count", "frequency", "freq", "n", "support")
+
+
+def _is_int(cell: str) -> bool:
+    text = cell.strip()
+    return text.lstrip("-").isdigit() and text.count("-") <= 1 and len(text) < 10
+
+
 def _id_table(text: str, path: str) -> dict[int, str] | None:
-    """A CSV/TSV label table with a header naming an ``id`` column and a ``label`` (or ``name``) column, as
-    ``id,label[,count]``: the names by id (ids need not start at 0; see ``label_offset``). ``None`` if not a table."""
+    """A CSV/TSV label table, with or without a header: ``id,label[,count]`` in any column order (a header names the
+    columns ``id`` and ``label``/``name``/``tag``; without one the id is the first all-integer column and the label
+    the first other one, as FNXL's headerless ``labelCount.csv``), or ``label,count`` rows whose ids are their order.
+    Returns the names by id (ids need not start at 0; see ``label_offset``), or ``None`` for one name per line.
+
+    Raises:
+        DataFormatError: a row without an integer id or a label, an id given twice, a label that is no tag or type.
+    """
     import csv
 
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
+    numbered = [(no, ln) for no, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
+    if not numbered:
         return None
-    delimiter = "\t" if "\t" in lines[0] else ","
-    header = [h.strip().lower() for h in next(csv.reader([lines[0]], delimiter=delimiter))]
-    label_col = next((header.index(c) for c in ("label", "name", "tag") if c in header), None)
-    if "id" not in header or label_col is None:
+    first = numbered[0][1]
+    delimiter = "\t" if "\t" in first else "," if "," in first else None
+    if delimiter is None:
         return None
-    id_col = header.index("id")
+    rows = [(no, [c.strip() for c in row]) for (no, _), row in
+            zip(numbered, csv.reader([ln for _, ln in numbered], delimiter=delimiter), strict=True)]
+    header = [c.lower() for c in rows[0][1]]
+    id_col = next((header.index(c) for c in _ID_HEADERS if c in header), None)
+    label_col = next((header.index(c) for c in _NAME_HEADERS if c in header), None)
+    if label_col is not None or id_col is not None:
+        body = rows[1:]
+        if label_col is None:
+            raise DataFormatError(path, rows[0][0], f"the header {quote(first)} names no label column",
+                                  "a header such as id,label,count")
+    else:
+        body = rows
+        width = min(len(r) for _, r in body)
+        ints = [c for c in range(width) if all(_is_int(r[c]) for _, r in body)]
+        names = [c for c in range(width) if c not in ints]
+        if not names:
+            raise DataFormatError(path, rows[0][0], f"row {quote(first)} has no label", "id,label[,count] rows")
+        label_col = names[0]
+        id_col = ints[0] if ints and ints[0] < label_col else None  # id,label,count; label,count has no id
+    if not body:
+        raise DataFormatError(path, None, "the label table has no rows", "id,label rows under the header")
     table: dict[int, str] = {}
-    for number, row in enumerate(csv.reader(lines[1:], delimiter=delimiter), start=2):
-        if len(row) <= max(id_col, label_col) or not row[id_col].strip().lstrip("-").isdigit():
-            raise DataFormatError(path, number, f"row {quote(delimiter.join(row))}", "an integer id and a label")
-        tag_id, label = int(row[id_col]), row[label_col].strip()
+    for order, (number, row) in enumerate(body):
+        if len(row) <= max(label_col, id_col or 0) or (id_col is not None and not _is_int(row[id_col])):
+            expected = "an integer id and a label" if id_col is not None else "a label"
+            raise DataFormatError(path, number, f"row {quote(delimiter.join(row))}", expected)
+        tag_id = int(row[id_col]) if id_col is not None else order
+        label = row[label_col]
         if tag_id in table:
             raise DataFormatError(path, number, f"id {tag_id} is given twice", "one row per id")
-        if not is_valid_tag(label):
-            raise DataFormatError(path, number, f"label {quote(label)} is not a tag", "O, B-TYPE, TYPE_B or a bare B/I")
+        if not is_label_name(label):
+            raise DataFormatError(path, number, f"label {quote(label)} is not a tag or a type", _NAME_SHAPES)
         table[tag_id] = label
-    if not table:
-        raise DataFormatError(path, None, "the label table has no rows", "id,label rows under the header")
     return table
+
+
+_NAME_SHAPES = "O, B-TYPE, TYPE_B, a bare B/I, or a bare type such as SKILL (read as IO)"
+
+
+def is_label_name(name: str) -> bool:
+    """Whether ``name`` can name a label: a tag (``O``, ``B-X``, ``X_B``, bare ``B``) or a bare type (``SKILL``,
+    ``us-gaap:Revenues``: read as IO tags)."""
+    return is_valid_tag(name) or is_bare_type(name)
 
 
 def _names_from_json(data: object, path: str) -> tuple[str, ...]:
@@ -140,8 +190,8 @@ def check_label_names(names: Sequence[str], where: str = "--label-names") -> Non
     if not names:
         raise DataFormatError(where, None, "no label names given", "names such as O,B-PER,I-PER")
     for i, n in enumerate(names):
-        if not is_valid_tag(n):
-            raise DataFormatError(where, None, f"label name {i} {n!r} is not a tag", "O, B-TYPE, TYPE_B or a bare B/I")
+        if not is_label_name(n):
+            raise DataFormatError(where, None, f"label name {i} {n!r} is not a tag or a type", _NAME_SHAPES)
 
 
 def label_names_of(options: ReadOptions) -> tuple[str, ...] | dict[int, str] | None:
@@ -155,13 +205,25 @@ def label_names_of(options: ReadOptions) -> tuple[str, ...] | dict[int, str] | N
 
 
 class TagResolver:
-    """Turns raw tags into checked tags (steps 2-5 of the module docstring), with a cache per distinct raw tag."""
+    """Turns raw tags into checked tags (steps 2-5 of the module docstring), with a cache per distinct raw tag.
 
-    def __init__(self, options: ReadOptions) -> None:
+    ``bare_types``: read a bare type (``SKILL``) as the IO tag ``I-SKILL``; :func:`finalize` sets it when neither the
+    label names nor the file's tags have a prefixed tag (in a file of ``B-``/``I-`` tags a bare word is a corrupt tag).
+    """
+
+    def __init__(self, options: ReadOptions, *, bare_types: bool | None = None) -> None:
         self.label_names = label_names_of(options)
         self.offset = options.label_offset
         self.entity_type = options.entity_type
         self.label_map: LabelMap | None = compile_label_map(options.label_map) if options.label_map else None
+        self.table: dict[int, str] | None = None
+        if self.label_names is not None:
+            names = self.label_names
+            self.table = names if isinstance(names, dict) else dict(enumerate(names))
+        self.outside_is_zero = isinstance(self.label_names, dict) and OUTSIDE not in self.label_names.values()
+        if bare_types is None:
+            bare_types = self.table is not None and not _has_prefixed(self.table.values())
+        self.bare_types = bare_types
         self._cache: dict[str, str | TagProblem] = {}
         self.ok: dict[str, str] = {}
         """Raw tags already resolved without a problem (a fast path for callers)."""
@@ -177,26 +239,56 @@ class TagResolver:
             raise out
         return out
 
+    def name_of(self, raw: str) -> str:
+        """The label name of an integer id (``raw`` itself for other tags, or an id without a name)."""
+        if self.table is None or not (raw.isdigit() and raw.isascii()):
+            return raw
+        if self.outside_is_zero and int(raw) == 0:
+            return OUTSIDE
+        idx = (int(raw) if len(raw) < 10 else 10**9) + self.offset
+        return self.table.get(idx, raw)
+
     def _resolve(self, raw: str) -> str | TagProblem:
         tag = raw
         if tag.isdigit() and tag.isascii():
-            if self.label_names is None:
+            if self.table is None:
                 return TagProblem(
                     f"integer tag {tag} but no label names", "--label-names O,B-PER,I-PER,... or --labels-file FILE"
                 )
-            names = self.label_names
-            table = names if isinstance(names, dict) else dict(enumerate(names))
             idx = (int(tag) if len(tag) < 10 else 10**9) + self.offset
-            if idx not in table:
+            if self.outside_is_zero and int(tag) == 0:
+                if idx in self.table:
+                    return TagProblem(
+                        f"tag id 0 is ambiguous: the label table has no O row, and id 0 + label offset {self.offset} "
+                        f"is {quote(self.table[idx])}",
+                        "a --label-offset that puts id 0 (O) before the table (FNXL's labelCount.csv: "
+                        "--label-offset -1), or an O row in the table",
+                    )
+                return OUTSIDE
+            if idx not in self.table:
                 shift = f" + label offset {self.offset} = {idx}" if self.offset else ""
-                return TagProblem(f"tag id {tag[:12]}{shift} is out of range (not among the {len(table)} label ids)")
-            tag = table[idx]
+                return TagProblem(
+                    f"tag id {tag[:12]}{shift} is out of range (not among the {len(self.table)} label ids)",
+                    malformed=True,
+                )
+            tag = self.table[idx]
         if tag in _BARE:
             if not self.entity_type:
                 return TagProblem(f"tag {quote(tag)} has no entity type", "--entity-type NAME for bare B/I/O tags")
             tag = format_tag(tag, self.entity_type)
         if not is_valid_tag(tag):
-            return TagProblem(f"invalid tag {quote(raw)}", "O, B-TYPE, I-TYPE (or E-/S-/L-/U-), TYPE_B or an integer id")
+            if self.label_map is not None and tag in self.label_map.exact:
+                new = self.label_map.exact[tag]  # a corrupt tag the label map names: dropped (or read as a type)
+                return OUTSIDE if new is None else format_tag("I", new)
+            if self.bare_types and is_bare_type(tag):
+                tag = format_tag("I", tag)
+            else:
+                hint = f"--label-map '{tag}=' drops it, " if is_bare_type(tag) else ""
+                return TagProblem(
+                    f"invalid tag {quote(raw)} ({hint}--lenient reads it as O)",
+                    "O, B-TYPE, I-TYPE (E-/S-/L-/U-), TYPE_B, TYPE (IO) or an id",
+                    malformed=True,
+                )
         if self.label_map is not None:
             try:
                 tag = self.label_map.map_tag(tag)
@@ -205,18 +297,45 @@ class TagResolver:
         return tag
 
 
+def _has_prefixed(names: Iterable[str]) -> bool:
+    """Whether any of ``names`` is a prefixed or suffixed tag (``B-X``, ``X_B``): then bare words are not types."""
+    return any(n != OUTSIDE and n not in _BARE and is_valid_tag(n) for n in names)
+
+
+@dataclass
+class Lenience:
+    """What a lenient read turned into ``O``: how many tags, and the first places."""
+
+    count: int = 0
+    places: list[str] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
+
+    def add(self, where: str, raw: str) -> None:
+        self.count += 1
+        self.kinds[raw] += 1
+        if len(self.places) < 5:
+            self.places.append(where)
+
+
 def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tuple[list[Example], str, list[Finding]]:
     """Check and convert the raw tags of ``examples`` (see the module docstring); returns examples, scheme, findings.
 
     Raises:
-        DataFormatError: a tag cannot be used, with the line of its token.
+        DataFormatError: a tag cannot be used, with the line of its token (with ``options.lenient``, only tags
+            that need a setting: integer ids without label names, bare B/I without a type).
         UsageError: an unknown scheme name.
     """
-    resolve = TagResolver(options)
+    names = TagResolver(options)
+    raw_tags = {t for ex in examples for t in ex.tags}
+    bare = not _has_prefixed(names.table.values() if names.table is not None else ()) and not _has_prefixed(
+        names.name_of(t) for t in raw_tags
+    )
+    resolve = TagResolver(options, bare_types=bare)
     prefix = options.strip_token_prefix
     findings: list[Finding] = []
     out: list[Example] = []
     missing_prefix = 0
+    lenience = Lenience() if options.lenient else None
     for ex in examples:
         tokens = ex.tokens
         if prefix:
@@ -225,7 +344,7 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
         try:
             tags = tuple([resolve.ok[t] for t in ex.tags])
         except KeyError:
-            tags = tuple(_resolve_all(resolve, ex, tokens, path))
+            tags = tuple(_resolve_all(resolve, ex, tokens, path, lenience))
         if not all(map(str.strip, tokens)):
             for i, tok in enumerate(tokens):
                 if not tok.strip():
@@ -240,17 +359,41 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
         findings.append(
             Finding("prefix-missing", path, None, f"{missing_prefix} token(s) do not start with {prefix!r}", "warning")
         )
+    bare_read = sorted({raw for raw, tag in resolve.ok.items() if is_bare_type(names.name_of(raw)) and bare})
+    if bare_read:
+        shown = ", ".join(quote(names.name_of(r)) for r in bare_read[:3]) + (" ..." if len(bare_read) > 3 else "")
+        findings.append(
+            Finding("bare-types", path, None, f"{len(bare_read)} bare type(s) read as IO tags ({shown} -> I-TYPE)",
+                    "info")
+        )
+    if lenience is not None and lenience.count:
+        common = ", ".join(f"{quote(raw)} x{n}" for raw, n in lenience.kinds.most_common(5))
+        findings.append(
+            Finding(
+                "bad-tag", path, None,
+                f"{lenience.count} malformed tag(s) read as O (--lenient): {common}; first at "
+                + ", ".join(lenience.places),
+                "warning",
+            )
+        )
     scheme = _scheme_of(out, options.scheme)
     findings += scheme_findings(out, scheme, path)
     return out, scheme, findings
 
 
-def _resolve_all(resolve: TagResolver, ex: Example, tokens: tuple[str, ...], path: str) -> list[str]:
+def _resolve_all(
+    resolve: TagResolver, ex: Example, tokens: tuple[str, ...], path: str, lenience: Lenience | None = None
+) -> list[str]:
     tags = []
     for i, raw in enumerate(ex.tags):
         try:
             tags.append(resolve(raw))
         except TagProblem as exc:
+            if lenience is not None and exc.malformed:
+                line = ex.line_of(i)
+                lenience.add(f"{path}:{line}" if line is not None else path, raw)
+                tags.append(OUTSIDE)
+                continue
             raise DataFormatError(
                 path, ex.line_of(i), f"token {i + 1} {quote(tokens[i])}: {exc.problem}", exc.expected
             ) from None

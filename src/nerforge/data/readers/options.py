@@ -64,6 +64,11 @@ class ReadOptions:
         flag="--split",
     )
     missing_tag: str = _opt("o", "A token line without a tag: 'o' tags it O (with a finding), 'error' stops.")
+    lenient: bool = _opt(
+        False,
+        "Read malformed tags (junk such as 'Udd', ids outside the label list) and lines short of the tag column as "
+        "O, with a count and the first file:line, instead of stopping.",
+    )
 
     def __post_init__(self) -> None:
         found = problems(self)
