@@ -83,3 +83,35 @@ def test_a_model_that_predicts_nothing_is_reported_with_likely_causes(caplog: py
     with caplog.at_level(logging.WARNING):  # one wrong entity is not "nothing"
         assert warn_if_nothing_predicted(_result(gold, [["O", "O", "B-X"], ["O"] * 3]), config) == []
     assert caplog.text == ""
+
+
+def test_flat_dev_f1_keeps_the_checkpoint_with_the_lowest_dev_loss(
+    tmp_path: Path, tiny_encoder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # dev's only type never occurs in train, so dev F1 is 0 at every evaluation: the Trainer alone keeps the first
+    # checkpoint (an untrained model); nerforge breaks the tie by dev loss, and early stopping waits for it.
+    train = _write(tmp_path / "train.conll", TECH)
+    dev = _write(tmp_path / "dev.conll", [[("Alice", "B-PER"), ("uses", "O"), ("nothing", "O")]] * 3)
+    with caplog.at_level(logging.WARNING):
+        code = _train(tmp_path, tiny_encoder, train, dev, "--set", "training.eval_steps=1",
+                      "--set", "training.early_stopping_patience=2", "--learning-rate", "1e-3")
+    assert code == 0
+    assert "the dev split holds only 3 entities" in caplog.text
+    info = json.loads((tmp_path / "m" / "nerforge.json").read_text())["extra"]["training"]
+    epochs = json.loads((tmp_path / "m" / "epochs.json").read_text())
+    rows = [row for row in epochs if row["eval_f1"] is not None]
+    assert len(rows) == 4 and all(row["eval_f1"] == 0 for row in rows)  # early stopping did not stop on flat F1
+    losses = {row["step"]: row["eval_loss"] for row in rows}
+    assert min(losses.values()) < losses[1]
+    assert info["best_step"] == min(losses, key=losses.get) != 1
+
+
+def test_tie_breaks_and_early_stopping_rule() -> None:
+    from nerforge.training.trainer import improves
+
+    assert improves({"eval_f1": 0.5, "eval_loss": 9.0}, {"eval_f1": 0.4, "eval_loss": 1.0}, "eval_f1", True)
+    assert improves({"eval_f1": 0.0, "eval_loss": 0.9}, {"eval_f1": 0.0, "eval_loss": 1.0}, "eval_f1", True)
+    assert not improves({"eval_f1": 0.0, "eval_loss": 1.0}, {"eval_f1": 0.0, "eval_loss": 1.0}, "eval_f1", True)
+    assert not improves({"eval_f1": 0.3, "eval_loss": 0.1}, {"eval_f1": 0.4, "eval_loss": 1.0}, "eval_f1", True)
+    assert improves({"eval_loss": 0.5}, {"eval_loss": 0.6}, "eval_loss", False)
+    assert improves({"eval_f1": 0.0}, None, "eval_f1", True)

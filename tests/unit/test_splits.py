@@ -97,12 +97,43 @@ def test_splits_carve_is_a_partition(n: int, docs: int, dev: float, test: float,
     try:
         parts = carve(examples, dev=dev, test=test, seed=seed, by=by)
     except ConfigError as err:
-        # only when the units are too few for a part each (every non-zero fraction takes at least one unit)
+        # only when the units are too few for a part each (every non-zero fraction takes at least one unit), or too
+        # few units hold an entity for a dev part to have one
         units = min(docs, n) if by == "document" else n
-        assert units < 10 and "cannot give" in str(err)
+        assert units < 10 and ("cannot give" in str(err) or "hold an entity" in str(err))
         return
     assert sorted(t for p in parts.values() for t in tokens(p)) == sorted(tokens(examples))
     assert parts == carve(examples, dev=dev, test=test, seed=seed, by=by)
+    units = len(units_of(examples, by))
+    sizes = {name: len(units_of(p, by)) for name, p in parts.items()}
+    assert sizes.get("test", 0) == max(1, round(test * units))
+    assert sizes.get("dev", 0) == (max(1, round(dev * units)) if dev > 0 else 0)
+
+
+def _skill_pool(n: int, rare_every: int, seed: int = 0) -> list[Example]:
+    """``n`` sentences: every ``rare_every``-th holds a Knowledge entity, every third a Skill one, others none."""
+    out = []
+    for i in range(n):
+        tag = "B-Knowledge" if i % rare_every == 0 else "B-Skill" if i % 3 == 0 else "O"
+        out.append(Example((f"s{i}", "x"), (tag, "O"), source="a.conll", line=i + 1))
+    return out
+
+
+@given(seed=st.integers(0, 2**31), rare_every=st.integers(8, 40))
+def test_splits_carved_dev_holds_its_share_of_each_type(seed: int, rare_every: int) -> None:
+    examples = _skill_pool(263, rare_every)
+    holders = Counter(t[2:] for ex in examples for t in ex.tags if t != "O")
+    parts = carve(examples, dev=0.1, seed=seed, by="sentence")
+    dev = Counter(t[2:] for ex in parts["dev"] for t in ex.tags if t != "O")
+    assert len(parts["dev"]) == 26
+    for type_, n in holders.items():
+        assert dev[type_] >= max(1, round(0.1 * n)), (type_, dict(dev), dict(holders))
+
+
+def test_splits_too_few_entities_for_a_dev_part_is_refused_with_counts() -> None:
+    examples = [Example((f"s{i}",), ("B-X",) if i < 2 else ("O",), source="a.conll", line=i + 1) for i in range(50)]
+    with pytest.raises(ConfigError, match=r"only 2 of the 50 training sentences hold an entity"):
+        carve(examples, dev=0.1, seed=1, by="sentence")
 
 
 def test_splits_sample_is_seeded_and_ordered() -> None:

@@ -95,14 +95,19 @@ def _part_size(fraction: float, total: int) -> int:
 def carve(
     examples: Sequence[Example], *, dev: float = 0.0, test: float = 0.0, seed: int = 13, by: str = "document"
 ) -> dict[str, list[Example]]:
-    """Split ``examples`` into ``train``, ``dev`` and ``test`` parts (see :class:`nerforge.config.SplitConfig`).
+    """Split ``examples`` into ``train``, ``dev`` and ``test`` parts (see :class:`nerforge.config.SplitConfig`),
+    stratified by entity type.
 
-    Units (documents or sentences) are shuffled with ``random.Random(seed)``; the first ``round(test * n)`` go to
-    test, the next ``round(dev * n)`` to dev, the rest to train (a positive fraction gets at least one unit). Each
-    part keeps file order. Parts with a zero fraction are left out of the result.
+    Units (documents or sentences) are shuffled with ``random.Random(seed)``; test takes ``round(test * n)`` units,
+    dev ``round(dev * n)`` (a positive fraction gets at least one), train the rest. Each carved part first takes, for
+    every entity type (rarest first), its share of the units that hold that type (at least one when three or more
+    units hold it), then fills up in shuffled order: a small dev split gets entities of every type it can, not
+    whatever a random draw gives it (a draw of 26 sentences can hold one entity, and then dev F1 cannot choose a
+    model). Each part keeps file order. Parts with a zero fraction are left out of the result.
 
     Raises:
-        ConfigError: too few units to give train at least one, or ``by="document"`` without document ids.
+        ConfigError: too few units to give train at least one, ``by="document"`` without document ids, or a dev part
+            that would hold no entity while train has some (naming how many units hold entities).
     """
     units = units_of(examples, by)
     n_test, n_dev = _part_size(test, len(units)), _part_size(dev, len(units))
@@ -113,11 +118,39 @@ def carve(
         )
     order = list(range(len(units)))
     random.Random(seed).shuffle(order)
-    chosen = {"test": order[:n_test], "dev": order[n_test : n_test + n_dev], "train": order[n_test + n_dev :]}
+    types_of = [{span.label for i in unit for span in tags_to_spans(examples[i].tags)} for unit in units]
+    holding: Counter[str] = Counter(t for types in types_of for t in types)
+    free = dict.fromkeys(order)  # unassigned units, in shuffled order
+    chosen: dict[str, list[int]] = {}
+    for name, size, fraction in (("test", n_test, test), ("dev", n_dev, dev)):
+        picked: list[int] = []
+        for type_ in sorted(holding, key=lambda t: (holding[t], t)):
+            want = max(1, round(fraction * holding[type_])) if holding[type_] >= 3 and size else 0
+            have = sum(1 for u in picked if type_ in types_of[u])
+            for u in list(free):
+                if have >= want or len(picked) >= size:
+                    break
+                if type_ in types_of[u]:
+                    picked.append(u)
+                    del free[u]
+                    have += 1
+        # fill up, keeping in train the units of types too rare to share (fewer than three units hold them)
+        rare = {t for t, n in holding.items() if n < 3}
+        for u in sorted(free, key=lambda u: bool(types_of[u] & rare))[: size - len(picked)]:
+            picked.append(u)
+            del free[u]
+        chosen[name] = picked
+    chosen["train"] = list(free)
+    if n_dev and holding and not any(types_of[u] for u in chosen["dev"]):
+        raise ConfigError(
+            f"data.split: only {sum(1 for t in types_of if t)} of the {len(units)} training {by}s hold an entity, "
+            f"too few to carve a dev part of {dev:g} that has one (dev F1 could not choose a model); give a dev "
+            "file, or train without a dev split (data.split.dev = 0)"
+        )
     parts: dict[str, list[Example]] = {}
-    for name, picked in chosen.items():
-        if picked:
-            parts[name] = [examples[i] for u in sorted(picked) for i in units[u]]
+    for name in ("test", "dev", "train"):
+        if chosen[name]:
+            parts[name] = [examples[i] for u in sorted(chosen[name]) for i in units[u]]
     return parts
 
 

@@ -42,13 +42,20 @@ from nerforge.training.dataset import build_split, check_label_coverage, resolve
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
 from nerforge.training.stages import FitInputs, Fitted, Prepared
-from nerforge.training.trainer import BEST_METRIC, NerTrainer, entity_metrics, training_arguments
+from nerforge.training.trainer import (
+    BEST_METRIC,
+    DevEarlyStopping,
+    NerTrainer,
+    entity_metrics,
+    training_arguments,
+)
 from nerforge.training.workdir import RESUME_FILE, ResumePoint, WorkDir, fingerprint_files
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
 
 LOSS_POINTS_PER_EPOCH = 25  # train loss logged about this often per epoch (the loss plot; MLflow's train_loss)
+SMALL_DEV_ENTITIES = 20  # fewer dev entities than this make dev F1 too coarse to choose a checkpoint (warned)
 _RESUME_SECTIONS = ("data", "model", "training", "distill")  # must match to resume; output and tracking may change
 
 
@@ -252,6 +259,12 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
             "as misses): %s", ", ".join(f"{t} ({where})" for t, where in sorted(coverage.unseen_in_train.items()))
         )
     best_metric = BEST_METRIC
+    if 0 < coverage.dev_entities < SMALL_DEV_ENTITIES:
+        logger.warning(
+            "the dev split holds only %d entities: its F1 moves in steps too coarse to choose a checkpoint well (ties "
+            "go to the lower dev loss); a larger dev file or data.split.dev gives a better choice",
+            coverage.dev_entities,
+        )
     if coverage.dev_entities == 0:
         best_metric = "loss"
         logger.warning(
@@ -413,18 +426,34 @@ def package(prepared: Prepared, fitted: Fitted, output: Path) -> TrainResult:
 
 
 def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[str]:
-    """Warn when the trained model finds no entity at all in dev or test that has some: the run learned nothing
-    usable. Returns the splits warned about."""
+    """Warn loudly when the trained model finds no entity at all in dev or test that has some: the run handed back
+    a model that is not usable, and the warning says what to change. Returns the splits warned about."""
     warned = []
+    training = config.training
+    evaluations = sum(1 for row in result.epochs if row.get("eval_f1") is not None)
     for name, scores in (("dev", result.dev), ("test", result.test)):
         if scores is None or scores.micro.support == 0 or scores.micro.n_pred > 0:
             continue
         warned.append(name)
+        hints = []
+        if name == "dev" and scores.micro.support < SMALL_DEV_ENTITIES:
+            hints.append(
+                f"dev holds only {scores.micro.support} entities, too few to choose a checkpoint: give a larger dev "
+                "file (or a larger data.split.dev)"
+            )
+        stopped_early = evaluations and training.max_steps is None and evaluations < training.epochs
+        if stopped_early and training.early_stopping_patience:
+            hints.append(
+                f"early stopping ended the run after {evaluations} evaluations: set "
+                "training.early_stopping_patience = 0 with more training.epochs"
+            )
+        else:
+            hints.append(f"more optimizer steps ({result.global_step} were run; raise training.epochs or --max-steps)")
+        hints.append(f"another learning rate ({training.learning_rate:g} now)")
+        hints.append(f"tags that match the data ('nerforge inspect' on train and {name})")
         logger.warning(
-            "the model predicts no entity at all on %s (%d gold entities). Likely causes: too few optimizer steps "
-            "(%d were run; raise training.epochs or --max-steps), a learning rate too low or too high (%g), or tags "
-            "that do not match the data (check 'nerforge inspect' on train and %s)",
-            name, scores.micro.support, result.global_step, config.training.learning_rate, name,
+            "the model predicts no entity at all on %s (%d gold entities): it is not usable as it is. Try: %s",
+            name, scores.micro.support, "; ".join(hints),
         )
     return warned
 
@@ -432,7 +461,6 @@ def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[
 def _build_trainer(
     prepared: Prepared, model: Any, work: WorkDir, *, progress: bool, world_size: int, inputs: FitInputs | None = None
 ) -> NerTrainer:
-    from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import ProgressCallback
 
     from nerforge.modeling.training import loss_function
@@ -466,7 +494,7 @@ def _build_trainer(
     )
     patience = config.training.early_stopping_patience
     if dev_split is not None and patience:
-        trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=patience))
+        trainer.add_callback(DevEarlyStopping(early_stopping_patience=patience))
     crash = CrashAfterStepCallback.from_env()
     if crash is not None:
         trainer.add_callback(crash)

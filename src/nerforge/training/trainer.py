@@ -7,8 +7,11 @@
   evaluation and a checkpoint every epoch (or every ``eval_steps``), the best checkpoint by dev entity F1 kept and
   loaded at the end, callback state (early stopping) restored on resume, MLflow integration off (``report_to``
   ``"none"``; nerforge logs to MLflow itself, see :mod:`nerforge.training.tracking`).
-* :class:`NerTrainer` overrides one hook, the train sampler, to group windows of similar length with an order that
-  depends only on (seed, epoch), so a resumed run replays exactly the batches of an uninterrupted one.
+* :class:`NerTrainer` overrides two hooks: the train sampler, to group windows of similar length with an order that
+  depends only on (seed, epoch), so a resumed run replays exactly the batches of an uninterrupted one; and the best
+  checkpoint's choice, so that a tie on dev F1 goes to the checkpoint with the lower dev loss (:func:`improves`;
+  the Trainer keeps the first of equal scores, which on a small dev split where every epoch scores F1 0 is the
+  untrained model of epoch 1). :class:`DevEarlyStopping` counts an evaluation as progress by the same rule.
 * :func:`entity_metrics` is ``compute_metrics``: the logits of the dev windows are decoded back to words by the
   head's :class:`~nerforge.modeling.plan.HeadPlan` (argmax or CRF Viterbi, exactly as the prediction engine
   decodes) and whole sentences are scored in strict IOB2 mode by :func:`nerforge.evaluation.evaluate`.
@@ -17,12 +20,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import EvalPrediction, Trainer, TrainingArguments
+from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments
 
 from nerforge.config import TrainingConfig
 from nerforge.evaluation import EvalResult, evaluate
@@ -35,8 +38,63 @@ logger = logging.getLogger(__name__)
 BEST_METRIC = "f1"  # reported by entity_metrics; the Trainer sees it as eval_f1
 
 
+def improves(metrics: Mapping[str, Any], best: Mapping[str, Any] | None, key: str, greater: bool) -> bool:
+    """Whether an evaluation (``metrics``) beats the best one so far (``best``, ``None`` before the first).
+
+    Better is a higher ``key`` (``eval_f1``; lower with ``greater=False``, for ``eval_loss``); an equal one with a
+    strictly lower ``eval_loss`` is better too, so that a run whose dev F1 stays flat (0 on a tiny dev split) keeps
+    the checkpoint that fits dev best rather than the first.
+    """
+    value = metrics.get(key)
+    if value is None:
+        return False
+    if best is None or best.get(key) is None:
+        return True
+    old = float(best[key])
+    if (value > old) if greater else (value < old):
+        return True
+    if value != old or key == "eval_loss":
+        return False
+    loss, old_loss = metrics.get("eval_loss"), best.get("eval_loss")
+    return loss is not None and old_loss is not None and float(loss) < float(old_loss)
+
+
+def best_record(state: Any) -> dict[str, Any] | None:
+    """The evaluation record (``log_history`` entry) of the best checkpoint so far, or ``None``."""
+    step = getattr(state, "best_global_step", None)
+    if step is None or state.best_metric is None:
+        return None
+    for record in reversed(state.log_history):
+        if record.get("step") == step and any(k.startswith("eval_") for k in record):
+            return record
+    return {"eval_f1": state.best_metric}  # resumed from a checkpoint whose log lacks the record
+
+
+class DevEarlyStopping(EarlyStoppingCallback):
+    """Early stopping that counts an evaluation as progress by :func:`improves` (an equal dev F1 with a lower dev
+    loss is progress), so a small dev split whose F1 stays 0 for a few epochs does not stop a model still learning.
+    It runs before the Trainer records the new best, so it compares with the best before this evaluation."""
+
+    def check_metric_value(self, args: Any, state: Any, control: Any, metric_value: float) -> None:
+        raise NotImplementedError  # on_evaluate below needs the whole metrics record, not one value
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float], **kwargs: Any) -> None:
+        key = _metric_key(args.metric_for_best_model)
+        if improves(metrics, best_record(state), key, bool(args.greater_is_better)):
+            self.early_stopping_patience_counter = 0
+        else:
+            self.early_stopping_patience_counter += 1
+        if self.early_stopping_patience_counter >= self.early_stopping_patience:
+            control.should_training_stop = True
+
+
+def _metric_key(name: str) -> str:
+    return name if name.startswith("eval_") else f"eval_{name}"
+
+
 class NerTrainer(Trainer):
-    """``Trainer`` with a length-grouped train sampler seeded by (seed, epoch) when ``lengths`` are given."""
+    """``Trainer`` with a length-grouped train sampler seeded by (seed, epoch) when ``lengths`` are given, and the
+    best checkpoint chosen by :func:`improves`."""
 
     def __init__(self, *args: Any, lengths: list[int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -48,6 +106,19 @@ class NerTrainer(Trainer):
         batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         return EpochLengthGroupedSampler(self._lengths, batch, seed)
+
+    def _determine_best_metric(self, metrics: dict[str, float], trial: Any) -> bool:
+        # The Trainer's own rule keeps the first of equal scores; ours breaks ties by dev loss (see improves()).
+        if self.args.metric_for_best_model is None:
+            return False
+        key = _metric_key(self.args.metric_for_best_model)
+        if key not in metrics:
+            return super()._determine_best_metric(metrics, trial)  # names the missing metric
+        if not improves(metrics, best_record(self.state), key, bool(self.args.greater_is_better)):
+            return False
+        self.state.best_metric = metrics[key]
+        self.state.best_global_step = self.state.global_step
+        return True
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
