@@ -132,8 +132,9 @@ def measure_model(name: str, model: Path, data: Path, args: argparse.Namespace, 
 
 def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
     from nerforge.model_dir import ModelMeta
-    from nerforge.training.distill import distill, teacher_settings
+    from nerforge.training.distill import distill
     from nerforge.training.run import train
+    from nerforge.training.teacher import teacher_settings
 
     work.mkdir(parents=True, exist_ok=True)
     teacher_dir = work / "teacher"

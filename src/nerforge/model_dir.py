@@ -211,6 +211,8 @@ class ModelMeta:
                 written by a newer nerforge (a higher ``schema_version``).
         """
         path = Path(directory) / META_FILE
+        if not Path(directory).is_dir():
+            raise ModelError(f"{directory}: model directory not found; pass the output directory of 'nerforge train'")
         if not path.is_file():
             raise ModelError(f"{directory}: not a nerforge model directory ({META_FILE} is missing); train one with 'nerforge train'")
         try:

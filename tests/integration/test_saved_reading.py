@@ -97,3 +97,14 @@ def test_reports_of_two_files_with_one_name_do_not_replace_each_other(
     assert main(["evaluate", str(model), str(test), "--no-plots"]) == 0
     assert not list(first_dir.glob("*.png"))
     assert not (model / f"eval-{test.stem}-3").exists()
+
+
+def test_distill_reads_data_as_the_teacher_s_training_did(trained: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    # the teacher was trained on integer tags in 'labels' with --label-names: its student needs none of those flags
+    model, test = trained
+    student = tmp_path / "student"
+    code = main(["distill", str(model), "--train", str(test), "--layers", "1", "--output", str(student),
+                 "--max-steps", "2", "--no-tracking", "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert ModelMeta.load(student).reading["label_names"] == NAMES.split(",")
+    assert ModelMeta.load(student).reading["tags_field"] == "labels"

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from nerforge.cli.checks import check_inputs, check_model
 from nerforge.cli.options import model_read_options, with_data_flags
 
 
@@ -71,6 +72,8 @@ def bench_cli(
     Each batch size above 1 tags all the sentences at that batch size; batch 1 tags --latency-sentences of them one at
     a time. CPU-seconds count every thread of this process. The gold tags give an F1 check of the timed output.
     """
+    check_model(model)
+    check_inputs(data, what="data file")
     from nerforge.io_utils import atomic_write_text
     from nerforge.outputs import check_output_file
     from nerforge.prediction.speed import measure_speed

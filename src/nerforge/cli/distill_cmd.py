@@ -16,10 +16,12 @@ from typing import Any
 
 import typer
 
-from nerforge.cli.options import with_data_flags
+from nerforge.cli.options import model_read_options, with_data_flags
 from nerforge.cli.train_cmd import _default, _flag_overrides
 from nerforge.config import DistillConfig, TrainingConfig, load_config, parse_overrides
+from nerforge.data.readers.options import READ_OPTION_FIELDS
 from nerforge.evaluation.report import epochs_text
+from nerforge.training.preflight import check_inputs, check_outputs
 
 
 def _keep_layers(text: str) -> list[int]:
@@ -81,7 +83,7 @@ def distill_cli(
 ) -> None:
     """Distill a model into a smaller, faster student (fewer layers, optionally narrower ones) that learns the
     teacher's predictions."""
-    from nerforge.training.distill import distill, load_teacher_meta, teacher_settings
+    from nerforge.training.teacher import load_teacher_meta, teacher_settings
 
     if not train:
         raise typer.BadParameter("give the training data with gold tags: --train FILE", param_hint="'--train'")
@@ -94,6 +96,12 @@ def distill_cli(
         run_name=run_name,
     )  # fmt: skip
     flags.update(teacher_settings(meta, teacher))
+    # the data is read as the teacher's training data was (tag column, label names, label map...), flags on top
+    reading = model_read_options(teacher, data_flags)
+    for f in READ_OPTION_FIELDS:
+        value = getattr(reading, f.name)
+        if value != f.default:
+            flags.setdefault(f"data.{f.name}", list(value) if isinstance(value, tuple) else value)
     flags.update({
         "distill.teacher": str(teacher.resolve()),
         "distill.layers": layers,
@@ -108,6 +116,10 @@ def distill_cli(
         flags["tracking.enabled"] = False
     cfg = load_config(None, parse_overrides(set_ or []), flags=flags)
     cfg.check_complete()
+    check_inputs(cfg)
+    check_outputs(cfg)
+    from nerforge.training.distill import distill
+
     result = distill(cfg, resume=resume, progress=progress)
     if result.epochs:
         typer.echo("\n".join(epochs_text(result.epochs)))

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from nerforge.cli.checks import check_inputs, check_model
 from nerforge.cli.options import model_read_options, with_data_flags
 from nerforge.prediction.evaluate import Evaluation, evaluate
 
@@ -62,6 +63,8 @@ def evaluate_cli(
     DATA is read the way the model's training data was (label names, scheme, columns, label map are kept in the model
     directory); a data flag given here replaces the kept value.
     """
+    check_model(model)
+    check_inputs(data, what="data file")
     from nerforge.threads import set_torch_threads
 
     set_torch_threads(threads)

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from nerforge.cli.checks import check_model
 from nerforge.cli.options import model_read_options, with_data_flags
 from nerforge.errors import UsageError
 from nerforge.export.onnx import (
@@ -21,6 +22,7 @@ from nerforge.export.onnx import (
 
 def export(model: str | Path, output: str | Path, *, onnx: bool, options: ExportOptions) -> ExportResult:
     """Export ``model`` to ``output`` (only ONNX for now)."""
+    check_model(model)
     from nerforge.export.onnx import export_onnx
 
     if not onnx:

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from nerforge.cli.checks import check_inputs, check_model
 from nerforge.errors import UsageError
 from nerforge.prediction.engine import DEFAULT_CHUNK_SIZE
 from nerforge.prediction.files import PredictSummary, predict
@@ -78,6 +79,9 @@ def predict_cli(
     ),
 ) -> None:
     """Find entities in raw texts and write them as JSONL or CSV."""
+    if engine == "local":
+        check_model(model)
+    check_inputs(input_path)
     from nerforge.threads import set_torch_threads
 
     if engine == "ray":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from nerforge.cli.checks import check_model
 from nerforge.errors import MissingDependencyError, UsageError
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def serve_cli(
                                      help="Most background CSV jobs queued or running at once (then 503)."),
 ) -> None:
     """Serve a model: REST API (/v1/...), OpenAPI spec (/openapi.json) and a web page (/)."""
+    check_model(model)
     try:
         from nerforge.serving.settings import ServeSettings
     except ImportError as exc:  # pragma: no cover - settings has no third-party imports

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from nerforge.cli.checks import check_inputs, check_model
 from nerforge.errors import UsageError
 
 
@@ -36,6 +37,8 @@ def suggest_cli(
     Scores are the model's uncertainty: 1 - the geometric mean of its word-tag probabilities. Near-duplicates are
     left out.
     """
+    check_model(model)
+    check_inputs(pool)
     from nerforge.io_utils import atomic_open
     from nerforge.outputs import check_output_file
     from nerforge.prediction.annotation_formats import label_studio_task

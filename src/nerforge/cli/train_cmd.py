@@ -21,6 +21,7 @@ from nerforge.cli.options import read_options_from_flags, with_data_flags
 from nerforge.config import ModelConfig, TrackingConfig, TrainingConfig, load_config, parse_overrides
 from nerforge.evaluation.report import epochs_text
 from nerforge.modeling.head import HEAD_PRESETS, head_preset
+from nerforge.training.preflight import check_inputs, check_outputs
 
 _FLAG_KEYS = {
     "train": "data.train",
@@ -119,9 +120,6 @@ def train_cli(
     data_flags: dict[str, Any],
 ) -> None:
     """Fine-tune an encoder on your data and write a model directory (with model card, metrics and report)."""
-    from nerforge.training import train as run_training
-    from nerforge.training.distributed import is_main_process
-
     flags = _flag_overrides(
         data_flags, train=train, dev=dev, test=test, output=output, model=model, max_length=max_length,
         epochs=epochs, max_steps=max_steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
@@ -142,6 +140,11 @@ def train_cli(
         )
     cfg = load_config(config, parse_overrides(set_ or []), flags=flags, data_dir=data_dir)
     cfg.check_complete()
+    check_inputs(cfg)  # a missing file or a refused output costs a fraction of a second, before torch is imported
+    check_outputs(cfg)
+    from nerforge.training import train as run_training
+    from nerforge.training.distributed import is_main_process
+
     main = is_main_process()  # under torchrun / accelerate launch, rank 0 alone reports
     if not main:
         logging.getLogger("nerforge").setLevel(logging.WARNING)

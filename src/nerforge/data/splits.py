@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 from nerforge.data.labelmap import compile_label_map
 from nerforge.data.normalize import read_examples
-from nerforge.data.schemes import OUTSIDE, tags_to_spans
 from nerforge.data.readers.options import ReadOptions
+from nerforge.data.schemes import OUTSIDE, tags_to_spans
 from nerforge.errors import ConfigError, DataFormatError
 from nerforge.types import Example
 

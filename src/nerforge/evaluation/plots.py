@@ -10,16 +10,22 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from typing import TYPE_CHECKING, Any
 
 from nerforge.evaluation.confusion import ConfusionMatrix
 from nerforge.evaluation.metrics import EpochRecord, EvalResult, coerce_epochs
 from nerforge.io_utils import atomic_open
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+def _new_figure(**kwargs: Any) -> Figure:
+    # matplotlib is imported when a figure is drawn, not when nerforge starts (it costs a quarter of a second)
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +34,8 @@ DPI = 100
 
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     with atomic_open(path, "wb") as fh:
         # No "Software" entry: the bytes depend on the data only, not on the matplotlib version string.
@@ -53,7 +61,7 @@ def confusion_figure(cm: ConfusionMatrix, *, title: str = "Token confusion by en
     """Heatmap of a token confusion matrix; colour is the row share, each cell is annotated with its count."""
     n = len(cm.labels)
     side = max(4.0, 0.7 * n + 2.0)
-    fig = Figure(figsize=(side + 1.0, side))
+    fig = _new_figure(figsize=(side + 1.0, side))
     ax = fig.add_subplot()
     if n == 0:
         _no_data(ax, "no tokens")
@@ -111,7 +119,7 @@ def training_figure(
     """Two panels: the loss (every logged train loss against the fractional epoch, with dotted marks at the epoch
     ends, plus train and dev loss per epoch) and dev F1 per epoch. Missing or non-finite values are skipped."""
     records = coerce_epochs(epochs)
-    fig = Figure(figsize=(10.0, 4.0))
+    fig = _new_figure(figsize=(10.0, 4.0))
     loss_ax, f1_ax = fig.subplots(1, 2)
     drawn = 0
     steps = [(float(p["epoch"]), float(p["loss"])) for p in losses or () if _finite(p.get("loss"))
@@ -150,6 +158,8 @@ def training_figure(
     f1_ax.set_title("Dev F1")
     if all(r.epoch is not None and float(r.epoch).is_integer() for r in records):
         for ax in (loss_ax, f1_ax):
+            from matplotlib.ticker import MaxNLocator
+
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     fig.tight_layout()
@@ -164,7 +174,7 @@ def plot_per_type_f1(result: EvalResult, path: str | Path, *, title: str = "F1 p
 def per_type_f1_figure(result: EvalResult, *, title: str = "F1 per entity type") -> Figure:
     """Horizontal bars of each type's F1 (support in the label), with the micro and macro F1 as lines."""
     types = list(result.per_type)
-    fig = Figure(figsize=(7.0, max(3.0, 0.45 * len(types) + 1.5)))
+    fig = _new_figure(figsize=(7.0, max(3.0, 0.45 * len(types) + 1.5)))
     ax = fig.add_subplot()
     ax.set_title(f"{title} ({result.mode} {result.scheme})")
     if not types:
@@ -195,7 +205,7 @@ def plot_reliability(calibration: Mapping[str, Any], path: str | Path) -> Path:
 def reliability_figure(calibration: Mapping[str, Any]) -> Figure:
     """Accuracy against confidence per bin, raw and calibrated entity scores, with the diagonal of perfect
     calibration; ``calibration`` holds ``bins_before``/``bins_after`` as ``[confidence, accuracy, count]``."""
-    fig = Figure(figsize=(5.5, 5.0))
+    fig = _new_figure(figsize=(5.5, 5.0))
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfectly calibrated")
     for key, label, style in (("bins_before", "raw", "o--"), ("bins_after", "calibrated", "s-")):

@@ -30,7 +30,7 @@ import torch
 from nerforge.alignment import IGNORE_INDEX
 from nerforge.config import DistillConfig, TrainConfig
 from nerforge.errors import ConfigError, ModelError, UsageError
-from nerforge.model_dir import META_FILE, ModelMeta, quiet_transformers
+from nerforge.model_dir import ModelMeta, quiet_transformers
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.model import load_model
 from nerforge.modeling.student import (
@@ -48,6 +48,7 @@ from nerforge.training.collate import PaddingCollator
 from nerforge.training.dataset import WindowDataset, build_split
 from nerforge.training.output import TrainResult
 from nerforge.training.stages import FitInputs, Prepared
+from nerforge.training.teacher import load_teacher_meta
 from nerforge.training.trainer import NerTrainer
 from nerforge.types import Example
 
@@ -55,32 +56,6 @@ logger = logging.getLogger(__name__)
 
 TARGETS_BATCH = 32  # windows per teacher forward pass when computing the soft targets
 META_KEY = "distillation"
-
-
-def load_teacher_meta(teacher: Path) -> ModelMeta:
-    """The teacher's ``nerforge.json``; refuses what cannot teach (not a model directory, an ONNX export)."""
-    if not (Path(teacher) / META_FILE).is_file():
-        raise UsageError(f"{teacher}: not a nerforge model directory (no {META_FILE}); the teacher is the output "
-                         "directory of 'nerforge train'")
-    meta = ModelMeta.load(teacher)
-    if meta.backend != "torch":
-        raise UsageError(f"{teacher}: holds a {meta.backend!r} export; distill from the PyTorch model directory it was "
-                         "exported from")
-    return meta
-
-
-def teacher_settings(meta: ModelMeta, teacher: Path) -> dict[str, Any]:
-    """The config keys a student takes from its teacher: the encoder files, windows, head and labels."""
-    spec = HeadSpec.from_meta(meta)
-    types = sorted({t[2:] for t in meta.tags if t != "O"})
-    return {
-        "model.name": str(Path(teacher).resolve()),
-        "model.max_length": meta.max_length,
-        "model.stride": meta.stride,
-        "model.label_all_subwords": meta.label_all_subwords,
-        **{f"model.{key}": value for key, value in spec.config_values().items()},
-        "data.labels": types,
-    }
 
 
 def distill(config: TrainConfig, *, resume: bool = False, progress: bool | None = None) -> TrainResult:

@@ -18,12 +18,11 @@ from typing import Any
 
 from nerforge.config import TrainConfig
 from nerforge.data.splits import listed_types, read_data_splits
-from nerforge.errors import DataFormatError, Interrupted, ModelError, UsageError
+from nerforge.errors import DataFormatError, Interrupted, ModelError
 from nerforge.evaluation import EvalResult, evaluate
 from nerforge.io_utils import clean_leftovers
 from nerforge.locking import exclusive
 from nerforge.model_dir import (
-    DEFAULT_MODEL,
     META_FILE,
     TrainingInfo,
     load_tokenizer,
@@ -33,7 +32,6 @@ from nerforge.model_dir import (
 )
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
-from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.prediction.engine import Engine, TorchBackend
 from nerforge.threads import training_threads, usable_cpus
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table, loss_curve
@@ -41,6 +39,7 @@ from nerforge.training.collate import PaddingCollator
 from nerforge.training.dataset import build_split, check_label_coverage, resolve_labels
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
+from nerforge.training.preflight import check_inputs, check_outputs
 from nerforge.training.stages import FitInputs, Fitted, Prepared
 from nerforge.training.trainer import (
     BEST_METRIC,
@@ -49,7 +48,7 @@ from nerforge.training.trainer import (
     entity_metrics,
     training_arguments,
 )
-from nerforge.training.workdir import RESUME_FILE, ResumePoint, WorkDir, fingerprint_files
+from nerforge.training.workdir import ResumePoint, WorkDir, fingerprint_files
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
@@ -57,36 +56,6 @@ logger = logging.getLogger(__name__)
 LOSS_POINTS_PER_EPOCH = 25  # train loss logged about this often per epoch (the loss plot; MLflow's train_loss)
 SMALL_DEV_ENTITIES = 20  # fewer dev entities than this make dev F1 too coarse to choose a checkpoint (warned)
 _RESUME_SECTIONS = ("data", "model", "training", "distill")  # must match to resume; output and tracking may change
-
-
-def _is_model_dir(path: Path) -> bool:
-    return (path / META_FILE).is_file()
-
-
-def check_outputs(config: TrainConfig) -> None:
-    """Refuse, before any data or model is loaded, an output the run could not write or must not replace.
-
-    Raises:
-        UsageError: naming the path and what is wrong (a file, a folder of someone else's files, read-only, full).
-    """
-    output: Path = config.output.dir  # type: ignore[assignment]
-    check_output_dir(output, ours=_is_model_dir, kind="nerforge model directory")
-    work = config.output.resolved_work_dir
-    check_output_dir(work, ours=lambda p: (p / RESUME_FILE).is_file(), kind="nerforge work directory",
-                     what="output.work_dir")
-    for split in ("train", "dev", "test"):
-        for path in config.data.files(split):
-            check_not_inside(path, output)
-            if Path(path).resolve() == Path(output).resolve():
-                raise UsageError(f"--output {output} is the {split} file; choose another --output")
-    name = config.model.name
-    local = resolve_model(name) if name == DEFAULT_MODEL or Path(name).expanduser().is_dir() else None
-    weights = weights_bytes(local) if local else None  # a hub id is not fetched twice just for an estimate
-    if weights:
-        # a checkpoint holds the weights and AdamW's two moments; up to save_total_limit + 1 exist at once, and the
-        # finished model directory holds the weights once more
-        needed = weights * (3 * 3 + 1)
-        check_free_space(work / "checkpoints", needed, what="checkpoints and the model")
 
 
 def data_files(config: TrainConfig) -> dict[str, list[Path]]:
@@ -189,6 +158,7 @@ def train(
     config.check_complete()
     output: Path = config.output.dir  # type: ignore[assignment]
     work = WorkDir(config.output.resolved_work_dir)
+    check_inputs(config)
     check_outputs(config)
     dist = DistributedContext.detect()  # one process, or one of several started by torchrun / accelerate launch
     with contextlib.ExitStack() as locks:
@@ -259,7 +229,7 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
             "as misses): %s", ", ".join(f"{t} ({where})" for t, where in sorted(coverage.unseen_in_train.items()))
         )
     best_metric = BEST_METRIC
-    if 0 < coverage.dev_entities < SMALL_DEV_ENTITIES:
+    if coverage.dev_entities is not None and 0 < coverage.dev_entities < SMALL_DEV_ENTITIES:
         logger.warning(
             "the dev split holds only %d entities: its F1 moves in steps too coarse to choose a checkpoint well (ties "
             "go to the lower dev loss); a larger dev file or data.split.dev gives a better choice",

@@ -1,0 +1,61 @@
+"""Checks of a training run that need no data read and no model loaded: its input files exist and its outputs can
+be written. The CLI runs them before it imports torch and transformers, so a usage error costs a fraction of a
+second (:func:`nerforge.training.run.train` runs them again for library callers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nerforge.config import TrainConfig
+from nerforge.errors import DataFormatError, UsageError
+from nerforge.model_dir import DEFAULT_MODEL, META_FILE, resolve_model
+from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
+from nerforge.training.workdir import RESUME_FILE
+
+
+def check_inputs(config: TrainConfig) -> None:
+    """Every data file of every split, the labels file and the unlabelled texts of a distillation exist.
+
+    Raises:
+        DataFormatError: naming the missing file and the key (or flag) that names it.
+    """
+    named = [(path, f"data.{split}") for split in ("train", "dev", "test") for path in config.data.files(split)]
+    if config.data.labels_file:
+        named.append((Path(config.data.labels_file), "data.labels_file"))
+    if config.distill is not None:
+        named += [(Path(p), "distill.unlabeled") for p in config.distill.unlabeled]
+    for path, key in named:
+        if not Path(path).exists():
+            raise DataFormatError(path, None, f"no such file or folder (from {key})", "an existing data file")
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / META_FILE).is_file()
+
+
+def check_outputs(config: TrainConfig) -> None:
+    """Refuse, before any data or model is loaded, an output the run could not write or must not replace.
+
+    Raises:
+        UsageError: naming the path and what is wrong (a file, a folder of someone else's files, read-only, full).
+    """
+    output: Path = config.output.dir  # type: ignore[assignment]
+    check_output_dir(output, ours=_is_model_dir, kind="nerforge model directory")
+    work = config.output.resolved_work_dir
+    check_output_dir(work, ours=lambda p: (p / RESUME_FILE).is_file(), kind="nerforge work directory",
+                     what="output.work_dir")
+    for split in ("train", "dev", "test"):
+        for path in config.data.files(split):
+            check_not_inside(path, output)
+            if Path(path).resolve() == Path(output).resolve():
+                raise UsageError(f"--output {output} is the {split} file; choose another --output")
+    name = config.model.name
+    local = resolve_model(name) if name == DEFAULT_MODEL or Path(name).expanduser().is_dir() else None
+    weights = weights_bytes(local) if local else None  # a hub id is not fetched twice just for an estimate
+    if weights:
+        # a checkpoint holds the weights and AdamW's two moments; up to save_total_limit + 1 exist at once, and the
+        # finished model directory holds the weights once more
+        needed = weights * (3 * 3 + 1)
+        check_free_space(work / "checkpoints", needed, what="checkpoints and the model")
+
+
