@@ -107,6 +107,8 @@ class Interrupted(BaseException):
         self.signum = signum
         self.exit_code = 128 + signum
         self.message = "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
+        self.hint: str | None = None
+        """What the interrupted work left and how to continue it (``train``: the checkpoint and ``--resume``)."""
         super().__init__(self.message)
 
 

@@ -95,6 +95,7 @@ def test_signal_during_training_exits_with_its_code_and_leaves_no_temp_file(
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err[-2000:]
     assert any(line.strip().startswith(word) for line in err.splitlines()), err[-500:]  # on a line of its own
+    assert "with --resume continues from it" in err or "no checkpoint was written yet" in err, err[-500:]
     assert "Traceback" not in err
     assert not out.exists()
     assert _hidden_leftovers(tmp_path, "model") == []  # no temp directory, no lock file

@@ -97,3 +97,28 @@ def test_report_renders_in_chromium(data: list[Path], tmp_path: Path, tiny_encod
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_report_of_hundreds_of_types_stays_readable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # XBRL-tagged filings have hundreds of types: the figures show the most frequent, the summary counts the rest
+    from PIL import Image
+
+    lines = []
+    for k in range(300):
+        lines += [f"amount{k}\tB-us-gaap:Item{k:03d}"] * (1 + k % 3) + ["of\tO", ""]
+    data = tmp_path / "xbrl.conll"
+    data.write_text("\n".join(lines), encoding="utf-8")
+    out = tmp_path / "site"
+    assert main(["inspect", str(data), "--report", str(out)]) == 0
+    text = capsys.readouterr()
+    summary = next(line for line in text.out.splitlines() if line.startswith(str(data)))
+    assert "and 292 more types (300 in all" in summary and len(summary) < 400
+    assert "Tight layout" not in text.err
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "The 50 most frequent of 300 types" in page
+    assert page.count("<h3>") == 50
+    width, height = Image.open(out / "entities.png").size
+    assert width <= 1600 and height <= 600
+    assert Image.open(out / "top_entities.png").size[1] <= 2500

@@ -105,3 +105,18 @@ def test_init_config_trains_and_info_describes_the_model(
     assert doc["encoder"]["model_type"] == "bert"
     assert main(["info", str(tmp_path)]) == 2  # not a model directory: one line, usage exit code
     assert "nerforge.json is missing" in capsys.readouterr().err
+
+
+def test_info_names_carved_splits_and_reading_options_as_flags(
+    tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_corpus(tmp_path)
+    code = main(["train", "--train", str(data["train"]), "--output", str(tmp_path / "m"), "--model", str(tiny_encoder),
+                 "--max-steps", "1", "--no-tracking", "--no-progress", "--label-map", "SOFTSKILL=",
+                 "--set", "data.split={dev = 0.2, seed = 7, by = 'sentence'}"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "m")]) == 0
+    text = capsys.readouterr().out
+    assert "from 20% of the training sentences (data.split, seed 7)" in text and "from ?" not in text
+    assert "label_map=SOFTSKILL=" in text and "{" not in text and "None" not in text

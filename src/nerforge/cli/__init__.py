@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rv = _command()(args=argv, standalone_mode=False, prog_name="nerforge")
         except Interrupted as exc:
-            _say(exc.message)
+            _say(f"{exc.message}; {exc.hint}" if exc.hint else exc.message)
             return exc.exit_code
         except KeyboardInterrupt:  # SIGINT where no handler could be installed (not the main thread)
             _say("interrupted")

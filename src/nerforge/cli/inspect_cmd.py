@@ -31,8 +31,14 @@ def _table(rows: list[list[str]], right: set[int]) -> list[str]:
     return out
 
 
+SHOWN_TYPES = 8  # a summary row names the most frequent types; data with hundreds (XBRL) gets a count of the rest
+
+
 def _types(by_type: dict[str, int]) -> str:
-    return " ".join(f"{t}:{n}" for t, n in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0])))
+    ordered = sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = " ".join(f"{t}:{n}" for t, n in ordered[:SHOWN_TYPES])
+    rest = len(ordered) - SHOWN_TYPES
+    return f"{text} ... and {rest} more types ({len(ordered)} in all; --json lists them)" if rest > 0 else text
 
 
 def _where(f: Finding) -> str:

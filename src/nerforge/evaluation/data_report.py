@@ -25,11 +25,15 @@ from matplotlib.figure import Figure
 
 from nerforge.data.checks.report import InspectReport
 from nerforge.data.schemes import strict_tags_to_spans
+from nerforge.evaluation.plots import tight_layout
 from nerforge.io_utils import atomic_directory, atomic_write_bytes, atomic_write_text
 from nerforge.types import Example
 
 REPORT_FILE = "index.html"
 TOP_ENTITIES = 15
+FIGURE_TYPES = 30  # bars of the entities figure: the most frequent types (XBRL data has hundreds)
+TOP_ENTITY_PANELS = 12  # panels of the most-frequent-entities figure
+TABLE_TYPES = 50  # types with a table of their most frequent entities on the page
 _COLORS = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#b7791f", "#718096")
 
 
@@ -65,10 +69,18 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _most_frequent(counts: Mapping[str, int], limit: int) -> list[str]:
+    return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
 def entities_figure(report: InspectReport) -> Figure:
-    """Grouped bars: entities of each type in each file."""
-    types = sorted({t for f in report.files for t in f.entities_by_type})
-    fig = Figure(figsize=(max(6.0, 0.8 * len(types) * max(1, len(report.files)) + 2), 4.0))
+    """Grouped bars: entities of each type in each file (the :data:`FIGURE_TYPES` most frequent types; the others
+    are named in the title by their number)."""
+    totals: Counter[str] = Counter()
+    for f in report.files:
+        totals.update(f.entities_by_type)
+    types = sorted(_most_frequent(totals, FIGURE_TYPES))
+    fig = Figure(figsize=(min(16.0, max(6.0, 0.8 * len(types) * max(1, len(report.files)) + 2)), 4.5))
     ax = fig.subplots()
     width = 0.8 / max(1, len(report.files))
     for i, f in enumerate(report.files):
@@ -77,10 +89,13 @@ def entities_figure(report: InspectReport) -> Figure:
                color=_COLORS[i % len(_COLORS)])  # fmt: skip
     ax.set_xticks(range(len(types)), types, rotation=30 if len(types) > 6 else 0, ha="right" if len(types) > 6 else "center")
     ax.set_ylabel("entities")
-    ax.set_title("Entities per type and file")
+    hidden = len(totals) - len(types)
+    ax.set_title("Entities per type and file" + (f" ({len(types)} most frequent of {len(totals)} types)" if hidden else ""))
     if report.files:
-        ax.legend()
-    fig.tight_layout()
+        # above the plot, not over the bars (a legend placed "best" can still cover a bar)
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.08), ncols=min(4, len(report.files)), fontsize=8,
+                  frameon=False)
+    tight_layout(fig)
     return fig
 
 
@@ -112,7 +127,7 @@ def lengths_figure(files: Sequence[FileData], *, max_positions: int | None, wind
         ax.set_ylabel("sentences (log)")
         ax.legend(fontsize=8)
     fig.suptitle("Sentence lengths")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -132,13 +147,13 @@ def entity_lengths_figure(files: Sequence[FileData]) -> Figure:
     ax.set_ylabel("entities")
     ax.set_title("Entity lengths")
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
 def top_entities_figure(surfaces: Mapping[str, Counter[str]], top: int = TOP_ENTITIES) -> Figure:
     """One horizontal bar panel per type: its most frequent entity texts over all files."""
-    types = sorted(surfaces)
+    types = sorted(_most_frequent({t: sum(c.values()) for t, c in surfaces.items()}, TOP_ENTITY_PANELS))
     cols = min(3, max(1, len(types)))
     rows = max(1, (len(types) + cols - 1) // cols)
     fig = Figure(figsize=(5.0 * cols, 0.28 * top * rows + 1.2 * rows))
@@ -151,8 +166,10 @@ def top_entities_figure(surfaces: Mapping[str, Counter[str]], top: int = TOP_ENT
         ax.barh([_short(t) for t, _ in common], [n for _, n in common], color=_COLORS[k % len(_COLORS)])
         ax.set_title(types[k])
         ax.tick_params(axis="y", labelsize=8)
-    fig.suptitle("Most frequent entities per type")
-    fig.tight_layout()
+    hidden = len(surfaces) - len(types)
+    fig.suptitle("Most frequent entities per type" + (f" (the {len(types)} most frequent types of {len(surfaces)})"
+                                                      if hidden else ""))
+    tight_layout(fig)
     return fig
 
 
@@ -168,7 +185,7 @@ def overlap_figure(report: InspectReport) -> Figure:
         ax.text(0.5, 0.5, "no sentence occurs in two files", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     ax.set_title("Overlap between files")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -225,7 +242,10 @@ def render_html(
             surfaces.setdefault(label, Counter()).update(counter)
     if surfaces:
         parts.append("<h2>Most frequent entities</h2>")
-        for label in sorted(surfaces):
+        shown = sorted(_most_frequent({t: sum(c.values()) for t, c in surfaces.items()}, TABLE_TYPES))
+        if len(shown) < len(surfaces):
+            parts.append(f"<p class=\"note\">The {len(shown)} most frequent of {len(surfaces)} types.</p>")
+        for label in shown:
             parts.append(f"<h3>{html.escape(label)}</h3>")
             parts.append(_table(["entity", "count"], surfaces[label].most_common(TOP_ENTITIES)))
     parts.append("<h2>Findings</h2>")

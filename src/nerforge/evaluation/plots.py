@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,14 @@ from nerforge.io_utils import atomic_open
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+
+def tight_layout(fig: Figure) -> None:
+    """``fig.tight_layout()`` without matplotlib's "Tight layout not applied" warning on stderr (it landed among
+    training's log lines); a figure whose layout cannot be tightened is drawn as it is."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
 
 
 def _new_figure(**kwargs: Any) -> Figure:
@@ -81,7 +90,7 @@ def confusion_figure(cm: ConfusionMatrix, *, title: str = "Token confusion by en
             count = int(cm.matrix[i, j])
             colour = "white" if shares[i, j] > 0.5 else "black"
             ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=fontsize)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -162,7 +171,7 @@ def training_figure(
 
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -193,7 +202,7 @@ def per_type_f1_figure(result: EvalResult, *, title: str = "F1 per entity type")
     ax.set_xlim(0.0, 1.0)
     ax.set_xlabel("F1")
     ax.legend(loc="lower right")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -221,5 +230,5 @@ def reliability_figure(calibration: Mapping[str, Any]) -> Figure:
     ax.set_title(f"Entity-score reliability (temperature {t:g}, shift {b:g})")
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig

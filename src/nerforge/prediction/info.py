@@ -81,8 +81,14 @@ def model_info(path: str | Path) -> ModelInfo:
     data = resolved.get("data") if isinstance(resolved, dict) else None
     for split in ("train", "dev", "test"):
         value = data.get(split) if isinstance(data, dict) else None
+        carved = data.get("split") if isinstance(data, dict) else None
         if value:
             info.data_files[split] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        elif isinstance(carved, dict) and carved.get(split):
+            info.data_files[split] = [
+                f"{carved[split]:.0%} of the training {carved.get('by', 'document')}s (data.split, seed "
+                f"{carved.get('seed', '?')})"
+            ]
     info.files = {p.name: p.stat().st_size for p in sorted(path.iterdir()) if p.is_file()}
     return info
 
@@ -95,6 +101,17 @@ def _distillation(meta: ModelMeta) -> dict[str, Any] | None:
     keys = ("teacher", "teacher_layers", "student_layers", "kept_layers", "teacher_ffn_size", "student_ffn_size",
             "temperature", "alpha", "unlabeled_sentences")
     return {k: section[k] for k in keys if k in section}
+
+
+def _plain(value: Any) -> str:
+    """A reading option as a user writes it on the command line: ``Skill=,AI=TECH``, ``O,B-X``, ``tab``."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v or ''}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    if value == "\t":
+        return "tab"
+    return str(value)
 
 
 def render_info(info: ModelInfo) -> list[str]:
@@ -116,7 +133,7 @@ def render_info(info: ModelInfo) -> list[str]:
         entities = sum(counts.get("entities", {}).values())
         lines.append(f"{split + ':':<10} {counts.get('sentences', '?')} sentences, {entities} entities from {files}")
     if d["reading"]:
-        lines.append("read with: " + ", ".join(f"{k}={v}" for k, v in d["reading"].items()))
+        lines.append("read with: " + "; ".join(f"{k}={_plain(v)}" for k, v in d["reading"].items()))
     distilled = d["distillation"]
     if distilled:
         kept = ", ".join(str(i) for i in distilled.get("kept_layers") or [])

@@ -194,6 +194,12 @@ def run_locked(
     except BaseException as exc:
         if tracker is not None:
             tracker.end("KILLED" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "FAILED")
+        if isinstance(exc, Interrupted) and dist.is_main:
+            last = work.last_checkpoint()
+            exc.hint = (
+                f"{last.name} is kept in {work.path}: the same command with --resume continues from it"
+                if last is not None else "no checkpoint was written yet: the next run starts over"
+            )
         raise
     warn_if_nothing_predicted(result, config)
     if tracker is not None:
