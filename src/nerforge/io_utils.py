@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from nerforge.errors import UsageError
+from nerforge.outputs import write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -145,11 +146,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
+def atomic_directory(path: str | Path, *, kind: str | None = None) -> Iterator[Path]:
     """Build a directory under a temporary name beside ``path``; put it into place only on success.
 
     An existing directory ``path`` is replaced only once the new one is complete, by an atomic exchange where the
-    system has one. Callers decide whether the existing directory may be replaced (it must be one nerforge wrote).
+    system has one. Callers decide whether the existing directory may be replaced (it must be one nerforge wrote:
+    :func:`nerforge.outputs.check_output_dir`); with ``kind``, the new directory gets the record that check reads
+    (:func:`nerforge.outputs.write_manifest`).
 
     Raises:
         UsageError: ``path`` exists and is not a directory (a user's file is never moved or deleted).
@@ -163,6 +166,8 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
+        if kind is not None:
+            write_manifest(tmp, kind)
         if path.exists():
             _replace_directory(tmp, path)
         else:

@@ -155,9 +155,9 @@ def inspect_cli(
     """Check data files: counts, scheme, and quirks (I- starts, corrupt tags, odd tokens, duplicates, lengths)."""
     loaded = None
     if report_dir is not None:
-        from nerforge.outputs import check_output_dir
+        from nerforge.outputs import DATA_REPORT, check_output_dir
 
-        check_output_dir(report_dir, ours=lambda p: (p / "index.html").is_file(), kind="nerforge data report")
+        check_output_dir(report_dir, kind=DATA_REPORT)
         tokenizer = tokenizer or "default"
     if tokenizer is not None:
         from nerforge.model_dir import load_tokenizer

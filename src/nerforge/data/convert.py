@@ -14,7 +14,7 @@ from nerforge.data.readers.registry import read_corpus
 from nerforge.data.schemes import tags_to_spans
 from nerforge.data.writers import output_format, write_examples
 from nerforge.errors import UsageError
-from nerforge.outputs import check_output_file
+from nerforge.outputs import check_not_inside, check_output_file
 from nerforge.types import Example, Finding
 
 
@@ -89,6 +89,8 @@ def convert_file(
     check_output_file(output_path, what="OUT")
     if Path(input_path).resolve() == Path(output_path).resolve():
         raise UsageError(f"OUT {output_path} is the input file; write the converted data to another file")
+    if Path(input_path).is_dir():  # a folder of shards: a file written into it is read with them next time
+        check_not_inside(output_path, input_path, what="OUT")
     corpus = read_corpus(input_path, options)
     iob2 = corpus_to_iob2(corpus)
     write_examples(iob2.examples, output_path, fmt)

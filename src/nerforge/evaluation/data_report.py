@@ -27,6 +27,7 @@ from nerforge.data.checks.report import InspectReport
 from nerforge.data.schemes import strict_tags_to_spans
 from nerforge.evaluation.plots import tight_layout
 from nerforge.io_utils import atomic_directory, atomic_write_bytes, atomic_write_text
+from nerforge.outputs import DATA_REPORT
 from nerforge.types import Example
 
 REPORT_FILE = "index.html"
@@ -292,7 +293,7 @@ def write_data_report(
     figures = {key: (caption, _png(build())) for key, (caption, build) in builders.items()}
     title = "Data report: " + ", ".join(Path(f.path).name for f in report.files)
     out = Path(out_dir)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, kind=DATA_REPORT) as tmp:
         for key, (_, png) in figures.items():
             atomic_write_bytes(tmp / f"{key}.png", png)
         atomic_write_text(tmp / REPORT_FILE, render_html(report, figures, files, title=title))

@@ -64,7 +64,7 @@ from nerforge.model_dir import (
     OnnxInfo,
 )
 from nerforge.modeling.export import logits_module
-from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
+from nerforge.outputs import ONNX_EXPORT, check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.prediction.onnx_backend import OnnxBackend
 from nerforge.types import Example
 
@@ -181,14 +181,6 @@ def export_onnx(model_dir: str | Path, output: str | Path, options: ExportOption
         return _export_locked(source, target, options)
 
 
-def _is_export(path: Path) -> bool:
-    """Whether ``path`` is a directory an earlier ``export --onnx`` wrote (the only kind an export replaces)."""
-    try:
-        return ModelMeta.load(path).backend == "onnx" and (path / ONNX_FILE).is_file()
-    except ModelError:
-        return False
-
-
 def check_export_output(source: Path, target: Path) -> None:
     """Refuse, before loading anything, an output that is the source, inside it, someone else's files, or unwritable.
 
@@ -196,7 +188,7 @@ def check_export_output(source: Path, target: Path) -> None:
         UsageError: naming the path and what is wrong.
     """
     check_not_inside(target, source)
-    check_output_dir(target, ours=_is_export, kind="nerforge ONNX export")
+    check_output_dir(target, kind=ONNX_EXPORT)
     weights = weights_bytes(source)
     if weights:
         check_free_space(target, 3 * weights, what="the ONNX export")  # fp32 graph + int8 graph + a margin
@@ -215,7 +207,7 @@ def _export_locked(source: Path, target: Path, options: ExportOptions) -> Export
             read = replace(read, format=options.parity_format)
         gold = read_parity_gold(options.parity_data, read, options.parity_limit)
     quant = QuantizationInfo() if options.quantize == "int8" else None
-    with atomic_directory(target) as tmp:
+    with atomic_directory(target, kind=ONNX_EXPORT) as tmp:
         fp32 = tmp / ("model.fp32.onnx" if quant else ONNX_FILE)
         logger.info("exporting %s with the %s exporter (opset %d)", source, options.exporter, options.opset)
         export_graph(

@@ -23,7 +23,7 @@ from nerforge.errors import DataFormatError, UsageError
 from nerforge.evaluation import EvalResult, ReportFiles
 from nerforge.io_utils import atomic_directory, atomic_write_text
 from nerforge.model_dir import EPOCHS_FILE, LOSSES_FILE
-from nerforge.outputs import check_output_dir
+from nerforge.outputs import EVALUATION_REPORT, check_output_dir
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
@@ -161,8 +161,7 @@ def evaluate(
 
     model, data = Path(model), Path(data)
     out = Path(output) if output is not None else default_output(model, data)
-    check_output_dir(out, ours=lambda p: (p / "metrics.json").is_file() or (p / "report.md").is_file(),
-                     kind="nerforge evaluation report")
+    check_output_dir(out, kind=EVALUATION_REPORT)
     earlier = _source_of(out) if out.is_dir() else None
     if earlier is not None and earlier != str(data.expanduser().resolve()):
         logger.warning("%s holds the evaluation of %s; replacing it with that of %s", out, earlier, data)
@@ -177,7 +176,7 @@ def evaluate(
     tokens = [list(ex.tokens) for ex in examples]
     predictions = tagger.predict_words(tokens, doc_ids=[ex.doc_id for ex in examples])  # context, if the model reads it
     calibration = entity_calibration(examples, predictions, tagger.meta.score_calibration)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, kind=EVALUATION_REPORT) as tmp:
         result, _, written = write_evaluation(
             tmp,
             [list(ex.tags) for ex in examples],

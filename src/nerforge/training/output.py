@@ -33,6 +33,7 @@ from nerforge.model_dir import (
     quiet_transformers,
 )
 from nerforge.modeling.training import head_meta
+from nerforge.outputs import MODEL_DIR
 from nerforge.training.dataset import DataSummary
 from nerforge.training.model_card import CardData, render_card
 from nerforge.training.stages import Fitted, Prepared
@@ -95,7 +96,7 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
     test: EvalResult | None = None
     report: Path | None = None
     model.eval()
-    with atomic_directory(output) as tmp:
+    with atomic_directory(output, kind=MODEL_DIR) as tmp:
         with quiet_transformers():
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from nerforge.config import TrainConfig
 from nerforge.errors import DataFormatError, UsageError
-from nerforge.model_dir import DEFAULT_MODEL, META_FILE, resolve_model
-from nerforge.outputs import check_free_space, check_not_inside, check_output_dir, weights_bytes
+from nerforge.model_dir import DEFAULT_MODEL, resolve_model
+from nerforge.outputs import MODEL_DIR, check_free_space, check_not_inside, check_output_dir, weights_bytes
 from nerforge.training.workdir import RESUME_FILE
 
 
@@ -29,10 +29,6 @@ def check_inputs(config: TrainConfig) -> None:
             raise DataFormatError(path, None, f"no such file or folder (from {key})", "an existing data file")
 
 
-def _is_model_dir(path: Path) -> bool:
-    return (path / META_FILE).is_file()
-
-
 def check_outputs(config: TrainConfig) -> None:
     """Refuse, before any data or model is loaded, an output the run could not write or must not replace.
 
@@ -40,7 +36,7 @@ def check_outputs(config: TrainConfig) -> None:
         UsageError: naming the path and what is wrong (a file, a folder of someone else's files, read-only, full).
     """
     output: Path = config.output.dir  # type: ignore[assignment]
-    check_output_dir(output, ours=_is_model_dir, kind="nerforge model directory")
+    check_output_dir(output, kind=MODEL_DIR)
     work = config.output.resolved_work_dir
     check_output_dir(work, ours=lambda p: (p / RESUME_FILE).is_file(), kind="nerforge work directory",
                      what="output.work_dir")
@@ -49,8 +45,14 @@ def check_outputs(config: TrainConfig) -> None:
             check_not_inside(path, output)
             if Path(path).resolve() == Path(output).resolve():
                 raise UsageError(f"--output {output} is the {split} file; choose another --output")
+            if Path(path).is_dir():  # a data folder: a model written into it would change the data (and --resume)
+                check_not_inside(output, path)
+                check_not_inside(work, path, what="output.work_dir")
     name = config.model.name
     local = resolve_model(name) if name == DEFAULT_MODEL or Path(name).expanduser().is_dir() else None
+    if local is not None:  # the encoder (or the teacher of a distillation) is read while the output is written
+        check_not_inside(output, local)
+        check_not_inside(work, local, what="output.work_dir")
     weights = weights_bytes(local) if local else None  # a hub id is not fetched twice just for an estimate
     if weights:
         # a checkpoint holds the weights and AdamW's two moments; up to save_total_limit + 1 exist at once, and the
