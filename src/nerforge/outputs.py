@@ -121,8 +121,8 @@ def check_output_dir(
         manifest = read_manifest(path)
         if manifest is None and not (ours is not None and ours(path)):
             raise UsageError(
-                f"{what} {path} is a non-empty folder without nerforge's record of a {kind} ({MANIFEST}); choose "
-                f"another {what} or empty it (nerforge never deletes files it did not write)"
+                f"{what} {path} is a non-empty folder that is not a {kind} (it has no {MANIFEST}, nerforge's record of "
+                f"the files it wrote); choose another {what} or empty it (nerforge never deletes files it did not write)"
             )
         if manifest is not None:
             if manifest["kind"] != kind:

@@ -475,6 +475,8 @@ def test_api_serve_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     from nerforge.cli import main
 
     assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert "missing: model directory not found" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path)]) == 2
     assert "nerforge.json is missing" in capsys.readouterr().err
     assert main(["serve", str(tmp_path), "--backend", "tensorflow"]) == 2
     assert "unknown backend 'tensorflow'" in capsys.readouterr().err

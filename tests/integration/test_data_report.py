@@ -74,7 +74,8 @@ def test_report_replaces_only_its_own_directory(data: list[Path], tmp_path: Path
     for _ in range(2):  # a second run replaces the first report as a whole
         assert main(["inspect", *map(str, data), "--report", str(out), "--tokenizer", str(tiny_encoder)]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["index.html", "entities.png", "lengths.png", "entity_lengths.png", "top_entities.png", "overlap.png"]
+        ["index.html", "entities.png", "lengths.png", "entity_lengths.png", "top_entities.png", "overlap.png",
+         ".nerforge-output.json"]  # the record of what nerforge wrote there
     )
 
 

@@ -99,7 +99,9 @@ def test_export_writes_a_complete_onnx_model_dir(fp32_dir: Path, int8_dir: Path)
     for directory, quantized in ((fp32_dir, False), (int8_dir, True)):
         names = {p.name for p in directory.iterdir()}
         assert {ONNX_FILE, "config.json", "nerforge.json", PARITY_FILE, "tokenizer.json", "README.md"} <= names
-        assert not any(n.endswith(".safetensors") or n.startswith(".") or "fp32" in n for n in names)
+        hidden = {n for n in names if n.startswith(".")}
+        assert hidden == {".nerforge-output.json"}  # the record of the export, no temporary file
+        assert not any(n.endswith(".safetensors") or "fp32" in n for n in names)
         config = json.loads((directory / "config.json").read_text())
         assert config["id2label"] == {str(i): t for i, t in LABELS.id2label.items()}
         meta = ModelMeta.load(directory)

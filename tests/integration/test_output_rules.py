@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nerforge.cli import main
+
 MANIFEST = ".nerforge-output.json"  # nerforge.outputs.MANIFEST, written here so the test reads the file itself
 
 CONLL = "".join(f"Alice{i}\tB-PER\nmet\tO\nBob\tB-PER\nin\tO\nParis\tB-LOC\n\n" for i in range(8))
@@ -34,7 +35,7 @@ def test_report_folder_of_someone_else_is_never_replaced(tmp_path: Path, capsys:
     (site / "index.html").write_text("my homepage", encoding="utf-8")
     (site / "cv.pdf").write_text("mine", encoding="utf-8")
     assert main(["inspect", str(data), "--report", str(site)]) == 2
-    assert "without nerforge's record" in capsys.readouterr().err
+    assert "is a non-empty folder that is not a nerforge data report" in capsys.readouterr().err
     assert sorted(p.name for p in site.iterdir()) == ["cv.pdf", "index.html"]
     # a report nerforge wrote is replaced; a file added to it afterwards stops the next run, named
     report = tmp_path / "report"
@@ -66,7 +67,7 @@ def test_evaluation_report_folder_with_a_thesis_is_refused(
     (folder / "report.md").write_text("my report", encoding="utf-8")
     (folder / "thesis.tex").write_text("years of work", encoding="utf-8")
     assert main(["evaluate", str(model), str(data), "--output", str(folder), "--no-plots"]) == 2
-    assert "without nerforge's record" in capsys.readouterr().err
+    assert "is a non-empty folder that is not a nerforge evaluation report" in capsys.readouterr().err
     assert (folder / "thesis.tex").read_text(encoding="utf-8") == "years of work"
 
 

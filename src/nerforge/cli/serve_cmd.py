@@ -101,7 +101,6 @@ def serve_cli(
                                      help="Most background CSV jobs queued or running at once (then 503)."),
 ) -> None:
     """Serve a model: REST API (/v1/...), OpenAPI spec (/openapi.json) and a web page (/)."""
-    check_model(model)
     try:
         from nerforge.serving.settings import ServeSettings
     except ImportError as exc:  # pragma: no cover - settings has no third-party imports
@@ -119,6 +118,11 @@ def serve_cli(
         max_concurrent_per_client=max_per_client,
         max_csv_jobs=max_csv_jobs,
     )
+    from nerforge.serving.predictor import BACKENDS
+
+    if backend is not None and backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    check_model(model)  # before the model's libraries load: a wrong path is one line at once
     serve(model, host=host, port=port, backend=backend, batch_size=batch_size, threads=threads, settings=settings)
 
 

@@ -19,14 +19,14 @@ def check_inputs(config: TrainConfig) -> None:
     Raises:
         DataFormatError: naming the missing file and the key (or flag) that names it.
     """
-    named = [(path, f"data.{split}") for split in ("train", "dev", "test") for path in config.data.files(split)]
+    named = [(path, f"data.{split}", "data") for split in ("train", "dev", "test") for path in config.data.files(split)]
     if config.data.labels_file:
-        named.append((Path(config.data.labels_file), "data.labels_file"))
+        named.append((Path(config.data.labels_file), "data.labels_file", "labels"))
     if config.distill is not None:
-        named += [(Path(p), "distill.unlabeled") for p in config.distill.unlabeled]
-    for path, key in named:
+        named += [(Path(p), "distill.unlabeled", "unlabeled") for p in config.distill.unlabeled]
+    for path, key, what in named:
         if not Path(path).exists():
-            raise DataFormatError(path, None, f"no such file or folder (from {key})", "an existing data file")
+            raise DataFormatError(path, None, f"no such {what} file (from {key})")
 
 
 def check_outputs(config: TrainConfig) -> None:
@@ -50,6 +50,10 @@ def check_outputs(config: TrainConfig) -> None:
                 check_not_inside(work, path, what="output.work_dir")
     name = config.model.name
     local = resolve_model(name) if name == DEFAULT_MODEL or Path(name).expanduser().is_dir() else None
+    if local is not None and Path(local).resolve() == Path(output).resolve():
+        role = "teacher" if config.distill is not None else "base model (--model)"
+        raise UsageError(f"--output {output} is the {role}; choose another directory"
+                         + (" for the student" if config.distill is not None else ""))
     if local is not None:  # the encoder (or the teacher of a distillation) is read while the output is written
         check_not_inside(output, local)
         check_not_inside(work, local, what="output.work_dir")

@@ -36,14 +36,16 @@ from nerforge.training.dataset import SplitFeatures, split_predictions
 logger = logging.getLogger(__name__)
 
 BEST_METRIC = "f1"  # reported by entity_metrics; the Trainer sees it as eval_f1
+LOSS_TIE_MARGIN = 1e-3  # an equal dev F1 counts as progress when the dev loss drops by more than this fraction
 
 
 def improves(metrics: Mapping[str, Any], best: Mapping[str, Any] | None, key: str, greater: bool) -> bool:
     """Whether an evaluation (``metrics``) beats the best one so far (``best``, ``None`` before the first).
 
-    Better is a higher ``key`` (``eval_f1``; lower with ``greater=False``, for ``eval_loss``); an equal one with a
-    strictly lower ``eval_loss`` is better too, so that a run whose dev F1 stays flat (0 on a tiny dev split) keeps
-    the checkpoint that fits dev best rather than the first.
+    Better is a higher ``key`` (``eval_f1``; lower with ``greater=False``, for ``eval_loss``); an equal one with an
+    ``eval_loss`` lower by more than :data:`LOSS_TIE_MARGIN` (relative) is better too, so that a run whose dev F1
+    stays flat (0 on a tiny dev split) keeps the checkpoint that fits dev best rather than the first, while a run that
+    learns nothing (the loss moves in its last digits) still stops early.
     """
     value = metrics.get(key)
     if value is None:
@@ -56,7 +58,7 @@ def improves(metrics: Mapping[str, Any], best: Mapping[str, Any] | None, key: st
     if value != old or key == "eval_loss":
         return False
     loss, old_loss = metrics.get("eval_loss"), best.get("eval_loss")
-    return loss is not None and old_loss is not None and float(loss) < float(old_loss)
+    return loss is not None and old_loss is not None and float(loss) < float(old_loss) * (1 - LOSS_TIE_MARGIN)
 
 
 def best_record(state: Any) -> dict[str, Any] | None:
