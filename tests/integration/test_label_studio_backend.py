@@ -79,7 +79,38 @@ def test_bad_payloads_are_400_with_a_reason(url: str) -> None:
     r = httpx.post(url + "/setup", json={"schema": "<View><Text name='t' value='$text'/></View>"}, timeout=10)
     assert r.status_code == 400 and "<Labels>" in r.text
     r = httpx.post(url + "/train", json={"annotations": []}, timeout=10)
-    assert r.status_code == 501
+    assert r.status_code == 501 and r.json()["error"] == "not_implemented" and "nerforge train" in r.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/setup", {"schema": 5}),
+        ("/setup", {"schema": ["<View/>"]}),
+        ("/setup", {"schema": True}),
+        ("/setup", {"label_config": {"a": 1}}),
+        ("/setup", [1, 2]),
+        ("/setup", "text"),
+        ("/predict", {"tasks": [], "label_config": 5}),
+        ("/predict", {"tasks": [{"data": {"text": "x"}}], "label_config": ["x"]}),
+        ("/predict", {"tasks": [5, None]}),
+        ("/predict", {"tasks": [{"data": [1]}]}),
+        ("/predict", {"tasks": [{"data": {"text": 7}}]}),
+        ("/predict", 3),
+        ("/predict", None),
+    ],
+)
+def test_every_json_shape_gets_a_4xx_never_a_500(url: str, path: str, body: object) -> None:
+    r = httpx.post(url + path, json=body, timeout=10)
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert r.json()["message"], r.text
+
+
+def test_deeply_nested_json_is_invalid_json(url: str) -> None:
+    for path in ("/predict", "/setup"):
+        r = httpx.post(url + path, content=b"[" * 100_000 + b"]" * 100_000,
+                       headers={"content-type": "application/json"}, timeout=10)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_json", r.text
 
 
 def test_label_config_parsing() -> None:

@@ -277,6 +277,8 @@ def test_predict_cli_text_and_show(tmp_path: Path, model_dir: Path, capsys: pyte
         ("bad.csv", "text,n\nfine,1\nshort\n", "bad.csv:3:", "1 fields but the header has 2"),
         ("nocol.csv", "body\nhello\n", "nocol.csv:1:", "no column 'text'"),
         ("bad.txt", b"ok\n\xff\xfe broken\n", "bad.txt:2:", "not UTF-8"),
+        ("utf16.txt", "Alice met Bob in Paris\nSecond line\n".encode("utf-16-le"), "utf16.txt:", "UTF-16 LE"),
+        ("utf16be.csv", "text\nAlice met Bob\n".encode("utf-16-be"), "utf16be.csv:", "UTF-16 BE"),
     ],
 )
 def test_predict_cli_bad_input_is_path_line_error(

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from nerforge.data.readers.source import refuse_utf16_without_bom
 from nerforge.errors import DataFormatError, UsageError
 from nerforge.io_utils import atomic_open
 from nerforge.types import Entity
@@ -97,6 +98,9 @@ def read_inputs(path: str | Path, *, text_column: str = "text", whole_file: bool
         raise UsageError(f"{path}: input file not found")
     if whole_file and fmt != "txt":
         raise UsageError("--whole-file applies to .txt inputs only")
+    if fmt != "parquet":
+        with path.open("rb") as fh:  # NUL bytes are valid UTF-8: UTF-16 would be read as text full of NULs
+            refuse_utf16_without_bom(fh.read(4096), path)
     if fmt == "txt":
         return _read_whole(path) if whole_file else _read_lines(path)
     if fmt == "csv":

@@ -151,6 +151,10 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {k: v for k, v in (exc.headers or {}).items() if exc.status_code != 405 or k.lower() != "allow"}
         if exc.status_code == 405:
             headers["allow"] = ", ".join(_allowed_methods(request))
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # Starlette's answer when the JSON decoder gives up (nesting deeper than it recurses, for one)
+            return error_response(400, "invalid_json", "the body is not valid JSON, or is nested too deeply to "
+                                  "read; send a JSON object with Content-Type: application/json")
         return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers=headers or None)
 
     @app.exception_handler(PredictionError)

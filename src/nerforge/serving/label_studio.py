@@ -28,7 +28,8 @@ from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
 from nerforge.prediction.annotation_formats import label_studio_prediction
-from nerforge.serving.guards import ApiError
+from nerforge.serving.body_errors import json_type
+from nerforge.serving.guards import ApiError, error_response
 
 PREFIX = "/label-studio"
 
@@ -50,13 +51,18 @@ class LabelConfig:
         return folded.get(entity_type.casefold())
 
 
-def parse_label_config(xml: str | None) -> LabelConfig:
+def parse_label_config(xml: Any, field: str = "label_config") -> LabelConfig:
     """The names of a ``<View>`` labeling config (see the module docstring).
 
     Raises:
-        ApiError: 400 when the XML cannot be parsed or has no ``<Labels>`` tag.
+        ApiError: 400 when ``xml`` is not a string, cannot be parsed or has no ``<Labels>`` tag.
     """
-    if not xml or not xml.strip():
+    if xml is None:
+        return LabelConfig()
+    if not isinstance(xml, str):
+        raise ApiError(400, "bad_label_config", f'"{field}" must be the labeling config as a string of XML, got '
+                       f"{json_type(xml)}")
+    if not xml.strip():
         return LabelConfig()
     try:
         root = ET.fromstring(xml)
@@ -87,14 +93,17 @@ def router(service: Any, model_version: str) -> APIRouter:
                 "labels": list(info.labels)}  # fmt: skip
 
     @api.post("/setup")
-    async def setup(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
+    async def setup(body: Any = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
         """Label Studio's project set-up: the config is checked, the model version returned."""
-        parse_label_config(body.get("schema") or body.get("label_config"))
+        body = _object(body)
+        field = "schema" if body.get("schema") is not None else "label_config"
+        parse_label_config(body.get(field), field)
         return {"model_version": model_version}
 
     @api.post("/predict")
-    async def predict(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
+    async def predict(body: Any = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
         """Pre-annotations for Label Studio's tasks, one per task, in order."""
+        body = _object(body)
         config = parse_label_config(body.get("label_config"))
         tasks = body.get("tasks")
         if not isinstance(tasks, list):
@@ -122,8 +131,14 @@ def router(service: Any, model_version: str) -> APIRouter:
     @api.post("/webhook")
     async def train() -> JSONResponse:
         """Not done here: train with ``nerforge train`` on the project's export."""
-        return JSONResponse(
-            {"error": "nerforge trains offline: export the project and run 'nerforge train' on it"}, status_code=501
-        )
+        return error_response(501, "not_implemented",
+                              "nerforge trains offline: export the project and run 'nerforge train' on it")
 
     return api
+
+
+def _object(body: Any) -> dict[str, Any]:
+    """The request body as a JSON object (Label Studio sends one), else a 400 saying what came instead."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", f"the body must be a JSON object, got {json_type(body)}")
+    return body

@@ -95,6 +95,21 @@ def utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
+def refuse_utf16_without_bom(data: bytes, path: str | Path) -> None:
+    """Raise when ``data`` (a file's first bytes are enough) looks like UTF-16 without a byte-order mark.
+
+    Raises:
+        DataFormatError: naming the file and the command that re-encodes it.
+    """
+    guess = utf16_without_bom(data)
+    if guess is not None:
+        codec = guess.replace(" ", "")
+        raise DataFormatError(
+            path, None, f"the file looks like {guess} without a byte-order mark (every other byte is NUL)",
+            f"UTF-8 text; re-encode it, e.g. iconv -f {codec} -t UTF-8",
+        )
+
+
 def decode_bytes(data: bytes, path: str) -> tuple[Source, list[Finding]]:
     """Decode ``data`` as UTF-8, dropping a leading BOM (reported as a finding).
 
@@ -115,13 +130,7 @@ def decode_bytes(data: bytes, path: str) -> tuple[Source, list[Finding]]:
                 ) from None
             finding = Finding("encoding", path, 1, f"the file is {name} (byte-order mark); decoded as such", "info")
             return Source(path, text), [finding]
-    guess = utf16_without_bom(data)
-    if guess is not None:
-        codec = guess.replace(" ", "")
-        raise DataFormatError(
-            path, None, f"the file looks like {guess} without a byte-order mark (every other byte is NUL)",
-            f"UTF-8 text; re-encode it, e.g. iconv -f {codec} -t UTF-8",
-        )
+    refuse_utf16_without_bom(data, path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
