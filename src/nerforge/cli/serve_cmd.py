@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import logging
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +62,7 @@ def serve(
     settings = settings or ServeSettings()
     if not is_ip_address(host) and host.lower() not in settings.allowed_hosts:  # answer for the name we were started under
         settings = dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, host))
+    sock = _bind(host, port)  # a port in use is one line (exit 1) at once, before the model loads or "serving at"
     if threads is not None:
         from nerforge.threads import set_torch_threads
 
@@ -73,7 +76,32 @@ def serve(
         logger.warning("--allow-private-urls: /v1/entities/url may fetch loopback and private-network addresses")
     shown = f"[{host}]" if ":" in host else host
     logger.info("serving %s at http://%s:%d/ (API spec at /openapi.json)", model, shown, port)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
+    with sock:
+        server.run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, which uvicorn then listens on.
+
+    Raises:
+        OSError: one line naming the address and why (a port in use says so, and what to do).
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: not an address this machine can listen on ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        why = ("the port is in use (another server listens there); stop it or choose another --port"
+               if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc))
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {why}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve_cli(

@@ -228,8 +228,8 @@ def load_model(directory: str | Path, spec: HeadSpec, tags: Sequence[str]) -> An
         return AutoModelForTokenClassification.from_pretrained(
             directory, local_files_only=True, trust_remote_code=False, use_safetensors=True
         )
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"{directory}: cannot load the model: {exc}") from None
+    except (OSError, ValueError, KeyError, *_weights_errors()) as exc:
+        raise _load_error(directory, exc) from None
 
 
 def load_head_model(directory: str | Path, spec: HeadSpec, tags: Sequence[str]) -> NerforgeTokenClassifier:
@@ -256,8 +256,8 @@ def load_head_model(directory: str | Path, spec: HeadSpec, tags: Sequence[str]) 
         model, info = NerforgeTokenClassifier.from_pretrained(
             directory, config=config, local_files_only=True, use_safetensors=True, output_loading_info=True
         )
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise ModelError(f"{directory}: cannot load the model: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, *_weights_errors()) as exc:
+        raise _load_error(directory, exc) from None
     problems = {k: sorted(v)[:3] for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if (v := info.get(k))}
     if problems:
         raise ModelError(f"{directory}: {WEIGHTS_FILE} does not fit the head in nerforge.json ({problems})")
@@ -278,10 +278,32 @@ def _load_legacy(directory: Path, spec: HeadSpec, tags: Sequence[str]) -> Nerfor
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{directory}: cannot build the encoder from {ENCODER_DIR}/config.json: {exc}") from None
     model = NerforgeTokenClassifier(head_config(spec, encoder_config, tags), encoder=encoder)
-    state = load_file(str(weights))
+    try:
+        state = load_file(str(weights))
+    except (OSError, *_weights_errors()) as exc:
+        raise _load_error(directory, exc) from None
     _check_state(directory, model.state_dict(), state)
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def _weights_errors() -> tuple[type[BaseException], ...]:
+    """What the safetensors reader raises for a damaged file (its own error type, not an ``OSError``)."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - older safetensors
+        return ()
+    return (SafetensorError,)
+
+
+def _load_error(directory: str | Path, exc: BaseException) -> ModelError:
+    """One line for weights that do not load: a damaged or truncated file is named as such (a usage problem with
+    the model directory, exit code 2, not a bug)."""
+    first = (str(exc).splitlines() or [""])[0]
+    if isinstance(exc, _weights_errors()):
+        return ModelError(f"{Path(directory) / WEIGHTS_FILE}: the weights file is damaged or truncated ({first}); "
+                          "copy the model directory again or retrain it")
+    return ModelError(f"{directory}: cannot load the model: {first}")
 
 
 def _check_state(directory: Path, expected: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor]) -> None:

@@ -1,0 +1,68 @@
+"""Exit codes as the README's table says them: an unusable model file is 2 naming the file, a machine fault is 1
+without "bug" wording, and no case ends in a traceback (issue 27, item 5)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import build_tiny_token_model
+from nerforge.cli import main
+
+CONLL = "".join(f"Alice{i}\tB-PER\nmet\tO\nBob\tB-PER\nin\tO\nParis\tB-LOC\n\n" for i in range(8))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("exit-codes")
+    data = root / "train.conll"
+    data.write_text(CONLL, encoding="utf-8")
+    head = root / "head"
+    assert main(["train", "--train", str(data), "--output", str(head), "--model", str(tiny_encoder),
+                 "--max-steps", "1", "--no-tracking", "--no-progress"]) == 0  # fmt: skip
+    return {"plain": build_tiny_token_model(tiny_encoder, root / "plain"), "shape+crf": head}
+
+
+def _damage(model: Path, to: Path, how: str) -> Path:
+    copy = Path(shutil.copytree(model, to))
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    if how == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[:8] = b"\xff" * 8  # a header length no file has
+    weights.write_bytes(bytes(data))
+    return copy
+
+
+@pytest.mark.parametrize("head", ["plain", "shape+crf"])
+@pytest.mark.parametrize("how", ["truncated", "garbled"])
+def test_a_damaged_weights_file_is_exit_2_naming_it(
+    models: dict[str, Path], tmp_path: Path, head: str, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = _damage(models[head], tmp_path / "m", how)
+    for args in (["predict", str(damaged), "--text", "Alice met Bob"], ["evaluate", str(damaged), str(tmp_path)]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert f"{damaged / 'model.safetensors'}: the weights file is damaged or truncated" in err, err
+        assert "bug" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_serve_on_a_port_in_use_is_exit_1_before_announcing_anything(models: dict[str, Path]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "nerforge", "serve", str(models["plain"]), "--port", str(port)],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert "serving at" not in proc.stdout + proc.stderr
+    assert f"127.0.0.1:{port}" in proc.stderr and "in use" in proc.stderr and "bug" not in proc.stderr
+    assert "Traceback" not in proc.stderr
