@@ -66,3 +66,49 @@ def test_serve_on_a_port_in_use_is_exit_1_before_announcing_anything(models: dic
     assert "serving at" not in proc.stdout + proc.stderr
     assert f"127.0.0.1:{port}" in proc.stderr and "in use" in proc.stderr and "bug" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+SCRIPT = Path(sys.executable).parent / "nerforge"
+
+
+def test_two_quick_ctrl_c_during_training_are_as_quiet_as_one(tmp_path: Path, tiny_encoder: Path) -> None:
+    import os
+    import signal
+    import time
+
+    if not SCRIPT.exists():
+        pytest.skip(f"console script not installed at {SCRIPT}")
+    data = tmp_path / "train.conll"
+    data.write_text(CONLL * 8, encoding="utf-8")
+    proc = subprocess.Popen(
+        [str(SCRIPT), "train", "--train", str(data), "--output", str(tmp_path / "m"), "--model", str(tiny_encoder),
+         "--max-steps", "100000", "--batch-size", "2", "--no-tracking", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "m.work" / "resume.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("interrupted")
+
+
+def test_ctrl_c_while_the_command_starts_is_quiet() -> None:
+    import signal
+    import time
+
+    if not SCRIPT.exists():
+        pytest.skip(f"console script not installed at {SCRIPT}")
+    for delay in (0.15, 0.3):
+        proc = subprocess.Popen([str(SCRIPT), "info", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode in (0, 130), err  # 0: it had finished already
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err

@@ -237,7 +237,7 @@ def _os_error_line(exc: OSError) -> str:
     return f"error: {' -> '.join(paths) + ': ' if paths else ''}{reason}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
     """Run the CLI; returns the exit code (used by the console script and by tests). Never raises.
 
     Every way a command can end maps to one exit code and at most one line on stderr (a usage mistake adds the
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     click_errors, click_aborts = _click_exception_types()
-    with signals_as_exceptions():
+    with signals_as_exceptions(exiting=exiting):
         try:
             rv = _command()(args=argv, standalone_mode=False, prog_name="nerforge")
         except Interrupted as exc:
@@ -288,4 +288,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _entry() -> None:
-    sys.exit(main())
+    sys.exit(main(exiting=True))

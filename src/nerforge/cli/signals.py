@@ -20,9 +20,12 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def signals_as_exceptions() -> Iterator[None]:
+def signals_as_exceptions(*, exiting: bool = False) -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (once); the previous handlers come back after.
 
+    ``exiting``: the process ends after the block (the console script). Then, once a signal has stopped the command,
+    further signals are ignored instead of handed back to Python's default handler: a second Ctrl-C pressed right
+    after the first must not print a ``KeyboardInterrupt`` traceback while the process prints its last line.
     Outside the main thread (where Python cannot install handlers) the block runs unchanged.
     """
     if threading.current_thread() is not threading.main_thread():
@@ -42,4 +45,5 @@ def signals_as_exceptions() -> Iterator[None]:
         yield
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            signal.signal(sig, signal.SIG_IGN if raised and exiting else old)
+
