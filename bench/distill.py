@@ -150,22 +150,30 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
     unlabeled = unlabeled_file(config, args, work)
     meta = ModelMeta.load(teacher_dir)
     students = []
-    for size in args.layers:
+    for size, augment in [(s, a) for s in args.layers for a in (args.augment or [None])]:
         layers, _, ffn = size.partition(":")
-        out = work / (f"student-l{layers}" + (f"-f{ffn}" if ffn else ""))
+        out = work / (f"student-l{layers}" + (f"-f{ffn}" if ffn else "") + (f"-a{augment}" if augment is not None
+                                                                              and len(args.augment) > 1 else ""))
         flags = {"training.epochs": args.student_epochs, **teacher_settings(meta, teacher_dir),  # None: the default
                  "distill.teacher": str(teacher_dir), "distill.layers": int(layers),
                  "distill.ffn_size": int(ffn) if ffn else None,
-                 "distill.unlabeled": [str(unlabeled)] if unlabeled else []}
+                 "distill.unlabeled": [str(unlabeled)] if unlabeled else [],
+                 **({"distill.augment": augment} if augment is not None else {})}
+        config = recipe_config(name, args, out, flags)
+        if args.student_epochs is None:  # what `nerforge distill` does: no config file, the training defaults
+            from nerforge.config import TrainingConfig
+
+            config = config.model_copy(update={"training": TrainingConfig(num_threads=args.threads)})
         started = time.perf_counter()
-        distill(recipe_config(name, args, out, flags), progress=False)
+        distill(config, progress=False)
         students.append((out, round(time.perf_counter() - started, 1)))
     entries = [{**measure_model("teacher", teacher_dir, data, args, work), **rows[0]}]
     for out, seconds in students:
         entries.append({**measure_model(out.name, out, data, args, work), "train_seconds": seconds})
     result = {"dataset": name, "models": entries, "test_sentences_timed": args.speed_sentences,
               "train_sample": args.train_sample, "dev_sample": args.dev_sample, "unlabeled": 0 if unlabeled is None else args.unlabeled,
-              "teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs, "no_speed": args.no_speed}
+              "teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs, "no_speed": args.no_speed,
+              "augment": args.augment}
     if name == "conll2003" and not args.no_spacy and not args.no_speed:
         try:
             result["spacy_sm"] = speed("spacy-sm", None, data, args, work)
@@ -174,8 +182,11 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
     return result
 
 
-def _epochs(value: object) -> str:
-    return "the defaults' epochs (10, early stopping on dev F1)" if value is None else f"{value} epochs"
+def _epochs(value: object, who: str = "student") -> str:
+    if value is not None:
+        return f"{value} epochs"
+    return ("nerforge distill's training defaults (up to 10 epochs, early stopping on dev F1)" if who == "student"
+            else "the recipe's training settings")
 
 
 def targets(results: dict) -> list[str]:
@@ -221,7 +232,7 @@ def _settings_line(name: str, res: dict) -> str:
     trained = ", ".join(f"{k} {v:g}" for k, v in ran.items())
     speed = (f"; speed over {res.get('test_sentences_timed')} test sentences" if not res.get("no_speed")
              else "; no speed measured (F1 only)")
-    return (f"- {name}: `{res.get('command', '?')}` — teacher {_epochs(res.get('teacher_epochs'))} on "
+    return (f"- {name}: `{res.get('command', '?')}` — teacher {_epochs(res.get('teacher_epochs'), 'teacher')} on "
             f"{res.get('train_sample') or 'all'} training sentences ({res.get('dev_sample') or 'all'} dev sentences "
             f"pick the best epoch); students {_epochs(res.get('student_epochs'))} on the same sentences plus "
             f"{res.get('unlabeled')} unlabelled ones{speed}" + (f"; epochs run: {trained}" if trained else "") + ".")
@@ -265,11 +276,13 @@ def main() -> None:
     parser.add_argument("--train-sample", type=int, default=0, help="training sentences (0: all)")
     parser.add_argument("--dev-sample", type=int, default=0, help="dev sentences scored each epoch (0: all)")
     parser.add_argument("--unlabeled", type=int, default=0, help="further training sentences given unlabelled")
-    parser.add_argument("--teacher-epochs", type=float, default=None,
-                        help="default: nerforge train's (10 epochs, early stopping on dev F1)")
+    parser.add_argument("--teacher-epochs", type=float, default=None, help="default: the recipe's")
     parser.add_argument("--student-epochs", type=float, default=None,
-                        help="default: nerforge distill's (10 epochs, early stopping on dev F1)")
+                        help="default: nerforge distill's training defaults (the recipe's training section is not "
+                             "used, as on the command line)")
     parser.add_argument("--no-speed", action="store_true", help="test F1 only: no int8 export, no timing")
+    parser.add_argument("--augment", type=int, nargs="+", default=None,
+                        help="distill.augment, one student per value (default: nerforge distill's)")
     parser.add_argument("--marker", default="distill", help="the docs/benchmarks.md section to write")
     parser.add_argument("--speed-sentences", type=int, default=1000, help="test sentences timed at batch 32")
     parser.add_argument("--latency-sentences", type=int, default=200, help="test sentences timed one by one")

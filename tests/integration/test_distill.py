@@ -209,3 +209,11 @@ def test_distill_errors_are_one_line(
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "student").exists()
     assert (teacher / "nerforge.json").is_file()
+
+
+def test_augmented_copies_join_the_transfer_set(teacher: Path, corpus: dict[str, Path], tmp_path: Path) -> None:
+    train_sentences = corpus["train"].read_text(encoding="utf-8").strip().count("\n\n") + 1
+    student = tmp_path / "student"
+    assert main(distill_args(teacher, corpus, student, "--no-tracking", "--augment", "2", "--max-steps", "2")) == 0
+    section = ModelMeta.load(student).extra["distillation"]
+    assert section["augment"] == 2 and section["unlabeled_sentences"] == 40 + 2 * train_sentences

@@ -213,3 +213,31 @@ def test_distillation_loss_is_zero_for_the_teacher_itself_and_pulls_a_student_to
             losses.append(float(loss.detach()))
         assert losses[0] > 0.05 and losses[-1] < losses[0] / 5
         assert float(student.grad[~mask].abs().sum()) == 0.0  # positions that are not words get no gradient
+
+
+def test_augmented_copies_swap_words_from_the_corpus() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from nerforge.training.distill import augmented_copies
+    from nerforge.types import Example
+
+    words = st.lists(st.text(alphabet="abcXYZ", min_size=1, max_size=4), min_size=1, max_size=8)
+
+    @given(sentences=st.lists(words, min_size=1, max_size=6), copies=st.integers(0, 3), seed=st.integers(0, 99))
+    def check(sentences: list[list[str]], copies: int, seed: int) -> None:
+        examples = [Example(tuple(s), ("O",) * len(s)) for s in sentences]
+        vocabulary = {w for s in sentences for w in s}
+        out = augmented_copies(examples, copies, 0.5, seed=seed)
+        assert len(out) == copies * len(examples)
+        for k, ex in enumerate(out):
+            source = examples[k % len(examples)]
+            assert len(ex.tokens) == len(source.tokens) and set(ex.tokens) <= vocabulary and set(ex.tags) == {"O"}
+        assert out == augmented_copies(examples, copies, 0.5, seed=seed)  # seeded
+        assert [ex.tokens for ex in augmented_copies(examples, 1, 0.0, seed=seed)] == [ex.tokens for ex in examples]
+
+    check()
+    many = [Example(tuple(f"w{i}_{j}" for j in range(20)), ("O",) * 20) for i in range(20)]
+    swapped = sum(a != b for ex, copy in zip(many, augmented_copies(many, 1, 0.3, seed=1), strict=True)
+                  for a, b in zip(ex.tokens, copy.tokens, strict=True))
+    assert 0.2 * 400 < swapped < 0.4 * 400  # about the rate asked for

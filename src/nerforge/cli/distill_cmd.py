@@ -47,6 +47,9 @@ def distill_cli(
         help="Raw texts the teacher labels softly (.txt one per line, .csv, .jsonl); repeatable.",
     ),
     text_column: str = typer.Option("text", "--text-column", help="Text column or field of CSV/JSONL --unlabeled files."),
+    augment: int = typer.Option(DistillConfig.model_fields["augment"].default, "--augment", min=0, metavar="N",
+                                help="Copies of each training sentence with some words swapped, labelled softly by "
+                                     "the teacher (0: none)."),
     layers: int | None = typer.Option(
         None, "--layers", min=1, help="Transformer layers of the student, spread evenly over the teacher's."
     ),
@@ -111,6 +114,7 @@ def distill_cli(
         "distill.alpha": alpha,
         "distill.unlabeled": [str(p.expanduser().resolve()) for p in unlabeled or []],
         "distill.text_column": text_column,
+        "distill.augment": augment,
     })
     if no_tracking:
         flags["tracking.enabled"] = False

@@ -249,6 +249,10 @@ class OutputConfig(_Section):
         return self.dir.with_name(self.dir.name + ".work")
 
 
+AUGMENT_COPIES = 0  # distill.augment default; see docs/benchmarks.md (Distillation with the defaults)
+AUGMENT_RATE = 0.15
+
+
 class DistillConfig(_Section):
     """Knowledge distillation (``nerforge distill``): a student cut from a trained teacher learns the teacher's word
     distributions (soft targets) and the gold tags. See :mod:`nerforge.training.distill`."""
@@ -270,6 +274,13 @@ class DistillConfig(_Section):
         default_factory=list, description="raw texts the teacher labels softly (.txt lines, .csv, .jsonl), repeatable"
     )
     text_column: str = Field("text", description="the text column or field of CSV and JSON Lines unlabeled files")
+    augment: int = Field(
+        AUGMENT_COPIES, ge=0, description="copies of each training sentence with some words swapped for other "
+        "training words, labelled softly by the teacher (more of its behaviour to learn; 0: none)"
+    )
+    augment_rate: float = Field(
+        AUGMENT_RATE, ge=0, le=1, description="the share of words swapped in each augmented copy"
+    )
 
     @model_validator(mode="after")
     def _one_layer_choice(self) -> DistillConfig:
