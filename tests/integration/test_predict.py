@@ -387,3 +387,15 @@ def test_local_predict_reads_parquet_like_the_ray_engine(tmp_path: Path, model_d
 
     with pytest.raises(DataFormatError, match=r"column 'text' has 1 null value\(s\) in row group 0"):
         predict(model_dir, input_path=bad, output=tmp_path / "o.jsonl", progress=False)
+
+
+def test_predict_stops_at_a_line_past_the_limit_before_tagging(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NERFORGE_MAX_LINE_MB", "1")
+    src = tmp_path / "big.txt"
+    src.write_text("Alice met Bob\n" + "word " * 400_000 + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run(capsys, model_dir, src, "-o", out)
+    assert code == 2 and "big.txt:2: the line is longer than 1 MB" in err and "NERFORGE_MAX_LINE_MB" in err
+    assert not out.exists()

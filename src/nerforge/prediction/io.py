@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from nerforge.data.readers.source import refuse_utf16_without_bom
+from nerforge.data.readers.source import MAX_LINE_ENV, input_limits, read_bounded, refuse_utf16_without_bom
 from nerforge.errors import DataFormatError, UsageError
 from nerforge.io_utils import atomic_open
 from nerforge.types import Entity
@@ -242,13 +242,32 @@ def csv_record(
 
 
 def _read_whole(path: Path) -> Iterator[InputRecord]:
-    text = decode_utf8(path.read_bytes(), path, None).removeprefix("\ufeff")
+    text = decode_utf8(read_bounded(path), path, None).removeprefix("\ufeff")
     yield InputRecord(0, text, 1)
+
+
+def bounded_lines(fh: IO[bytes], path: str | Path) -> Iterator[bytes]:
+    """The lines of a binary file, each at most ``NERFORGE_MAX_LINE_MB`` long (a file without line ends must not be
+    read into memory whole before the first record is tagged).
+
+    Raises:
+        DataFormatError: a longer line, naming it and the variable that raises the limit.
+    """
+    _, max_line = input_limits()
+    n = 0
+    while raw := fh.readline(max_line + 1):
+        n += 1
+        if len(raw) > max_line and not raw.endswith(b"\n"):
+            raise DataFormatError(
+                path, n, f"the line is longer than {max_line / 2**20:.3g} MB",
+                f"one text per line; a higher limit with {MAX_LINE_ENV}=MB",
+            )
+        yield raw
 
 
 def _read_lines(path: Path) -> Iterator[InputRecord]:
     with path.open("rb") as fh:
-        for n, raw in enumerate(fh):
+        for n, raw in enumerate(bounded_lines(fh, path)):
             text = decode_utf8(raw, path, n + 1)
             if n == 0:
                 text = text.removeprefix("\ufeff")
@@ -258,7 +277,7 @@ def _read_lines(path: Path) -> Iterator[InputRecord]:
 def _read_jsonl(path: Path, text_field: str) -> Iterator[InputRecord]:
     index = 0
     with path.open("rb") as fh:
-        for n, raw in enumerate(fh, start=1):
+        for n, raw in enumerate(bounded_lines(fh, path), start=1):
             line = decode_utf8(raw, path, n)
             if n == 1:
                 line = line.removeprefix("\ufeff")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nerforge.errors import DataFormatError
+from nerforge.errors import DataFormatError, UsageError
 from nerforge.types import Finding
 
 _BOM = "\ufeff"
@@ -66,15 +67,84 @@ class JsonDocument:
     field_items: dict[str, list[JsonItem]] = field(default_factory=dict)
 
 
-def read_source(path: str | Path) -> tuple[Source, list[Finding]]:
-    """Read and decode ``path`` as UTF-8.
+MAX_INPUT_ENV = "NERFORGE_MAX_INPUT_MB"
+MAX_LINE_ENV = "NERFORGE_MAX_LINE_MB"
+DEFAULT_MAX_INPUT_MB = 4096
+DEFAULT_MAX_LINE_MB = 64
+_CHUNK = 1 << 20
+
+
+def input_limits() -> tuple[int, int]:
+    """The most bytes a data file, and one line of a line-based file, may have (``NERFORGE_MAX_INPUT_MB``,
+    ``NERFORGE_MAX_LINE_MB``; defaults 4096 and 64). Memory stays bounded for any input, even one without an end
+    (``/dev/zero``) or without line ends.
 
     Raises:
-        DataFormatError: the file cannot be read, or is not valid UTF-8 (with the line of the first bad byte).
+        UsageError: a variable that is not a positive number.
+    """
+    out = []
+    for env, default in ((MAX_INPUT_ENV, DEFAULT_MAX_INPUT_MB), (MAX_LINE_ENV, DEFAULT_MAX_LINE_MB)):
+        raw = os.environ.get(env, "").strip()
+        try:
+            mb = float(raw) if raw else float(default)
+        except ValueError:
+            mb = -1.0
+        if not mb > 0:
+            raise UsageError(f"{env}={raw!r}: expected a positive number of megabytes")
+        out.append(int(mb * 1024 * 1024))
+    return out[0], out[1]
+
+
+def read_bounded(path: str | Path) -> bytes:
+    """The bytes of ``path``, read in chunks within :func:`input_limits`: a line-based file whose current line runs
+    past the line limit stops at once (a whole-file JSON document, which may be one minified line, only counts
+    against the file limit).
+
+    Raises:
+        OSError: the file cannot be read.
+        DataFormatError: past a limit, naming the line (or the file) and the variable that raises it.
+    """
+    max_input, max_line = input_limits()
+    chunks: list[bytes] = []
+    total = since_newline = 0
+    line = 1
+    whole_json: bool | None = None
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            if whole_json is None:
+                head = chunk.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+                whole_json = head in (b"[", b"{") if head else None
+            total += len(chunk)
+            if total > max_input:
+                raise DataFormatError(
+                    path, None, f"the file is larger than {max_input / 2**20:.3g} MB",
+                    f"a smaller file, or a higher limit ({MAX_INPUT_ENV}=MB)",
+                )
+            last = chunk.rfind(b"\n")
+            if last < 0:
+                since_newline += len(chunk)
+            else:
+                line += chunk.count(b"\n")
+                since_newline = len(chunk) - last - 1
+            if not whole_json and since_newline > max_line:
+                raise DataFormatError(
+                    path, line, f"the line is longer than {max_line / 2**20:.3g} MB (no line end found)",
+                    f"one record per line; a higher limit with {MAX_LINE_ENV}=MB",
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_source(path: str | Path) -> tuple[Source, list[Finding]]:
+    """Read and decode ``path`` as UTF-8, within :func:`input_limits`.
+
+    Raises:
+        DataFormatError: the file cannot be read, is past a size limit, or is not valid UTF-8 (with the line of the
+            first bad byte).
     """
     name = str(path)
     try:
-        data = Path(path).read_bytes()
+        data = read_bounded(path)
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise DataFormatError(name, None, f"cannot read the file: {reason}", "a readable file") from None
