@@ -145,6 +145,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         fh.write(data)
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from, is the disk being full (``ENOSPC``/``EDQUOT``). Libraries
+    wrap it in their own types (torch's ``RuntimeError``, safetensors' error, ONNX's), which would otherwise read as
+    a bug."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(current)
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | Path, *, kind: str | None = None) -> Iterator[Path]:
     """Build a directory under a temporary name beside ``path``; put it into place only on success.

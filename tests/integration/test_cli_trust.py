@@ -247,8 +247,13 @@ def test_read_only_and_full_file_systems_are_refused_before_work(
     assert proc.returncode == 2 and "not enough free space" in proc.stderr, proc.stderr
     assert list(tiny.iterdir()) == []
 
-    # what no check can foresee: the disk fills up while predictions are written
+    # an input larger than the free space: refused before any tagging
     texts.write_text("Alice met Bob in Paris and Berlin .\n" * 3000, encoding="utf-8")
+    proc = run_cli("predict", str(model_dir), str(texts), "--output", str(tiny / "out.jsonl"))
+    assert proc.returncode == 2 and "not enough free space for the predictions" in proc.stderr, proc.stderr
+    assert list(tiny.iterdir()) == []
+    # what no check can foresee: the predictions (each text again, with its entities) outgrow the disk
+    texts.write_text("Alice met Bob in Paris and Berlin .\n" * 1000, encoding="utf-8")
     proc = run_cli("predict", str(model_dir), str(texts), "--output", str(tiny / "out.jsonl"))
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]

@@ -112,3 +112,49 @@ def test_ctrl_c_while_the_command_starts_is_quiet() -> None:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode in (0, 130), err  # 0: it had finished already
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_a_disk_that_fills_up_during_training_is_exit_1_and_leaves_no_half_checkpoint(
+    tmp_path: Path, tiny_encoder: Path
+) -> None:
+    import os
+    import time
+
+    if not SCRIPT.exists():
+        pytest.skip(f"console script not installed at {SCRIPT}")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        data = tmp_path / "train.conll"
+        data.write_text(CONLL * 4, encoding="utf-8")
+        work = disk / "work"
+        proc = subprocess.Popen(
+            [str(SCRIPT), "train", "--train", str(data), "--output", str(tmp_path / "m"), "--model", str(tiny_encoder),
+             "--epochs", "50", "--batch-size", "4", "--no-tracking", "--no-progress",
+             "--set", f"output.work_dir='{work}'"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        while not list(work.glob("checkpoints/checkpoint-*/trainer_state.json")) and proc.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint was written"
+            time.sleep(0.05)
+        with open(disk / "filler", "wb") as fh:  # the disk fills up (another program, a log...)
+            try:
+                while True:
+                    fh.write(b"\0" * (1 << 20))
+                    fh.flush()
+            except OSError:
+                pass
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 1, err[-2000:]
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("error: ") and "space" in last and "bug" not in last, err[-2000:]
+        assert "Traceback" not in err
+        unfinished = [p for p in work.glob("checkpoints/checkpoint-*") if not (p / "trainer_state.json").exists()]
+        assert unfinished == []
+        assert not (tmp_path / "m").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

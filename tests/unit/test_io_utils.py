@@ -175,3 +175,24 @@ def test_a_read_only_folder_is_refused(tmp_path: Path) -> None:
             check_output_file(folder / "out.jsonl")
     finally:
         folder.chmod(0o755)
+
+
+def test_disk_full_is_found_through_library_wrappers() -> None:
+    import errno
+
+    from nerforge.io_utils import disk_full
+
+    def chained() -> BaseException:
+        try:
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            except OSError as inner:
+                raise RuntimeError("PytorchStreamWriter failed writing file data/0") from inner
+        except RuntimeError as outer:
+            return outer
+
+    assert disk_full(chained())
+    assert disk_full(RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos; No space left on device"))
+    assert disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert not disk_full(RuntimeError("CUDA out of memory"))
+    assert not disk_full(OSError(errno.EACCES, "Permission denied"))

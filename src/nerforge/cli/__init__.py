@@ -21,6 +21,7 @@ import typer
 from nerforge.cli.examples import epilog
 from nerforge.cli.signals import signals_as_exceptions
 from nerforge.errors import Interrupted, NerforgeError
+from nerforge.io_utils import disk_full
 
 app = typer.Typer(
     name="nerforge",
@@ -274,6 +275,10 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
         except Exception as exc:  # a bug of ours: one line, the traceback with --verbose
             if _verbose():
                 traceback.print_exc()
+            if disk_full(exc):  # a library's own error type around ENOSPC: the machine, not a bug
+                _say("error: no space left on the disk (or the quota is reached) while writing; free some space or "
+                     "choose another --output, then run the command again")
+                return EXIT_FAILURE
             first = (str(exc).splitlines() or [""])[0][:300]
             _say(
                 f"error: unexpected {exc.__class__.__name__}: {first} "

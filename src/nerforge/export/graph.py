@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import warnings
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.errors import ModelError
+from nerforge.io_utils import disk_full
 from nerforge.model_dir import INPUT_NAMES, OUTPUT_NAME
 from nerforge.modeling.export import graph_module
 
@@ -107,6 +109,8 @@ def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_lengt
                 axes = {name: {0: "batch", 1: "sequence"} for name in (*inputs, OUTPUT_NAME)}
                 torch.onnx.export(wrapped, args, str(path), dynamo=False, dynamic_axes=axes, **names)
         except Exception as exc:  # exporter failures come as many types (torch._dynamo, onnxscript, RuntimeError)
+            if disk_full(exc):  # not the exporter's fault: no other exporter helps
+                raise OSError(errno.ENOSPC, f"no space left on the disk while writing {path.name}", str(path)) from None
             other = "torchscript" if exporter == "dynamo" else "dynamo"
             raise ModelError(
                 f"the {exporter} exporter failed on this model: {type(exc).__name__}: {exc}; try --exporter {other}"
@@ -136,6 +140,8 @@ def quantize_int8(source: Path, target: Path, info: QuantizationInfo = Quantizat
             use_external_data_format=graph_bytes(source) > _EXTERNAL_DATA_BYTES,
         )
     except Exception as exc:  # onnxruntime.quantization raises RuntimeError, ValueError, onnx errors...
+        if disk_full(exc):
+            raise OSError(errno.ENOSPC, f"no space left on the disk while writing {target.name}", str(target)) from None
         raise ModelError(f"int8 quantization of {source.name} failed: {type(exc).__name__}: {exc}") from exc
     finally:
         root.setLevel(level)

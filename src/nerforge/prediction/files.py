@@ -16,7 +16,7 @@ from typing import Any
 
 from nerforge.errors import UsageError
 from nerforge.io_utils import atomic_open
-from nerforge.outputs import check_output_file
+from nerforge.outputs import check_free_space, check_output_file
 from nerforge.prediction.annotation_formats import (
     ANNOTATION_FORMATS,
     DEFAULT_FROM_NAME,
@@ -111,6 +111,9 @@ def predict(
             raise UsageError(f"--output {output} is the INPUT file; choose another --output")
     if input_path is not None:
         input_format(input_path)
+        if output is not None and Path(input_path).is_file():
+            # the output holds each text (or row) again with its entities: at least the input's size
+            check_free_space(output, Path(input_path).stat().st_size, what=f"the predictions ({Path(output).name})")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     records: Iterator[InputRecord]

@@ -194,6 +194,10 @@ def run_locked(
     except BaseException as exc:
         if tracker is not None:
             tracker.end("KILLED" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "FAILED")
+        if dist.is_main:
+            cut = work.remove_incomplete()  # a checkpoint half written when the disk filled up must not survive
+            if cut:
+                logger.info("removed the unfinished checkpoint(s) %s", ", ".join(cut))
         if isinstance(exc, Interrupted) and dist.is_main:
             last = work.last_checkpoint()
             exc.hint = (

@@ -55,6 +55,15 @@ class WorkDir:
         done = [p for p in self.checkpoints.glob("checkpoint-*") if (p / TRAINER_STATE).is_file()]
         return max(done, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
 
+    def remove_incomplete(self) -> list[str]:
+        """Delete the checkpoints cut off mid-save (no trainer state: a full disk, a kill); their names."""
+        if not self.checkpoints.is_dir():
+            return []
+        cut = [p for p in self.checkpoints.glob("checkpoint-*") if p.is_dir() and not (p / TRAINER_STATE).is_file()]
+        for p in cut:
+            shutil.rmtree(p, ignore_errors=True)
+        return sorted(p.name for p in cut)
+
     def prepare(
         self, config: dict[str, Any], *, resume: bool, fingerprint: dict[str, str] | None = None
     ) -> ResumePoint:
