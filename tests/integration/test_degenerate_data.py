@@ -79,6 +79,8 @@ def test_a_model_that_predicts_nothing_is_reported_with_likely_causes(caplog: py
         assert warn_if_nothing_predicted(_result(gold, [["O"] * 3, ["O"] * 3]), config) == ["dev"]
     assert "predicts no entity at all on dev (2 gold entities)" in caplog.text
     assert "3 were run" in caplog.text and "learning rate" in caplog.text
+    assert "dev holds only 2 entities, too few to choose a checkpoint" in caplog.text  # what to change, for small dev
+    assert "raise training.epochs" in caplog.text  # no early stopping happened: more steps can help
     caplog.clear()
     with caplog.at_level(logging.WARNING):  # one wrong entity is not "nothing"
         assert warn_if_nothing_predicted(_result(gold, [["O", "O", "B-X"], ["O"] * 3]), config) == []
@@ -104,6 +106,18 @@ def test_flat_dev_f1_keeps_the_checkpoint_with_the_lowest_dev_loss(
     losses = {row["step"]: row["eval_loss"] for row in rows}
     assert min(losses.values()) < losses[1]
     assert info["best_step"] == min(losses, key=losses.get) != 1
+
+
+def test_nothing_predicted_after_early_stopping_says_to_turn_it_off(caplog: pytest.LogCaptureFixture) -> None:
+    from nerforge.config import TrainConfig
+
+    gold = [["B-X", "O", "O"], ["O", "B-X", "I-X"]]
+    result = _result(gold, [["O"] * 3, ["O"] * 3])
+    result.epochs = [{"epoch": e, "eval_f1": 0.0} for e in (1, 2, 3, 4)]  # 4 evaluations of 10 epochs: stopped early
+    with caplog.at_level(logging.WARNING):
+        assert warn_if_nothing_predicted(result, TrainConfig()) == ["dev"]
+    assert "early stopping ended the run after 4 evaluations" in caplog.text
+    assert "training.early_stopping_patience = 0" in caplog.text and "raise training.epochs" not in caplog.text
 
 
 def test_tie_breaks_and_early_stopping_rule() -> None:
