@@ -140,17 +140,12 @@ def test_api_uploads_without_a_file_and_json_sent_as_text_say_what_to_send(url: 
         "send the body as JSON with Content-Type: application/json (got text/plain)")
 
 
-def test_serve_answers_for_the_name_it_was_started_under(monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
+def test_serve_answers_for_the_name_it_was_started_under() -> None:
+    from nerforge.cli.serve_cmd import settings_for_host
 
-    import nerforge.serving
-    from nerforge.cli.serve_cmd import serve
-
-    started = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: started.update(app=app, **kwargs))
-    monkeypatch.setattr(nerforge.serving, "load_predictor", lambda *args, **kwargs: GazetteerPredictor())
-    serve("model", host="ner.internal", port=8123, settings=ServeSettings(allowed_hosts=("other.lan",)))
-    assert started["host"] == "ner.internal"
-    assert started["app"].state.settings.allowed_hosts == ("other.lan", "ner.internal")
-    serve("model", host="0.0.0.0", port=8123)  # an address: nothing to add
-    assert started["app"].state.settings.allowed_hosts == ()
+    named = settings_for_host(ServeSettings(allowed_hosts=("other.lan",)), "ner.internal")
+    assert named.allowed_hosts == ("other.lan", "ner.internal")
+    assert settings_for_host(named, "ner.internal").allowed_hosts == named.allowed_hosts  # already there
+    assert settings_for_host(ServeSettings(), "0.0.0.0").allowed_hosts == ()  # an address: nothing to add
+    app = create_app(GazetteerPredictor(), named)
+    assert app.state.settings.allowed_hosts == ("other.lan", "ner.internal")

@@ -54,14 +54,11 @@ def serve(
         import uvicorn
 
         from nerforge.serving import ServeSettings, create_app, load_predictor
-        from nerforge.serving.access import is_ip_address
     except ImportError as exc:
         raise MissingDependencyError(exc.name or "fastapi", "serve") from None
     if not 0 < port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {port}")
-    settings = settings or ServeSettings()
-    if not is_ip_address(host) and host.lower() not in settings.allowed_hosts:  # answer for the name we were started under
-        settings = dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, host))
+    settings = settings_for_host(settings or ServeSettings(), host)
     sock = _bind(host, port)  # a port in use is one line (exit 1) at once, before the model loads or "serving at"
     if threads is not None:
         from nerforge.threads import set_torch_threads
@@ -79,6 +76,16 @@ def serve(
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
     with sock:
         server.run(sockets=[sock])
+
+
+def settings_for_host(settings: ServeSettings, host: str) -> ServeSettings:
+    """``settings`` that also answer for the host name the server was started under (``--host ner.internal``: a
+    request for ``ner.internal`` must not be refused by the Host check); an address adds nothing."""
+    from nerforge.serving.access import is_ip_address
+
+    if is_ip_address(host) or host.lower() in settings.allowed_hosts:
+        return settings
+    return dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, host))
 
 
 def _bind(host: str, port: int) -> socket.socket:
