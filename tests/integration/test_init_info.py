@@ -120,3 +120,14 @@ def test_info_names_carved_splits_and_reading_options_as_flags(
     text = capsys.readouterr().out
     assert "from 20% of the training sentences (data.split, seed 7)" in text and "from ?" not in text
     assert "label_map=SOFTSKILL=" in text and "{" not in text and "None" not in text
+
+
+def test_init_names_the_tag_column_it_reads(tmp_path: Path) -> None:
+    rows = ["w\tO\tO"] * 40 + ["Python\tB-Skill\tB-Knowledge", "teamwork\tB-Skill\tO", ""]
+    data = tmp_path / "train.conll"
+    data.write_text("\n".join(rows * 3) + "\n", encoding="utf-8")
+    config = tmp_path / "job.toml"
+    assert main(["init", str(data), "-o", str(config)]) == 0
+    text = config.read_text(encoding="utf-8")
+    assert "# train.conll: 2 columns hold tags: 1 (Skill), 2 (Knowledge); column 2 is read" in text
+    assert "remove one from the list and its entities are read as O" in text
