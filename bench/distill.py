@@ -142,7 +142,11 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
 
     work.mkdir(parents=True, exist_ok=True)
     teacher_dir = work / "teacher"
-    config = recipe_config(name, args, teacher_dir, {"training.epochs": args.teacher_epochs})  # None: the default
+    config = recipe_config(name, args, teacher_dir, {"training.epochs": args.teacher_epochs})
+    if args.teacher_epochs is None:  # what flags-only `nerforge train` does: the training defaults, not the recipe's
+        from nerforge.config import TrainingConfig
+
+        config = config.model_copy(update={"training": TrainingConfig(num_threads=args.threads)})
     started = time.perf_counter()
     train(config, progress=False)
     rows = [{"train_seconds": round(time.perf_counter() - started, 1)}]
@@ -185,8 +189,8 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
 def _epochs(value: object, who: str = "student") -> str:
     if value is not None:
         return f"{value} epochs"
-    return ("nerforge distill's training defaults (up to 10 epochs, early stopping on dev F1)" if who == "student"
-            else "the recipe's training settings")
+    return f"nerforge {'distill' if who == 'student' else 'train'}'s training defaults (up to 10 epochs, early " \
+           "stopping on dev F1)"
 
 
 def targets(results: dict) -> list[str]:
@@ -276,7 +280,8 @@ def main() -> None:
     parser.add_argument("--train-sample", type=int, default=0, help="training sentences (0: all)")
     parser.add_argument("--dev-sample", type=int, default=0, help="dev sentences scored each epoch (0: all)")
     parser.add_argument("--unlabeled", type=int, default=0, help="further training sentences given unlabelled")
-    parser.add_argument("--teacher-epochs", type=float, default=None, help="default: the recipe's")
+    parser.add_argument("--teacher-epochs", type=float, default=None,
+                        help="default: nerforge train's training defaults (the recipe's training section is not used)")
     parser.add_argument("--student-epochs", type=float, default=None,
                         help="default: nerforge distill's training defaults (the recipe's training section is not "
                              "used, as on the command line)")
