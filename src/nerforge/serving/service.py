@@ -55,12 +55,61 @@ class Service:
                            f"{name} is not valid Unicode (unpaired surrogate at character {exc.start})") from None
 
     async def predict(self, texts: list[str]) -> list[list[Entity]]:
-        """Entities for each text, in chunks of the batch size so one big upload does not starve other requests."""
+        """Entities for each text. The texts go to the batcher in pieces of at most ``batch_max_texts`` texts and
+        about ``batch_max_chars`` characters, long texts cut into segments (:func:`segments`): each piece waits its
+        turn behind what others queued meanwhile, so one big request cannot hold the model, and a request whose
+        client has gone (timed out) stops after the piece in progress."""
+        max_chars = self.settings.batch_max_chars
+        parts = [(i, offset, piece) for i, text in enumerate(texts) if text.strip()  # blank texts have no entities
+                 for offset, piece in segments(text, max(1, max_chars // 5))]
         results: list[list[Entity]] = [[] for _ in texts]
-        todo = [i for i, t in enumerate(texts) if t.strip()]  # blank texts have no entities
-        step = self.settings.batch_max_texts
-        for start in range(0, len(todo), step):
-            chunk = todo[start : start + step]
-            for i, entities in zip(chunk, await self.batcher.submit([texts[i] for i in chunk]), strict=True):
-                results[i] = list(entities)
+        for chunk in chunks(parts, self.settings.batch_max_texts, max_chars):
+            found = await self.batcher.submit([piece for _, _, piece in chunk])
+            for (i, offset, _), entities in zip(chunk, found, strict=True):
+                results[i].extend(shift(e, offset) for e in entities)
         return results
+
+
+def segments(text: str, size: int) -> list[tuple[int, str]]:
+    """``text`` cut into ``(offset, segment)`` pieces of at most ``size`` characters, each cut at the last paragraph
+    break, line end, sentence end or space of its piece (a hard cut only in a run of ``size`` characters without
+    one). The segments joined are the text; offsets are code points."""
+    out: list[tuple[int, str]] = []
+    start = 0
+    while len(text) - start > size:
+        window = text[start : start + size]
+        cut = 0
+        for mark in ("\n\n", "\n", ". ", "? ", "! ", " "):
+            found = window.rfind(mark, size // 2)
+            if found > 0:
+                cut = found + len(mark)
+                break
+        cut = cut or size
+        out.append((start, text[start : start + cut]))
+        start += cut
+    out.append((start, text[start:]))
+    return out
+
+
+def chunks(parts: list[tuple[int, int, str]], max_texts: int, max_chars: int) -> list[list[tuple[int, int, str]]]:
+    """Consecutive runs of ``parts`` with at most ``max_texts`` items and ``max_chars`` characters (one item may
+    exceed it alone)."""
+    out: list[list[tuple[int, int, str]]] = []
+    current: list[tuple[int, int, str]] = []
+    size = 0
+    for part in parts:
+        if current and (len(current) >= max_texts or size + len(part[2]) > max_chars):
+            out.append(current)
+            current, size = [], 0
+        current.append(part)
+        size += len(part[2])
+    if current:
+        out.append(current)
+    return out
+
+
+def shift(entity: Entity, offset: int) -> Entity:
+    """``entity`` with its offsets moved from a segment into the whole text."""
+    if not offset:
+        return entity
+    return Entity(entity.text, entity.label, entity.start + offset, entity.end + offset, entity.score)

@@ -23,6 +23,9 @@ class ServeSettings:
         max_csv_rows: most data rows in one CSV upload; more get 413.
         request_timeout_s: longest time a request may take, body upload included; slower requests get 504.
         batch_max_texts: most texts the batcher hands the model at once.
+        batch_max_chars: most characters the batcher hands the model at once: a request's texts go to the model in
+            pieces of about this much work (a long text cut into segments of at most a fifth of it, at a line or
+            sentence end), so a small request sent meanwhile waits for one piece, not for the whole request.
         batch_max_wait_ms: how long the batcher waits for more requests after the first one of a batch arrives.
         allow_private_urls: let ``/v1/entities/url`` fetch loopback, private, link-local and other non-public
             addresses (cloud metadata addresses stay refused). Off by default; for tests and trusted networks.
@@ -42,6 +45,7 @@ class ServeSettings:
     max_csv_rows: int = 10_000
     request_timeout_s: float = 60.0
     batch_max_texts: int = 32
+    batch_max_chars: int = 20_000
     batch_max_wait_ms: float = 5.0
     allow_private_urls: bool = False
     fetch_timeout_s: float = 15.0
@@ -52,7 +56,7 @@ class ServeSettings:
     max_csv_jobs: int = 4
 
     def __post_init__(self) -> None:
-        positive = ("max_body_bytes", "max_text_chars", "max_texts", "max_csv_rows", "batch_max_texts",
+        positive = ("max_body_bytes", "max_text_chars", "max_texts", "max_csv_rows", "batch_max_texts", "batch_max_chars",
                     "request_timeout_s", "fetch_timeout_s", "fetch_max_bytes", "max_concurrent_per_client",
                     "max_csv_jobs")
         for name in positive:
