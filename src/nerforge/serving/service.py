@@ -26,6 +26,9 @@ def safe_filename(name: str | None, suffix: str) -> str:
     return f"{stem}{suffix}"
 
 
+SEGMENTS_PER_PIECE = 5  # a long text's segments are a fifth of a piece: 4,000 characters at the default 20,000
+
+
 class Service:
     """The settings, the model and its batcher, the page fetcher and the job store of one app."""
 
@@ -61,7 +64,7 @@ class Service:
         client has gone (timed out) stops after the piece in progress."""
         max_chars = self.settings.batch_max_chars
         parts = [(i, offset, piece) for i, text in enumerate(texts) if text.strip()  # blank texts have no entities
-                 for offset, piece in segments(text, max(1, max_chars // 5))]
+                 for offset, piece in segments(text, max(1, max_chars // SEGMENTS_PER_PIECE))]
         results: list[list[Entity]] = [[] for _ in texts]
         for chunk in chunks(parts, self.settings.batch_max_texts, max_chars):
             found = await self.batcher.submit([piece for _, _, piece in chunk])

@@ -4,10 +4,13 @@ Every reader yields examples whose tags are the raw strings of the source (integ
 :func:`finalize` turns them into the tags a :class:`~nerforge.types.Corpus` holds and records what it noticed:
 
 1. ``strip_token_prefix`` is removed from tokens; empty or whitespace-only tokens are reported (``whitespace-token``).
-2. An integer id becomes its name from ``label_names`` / ``labels_file`` (an error without them).
+2. An integer id becomes its name from ``label_names`` / ``labels_file`` (an error without them; in a label table
+   without an ``O`` row, id 0 is ``O``).
 3. A bare ``B``/``I``/``E``/``S``/``L``/``U`` gets ``entity_type`` (an error without it).
-4. Every tag must have a tag's shape (:func:`~nerforge.data.schemes.is_valid_tag`), or the reader raises with the
-   token's line.
+4. Every tag must have a tag's shape (:func:`~nerforge.data.schemes.is_valid_tag`). A bare type (``SKILL``) is the IO
+   tag ``I-SKILL`` when neither the label names nor the file have a prefixed tag; otherwise it is a malformed tag,
+   like any other: the reader raises with the token's line, unless the label map names it exactly (dropped or
+   renamed) or the options are ``lenient`` (read as ``O``, counted in one ``bad-tag`` finding).
 5. The label map renames, merges or drops types.
 6. The scheme is the given one, or detected; spans that open with ``I-`` in IOB2 data are reported (``i-start``),
    and other breaks of the scheme's rules as ``scheme-violation`` (decoding stays conlleval-lenient).
@@ -325,12 +328,12 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
             that need a setting: integer ids without label names, bare B/I without a type).
         UsageError: an unknown scheme name.
     """
-    names = TagResolver(options)
+    resolve = TagResolver(options)  # the label names are read once; bare types are decided over the whole file
     raw_tags = {t for ex in examples for t in ex.tags}
-    bare = not _has_prefixed(names.table.values() if names.table is not None else ()) and not _has_prefixed(
-        names.name_of(t) for t in raw_tags
+    bare = not _has_prefixed(resolve.table.values() if resolve.table is not None else ()) and not _has_prefixed(
+        resolve.name_of(t) for t in raw_tags
     )
-    resolve = TagResolver(options, bare_types=bare)
+    resolve.bare_types = bare
     prefix = options.strip_token_prefix
     findings: list[Finding] = []
     out: list[Example] = []
@@ -359,9 +362,9 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
         findings.append(
             Finding("prefix-missing", path, None, f"{missing_prefix} token(s) do not start with {prefix!r}", "warning")
         )
-    bare_read = sorted({raw for raw, tag in resolve.ok.items() if is_bare_type(names.name_of(raw)) and bare})
+    bare_read = sorted({raw for raw in resolve.ok if bare and is_bare_type(resolve.name_of(raw))})
     if bare_read:
-        shown = ", ".join(quote(names.name_of(r)) for r in bare_read[:3]) + (" ..." if len(bare_read) > 3 else "")
+        shown = ", ".join(quote(resolve.name_of(r)) for r in bare_read[:3]) + (" ..." if len(bare_read) > 3 else "")
         findings.append(
             Finding("bare-types", path, None, f"{len(bare_read)} bare type(s) read as IO tags ({shown} -> I-TYPE)",
                     "info")
