@@ -145,10 +145,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         fh.write(data)
 
 
-def disk_full(exc: BaseException) -> bool:
+def disk_full(exc: BaseException, where: str | Path | None = None) -> bool:
     """Whether ``exc``, or an exception it was raised from, is the disk being full (``ENOSPC``/``EDQUOT``). Libraries
     wrap it in their own types (torch's ``RuntimeError``, safetensors' error, ONNX's), which would otherwise read as
-    a bug."""
+    a bug; torch's writer can even report a short write without the reason. With ``where`` (the folder being
+    written), a file system left with less than 1 MB free also counts."""
+    if where is not None:
+        try:
+            if shutil.disk_usage(nearest_existing_dir(Path(where))).free < _NEARLY_FULL:
+                return True
+        except OSError:
+            pass
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -158,8 +165,21 @@ def disk_full(exc: BaseException) -> bool:
         text = str(current)
         if "No space left on device" in text or "Disk quota exceeded" in text:
             return True
+        if "inline_container" in text and "unexpected pos" in text:  # torch.save's short write
+            return True
         current = current.__cause__ or current.__context__
     return False
+
+
+_NEARLY_FULL = 1024 * 1024
+
+
+def nearest_existing_dir(path: Path) -> Path:
+    """``path`` or its closest existing ancestor."""
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ unless ``output.keep_checkpoints``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import sys
@@ -20,7 +21,7 @@ from nerforge.config import TrainConfig
 from nerforge.data.splits import listed_types, read_data_splits
 from nerforge.errors import DataFormatError, Interrupted, ModelError
 from nerforge.evaluation import EvalResult, evaluate
-from nerforge.io_utils import clean_leftovers
+from nerforge.io_utils import clean_leftovers, disk_full
 from nerforge.locking import exclusive
 from nerforge.model_dir import (
     META_FILE,
@@ -204,6 +205,8 @@ def run_locked(
                 f"{last.name} is kept in {work.path}: the same command with --resume continues from it"
                 if last is not None else "no checkpoint was written yet: the next run starts over"
             )
+        if not isinstance(exc, (KeyboardInterrupt, Interrupted, OSError)) and disk_full(exc, work.path):
+            raise OSError(errno.ENOSPC, "no space left on the disk while writing a checkpoint", str(work.path)) from exc
         raise
     warn_if_nothing_predicted(result, config)
     if tracker is not None:
