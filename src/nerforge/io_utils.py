@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from nerforge.errors import UsageError
-from nerforge.outputs import write_manifest
+from nerforge.outputs import nearest_existing, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def disk_full(exc: BaseException, where: str | Path | None = None) -> bool:
     written), a file system left with less than 1 MB free also counts."""
     if where is not None:
         try:
-            if shutil.disk_usage(nearest_existing_dir(Path(where))).free < _NEARLY_FULL:
+            if shutil.disk_usage(nearest_existing(Path(where))).free < _NEARLY_FULL:
                 return True
         except OSError:
             pass
@@ -172,14 +172,6 @@ def disk_full(exc: BaseException, where: str | Path | None = None) -> bool:
 
 
 _NEARLY_FULL = 1024 * 1024
-
-
-def nearest_existing_dir(path: Path) -> Path:
-    """``path`` or its closest existing ancestor."""
-    path = Path(os.path.abspath(path))
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 @contextlib.contextmanager

@@ -101,9 +101,10 @@ def test_small_requests_are_answered_while_a_large_request_runs(url: str) -> Non
 
 def test_the_work_of_a_request_that_timed_out_stops(tiny_encoder: Path, tmp_path: Path) -> None:
     model_dir = build_tiny_model(tiny_encoder, tmp_path / "m")
-    app = create_app(load_predictor(model_dir, batch_size=8), ServeSettings(request_timeout_s=1.0))
+    app = create_app(load_predictor(model_dir, batch_size=8), ServeSettings(request_timeout_s=2.0))
     rng = random.Random(5)
     big = [_long_text(rng, 19_800) for _ in range(20)]
+    pieces = 20 * 19_800 // 4_000  # at least this many segments of at most 4,000 characters (the default share)
     with running_server(app) as base:
         r = httpx.post(base + "/v1/entities", json={"texts": big}, timeout=120)
         assert r.status_code == 504
@@ -112,4 +113,7 @@ def test_the_work_of_a_request_that_timed_out_stops(tiny_encoder: Path, tmp_path
         time.sleep(2.0)
         after = httpx.get(base + "/healthz", timeout=30).json()["batching"]["batches"]
         assert after == before, "pieces of a request that timed out still went to the model"
+        # it went to the model in several pieces (before them, one batch of all 20 texts ran on after the 504), and
+        # stopped long before its last one
+        assert 2 <= before < pieces / 2, (before, pieces)
         assert httpx.post(base + "/v1/entities", json={"text": "Alice met Bob."}, timeout=30).status_code == 200

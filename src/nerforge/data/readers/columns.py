@@ -29,7 +29,7 @@ from itertools import groupby
 
 from nerforge.data.readers.options import MISSING_TAG_POLICIES, ReadOptions
 from nerforge.data.readers.source import Source, split_lines
-from nerforge.data.schemes import is_valid_tag
+from nerforge.data.schemes import is_valid_tag, parse_tag
 from nerforge.errors import DataFormatError, UsageError, quote
 from nerforge.types import Example, Finding
 
@@ -174,7 +174,8 @@ def _tag_columns_finding(
     if len(tagged) < 2:
         return []
     def types(c: int) -> str:
-        found = Counter(v[2:] for v in (r[c].strip() for r in rows) if v[:2] in ("B-", "I-", "E-", "S-"))
+        found = Counter(parse_tag(v).type for v in (r[c].strip() for r in rows) if v != "O" and is_valid_tag(v)
+                        and parse_tag(v).type)
         names = [t for t, _ in found.most_common(4)]
         return "/".join(names) + ("/..." if len(found) > 4 else "")
 

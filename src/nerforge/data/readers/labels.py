@@ -214,7 +214,7 @@ class TagResolver:
     label names nor the file's tags have a prefixed tag (in a file of ``B-``/``I-`` tags a bare word is a corrupt tag).
     """
 
-    def __init__(self, options: ReadOptions, *, bare_types: bool | None = None) -> None:
+    def __init__(self, options: ReadOptions, *, bare_types: bool = False) -> None:
         self.label_names = label_names_of(options)
         self.offset = options.label_offset
         self.entity_type = options.entity_type
@@ -224,8 +224,6 @@ class TagResolver:
             names = self.label_names
             self.table = names if isinstance(names, dict) else dict(enumerate(names))
         self.outside_is_zero = isinstance(self.label_names, dict) and OUTSIDE not in self.label_names.values()
-        if bare_types is None:
-            bare_types = self.table is not None and not _has_prefixed(self.table.values())
         self.bare_types = bare_types
         self._cache: dict[str, str | TagProblem] = {}
         self.ok: dict[str, str] = {}
@@ -329,10 +327,8 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
         UsageError: an unknown scheme name.
     """
     resolve = TagResolver(options)  # the label names are read once; bare types are decided over the whole file
-    raw_tags = {t for ex in examples for t in ex.tags}
-    bare = not _has_prefixed(resolve.table.values() if resolve.table is not None else ()) and not _has_prefixed(
-        resolve.name_of(t) for t in raw_tags
-    )
+    names = resolve.table.values() if resolve.table is not None else ()
+    bare = not _has_prefixed(names) and not _has_prefixed(resolve.name_of(t) for t in {t for ex in examples for t in ex.tags})
     resolve.bare_types = bare
     prefix = options.strip_token_prefix
     findings: list[Finding] = []
