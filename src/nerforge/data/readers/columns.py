@@ -177,7 +177,7 @@ def _tag_columns_finding(
         found = Counter(parse_tag(v).type for v in (r[c].strip() for r in rows) if v != "O" and is_valid_tag(v)
                         and parse_tag(v).type)
         names = [t for t, _ in found.most_common(4)]
-        return "/".join(names) + ("/..." if len(found) > 4 else "")
+        return "/".join(names) + (f"/... ({len(found)} types)" if len(found) > 4 else "")
 
     listed = ", ".join(f"{c} ({types(c)})" for c in tagged)
     return [
