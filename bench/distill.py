@@ -148,8 +148,11 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
 
         config = config.model_copy(update={"training": TrainingConfig(num_threads=args.threads)})
     started = time.perf_counter()
-    train(config, progress=False)
-    rows = [{"train_seconds": round(time.perf_counter() - started, 1)}]
+    if args.reuse_teacher and (teacher_dir / "model.safetensors").is_file():  # a teacher an earlier run trained here
+        rows = [{"train_seconds": None, "reused": True}]
+    else:
+        train(config, progress=False)
+        rows = [{"train_seconds": round(time.perf_counter() - started, 1)}]
     data = test_sentences(config, work, args.speed_sentences)
     unlabeled = unlabeled_file(config, args, work)
     meta = ModelMeta.load(teacher_dir)
@@ -297,6 +300,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "distill.json")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the models here (default: a temporary folder)")
+    parser.add_argument("--reuse-teacher", action="store_true",
+                        help="keep a teacher an earlier run left in --work-dir (students only are trained)")
     parser.add_argument("--render-only", nargs="*", type=Path, metavar="RESULTS")
     args = parser.parse_args()
     if args.render_only is not None:
