@@ -141,3 +141,50 @@ def test_loss_is_differentiable_and_zero_rows_are_skipped() -> None:
     loss.backward()
     assert torch.isfinite(loss) and crf.transitions_raw.grad is not None and logits.grad is not None
     assert float(crf.loss(logits, torch.full((2, 4), IGNORE_INDEX)).detach()) == 0.0
+
+
+@pytest.mark.parametrize("scale", [1.0, 60.0])
+def test_marginals_equal_brute_force_even_with_extreme_scores(scale: float) -> None:
+    """Forward-backward in exponent space matches the sum over every path, also when scores are so far apart that
+    the smaller terms underflow float32 (the maxima are taken out before each exponent)."""
+    crf = random_crf(7)
+    torch.manual_seed(3)
+    emissions = torch.randn(1, 3, len(TAGS)) * scale
+    got = crf.marginals(emissions, torch.ones(1, 3, dtype=torch.bool))
+    assert torch.isfinite(got).all()
+    paths = list(itertools.product(range(len(TAGS)), repeat=3))
+    scores = torch.tensor([path_score(crf, emissions[0].double(), p) for p in paths], dtype=torch.float64)
+    probs = torch.softmax(scores, dim=0)
+    want = torch.zeros(3, len(TAGS), dtype=torch.float64)
+    for p, prob in zip(paths, probs, strict=True):
+        for t, y in enumerate(p):
+            want[t, y] += prob
+    assert torch.allclose(got[0].double(), want, atol=1e-4)
+    ll = crf.log_likelihood(emissions, got[0].argmax(dim=1).unsqueeze(0), torch.ones(1, 3, dtype=torch.bool))
+    assert torch.isfinite(ll).all() and float(ll.detach()) <= 1e-5
+
+
+MEMORY_PROBE = """
+import resource, torch
+from nerforge.modeling.crf import LinearChainCRF
+tags = ["O"] + [f"{p}-T{k}" for k in range(349) for p in "BI"]  # 699 tags, as XBRL data with 349 types has
+crf = LinearChainCRF(tags)
+torch.manual_seed(0)
+logits = torch.randn(8, 48, len(tags), requires_grad=True)
+labels = torch.randint(0, len(tags), (8, 48))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+crf.loss(logits, labels).backward()
+crf.marginals(logits, torch.ones(8, 48, dtype=torch.bool), 2.0).sum().backward()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_crf_memory_grows_linearly_with_the_tag_count() -> None:
+    """Issue 27: with 699 tags a batch of 8 windows of 48 words took over 2 GB (a (batch, tags, tags) tensor kept
+    for every position); it must stay far below that."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, check=True, timeout=300)
+    grown_mb = int(out.stdout.strip().splitlines()[-1])
+    assert grown_mb < 300, f"the CRF's loss and marginals grew the process by {grown_mb} MB"
