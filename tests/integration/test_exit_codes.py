@@ -158,3 +158,19 @@ def test_a_disk_that_fills_up_during_training_is_exit_1_and_leaves_no_half_check
         assert not (tmp_path / "m").exists()
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_run_that_would_not_fit_in_memory_is_refused_before_training(
+    tmp_path: Path, tiny_encoder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 27, item 8: the estimate and what would fit, exit 2, before any weight is loaded or folder written."""
+    data = tmp_path / "train.conll"
+    data.write_text(CONLL, encoding="utf-8")
+    monkeypatch.setenv("NERFORGE_MEMORY_MB", "100")
+    out = tmp_path / "model"
+    assert main(["train", "--train", str(data), "--output", str(out), "--model", str(tiny_encoder),
+                 "--max-steps", "1", "--no-tracking", "--no-progress"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "training would need about" in err and "the memory available is 100 MB" in err, err
+    assert "no batch size fits" in err and "NERFORGE_MEMORY_MB" in err
+    assert "Traceback" not in err and not out.exists()

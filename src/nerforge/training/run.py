@@ -283,7 +283,27 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
         raise DataFormatError(config.data.train, None, "no training sentence has a word the tokenizer can encode")
     if "dev" not in features:
         logger.warning("no dev split: no per-epoch F1, no early stopping; the model of the last epoch is kept")
+    _check_memory(config, model_config, plan, features)
     return Prepared(config, splits, tokenizer, base, plan, features, best_metric, threads)
+
+
+def _check_memory(config: TrainConfig, model_config: Any, plan: HeadPlan, features: dict[str, Any]) -> None:
+    """Refuse, before any weight is loaded, a run whose estimated peak memory exceeds what is available."""
+    import torch
+
+    from nerforge.training.memory import check_fits, workload
+    from nerforge.training.trainer import resolve_precision
+
+    cuda = torch.cuda.is_available()
+    batch = config.training.batch_size
+    length = max(len(enc.input_ids) for split in features.values() for enc in split.inputs.windows)
+    est = check_fits(
+        workload(model_config, batch=batch, eval_batch=config.training.eval_batch_size or 2 * batch, length=length,
+                 tags=len(plan.tags), crf=plan.spec.crf,
+                 half=resolve_precision(config.training.precision, cuda=cuda) == "bf16"),
+        device="cuda" if cuda else "cpu", accumulation=config.training.gradient_accumulation_steps,
+    )
+    logger.info("estimated peak memory: %s", est.describe())
 
 
 def _encoder_config(base: str, auto_config: Any) -> Any:
