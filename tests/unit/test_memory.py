@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nerforge.errors import UsageError
-from nerforge.training.memory import MEMORY_ENV, MB, Workload, available, check_fits, estimate
+from nerforge.training.memory import MB, MEMORY_ENV, Workload, available, check_fits, estimate
 
 MINILM = Workload(params=22_700_000, hidden=384, ffn=1536, layers=6, heads=12, batch=16, eval_batch=32, length=128,
                   tags=9, crf=True)
