@@ -127,7 +127,8 @@ def test_fp32_logits_match_torch_within_1e_4(fp32_dir: Path, model_dir: Path) ->
     rng = np.random.default_rng(0)
     for batch, length in [(1, 2), (1, 9), (4, 17), (16, 32), (3, 64)]:
         ids, mask = _random_padded(rng, batch, length)
-        expected, got = torch_backend.logits(ids, mask), onnx_backend.logits(ids, mask)
+        batch_inputs = {"input_ids": ids, "attention_mask": mask}
+        expected, got = torch_backend.logits(batch_inputs), onnx_backend.logits(batch_inputs)
         real = mask.astype(bool)
         np.testing.assert_allclose(got[real], expected[real], atol=1e-4, rtol=0, err_msg=f"batch {batch} x {length}")
 
@@ -162,7 +163,8 @@ def test_dynamo_exporter_matches_torch_too(model_dir: Path, tmp_path: Path) -> N
     torch_backend = Tagger.load(model_dir, progress=False).engine.backend
     ids, mask = _random_padded(np.random.default_rng(1), 5, 40)
     real = mask.astype(bool)
-    got, expected = OnnxBackend(out / ONNX_FILE).logits(ids, mask), torch_backend.logits(ids, mask)
+    batch_inputs = {"input_ids": ids, "attention_mask": mask}
+    got, expected = OnnxBackend(out / ONNX_FILE).logits(batch_inputs), torch_backend.logits(batch_inputs)
     np.testing.assert_allclose(got[real], expected[real], atol=1e-4, rtol=0)
 
 

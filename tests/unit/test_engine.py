@@ -69,7 +69,8 @@ class PieceBackend:
         self.by_id = {tokenizer.convert_tokens_to_ids(piece): TAGS.index(tag) for piece, tag in rules.items()}
         self.batches: list[list[int]] = []
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
         self.batches.append(attention_mask.sum(axis=1).tolist())
         out = np.zeros((*input_ids.shape, len(TAGS)), dtype=np.float32)
         out[..., 0] = 5.0
@@ -200,8 +201,8 @@ def test_engine_repairs_tags_into_valid_iob2(tokenizer) -> None:
 
 def test_engine_rejects_logits_of_the_wrong_shape(tokenizer) -> None:
     class Wrong:
-        def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-            return np.zeros((*input_ids.shape, 3), dtype=np.float32)
+        def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+            return np.zeros((*inputs["input_ids"].shape, 3), dtype=np.float32)
 
     tagger = Tagger.from_backend(Wrong(), tokenizer, ModelMeta(tags=TAGS, max_length=16, stride=4))
     with pytest.raises(ModelError, match="7 tags"):

@@ -80,8 +80,9 @@ def _random_batch(rng: np.random.Generator, batch: int, length: int) -> tuple[np
 def test_onnx_backend_logits_match_torch_on_padded_batches(graph: Path, torch_model, batch: int, length: int) -> None:
     rng = np.random.default_rng(batch * 1000 + length)
     ids, mask = _random_batch(rng, batch, length)
-    expected = TorchBackend(torch_model).logits(ids, mask)
-    got = OnnxBackend(graph).logits(ids, mask)
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    expected = TorchBackend(torch_model).logits(inputs)
+    got = OnnxBackend(graph).logits(inputs)
     assert got.shape == (batch, length, len(TAGS)) and got.dtype == np.float32
     real = mask.astype(bool)
     np.testing.assert_allclose(got[real], expected[real], atol=1e-4, rtol=0)
@@ -141,15 +142,32 @@ def test_onnx_backend_feeds_zero_token_type_ids(tmp_path: Path) -> None:
     path = _hand_graph(tmp_path / "g.onnx", ["input_ids", "attention_mask", "token_type_ids"])
     ids = np.array([[5, 6, 7]], dtype=np.int64)
     mask = np.zeros_like(ids)
-    out = OnnxBackend(path).logits(ids, mask)
+    out = OnnxBackend(path).logits({"input_ids": ids, "attention_mask": mask})
     np.testing.assert_array_equal(out[..., 0], ids.astype(np.float32))  # token_type_ids were all zero
 
 
 def test_onnx_backend_rejects_graphs_it_cannot_drive(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not those of a nerforge export"):
         OnnxBackend(_hand_graph(tmp_path / "a.onnx", ["input_ids", "attention_mask"], output="scores"))
-    with pytest.raises(ModelError, match="cannot fill"):
-        OnnxBackend(_hand_graph(tmp_path / "b.onnx", ["input_ids", "attention_mask", "pixel_values"]))
+    odd = _hand_graph(tmp_path / "b.onnx", ["input_ids", "attention_mask", "pixel_values"])
+    with pytest.raises(ModelError, match="the model's head gives"):
+        OnnxBackend(odd, inputs=("input_ids", "attention_mask"))  # checked at load against the plan's inputs
+    ids = np.array([[5, 6]], dtype=np.int64)
+    with pytest.raises(ModelError, match=r"takes inputs \['input_ids', 'attention_mask', 'pixel_values'\]"):
+        OnnxBackend(odd).logits({"input_ids": ids, "attention_mask": ids})  # or at the first batch
+    plain = _hand_graph(tmp_path / "c.onnx", ["input_ids", "attention_mask"])
+    with pytest.raises(ModelError, match="re-export"):  # a head with word features, a graph without them
+        OnnxBackend(plain, inputs=("input_ids", "attention_mask", "word_features"))
+
+
+def test_onnx_backend_feeds_a_head_s_inputs_by_name(tmp_path: Path) -> None:
+    """A new head's input reaches the graph with no change to the backend: inputs are fed by name."""
+    path = _hand_graph(tmp_path / "g.onnx", ["input_ids", "attention_mask", "span_starts"])
+    ids = np.array([[5, 6, 7]], dtype=np.int64)
+    starts = np.array([[1, 0, 9]], dtype=np.int64)
+    backend = OnnxBackend(path, inputs=("input_ids", "attention_mask", "span_starts"))
+    out = backend.logits({"input_ids": ids, "attention_mask": np.ones_like(ids), "span_starts": starts})
+    np.testing.assert_array_equal(out[..., 0], (ids + 1 + starts).astype(np.float32))
 
 
 def test_missing_onnxruntime_raises_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,8 +212,8 @@ class ShiftedBackend:
     def __init__(self, inner, column: int, delta: float) -> None:
         self.inner, self.column, self.delta = inner, column, delta
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        out = np.array(self.inner.logits(input_ids, attention_mask), copy=True)
+    def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        out = np.array(self.inner.logits(inputs), copy=True)
         out[..., self.column] += self.delta
         return out
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from nerforge.errors import ModelError
 from nerforge.io_utils import disk_full
-from nerforge.model_dir import INPUT_NAMES, OUTPUT_NAME
+from nerforge.model_dir import OUTPUT_NAME
 from nerforge.modeling.export import graph_module
 
 logger = logging.getLogger(__name__)
@@ -79,15 +79,14 @@ def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_lengt
     """Write ``model``'s forward pass (``input_ids``, ``attention_mask`` → ``logits``) to ``path`` as ONNX."""
     import torch
 
-    wrapped, extra = graph_module(model)  # the head decides its graph's inputs (nerforge.modeling.export)
+    wrapped, inputs = graph_module(model)  # the head decides its graph's inputs (nerforge.modeling.export)
     vocab = model.get_input_embeddings().num_embeddings if hasattr(model, "get_input_embeddings") else 101
     ids = torch.full((2, 8), min(100, vocab - 1), dtype=torch.long)  # any valid id: the trace is shape-only
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
-    args: tuple[Any, ...] = (ids, mask, *(torch.ones_like(ids) for _ in extra))
-    inputs = [*INPUT_NAMES, *extra]
+    args: tuple[Any, ...] = (ids, mask, *(torch.ones_like(ids) for _ in inputs[2:]))
     big = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
-    names = {"input_names": inputs, "output_names": [OUTPUT_NAME], "opset_version": opset}
+    names = {"input_names": list(inputs), "output_names": [OUTPUT_NAME], "opset_version": opset}
     chatter = io.StringIO()  # the exporters print progress and warnings of their own
     with (
         _quiet_loggers(),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,9 +146,9 @@ class _Recorder:
         self.inner = inner
         self.batches: list[tuple[tuple[int, ...], np.ndarray]] = []
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
-        out = np.asarray(self.inner.logits(input_ids, attention_mask, **inputs))  # inputs: word features, if any
-        self.batches.append((input_ids.shape, out[attention_mask.astype(bool)].astype(np.float32)))
+    def logits(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        out = np.asarray(self.inner.logits(inputs))
+        self.batches.append((inputs["input_ids"].shape, out[inputs["attention_mask"].astype(bool)].astype(np.float32)))
         return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nerforge.model_dir import INPUT_NAMES
 from nerforge.modeling.plan import FEATURES_KEY
 
 
@@ -20,11 +21,11 @@ def uses_word_features(model: Any) -> bool:
 
 
 def graph_module(model: Any) -> tuple[Any, tuple[str, ...]]:
-    """The module to trace for ``model`` (tensor inputs in, ``logits`` out) and its inputs beyond
-    ``input_ids`` and ``attention_mask``."""
+    """The module to trace for ``model`` (tensor inputs in, ``logits`` out) and the names of its inputs, in order
+    (those of the model's :class:`~nerforge.modeling.plan.HeadPlan`)."""
     if uses_word_features(model):
-        return features_logits_module(model), (FEATURES_KEY,)
-    return logits_module(model), ()
+        return features_logits_module(model), (*INPUT_NAMES, FEATURES_KEY)
+    return logits_module(model), INPUT_NAMES
 
 
 def logits_module(model: Any) -> Any:

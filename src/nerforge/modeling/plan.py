@@ -6,7 +6,8 @@ become word tags. Both live here, and only here:
 * :meth:`HeadPlan.encode`: word pieces, windows with a stride (nothing truncated, each word owned by one window),
   document context around each window when the head reads it, word features (the ``word_features`` input) when the
   head has them, and labels when training;
-* :meth:`HeadPlan.batch_inputs`: the extra model inputs of a padded batch (besides ids and mask);
+* :meth:`HeadPlan.batch_inputs`: every model input of a padded batch, by name (:attr:`HeadPlan.input_names`): what a
+  backend (PyTorch, ONNX Runtime, a Ray worker) hands the model without knowing the head;
 * :meth:`HeadPlan.decode`: each owned word's first-piece emissions → argmax, or Viterbi with a CRF (numpy, so
   PyTorch and ONNX Runtime decode alike) → a valid IOB2 tag and a probability per word.
 
@@ -33,9 +34,9 @@ from nerforge.alignment import (
     word_pieces,
 )
 from nerforge.errors import ModelError
-from nerforge.model_dir import CRF_META_KEY, FEATURES_INPUT
+from nerforge.model_dir import CRF_META_KEY, FEATURES_INPUT, INPUT_NAMES
 from nerforge.modeling.context import SentenceContext, encode_in_context, sentence_contexts
-from nerforge.modeling.decoding import WordPrediction, decode_words, softmax
+from nerforge.modeling.decoding import WordPrediction, decode_words, pad_batch, softmax
 from nerforge.modeling.features import feature_row, shape_ids
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.viterbi import viterbi_many
@@ -143,9 +144,10 @@ class HeadPlan:
         return self.with_crf(module.export_scores()) if self.spec.crf and module is not None else self
 
     @property
-    def extra_inputs(self) -> tuple[str, ...]:
-        """Model inputs besides ``input_ids`` and ``attention_mask``."""
-        return (FEATURES_KEY,) if self.spec.uses_shape else ()
+    def input_names(self) -> tuple[str, ...]:
+        """The model's inputs, in order (the ONNX graph's too): ``input_ids``, ``attention_mask`` and what the head
+        adds (``word_features`` with shape features)."""
+        return (*INPUT_NAMES, *((FEATURES_KEY,) if self.spec.uses_shape else ()))
 
     # -- encode -----------------------------------------------------------------------------------------------
 
@@ -204,17 +206,19 @@ class HeadPlan:
             raise ValueError(f"{len(ctx)} contexts for {n} sentences")
         return word_pieces(tokenizer, [c.left for c in ctx]), word_pieces(tokenizer, [c.right for c in ctx])
 
-    def batch_inputs(self, encoded: Encoded, rows: Sequence[int], width: int) -> dict[str, np.ndarray]:
-        """The extra inputs of a batch of windows ``rows`` padded to ``width``, by the name a
-        :class:`~nerforge.prediction.engine.Backend` takes them (``features``); empty for heads without any."""
-        if encoded.word_features is None:
-            return {}
-        features = np.zeros((len(rows), width), dtype=np.int64)
-        for row, k in enumerate(rows):
-            enc = encoded.windows[k]
-            values = feature_row(enc.first_piece_of, len(enc.input_ids), encoded.word_features[enc.window.example])
-            features[row, : len(values)] = values
-        return {"features": features}
+    def batch_inputs(self, encoded: Encoded, rows: Sequence[int], pad_id: int) -> dict[str, np.ndarray]:
+        """Every input (:attr:`input_names`) of a batch of windows ``rows``, right-padded with ``pad_id``: int64
+        arrays of shape ``(len(rows), longest window)``, what a :class:`~nerforge.prediction.engine.Backend` takes."""
+        ids, mask = pad_batch([encoded.windows[k].input_ids for k in rows], pad_id)
+        inputs = dict(zip(INPUT_NAMES, (ids, mask), strict=True))
+        if encoded.word_features is not None:
+            features = np.zeros_like(ids)
+            for row, k in enumerate(rows):
+                enc = encoded.windows[k]
+                values = feature_row(enc.first_piece_of, len(enc.input_ids), encoded.word_features[enc.window.example])
+                features[row, : len(values)] = values
+            inputs[FEATURES_KEY] = features
+        return inputs
 
     # -- decode -----------------------------------------------------------------------------------------------
 

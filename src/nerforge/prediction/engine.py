@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,7 +35,7 @@ from nerforge.modeling.decoding import (  # re-exported: the engine's public voc
     pad_batch,
     softmax,
 )
-from nerforge.modeling.plan import FEATURES_KEY, HeadPlan
+from nerforge.modeling.plan import HeadPlan
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -58,21 +58,20 @@ DEFAULT_CHUNK_SIZE = 1024
 
 
 class Backend(Protocol):
-    """Something that turns padded batches of piece ids into token-classification logits.
+    """Something that turns a padded batch of model inputs into token-classification logits.
 
-    Models with word features (:mod:`nerforge.modeling`) also get ``features``, an int64 array shaped like
-    ``input_ids`` (the model's ``word_features`` input); it is only ever passed to backends of such models.
+    The inputs are the ones the model's head plan names (:attr:`~nerforge.modeling.plan.HeadPlan.input_names`):
+    int64 arrays of shape ``(batch, seq_len)``, always ``input_ids`` and ``attention_mask``, and whatever else the
+    head adds. A backend passes them on by name, so it needs no change for a new head.
     """
 
-    def logits(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, features: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Logits of shape ``(batch, seq_len, num_tags)`` for int64 arrays of shape ``(batch, seq_len)``."""
+    def logits(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Logits of shape ``(batch, seq_len, num_tags)``."""
         ...
 
 
 class TorchBackend:
-    """A PyTorch token-classification model (``AutoModelForTokenClassification``) as a :class:`Backend`.
+    """A PyTorch token-classification model as a :class:`Backend`: the inputs become its forward's keywords.
 
     Args:
         model: the model; it is put in eval mode and moved to ``device``.
@@ -88,18 +87,11 @@ class TorchBackend:
             raise ModelError(f"invalid device {device!r}: {exc}") from None
         self.model = model.to(self.device).eval()
 
-    def logits(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, features: np.ndarray | None = None
-    ) -> np.ndarray:
+    def logits(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        extra = {} if features is None else {FEATURES_KEY: torch.from_numpy(features).to(self.device)}
         with torch.inference_mode():
-            out = self.model(
-                input_ids=torch.from_numpy(input_ids).to(self.device),
-                attention_mask=torch.from_numpy(attention_mask).to(self.device),
-                **extra,
-            )
+            out = self.model(**{name: torch.from_numpy(value).to(self.device) for name, value in inputs.items()})
             return out.logits.float().cpu().numpy()
 
 
@@ -207,9 +199,8 @@ class Engine:
         logits: list[Any] = [None] * len(encoded.windows)
         num_tags = len(self.meta.tags)
         for rows in batches_by_length([len(w.input_ids) for w in encoded.windows], self.batch_size):
-            ids, mask = pad_batch([encoded.windows[k].input_ids for k in rows], self.pad_id)
-            extra = self.plan.batch_inputs(encoded, rows, ids.shape[1])
-            out = checked_logits(self.backend.logits(ids, mask, **extra), ids, num_tags)
+            inputs = self.plan.batch_inputs(encoded, rows, self.pad_id)
+            out = checked_logits(self.backend.logits(inputs), inputs["input_ids"], num_tags)
             for row, k in enumerate(rows):
                 logits[k] = out[row]
         return self.plan.decode(encoded, logits)

@@ -1,7 +1,7 @@
 """ONNX Runtime as a prediction :class:`~nerforge.prediction.engine.Backend`.
 
-A directory written by ``nerforge export --onnx`` holds ``model.onnx`` (inputs ``input_ids`` and ``attention_mask``,
-int64, shape ``(batch, seq)``; output ``logits``, float32, ``(batch, seq, num_tags)``), the tokenizer, ``config.json``
+A directory written by ``nerforge export --onnx`` holds ``model.onnx`` (inputs ``input_ids``, ``attention_mask`` and
+any the head adds, int64, shape ``(batch, seq)``; output ``logits``, float32, ``(batch, seq, num_tags)``), the tokenizer, ``config.json``
 and ``nerforge.json`` with ``backend="onnx"``. :func:`load_onnx_backend` turns it into the backend of a
 :class:`~nerforge.prediction.tagger.Tagger`; the engine in front of the backend is the same as for PyTorch (windows,
 length-sorted batches, bounded chunks, results in input order), so only the forward pass changes.
@@ -16,16 +16,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from nerforge.errors import MissingDependencyError, ModelError, UsageError
-from nerforge.model_dir import FEATURES_INPUT, INPUT_NAMES, ONNX_FILE, OUTPUT_NAME, ModelMeta
+from nerforge.model_dir import INPUT_NAMES, ONNX_FILE, OUTPUT_NAME, ModelMeta
 from nerforge.threads import physical_cores
 
 logger = logging.getLogger(__name__)
 
+# Graph inputs of an encoder that no head plan gives, and the PyTorch model fills with zeros by default.
+ZERO_INPUTS = frozenset({"token_type_ids"})
 
 
 def import_onnxruntime() -> Any:
@@ -97,43 +100,55 @@ def make_session(path: str | Path, settings: SessionSettings = SessionSettings()
 class OnnxBackend:
     """An exported token-classification graph run by ONNX Runtime, as a prediction backend.
 
+    The graph's inputs are fed by name from what the head's plan gives (:meth:`logits`), so a new head needs no
+    change here. An encoder input the plan never gives, ``token_type_ids``, gets zeros (PyTorch's default).
+
     Args:
         path: the ``.onnx`` file.
         settings: threads, optimisation level, providers.
+        inputs: the inputs the model's plan gives (:attr:`~nerforge.modeling.plan.HeadPlan.input_names`), checked
+            against the graph's at load; ``None`` checks them at the first batch instead.
 
     Raises:
-        ModelError: the graph lacks the inputs/outputs nerforge exports (``input_ids``, ``attention_mask`` →
-            ``logits``).
+        ModelError: the graph lacks ``input_ids``, ``attention_mask`` or the ``logits`` output, or takes inputs
+            the plan does not give (or the other way round).
     """
 
-    def __init__(self, path: str | Path, settings: SessionSettings = SessionSettings()) -> None:
+    def __init__(
+        self, path: str | Path, settings: SessionSettings = SessionSettings(), *, inputs: Sequence[str] | None = None
+    ) -> None:
         self.path = Path(path)
         self.settings = settings
         self.session = make_session(self.path, settings)
-        inputs = {i.name for i in self.session.get_inputs()}
+        self.input_names = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
-        if not set(INPUT_NAMES) <= inputs or OUTPUT_NAME not in outputs:
+        if not set(INPUT_NAMES) <= set(self.input_names) or OUTPUT_NAME not in outputs:
             raise ModelError(
-                f"{self.path}: graph inputs {sorted(inputs)} and outputs {outputs} are not those of a nerforge export "
-                f"(inputs {list(INPUT_NAMES)}, output {OUTPUT_NAME!r}); re-export with 'nerforge export --onnx'"
+                f"{self.path}: graph inputs {sorted(self.input_names)} and outputs {outputs} are not those of a "
+                f"nerforge export (inputs {list(INPUT_NAMES)}, output {OUTPUT_NAME!r}); re-export with "
+                "'nerforge export --onnx'"
             )
-        # A graph exported with token_type_ids as an input gets zeros, as the PyTorch model would use by default.
-        self._extra_zeros = sorted(inputs - set(INPUT_NAMES))
-        unknown = [name for name in self._extra_zeros if name not in ("token_type_ids", FEATURES_INPUT)]
-        if unknown:
-            raise ModelError(f"{self.path}: the graph has inputs nerforge cannot fill: {unknown}")
+        if inputs is not None:
+            self._check_inputs(inputs)
 
-    def logits(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, features: np.ndarray | None = None
-    ) -> np.ndarray:
-        feed = {
-            "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
-            "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
-        }
-        for name in self._extra_zeros:
-            feed[name] = np.zeros_like(feed["input_ids"])
-        if features is not None and FEATURES_INPUT in feed:
-            feed[FEATURES_INPUT] = np.ascontiguousarray(features, dtype=np.int64)
+    def _check_inputs(self, given: Sequence[str] | Mapping[str, Any]) -> None:
+        missing = [n for n in self.input_names if n not in given and n not in ZERO_INPUTS]
+        unused = [n for n in given if n not in self.input_names]
+        if missing or unused:
+            raise ModelError(
+                f"{self.path}: the graph takes inputs {self.input_names} but the model's head gives {list(given)}; "
+                "re-export the model with 'nerforge export --onnx'"
+            )
+
+    def logits(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        feed = {}
+        for name in self.input_names:
+            if name in inputs:
+                feed[name] = np.ascontiguousarray(inputs[name], dtype=np.int64)
+            elif name in ZERO_INPUTS:
+                feed[name] = np.zeros_like(inputs["input_ids"], dtype=np.int64)
+            else:
+                self._check_inputs(inputs)
         (out,) = self.session.run([OUTPUT_NAME], feed)
         return out
 
@@ -162,7 +177,9 @@ def load_onnx_backend(
     """
     if settings is None:
         settings = SessionSettings(providers=_providers_for(device))
-    backend = OnnxBackend(onnx_file(directory, meta), settings)
+    from nerforge.modeling.plan import HeadPlan
+
+    backend = OnnxBackend(onnx_file(directory, meta), settings, inputs=HeadPlan.from_meta(meta).input_names)
     _check_output_width(backend, meta)
     return backend
 
