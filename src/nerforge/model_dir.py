@@ -62,30 +62,6 @@ def _typed(cls: type, raw: Any, where: str) -> Any:
 
 
 @dataclass(frozen=True)
-class HeadSettings:
-    """``extra.head``: the options of a nerforge head (see :class:`nerforge.modeling.head.HeadSpec`)."""
-
-    features: tuple[str, ...] = ()
-    crf: bool = False
-    context_sentences: int = 0
-    shape_dim: int = 16
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "features", tuple(self.features))
-        if not all(isinstance(f, str) for f in self.features):
-            raise ValueError(f"features must be names, got {list(self.features)}")
-        for name in ("context_sentences", "shape_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if not isinstance(self.crf, bool):
-            raise ValueError(f"crf must be true or false, got {self.crf!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "features": list(self.features)}
-
-
-@dataclass(frozen=True)
 class CrfTable:
     """``extra.crf``: a trained CRF's start, end and transition scores (what numpy Viterbi needs)."""
 
@@ -134,7 +110,7 @@ class TrainingInfo:
 @dataclass
 class ModelMeta:
     """``nerforge.json``: the facts a tagger needs to reproduce training-time preprocessing, and how the model was
-    made. Its sections are typed (:attr:`head_settings`, :attr:`crf_table`, :attr:`onnx`, :attr:`training`);
+    made. Its sections are typed (:attr:`head_section`, :attr:`crf_table`, :attr:`onnx`, :attr:`training`);
     ``extra`` keeps them (and the data and window counts) in the file's layout."""
 
     tags: list[str]  # IOB2 tags in id order
@@ -155,9 +131,13 @@ class ModelMeta:
         return sorted({t[2:] for t in self.tags if t != "O"})
 
     @property
-    def head_settings(self) -> HeadSettings | None:
-        """The head's options (``None``: the plain softmax head). Raises ModelError when malformed."""
-        return _typed(HeadSettings, self.extra.get(HEAD_META_KEY), f"extra.{HEAD_META_KEY}")
+    def head_section(self) -> dict[str, Any] | None:
+        """``extra.head``: the head's options as saved (``None``: the plain softmax head); read into a typed
+        :class:`~nerforge.modeling.head.HeadSpec` by ``HeadSpec.from_meta``, the one declaration of them."""
+        raw = self.extra.get(HEAD_META_KEY)
+        if raw is not None and not isinstance(raw, dict):
+            raise ModelError(f"{META_FILE}: extra.{HEAD_META_KEY} must be an object, got {type(raw).__name__}")
+        return raw
 
     @property
     def crf_table(self) -> CrfTable | None:
@@ -233,7 +213,7 @@ class ModelMeta:
         meta = cls(**{k: v for k, v in raw.items() if k in known})
         if not isinstance(meta.extra, dict):
             raise ModelError(f"{path}: extra must be an object")
-        for section in ("head_settings", "crf_table", "onnx", "training", "reading", "score_calibration"):  # malformed sections fail here, at load
+        for section in ("head_section", "crf_table", "onnx", "training", "reading", "score_calibration"):  # malformed sections fail here, at load
             try:
                 getattr(meta, section)
             except ModelError as exc:

@@ -88,7 +88,7 @@ def test_distill_writes_a_smaller_student_that_agrees_with_its_teacher(
     assert section["teacher"] == str(teacher.resolve()) and section["kept_layers"] == [0]
     assert section["teacher_layers"] == 2 and section["unlabeled_sentences"] == 40
     assert section["student_parameters"] < section["teacher_parameters"]
-    assert meta.head_settings is not None and "crf" in meta.extra  # the teacher's head kind: shape + CRF
+    assert meta.head_section is not None and "crf" in meta.extra  # the teacher's head kind: shape + CRF
     card = (student / "README.md").read_text()
     assert "A distilled student of `" in card.split("## Labels")[0]
 

@@ -9,7 +9,7 @@ import pytest
 
 from nerforge.config import load_config, parse_overrides
 from nerforge.errors import ConfigError
-from nerforge.modeling.head import HEAD_PRESETS, HeadSpec, head_preset
+from nerforge.modeling.head import HEAD_PRESETS, head_preset
 
 RECIPE = """
 [data]
@@ -98,7 +98,7 @@ def test_set_split_from_the_readme_validates(tmp_path: Path) -> None:
 
 def test_flags_only_defaults_are_the_measured_best_head() -> None:
     cfg = load_config(None, flags={"data.train": "t.conll", "output.dir": "m"})
-    spec = HeadSpec.from_config(cfg.model)
+    spec = cfg.model.head
     assert spec.name == "shape+crf"
     assert (cfg.training.learning_rate, cfg.training.batch_size) == (1e-4, 16)
 
@@ -106,15 +106,15 @@ def test_flags_only_defaults_are_the_measured_best_head() -> None:
 @pytest.mark.parametrize("name", sorted(HEAD_PRESETS))
 def test_head_presets_name_the_head_they_build(name: str) -> None:
     cfg = load_config(None, flags={"data.train": "t.conll", **{f"model.{k}": v for k, v in head_preset(name).items()}})
-    built = HeadSpec.from_config(cfg.model).name
+    built = cfg.model.head.name
     assert built == ("softmax" if name == "plain" else name)
 
 
 def test_softmax_only_options_get_a_softmax_head_unless_a_crf_is_asked_for() -> None:
     cfg = load_config(None, {"model.label_all_subwords": True}, flags={"data.train": "t.conll"})
-    assert HeadSpec.from_config(cfg.model).name == "shape+softmax"
+    assert cfg.model.head.name == "shape+softmax"
     cfg = load_config(None, {"model.class_weights": "balanced"}, flags={"data.train": "t.conll"})
-    assert not cfg.model.crf
+    assert not cfg.model.head.crf
     with pytest.raises(ConfigError, match="label_all_subwords"):
         load_config(None, {"model.label_all_subwords": True, "model.crf": True}, flags={"data.train": "t.conll"})
 

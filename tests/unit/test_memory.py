@@ -4,44 +4,58 @@ that fits. The estimate itself is checked against measured peaks by bench/many_t
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from nerforge.errors import UsageError
-from nerforge.training.memory import MB, MEMORY_ENV, Workload, available, check_fits, estimate
+from nerforge.modeling.head import HeadSpec
+from nerforge.modeling.plan import HeadPlan
+from nerforge.training.memory import MB, MEMORY_ENV, available, check_fits, estimate, workload
 
-MINILM = Workload(params=22_700_000, hidden=384, ffn=1536, layers=6, heads=12, batch=16, eval_batch=32, length=128,
-                  tags=9, crf=True)
+MINILM = SimpleNamespace(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=12,
+                         vocab_size=30522, max_position_embeddings=512, type_vocab_size=2)
+CRF = HeadSpec(features=("shape",), crf=True)
 
 
-@given(batch=st.integers(1, 256), length=st.integers(8, 512), tags=st.integers(3, 2000))
-def test_the_estimate_grows_with_batch_length_and_tags(batch: int, length: int, tags: int) -> None:
-    w = replace(MINILM, batch=batch, length=length, tags=tags)
-    base = estimate(w).total
-    assert estimate(replace(w, batch=batch + 1)).total > base
-    assert estimate(replace(w, length=length + 1)).total > base
-    assert estimate(replace(w, tags=tags + 1)).total > base
-    assert estimate(replace(w, crf=False)).total < base
-    assert estimate(replace(w, half=True)).total < base
+def tags(types: int) -> tuple[str, ...]:
+    return ("O", *(f"{p}-T{k}" for k in range(types) for p in "BI"))
+
+
+def minilm(spec: HeadSpec = CRF, types: int = 4, **kw: int) -> object:
+    values = {"batch": 16, "eval_batch": 32, "length": 128, **kw}
+    return workload(MINILM, HeadPlan(spec, tags(types), 128, 32), half=False, **values)
+
+
+@given(batch=st.integers(1, 256), length=st.integers(8, 512), types=st.integers(1, 1000))
+def test_the_estimate_grows_with_batch_length_and_tags(batch: int, length: int, types: int) -> None:
+    base = estimate(minilm(types=types, batch=batch, length=length)).total
+    assert estimate(minilm(types=types, batch=batch + 1, length=length)).total > base
+    assert estimate(minilm(types=types, batch=batch, length=length + 1)).total > base
+    assert estimate(minilm(types=types + 1, batch=batch, length=length)).total > base
+    assert estimate(minilm(HeadSpec(), types=types, batch=batch, length=length)).total < base
+    assert estimate(replace(minilm(types=types, batch=batch, length=length), half=True)).total < base
 
 
 def test_a_crf_s_training_terms_grow_linearly_with_the_tag_count() -> None:
-    """The kept CRF sums are linear in tags; only evaluation's Viterbi step (no gradient, float64) is quadratic."""
-    small, large = (replace(MINILM, tags=t, eval_batch=1) for t in (100, 1000))
-    viterbi = 3 * 1 * 8
-    train_part = (estimate(large).head - viterbi * 1000**2) / (estimate(small).head - viterbi * 100**2)
-    assert train_part == pytest.approx(10)
+    """What the CRF keeps for the gradient is linear in tags; only decoding's Viterbi step (no gradient) is
+    quadratic, and it is counted per evaluation window."""
+    small, large = (HeadPlan(CRF, tags(t), 128, 32) for t in (100, 1000))
+    ratio = large.training_bytes_per_token() / small.training_bytes_per_token()
+    assert ratio == pytest.approx(len(large.tags) / len(small.tags))
+    assert large.decode_bytes_per_window() / small.decode_bytes_per_window() == pytest.approx(ratio**2)
+    assert HeadPlan(HeadSpec(), tags(1000), 128, 32).decode_bytes_per_window() == 0
 
 
 def test_a_run_that_fits_passes_and_one_that_does_not_names_the_batch_size_that_fits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    need = estimate(MINILM).total
+    need = estimate(minilm()).total
     monkeypatch.setenv(MEMORY_ENV, str(need / MB + 1))
-    assert check_fits(MINILM).total == need
-    big = replace(MINILM, batch=128, length=256)
+    assert check_fits(minilm()).total == need
+    big = minilm(batch=128, length=256)
     with pytest.raises(UsageError) as caught:
         check_fits(big, accumulation=2)
     text = str(caught.value)
@@ -55,9 +69,10 @@ def test_a_run_that_fits_passes_and_one_that_does_not_names_the_batch_size_that_
 def test_when_no_batch_fits_it_says_what_else_does(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(MEMORY_ENV, "100")  # less than the process itself
     with pytest.raises(UsageError, match="no batch size fits"):
-        check_fits(MINILM)
-    wide = replace(MINILM, batch=1, length=512, tags=4000, eval_batch=64)  # the Viterbi step of 4000 tags dominates
-    monkeypatch.setenv(MEMORY_ENV, str(estimate(replace(wide, crf=False)).total / MB + 1))
+        check_fits(minilm())
+    wide = minilm(types=2000, batch=1, length=512, eval_batch=64)  # the Viterbi step of 4001 tags dominates
+    plain = minilm(HeadSpec(), types=2000, batch=1, length=512, eval_batch=64)
+    monkeypatch.setenv(MEMORY_ENV, str(estimate(plain).total / MB + 1))
     with pytest.raises(UsageError, match="--head plain fits"):
         check_fits(wide)
 
@@ -65,7 +80,7 @@ def test_when_no_batch_fits_it_says_what_else_does(monkeypatch: pytest.MonkeyPat
 def test_the_setting_turns_the_check_off_or_is_refused_when_not_a_number(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(MEMORY_ENV, "0")
     assert available() is None
-    assert check_fits(replace(MINILM, batch=100_000)).total > 0
+    assert check_fits(minilm(batch=100_000)).total > 0
     monkeypatch.setenv(MEMORY_ENV, "lots")
     with pytest.raises(UsageError, match=MEMORY_ENV):
         available()

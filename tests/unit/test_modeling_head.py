@@ -21,8 +21,8 @@ TAGS = ["O", "B-LOC", "I-LOC"]
         (HeadSpec(), "softmax", False),
         (HeadSpec(context_sentences=1), "softmax+context1", False),
         (HeadSpec(crf=True), "crf", True),
-        (HeadSpec(("shape",)), "shape+softmax", True),
-        (HeadSpec(("shape",), True, 2), "shape+crf+context2", True),
+        (HeadSpec(features=("shape",)), "shape+softmax", True),
+        (HeadSpec(features=("shape",), crf=True, context_sentences=2), "shape+crf+context2", True),
     ],
 )
 def test_head_names_and_meta_round_trip(spec: HeadSpec, name: str, custom: bool) -> None:
@@ -38,14 +38,16 @@ def test_head_meta_errors_name_the_problem() -> None:
     bad = {"head": {"features": [], "crf": False, "context_sentences": 0}}
     with pytest.raises(ModelError, match="does not match"):
         HeadSpec.from_meta(ModelMeta(tags=TAGS, max_length=16, stride=4, head="crf", extra=bad))
-    with pytest.raises(ModelError, match="unknown word features"):
-        HeadSpec(("casing",))
+    with pytest.raises(ValueError, match="unknown word features"):
+        HeadSpec(features=("casing",))
+    with pytest.raises(ModelError, match=r"extra.head: crf: Input should be a valid boolean"):
+        HeadSpec.from_meta(ModelMeta(tags=TAGS, max_length=16, stride=4, head="crf", extra={"head": {"crf": "yes"}}))
 
 
 def test_head_model_round_trip_is_strict(tiny_encoder: Path, tmp_path: Path) -> None:
     from nerforge.modeling.model import build_model, load_head_model
 
-    spec = HeadSpec(("shape",), True)
+    spec = HeadSpec(features=("shape",), crf=True)
     torch.manual_seed(0)
     model = build_model(spec, str(tiny_encoder), TAGS).eval()
     model.save_pretrained(tmp_path)
@@ -73,25 +75,28 @@ def test_nerforge_json_sections_are_typed_and_checked_at_load(tmp_path) -> None:
     import json
 
     from nerforge.errors import ModelError
-    from nerforge.model_dir import SCHEMA_VERSION, HeadSettings, ModelMeta
+    from nerforge.model_dir import SCHEMA_VERSION, ModelMeta
 
-    spec = HeadSpec(("shape",), True, 1)
+    spec = HeadSpec(features=("shape",), crf=True, context_sentences=1)
     meta = ModelMeta(tags=TAGS, max_length=16, stride=4, head=spec.name, extra={"head": spec.to_dict()})
     meta.save(tmp_path)
     loaded = ModelMeta.load(tmp_path)
     assert loaded.schema_version == SCHEMA_VERSION
-    assert loaded.head_settings == HeadSettings(("shape",), True, 1, 16)
+    assert loaded.head_section == {"features": ["shape"], "crf": True, "context_sentences": 1, "shape_dim": 16}
     assert HeadSpec.from_meta(loaded) == spec
 
     raw = json.loads((tmp_path / "nerforge.json").read_text())
     for broken, message in (
-        ({**raw, "extra": {"head": {"context_sentences": "two"}}}, "extra.head"),
+        ({**raw, "extra": {"head": ["shape"]}}, "extra.head must be an object"),
         ({**raw, "extra": {"crf": {"start": [0.0], "end": [0.0], "transitions": [[0.0]]}}}, "does not have"),
         ({**raw, "schema_version": SCHEMA_VERSION + 1}, "newer than this nerforge"),
     ):
         (tmp_path / "nerforge.json").write_text(json.dumps(broken))
         with pytest.raises(ModelError, match=message):
             ModelMeta.load(tmp_path)
+    typed = ModelMeta(tags=TAGS, max_length=16, stride=4, head=spec.name, extra={"head": {"context_sentences": "two"}})
+    with pytest.raises(ModelError, match="extra.head: context_sentences: Input should be a valid integer"):
+        HeadSpec.from_meta(typed)  # the head's one declaration types it
     old = {k: v for k, v in raw.items() if k != "schema_version"}  # a directory written before the schema version
     (tmp_path / "nerforge.json").write_text(json.dumps(old))
     assert HeadSpec.from_meta(ModelMeta.load(tmp_path)) == spec

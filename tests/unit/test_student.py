@@ -73,7 +73,7 @@ def head_model(layers: int = 4) -> NerforgeTokenClassifier:
     torch.manual_seed(0)
     encoder = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
                                    intermediate_size=32, max_position_embeddings=32), add_pooling_layer=False)
-    model = NerforgeTokenClassifier(head_config(HeadSpec(("shape",), True), encoder.config, TAGS), encoder=encoder)
+    model = NerforgeTokenClassifier(head_config(HeadSpec(features=("shape",), crf=True), encoder.config, TAGS), encoder=encoder)
     with torch.no_grad():
         model.crf.transitions_raw.normal_(0, 0.02)
         model.shape.linear.weight.normal_(0, 0.5)
@@ -117,7 +117,7 @@ def test_shrunk_head_model_saves_and_loads_as_itself(tmp_path) -> None:
     student = shrink(teacher, [1, 3]).eval()
     assert torch.equal(model_crf(student).transitions_raw, teacher.crf.transitions_raw)  # the CRF is copied
     student.save_pretrained(tmp_path)
-    loaded = load_head_model(tmp_path, HeadSpec(("shape",), True), TAGS)
+    loaded = load_head_model(tmp_path, HeadSpec(features=("shape",), crf=True), TAGS)
     assert loaded.encoder.config.num_hidden_layers == 2
     with torch.no_grad():
         assert torch.allclose(loaded(**inputs()).logits, student(**inputs()).logits, atol=1e-6)
@@ -152,7 +152,7 @@ def test_a_narrower_feed_forward_keeps_the_units_that_matter(make) -> None:
 def test_a_narrowed_head_model_saves_and_loads_as_itself(tmp_path) -> None:
     student = shrink(head_model(), [1, 3], ffn_size=10).eval()
     student.save_pretrained(tmp_path)
-    loaded = load_head_model(tmp_path, HeadSpec(("shape",), True), TAGS)
+    loaded = load_head_model(tmp_path, HeadSpec(features=("shape",), crf=True), TAGS)
     assert loaded.encoder.config.intermediate_size == 10 and loaded.encoder.config.num_hidden_layers == 2
     with torch.no_grad():
         assert torch.allclose(loaded(**inputs()).logits, student(**inputs()).logits, atol=1e-6)

@@ -128,7 +128,7 @@ def train_cli(
     if head is not None:
         if head not in HEAD_PRESETS:
             raise typer.BadParameter(f"{head!r} is not one of: {', '.join(HEAD_PRESETS)}", param_hint="'--head'")
-        flags.update({f"model.{key}": value for key, value in head_preset(head).items()})
+        flags.update({f"model.head.{key}": value for key, value in head_preset(head).items()})
     if labels is not None:
         flags["data.labels"] = [t.strip() for t in labels.split(",") if t.strip()]
     if no_tracking:

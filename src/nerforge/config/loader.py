@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from nerforge.config.schema import DATA_DIR_ENV, PATH_KEYS, TrainConfig
+from nerforge.config.schema import DATA_DIR_ENV, HEAD_KEYS, PATH_KEYS, TrainConfig
 from nerforge.errors import ConfigError
 
 
@@ -180,9 +180,15 @@ def load_config(
     Raises:
         ConfigError: unreadable file, unknown key or invalid value; the message names the key and its source.
     """
-    for key in list(flags or {}) + list(overrides or {}):
+    flags, overrides = _nested_head_keys(flags or {}), _nested_head_keys(overrides or {})
+    for key in list(flags) + list(overrides):
         _check_section_path(key)
     raw = read_config_file(path, data_dir=data_dir) if path is not None else {}
+    model = raw.get("model")
+    if isinstance(model, dict) and any(key in model for key in HEAD_KEYS):  # the flat head keys of earlier configs
+        head = model.setdefault("head", {})
+        if isinstance(head, dict):
+            head.update({key: model.pop(key) for key in HEAD_KEYS if key in model})
     sources = {key: str(path) for key in _dotted_keys(raw)}
     apply_overrides(raw, dict(flags or {}), source="command line")
     sources.update({key: "command line" for key in flags or {}})
@@ -193,6 +199,13 @@ def load_config(
     except ValidationError as exc:
         raise _config_error(exc, sources) from None
     return _absolute_paths(config)
+
+
+def _nested_head_keys(keys: Mapping[str, Any]) -> dict[str, Any]:
+    """``model.KEY`` for a head option (the flat spelling of earlier configs) as ``model.head.KEY``, so that each
+    source keeps its precedence over the others whichever spelling it uses."""
+    return {(f"model.head.{dotted[6:]}" if dotted.startswith("model.") and dotted[6:] in HEAD_KEYS else dotted): value
+            for dotted, value in keys.items()}
 
 
 def _check_section_path(dotted: str) -> None:

@@ -18,7 +18,9 @@ from nerforge.data.readers.options import READ_OPTION_FIELDS, READ_OPTION_NAMES,
 from nerforge.data.readers.options import problems as read_option_problems
 from nerforge.errors import ConfigError
 from nerforge.model_dir import DEFAULT_MODEL, RESOLVED_CONFIG_FILE  # noqa: F401 - re-exported by nerforge.config
-from nerforge.modeling.head import DEFAULT_CRF, DEFAULT_FEATURES
+from nerforge.modeling.head import HeadSpec
+
+HEAD_KEYS = tuple(HeadSpec.model_fields)  # the flat model.<key> spelling of earlier configs is read into model.head
 
 # The environment variable that replaces ``data.root`` (a data root for portable recipes); ``--data-dir`` wins over it.
 DATA_DIR_ENV = "NERFORGE_DATA_DIR"
@@ -161,36 +163,37 @@ class ModelConfig(_Section):
     max_length: int = Field(256, ge=8, description="subwords per window, specials included (capped by the model)")
     stride: int = Field(32, ge=0, description="subwords shared by consecutive windows of a long sentence")
     label_all_subwords: bool = Field(False, description="label every subword (B- becomes I- on continuations)")
-    # Head options (nerforge.modeling). The default is shape features + CRF (measured best, docs/accuracy.md); all
-    # off (`--head plain`) is the plain Hugging Face token-classification head that transformers.pipeline loads.
-    features: list[Literal["shape"]] = Field(
-        default_factory=lambda: list(DEFAULT_FEATURES),
-        description="word features fed to the head: 'shape' (casing, digits, punctuation); [] for none",
-    )
-    crf: bool = Field(
-        DEFAULT_CRF, description="a linear-chain CRF over the words (IOB2 transitions), Viterbi decoding"
-    )
-    context_sentences: int = Field(
-        0, ge=0, le=8, description="neighbouring sentences of the same document on each side, as unlabelled context"
+    # The head (nerforge.modeling.head.HeadSpec, the one declaration of its options). The default is shape features +
+    # CRF (measured best, docs/accuracy.md); all off (`--head plain`) is the plain Hugging Face token-classification
+    # head that transformers.pipeline loads. The flat keys of earlier configs (model.crf, ...) are read into it.
+    head: HeadSpec = Field(
+        default_factory=lambda: HeadSpec.model_validate(HeadSpec.for_training({})),
+        description="the head's options: features, crf, context_sentences, shape_dim",
     )
     class_weights: Literal["balanced"] | None = Field(
         None, description="'balanced': weight the loss of each tag by 1/sqrt(its train frequency), mean 1"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _head_defaults(cls, data: Any) -> Any:
+        """Read the flat head keys of earlier configs into ``head`` and fill its defaults (``HeadSpec.for_training``:
+        the head's own rules)."""
+        if not isinstance(data, dict):
+            return data
+        head = data.get("head", {})
+        if isinstance(head, HeadSpec) or not isinstance(head, dict):
+            return data  # already built (an assignment validates the whole model again), or validation names it
+        data = dict(data)
+        head = {**head, **{key: data.pop(key) for key in HEAD_KEYS if key in data}}
+        data["head"] = HeadSpec.for_training(
+            head, label_all_subwords=bool(data.get("label_all_subwords")), class_weights=data.get("class_weights")
+        )
+        return data
+
     @model_validator(mode="after")
     def _check_head(self) -> ModelConfig:
-        from nerforge.errors import ModelError
-        from nerforge.modeling.head import HeadSpec  # the head's own rules live with the head
-
-        if "crf" not in self.model_fields_set and (self.label_all_subwords or self.class_weights is not None):
-            # the CRF is only the default head: options chosen for a softmax head get one (a CRF given explicitly
-            # with them is still refused below)
-            self.__dict__["crf"] = False
-        try:
-            spec = HeadSpec.from_config(self)
-        except ModelError as exc:
-            raise ValueError(str(exc)) from None
-        spec.check_training(label_all_subwords=self.label_all_subwords, class_weights=self.class_weights)
+        self.head.check_training(label_all_subwords=self.label_all_subwords, class_weights=self.class_weights)
         return self
 
 

@@ -9,11 +9,13 @@ architecture (the extra sentences only change the inputs), so such a model still
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from nerforge.errors import ModelError
-from nerforge.model_dir import HeadSettings
+from nerforge.model_dir import HEAD_META_KEY
 from nerforge.modeling.features import FEATURE_NAMES
 
 PLAIN_HEAD = "softmax"
@@ -24,8 +26,8 @@ DEFAULT_SHAPE_DIM = 16
 DEFAULT_FEATURES: tuple[str, ...] = ("shape",)
 DEFAULT_CRF = True
 
-# ``nerforge train --head NAME``: named heads as [model] keys. "plain" is the Hugging Face token-classification head,
-# the one that loads in ``transformers.pipeline``.
+# ``nerforge train --head NAME``: named heads as ``model.head`` keys. "plain" is the Hugging Face token-classification
+# head, the one that loads in ``transformers.pipeline``.
 HEAD_PRESETS: dict[str, dict[str, Any]] = {
     "shape+crf": {"features": ["shape"], "crf": True},
     "crf": {"features": [], "crf": True},
@@ -35,7 +37,7 @@ HEAD_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def head_preset(name: str) -> dict[str, Any]:
-    """The ``[model]`` keys of a named head (``--head``), e.g. ``{"features": [], "crf": False}`` for ``plain``.
+    """The ``model.head`` keys of a named head (``--head``), e.g. ``{"features": [], "crf": False}`` for ``plain``.
 
     Raises:
         ModelError: an unknown name (the message lists the known ones).
@@ -46,28 +48,58 @@ def head_preset(name: str) -> dict[str, Any]:
         raise ModelError(f"unknown head {name!r}; choose one of: {', '.join(HEAD_PRESETS)}") from None
 
 
-@dataclass(frozen=True)
-class HeadSpec:
-    """Head options.
-
-    Attributes:
-        features: word features fed to the classifier (``"shape"``).
-        crf: a linear-chain CRF over the words instead of per-word softmax.
-        context_sentences: sentences of the same document on each side given as unlabelled context.
-        shape_dim: size of the projected shape features.
+class HeadSpec(BaseModel):
+    """The head's options: the one declaration of them. The training config holds one (``model.head``; the flat keys
+    ``model.features``, ``model.crf``, ``model.context_sentences`` of earlier configs are still read), a model
+    directory stores one (``nerforge.json`` ``extra.head``) and a nerforge model's ``config.json`` carries one
+    (``head``). Built with keywords only; ``HeadSpec()`` is the plain head, :meth:`for_training` the one a user gets.
     """
 
-    features: tuple[str, ...] = ()
-    crf: bool = False
-    context_sentences: int = 0
-    shape_dim: int = DEFAULT_SHAPE_DIM
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self) -> None:
-        unknown = [f for f in self.features if f not in FEATURE_NAMES]
+    features: tuple[str, ...] = Field((), description="word features fed to the head: 'shape' (casing, digits, "
+                                      "punctuation); [] for none")
+    crf: bool = Field(False, strict=True, description="a linear-chain CRF over the words (IOB2 transitions), "
+                      "Viterbi decoding")
+    context_sentences: int = Field(0, ge=0, le=8, strict=True, description="neighbouring sentences of the same "
+                                   "document on each side, as unlabelled context")
+    shape_dim: int = Field(DEFAULT_SHAPE_DIM, ge=1, strict=True, description="size of the projected shape features")
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [f for f in value if f not in FEATURE_NAMES]
         if unknown:
-            raise ModelError(f"unknown word features {unknown}; known: {', '.join(FEATURE_NAMES)}")
-        if len(set(self.features)) != len(self.features):
-            raise ModelError(f"model.features lists a feature twice: {list(self.features)}")
+            raise ValueError(f"unknown word features {unknown}; known: {', '.join(FEATURE_NAMES)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a feature twice: {list(value)}")
+        return value
+
+    @classmethod
+    def for_training(cls, given: Mapping[str, Any], *, label_all_subwords: bool = False,
+                     class_weights: str | None = None) -> dict[str, Any]:
+        """The head keys a training config gets: ``given`` with the defaults filled in (shape features and a CRF;
+        no CRF by default when ``label_all_subwords`` or class weights, options of a softmax head, are chosen)."""
+        values = dict(given)
+        values.setdefault("features", list(DEFAULT_FEATURES))
+        values.setdefault("crf", DEFAULT_CRF and not label_all_subwords and class_weights is None)
+        return values
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> HeadSpec:
+        """A spec from its saved form (``extra.head`` of ``nerforge.json``, ``head`` of ``config.json``).
+
+        Raises:
+            ModelError: naming ``where`` and the key that is wrong.
+        """
+        if not isinstance(raw, Mapping):
+            raise ModelError(f"{where} must be an object, got {type(raw).__name__}")
+        try:
+            return cls.model_validate(dict(raw))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            raise ModelError(f"invalid {where}: {key}: {err['msg']}") from None
 
     def check_training(self, *, label_all_subwords: bool, class_weights: str | None) -> None:
         """Refuse training options this head cannot honour.
@@ -81,31 +113,21 @@ class HeadSpec:
             raise ValueError("model.class_weights weights the softmax loss; a CRF's sequence loss takes none")
 
     @classmethod
-    def from_config(cls, model: Any) -> HeadSpec:
-        """From a :class:`nerforge.config.ModelConfig`."""
-        return cls(tuple(model.features), bool(model.crf), int(model.context_sentences))
-
-    def config_values(self) -> dict[str, Any]:
-        """The ``model`` config keys that give this head (the inverse of :meth:`from_config`)."""
-        return {"features": list(self.features), "crf": self.crf, "context_sentences": self.context_sentences}
-
-    @classmethod
     def from_meta(cls, meta: Any) -> HeadSpec:
-        """From a :class:`nerforge.model_dir.ModelMeta` (its typed ``head_settings``; none is the plain head)."""
-        settings = meta.head_settings
-        if settings is None:
+        """From a :class:`nerforge.model_dir.ModelMeta` (``extra.head``; none is the plain head).
+
+        Raises:
+            ModelError: malformed settings, or settings that do not give the head ``meta.head`` names.
+        """
+        raw = meta.extra.get(HEAD_META_KEY)
+        if raw is None:
             if meta.head != PLAIN_HEAD:
-                raise ModelError(f"model head {meta.head!r} has no settings in nerforge.json (extra.head)")
+                raise ModelError(f"model head {meta.head!r} has no settings in nerforge.json (extra.{HEAD_META_KEY})")
             return cls()
-        spec = cls(settings.features, settings.crf, settings.context_sentences, settings.shape_dim)
+        spec = cls.from_dict(raw, f"nerforge.json extra.{HEAD_META_KEY}")
         if spec.name != meta.head:
             raise ModelError(f"nerforge.json: head {meta.head!r} does not match its settings ({spec.name!r})")
         return spec
-
-    @property
-    def settings(self) -> HeadSettings:
-        """The typed ``extra.head`` section of ``nerforge.json``."""
-        return HeadSettings(self.features, self.crf, self.context_sentences, self.shape_dim)
 
     @property
     def name(self) -> str:
@@ -166,4 +188,5 @@ class HeadSpec:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        return self.settings.to_dict()
+        """The saved form (``extra.head``, ``config.json`` ``head``): every key, features as a list."""
+        return self.model_dump(mode="json")

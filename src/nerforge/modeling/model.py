@@ -17,6 +17,7 @@ cross-entropy over them.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,10 +65,7 @@ class NerforgeHeadConfig(PretrainedConfig):
 
     @property
     def spec(self) -> HeadSpec:
-        from nerforge.model_dir import HeadSettings
-
-        s = HeadSettings(**self.head)
-        return HeadSpec(s.features, s.crf, s.context_sentences, s.shape_dim)
+        return HeadSpec.from_dict(self.head, "config.json head")
 
     def encoder_config(self) -> Any:
         from transformers import AutoConfig
@@ -156,6 +154,30 @@ class NerforgeTokenClassifier(PreTrainedModel):
         return TokenClassifierOutput(loss=loss, logits=logits)
 
 
+def encoder_config(source: str | Path | Any) -> Any:
+    """The encoder's transformers config, whatever the head: of a model directory or hub id (its ``config.json``;
+    for a nerforge head model the encoder's config kept inside it, or ``encoder/config.json`` of the first layout),
+    or of a loaded model's ``config``. Callers need not know whether a model has a nerforge head.
+
+    Raises:
+        OSError, ValueError: as ``AutoConfig.from_pretrained`` for a source that has no usable config.
+    """
+    from transformers import AutoConfig
+
+    if isinstance(source, NerforgeHeadConfig):
+        return source.encoder_config()
+    if not isinstance(source, (str, Path)):
+        return source
+    path = Path(source)
+    if (path / "config.json").is_file():
+        raw = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        if isinstance(raw, dict) and raw.get("model_type") == MODEL_TYPE:
+            return NerforgeHeadConfig.from_pretrained(path, local_files_only=True).encoder_config()
+    elif (path / ENCODER_DIR / "config.json").is_file():
+        return AutoConfig.from_pretrained(path / ENCODER_DIR, local_files_only=True, trust_remote_code=False)
+    return AutoConfig.from_pretrained(str(source), trust_remote_code=False)
+
+
 def _encoder_from_config(config: NerforgeHeadConfig, **kwargs: Any) -> Any:
     from transformers import AutoModel
 
@@ -230,6 +252,16 @@ def load_model(directory: str | Path, spec: HeadSpec, tags: Sequence[str]) -> An
         )
     except (OSError, ValueError, KeyError, *_weights_errors()) as exc:
         raise _load_error(directory, exc) from None
+
+
+def load_trained(directory: str | Path, meta: Any) -> Any:
+    """The PyTorch model of a trained model directory, as its ``nerforge.json`` (``meta``) describes it, whatever
+    its head (see :func:`load_model`).
+
+    Raises:
+        ModelError: malformed head settings, missing or unreadable files, or weights that do not fit.
+    """
+    return load_model(directory, HeadSpec.from_meta(meta), meta.tags)
 
 
 def load_head_model(directory: str | Path, spec: HeadSpec, tags: Sequence[str]) -> NerforgeTokenClassifier:

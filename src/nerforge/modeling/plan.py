@@ -149,6 +149,28 @@ class HeadPlan:
         adds (``word_features`` with shape features)."""
         return (*INPUT_NAMES, *((FEATURES_KEY,) if self.spec.uses_shape else ()))
 
+    # -- memory (nerforge.training.memory estimates a run's peak from these) ------------------------------------
+
+    def plain(self) -> HeadPlan:
+        """The plan of the plain head over the same tags and windows (what ``--head plain`` would train)."""
+        return replace(self, spec=HeadSpec(), crf=None)
+
+    def parameters(self, hidden: int) -> int:
+        """Parameters of the head on an encoder of ``hidden`` units (classifier, shape projection, CRF scores)."""
+        n = len(self.tags)
+        shape = self.spec.shape_dim if self.spec.uses_shape else 0
+        return (hidden + shape + 1) * n + shape * 16 + (n * n + 2 * n if self.spec.crf else 0)
+
+    def training_bytes_per_token(self) -> int:
+        """Bytes autograd keeps per window position for the head: the logits, their log-softmax and gradient, and
+        with a CRF its forward sums (a few ``(batch, tags)`` tensors per word: linear in the tag count)."""
+        return 4 * len(self.tags) * (3 + (6 if self.spec.crf else 0))
+
+    def decode_bytes_per_window(self) -> int:
+        """Transient bytes per window of decoding a batch: a CRF's Viterbi step holds ``(windows, tags, tags)``
+        float64 candidates and their argmax; argmax decoding holds nothing worth counting."""
+        return 3 * 8 * len(self.tags) ** 2 if self.spec.crf else 0
+
     # -- encode -----------------------------------------------------------------------------------------------
 
     def contexts(

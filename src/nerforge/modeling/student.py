@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from nerforge.errors import ModelError
-from nerforge.modeling.crf import pack_positions
+from nerforge.modeling.crf import LinearChainCRF, pack_positions
 
 
 def spread_layers(total: int, keep: int) -> list[int]:
@@ -180,18 +180,22 @@ def _layers_key(config: Any) -> str:
     return mapped or "num_hidden_layers"
 
 
-def model_crf(model: nn.Module) -> Any:
-    """The CRF of a model (unwrapped from a distributed wrapper), or ``None`` for a softmax head."""
+def model_crf(model: nn.Module | None) -> Any:
+    """The CRF of a model (unwrapped from a distributed wrapper; a CRF is its own), or ``None`` for a softmax head."""
+    if model is None or isinstance(model, LinearChainCRF):
+        return model
     return getattr(getattr(model, "module", model), "crf", None)
 
 
-def soft_targets(logits: torch.Tensor, mask: torch.Tensor, temperature: float, crf: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Word distributions at ``temperature`` over the ``mask`` positions of each window, packed to the front.
+def soft_targets(logits: torch.Tensor, mask: torch.Tensor, temperature: float, model: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word distributions at ``temperature`` over the ``mask`` positions of each window, packed to the front: the
+    softmax of the logits, or the CRF's marginals when ``model`` (the model that gave them) has a CRF.
 
     Returns:
         ``probs`` ``(batch, n, num_tags)`` and ``chain_mask`` ``(batch, n)`` (which packed rows are words).
     """
     packed, chain_mask, _ = pack_positions(logits, mask)
+    crf = model_crf(model)
     if crf is not None:
         rows = chain_mask.any(dim=1)
         probs = torch.zeros_like(packed, dtype=torch.float32)
@@ -202,7 +206,7 @@ def soft_targets(logits: torch.Tensor, mask: torch.Tensor, temperature: float, c
 
 
 def distillation_loss(
-    student_logits: torch.Tensor, mask: torch.Tensor, teacher_probs: torch.Tensor, temperature: float, crf: Any = None
+    student_logits: torch.Tensor, mask: torch.Tensor, teacher_probs: torch.Tensor, temperature: float, model: Any = None
 ) -> torch.Tensor:
     """``T² · KL(teacher ‖ student)`` over the word positions ``mask``.
 
@@ -212,10 +216,11 @@ def distillation_loss(
         teacher_probs: ``(batch, m, num_tags)``, the teacher's distributions of those positions packed to the front
             (``m`` at least the most positions in a row; extra rows ignored).
         temperature: ``T``.
-        crf: the student's CRF, if it has one (then its marginals are compared, summed per window).
+        model: the student (with a CRF, its marginals are compared, summed per window).
     """
     if not bool(mask.any()):
         return student_logits.sum() * 0.0
+    crf = model_crf(model)
     student, chain_mask = soft_targets(student_logits, mask, temperature, crf)
     n = student.shape[1]
     teacher = teacher_probs[:, :n].float().to(student.device)

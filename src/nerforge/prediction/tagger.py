@@ -17,7 +17,6 @@ from nerforge.data.schemes import tags_to_spans
 from nerforge.errors import ModelError, UsageError
 from nerforge.evaluation.calibration import apply_temperature
 from nerforge.model_dir import WEIGHTS_FILE, WEIGHTS_INDEX_FILE, ModelMeta, position_limit, quiet_transformers
-from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
 from nerforge.prediction.engine import (
     DEFAULT_BATCH_SIZE,
@@ -100,7 +99,7 @@ class Tagger:
             UsageError: an unknown ``backend``.
         """
         from nerforge.model_dir import load_tokenizer
-        from nerforge.modeling.model import load_model
+        from nerforge.modeling.model import load_trained
 
         directory = Path(path)
         if not directory.is_dir():
@@ -125,7 +124,7 @@ class Tagger:
             raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
         with quiet_transformers():
             tokenizer = load_tokenizer(str(directory))  # handles byte-level BPE (add_prefix_space)
-            model = load_model(directory, HeadSpec.from_meta(meta), meta.tags)  # never remote code
+            model = load_trained(directory, meta)  # never remote code
         logger.debug("loaded %s (%d tags, max_length %d)", directory, len(meta.tags), meta.max_length)
         return cls.from_model(
             model, tokenizer, meta, batch_size=batch_size, device=device, progress=progress, chunk_size=chunk_size
@@ -265,7 +264,8 @@ def check_model(model: Any, meta: ModelMeta) -> None:
         if mismatched:
             i = mismatched[0]
             raise ModelError(f"label id {i} is {named.get(i)!r} in config.json but {meta.tags[i]!r} in nerforge.json")
-    encoder_config = config.encoder_config() if hasattr(config, "encoder_config") else config  # a nerforge head
-    positions = position_limit(encoder_config)
+    from nerforge.modeling.model import encoder_config
+
+    positions = position_limit(encoder_config(config))
     if positions is not None and meta.max_length > positions:
         raise ModelError(f"max_length {meta.max_length} in nerforge.json exceeds the model's {positions} positions")

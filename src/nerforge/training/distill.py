@@ -31,13 +31,11 @@ from nerforge.alignment import IGNORE_INDEX
 from nerforge.config import DistillConfig, TrainConfig
 from nerforge.errors import ConfigError, ModelError, UsageError
 from nerforge.model_dir import ModelMeta, quiet_transformers
-from nerforge.modeling.head import HeadSpec
-from nerforge.modeling.model import load_model
+from nerforge.modeling.model import load_trained
 from nerforge.modeling.student import (
     distillation_loss,
     ffn_width,
     layer_stack,
-    model_crf,
     shrink,
     soft_targets,
     spread_layers,
@@ -92,7 +90,7 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
         raise ConfigError(f"the data's tags {list(prepared.tags)} differ from the teacher's {list(meta.tags)}; the "
                           "student learns the teacher's labels (data.labels)")
     with quiet_transformers():
-        teacher = load_model(settings.teacher, HeadSpec.from_meta(meta), meta.tags).eval()
+        teacher = load_trained(settings.teacher, meta).eval()
     _, total = layer_stack(teacher)
     keep = check_student_size(total, settings)
     teacher_ffn = ffn_width(teacher) if settings.ffn_size is not None else None
@@ -119,8 +117,7 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
         features = build_split("unlabeled", unlabeled, tokenizer, label2id, plan,
                                label_all_subwords=prepared.config.model.label_all_subwords)
         parts.append((features.dataset(), False))
-    crf = model_crf(teacher)
-    targets = [teacher_targets(teacher, ds, collator, settings.temperature, crf, progress=progress) for ds, _ in parts]
+    targets = [teacher_targets(teacher, ds, collator, settings.temperature, progress=progress) for ds, _ in parts]
     dataset = DistillDataset([(ds, t, gold) for (ds, gold), t in zip(parts, targets, strict=True)])
     del teacher
     extra = {
@@ -212,7 +209,7 @@ def read_unlabeled(paths: Sequence[Path], text_column: str = "text") -> list[Exa
 
 @torch.no_grad()
 def teacher_targets(teacher: torch.nn.Module, dataset: WindowDataset, collator: PaddingCollator, temperature: float,
-                    crf: Any = None, *, progress: bool = False) -> list[np.ndarray]:
+                    *, progress: bool = False) -> list[np.ndarray]:
     """The teacher's word distributions at ``temperature`` for each window of ``dataset``: an array
     ``(words of the window, num_tags)`` (float16), in the order of the window's word positions."""
     from tqdm.auto import tqdm
@@ -224,7 +221,7 @@ def teacher_targets(teacher: torch.nn.Module, dataset: WindowDataset, collator: 
         batch = collator([dataset[i] for i in batch_ids])
         labels = batch.pop("labels")
         logits = teacher(**batch).logits
-        probs, chain_mask = soft_targets(logits, labels != IGNORE_INDEX, temperature, crf)
+        probs, chain_mask = soft_targets(logits, labels != IGNORE_INDEX, temperature, teacher)
         counts = chain_mask.sum(dim=1).tolist()
         for row, index in enumerate(batch_ids):
             out[index] = probs[row, : counts[row]].to(torch.float16).cpu().numpy()
@@ -300,7 +297,7 @@ class DistillTrainer(NerTrainer):
         if not gold:
             inputs.pop("labels", None)  # a batch of unlabelled windows: no gold loss (and no NaN from an empty mean)
         outputs = model(**inputs)
-        kd = distillation_loss(outputs.logits, mask, teacher, self.temperature, model_crf(model))
+        kd = distillation_loss(outputs.logits, mask, teacher, self.temperature, model)
         loss = self.alpha * kd + (1 - self.alpha) * outputs.loss if gold and self.alpha < 1 else kd
         return (loss, outputs) if return_outputs else loss
 

@@ -3,8 +3,8 @@
 The estimate counts what autograd keeps for a transformer encoder trained with AdamW (the terms of Korthikanti et
 al., 2022, "Reducing Activation Recomputation in Large Transformer Models", per layer and token: about ``9h + 2f``
 values, ``h`` the hidden size and ``f`` the feed-forward size, plus ``9`` bytes per attention score), the weights with
-their gradients and the two Adam moments (16 bytes per parameter), the head (logits, and for a CRF its forward sums
-and the Viterbi step of evaluation) and what a Python process with torch and transformers holds before any of that.
+their gradients and the two Adam moments (16 bytes per parameter), the head (its own terms, from the head's plan:
+logits, and for a CRF its forward sums and the Viterbi step of evaluation) and what a Python process with torch and transformers holds before any of that.
 It is meant to be right within a factor of about 1.5 (``bench/many_types.py`` records it beside the measured peak).
 
 What counts as available: ``NERFORGE_MEMORY_MB`` when set (``0`` turns the check off), else on a CUDA device the
@@ -40,7 +40,11 @@ class Workload:
             attention heads.
         batch: windows per batch; ``eval_batch`` windows per evaluation batch.
         length: subwords of the longest window.
-        tags: tags of the head; ``crf``: whether the head is a CRF.
+        head_per_token: bytes the head keeps per window position in training; ``head_per_window``: transient bytes
+            per window when decoding (both from the head's plan, :mod:`nerforge.modeling.plan`).
+        plain_head: ``(head_per_token, head_per_window, params)`` with the plain head, when it needs less (a
+            refusal then names ``--head plain``).
+        tags: tags of the head (for the message).
         half: bf16 activations (mixed precision).
     """
 
@@ -52,8 +56,10 @@ class Workload:
     batch: int
     eval_batch: int
     length: int
+    head_per_token: int
+    head_per_window: int
     tags: int
-    crf: bool
+    plain_head: tuple[int, int, int] | None = None
     half: bool = False
 
 
@@ -85,34 +91,40 @@ def estimate(w: Workload, *, device: str = "cpu") -> MemoryEstimate:
     tokens = w.batch * w.length
     per_layer = tokens * (9 * w.hidden + 2 * w.ffn) * value + 9 * w.batch * w.heads * w.length ** 2
     activations = int(ACTIVATION_SLACK * (w.layers * per_layer + 3 * tokens * w.hidden * value))
-    head = 3 * tokens * w.tags * 4  # logits, their log-softmax and its gradient (fp32)
-    if w.crf:
-        head += 6 * tokens * w.tags * 4 + 3 * w.eval_batch * w.tags ** 2 * 8  # kept sums; Viterbi's step (float64)
+    head = tokens * w.head_per_token + w.eval_batch * w.head_per_window
     return MemoryEstimate(
         weights=w.params * ADAM_BYTES_PER_PARAM, activations=activations, head=head,
         base=0 if device == "cuda" else PROCESS_BASE,
     )
 
 
-def encoder_params(config: Any, tags: int, crf: bool) -> int:
-    """Parameters of a BERT-like encoder from its config (vocabulary, positions, layers) plus the head."""
+def encoder_params(config: Any) -> int:
+    """Parameters of a BERT-like encoder from its config (vocabulary, positions, layers)."""
     h = int(config.hidden_size)
-    f = int(getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None) or 4 * h)
+    f = _ffn(config)
     embeddings = (int(getattr(config, "vocab_size", 30522)) + int(getattr(config, "max_position_embeddings", 512))
                   + int(getattr(config, "type_vocab_size", 0) or 0)) * h
-    layer = 4 * h * h + 2 * h * f + 9 * h + f
-    head = h * tags + tags + (tags * tags + 2 * tags if crf else 0)
-    return embeddings + int(config.num_hidden_layers) * layer + head
+    return embeddings + int(config.num_hidden_layers) * (4 * h * h + 2 * h * f + 9 * h + f)
 
 
-def workload(config: Any, *, batch: int, eval_batch: int, length: int, tags: int, crf: bool, half: bool) -> Workload:
-    """The :class:`Workload` of training an encoder with ``config`` (a transformers config)."""
+def _ffn(config: Any) -> int:
+    return int(getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None)
+               or 4 * int(config.hidden_size))
+
+
+def workload(config: Any, plan: Any, *, batch: int, eval_batch: int, length: int, half: bool) -> Workload:
+    """The :class:`Workload` of training an encoder with ``config`` (a transformers config) under the head of
+    ``plan`` (a :class:`~nerforge.modeling.plan.HeadPlan`)."""
     h = int(config.hidden_size)
+    plain = plan.plain()
+    encoder = encoder_params(config)
+    ours = (plan.training_bytes_per_token(), plan.decode_bytes_per_window(), encoder + plan.parameters(h))
+    theirs = (plain.training_bytes_per_token(), plain.decode_bytes_per_window(), encoder + plain.parameters(h))
     return Workload(
-        params=encoder_params(config, tags, crf), hidden=h,
-        ffn=int(getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None) or 4 * h),
+        params=ours[2], hidden=h, ffn=_ffn(config),
         layers=int(config.num_hidden_layers), heads=int(getattr(config, "num_attention_heads", 1) or 1),
-        batch=batch, eval_batch=eval_batch, length=length, tags=tags, crf=crf, half=half,
+        batch=batch, eval_batch=eval_batch, length=length, head_per_token=ours[0], head_per_window=ours[1],
+        tags=len(plan.tags), plain_head=theirs if theirs < ours else None, half=half,
     )
 
 
@@ -176,10 +188,11 @@ def check_fits(w: Workload, *, device: str = "cpu", accumulation: int = 1) -> Me
                f"--set training.gradient_accumulation_steps={steps} keeps the effective batch)")
     else:
         shorter = _with(w, batch=1, length=max(8, w.length // 2))
-        plain = _with(w, batch=1, crf=False)
+        plain = _with(w, batch=1, head_per_token=w.plain_head[0], head_per_window=w.plain_head[1],
+                      params=w.plain_head[2], plain_head=None) if w.plain_head else None
         if estimate(shorter, device=device).total <= free:
             fix = f"--batch-size 1 --max-length {shorter.length} fits"
-        elif w.crf and estimate(plain, device=device).total <= free:
+        elif plain is not None and estimate(plain, device=device).total <= free:
             fix = "--batch-size 1 --head plain fits"
         else:
             fix = "no batch size fits: a smaller model (--model) or a machine with more memory is needed"

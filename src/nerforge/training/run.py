@@ -24,14 +24,12 @@ from nerforge.evaluation import EvalResult, evaluate
 from nerforge.io_utils import clean_leftovers, disk_full
 from nerforge.locking import exclusive
 from nerforge.model_dir import (
-    META_FILE,
     TrainingInfo,
     load_tokenizer,
     position_limit,
     quiet_transformers,
     resolve_model,
 )
-from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
 from nerforge.prediction.engine import Engine, TorchBackend
 from nerforge.threads import training_threads, usable_cpus
@@ -227,7 +225,8 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
         ModelError: the encoder or its tokenizer cannot be loaded, or the tokenizer is not a fast one.
     """
     import torch
-    from transformers import AutoConfig
+
+    from nerforge.modeling.model import encoder_config
 
     threads = config.training.num_threads or dist.cpu_threads(usable_cpus(), training_threads)
     torch.set_num_threads(threads)
@@ -266,13 +265,13 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
         tokenizer = load_tokenizer(base)  # the local copy: the hub is asked once per run
     try:
         with quiet_transformers():
-            model_config = _encoder_config(base, AutoConfig)
+            model_config = encoder_config(base)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{config.model.name}: nerforge needs a fast tokenizer (word ids); this model has a slow one")
     max_length = _max_length(config.model.max_length, tokenizer, model_config)
-    plan = HeadPlan(HeadSpec.from_config(config.model), tuple(labels.tags), max_length, config.model.stride)
+    plan = HeadPlan(config.model.head, tuple(labels.tags), max_length, config.model.stride)
     features = {
         name: build_split(
             name, examples, tokenizer, labels.label2id, plan, label_all_subwords=config.model.label_all_subwords
@@ -298,26 +297,11 @@ def _check_memory(config: TrainConfig, model_config: Any, plan: HeadPlan, featur
     batch = config.training.batch_size
     length = max(len(enc.input_ids) for split in features.values() for enc in split.inputs.windows)
     est = check_fits(
-        workload(model_config, batch=batch, eval_batch=config.training.eval_batch_size or 2 * batch, length=length,
-                 tags=len(plan.tags), crf=plan.spec.crf,
-                 half=resolve_precision(config.training.precision, cuda=cuda) == "bf16"),
+        workload(model_config, plan, batch=batch, eval_batch=config.training.eval_batch_size or 2 * batch,
+                 length=length, half=resolve_precision(config.training.precision, cuda=cuda) == "bf16"),
         device="cuda" if cuda else "cpu", accumulation=config.training.gradient_accumulation_steps,
     )
     logger.info("estimated peak memory: %s", est.describe())
-
-
-def _encoder_config(base: str, auto_config: Any) -> Any:
-    """The encoder config of ``base``: its ``config.json``, or for a nerforge model directory with its own head
-    (``nerforge distill`` starts from one) the encoder's config kept inside it."""
-    if (Path(base) / META_FILE).is_file():
-        import json
-
-        from nerforge.modeling.model import MODEL_TYPE, NerforgeHeadConfig
-
-        raw = json.loads((Path(base) / "config.json").read_text(encoding="utf-8"))
-        if raw.get("model_type") == MODEL_TYPE:
-            return NerforgeHeadConfig.from_pretrained(base, local_files_only=True).encoder_config()
-    return auto_config.from_pretrained(base, trust_remote_code=False)
 
 
 def _start_tracker(

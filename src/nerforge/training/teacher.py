@@ -35,6 +35,6 @@ def teacher_settings(meta: ModelMeta, teacher: Path) -> dict[str, Any]:
         "model.max_length": meta.max_length,
         "model.stride": meta.stride,
         "model.label_all_subwords": meta.label_all_subwords,
-        **{f"model.{key}": value for key, value in spec.config_values().items()},
+        **{f"model.head.{key}": value for key, value in spec.to_dict().items()},
         "data.labels": types,
     }
