@@ -19,6 +19,7 @@ from typing import Any
 
 from nerforge.config.schema import ModelConfig, TrackingConfig, TrainingConfig
 from nerforge.errors import UsageError
+from nerforge.modeling.head import HeadSpec
 
 SPLIT_NAMES = ("train", "dev", "test")
 # File-name words that say which split a file is (CoNLL's testa/testb, HF's validation...).
@@ -89,9 +90,9 @@ def _line(key: str, value: Any, comment: str | None) -> str:
     return f"{text:<40} # {comment}" if comment else text
 
 
-def _section(model: type[Any], skip: Sequence[str] = ()) -> list[str]:
+def _section(model: type[Any], skip: Sequence[str] = (), defaults: Any = None) -> list[str]:
     lines = []
-    defaults = model()
+    defaults = model() if defaults is None else defaults
     for name, field in model.model_fields.items():
         value = getattr(defaults, name)
         if name in skip:
@@ -172,7 +173,8 @@ def render_config(
         f"# format and tag scheme are detected when read ({', '.join(formats)}; {', '.join(schemes)}); "
         'set format = "..." or scheme = "..." to force them'
     )
-    lines += ["", "[model]", *_section(ModelConfig)]
+    lines += ["", "[model]", *_section(ModelConfig, skip=("head",))]
+    lines += ["", "[model.head]", *_section(HeadSpec, defaults=ModelConfig().head)]
     lines += ["", "[training]", *_section(TrainingConfig)]
     lines += ["", "[tracking]", *_section(TrackingConfig)]
     lines += ["", "[output]", _line("dir", output_dir, "the model directory (relative to this file)")]
