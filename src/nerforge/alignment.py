@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nerforge.data.schemes import may_follow
+from nerforge.tags import Role, parse_tag
+
 IGNORE_INDEX = -100
 
 
@@ -214,8 +217,5 @@ def fill_empty_words(tags: list[str]) -> list[str]:
             continue
         prev = out[i - 1] if i > 0 else "O"
         nxt = next((x for x in tags[i + 1 :] if x), "O")
-        if prev != "O" and nxt.startswith("I-") and prev[2:] == nxt[2:]:
-            out[i] = "I-" + nxt[2:]
-        else:
-            out[i] = "O"
+        out[i] = nxt if parse_tag(nxt).role is Role.INSIDE and may_follow(prev, nxt) else "O"
     return out

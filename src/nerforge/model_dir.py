@@ -17,6 +17,7 @@ from typing import Any
 
 from nerforge.errors import ModelError
 from nerforge.io_utils import atomic_write_text
+from nerforge.tags import tag_type
 
 # The file names of a model directory (and of an ONNX export), in one place.
 META_FILE = "nerforge.json"  # ModelMeta
@@ -128,7 +129,7 @@ class ModelMeta:
 
     @property
     def types(self) -> list[str]:
-        return sorted({t[2:] for t in self.tags if t != "O"})
+        return sorted({tag_type(t) for t in self.tags if t != "O"})
 
     @property
     def head_section(self) -> dict[str, Any] | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from nerforge.tags import iob2_tags
+
 
 @dataclass(frozen=True, order=True)
 class Span:
@@ -84,10 +86,7 @@ class LabelSet:
     @property
     def tags(self) -> tuple[str, ...]:
         """``O`` then ``B-X, I-X`` for each type X."""
-        out = ["O"]
-        for t in self.types:
-            out += [f"B-{t}", f"I-{t}"]
-        return tuple(out)
+        return iob2_tags(self.types)
 
     @property
     def label2id(self) -> dict[str, int]:

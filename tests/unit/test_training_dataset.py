@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from nerforge.alignment import IGNORE_INDEX
+from nerforge.data.convert import corpus_stats
 from nerforge.errors import ConfigError, DataFormatError
 from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
@@ -18,7 +19,6 @@ from nerforge.training.collate import EpochLengthGroupedSampler, PaddingCollator
 from nerforge.training.dataset import (
     DROPPED_WINDOWS,
     UNSEEN_ENTITIES,
-    DataSummary,
     build_split,
     continuation_tag,
     resolve_labels,
@@ -148,7 +148,7 @@ def test_labels_are_the_union_of_all_splits() -> None:
 
 
 def test_data_summary_counts_entities() -> None:
-    summary = DataSummary.from_examples([ex([("a", "B-TECH"), ("b", "I-TECH"), ("c", "B-SKILL")])])
+    summary = corpus_stats([ex([("a", "B-TECH"), ("b", "I-TECH"), ("c", "B-SKILL")])])
     assert summary.to_dict() == {"sentences": 1, "tokens": 3, "entities": {"SKILL": 1, "TECH": 1}}
 
 

@@ -20,11 +20,15 @@ from nerforge.types import Example, Finding
 
 @dataclass(frozen=True)
 class CorpusStats:
-    """Sentence, token and entity counts (entities decoded conlleval-style), by type."""
+    """Sentence, token and entity counts (entities decoded conlleval-style), by type: the one corpus counter of
+    ``convert``, ``train``'s logs, ``nerforge.json`` and the model card."""
 
     sentences: int
     tokens: int
     entities: dict[str, int]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"sentences": self.sentences, "tokens": self.tokens, "entities": dict(self.entities)}
 
     @property
     def total_entities(self) -> int:
@@ -45,7 +49,7 @@ def corpus_stats(examples: Iterable[Example]) -> CorpusStats:
         sentences += 1
         tokens += len(ex)
         entities.update(s.label for s in tags_to_spans(ex.tags))
-    return CorpusStats(sentences, tokens, dict(entities))
+    return CorpusStats(sentences, tokens, dict(sorted(entities.items())))
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,22 @@ import numpy as np
 FORBIDDEN = -10000.0  # the score of a transition IOB2 forbids
 
 
-def allowed_transitions(tags: Sequence[str]) -> np.ndarray:
-    """``allowed[i, j]``: may tag ``j`` follow tag ``i`` in IOB2? (``I-X`` only after ``B-X`` or ``I-X``)."""
+def allowed_transitions(tags: Sequence[str], scheme: str = "iob2") -> np.ndarray:
+    """``allowed[i, j]``: may tag ``j`` follow tag ``i`` in ``scheme``? Read from the scheme table
+    (:func:`nerforge.data.schemes.may_follow`: in IOB2, ``I-X`` only after ``B-X`` or ``I-X``). Each distinct
+    (letter, same type) pair is asked once, so hundreds of types cost no more than a few."""
+    from nerforge.data.schemes import may_follow, parse_tag
+
+    parsed = [parse_tag(t) for t in tags]
+    cache: dict[tuple[str, str, bool], bool] = {}
     n = len(tags)
     allowed = np.ones((n, n), dtype=bool)
-    for j, tag in enumerate(tags):
-        if tag.startswith("I-"):
-            for i, prev in enumerate(tags):
-                allowed[i, j] = prev in (f"B-{tag[2:]}", tag)
+    for i, p in enumerate(parsed):
+        for j, c in enumerate(parsed):
+            key = (p.prefix, c.prefix, p.type == c.type)
+            if key not in cache:
+                cache[key] = may_follow(tags[i], tags[j], scheme)
+            allowed[i, j] = cache[key]
     return allowed
 
 

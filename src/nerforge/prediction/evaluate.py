@@ -24,6 +24,7 @@ from nerforge.evaluation import EvalResult, ReportFiles
 from nerforge.io_utils import atomic_directory, atomic_write_text
 from nerforge.model_dir import EPOCHS_FILE, LOSSES_FILE
 from nerforge.outputs import EVALUATION_REPORT, check_output_dir
+from nerforge.tags import tag_type
 from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
@@ -79,12 +80,13 @@ def check_known_types(examples: list[Example], known: list[str], path: Path) -> 
     allowed = set(known)
     for ex in examples:
         for i, tag in enumerate(ex.tags):
-            if tag != "O" and tag[2:] not in allowed:
+            type_ = tag_type(tag)
+            if type_ is not None and type_ not in allowed:
                 raise DataFormatError(
                     ex.source or path,
                     ex.line_of(i),
-                    f"entity type {tag[2:]!r} is not known to the model (it predicts {', '.join(known) or 'none'})",
-                    expected=f"only those types; rename or drop it with --label-map '{tag[2:]}=NEW' or '{tag[2:]}='",
+                    f"entity type {type_!r} is not known to the model (it predicts {', '.join(known) or 'none'})",
+                    expected=f"only those types; rename or drop it with --label-map '{type_}=NEW' or '{type_}='",
                 )
 
 

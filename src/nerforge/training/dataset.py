@@ -14,7 +14,6 @@ computed on whole sentences against the gold tags of every word, exactly as the 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from nerforge.data.schemes import OUTSIDE, parse_tag, strict_tags_to_spans
 from nerforge.errors import ConfigError, DataFormatError
 from nerforge.modeling.decoding import WordPrediction
 from nerforge.modeling.plan import DROPPED_WINDOWS, Encoded, HeadPlan
+from nerforge.tags import Role, make_tag
 from nerforge.types import Example, LabelSet
 
 logger = logging.getLogger(__name__)
@@ -41,25 +41,6 @@ __all__ = [
     "split_predictions",
 ]
 UNSEEN_ENTITIES = "entities_without_pieces"  # gold entities whose words all have no piece
-
-
-@dataclass(frozen=True)
-class DataSummary:
-    """Counts of one split for logs and the model card."""
-
-    sentences: int
-    tokens: int
-    entities: dict[str, int]
-
-    @classmethod
-    def from_examples(cls, examples: Sequence[Example]) -> DataSummary:
-        counts: Counter[str] = Counter()
-        for ex in examples:
-            counts.update(span.label for span in strict_tags_to_spans(ex.tags))
-        return cls(len(examples), sum(len(ex) for ex in examples), dict(sorted(counts.items())))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sentences": self.sentences, "tokens": self.tokens, "entities": dict(self.entities)}
 
 
 @dataclass
@@ -120,7 +101,8 @@ class WindowDataset(torch.utils.data.Dataset):
 
 def continuation_tag(tag: str) -> str:
     """The tag of a word's later subwords: ``B-X`` becomes ``I-X``; others are unchanged."""
-    return "I-" + tag[2:] if tag.startswith("B-") else tag
+    p = parse_tag(tag)
+    return make_tag(Role.INSIDE, p.type) if p.role is Role.BEGIN else tag
 
 
 def entity_types(examples: Sequence[Example]) -> dict[str, Example]:
@@ -277,6 +259,6 @@ def check_label_coverage(splits: Mapping[str, Sequence[Example]], train_path: ob
                 unseen[type_] = f"{ex.source}:{ex.line}" if ex.line is not None else str(ex.source or name)
     dev = splits.get("dev")
     dev_entities = None if dev is None else sum(
-        1 for ex in dev for tag in ex.tags if tag.startswith("B-")
+        1 for ex in dev for tag in ex.tags if parse_tag(tag).role is Role.BEGIN
     )
     return LabelCoverage(tuple(sorted(train_types)), unseen, dev_entities)

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.alignment import WindowStats
+from nerforge.data.convert import CorpusStats
 from nerforge.evaluation import EvalResult
 from nerforge.evaluation.report import epochs_markdown
 from nerforge.modeling.head import HeadSpec
-from nerforge.training.dataset import UNSEEN_ENTITIES, DataSummary
+from nerforge.tags import tag_type
+from nerforge.training.dataset import UNSEEN_ENTITIES
 
 
 @dataclass
@@ -38,7 +40,7 @@ class CardData:
     name: str
     base_model: str
     tags: Sequence[str]
-    data: Mapping[str, tuple[str, DataSummary]]
+    data: Mapping[str, tuple[str, CorpusStats]]
     windows: Mapping[str, WindowStats]
     dev: EvalResult | None
     test: EvalResult | None
@@ -78,7 +80,7 @@ def _scores(title: str, result: EvalResult) -> list[str]:
 
 def render_card(card: CardData) -> str:
     """The model card as markdown, with a Hugging Face metadata header."""
-    types = sorted({t[2:] for t in card.tags if t != "O"})
+    types = sorted({tag_type(t) for t in card.tags if t != "O"})
     base_is_hub_id = not Path(card.base_model).is_absolute() and card.base_model.count("/") <= 1
     library = card.head.library
     header = ["---", f"library_name: {library}", "pipeline_tag: token-classification", "tags: [ner, nerforge]"]

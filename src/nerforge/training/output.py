@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.alignment import WindowStats
+from nerforge.data.convert import corpus_stats
 from nerforge.data.readers.saved import saved_form
 from nerforge.data.splits import describe_source
 from nerforge.evaluation import EvalResult, write_evaluation
@@ -34,7 +35,6 @@ from nerforge.model_dir import (
 )
 from nerforge.modeling.training import head_meta
 from nerforge.outputs import MODEL_DIR
-from nerforge.training.dataset import DataSummary
 from nerforge.training.model_card import CardData, render_card
 from nerforge.training.stages import Fitted, Prepared
 from nerforge.types import Example
@@ -71,7 +71,7 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
     base_name = DEFAULT_MODEL_ID if config.model.name == DEFAULT_MODEL else config.model.name
     if inputs is not None and inputs.base_model:
         base_name = inputs.base_model
-    summaries = {name: DataSummary.from_examples(ex) for name, ex in splits.items()}
+    summaries = {name: corpus_stats(ex) for name, ex in splits.items()}
     windows = {name: f.stats for name, f in features.items()}
     spec = prepared.plan.spec
     head, head_extra = head_meta(spec, model)

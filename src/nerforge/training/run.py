@@ -32,6 +32,7 @@ from nerforge.model_dir import (
 )
 from nerforge.modeling.plan import HeadPlan
 from nerforge.prediction.engine import Engine, TorchBackend
+from nerforge.tags import tag_type
 from nerforge.threads import training_threads, usable_cpus
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table, loss_curve
 from nerforge.training.collate import PaddingCollator
@@ -493,7 +494,7 @@ def _params(prepared: Prepared) -> dict[str, Any]:
     tags, features = prepared.tags, prepared.features
     params["derived"] = {
         "num_tags": len(tags),
-        "types": ",".join(sorted({t[2:] for t in tags if t != "O"})),
+        "types": ",".join(sorted({tag_type(t) for t in tags if t != "O"})),
         "max_length": prepared.max_length,
         **{f"{name}_sentences": f.stats.examples for name, f in features.items()},
         **{f"{name}_windows": f.windows for name, f in features.items()},

@@ -10,6 +10,7 @@ from typing import Any
 from nerforge.errors import UsageError
 from nerforge.model_dir import META_FILE, ModelMeta
 from nerforge.modeling.head import HeadSpec
+from nerforge.tags import tag_type
 
 __all__ = ["load_teacher_meta", "teacher_settings"]
 
@@ -29,7 +30,7 @@ def load_teacher_meta(teacher: Path) -> ModelMeta:
 def teacher_settings(meta: ModelMeta, teacher: Path) -> dict[str, Any]:
     """The config keys a student takes from its teacher: the encoder files, windows, head and labels."""
     spec = HeadSpec.from_meta(meta)
-    types = sorted({t[2:] for t in meta.tags if t != "O"})
+    types = sorted({tag_type(t) for t in meta.tags if t != "O"})
     return {
         "model.name": str(Path(teacher).resolve()),
         "model.max_length": meta.max_length,

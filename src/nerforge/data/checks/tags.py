@@ -7,15 +7,15 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from nerforge.data.checks.common import ERROR, INFO, WARNING, surface, token_ref
-from nerforge.data.schemes import OUTSIDE, parse_tag
+from nerforge.data.schemes import OUTSIDE, Role, parse_tag
+from nerforge.data.schemes import scheme as scheme_rules
 from nerforge.errors import TagSchemeError, quote
+from nerforge.tags import LETTERS
 from nerforge.types import Example, Finding, Span
 
-# Schemes in which a span normally opens with I-: there an I- start is how the scheme works, not a problem.
-I_START_SCHEMES = ("iob1", "io")
 # A type seen once is suspicious only when some other type of the file is at least this frequent.
 RARE_TYPE_CONTRAST = 20
-_EMBEDDED_RE = re.compile(r"[BIESLU]-")
+_EMBEDDED_RE = re.compile(f"[{''.join(sorted(LETTERS))}]-")
 _LOWER_THEN_O_RE = re.compile(r"[a-z]O$")
 
 
@@ -24,13 +24,14 @@ def check_i_starts(
 ) -> Iterator[Finding]:
     """Spans whose first tag is ``I-``/``E-`` (or ``X_I``): after ``O``, after another type, or at sentence start.
 
-    In IOB1 and IO every span opens this way, so those findings are ``info``; elsewhere they are warnings.
+    In schemes whose chunks open with the INSIDE letter (IOB1, IO: the scheme table says so) every span opens this
+    way, so those findings are ``info``; elsewhere they are warnings.
     """
-    severity = INFO if scheme in I_START_SCHEMES else WARNING
+    severity = INFO if Role.INSIDE in scheme_rules(scheme).opening_roles else WARNING
     for ex, ex_spans in zip(examples, spans, strict=True):
         for span in ex_spans:
             tag = ex.tags[span.start]
-            if parse_tag(tag).prefix not in ("I", "E", "L"):
+            if parse_tag(tag).role not in (Role.INSIDE, Role.END):
                 continue
             before = ex.tags[span.start - 1] if span.start else "the sentence start"
             words = surface(ex.tokens[span.start : span.end], 40)

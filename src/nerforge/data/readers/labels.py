@@ -29,13 +29,14 @@ from nerforge.data.readers.options import ReadOptions
 from nerforge.data.schemes import (
     OUTSIDE,
     SCHEMES,
+    Role,
     detect_scheme,
     format_tag,
     is_bare_type,
     is_valid_tag,
-    parse_tag,
     validate_tags,
 )
+from nerforge.data.schemes import scheme as scheme_rules
 from nerforge.errors import DataFormatError, TagSchemeError, UsageError, quote
 from nerforge.types import Example, Finding
 
@@ -408,40 +409,30 @@ def _scheme_of(examples: Sequence[Example], given: str | None) -> str:
 
 
 def scheme_findings(examples: Sequence[Example], scheme: str, path: str) -> list[Finding]:
-    """Spans that open with ``I-`` in IOB2/suffix data (``i-start``), or other breaks of ``scheme``'s rules.
+    """Breaks of ``scheme``'s rules (the scheme table's): where chunks open with a BEGIN letter (IOB2, suffix), a chunk
+    opened by an INSIDE tag is the common slip ``i-start``, read as a span start; anything else is a
+    ``scheme-violation``.
 
     Each distinct tag sequence is checked once; a finding is made for every example that has it.
     """
+    rules = scheme_rules(scheme)
+    slips_read_as_starts = Role.BEGIN in rules.opening_roles and not rules.closes_explicitly
     findings: list[Finding] = []
-    check = _i_starts if scheme in ("iob2", "suffix") else None
-    seen: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    seen: dict[tuple[str, ...], list[tuple[int, str, str]]] = {}
     for ex in examples:
         problems = seen.get(ex.tags)
         if problems is None:
-            if check is not None:
-                problems = check(ex.tags)
-            else:
-                problems = [(v.index, f"{scheme}: {v.message}") for v in validate_tags(ex.tags, scheme)]
+            problems = []
+            for v in validate_tags(ex.tags, scheme):
+                if slips_read_as_starts and v.kind == "continuation":
+                    before = ex.tags[v.index - 1] if v.index else "the sentence start"
+                    problems.append((v.index, "i-start", f"{v.tag} follows {before}; read as a span start"))
+                elif not slips_read_as_starts:
+                    problems.append((v.index, "scheme-violation", f"{scheme}: {v.message}"))
             seen[ex.tags] = problems
-        kind = "i-start" if check is not None else "scheme-violation"
-        for index, message in problems:
+        for index, kind, message in problems:
             findings.append(Finding(kind, path, ex.line_of(index), message))
     return findings
-
-
-def _i_starts(tags: tuple[str, ...]) -> list[tuple[int, str]]:
-    out = []
-    prev = (OUTSIDE, None)
-    for i, tag in enumerate(tags):
-        if tag == OUTSIDE:
-            prev = (OUTSIDE, None)
-            continue
-        p = parse_tag(tag)
-        if p.prefix == "I" and (prev[0] == OUTSIDE or prev[1] != p.type):
-            before = tags[i - 1] if i else "the sentence start"
-            out.append((i, f"{tag} follows {before}; read as a span start"))
-        prev = (p.prefix, p.type)
-    return out
 
 
 def count_kinds(findings: Sequence[Finding]) -> Counter[str]:

@@ -33,6 +33,7 @@ from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.source import JsonItem, Source, parse_json_document, parse_json_value, split_lines
 from nerforge.data.readers.tokenize import tokenize_v2 as tokenize
 from nerforge.errors import DataFormatError, quote
+from nerforge.tags import IOB2
 from nerforge.types import Example, Finding
 
 
@@ -141,9 +142,8 @@ def char_spans_to_example(
                     f"{quote(text[starts[first] : ends[last]])}; the whole token is tagged",
                 )
             )
-        tags[first] = f"B-{s.label}"
-        for k in range(first + 1, last + 1):
-            tags[k] = f"I-{s.label}"
+        for k, letter in enumerate(IOB2.chunk_letters(last - first + 1)):
+            tags[first + k] = IOB2.spell(letter, s.label)
         prev, prev_last = s, last
     return Example(
         tokens,
