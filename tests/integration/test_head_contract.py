@@ -90,3 +90,77 @@ def test_head_contract(head: str, corpus: dict[str, Path], tiny_encoder: Path, t
     assert json.loads((onnx / "parity.json").read_text())["tag_agreement"] == 1.0
     exported = Tagger.load(onnx, progress=False)
     assert [list(p.tags) for p in exported.predict_words(words, doc_ids=docs)] == predicted
+
+
+# -- each head's own part is proven by a task only it can solve (issue 26, item 6) ----------------------------------
+# The tiny encoder's tokenizer is uncased, so "River", "RIVER" and "river" are the same pieces to the encoder: a task
+# whose type is decided by capitalisation is solvable only through the shape features, and one whose type is decided by
+# the neighbouring sentence only through document context. A head whose part is disconnected scores like the plain one.
+
+WORDS = ["river", "stone", "apple", "maple", "ocean", "cloud", "tiger", "lemon", "piano", "rocket", "velvet", "walnut"]
+
+
+def _write(path: Path, blocks: list[list[tuple[str, str]]], per_doc: int) -> Path:
+    out = []
+    for i, block in enumerate(blocks):
+        if i % per_doc == 0:
+            out.append("-DOCSTART-\tO")
+        out.append("\n".join(f"{w}\t{t}" for w, t in block))
+    path.write_text("\n\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+def _cased_sentence(rng: random.Random) -> list[tuple[str, str]]:
+    """Lower-case words, one of them (never the first) written Title-case (a PER) or in capitals (an ORG)."""
+    words = [rng.choice(WORDS) for _ in range(rng.randint(4, 6))]
+    at = rng.randrange(1, len(words))
+    kind = rng.choice(["PER", "ORG"])
+    words[at] = words[at].title() if kind == "PER" else words[at].upper()
+    return [(w, f"B-{kind}" if i == at else "O") for i, w in enumerate(words)]
+
+
+def _topic_document(rng: random.Random) -> list[list[tuple[str, str]]]:
+    """A cue sentence naming the topic, then a sentence whose one entity takes its type from that topic."""
+    topic = rng.choice(["TECH", "SKILL"])
+    cue = [(w, "O") for w in ["this", "text", "is", "about", topic.lower()]]
+    words = [rng.choice(FILLER) for _ in range(rng.randint(2, 4))]
+    at = rng.randrange(len(words) + 1)
+    target = [(w, "O") for w in words]
+    target.insert(at, (rng.choice(WORDS), f"B-{topic}"))
+    return [cue, target]
+
+
+def _train_head(train: Path, dev: Path, out: Path, encoder: Path, settings: list[str], epochs: int = 12) -> float:
+    args = ["train", "--train", str(train), "--dev", str(dev), "--output", str(out), "--model", str(encoder),
+            "--epochs", str(epochs), "--batch-size", "16", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
+            "--set", "model.max_length=48", "--set", "training.num_threads=2", "--set", "training.early_stopping_patience=0"]  # fmt: skip
+    for item in settings:
+        args += ["--set", item]
+    assert main(args) == 0
+    return float(json.loads((out / "nerforge.json").read_text())["metrics"]["dev"]["micro"]["f1"])
+
+
+PLAIN = ["model.head.features=[]", "model.head.crf=false"]
+
+
+def test_shape_features_carry_what_the_encoder_cannot_see(tiny_encoder: Path, tmp_path: Path) -> None:
+    rng = random.Random(7)
+    train = _write(tmp_path / "train.conll", [_cased_sentence(rng) for _ in range(200)], per_doc=4)
+    dev = _write(tmp_path / "dev.conll", [_cased_sentence(rng) for _ in range(60)], per_doc=4)
+    plain = _train_head(train, dev, tmp_path / "plain", tiny_encoder, PLAIN)
+    shape = _train_head(train, dev, tmp_path / "shape", tiny_encoder, ["model.head.features=[shape]",
+                                                                       "model.head.crf=false"])
+    assert shape >= 0.8 and shape - plain >= 0.4, f"shape head {shape:.3f}, plain head {plain:.3f}"
+
+
+def test_document_context_carries_what_the_sentence_cannot_say(tmp_path: Path) -> None:
+    from conftest import build_tiny_encoder
+
+    tiny_encoder = build_tiny_encoder(tmp_path / "encoder", hidden=64, heads=4, dropout=0.0)  # attends between words
+    rng = random.Random(8)
+    train = _write(tmp_path / "train.conll", [s for _ in range(150) for s in _topic_document(rng)], per_doc=2)
+    dev = _write(tmp_path / "dev.conll", [s for _ in range(40) for s in _topic_document(rng)], per_doc=2)
+    plain = _train_head(train, dev, tmp_path / "plain", tiny_encoder, PLAIN, epochs=15)
+    context = _train_head(train, dev, tmp_path / "context", tiny_encoder, [*PLAIN, "model.head.context_sentences=1"],
+                          epochs=15)
+    assert context >= 0.85 and context - plain >= 0.25, f"context head {context:.3f}, plain head {plain:.3f}"
