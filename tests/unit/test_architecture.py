@@ -41,3 +41,36 @@ def test_no_module_outside_modeling_branches_on_head_options() -> None:
             if HEAD_KNOWLEDGE.search(line) and not line.lstrip().startswith("#"):
                 offenders.append(f"{rel}:{number}: {line.strip()}")
     assert offenders == [], "\n".join(offenders)
+
+
+def test_every_command_module_is_registered_and_imports() -> None:
+    """A command is one module in cli/ named in the command list; one that fails to import stops the CLI loudly
+    instead of vanishing from it (issue 26)."""
+    from nerforge.cli import _COMMANDS, app
+
+    modules = sorted(p.stem.removesuffix("_cmd") for p in (SRC / "cli").glob("*_cmd.py"))
+    assert sorted(_COMMANDS) == modules
+    registered = {c.name for c in app.registered_commands}
+    assert set(_COMMANDS) <= registered
+
+
+def test_a_command_module_that_fails_to_import_is_an_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import importlib
+
+    import pytest
+
+    import nerforge.cli as cli
+
+    real = importlib.import_module
+
+    def broken(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name == "nerforge.cli.bench_cmd":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real(name, *args, **kwargs)
+
+    import typer
+
+    monkeypatch.setattr(cli.importlib, "import_module", broken)
+    monkeypatch.setattr(cli, "app", typer.Typer())  # the real app keeps its commands
+    with pytest.raises(ModuleNotFoundError):
+        cli._register()

@@ -37,14 +37,8 @@ _COMMANDS = ("init", "inspect", "convert", "train", "distill", "evaluate", "pred
 
 
 def _register() -> None:
-    for name in _COMMANDS:
-        try:
-            module = importlib.import_module(f"nerforge.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"nerforge.cli.{name}_cmd":
-                continue  # command not built yet
-            raise
-        module.register(app)
+    for name in _COMMANDS:  # a command module that fails to import is an error, never a silently missing command
+        importlib.import_module(f"nerforge.cli.{name}_cmd").register(app)
 
 
 class _BarSafeHandler(logging.StreamHandler):  # type: ignore[type-arg]
