@@ -169,3 +169,14 @@ def test_suggest_ranks_a_pool_by_the_models_uncertainty(
             assert t["data"]["text"][r["value"]["start"] : r["value"]["end"]] == r["value"]["text"]
     assert main(["suggest", str(model), str(pool), "-n", "2", "-o", str(tmp_path / "x.json")]) == 2  # jsonl wants .jsonl
     assert main(["suggest", str(model), str(pool), "-n", "2", "-o", str(out), "--strategy", "entropy"]) == 2
+
+    # the library function behind the command: a typed result, the same choice
+    from nerforge.errors import UsageError
+    from nerforge.prediction.suggest import SuggestOptions, suggest
+
+    result = suggest(model, pool, tmp_path / "lib.jsonl", SuggestOptions(count=4, progress=False))
+    assert [c.index for c in result.chosen] == [r["index"] for r in rows] and result.texts == 6
+    with pytest.raises(UsageError, match="POOL file"):
+        jsonl_pool = tmp_path / "pool.jsonl"
+        jsonl_pool.write_text('{"text": "Python wanted."}\n', encoding="utf-8")
+        suggest(model, jsonl_pool, jsonl_pool, SuggestOptions(count=1))

@@ -17,12 +17,16 @@ spacing, or whose word sets are 90% the same as a chosen one's, are skipped. The
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from nerforge.errors import UsageError
 
 STRATEGIES = ("uncertainty", "diverse", "random")
 DUPLICATE_JACCARD = 0.9
@@ -139,3 +143,86 @@ def score_records(tagger: Any, records: Any, *, total: int | None = None) -> lis
         out.append(Candidate(record.index, text, uncertainty(prediction.scores), record.line, dict(record.fields),
                              entities))  # fmt: skip
     return out
+
+
+@dataclass(frozen=True)
+class SuggestOptions:
+    """What ``nerforge suggest`` asks for (see :func:`suggest`)."""
+
+    count: int
+    strategy: str = "uncertainty"
+    output_format: str = "jsonl"  # jsonl | label-studio
+    from_name: str = "label"
+    to_name: str = "text"
+    text_column: str = "text"
+    seed: int = 13
+    batch_size: int = 32
+    progress: bool | None = None
+
+
+@dataclass(frozen=True)
+class SuggestResult:
+    """What :func:`suggest` chose and wrote."""
+
+    output: Path
+    chosen: list[Candidate]
+    texts: int  # non-empty texts scored
+    strategy: str
+
+
+OUTPUT_FORMATS = {"jsonl": ".jsonl", "label-studio": ".json"}
+
+
+def check_suggest_options(options: SuggestOptions, pool: Path, output: Path) -> None:
+    """Refuse options that do not fit together, before the model is loaded.
+
+    Raises:
+        UsageError: an unknown strategy or format, an output whose suffix does not match the format, the pool as
+            output, or an output nerforge may not write.
+    """
+    from nerforge.outputs import check_output_file
+
+    if options.strategy not in STRATEGIES:
+        raise UsageError(f"--strategy {options.strategy!r} is not one of: {', '.join(STRATEGIES)}")
+    wanted = OUTPUT_FORMATS.get(options.output_format)
+    if wanted is None:
+        raise UsageError(f"--format {options.output_format!r} is not one of: {', '.join(OUTPUT_FORMATS)}")
+    if output.suffix.lower() != wanted:
+        raise UsageError(f"--format {options.output_format} writes *{wanted}; got --output {output}")
+    check_output_file(output)
+    if output.resolve() == pool.resolve():
+        raise UsageError(f"--output {output} is the POOL file; choose another --output")
+
+
+def suggest(model: str | Path, pool: Path, output: Path, options: SuggestOptions) -> SuggestResult:
+    """Score every text of ``pool`` with the model, choose ``options.count`` by ``options.strategy`` and write them
+    to ``output`` (JSON Lines rows, or Label Studio tasks pre-annotated with the model's entities), atomically.
+
+    Raises:
+        UsageError: see :func:`check_suggest_options`; ModelError, DataFormatError: the model or the pool.
+    """
+    from nerforge.io_utils import atomic_open
+    from nerforge.prediction.annotation_formats import label_studio_task
+    from nerforge.prediction.heap import settle_loaded_objects
+    from nerforge.prediction.io import InputRecord, count_inputs, read_inputs
+    from nerforge.prediction.tagger import Tagger
+
+    check_suggest_options(options, pool, output)
+    total = count_inputs(pool, text_column=options.text_column)
+    tagger = Tagger.load(model, batch_size=options.batch_size, progress=options.progress)
+    settle_loaded_objects()  # one model for the whole pool (nerforge.prediction.heap)
+    candidates = score_records(tagger, read_inputs(pool, text_column=options.text_column), total=total)
+    chosen = rank(candidates, options.count, options.strategy, options.seed)
+    with atomic_open(output, "w", encoding="utf-8") as fh:
+        if options.output_format == "jsonl":
+            for c in chosen:
+                row = {"text": c.text, "line": c.line, "index": c.index, "score": round(c.score, 6)}
+                fh.write(json.dumps({**c.fields, **row}, ensure_ascii=False, default=str) + "\n")
+        else:
+            tasks = []
+            for c in chosen:
+                record = InputRecord(c.index, c.text, c.line, {**c.fields, "nerforge_uncertainty": round(c.score, 6)})
+                tasks.append(label_studio_task(record, list(c.entities), from_name=options.from_name,
+                                               to_name=options.to_name, model_version=f"nerforge {Path(model).name}"))
+            fh.write(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+    return SuggestResult(output, chosen, sum(1 for c in candidates if c.text.strip()), options.strategy)
