@@ -131,3 +131,16 @@ def test_init_names_the_tag_column_it_reads(tmp_path: Path) -> None:
     text = config.read_text(encoding="utf-8")
     assert "# train.conll: 2 columns hold tags: 1 (Skill), 2 (Knowledge); column 2 is read" in text
     assert "remove one from the list and its entities are read as O" in text
+
+
+def test_init_is_a_library_function_with_a_typed_result(tmp_path: Path) -> None:
+    from nerforge.config import load_config
+    from nerforge.config.init import init_config
+    from nerforge.errors import UsageError
+
+    data = write_corpus(tmp_path)
+    result = init_config([data["train"], data["dev"]], tmp_path / "job.toml")
+    assert result.types == ["SKILL", "SOFTSKILL", "TECH"] and result.splits["dev"] == [data["dev"]]
+    assert load_config(result.output).model.head.crf  # the head section of the template reads back
+    with pytest.raises(UsageError, match="exists"):
+        init_config([data["train"]], result.output)
