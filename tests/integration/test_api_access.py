@@ -141,7 +141,7 @@ def test_api_uploads_without_a_file_and_json_sent_as_text_say_what_to_send(url: 
 
 
 def test_serve_answers_for_the_name_it_was_started_under() -> None:
-    from nerforge.cli.serve_cmd import settings_for_host
+    from nerforge.serving.server import settings_for_host
 
     named = settings_for_host(ServeSettings(allowed_hosts=("other.lan",)), "ner.internal")
     assert named.allowed_hosts == ("other.lan", "ner.internal")

@@ -2,6 +2,7 @@
 
 from nerforge.serving.app import create_app
 from nerforge.serving.predictor import ModelInfo, Predictor, TaggerPredictor, load_predictor
+from nerforge.serving.server import serve
 from nerforge.serving.settings import ServeSettings
 
-__all__ = ["ModelInfo", "Predictor", "ServeSettings", "TaggerPredictor", "create_app", "load_predictor"]
+__all__ = ["ModelInfo", "Predictor", "ServeSettings", "TaggerPredictor", "create_app", "load_predictor", "serve"]
