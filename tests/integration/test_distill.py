@@ -80,7 +80,7 @@ def test_distill_writes_a_smaller_student_that_agrees_with_its_teacher(
     student = tmp_path / "student"
     assert main(distill_args(teacher, corpus, student, "--no-tracking", size=("--keep-layers", "0"))) == 0
     out = capsys.readouterr().out
-    assert f"student: {student}" in out and "test: F1" in out
+    assert f"student: {student}" in out and "test: F1" in out and "strict IOB2" in out  # one printer with train
     config = json.loads((student / "config.json").read_text())
     assert config["encoder"]["num_hidden_layers"] == 1
     meta = ModelMeta.load(student)

@@ -159,7 +159,7 @@ def test_config_override_enters_label_map() -> None:
 
 
 def test_cli_flags_override_only_what_was_given() -> None:
-    from nerforge.cli.train_cmd import _flag_overrides
+    from nerforge.cli.options import flag_overrides as _flag_overrides
 
     unset = dict.fromkeys(["format", "token_column", "tag_column", "separator", "label_map", "missing_tag"])
     assert _flag_overrides(unset, epochs=None, seed=None) == {}

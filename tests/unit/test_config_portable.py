@@ -120,7 +120,7 @@ def test_softmax_only_options_get_a_softmax_head_unless_a_crf_is_asked_for() -> 
 
 
 def test_repeated_split_flags_keep_every_file(tmp_path: Path) -> None:
-    from nerforge.cli.train_cmd import _flag_overrides
+    from nerforge.cli.options import flag_overrides as _flag_overrides
 
     a, b = tmp_path / "a.conll", tmp_path / "b.conll"
     flags = _flag_overrides({}, train=[a, b], dev=[a], test=[])

@@ -16,11 +16,10 @@ from typing import Any
 
 import typer
 
-from nerforge.cli.options import model_read_options, with_data_flags
-from nerforge.cli.train_cmd import _default, _flag_overrides
+from nerforge.cli.options import config_default, flag_overrides, model_read_options, with_data_flags
+from nerforge.cli.results import print_result
 from nerforge.config import DistillConfig, TrainingConfig, load_config, parse_overrides
 from nerforge.data.readers.options import READ_OPTION_FIELDS
-from nerforge.evaluation.report import epochs_text
 from nerforge.training.preflight import check_inputs, check_outputs
 
 
@@ -65,11 +64,11 @@ def distill_cli(
     alpha: float = typer.Option(DistillConfig.model_fields["alpha"].default, "--alpha",
                                 help="Weight of the teacher's distributions; 1 - alpha goes to the gold tags."),
     output: Path | None = typer.Option(None, "--output", "-o", help="The student's model directory."),
-    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs." + _default(TrainingConfig, "epochs")),
+    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs." + config_default(TrainingConfig, "epochs")),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed." + _default(TrainingConfig, "seed")),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch." + _default(TrainingConfig, "batch_size")),
-    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate." + _default(TrainingConfig, "learning_rate")),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed." + config_default(TrainingConfig, "seed")),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch." + config_default(TrainingConfig, "batch_size")),
+    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate." + config_default(TrainingConfig, "learning_rate")),
     set_: list[str] | None = typer.Option(
         None, "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set training.warmup_ratio=0.05."
     ),
@@ -93,7 +92,7 @@ def distill_cli(
     if (layers is None) == (keep_layers is None):
         raise typer.BadParameter("give the student's size: --layers N, or --keep-layers LIST", param_hint="'--layers'")
     meta = load_teacher_meta(teacher)
-    flags = _flag_overrides(
+    flags = flag_overrides(
         data_flags, train=train, dev=dev, test=test, output=output, epochs=epochs, max_steps=max_steps, seed=seed,
         batch_size=batch_size, learning_rate=learning_rate, tracking_uri=tracking_uri, experiment=experiment,
         run_name=run_name,
@@ -125,15 +124,7 @@ def distill_cli(
     from nerforge.training.distill import distill
 
     result = distill(cfg, resume=resume, progress=progress)
-    if result.epochs:
-        typer.echo("\n".join(epochs_text(result.epochs)))
-    typer.echo(f"student: {result.output_dir} ({result.global_step} optimizer steps)")
-    for name, scores in (("dev", result.dev), ("test", result.test)):
-        if scores is not None:
-            m = scores.micro
-            typer.echo(f"{name}: F1 {m.f1:.4f} (P {m.precision:.4f}, R {m.recall:.4f}; {m.support} entities)")
-    if result.report is not None:
-        typer.echo(f"report: {result.report}")
+    print_result(result, cfg, what="student")
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_args
 
 import typer
@@ -187,3 +188,50 @@ def model_read_options(model: Any, data_flags: dict[str, Any]) -> ReadOptions:
     except ModelError:
         saved = {}
     return from_saved(saved, given_options(data_flags))
+
+
+# Flags of `train` and `distill` and the config keys they set.
+FLAG_KEYS = {
+    "train": "data.train",
+    "dev": "data.dev",
+    "test": "data.test",
+    "output": "output.dir",
+    "model": "model.name",
+    "max_length": "model.max_length",
+    "epochs": "training.epochs",
+    "max_steps": "training.max_steps",
+    "seed": "training.seed",
+    "batch_size": "training.batch_size",
+    "learning_rate": "training.learning_rate",
+    "tracking_uri": "tracking.uri",
+    "experiment": "tracking.experiment",
+    "run_name": "tracking.run_name",
+}
+
+
+def config_default(section: Any, key: str) -> str:
+    """`` [default: X]`` from the config schema: these flags default to "not given" (the config file decides), so
+    Typer cannot show what a run without them gets."""
+    value = section.model_fields[key].default
+    return f" \\[default: {value:g}]" if isinstance(value, float) else f" \\[default: {value}]"  # \\[: not rich markup
+
+
+def flag_overrides(data_flags: dict[str, Any], **flags: Any) -> dict[str, Any]:
+    """Dotted config keys for the flags that were given (``None`` means not given).
+
+    Data flags go through :func:`nerforge.cli.options.read_options_from_flags` (the same checks and conversions as
+    in ``convert`` and ``inspect``) and become ``data.<option>`` keys.
+    """
+    out = {FLAG_KEYS[name]: value for name, value in flags.items() if value not in (None, [])}
+    for key in ("data.train", "data.dev", "data.test", "output.dir"):
+        if key in out:
+            value = out[key]
+            paths = [str(Path(v).expanduser().resolve()) for v in (value if isinstance(value, list) else [value])]
+            out[key] = paths[0] if len(paths) == 1 else paths
+    given = {name: value for name, value in data_flags.items() if value is not None}
+    if given:
+        options = read_options_from_flags(**given)
+        for name in given:
+            value = getattr(options, name)
+            out[f"data.{name}"] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -17,56 +17,11 @@ from typing import Any
 
 import typer
 
-from nerforge.cli.options import read_options_from_flags, with_data_flags
+from nerforge.cli.options import config_default, flag_overrides, with_data_flags
+from nerforge.cli.results import print_result
 from nerforge.config import ModelConfig, TrackingConfig, TrainingConfig, load_config, parse_overrides
-from nerforge.evaluation.report import epochs_text
 from nerforge.modeling.head import HEAD_PRESETS, head_preset
 from nerforge.training.preflight import check_inputs, check_outputs
-
-_FLAG_KEYS = {
-    "train": "data.train",
-    "dev": "data.dev",
-    "test": "data.test",
-    "output": "output.dir",
-    "model": "model.name",
-    "max_length": "model.max_length",
-    "epochs": "training.epochs",
-    "max_steps": "training.max_steps",
-    "seed": "training.seed",
-    "batch_size": "training.batch_size",
-    "learning_rate": "training.learning_rate",
-    "tracking_uri": "tracking.uri",
-    "experiment": "tracking.experiment",
-    "run_name": "tracking.run_name",
-}
-
-
-def _default(section: Any, key: str) -> str:
-    """`` [default: X]`` from the config schema: these flags default to "not given" (the config file decides), so
-    Typer cannot show what a run without them gets."""
-    value = section.model_fields[key].default
-    return f" \\[default: {value:g}]" if isinstance(value, float) else f" \\[default: {value}]"  # \\[: not rich markup
-
-
-def _flag_overrides(data_flags: dict[str, Any], **flags: Any) -> dict[str, Any]:
-    """Dotted config keys for the flags that were given (``None`` means not given).
-
-    Data flags go through :func:`nerforge.cli.options.read_options_from_flags` (the same checks and conversions as
-    in ``convert`` and ``inspect``) and become ``data.<option>`` keys.
-    """
-    out = {_FLAG_KEYS[name]: value for name, value in flags.items() if value not in (None, [])}
-    for key in ("data.train", "data.dev", "data.test", "output.dir"):
-        if key in out:
-            value = out[key]
-            paths = [str(Path(v).expanduser().resolve()) for v in (value if isinstance(value, list) else [value])]
-            out[key] = paths[0] if len(paths) == 1 else paths
-    given = {name: value for name, value in data_flags.items() if value is not None}
-    if given:
-        options = read_options_from_flags(**given)
-        for name in given:
-            value = getattr(options, name)
-            out[f"data.{name}"] = list(value) if isinstance(value, tuple) else value
-    return out
 
 
 # Every data flag defaults to None here: a flag that is not given must not override the config file.
@@ -93,13 +48,13 @@ def train_cli(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="The model directory to write; an existing one only if nerforge wrote it."
     ),
-    model: str | None = typer.Option(None, "--model", help="'default' (embedded MiniLM), a directory or a hub id." + _default(ModelConfig, "name")),
-    max_length: int | None = typer.Option(None, "--max-length", help="Subwords per window." + _default(ModelConfig, "max_length")),
-    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs." + _default(TrainingConfig, "epochs")),
+    model: str | None = typer.Option(None, "--model", help="'default' (embedded MiniLM), a directory or a hub id." + config_default(ModelConfig, "name")),
+    max_length: int | None = typer.Option(None, "--max-length", help="Subwords per window." + config_default(ModelConfig, "max_length")),
+    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs." + config_default(TrainingConfig, "epochs")),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed." + _default(TrainingConfig, "seed")),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch." + _default(TrainingConfig, "batch_size")),
-    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate." + _default(TrainingConfig, "learning_rate")),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed." + config_default(TrainingConfig, "seed")),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch." + config_default(TrainingConfig, "batch_size")),
+    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate." + config_default(TrainingConfig, "learning_rate")),
     head: str | None = typer.Option(
         None, "--head", metavar="NAME",
         help="The head: shape+crf (default), crf, shape+softmax, or plain (the Hugging Face head that "
@@ -107,8 +62,8 @@ def train_cli(
     ),
     labels: str | None = typer.Option(None, "--labels", help="Entity types, comma-separated (default: all splits')."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log to MLflow."),
-    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI." + _default(TrackingConfig, "uri")),
-    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name." + _default(TrackingConfig, "experiment")),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI." + config_default(TrackingConfig, "uri")),
+    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name." + config_default(TrackingConfig, "experiment")),
     run_name: str | None = typer.Option(
         None, "--run-name", metavar="NAME", help="MLflow run name (default: <model folder>-<date>-<time>-<4 hex>)."
     ),
@@ -120,7 +75,7 @@ def train_cli(
     data_flags: dict[str, Any],
 ) -> None:
     """Fine-tune an encoder on your data and write a model directory (with model card, metrics and report)."""
-    flags = _flag_overrides(
+    flags = flag_overrides(
         data_flags, train=train, dev=dev, test=test, output=output, model=model, max_length=max_length,
         epochs=epochs, max_steps=max_steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
         tracking_uri=tracking_uri, experiment=experiment, run_name=run_name,
@@ -151,29 +106,7 @@ def train_cli(
     result = run_training(cfg, resume=resume, progress=progress)
     if not main:
         return
-    if result.epochs:
-        typer.echo("\n".join(epochs_text(result.epochs)))
-    typer.echo(f"model: {result.output_dir} ({len(result.tags)} tags, {result.global_step} optimizer steps)")
-    if result.resumed_from:
-        typer.echo(f"resumed from: {result.resumed_from}")
-    for name, scores in (("dev", result.dev), ("test", result.test)):
-        if scores is not None:
-            m = scores.micro
-            typer.echo(
-                f"{name}: F1 {m.f1:.4f} (P {m.precision:.4f}, R {m.recall:.4f}; {scores.mode} {scores.scheme}, "
-                f"{m.support} entities)"
-            )
-    if result.report is not None:
-        typer.echo(f"report: {result.report}")
-    if result.tracking_run_id:
-        from nerforge.training.tracking import resolve_uri, store_location
-
-        typer.echo(
-            f"MLflow run: {result.tracking_run_id} in experiment '{cfg.tracking.experiment}', "
-            f"store {store_location(cfg.tracking.uri)}"
-        )
-        if cfg.tracking.uri.startswith("sqlite:"):
-            typer.echo(f"browse it: mlflow ui --backend-store-uri {resolve_uri(cfg.tracking.uri)}")
+    print_result(result, cfg, what="model")
 
 
 def register(app: typer.Typer) -> None:
