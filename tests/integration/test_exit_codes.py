@@ -3,6 +3,7 @@ without "bug" wording, and no case ends in a traceback (issue 27, item 5)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -174,3 +175,22 @@ def test_a_run_that_would_not_fit_in_memory_is_refused_before_training(
     assert "training would need about" in err and "the memory available is 100 MB" in err, err
     assert "no batch size fits" in err and "NERFORGE_MEMORY_MB" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_training_leaves_the_caller_s_config_as_it_was(tmp_path: Path, tiny_encoder: Path) -> None:
+    """The library's ``train`` records the threads it used in config.resolved.yaml, in a copy (issue 26: the validated
+    config was changed after validation)."""
+    from nerforge.config import load_config
+    from nerforge.training import train
+
+    data = tmp_path / "train.conll"
+    data.write_text(CONLL, encoding="utf-8")
+    config = load_config(None, flags={"data.train": str(data), "data.dev": str(data), "output.dir": str(tmp_path / "m"),
+                                      "model.name": str(tiny_encoder), "training.max_steps": 1, "tracking.enabled": False})
+    before = config.model_dump()
+    result = train(config, progress=False)
+    assert config.model_dump() == before and config.training.num_threads is None
+    resolved = (result.output_dir / "config.resolved.yaml").read_text(encoding="utf-8")
+    assert "num_threads: null" not in resolved
+    meta = json.loads((result.output_dir / "nerforge.json").read_text(encoding="utf-8"))
+    assert "calibration" in meta["extra"]  # the calibration stage ran on dev

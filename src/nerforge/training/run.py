@@ -9,6 +9,7 @@ unless ``output.keep_checkpoints``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import math
@@ -20,7 +21,7 @@ from typing import Any
 from nerforge.config import TrainConfig
 from nerforge.data.splits import listed_types, read_data_splits
 from nerforge.errors import DataFormatError, Interrupted, ModelError
-from nerforge.evaluation import EvalResult, evaluate
+from nerforge.evaluation import evaluate
 from nerforge.io_utils import clean_leftovers, disk_full
 from nerforge.locking import exclusive
 from nerforge.model_dir import (
@@ -110,12 +111,6 @@ def predict_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[
     return tagger.predict_words([list(ex.tokens) for ex in examples], doc_ids=[ex.doc_id for ex in examples])
 
 
-def score_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[Example]) -> EvalResult:
-    """Strict IOB2 scores of ``model`` on ``examples`` (see :func:`predict_examples`)."""
-    predicted = predict_examples(model, tokenizer, plan, examples)
-    return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted])
-
-
 def fit_calibration(examples: list[Example], predicted: list[Any]) -> dict[str, Any]:
     """The entity-score temperature fitted on these (dev) predictions, with the ECE before and after
     (:mod:`nerforge.evaluation.calibration`); ``nerforge.json`` keeps it as ``extra.calibration``."""
@@ -176,7 +171,8 @@ def run_locked(
     config: TrainConfig, output: Path, work: WorkDir, dist: DistributedContext, *, resume: bool, progress: bool,
     customise: Callable[[Prepared], FitInputs] | None = None,
 ) -> TrainResult:
-    """The stages of a run, under the locks of its output and work directory: prepare, (customise), fit, package.
+    """The stages of a run, under the locks of its output and work directory: prepare, (customise), fit, calibrate,
+    package.
 
     ``customise`` turns the prepared run into what ``fit`` trains instead of the defaults (``nerforge distill``
     builds its student and the teacher's soft targets there).
@@ -184,11 +180,14 @@ def run_locked(
     prepared = prepare(config, dist)
     fingerprint = fingerprint_files(data_files(config))
     start = dist.from_main(lambda: work.prepare(_resume_config(config), resume=resume, fingerprint=fingerprint))
-    config.training.num_threads = prepared.threads  # in config.resolved.yaml (after the resume check: not compared)
+    # the threads the run uses go into config.resolved.yaml (after the resume check: not compared), in a copy: the
+    # validated config the caller passed is never changed
+    resolved = config.model_copy(update={"training": config.training.model_copy(update={"num_threads": prepared.threads})})
+    prepared = dataclasses.replace(prepared, config=resolved)
     inputs = customise(prepared) if customise is not None else None
     tracker = _start_tracker(prepared, start, work, dist, output)
     try:
-        fitted = fit(prepared, work, dist, start, tracker, progress=progress, inputs=inputs)
+        fitted = calibrate(prepared, fit(prepared, work, dist, start, tracker, progress=progress, inputs=inputs))
         dist.barrier()  # every process has finished; rank 0 alone writes the model directory
         result = dist.from_main(lambda: package(prepared, fitted, output))
     except BaseException as exc:
@@ -324,7 +323,8 @@ def fit(
     prepared: Prepared, work: WorkDir, dist: DistributedContext, start: ResumePoint, tracker: Any, *,
     progress: bool = True, inputs: FitInputs | None = None,
 ) -> Fitted:
-    """Stage 2: build the model, run the Trainer (from ``start.checkpoint`` when resuming), score dev.
+    """Stage 2: build the model, run the Trainer (from ``start.checkpoint`` when resuming), score dev (the
+    predictions are kept for :func:`calibrate`).
 
     ``inputs`` replaces the model, the training items and the Trainer class of plain fine-tuning.
 
@@ -372,13 +372,21 @@ def fit(
         )
         model = final_model(trainer)
         model.eval()
-        dev, calibration = None, None
+        dev, predicted = None, None
         if dev_split is not None:
             predicted = predict_examples(model, prepared.tokenizer, plan, dev_split.examples)
             dev = evaluate([list(ex.tags) for ex in dev_split.examples], [list(p.tags) for p in predicted])
-            calibration = fit_calibration(dev_split.examples, predicted)
     _announce_early_stop(info, prepared)
-    return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history), calibration, inputs)
+    return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history), inputs=inputs,
+                  dev_predictions=predicted)
+
+
+def calibrate(prepared: Prepared, fitted: Fitted) -> Fitted:
+    """Stage 3: the entity-score temperature fitted on the kept model's dev predictions (none without dev)."""
+    dev_split = prepared.features.get("dev")
+    if dev_split is None or fitted.dev_predictions is None:
+        return fitted
+    return dataclasses.replace(fitted, calibration=fit_calibration(dev_split.examples, fitted.dev_predictions))
 
 
 def _align_special_tokens(model: Any, tokenizer: Any) -> None:
@@ -409,7 +417,7 @@ def _announce_early_stop(info: TrainingInfo, prepared: Prepared) -> None:
 
 
 def package(prepared: Prepared, fitted: Fitted, output: Path) -> TrainResult:
-    """Stage 3: the model directory, written atomically (:func:`nerforge.training.output.write_model_dir`)."""
+    """Stage 4: the model directory, written atomically (:func:`nerforge.training.output.write_model_dir`)."""
     return write_model_dir(output, prepared, fitted)
 
 

@@ -93,6 +93,7 @@ class Fitted:
         calibration: the entity-score temperature fitted on dev, with the ECE before and after (``None`` without
             dev): ``extra.calibration`` of ``nerforge.json``.
         inputs: what replaced the defaults of plain fine-tuning, if anything (its meta and notes are written).
+        dev_predictions: the kept model's word predictions on dev (what calibration is fitted on).
     """
 
     model: Any
@@ -102,3 +103,4 @@ class Fitted:
     losses: list[dict[str, float]] = field(default_factory=list)
     calibration: dict[str, Any] | None = None
     inputs: FitInputs | None = None
+    dev_predictions: list[Any] | None = field(default=None, repr=False)
