@@ -122,15 +122,14 @@ def untrained_minilm(directory: Path) -> Path:
 
 
 def run_single(model: str, source: Path, output: Path, threads: int, args: argparse.Namespace) -> dict[str, Any]:
-    from nerforge.prediction.files import predict
+    from nerforge.prediction.files import PredictOutput, PredictSource, RunOptions, predict
     from nerforge.threads import set_torch_threads
 
     set_torch_threads(threads)
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    summary = predict(
-        model, input_path=source, output=output, batch_size=args.batch_size, chunk_size=args.chunk_size, progress=False
-    )
+    summary = predict(model, PredictSource(input_path=source), PredictOutput(path=output),
+                      RunOptions(batch_size=args.batch_size, chunk_size=args.chunk_size, progress=False))
     wall = time.perf_counter() - start
     return {
         "engine": "single process",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import uvicorn
 
+from nerforge.prediction.urlfetch import UrlFetcher
 from nerforge.serving.predictor import ModelInfo
-from nerforge.serving.urlfetch import UrlFetcher
 from nerforge.types import Entity
 
 GAZETTEER = {

@@ -27,8 +27,8 @@ from serving_helpers import (
     running_server,
 )
 
+from nerforge.prediction.urlfetch import FetchPolicy, UrlFetcher
 from nerforge.serving import ServeSettings, create_app, load_predictor
-from nerforge.serving.urlfetch import FetchPolicy, UrlFetcher
 
 SMALL = ServeSettings(
     max_body_bytes=200_000,

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from serving_helpers import GazetteerPredictor, running_server
 
+from nerforge.prediction.urlfetch import plain_reason
 from nerforge.serving import ServeSettings, create_app
 from nerforge.serving.access import cross_site_problem, host_problem, split_host
-from nerforge.serving.urlfetch import plain_reason
 
 
 @pytest.fixture(scope="module")

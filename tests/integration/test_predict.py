@@ -236,6 +236,16 @@ def test_predict_cli_tags_a_web_page(
     assert "Ann Smith at Acme Corp in Zürich" in record["text"] and "<p>" not in record["text"]
     _check_record(record, record["text"])
     assert "tagged 1 text" in stdout
+    # the library function behind it takes a URL too (URL fetching sits below prediction, not in the server)
+    from nerforge.errors import UsageError
+    from nerforge.prediction.files import PredictSource, RunOptions, predict
+
+    seen: list[object] = []
+    summary = predict(model_dir, PredictSource(input_path=web_page, allow_private_urls=True),
+                      options=RunOptions(progress=False), on_result=lambda record, entities: seen.append(record))
+    assert summary.texts == 1 and seen[0].fields["title"] == "Data engineer"  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="not fetched"):
+        predict(model_dir, PredictSource(input_path=web_page))
 
 
 def test_predict_cli_jsonl_and_csv_to_jsonl(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -339,25 +349,26 @@ def test_predict_escape_cell() -> None:
 
 def test_a_bad_record_deep_in_the_input_stops_the_run_before_any_tagging(tmp_path: Path, model_dir: Path) -> None:
     from nerforge.errors import DataFormatError
-    from nerforge.prediction.files import predict
+    from nerforge.prediction.files import PredictOutput, PredictSource, RunOptions, predict
 
     source = tmp_path / "in.txt"
     source.write_bytes(b"Alice met Bob in Paris.\n" * 3000 + b"caf\xe9 au lait\n" + b"more text\n")
     out = tmp_path / "out.jsonl"
     tagged: list[object] = []
     with pytest.raises(DataFormatError, match=r"in\.txt:3001: not UTF-8") as info:
-        predict(model_dir, input_path=source, output=out, on_result=lambda r, e: tagged.append(r), progress=False)
+        predict(model_dir, PredictSource(input_path=source), PredictOutput(path=out), RunOptions(progress=False),
+                on_result=lambda r, e: tagged.append(r))
     assert info.value.line == 3001
     assert tagged == []  # found by the pre-scan, not after tagging 3,000 texts
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["in.txt"]
 
 
 def test_progress_shows_the_total(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from nerforge.prediction.files import predict
+    from nerforge.prediction.files import PredictSource, RunOptions, predict
 
     source = tmp_path / "in.jsonl"
     source.write_text("".join(f'{{"text": "Alice met Bob {i}"}}\n' for i in range(7)), encoding="utf-8")
-    predict(model_dir, input_path=source, progress=True)
+    predict(model_dir, PredictSource(input_path=source), options=RunOptions(progress=True))
     assert "0/7 " in capsys.readouterr().err  # the bar knows the total (without it tqdm shows "0it")
 
 
@@ -366,13 +377,13 @@ def test_local_predict_reads_parquet_like_the_ray_engine(tmp_path: Path, model_d
     import pyarrow.parquet as pq
 
     from nerforge.distributed.io import plan_parts, read_part
-    from nerforge.prediction.files import predict
+    from nerforge.prediction.files import PredictOutput, PredictSource, RunOptions, predict
 
     source = tmp_path / "in.parquet"
     texts = ["Alice met Bob in Paris.", "Zürich 🎉 was calm.", "Nothing here."]
     pq.write_table(pa.table({"id": ["a", "b", "c"], "text": texts, "when": pa.array([1, 2, 3], pa.int64())}), source)
     out = tmp_path / "out.jsonl"
-    summary = predict(model_dir, input_path=source, output=out, progress=False)
+    summary = predict(model_dir, PredictSource(input_path=source), PredictOutput(path=out), RunOptions(progress=False))
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert summary.texts == 3 and [r["text"] for r in rows] == texts and [r["id"] for r in rows] == ["a", "b", "c"]
     plan, _ = plan_parts(str(source), part_size=2)
@@ -386,7 +397,7 @@ def test_local_predict_reads_parquet_like_the_ray_engine(tmp_path: Path, model_d
     from nerforge.errors import DataFormatError
 
     with pytest.raises(DataFormatError, match=r"column 'text' has 1 null value\(s\) in row group 0"):
-        predict(model_dir, input_path=bad, output=tmp_path / "o.jsonl", progress=False)
+        predict(model_dir, PredictSource(input_path=bad), PredictOutput(path=tmp_path / "o.jsonl"), RunOptions(progress=False))
 
 
 def test_predict_stops_at_a_line_past_the_limit_before_tagging(

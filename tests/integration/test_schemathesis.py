@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from serving_helpers import GazetteerPredictor, running_server
 
+from nerforge.prediction.urlfetch import FetchPolicy, UrlFetcher
 from nerforge.serving import ServeSettings, create_app
-from nerforge.serving.urlfetch import FetchPolicy, UrlFetcher
 
 MAX_EXAMPLES = int(os.environ.get("NERFORGE_SCHEMATHESIS_EXAMPLES", "40"))  # per operation
 

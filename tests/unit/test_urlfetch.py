@@ -11,7 +11,7 @@ import socket
 import httpx
 import pytest
 
-from nerforge.serving.urlfetch import (
+from nerforge.prediction.urlfetch import (
     FetchPolicy,
     UrlFetcher,
     UrlFetchError,

@@ -15,7 +15,7 @@ import typer
 from nerforge.cli.checks import check_inputs, check_model
 from nerforge.errors import UsageError
 from nerforge.prediction.engine import DEFAULT_CHUNK_SIZE
-from nerforge.prediction.files import PredictSummary, predict
+from nerforge.prediction.files import PredictOutput, PredictSource, PredictSummary, RunOptions, predict
 from nerforge.prediction.io import InputRecord, render_inline
 from nerforge.types import Entity
 
@@ -96,60 +96,16 @@ def predict_cli(
     if engine != "local":
         raise UsageError(f"unknown --engine {engine!r}; choose local or ray")
     set_torch_threads(threads)
-    fields = None
-    if input_path is not None and is_web_url(input_path):
-        if text is not None:
-            raise UsageError("give either an INPUT (file or URL) or --text, not both")
-        text, fields = fetch_page(input_path, allow_private=allow_private_urls)
-        input_path = None
     summary = predict(
         model,
-        input_path=input_path,
-        text=text,
-        text_fields=fields,
-        output_kind=output_kind,
-        from_name=from_name,
-        to_name=to_name,
-        output=output,
-        text_column=text_column,
-        whole_file=whole_file,
-        batch_size=batch_size,
-        device=device,
-        progress=progress,
+        PredictSource(input_path=input_path, text=text, text_column=text_column, whole_file=whole_file,
+                      allow_private_urls=allow_private_urls),
+        PredictOutput(path=output, kind=output_kind, from_name=from_name, to_name=to_name),
+        RunOptions(batch_size=batch_size, device=device, backend=backend, chunk_size=chunk_size, progress=progress),
         on_result=_show if show else None,
-        chunk_size=chunk_size,
-        backend=backend,
     )
     where = f"; wrote {summary.output}" if summary.output else ("" if show else "; use --output or --show to see them")
     typer.echo(summary.line() + where)
-
-
-def is_web_url(value: str) -> bool:
-    """An ``http://`` or ``https://`` INPUT (other schemes such as ``s3://`` are files for the Ray engine)."""
-    return value.lower().startswith(("http://", "https://"))
-
-
-def fetch_page(url: str, *, allow_private: bool = False) -> tuple[str, dict[str, Any]]:
-    """The main text of the page at ``url`` and the fields kept with it (``url``, ``title``), fetched by the server's
-    fetcher: private, loopback and link-local addresses refused (also after redirects), size and time limits.
-
-    Raises:
-        MissingDependencyError: the serve extra (httpx, trafilatura) is not installed.
-        UsageError: the URL is refused or cannot be fetched (one line saying why).
-    """
-    import asyncio
-
-    from nerforge.errors import MissingDependencyError
-
-    try:
-        from nerforge.serving.urlfetch import FetchPolicy, UrlFetcher
-    except ImportError as exc:
-        raise MissingDependencyError(exc.name or "httpx", "serve") from None
-    page = asyncio.run(UrlFetcher(FetchPolicy(allow_private=allow_private)).fetch(url))
-    if not page.text.strip():
-        raise UsageError(f"{url}: the page has no text to tag")
-    logger.info("fetched %s (%s, %d characters)", page.url, page.content_type, len(page.text))
-    return page.text, {"url": page.url, "title": page.title}
 
 
 def _predict_ray(

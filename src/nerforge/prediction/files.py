@@ -70,50 +70,124 @@ def _check_output_kind(output: str | Path, kind: str | None) -> None:
                          f"name the output *{wanted} (got {output})")
 
 
+@dataclass(frozen=True)
+class PredictSource:
+    """What :func:`predict` tags: a file (``.txt`` lines, ``.csv``/``.parquet`` rows, ``.jsonl`` records), a web page
+    (an ``http(s)://`` URL in ``input_path``), or one ``text``.
+
+    Attributes:
+        input_path: the file or URL; exactly one of it and ``text``.
+        text: a single text; ``text_fields`` are kept with it in the output (e.g. a page's ``url`` and ``title``).
+        text_column: the CSV column / JSON field holding the text.
+        whole_file: a ``.txt`` file is one text, not one per line.
+        allow_private_urls: let a URL reach loopback and private addresses (refused by default).
+    """
+
+    input_path: str | Path | None = None
+    text: str | None = None
+    text_fields: Mapping[str, Any] | None = None
+    text_column: str = "text"
+    whole_file: bool = False
+    allow_private_urls: bool = False
+
+
+@dataclass(frozen=True)
+class PredictOutput:
+    """Where :func:`predict` writes: ``path`` (``None``: nowhere) in ``kind`` (``jsonl`` or ``csv``, default from the
+    suffix; or an annotation tool's import format, ``label-studio``, ``doccano`` or ``spacy``, where ``from_name`` and
+    ``to_name`` are Label Studio's control and object tag names)."""
+
+    path: str | Path | None = None
+    kind: str | None = None
+    from_name: str = DEFAULT_FROM_NAME
+    to_name: str = DEFAULT_TO_NAME
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the model runs: windows per forward pass, device, backend (default: the model directory's), texts read
+    and batched together, a progress bar (``None``: on a terminal)."""
+
+    batch_size: int = 32
+    device: str = "cpu"
+    backend: str | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    progress: bool | None = None
+
+
+def is_web_url(value: str | Path) -> bool:
+    """An ``http://`` or ``https://`` input (other schemes such as ``s3://`` are files for the Ray engine)."""
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+def fetch_page(url: str, *, allow_private: bool = False) -> tuple[str, dict[str, Any]]:
+    """The main text of the page at ``url`` and the fields kept with it (``url``, ``title``), fetched like the
+    server does (:mod:`nerforge.prediction.urlfetch`): private, loopback and link-local addresses refused (also
+    after redirects), size and time limits.
+
+    Raises:
+        MissingDependencyError: the serve extra (httpx, trafilatura) is not installed.
+        UsageError: the URL is refused or cannot be fetched, or the page has no text (one line saying why).
+    """
+    import asyncio
+
+    from nerforge.errors import MissingDependencyError
+
+    try:
+        from nerforge.prediction.urlfetch import FetchPolicy, UrlFetcher
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "httpx", "serve") from None
+    page = asyncio.run(UrlFetcher(FetchPolicy(allow_private=allow_private)).fetch(url))
+    if not page.text.strip():
+        raise UsageError(f"{url}: the page has no text to tag")
+    logger.info("fetched %s (%s, %d characters)", page.url, page.content_type, len(page.text))
+    return page.text, {"url": page.url, "title": page.title}
+
+
 def predict(
     model: str | Path,
+    source: PredictSource,
+    output: PredictOutput = PredictOutput(),
+    options: RunOptions = RunOptions(),
     *,
-    input_path: str | Path | None = None,
-    text: str | None = None,
-    output: str | Path | None = None,
-    text_column: str = "text",
-    whole_file: bool = False,
-    batch_size: int = 32,
-    device: str = "cpu",
-    progress: bool | None = None,
     on_result: ResultHook | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    backend: str | None = None,
-    text_fields: Mapping[str, Any] | None = None,
-    output_kind: str | None = None,
-    from_name: str = DEFAULT_FROM_NAME,
-    to_name: str = DEFAULT_TO_NAME,
 ) -> PredictSummary:
-    """Tag the texts of ``input_path`` (or the single ``text``) with the model in ``model``.
+    """Tag the texts of ``source`` with the model in ``model`` and write them to ``output``.
 
-    ``text_fields``: fields kept with the single ``text`` in the output (e.g. the ``url`` and ``title`` of a page).
-    ``output_kind``: ``jsonl`` or ``csv`` (default: from the output's suffix), or an annotation tool's import format,
-    ``label-studio``, ``doccano`` or ``spacy`` (:mod:`nerforge.prediction.annotation_formats`; ``from_name`` and
-    ``to_name`` are Label Studio's control and object tag names).
+    Results stream: each ``(record, entities)`` goes to ``on_result`` (when given) and to ``output.path`` (written
+    atomically) as it is predicted.
 
-    Results stream: each ``(record, entities)`` goes to ``on_result`` (when given) and to ``output`` (``.jsonl`` or
-    ``.csv``, written atomically) as it is predicted.
+    Raises:
+        UsageError: options that do not fit together, a refused output or URL; DataFormatError: a bad input record
+            (found by a pre-scan, before any tagging); ModelError: the model.
     """
+    input_path, text, text_fields = source.input_path, source.text, source.text_fields
+    text_column, whole_file = source.text_column, source.whole_file
+    output_kind, from_name, to_name = output.kind, output.from_name, output.to_name
+    batch_size, device, backend = options.batch_size, options.device, options.backend
+    chunk_size, progress = options.chunk_size, options.progress
+    if input_path is not None and is_web_url(input_path):
+        if text is not None:
+            raise UsageError("give either an INPUT (file or URL) or --text, not both")
+        text, text_fields = fetch_page(str(input_path), allow_private=source.allow_private_urls)
+        input_path = None
+    out_path = output.path
+
     from nerforge.prediction.heap import settle_loaded_objects
     from nerforge.prediction.tagger import Tagger
 
     if (input_path is None) == (text is None):
         raise UsageError("give either an INPUT file or --text, not both and not neither")
-    if output is not None:
-        _check_output_kind(output, output_kind)  # a bad output name or kind fails before loading anything
-        check_output_file(output)
-        if input_path is not None and Path(input_path).resolve() == Path(output).resolve():
-            raise UsageError(f"--output {output} is the INPUT file; choose another --output")
+    if out_path is not None:
+        _check_output_kind(out_path, output_kind)  # a bad output name or kind fails before loading anything
+        check_output_file(out_path)
+        if input_path is not None and Path(input_path).resolve() == Path(out_path).resolve():
+            raise UsageError(f"--output {out_path} is the INPUT file; choose another --output")
     if input_path is not None:
         input_format(input_path)
-        if output is not None and Path(input_path).is_file():
+        if out_path is not None and Path(input_path).is_file():
             # the output holds each text (or row) again with its entities: at least the input's size
-            check_free_space(output, Path(input_path).stat().st_size, what=f"the predictions ({Path(output).name})")
+            check_free_space(out_path, Path(input_path).stat().st_size, what=f"the predictions ({Path(out_path).name})")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     records: Iterator[InputRecord]
@@ -127,7 +201,7 @@ def predict(
         model, batch_size=batch_size, device=device, progress=progress, chunk_size=chunk_size, backend=backend
     )
     settle_loaded_objects()  # one model for the whole file: spare every later collection the loaded objects
-    summary = PredictSummary(output=Path(output) if output is not None else None)
+    summary = PredictSummary(output=Path(out_path) if out_path is not None else None)
 
     def results() -> Iterator[tuple[InputRecord, Sequence[Entity]]]:
         pending: deque[InputRecord] = deque()
@@ -146,15 +220,15 @@ def predict(
             yield record, entities
 
     csv_input = input_path is not None and input_format(input_path) == "csv"
-    if output is not None:
+    if out_path is not None:
         if output_kind in ANNOTATION_FORMATS:
-            with atomic_open(output, "w", encoding="utf-8") as fh:
+            with atomic_open(out_path, "w", encoding="utf-8") as fh:
                 write_annotation_format(
                     fh, results(), output_kind, from_name=from_name, to_name=to_name,
                     model_version=f"nerforge {Path(str(model)).name}",
                 )  # fmt: skip
         else:
-            write_predictions(output, results(), csv_input=csv_input)
+            write_predictions(out_path, results(), csv_input=csv_input)
     else:
         for _ in results():
             pass

@@ -16,6 +16,7 @@ from fastapi import Body, FastAPI, File, Query, UploadFile
 from fastapi.responses import Response
 
 from nerforge import __version__
+from nerforge.prediction.urlfetch import FetchPolicy, PageFetcher, UrlFetcher
 from nerforge.serving import csvio
 from nerforge.serving.guards import GuardMiddleware, install_error_handlers
 from nerforge.serving.job_routes import add_job_routes
@@ -42,7 +43,6 @@ from nerforge.serving.schemas import (
 )
 from nerforge.serving.service import Service, clean, safe_filename
 from nerforge.serving.settings import ServeSettings
-from nerforge.serving.urlfetch import FetchPolicy, PageFetcher, UrlFetcher
 
 _ERRORS = {
     400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, broken multipart)."},

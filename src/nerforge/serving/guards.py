@@ -24,11 +24,11 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nerforge.errors import DataFormatError, NerforgeError
+from nerforge.prediction.urlfetch import UrlFetchError, UrlFetchTimeoutError, UrlRefusedError
 from nerforge.serving.access import ClientLimiter, cross_site_problem, host_problem
 from nerforge.serving.batching import PredictionError
 from nerforge.serving.body_errors import SHAPE_TEXT, body_problem, upload_problem
 from nerforge.serving.csvio import CsvLimitError
-from nerforge.serving.urlfetch import UrlFetchError, UrlFetchTimeoutError, UrlRefusedError
 
 logger = logging.getLogger(__name__)
 

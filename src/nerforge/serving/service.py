@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from nerforge.prediction.urlfetch import PageFetcher
 from nerforge.serving.batching import Batcher
 from nerforge.serving.guards import ApiError
 from nerforge.serving.jobs import JobStore
 from nerforge.serving.predictor import Predictor
 from nerforge.serving.settings import ServeSettings
-from nerforge.serving.urlfetch import PageFetcher
 from nerforge.types import Entity
 
 
