@@ -78,10 +78,10 @@ def test_head_contract(head: str, corpus: dict[str, Path], tiny_encoder: Path, t
     tagger = Tagger.load(out, progress=False)
     predicted = [list(p.tags) for p in tagger.predict_words(words, doc_ids=docs)]
     assert evaluate(gold, predicted).micro.f1 == pytest.approx(dev_f1, abs=1e-12)
-    # the per-epoch dev F1 that chose the checkpoint ran inside training (bf16 autocast where training is bf16);
-    # the reported score is the saved float32 model's, so the two agree closely but not always to the last entity
+    # the per-epoch dev F1 that chose the checkpoint is computed the one way the reported score is (the engine on
+    # the dev sentences), so the best epoch's F1 is the kept model's, exactly (issue 26; fp32 training, as here)
     epochs = json.loads((out / "epochs.json").read_text())
-    assert max(row["eval_f1"] for row in epochs if row["eval_f1"] is not None) == pytest.approx(dev_f1, abs=0.05)
+    assert max(row["eval_f1"] for row in epochs if row["eval_f1"] is not None) == dev_f1
 
     # 3. the ONNX export tags alike
     pytest.importorskip("onnxruntime")

@@ -21,7 +21,7 @@ from typing import Any
 from nerforge.config import TrainConfig
 from nerforge.data.splits import listed_types, read_data_splits
 from nerforge.errors import DataFormatError, Interrupted, ModelError
-from nerforge.evaluation import evaluate
+from nerforge.evaluation import EvalResult, evaluate
 from nerforge.io_utils import clean_leftovers, disk_full
 from nerforge.locking import exclusive
 from nerforge.model_dir import (
@@ -46,6 +46,7 @@ from nerforge.training.trainer import (
     BEST_METRIC,
     DevEarlyStopping,
     NerTrainer,
+    drop_logits,
     entity_metrics,
     training_arguments,
 )
@@ -109,6 +110,14 @@ def predict_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[
         Engine(TorchBackend(model, device=device), tokenizer, meta, plan=plan.for_model(model), progress=False), meta
     )
     return tagger.predict_words([list(ex.tokens) for ex in examples], doc_ids=[ex.doc_id for ex in examples])
+
+
+def score_dev(model: Any, prepared: Prepared) -> tuple[EvalResult, list[Any]]:
+    """Strict IOB2 scores of ``model`` on the dev sentences, and its word predictions, through the prediction engine:
+    the one way dev F1 is computed, at every evaluation during training and for the kept model after it."""
+    examples = prepared.features["dev"].examples
+    predicted = predict_examples(model, prepared.tokenizer, prepared.plan, examples)
+    return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted]), predicted
 
 
 def fit_calibration(examples: list[Example], predicted: list[Any]) -> dict[str, Any]:
@@ -372,10 +381,7 @@ def fit(
         )
         model = final_model(trainer)
         model.eval()
-        dev, predicted = None, None
-        if dev_split is not None:
-            predicted = predict_examples(model, prepared.tokenizer, plan, dev_split.examples)
-            dev = evaluate([list(ex.tags) for ex in dev_split.examples], [list(p.tags) for p in predicted])
+        dev, predicted = score_dev(model, prepared) if dev_split is not None else (None, None)
     _announce_early_stop(info, prepared)
     return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history), inputs=inputs,
                   dev_predictions=predicted)
@@ -479,7 +485,8 @@ def _build_trainer(
         train_dataset=train_dataset,
         eval_dataset=dev_split.dataset() if dev_split is not None else None,
         processing_class=tokenizer,
-        compute_metrics=entity_metrics(dev_split, lambda: plan.for_model(model)) if dev_split is not None else None,
+        compute_metrics=entity_metrics(lambda: score_dev(model, prepared)[0]) if dev_split is not None else None,
+        preprocess_logits_for_metrics=drop_logits if dev_split is not None else None,
         compute_loss_func=loss_function(config.model.class_weights, train_split.inputs.windows, list(plan.tags)),
         lengths=lengths if config.training.group_by_length else None,
         **(inputs.trainer_kwargs if inputs is not None else {}),

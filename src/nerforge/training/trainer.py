@@ -12,9 +12,10 @@
   checkpoint's choice, so that a tie on dev F1 goes to the checkpoint with the lower dev loss (:func:`improves`;
   the Trainer keeps the first of equal scores, which on a small dev split where every epoch scores F1 0 is the
   untrained model of epoch 1). :class:`DevEarlyStopping` counts an evaluation as progress by the same rule.
-* :func:`entity_metrics` is ``compute_metrics``: the logits of the dev windows are decoded back to words by the
-  head's :class:`~nerforge.modeling.plan.HeadPlan` (argmax or CRF Viterbi, exactly as the prediction engine
-  decodes) and whole sentences are scored in strict IOB2 mode by :func:`nerforge.evaluation.evaluate`.
+* :func:`entity_metrics` is ``compute_metrics``: the model as it is at each evaluation tags the dev sentences through
+  the prediction engine (the head's :class:`~nerforge.modeling.plan.HeadPlan`, whole sentences, document context)
+  and they are scored in strict IOB2 mode by :func:`nerforge.evaluation.evaluate`: the same function that scores
+  the kept model afterwards, so the per-epoch and the reported dev F1 are one computation.
 """
 
 from __future__ import annotations
@@ -28,10 +29,8 @@ import torch
 from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments
 
 from nerforge.config import TrainingConfig
-from nerforge.evaluation import EvalResult, evaluate
-from nerforge.modeling.plan import HeadPlan
+from nerforge.evaluation import EvalResult
 from nerforge.training.collate import EpochLengthGroupedSampler
-from nerforge.training.dataset import SplitFeatures, split_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -205,21 +204,15 @@ def training_arguments(
     )
 
 
-def score_split(split: SplitFeatures, plan: HeadPlan, logits: Any) -> EvalResult:
-    """Strict IOB2 scores of a split from the logits of its windows, decoded by the head's ``plan``."""
-    predictions = split_predictions(split, plan, logits)
-    return evaluate([list(ex.tags) for ex in split.examples], [list(p.tags) for p in predictions])
-
-
-def entity_metrics(split: SplitFeatures, plan: Callable[[], HeadPlan]) -> Callable[[EvalPrediction], dict[str, float]]:
-    """A ``compute_metrics`` for the Trainer: micro P/R/F1 (strict IOB2, whole sentences) and token accuracy.
-
-    ``plan`` gives the head's plan at the time of each evaluation (a CRF's scores change while it trains).
+def entity_metrics(score: Callable[[], EvalResult]) -> Callable[[EvalPrediction], dict[str, float]]:
+    """A ``compute_metrics`` for the Trainer: micro P/R/F1 (strict IOB2, whole sentences) and token accuracy of the
+    model as it is at this evaluation, from ``score``: the function that also scores the kept model after training
+    (the prediction engine on the dev sentences), so the dev F1 that picks a checkpoint and the one reported for it
+    are computed one way. The eval loop's logits are not used (:func:`drop_logits` keeps them out of memory).
     """
 
-    def compute(prediction: EvalPrediction) -> dict[str, float]:
-        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        result = score_split(split, plan(), logits)
+    def compute(_: EvalPrediction) -> dict[str, float]:
+        result = score()
         return {
             "precision": result.micro.precision,
             "recall": result.micro.recall,
@@ -228,3 +221,8 @@ def entity_metrics(split: SplitFeatures, plan: Callable[[], HeadPlan]) -> Callab
         }
 
     return compute
+
+
+def drop_logits(logits: Any, labels: Any) -> Any:
+    """``preprocess_logits_for_metrics`` for :func:`entity_metrics`: one number per window instead of its logits."""
+    return labels[:, :1]
