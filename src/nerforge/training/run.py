@@ -14,7 +14,7 @@ import errno
 import logging
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +112,29 @@ def predict_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[
     return tagger.predict_words([list(ex.tokens) for ex in examples], doc_ids=[ex.doc_id for ex in examples])
 
 
+@contextlib.contextmanager
+def full_precision(model: Any) -> Iterator[None]:
+    """The model's own float32 forward for the duration. For bf16 mixed precision, accelerate replaces ``forward``
+    with an autocast wrapper and keeps the original as ``_original_forward``; a score computed through the wrapper
+    is a bf16 score, which the saved model does not reproduce."""
+    original = model.__dict__.get("_original_forward")
+    wrapped = model.__dict__.get("forward")
+    if original is None or wrapped is None:
+        yield
+        return
+    model.forward = original
+    try:
+        yield
+    finally:
+        model.forward = wrapped
+
+
 def score_dev(model: Any, prepared: Prepared) -> tuple[EvalResult, list[Any]]:
     """Strict IOB2 scores of ``model`` on the dev sentences, and its word predictions, through the prediction engine:
     the one way dev F1 is computed, at every evaluation during training and for the kept model after it."""
     examples = prepared.features["dev"].examples
-    predicted = predict_examples(model, prepared.tokenizer, prepared.plan, examples)
+    with full_precision(model):  # during bf16 training too: scored as the saved float32 model will be
+        predicted = predict_examples(model, prepared.tokenizer, prepared.plan, examples)
     return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted]), predicted
 
 
