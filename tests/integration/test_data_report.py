@@ -123,3 +123,14 @@ def test_report_of_hundreds_of_types_stays_readable(
     width, height = Image.open(out / "entities.png").size
     assert width <= 1600 and height <= 600
     assert Image.open(out / "top_entities.png").size[1] <= 2500
+
+
+def test_inspect_is_a_library_function_with_a_typed_result(data: list[Path], tmp_path: Path) -> None:
+    from nerforge.config.inspect import inspect_data
+
+    plain = inspect_data(data)
+    assert plain.page is None and [Path(f.path) for f in plain.report.files] == data
+    assert all(f.sentences > 0 for f in plain.report.files)
+    result = inspect_data(data, report_dir=tmp_path / "site")
+    assert result.page == tmp_path / "site" / "index.html" and result.page.is_file()
+    assert result.report.tokenizer == "default"  # subwords counted with the embedded tokenizer for the page

@@ -1,7 +1,7 @@
 """``nerforge inspect PATH...``: a data doctor. Counts, detected scheme and every quirk found, per file.
 
-A thin wrapper over :func:`nerforge.data.checks.inspect_files`; this module only renders the report (a compact
-table and findings grouped by kind, or one JSON object with ``--json``).
+It calls :func:`nerforge.config.inspect.inspect_data` and renders the report (a compact table and findings grouped
+by kind, or one JSON object with ``--json``).
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from nerforge.cli.options import with_read_options
-from nerforge.data.checks import FileReport, InspectReport, inspect_files
+from nerforge.data.checks import FileReport, InspectReport
 from nerforge.data.readers.options import ReadOptions
 from nerforge.types import Finding
 
@@ -153,31 +153,13 @@ def inspect_cli(
     options: ReadOptions,
 ) -> None:
     """Check data files: counts, scheme, and quirks (I- starts, corrupt tags, odd tokens, duplicates, lengths)."""
-    loaded = None
-    if report_dir is not None:
-        from nerforge.outputs import DATA_REPORT, check_output_dir
+    from nerforge.config.inspect import inspect_data
 
-        check_output_dir(report_dir, kind=DATA_REPORT)
-        tokenizer = tokenizer or "default"
-    if tokenizer is not None:
-        from nerforge.model_dir import load_tokenizer
-
-        loaded = load_tokenizer(tokenizer)
-    corpora: list[Any] = []
-    report = inspect_files(paths, options, loaded, max_length, max_findings=max_findings, corpora_out=corpora)
-    if tokenizer is not None:
-        report.tokenizer = tokenizer  # the name the user gave, for the report
-    typer.echo(render_json(report) if as_json else render_text(report), nl=as_json)
-    if report_dir is not None:
-        from nerforge.data.normalize import corpus_to_iob2
-        from nerforge.evaluation.data_report import write_data_report
-
-        examples = {c.path: corpus_to_iob2(c).examples for c in corpora}
-        from nerforge.config import ModelConfig
-
-        window = max_length or ModelConfig.model_fields["max_length"].default  # what training cuts windows at
-        page = write_data_report(report_dir, report, examples, tokenizer=loaded, window=window)
-        typer.echo(f"report: {page}", err=as_json)
+    result = inspect_data(paths, options, tokenizer=tokenizer, max_length=max_length, max_findings=max_findings,
+                          report_dir=report_dir)
+    typer.echo(render_json(result.report) if as_json else render_text(result.report), nl=as_json)
+    if result.page is not None:
+        typer.echo(f"report: {result.page}", err=as_json)
 
 
 def register(app: typer.Typer) -> None:
