@@ -353,25 +353,18 @@ def fit(
     """Stage 2: build the model, run the Trainer (from ``start.checkpoint`` when resuming), score dev (the
     predictions are kept for :func:`calibrate`).
 
-    ``inputs`` replaces the model, the training items and the Trainer class of plain fine-tuning.
+    ``inputs`` replaces the model, the training items and the Trainer class of plain fine-tuning
+    (:func:`plain_inputs`, built after the seed is set).
 
     Raises:
         ModelError: the encoder's weights cannot be loaded.
     """
     from transformers import set_seed
 
-    from nerforge.modeling.model import build_model
-
-    config, plan = prepared.config, prepared.plan
+    config = prepared.config
     set_seed(config.training.seed)
-    if inputs is not None:
-        model = inputs.model
-    else:
-        try:
-            with quiet_transformers():
-                model = build_model(plan.spec, prepared.base, prepared.tags)  # plain: AutoModelForTokenClassification
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load model {config.model.name!r}: {str(exc).splitlines()[0]}") from None
+    inputs = inputs if inputs is not None else plain_inputs(prepared)  # built after the seed: same head init
+    model = inputs.model
     with quiet_transformers():
         _align_special_tokens(model, prepared.tokenizer)
         trainer = _build_trainer(prepared, model, work, progress=progress, world_size=dist.world_size, inputs=inputs)
@@ -478,8 +471,26 @@ def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[
     return warned
 
 
+def plain_inputs(prepared: Prepared) -> FitInputs:
+    """What plain fine-tuning trains: the encoder under a fresh head (a plain ``AutoModelForTokenClassification``
+    when the head needs nothing else), the train split's windows, right padding and the :class:`NerTrainer`.
+
+    Raises:
+        ModelError: the encoder's weights cannot be loaded.
+    """
+    from nerforge.modeling.model import build_model
+
+    try:
+        with quiet_transformers():
+            model = build_model(prepared.plan.spec, prepared.base, prepared.tags)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model {prepared.config.model.name!r}: {str(exc).splitlines()[0]}") from None
+    train = prepared.features["train"].dataset()
+    return FitInputs(model, train, train.lengths, PaddingCollator(prepared.tokenizer.pad_token_id or 0), NerTrainer)
+
+
 def _build_trainer(
-    prepared: Prepared, model: Any, work: WorkDir, *, progress: bool, world_size: int, inputs: FitInputs | None = None
+    prepared: Prepared, model: Any, work: WorkDir, *, progress: bool, world_size: int, inputs: FitInputs
 ) -> NerTrainer:
     from transformers.trainer_callback import ProgressCallback
 
@@ -487,19 +498,17 @@ def _build_trainer(
 
     config, plan, tokenizer = prepared.config, prepared.plan, prepared.tokenizer
     train_split, dev_split = prepared.features["train"], prepared.features.get("dev")
-    train_dataset = inputs.train_dataset if inputs is not None else train_split.dataset()
-    lengths = inputs.lengths if inputs is not None else train_dataset.lengths
+    train_dataset, lengths = inputs.train_dataset, inputs.lengths
     per_step = config.training.batch_size * config.training.gradient_accumulation_steps * max(1, world_size)
     steps_per_epoch = max(1, math.ceil(len(train_dataset) / per_step))
     args = training_arguments(
         config.training, work.checkpoints, has_dev=dev_split is not None, best_metric=prepared.best_metric,
         logging_steps=max(1, steps_per_epoch // LOSS_POINTS_PER_EPOCH),
     )
-    trainer_class = inputs.trainer_class if inputs is not None else NerTrainer
-    trainer = trainer_class(
+    trainer = inputs.trainer_class(
         model=model,
         args=args,
-        data_collator=inputs.collator if inputs is not None else PaddingCollator(tokenizer.pad_token_id or 0),
+        data_collator=inputs.collator,
         train_dataset=train_dataset,
         eval_dataset=dev_split.dataset() if dev_split is not None else None,
         processing_class=tokenizer,
@@ -507,7 +516,7 @@ def _build_trainer(
         preprocess_logits_for_metrics=drop_logits if dev_split is not None else None,
         compute_loss_func=loss_function(config.model.class_weights, train_split.inputs.windows, list(plan.tags)),
         lengths=lengths if config.training.group_by_length else None,
-        **(inputs.trainer_kwargs if inputs is not None else {}),
+        **inputs.trainer_kwargs,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(
