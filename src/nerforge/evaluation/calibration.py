@@ -55,6 +55,9 @@ def apply_temperature(score: float, temperature: float, shift: float = 0.0) -> f
     return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
+_MAX_SHIFT = 50.0  # logits beyond +-50 are certainties: a shift past that calibrates nothing
+
+
 def fit_temperature(items: Sequence[Scored]) -> tuple[float, float]:
     """``(temperature, shift)`` maximising the likelihood of ``items`` (``(1.0, 0.0)`` with fewer than
     :data:`MIN_ENTITIES`, or when they are all right or all wrong: nothing to calibrate against)."""
@@ -87,8 +90,43 @@ def fit_temperature(items: Sequence[Scored]) -> tuple[float, float]:
         w, b = w - step_w, b - step_b
         if abs(step_w) < 1e-8 and abs(step_b) < 1e-8:
             break
-    w = min(max(w, 0.05), 20.0)  # T in [0.05, 20]: a positive temperature keeps the order of the scores
-    return round(1.0 / w, 4), round(b, 4)
+    # T in [0.05, 20] (a positive temperature keeps the order of the scores) and a bounded shift. Where the joint fit
+    # leaves that range (scores that say little or the opposite of right, as from a model that has barely learned:
+    # it once ran to T 20 with a shift of -912482), the shift alone is refitted, for the bounded slope and for the
+    # slope 1 (scores that are all alike leave the slope undetermined). Of the raw scores, the joint fit and the
+    # refitted ones, the best calibrated on these items is kept: never worse than none.
+    bounded = min(max(w, 0.05), 20.0) if math.isfinite(w) else 1.0
+    candidates = [(1.0, 0.0), (bounded, _fit_shift(xs, ys, bounded)), (1.0, _fit_shift(xs, ys, 1.0))]
+    if math.isfinite(b) and bounded == w and abs(b) <= _MAX_SHIFT:
+        candidates.insert(1, (w, b))
+    scored = [(round(1.0 / cw, 4), round(cb, 4)) for cw, cb in candidates]
+    return min(scored, key=lambda ts: expected_calibration_error(rescaled(items, *ts)))
+
+
+def _fit_shift(xs: Sequence[float], ys: Sequence[float], w: float) -> float:
+    """The likelihood-maximising shift ``b`` of ``sigmoid(w * x + b)`` for a fixed slope, in ``[-50, 50]``: the root of
+    ``sum(sigmoid(w * x + b) - y)``, which grows with ``b``, found by bisection (Newton steps run off where the
+    scores are saturated)."""
+
+    def excess(b: float) -> float:
+        total = 0.0
+        for x, y in zip(xs, ys, strict=True):
+            z = w * x + b
+            total += (1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))) - y
+        return total
+
+    low, high = -_MAX_SHIFT, _MAX_SHIFT
+    if excess(low) >= 0:
+        return low
+    if excess(high) <= 0:
+        return high
+    for _ in range(60):
+        mid = (low + high) / 2
+        if excess(mid) > 0:
+            high = mid
+        else:
+            low = mid
+    return (low + high) / 2
 
 
 def reliability(items: Sequence[Scored], bins: int = 10) -> list[tuple[float, float, int]]:
