@@ -49,6 +49,21 @@ class ConfusionMatrix:
     def total(self) -> int:
         return int(self.matrix.sum())
 
+    def folded(self, keep: int, other: str = "other types") -> ConfusionMatrix:
+        """This matrix with ``O`` and the ``keep`` labels of most gold tokens (then most predicted), the rest summed
+        into one ``other`` row and column: a figure of hundreds of types stays readable (and drawable)."""
+        types = [k for k, label in enumerate(self.labels) if label != OUTSIDE]
+        if len(types) <= keep:
+            return self
+        rows, cols = self.matrix.sum(axis=1), self.matrix.sum(axis=0)
+        kept = sorted(sorted(types, key=lambda k: (-rows[k], -cols[k], self.labels[k]))[:keep])
+        groups = [[k] for k in range(len(self.labels)) if self.labels[k] == OUTSIDE or k in kept]
+        groups.append([k for k in types if k not in kept])
+        matrix = np.array([[self.matrix[np.ix_(g, h)].sum() for h in groups] for g in groups], dtype=self.matrix.dtype)
+        matrix.flags.writeable = False
+        labels = tuple(self.labels[g[0]] for g in groups[:-1]) + (other,)
+        return ConfusionMatrix(labels, matrix)
+
     def to_dict(self) -> dict[str, object]:
         return {"labels": list(self.labels), "matrix": self.matrix.tolist(), "rows": "gold", "columns": "predicted"}
 

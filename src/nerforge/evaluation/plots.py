@@ -39,6 +39,7 @@ def _new_figure(**kwargs: Any) -> Figure:
 logger = logging.getLogger(__name__)
 
 DPI = 100
+MAX_TYPES_SHOWN = 30  # types drawn in one figure; the rest are folded (confusion) or left to the tables (F1)
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -67,7 +68,13 @@ def plot_confusion(
 
 
 def confusion_figure(cm: ConfusionMatrix, *, title: str = "Token confusion by entity type") -> Figure:
-    """Heatmap of a token confusion matrix; colour is the row share, each cell is annotated with its count."""
+    """Heatmap of a token confusion matrix; colour is the row share, each cell is annotated with its count. Past
+    :data:`MAX_TYPES_SHOWN` types, the most frequent are shown and the rest folded into one row and column (with
+    300 types the full figure was 21,000 pixels square and took minutes to draw; ``metrics.json`` keeps it all)."""
+    types = sum(1 for label in cm.labels if label != "O")
+    if types > MAX_TYPES_SHOWN:
+        cm = cm.folded(MAX_TYPES_SHOWN - 1)
+        title = f"{title}: the {MAX_TYPES_SHOWN - 1} most frequent of {types} types"
     n = len(cm.labels)
     side = max(4.0, 0.7 * n + 2.0)
     fig = _new_figure(figsize=(side + 1.0, side))
@@ -181,8 +188,13 @@ def plot_per_type_f1(result: EvalResult, path: str | Path, *, title: str = "F1 p
 
 
 def per_type_f1_figure(result: EvalResult, *, title: str = "F1 per entity type") -> Figure:
-    """Horizontal bars of each type's F1 (support in the label), with the micro and macro F1 as lines."""
+    """Horizontal bars of each type's F1 (support in the label), with the micro and macro F1 as lines; past
+    :data:`MAX_TYPES_SHOWN` types, those of most support (the report's table lists every one)."""
     types = list(result.per_type)
+    if len(types) > MAX_TYPES_SHOWN:
+        title = f"{title}: the {MAX_TYPES_SHOWN} of most support, of {len(types)}"
+        by_support = sorted(types, key=lambda t: (-result.per_type[t].support, t))[:MAX_TYPES_SHOWN]
+        types = [t for t in types if t in set(by_support)]
     fig = _new_figure(figsize=(7.0, max(3.0, 0.45 * len(types) + 1.5)))
     ax = fig.add_subplot()
     ax.set_title(f"{title} ({result.mode} {result.scheme})")
