@@ -169,3 +169,9 @@ def test_cli_flags_override_only_what_was_given() -> None:
     assert given["data.tag_column"] == 2 and given["data.separator"] == "\t"
     assert given["data.label_map"] == {"AI": "TECH", "MISC": None}
     assert given["training.epochs"] == 3.0 and Path(given["data.train"]).is_absolute()
+
+
+def test_a_misspelt_head_key_is_pointed_to_its_section() -> None:
+    """``model.crff``: the head's keys live in ``model.head`` now, and the message says where (issue 26)."""
+    with pytest.raises(ConfigError, match=r"did you mean 'model\.head\.crf'\?"):
+        load_config(None, {"model.crff": True}, flags={"data.train": "t.conll"})

@@ -283,6 +283,10 @@ def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigErr
         allowed = sorted(parent.model_fields) if parent is not None else []
         message = f"{source}: unknown key '{key}'; expected one of {', '.join(allowed)}"
         close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        if not close and parent is not None:  # a key of a section inside this one (model.crff: model.head.crf)
+            nested = {name: f"{section}.{name}" for section, field in parent.model_fields.items()
+                      if (inner := _section_model(field.annotation)) is not None for name in inner.model_fields}
+            close = [nested[c] for c in difflib.get_close_matches(loc[-1], list(nested), n=1)]
         if close:
             message += f" (did you mean '{'.'.join(loc[:-1] + close)}'?)"
         return ConfigError(message)
