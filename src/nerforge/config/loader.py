@@ -283,7 +283,7 @@ def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigErr
         allowed = sorted(parent.model_fields) if parent is not None else []
         message = f"{source}: unknown key '{key}'; expected one of {', '.join(allowed)}"
         close = difflib.get_close_matches(loc[-1], allowed, n=1)
-        if not close and parent is not None:  # a key of a section inside this one (model.crff: model.head.crf)
+        if not close and parent is not None:  # a key of a section inside this one (a head key misspelt at model level)
             nested = {name: f"{section}.{name}" for section, field in parent.model_fields.items()
                       if (inner := _section_model(field.annotation)) is not None for name in inner.model_fields}
             close = [nested[c] for c in difflib.get_close_matches(loc[-1], list(nested), n=1)]
