@@ -188,3 +188,19 @@ def test_crf_memory_grows_linearly_with_the_tag_count() -> None:
     out = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, check=True, timeout=300)
     grown_mb = int(out.stdout.strip().splitlines()[-1])
     assert grown_mb < 300, f"the CRF's loss and marginals grew the process by {grown_mb} MB"
+
+
+def test_viterbi_in_groups_finds_the_same_paths_and_bounds_each_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chains are decoded in groups that fit ``STEP_BYTES`` (300 chains of 597 tags took 850 MB per step at once)."""
+    from nerforge.modeling import viterbi
+
+    rng = np.random.default_rng(3)
+    n = len(TAGS)
+    chains = [rng.normal(size=(int(k), n)) for k in rng.integers(0, 9, size=40)]
+    start, end, trans = rng.normal(size=n), rng.normal(size=n), np.where(allowed_transitions(TAGS), rng.normal(size=(n, n)), FORBIDDEN)
+    together = viterbi_many(chains, start, end, trans)
+    monkeypatch.setattr(viterbi, "STEP_BYTES", 3 * 8 * n * n * 3)  # three chains per group
+    assert viterbi.group_size(n) == 3
+    grouped = viterbi.viterbi_many(chains, start, end, trans)
+    assert [p.tolist() for p in grouped] == [p.tolist() for p in together]
+    assert viterbi.group_size(597) * 3 * 8 * 597 * 597 <= 64 * 2**20 or viterbi.group_size(597) == 1

@@ -34,19 +34,23 @@ def test_the_estimate_grows_with_batch_length_and_tags(batch: int, length: int, 
     base = estimate(minilm(types=types, batch=batch, length=length)).total
     assert estimate(minilm(types=types, batch=batch + 1, length=length)).total > base
     assert estimate(minilm(types=types, batch=batch, length=length + 1)).total > base
-    assert estimate(minilm(types=types + 1, batch=batch, length=length)).total > base
+    one, more = minilm(types=types, batch=batch, length=length), minilm(types=types + 1, batch=batch, length=length)
+    assert estimate(more).total - more.head_decode > base - one.head_decode  # decoding is a bounded group, apart
     assert estimate(minilm(HeadSpec(), types=types, batch=batch, length=length)).total < base
     assert estimate(replace(minilm(types=types, batch=batch, length=length), half=True)).total < base
 
 
 def test_a_crf_s_training_terms_grow_linearly_with_the_tag_count() -> None:
-    """What the CRF keeps for the gradient is linear in tags; only decoding's Viterbi step (no gradient) is
-    quadratic, and it is counted per evaluation window."""
+    """What the CRF keeps for the gradient is linear in tags; decoding's Viterbi step (no gradient) is quadratic per
+    chain, and chains are decoded in groups that fit a fixed budget."""
     small, large = (HeadPlan(CRF, tags(t), 128, 32) for t in (100, 1000))
     ratio = large.training_bytes_per_token() / small.training_bytes_per_token()
     assert ratio == pytest.approx(len(large.tags) / len(small.tags))
-    assert large.decode_bytes_per_window() / small.decode_bytes_per_window() == pytest.approx(ratio**2)
-    assert HeadPlan(HeadSpec(), tags(1000), 128, 32).decode_bytes_per_window() == 0
+    from nerforge.modeling.viterbi import STEP_BYTES
+
+    # decoding holds one group of chains at a time: bounded whatever the tag count (4.7 GB for 597 tags before)
+    assert small.decode_bytes() <= STEP_BYTES and large.decode_bytes() <= max(STEP_BYTES, 3 * 8 * len(large.tags) ** 2)
+    assert HeadPlan(HeadSpec(), tags(1000), 128, 32).decode_bytes() == 0
 
 
 def test_a_run_that_fits_passes_and_one_that_does_not_names_the_batch_size_that_fits(

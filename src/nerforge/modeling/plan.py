@@ -39,7 +39,7 @@ from nerforge.modeling.context import SentenceContext, encode_in_context, senten
 from nerforge.modeling.decoding import WordPrediction, decode_words, pad_batch, softmax
 from nerforge.modeling.features import feature_row, shape_ids
 from nerforge.modeling.head import HeadSpec
-from nerforge.modeling.viterbi import viterbi_many
+from nerforge.modeling.viterbi import group_size, viterbi_many
 
 logger = logging.getLogger(__name__)
 
@@ -166,10 +166,14 @@ class HeadPlan:
         with a CRF its forward sums (a few ``(batch, tags)`` tensors per word: linear in the tag count)."""
         return 4 * len(self.tags) * (3 + (6 if self.spec.crf else 0))
 
-    def decode_bytes_per_window(self) -> int:
-        """Transient bytes per window of decoding a batch: a CRF's Viterbi step holds ``(windows, tags, tags)``
-        float64 candidates and their argmax; argmax decoding holds nothing worth counting."""
-        return 3 * 8 * len(self.tags) ** 2 if self.spec.crf else 0
+    def decode_bytes(self) -> int:
+        """Transient bytes of decoding: a CRF's Viterbi step holds ``(chains, tags, tags)`` float64 candidates and
+        their argmax for one group of chains (bounded, :func:`~nerforge.modeling.viterbi.group_size`); argmax decoding
+        holds nothing worth counting."""
+        if not self.spec.crf:
+            return 0
+        n = len(self.tags)
+        return 3 * 8 * n * n * group_size(n)
 
     # -- encode -----------------------------------------------------------------------------------------------
 

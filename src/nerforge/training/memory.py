@@ -40,10 +40,10 @@ class Workload:
             attention heads.
         batch: windows per batch; ``eval_batch`` windows per evaluation batch.
         length: subwords of the longest window.
-        head_per_token: bytes the head keeps per window position in training; ``head_per_window``: transient bytes
-            per window when decoding (both from the head's plan, :mod:`nerforge.modeling.plan`).
-        plain_head: ``(head_per_token, head_per_window, params)`` with the plain head, when it needs less (a
-            refusal then names ``--head plain``).
+        head_per_token: bytes the head keeps per window position in training; ``head_decode``: transient bytes of
+            decoding (both from the head's plan, :mod:`nerforge.modeling.plan`).
+        plain_head: ``(head_per_token, head_decode, params)`` with the plain head, when it needs less (a refusal
+            then names ``--head plain``).
         tags: tags of the head (for the message).
         half: bf16 activations (mixed precision).
     """
@@ -57,7 +57,7 @@ class Workload:
     eval_batch: int
     length: int
     head_per_token: int
-    head_per_window: int
+    head_decode: int
     tags: int
     plain_head: tuple[int, int, int] | None = None
     half: bool = False
@@ -91,7 +91,7 @@ def estimate(w: Workload, *, device: str = "cpu") -> MemoryEstimate:
     tokens = w.batch * w.length
     per_layer = tokens * (9 * w.hidden + 2 * w.ffn) * value + 9 * w.batch * w.heads * w.length ** 2
     activations = int(ACTIVATION_SLACK * (w.layers * per_layer + 3 * tokens * w.hidden * value))
-    head = tokens * w.head_per_token + w.eval_batch * w.head_per_window
+    head = tokens * w.head_per_token + w.head_decode
     return MemoryEstimate(
         weights=w.params * ADAM_BYTES_PER_PARAM, activations=activations, head=head,
         base=0 if device == "cuda" else PROCESS_BASE,
@@ -118,12 +118,12 @@ def workload(config: Any, plan: Any, *, batch: int, eval_batch: int, length: int
     h = int(config.hidden_size)
     plain = plan.plain()
     encoder = encoder_params(config)
-    ours = (plan.training_bytes_per_token(), plan.decode_bytes_per_window(), encoder + plan.parameters(h))
-    theirs = (plain.training_bytes_per_token(), plain.decode_bytes_per_window(), encoder + plain.parameters(h))
+    ours = (plan.training_bytes_per_token(), plan.decode_bytes(), encoder + plan.parameters(h))
+    theirs = (plain.training_bytes_per_token(), plain.decode_bytes(), encoder + plain.parameters(h))
     return Workload(
         params=ours[2], hidden=h, ffn=_ffn(config),
         layers=int(config.num_hidden_layers), heads=int(getattr(config, "num_attention_heads", 1) or 1),
-        batch=batch, eval_batch=eval_batch, length=length, head_per_token=ours[0], head_per_window=ours[1],
+        batch=batch, eval_batch=eval_batch, length=length, head_per_token=ours[0], head_decode=ours[1],
         tags=len(plan.tags), plain_head=theirs if theirs < ours else None, half=half,
     )
 
@@ -188,7 +188,7 @@ def check_fits(w: Workload, *, device: str = "cpu", accumulation: int = 1) -> Me
                f"--set training.gradient_accumulation_steps={steps} keeps the effective batch)")
     else:
         shorter = _with(w, batch=1, length=max(8, w.length // 2))
-        plain = _with(w, batch=1, head_per_token=w.plain_head[0], head_per_window=w.plain_head[1],
+        plain = _with(w, batch=1, head_per_token=w.plain_head[0], head_decode=w.plain_head[1],
                       params=w.plain_head[2], plain_head=None) if w.plain_head else None
         if estimate(shorter, device=device).total <= free:
             fix = f"--batch-size 1 --max-length {shorter.length} fits"
