@@ -122,7 +122,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "many-types.json")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
-    command = shlex.join(["python", "bench/many_types.py", *sys.argv[1:]])
+    private = {"--output", "--docs"}  # where this run wrote things, not how it measured
+    shown = [a for i, a in enumerate(sys.argv[1:]) if a not in private and (i == 0 or sys.argv[i] not in private)]
+    command = shlex.join(["python", "bench/many_types.py", *shown])
     with tempfile.TemporaryDirectory(prefix="nerforge-many-types-") as tmp:
         work = Path(tmp)
         files = build_data(args.shared, work, args)
