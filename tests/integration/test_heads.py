@@ -117,7 +117,7 @@ def test_a_head_model_of_the_first_layout_still_loads(
 
 def test_head_model_loads_and_predicts_with_context(head_model: Path, corpus: dict[str, Path]) -> None:
     tagger = Tagger.load(head_model, progress=False)
-    assert tagger.context_sentences == 1 and tagger.plan.spec.crf
+    assert tagger.context_width == 1 and tagger.plan.spec.crf
     words, _, docs = read_docs(corpus["dev"])
     with_context = tagger.predict_words(words, doc_ids=docs)
     alone = tagger.predict_words(words)
@@ -197,6 +197,6 @@ def test_plain_head_with_class_weights_and_context_stays_a_transformers_model(
     found = pipeline("token-classification", model=str(out))("We need Python .")
     assert all(e["entity"] in meta.tags for e in found)
     tagger = Tagger.load(out, progress=False)
-    assert tagger.context_sentences == 1
+    assert tagger.context_width == 1
     words, _, docs = read_docs(corpus["dev"])
     assert len(tagger.predict_words(words, doc_ids=docs)) == len(words)

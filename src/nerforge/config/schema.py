@@ -168,7 +168,7 @@ class ModelConfig(_Section):
     # head that transformers.pipeline loads. The flat keys of earlier configs (model.crf, ...) are read into it.
     head: HeadSpec = Field(
         default_factory=lambda: HeadSpec.model_validate(HeadSpec.for_training({})),
-        description="the head's options: features, crf, context_sentences, shape_dim",
+        description="the head's options (nerforge.modeling.head.HeadSpec; [model.head] in a config file)",
     )
     class_weights: Literal["balanced"] | None = Field(
         None, description="'balanced': weight the loss of each tag by 1/sqrt(its train frequency), mean 1"

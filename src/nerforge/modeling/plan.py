@@ -151,6 +151,11 @@ class HeadPlan:
 
     # -- memory (nerforge.training.memory estimates a run's peak from these) ------------------------------------
 
+    @property
+    def context_width(self) -> int:
+        """Sentences of the same document the plan reads on each side of a sentence (0: none)."""
+        return self.spec.context_sentences
+
     def plain(self) -> HeadPlan:
         """The plan of the plain head over the same tags and windows (what ``--head plain`` would train)."""
         return replace(self, spec=HeadSpec(), crf=None)

@@ -10,7 +10,7 @@ work, or a fleet of single-threaded workers, pays.
 training data was read, warms the model up, settles the loaded objects (:mod:`nerforge.prediction.heap`, as
 ``predict`` and ``serve`` do), times it, and scores the largest batch size's tags against the gold ones (strict IOB2)
 so a fast result that is wrong shows. Each sentence is tagged on its own: a model that reads neighbouring sentences
-as context (``head.context_sentences``) gets none here, so its F1 can differ from ``nerforge evaluate``'s.
+as context (``Tagger.context_width``) gets none here, so its F1 can differ from ``nerforge evaluate``'s.
 
 EXAMPLE:
     >>> report = measure_speed("runs/conll/onnx-int8", "test.conll", batch_sizes=(1, 32))   # doctest: +SKIP

@@ -179,9 +179,9 @@ class Tagger:
         return self.engine.plan
 
     @property
-    def context_sentences(self) -> int:
+    def context_width(self) -> int:
         """Neighbouring sentences the model reads on each side (0: sentences alone)."""
-        return self.plan.spec.context_sentences
+        return self.plan.context_width
 
     # -- raw text ---------------------------------------------------------------------------------------------
 

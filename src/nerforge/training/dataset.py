@@ -195,7 +195,7 @@ def build_split(
         with_context = sum(1 for c in contexts if c.left or c.right)
         logger.info(
             "%s: %d of %d sentences have document context (%d each side)",
-            name, with_context, len(examples), plan.spec.context_sentences,
+            name, with_context, len(examples), plan.context_width,
         )  # fmt: skip
     inputs = plan.encode(tokenizer, sentences, contexts=contexts, labels=labels, specials=specials)
     inputs.stats.extra[UNSEEN_ENTITIES] = sum(
