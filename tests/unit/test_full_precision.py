@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nerforge.training.run import full_precision
+from nerforge.training.scoring import full_precision
 
 
 def test_full_precision_bypasses_the_mixed_precision_wrapper_and_puts_it_back() -> None:

@@ -14,14 +14,13 @@ import errno
 import logging
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from nerforge.config import TrainConfig
 from nerforge.data.splits import listed_types, read_data_splits
 from nerforge.errors import DataFormatError, Interrupted, ModelError
-from nerforge.evaluation import EvalResult, evaluate
 from nerforge.io_utils import clean_leftovers, disk_full
 from nerforge.locking import exclusive
 from nerforge.model_dir import (
@@ -32,7 +31,6 @@ from nerforge.model_dir import (
     resolve_model,
 )
 from nerforge.modeling.plan import HeadPlan
-from nerforge.prediction.engine import Engine, TorchBackend
 from nerforge.tags import tag_type
 from nerforge.threads import training_threads, usable_cpus
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table, loss_curve
@@ -41,6 +39,7 @@ from nerforge.training.dataset import build_split, check_label_coverage, resolve
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.output import TrainResult, write_model_dir
 from nerforge.training.preflight import check_inputs, check_outputs
+from nerforge.training.scoring import calibrate, score_dev
 from nerforge.training.stages import FitInputs, Fitted, Prepared
 from nerforge.training.trainer import (
     BEST_METRIC,
@@ -96,69 +95,6 @@ def final_model(trainer: NerTrainer) -> Any:
     accelerate puts on it for bf16 training (scores computed through that wrapper are bf16 scores, which the saved
     float32 model does not reproduce)."""
     return trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-
-
-def predict_examples(model: Any, tokenizer: Any, plan: HeadPlan, examples: list[Example]) -> list[Any]:
-    """Word predictions of ``model`` on ``examples``, by the prediction engine exactly as the saved model directory
-    will tag them (float32, whole sentences, document context, the head's decoding)."""
-    from nerforge.model_dir import ModelMeta
-    from nerforge.prediction.tagger import Tagger
-
-    meta = ModelMeta(tags=list(plan.tags), max_length=plan.max_length, stride=plan.stride)
-    device = str(next(model.parameters()).device)
-    tagger = Tagger(
-        Engine(TorchBackend(model, device=device), tokenizer, meta, plan=plan.for_model(model), progress=False), meta
-    )
-    return tagger.predict_words([list(ex.tokens) for ex in examples], doc_ids=[ex.doc_id for ex in examples])
-
-
-@contextlib.contextmanager
-def full_precision(model: Any) -> Iterator[None]:
-    """The model's own float32 forward for the duration. For bf16 mixed precision, accelerate replaces ``forward``
-    with an autocast wrapper and keeps the original as ``_original_forward``; a score computed through the wrapper
-    is a bf16 score, which the saved model does not reproduce."""
-    original = model.__dict__.get("_original_forward")
-    wrapped = model.__dict__.get("forward")
-    if original is None or wrapped is None:
-        yield
-        return
-    model.forward = original
-    try:
-        yield
-    finally:
-        model.forward = wrapped
-
-
-def score_dev(model: Any, prepared: Prepared) -> tuple[EvalResult, list[Any]]:
-    """Strict IOB2 scores of ``model`` on the dev sentences, and its word predictions, through the prediction engine:
-    the one way dev F1 is computed, at every evaluation during training and for the kept model after it."""
-    examples = prepared.features["dev"].examples
-    with full_precision(model):  # during bf16 training too: scored as the saved float32 model will be
-        predicted = predict_examples(model, prepared.tokenizer, prepared.plan, examples)
-    return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted]), predicted
-
-
-def fit_calibration(examples: list[Example], predicted: list[Any]) -> dict[str, Any]:
-    """The entity-score temperature fitted on these (dev) predictions, with the ECE before and after
-    (:mod:`nerforge.evaluation.calibration`); ``nerforge.json`` keeps it as ``extra.calibration``."""
-    from nerforge.evaluation.calibration import expected_calibration_error, fit_temperature, rescaled, scored_entities
-
-    items = scored_entities([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted],
-                            [list(p.scores) for p in predicted])  # fmt: skip
-    temperature, shift = fit_temperature(items)
-    out = {
-        "temperature": temperature,
-        "shift": shift,
-        "fitted_on": "dev",
-        "entities": len(items),
-        "ece_before": round(expected_calibration_error(items), 6),
-        "ece_after": round(expected_calibration_error(rescaled(items, temperature, shift)), 6),
-    }
-    logger.info(
-        "entity scores calibrated on dev: temperature %g, shift %g (ECE %.3f -> %.3f over %d predicted entities)",
-        temperature, shift, out["ece_before"], out["ece_after"], len(items),
-    )
-    return out
 
 
 def train(
@@ -396,14 +332,6 @@ def fit(
     _announce_early_stop(info, prepared)
     return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history), inputs=inputs,
                   dev_predictions=predicted)
-
-
-def calibrate(prepared: Prepared, fitted: Fitted) -> Fitted:
-    """Stage 3: the entity-score temperature fitted on the kept model's dev predictions (none without dev)."""
-    dev_split = prepared.features.get("dev")
-    if dev_split is None or fitted.dev_predictions is None:
-        return fitted
-    return dataclasses.replace(fitted, calibration=fit_calibration(dev_split.examples, fitted.dev_predictions))
 
 
 def _align_special_tokens(model: Any, tokenizer: Any) -> None:
