@@ -38,7 +38,7 @@ def test_tests_needing_shared_skip_without_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("NERFORGE_SHARED", "NERFORGE_DATA_DIR")}
     env["HF_HUB_OFFLINE"] = "1"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *files],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs", *files],
         cwd=clone,
         env=env,
         capture_output=True,
