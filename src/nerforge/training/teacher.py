@@ -10,7 +10,6 @@ from typing import Any
 from nerforge.errors import UsageError
 from nerforge.model_dir import META_FILE, ModelMeta
 from nerforge.modeling.head import HeadSpec
-from nerforge.tags import tag_type
 
 __all__ = ["load_teacher_meta", "teacher_settings"]
 
@@ -30,12 +29,11 @@ def load_teacher_meta(teacher: Path) -> ModelMeta:
 def teacher_settings(meta: ModelMeta, teacher: Path) -> dict[str, Any]:
     """The config keys a student takes from its teacher: the encoder files, windows, head and labels."""
     spec = HeadSpec.from_meta(meta)
-    types = sorted({tag_type(t) for t in meta.tags if t != "O"})
     return {
         "model.name": str(Path(teacher).resolve()),
         "model.max_length": meta.max_length,
         "model.stride": meta.stride,
         "model.label_all_subwords": meta.label_all_subwords,
         **{f"model.head.{key}": value for key, value in spec.to_dict().items()},
-        "data.labels": types,
+        "data.labels": meta.types,
     }
