@@ -24,7 +24,7 @@ WORDS = ["Alice", "Smith", "flew", "from", "Paris", "to", "Berlin", "on", "Monda
 
 @given(text=st.text(alphabet="ab .\n!?é🎉", max_size=300), size=st.integers(1, 40))
 def test_segments_cover_the_text_at_natural_cuts(text: str, size: int) -> None:
-    from nerforge.serving.service import segments
+    from nerforge.prediction.segments import segments
 
     parts = segments(text, size)
     assert "".join(piece for _, piece in parts) == text
@@ -37,7 +37,8 @@ def test_segments_cover_the_text_at_natural_cuts(text: str, size: int) -> None:
 
 
 def test_chunks_bound_texts_and_characters() -> None:
-    from nerforge.serving.service import chunks, shift
+    from nerforge.prediction.segments import shift
+    from nerforge.serving.service import chunks
 
     parts = [(i, 0, "x" * n) for i, n in enumerate([5, 5, 5, 30, 2, 2, 2, 2])]
     out = chunks(parts, 3, 12)

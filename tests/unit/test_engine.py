@@ -127,6 +127,66 @@ def test_engine_long_text_finds_entities_all_along_it(tokenizer) -> None:
     assert entities[-1].start > 0.95 * len(text)
 
 
+def test_tagger_tags_a_long_text_one_bounded_segment_at_a_time(tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nerforge.prediction import engine as engine_module
+    from nerforge.prediction.segments import SEGMENT_CHARS
+
+    monkeypatch.setattr(engine_module, "CHUNK_WORDS", 2_000)
+    meta = ModelMeta(tags=TAGS, max_length=24, stride=6)
+    tagger = Tagger.from_backend(PieceBackend(tokenizer, {"paris": "B-LOC"}), tokenizer, meta, progress=False)
+    rng = random.Random(5)
+    words = [w.replace("paris", "london") for w in _words(40_000, seed=6)]
+    for i in rng.sample(range(len(words)), 300):
+        words[i] = "Paris"
+    text = " ".join(words) + " 🎉 Paris"
+    assert len(text) > 8 * SEGMENT_CHARS
+    tokenized: list[int] = []
+    chunk_words: list[int] = []
+    tokenize, predict_chunk = tagger._tokenize, tagger.engine.predict_chunk
+    monkeypatch.setattr(tagger, "_tokenize", lambda t: tokenized.append(len(t)) or tokenize(t))
+    monkeypatch.setattr(
+        tagger.engine, "predict_chunk",
+        lambda chunk, **kw: chunk_words.append(sum(map(len, chunk))) or predict_chunk(chunk, **kw),
+    )
+    [entities] = tagger.predict([text])
+    # no step holds the whole text: each tokenizer call sees one segment, each engine chunk a bounded number of words
+    assert max(tokenized) <= SEGMENT_CHARS and len(tokenized) >= 9
+    assert max(chunk_words) <= 2_000 + SEGMENT_CHARS and len(chunk_words) >= 9
+    # and nothing is lost at the cuts: every Paris is found where it is, the last one after an emoji
+    assert [e.start for e in entities] == [i for i in range(len(text)) if text.startswith("Paris", i)]
+    assert all(text[e.start : e.end] == e.text == "Paris" and e.label == "LOC" for e in entities)
+    assert len(entities) == 301
+    # the scored view joins the segments back: the words and tags of the whole text, offsets into it
+    [(whole, scored_words, prediction)] = list(tagger.iter_predict_scored([text]))
+    assert whole == text and scored_words == tagger.words(text)
+    assert len(prediction.tags) == len(scored_words) and prediction.tags.count("B-LOC") == 301
+
+
+def test_engine_progress_counts_the_callers_units(tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text cut into segments is one step of the bar, not one per segment."""
+    import tqdm.auto
+
+    steps: list[int] = []
+
+    class Bar:
+        def __init__(self, *args, **kwargs) -> None:
+            self.n = 0
+
+        def update(self, k: int) -> None:
+            self.n += k
+            steps.append(k)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    meta = ModelMeta(tags=TAGS, max_length=24, stride=6)
+    tagger = Tagger.from_backend(PieceBackend(tokenizer, {}), tokenizer, meta, progress=True, chunk_size=2)
+    long = " ".join(_words(12_000, seed=7))
+    assert len(tagger.predict(["short one", long, "another", long])) == 4
+    assert sum(steps) == 4 and all(k >= 0 for k in steps)
+
+
 # -- order and batching --------------------------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_CHUNK_SIZE = 1024
+CHUNK_WORDS = 65_536  # a chunk also ends once it holds this many words, so long examples do not pile up in memory
 
 
 class Backend(Protocol):
@@ -144,7 +145,12 @@ class Engine:
             warned["sequence-length-is-longer-than-the-specified-maximum"] = True
 
     def predict(
-        self, examples: Iterable[Sequence[str]], *, total: int | None = None, contexts: Iterable[Any] | None = None
+        self,
+        examples: Iterable[Sequence[str]],
+        *,
+        total: int | None = None,
+        contexts: Iterable[Any] | None = None,
+        done: Callable[[], int] | None = None,
     ) -> Iterator[WordPrediction]:
         """Predict every example, in input order, reading ``chunk_size`` examples at a time.
 
@@ -153,6 +159,8 @@ class Engine:
             total: the number of examples when known, for the progress bar.
             contexts: one :class:`nerforge.modeling.context.SentenceContext` (or ``None``) per example, read along
                 with ``examples``; used only by a head with document context.
+            done: how many units of ``total`` the examples read so far complete, for a caller whose units are not
+                examples (the tagger's texts, each one or more segments); by default each example is one.
         """
         from tqdm.auto import tqdm
 
@@ -162,12 +170,12 @@ class Engine:
             iterator = iter(examples)
             context_iter = iter(contexts) if contexts is not None else None
             while True:
-                chunk = [list(words) for words in itertools.islice(iterator, self.chunk_size)]
+                chunk = take_chunk(iterator, self.chunk_size, CHUNK_WORDS)
                 if not chunk:
                     break
                 around = list(itertools.islice(context_iter, len(chunk))) if context_iter is not None else None
                 yield from self.predict_chunk(chunk, contexts=around)
-                bar.update(len(chunk))
+                bar.update(len(chunk) if done is None else done() - bar.n)
         finally:
             bar.close()
 
@@ -204,3 +212,17 @@ class Engine:
             for row, k in enumerate(rows):
                 logits[k] = out[row]
         return self.plan.decode(encoded, logits)
+
+
+def take_chunk(examples: Iterator[Sequence[str]], max_examples: int, max_words: int) -> list[list[str]]:
+    """The next examples of ``examples``: at most ``max_examples`` of them, and no more once they hold ``max_words``
+    words together (one longer example still makes a chunk of its own)."""
+    chunk: list[list[str]] = []
+    words = 0
+    while len(chunk) < max_examples and words < max_words:
+        example = next(examples, None)
+        if example is None:
+            break
+        chunk.append(list(example))
+        words += len(example)
+    return chunk

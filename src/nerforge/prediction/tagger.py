@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from nerforge.prediction.engine import (
     TorchBackend,
     WordPrediction,
 )
+from nerforge.prediction.segments import SEGMENT_CHARS, iter_segments, shift
 from nerforge.prediction.words import Word, get_word_tokenizer
 from nerforge.types import Entity
 
@@ -190,29 +192,64 @@ class Tagger:
         return self._tokenize(text)
 
     def iter_predict(self, texts: Iterable[str], *, total: int | None = None) -> Iterator[list[Entity]]:
-        """Entities of each text, yielded in order while ``texts`` is read lazily (bounded memory)."""
+        """Entities of each text, yielded in order while ``texts`` is read lazily (bounded memory: a text longer
+        than :data:`~nerforge.prediction.segments.SEGMENT_CHARS` is tagged one segment at a time)."""
         calibration = self.meta.score_calibration
-        for text, words, prediction in self.iter_predict_scored(texts, total=total):
-            yield entities_from_words(text, words, prediction, calibration)
+        found: list[Entity] = []
+        for offset, segment, words, prediction, last in self._iter_segments(texts, total):
+            found.extend(shift(e, offset) for e in entities_from_words(segment, words, prediction, calibration))
+            if last:
+                yield found
+                found = []
 
     def iter_predict_scored(
         self, texts: Iterable[str], *, total: int | None = None
     ) -> Iterator[tuple[str, list[Word], WordPrediction]]:
-        """Each text with its words and their raw predictions (tags and probabilities), in order, read lazily."""
+        """Each text with its words and their raw predictions (tags and probabilities), in order, read lazily.
+
+        A long text is tagged in segments as in :meth:`iter_predict`; its words and predictions are joined (no
+        entity spans a cut: each segment's tags are valid IOB2 on their own)."""
+        text_parts: list[str] = []
+        words: list[Word] = []
+        tags: list[str] = []
+        scores: list[float] = []
+        for offset, segment, seg_words, prediction, last in self._iter_segments(texts, total):
+            text_parts.append(segment)
+            words.extend(Word(w.text, w.start + offset, w.end + offset) for w in seg_words)
+            tags.extend(prediction.tags)
+            scores.extend(prediction.scores)
+            if last:
+                yield "".join(text_parts), words, WordPrediction(tuple(tags), tuple(scores))
+                text_parts, words, tags, scores = [], [], [], []
+
+    def _iter_segments(
+        self, texts: Iterable[str], total: int | None
+    ) -> Iterator[tuple[int, str, list[Word], WordPrediction, bool]]:
+        """``(offset, segment, words, prediction, last)`` for each segment of each text in order (``last``: the
+        text's final segment; a short text is one segment)."""
         _check_texts(texts)
-        pending: collections.deque[tuple[str, list[Word]]] = collections.deque()
+        pending: collections.deque[tuple[int, str, list[Word], bool]] = collections.deque()
+        finished = 0  # texts whose last segment has been read
 
         def feed() -> Iterator[list[str]]:
+            nonlocal finished
             for n, text in enumerate(texts):
                 if not isinstance(text, str):
                     raise UsageError(f"text {n} is a {type(text).__name__}, not a str")
-                words = self._tokenize(text)
-                pending.append((text, words))
-                yield [w.text for w in words]
+                parts = iter_segments(text, SEGMENT_CHARS)
+                part = next(parts)
+                for following in itertools.chain(parts, [None]):
+                    offset, segment = part
+                    words = self._tokenize(segment)
+                    pending.append((offset, segment, words, following is None))
+                    finished += following is None
+                    yield [w.text for w in words]
+                    if following is not None:
+                        part = following
 
-        for prediction in self.engine.predict(feed(), total=total):
-            text, words = pending.popleft()
-            yield text, words, prediction
+        for prediction in self.engine.predict(feed(), total=total, done=lambda: finished):
+            offset, segment, words, last = pending.popleft()
+            yield offset, segment, words, prediction, last
 
     def predict(self, texts: list[str]) -> list[list[Entity]]:
         """Entities of each text, with character offsets into it (``text[e.start:e.end] == e.text``)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from nerforge.prediction.segments import segments, shift
 from nerforge.prediction.urlfetch import PageFetcher
 from nerforge.serving.batching import Batcher
 from nerforge.serving.guards import ApiError
@@ -73,27 +74,6 @@ class Service:
         return results
 
 
-def segments(text: str, size: int) -> list[tuple[int, str]]:
-    """``text`` cut into ``(offset, segment)`` pieces of at most ``size`` characters, each cut at the last paragraph
-    break, line end, sentence end or space of its piece (a hard cut only in a run of ``size`` characters without
-    one). The segments joined are the text; offsets are code points."""
-    out: list[tuple[int, str]] = []
-    start = 0
-    while len(text) - start > size:
-        window = text[start : start + size]
-        cut = 0
-        for mark in ("\n\n", "\n", ". ", "? ", "! ", " "):
-            found = window.rfind(mark, size // 2)
-            if found > 0:
-                cut = found + len(mark)
-                break
-        cut = cut or size
-        out.append((start, text[start : start + cut]))
-        start += cut
-    out.append((start, text[start:]))
-    return out
-
-
 def chunks(parts: list[tuple[int, int, str]], max_texts: int, max_chars: int) -> list[list[tuple[int, int, str]]]:
     """Consecutive runs of ``parts`` with at most ``max_texts`` items and ``max_chars`` characters (one item may
     exceed it alone)."""
@@ -109,10 +89,3 @@ def chunks(parts: list[tuple[int, int, str]], max_texts: int, max_chars: int) ->
     if current:
         out.append(current)
     return out
-
-
-def shift(entity: Entity, offset: int) -> Entity:
-    """``entity`` with its offsets moved from a segment into the whole text."""
-    if not offset:
-        return entity
-    return Entity(entity.text, entity.label, entity.start + offset, entity.end + offset, entity.score)
