@@ -156,21 +156,30 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
     data = test_sentences(config, work, args.speed_sentences)
     unlabeled = unlabeled_file(config, args, work)
     meta = ModelMeta.load(teacher_dir)
+    settings = dict(pair.split("=", 1) for pair in args.set)  # each value parsed as JSON where it is JSON
+    for key, value in settings.items():
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            pass
     students = []
     for size, augment in [(s, a) for s in args.layers for a in (args.augment or [None])]:
         layers, _, ffn = size.partition(":")
         out = work / (f"student-l{layers}" + (f"-f{ffn}" if ffn else "") + (f"-a{augment}" if augment is not None
-                                                                              and len(args.augment) > 1 else ""))
+                                                                              and len(args.augment) > 1 else "")
+                      + (f"-{args.tag}" if args.tag else ""))
         flags = {"training.epochs": args.student_epochs, **teacher_settings(meta, teacher_dir),  # None: the default
                  "distill.teacher": str(teacher_dir), "distill.layers": int(layers),
                  "distill.ffn_size": int(ffn) if ffn else None,
                  "distill.unlabeled": [str(unlabeled)] if unlabeled else [],
-                 **({"distill.augment": augment} if augment is not None else {})}
+                 **({"distill.augment": augment} if augment is not None else {}),
+                 **{k: v for k, v in settings.items() if not k.startswith("training.")}}
         config = recipe_config(name, args, out, flags)
         if args.student_epochs is None:  # what `nerforge distill` does: no config file, the training defaults
             from nerforge.config import TrainingConfig
 
-            config = config.model_copy(update={"training": TrainingConfig(num_threads=args.threads)})
+            training = {k.removeprefix("training."): v for k, v in settings.items() if k.startswith("training.")}
+            config = config.model_copy(update={"training": TrainingConfig(num_threads=args.threads, **training)})
         started = time.perf_counter()
         distill(config, progress=False)
         students.append((out, round(time.perf_counter() - started, 1)))
@@ -291,6 +300,9 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true", help="test F1 only: no int8 export, no timing")
     parser.add_argument("--augment", type=int, nargs="+", default=None,
                         help="distill.augment, one student per value (default: nerforge distill's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a student setting, e.g. distill.alpha=0.9 or training.early_stopping_patience=5")
+    parser.add_argument("--tag", default="", help="a suffix for the students' directory names (one try of settings)")
     parser.add_argument("--marker", default="distill", help="the docs/benchmarks.md section to write")
     parser.add_argument("--speed-sentences", type=int, default=1000, help="test sentences timed at batch 32")
     parser.add_argument("--latency-sentences", type=int, default=200, help="test sentences timed one by one")
