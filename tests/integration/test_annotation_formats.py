@@ -51,7 +51,7 @@ def test_label_studio_tasks_carry_the_predictions(tmp_path: Path, model: Path) -
     assert sum(len(p["entities"]) for p in plain) > 0, "the tiny model found nothing: the test would prove nothing"
     for task, record in zip(tasks, plain, strict=True):
         [prediction] = task["predictions"]
-        assert prediction["model_version"].startswith("nerforge ")
+        assert prediction["model_version"].startswith("nerforge-")
         got = [(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"]]
         assert got == _entity_tuples(record)
         for r in prediction["result"]:

@@ -225,7 +225,7 @@ def predict(
             with atomic_open(out_path, "w", encoding="utf-8") as fh:
                 write_annotation_format(
                     fh, results(), output_kind, from_name=from_name, to_name=to_name,
-                    model_version=f"nerforge {Path(str(model)).name}",
+                    model_version=tagger.meta.model_version,
                 )  # fmt: skip
         else:
             write_predictions(out_path, results(), csv_input=csv_input)

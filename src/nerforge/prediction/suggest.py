@@ -223,6 +223,6 @@ def suggest(model: str | Path, pool: Path, output: Path, options: SuggestOptions
             for c in chosen:
                 record = InputRecord(c.index, c.text, c.line, {**c.fields, "nerforge_uncertainty": round(c.score, 6)})
                 tasks.append(label_studio_task(record, list(c.entities), from_name=options.from_name,
-                                               to_name=options.to_name, model_version=f"nerforge {Path(model).name}"))
+                                               to_name=options.to_name, model_version=tagger.meta.model_version))
             fh.write(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
     return SuggestResult(output, chosen, sum(1 for c in candidates if c.text.strip()), options.strategy)

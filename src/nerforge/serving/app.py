@@ -100,7 +100,7 @@ def create_app(
     _add_api_routes(app, service)
     add_job_routes(app, service)
     info = predictor.info
-    app.include_router(label_studio_router(service, f"nerforge {info.name} {info.model_version}".strip()))
+    app.include_router(label_studio_router(service, info.model_version or f"nerforge-{info.name}"))
     add_page_routes(app)
     return app
 
@@ -115,7 +115,7 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
         stats = BatchingStats(batches=s.batches, requests=s.requests, texts=s.texts, queued=service.batcher.queued,
                               largest_batch_requests=s.largest_batch_requests,
                               largest_batch_texts=s.largest_batch_texts)
-        return HealthResponse(status="ok", batching=stats)
+        return HealthResponse(status="ok", model_version=service.predictor.info.model_version, batching=stats)
 
     @app.get("/v1/model", response_model=ModelResponse, tags=["model"])
     async def model_info() -> ModelResponse:
@@ -123,7 +123,8 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
         info = service.predictor.info
         return ModelResponse(
             name=info.name, labels=info.labels, tags=list(info.tags), metrics=sanitize_json(dict(info.metrics)),
-            backend=info.backend, base_model=info.base_model, model_version=info.model_version, version=__version__,
+            backend=info.backend, base_model=info.base_model, model_version=info.model_version, trained_with=info.trained_with,
+            version=__version__,
             limits=Limits(max_body_bytes=limits.max_body_bytes, max_text_chars=limits.max_text_chars,
                           max_texts=limits.max_texts, max_csv_rows=limits.max_csv_rows,
                           request_timeout_s=limits.request_timeout_s, allow_private_urls=limits.allow_private_urls,

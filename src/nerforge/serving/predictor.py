@@ -29,7 +29,8 @@ class ModelInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     backend: str = "torch"
     base_model: str = ""
-    model_version: str = ""
+    model_version: str = ""  # ModelMeta.model_version: the one name of this model's version everywhere
+    trained_with: str = ""  # the nerforge version that trained it
 
     @property
     def labels(self) -> list[str]:
@@ -44,7 +45,8 @@ class ModelInfo:
             metrics=dict(meta.metrics),
             backend=backend or meta.backend,
             base_model=meta.base_model,
-            model_version=meta.nerforge_version,
+            model_version=meta.model_version,
+            trained_with=meta.nerforge_version,
         )
 
 

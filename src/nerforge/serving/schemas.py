@@ -156,7 +156,9 @@ class ModelResponse(BaseModel):
     metrics: dict[str, Any]
     backend: str
     base_model: str
-    model_version: str = Field(description="The nerforge version that trained the model, when known.")
+    model_version: str = Field(description="The model's version: the same string its predictions carry in "
+                               "prediction files, on /healthz, in Label Studio and on its model card.")
+    trained_with: str = Field("", description="The nerforge version that trained the model, when known.")
     version: str = Field(description="The nerforge version serving it.")
     limits: Limits
 
@@ -172,6 +174,7 @@ class BatchingStats(BaseModel):
 
 class HealthResponse(BaseModel):
     status: Literal["ok"]
+    model_version: str = Field(description="The served model's version (as on /v1/model).")
     batching: BatchingStats
 
 

@@ -35,6 +35,8 @@ class CardData:
         head: the head (:class:`~nerforge.modeling.head.HeadSpec`): it says which library loads the weights and
             how to run the model (the card reads its fields, never its name).
         summary: the card's first sentence, when the model is not plainly fine-tuned (a distilled student).
+        model_version: the model's version (:attr:`~nerforge.model_dir.ModelMeta.model_version`), the string its
+            predictions carry in files, on the server and in Label Studio.
     """
 
     name: str
@@ -52,6 +54,7 @@ class CardData:
     notes: list[str] = field(default_factory=list)
     summary: str | None = None
     head: HeadSpec = field(default_factory=HeadSpec)
+    model_version: str = ""
 
 
 def _num(x: float | None) -> str:
@@ -94,6 +97,8 @@ def render_card(card: CardData) -> str:
          "nerforge. ")
         + f"It tags {len(types)} entity types: {', '.join(f'`{t}`' for t in types) or 'none'}.",
         "",
+        *([f"Model version: `{card.model_version}` (what its predictions carry in files, on the server and in "
+           "Label Studio).", ""] if card.model_version else []),
         "## Labels",
         "",
         f"IOB2 tags, in id order: {', '.join(f'`{t}`' for t in card.tags)}.",

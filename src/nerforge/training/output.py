@@ -27,11 +27,14 @@ from nerforge.model_dir import (
     EPOCHS_FILE,
     EVAL_DIR,
     LOSSES_FILE,
+    MODEL_ID_DIGITS,
+    MODEL_ID_KEY,
     READING_META_KEY,
     RESOLVED_CONFIG_FILE,
     ModelMeta,
     TrainingInfo,
     quiet_transformers,
+    weights_digest,
 )
 from nerforge.modeling.training import head_meta
 from nerforge.outputs import MODEL_DIR
@@ -101,6 +104,7 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
         _plain_modes(tmp)  # transformers writes weights through private temporary files (mode 0600)
+        meta.extra[MODEL_ID_KEY] = weights_digest(tmp)[:MODEL_ID_DIGITS]  # the model's version (ModelMeta)
         if "test" in splits:
             test = _evaluate_test(
                 model, tokenizer, meta, splits["test"], epochs, tmp / EVAL_DIR, output.name, fitted.losses,
@@ -133,6 +137,7 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
             notes=[*(inputs.notes if inputs is not None else []), *_notes(info, has_dev=dev is not None)],
             summary=inputs.summary if inputs is not None else None,
             head=spec,
+            model_version=meta.model_version,
         )
         atomic_write_text(tmp / CARD_FILE, render_card(card))
     logger.info("wrote %s", output)
