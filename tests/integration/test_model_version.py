@@ -32,12 +32,16 @@ def model(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> Path:
     return _train(tmp_path_factory.mktemp("version"), tiny_encoder, "model", seed=1)
 
 
-def test_every_place_names_the_model_by_one_version(model: Path, tmp_path: Path, tiny_encoder: Path) -> None:
+def test_every_place_names_the_model_by_one_version(
+    model: Path, tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from nerforge.serving import ServeSettings, create_app, load_predictor
 
     version = ModelMeta.load(model).model_version
     assert version == f"nerforge-{weights_digest(model)[:12]}"  # the weights as trained, not the folder's name
     assert f"`{version}`" in (model / "README.md").read_text(encoding="utf-8")
+    assert main(["info", str(model)]) == 0
+    assert f"version {version}" in capsys.readouterr().out
 
     texts = tmp_path / "texts.txt"
     texts.write_text("We need Python and data analysis .\nGo and code review .\n", encoding="utf-8")

@@ -52,6 +52,7 @@ class ModelInfo:
                 if isinstance(m.metrics.get(split), dict) and "micro" in m.metrics[split]
             },
             "nerforge_version": m.nerforge_version,
+            "model_version": m.model_version,
             "files": self.files,
             "distillation": _distillation(m),
         }
@@ -120,7 +121,8 @@ def render_info(info: ModelInfo) -> list[str]:
     enc = d["encoder"]
     shape = ", ".join(f"{k.replace('num_', '').replace('_', ' ')} {v}" for k, v in enc.items() if k != "model_type")
     lines = [
-        f"model:     {d['path']} (backend {d['backend']}, nerforge {d['nerforge_version'] or '?'})",
+        f"model:     {d['path']} (version {d['model_version']}; backend {d['backend']}, nerforge "
+        f"{d['nerforge_version'] or '?'})",
         f"encoder:   {d['base_model'] or '?'}" + (f" ({enc.get('model_type', '?')}; {shape})" if enc else ""),
         f"head:      {d['head']}; windows of {d['max_length']} subwords, stride {d['stride']}",
         f"labels:    {', '.join(d['types']) or 'none'} ({len(d['tags'])} tags)",

@@ -20,6 +20,8 @@ from nerforge.prediction.urlfetch import FetchPolicy, PageFetcher, UrlFetcher
 from nerforge.serving import csvio
 from nerforge.serving.guards import GuardMiddleware, install_error_handlers
 from nerforge.serving.job_routes import add_job_routes
+from nerforge.serving.label_studio import LATE_ANSWER_S
+from nerforge.serving.label_studio import PREFIX as LABEL_STUDIO_PREFIX
 from nerforge.serving.label_studio import router as label_studio_router
 from nerforge.serving.pages import add_page_routes
 from nerforge.serving.predictor import Predictor
@@ -96,7 +98,9 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s,
-                       allowed_hosts=settings.allowed_hosts, max_per_client=settings.max_concurrent_per_client)
+                       allowed_hosts=settings.allowed_hosts, max_per_client=settings.max_concurrent_per_client,
+                       route_limits={LABEL_STUDIO_PREFIX: (settings.label_studio_max_body_bytes,
+                                                           settings.label_studio_deadline_s + LATE_ANSWER_S)})
     _add_api_routes(app, service)
     add_job_routes(app, service)
     info = predictor.info

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -172,10 +173,13 @@ class GuardMiddleware:
     and security headers, for every HTTP request."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float,
-                 allowed_hosts: tuple[str, ...] = ("*",), max_per_client: int = 1_000_000) -> None:
+                 allowed_hosts: tuple[str, ...] = ("*",), max_per_client: int = 1_000_000,
+                 route_limits: Mapping[str, tuple[int, float]] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
+        # path prefix -> (body bytes, seconds): routes whose client sends more, or waits longer, than the API's
+        self.route_limits = dict(route_limits or {})
         self.allowed_hosts = allowed_hosts
         self.limiter = ClientLimiter(max_per_client)
 
@@ -216,24 +220,31 @@ class GuardMiddleware:
             response = error_response(429, "too_many_requests", message, headers={"retry-after": "1"})
             await response(scope, receive, send_with_headers)
             return
+        max_bytes, timeout_s = self._limits(scope.get("path", ""))
         try:
-            await asyncio.wait_for(self._handle(scope, receive, send_with_headers), self.timeout_s)
+            await asyncio.wait_for(self._handle(scope, receive, send_with_headers, max_bytes), timeout_s)
         except asyncio.TimeoutError:
-            logger.warning("%s %s took longer than %g s", scope.get("method"), scope.get("path"), self.timeout_s)
+            logger.warning("%s %s took longer than %g s", scope.get("method"), scope.get("path"), timeout_s)
             if not started:
-                response = error_response(504, "timeout", f"the request took longer than {self.timeout_s:g} s")
+                response = error_response(504, "timeout", f"the request took longer than {timeout_s:g} s")
                 await response(scope, receive, send_with_headers)
         finally:
             self.limiter.leave(client)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"the request body is larger than {self.max_body_bytes} bytes, the limit of this server"
+    def _limits(self, path: str) -> tuple[int, float]:
+        for prefix, limits in self.route_limits.items():
+            if path.startswith(prefix):
+                return limits
+        return self.max_body_bytes, self.timeout_s
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+        message = f"the request body is larger than {max_bytes} bytes, the limit of this server"
         await error_response(413, "body_too_large", message)(scope, receive, send)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(scope, receive, send)
+        if declared.isdigit() and int(declared) > max_bytes:
+            await self._too_large(scope, receive, send, max_bytes)
             return
         buffered: list[Message] = []
         size = 0
@@ -245,8 +256,8 @@ class GuardMiddleware:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_body_bytes:
-                await self._too_large(scope, receive, send)
+            if size > max_bytes:
+                await self._too_large(scope, receive, send, max_bytes)
                 return
             if not message.get("more_body", False):
                 break

@@ -10,6 +10,14 @@ Studio then calls:
   task order, each result item ``{"from_name", "to_name", "type": "labels", "value": {"start", "end", "text",
   "labels"}, "score"}`` with offsets in code points.
 
+Label Studio sends every task a user selects in one ``/predict`` request and counts a failed request as no
+prediction at all, so this route takes any number of tasks of any length (split into the batcher's pieces, long
+texts tagged in segments; the body limit is ``label_studio_max_body_bytes``, 64 MB), and a task it cannot tag (no
+text, not valid Unicode, or not reached by ``label_studio_deadline_s``, kept under Label Studio's own 100 s wait)
+gets an empty prediction with an ``error`` while the others are answered. ``model_version`` is the model's one
+version string (:attr:`nerforge.model_dir.ModelMeta.model_version`), the same as in files ``nerforge predict``
+writes, so pre-annotations imported from a file are not predicted twice.
+
 The names come from the labeling config: its ``<Labels name=... toName=...>`` tag (the first one, or the one whose
 ``toName`` is a ``<Text>`` tag) and that ``<Text name=... value="$field">`` tag, whose ``$field`` says which key of
 ``task.data`` holds the text. Entity types are matched to the config's ``<Label value=...>`` names case-insensitively;
@@ -20,6 +28,8 @@ model is trained with ``nerforge train`` on the project's export.
 
 from __future__ import annotations
 
+import logging
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +42,9 @@ from nerforge.serving.body_errors import json_type
 from nerforge.serving.guards import ApiError, error_response
 
 PREFIX = "/label-studio"
+LATE_ANSWER_S = 15.0  # the route's request limit is the tagging deadline plus this, to answer what was done
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,29 +115,34 @@ def router(service: Any, model_version: str) -> APIRouter:
 
     @api.post("/predict")
     async def predict(body: Any = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
-        """Pre-annotations for Label Studio's tasks, one per task, in order."""
+        """Pre-annotations for Label Studio's tasks, one per task, in order: any number of tasks, any length (the
+        route's body limit aside); a task that cannot be tagged gets an empty prediction with its ``error``, and the
+        others are answered."""
         body = _object(body)
         config = parse_label_config(body.get("label_config"))
         tasks = body.get("tasks")
         if not isinstance(tasks, list):
             raise ApiError(400, "bad_request", "'tasks' must be a list of Label Studio tasks")
-        service.check_count(tasks)
-        texts = []
-        for n, task in enumerate(tasks):
-            data = task.get("data") if isinstance(task, dict) else None
-            text = data.get(config.data_key) if isinstance(data, dict) else None
-            if not isinstance(text, str):
-                raise ApiError(
-                    400, "bad_request", f"task {n + 1} has no text in data.{config.data_key} (the <Text> tag's value)"
-                )
-            service.check_text(text, f"task {n + 1}")
-            texts.append(text)
-        found = await service.predict(texts)
-        results = [
-            label_studio_prediction(f, from_name=config.from_name, to_name=config.to_name,
-                                    model_version=model_version, label_for=config.label_for)
-            for f in found
-        ]  # fmt: skip
+        deadline = time.monotonic() + service.settings.label_studio_deadline_s
+        texts: list[str | None] = [task_text(task, n, config) for n, task in enumerate(tasks)]
+        errors = {n: text for n, text in enumerate(texts) if isinstance(text, TaskError)}
+        good = [n for n in range(len(tasks)) if n not in errors]
+        found = await service.predict_until([str(texts[n]) for n in good], deadline)
+        results: list[dict[str, Any]] = [{}] * len(tasks)
+        late = 0
+        for n, entities in zip(good, found, strict=True):
+            if entities is None:
+                late += 1
+                errors[n] = TaskError(f"not tagged within {service.settings.label_studio_deadline_s:g} s (the "
+                                      "request held more text than that); retrieve predictions for it again")
+                continue
+            results[n] = label_studio_prediction(entities, from_name=config.from_name, to_name=config.to_name,
+                                                 model_version=model_version, label_for=config.label_for)
+        for n, error in errors.items():
+            results[n] = {"model_version": model_version, "score": 0.0, "result": [], "error": str(error)}
+        if errors:
+            logger.warning("label studio: %d of %d tasks not predicted (%d past the deadline); first: %s",
+                           len(errors), len(tasks), late, errors[min(errors)])
         return {"results": results, "model_version": model_version}
 
     @api.post("/train")
@@ -135,6 +153,25 @@ def router(service: Any, model_version: str) -> APIRouter:
                               "nerforge trains offline: export the project and run 'nerforge train' on it")
 
     return api
+
+
+class TaskError(str):
+    """Why one task of a ``/predict`` request cannot be tagged (its prediction says so; the others are answered)."""
+
+
+def task_text(task: Any, n: int, config: LabelConfig) -> str | TaskError:
+    """The text of task ``n`` (0-based) from ``data.<key>``, or a :class:`TaskError` saying what it lacks."""
+    where = f"task {task.get('id', n + 1) if isinstance(task, dict) else n + 1}"
+    data = task.get("data") if isinstance(task, dict) else None
+    text = data.get(config.data_key) if isinstance(data, dict) else None
+    if not isinstance(text, str):
+        got = "no task object" if not isinstance(task, dict) else f"data.{config.data_key} is {json_type(text)}"
+        return TaskError(f"{where} has no text in data.{config.data_key} (the <Text> tag's value): {got}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return TaskError(f"{where} is not valid Unicode (unpaired surrogate at character {exc.start})")
+    return text
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ background CSV jobs; and the checks every route applies to the texts it is given
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from nerforge.prediction.segments import segments, shift
@@ -63,14 +64,28 @@ class Service:
         about ``batch_max_chars`` characters, long texts cut into segments (:func:`segments`): each piece waits its
         turn behind what others queued meanwhile, so one big request cannot hold the model, and a request whose
         client has gone (timed out) stops after the piece in progress."""
+        found = await self.predict_until(texts, deadline=None)
+        return [entities if entities is not None else [] for entities in found]
+
+    async def predict_until(self, texts: list[str], deadline: float | None) -> list[list[Entity] | None]:
+        """:meth:`predict`, stopping at the first piece that would start after ``deadline`` (``time.monotonic()``):
+        the texts not finished by then are ``None``."""
         max_chars = self.settings.batch_max_chars
         parts = [(i, offset, piece) for i, text in enumerate(texts) if text.strip()  # blank texts have no entities
                  for offset, piece in segments(text, max(1, max_chars // SEGMENTS_PER_PIECE))]
-        results: list[list[Entity]] = [[] for _ in texts]
-        for chunk in chunks(parts, self.settings.batch_max_texts, max_chars):
+        results: list[list[Entity] | None] = [[] for _ in texts]
+        pieces = chunks(parts, self.settings.batch_max_texts, max_chars)
+        for k, chunk in enumerate(pieces):
+            if deadline is not None and time.monotonic() >= deadline:
+                for rest in pieces[k:]:
+                    for i, _, _ in rest:
+                        results[i] = None
+                break
             found = await self.batcher.submit([piece for _, _, piece in chunk])
             for (i, offset, _), entities in zip(chunk, found, strict=True):
-                results[i].extend(shift(e, offset) for e in entities)
+                done = results[i]
+                if done is not None:
+                    done.extend(shift(e, offset) for e in entities)
         return results
 
 

@@ -37,6 +37,12 @@ class ServeSettings:
             reach the server by pointing its own name at this machine (DNS rebinding).
         max_concurrent_per_client: most requests one client address may have in progress at once; more get 429.
         max_csv_jobs: most background CSV jobs queued or running at once; more get 503.
+        label_studio_max_body_bytes: largest body of a ``/label-studio`` request: Label Studio sends every task a
+            user selects in one ``/predict`` request, so these take any number of tasks of any length (long texts
+            tagged in segments) up to this size.
+        label_studio_deadline_s: how long a Label Studio ``/predict`` request tags before it answers with what is
+            done, the tasks left over each marked with an error to retrieve again (Label Studio gives up waiting
+            after its ``ML_TIMEOUT_PREDICT``, 100 s by default; keep this below it).
     """
 
     max_body_bytes: int = 5 * 1024 * 1024
@@ -54,11 +60,13 @@ class ServeSettings:
     allowed_hosts: tuple[str, ...] = ()
     max_concurrent_per_client: int = 64
     max_csv_jobs: int = 4
+    label_studio_max_body_bytes: int = 64 * 1024 * 1024
+    label_studio_deadline_s: float = 80.0
 
     def __post_init__(self) -> None:
         positive = ("max_body_bytes", "max_text_chars", "max_texts", "max_csv_rows", "batch_max_texts", "batch_max_chars",
                     "request_timeout_s", "fetch_timeout_s", "fetch_max_bytes", "max_concurrent_per_client",
-                    "max_csv_jobs")
+                    "max_csv_jobs", "label_studio_max_body_bytes", "label_studio_deadline_s")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
