@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nerforge.cli import main
 from nerforge.data.readers.options import ReadOptions
@@ -83,15 +85,52 @@ def test_doccano_and_spacy_files_read_back(tmp_path: Path, model: Path, fmt: str
     out, plain = _predict(tmp_path, model, fmt, name)
     if fmt == "doccano":
         lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-        assert [(d["text"], [tuple(x) for x in d["label"]]) for d in lines] == [
-            (r["text"], _entity_tuples(r)) for r in plain
+        # offsets in UTF-16 code units, as doccano's page counts them; the empty text (its importer refuses it) left out
+        assert [(d["text"], [(_utf16(d["text"], a, b), lab) for a, b, lab in d["label"]]) for d in lines] == [
+            (r["text"], [(e["text"], e["label"]) for e in r["entities"]]) for r in plain if r["text"]
         ]
+        shifted = [x for d in lines for x in d["label"] if d["text"][: x[0]].count("🎉")]
+        assert shifted  # entities after the emoji: code points would slice them wrong
     else:
         items = json.loads(out.read_text(encoding="utf-8"))
         assert [(t, [tuple(x) for x in a["entities"]]) for t, a in items] == [(r["text"], _entity_tuples(r)) for r in plain]
     corpus = read_corpus(out, ReadOptions())
     assert corpus.format == reader
     _check_round_trip(corpus, plain)
+
+
+def _utf16(text: str, start: int, end: int) -> str:
+    return text.encode("utf-16-le")[2 * start : 2 * end].decode("utf-16-le")
+
+
+def test_doccano_offsets_can_be_code_points_and_empty_texts_are_counted(
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, plain = _predict(tmp_path, model, "doccano", "cp.jsonl", "--doccano-offsets", "code-points")
+    assert "1 empty text left out" in capsys.readouterr().out
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(d["text"], [tuple(x) for x in d["label"]]) for d in lines] == [
+        (r["text"], _entity_tuples(r)) for r in plain if r["text"]
+    ]
+    utf16 = tmp_path / "u.jsonl"
+    assert main(["predict", str(model), str(tmp_path / "texts.txt"), "-o", str(utf16), "--format", "doccano",
+                 "--no-progress"]) == 0  # fmt: skip
+    first_cp, first_u = lines[0]["label"], json.loads(utf16.read_text(encoding="utf-8").splitlines()[0])["label"]
+    emoji = TEXTS[0].index("🎉")
+    assert [x[0] + (x[0] > emoji) for x in first_cp] == [x[0] for x in first_u]  # one more unit after the emoji
+    assert main(["predict", str(model), str(tmp_path / "texts.txt"), "-o", str(utf16), "--format", "doccano",
+                 "--doccano-offsets", "bytes"]) == 2  # fmt: skip
+    assert "unknown offset unit 'bytes'" in capsys.readouterr().err
+
+
+@given(st.text(alphabet="ab é🎉東\U0001F600", max_size=40), st.data())
+def test_utf16_offsets_slice_the_same_text(text: str, data: st.DataObject) -> None:
+    from nerforge.prediction.annotation_formats import utf16_offsets
+
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    unit = utf16_offsets(text)
+    assert _utf16(text, unit(start), unit(end)) == text[start:end]
 
 
 def _check_round_trip(corpus, plain: list[dict]) -> None:  # type: ignore[no-untyped-def]

@@ -40,12 +40,17 @@ def predict_cli(
     output_kind: str | None = typer.Option(
         None, "--format", metavar="FORMAT",
         help="Output format: jsonl, csv (default: from the --output suffix), or an annotation tool's import: "
-        "label-studio (OUT.json, tasks with predictions), doccano (OUT.jsonl), spacy (OUT.json, v2 training JSON).",
+        "label-studio (OUT.json, tasks with predictions), doccano (OUT.jsonl; empty texts left out), spacy (OUT.json, "
+        "v2 training JSON).",
     ),
     from_name: str = typer.Option(
         "label", "--from-name", help="Label Studio: the name of the <Labels> tag of your labeling config."
     ),
     to_name: str = typer.Option("text", "--to-name", help="Label Studio: the name of the <Text> tag."),
+    doccano_offsets: str = typer.Option(
+        "utf-16", "--doccano-offsets", metavar="UNIT",
+        help="doccano: offsets in utf-16 code units (what its page counts: right after an emoji) or code-points.",
+    ),
     text_column: str = typer.Option("text", "--text-column", help="CSV column / JSONL field holding the text."),
     whole_file: bool = typer.Option(False, "--whole-file", help="Treat a whole .txt file as one text."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
@@ -100,7 +105,7 @@ def predict_cli(
         model,
         PredictSource(input_path=input_path, text=text, text_column=text_column, whole_file=whole_file,
                       allow_private_urls=allow_private_urls),
-        PredictOutput(path=output, kind=output_kind, from_name=from_name, to_name=to_name),
+        PredictOutput(path=output, kind=output_kind, from_name=from_name, to_name=to_name, offsets=doccano_offsets),
         RunOptions(batch_size=batch_size, device=device, backend=backend, chunk_size=chunk_size, progress=progress),
         on_result=_show if show else None,
     )

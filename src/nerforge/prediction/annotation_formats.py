@@ -6,10 +6,12 @@
   the ``<Labels name=...>`` and ``<Text name=...>`` of the project's labeling config: ``--from-name/--to-name``).
   The input's other fields go into ``data`` too, so a task keeps its id or metadata.
 * ``doccano``: JSON Lines, ``{"text", "label": [[start, end, LABEL], ...]}``, the shape doccano imports for
-  sequence labelling.
+  sequence labelling. doccano's importer stores the offsets as they are, and its page counts JavaScript string
+  positions (UTF-16 code units): so the offsets are UTF-16 units by default (``offsets="code-points"`` for code
+  points), and empty texts, which its importer refuses ("Invalid data"), are left out and counted.
 * ``spacy``: spaCy v2 training JSON, a list of ``[text, {"entities": [[start, end, LABEL], ...]}]``.
 
-Offsets are in code points (Python's ``str`` indices): ``text[start:end]`` is the entity text. Every one of these
+Offsets are in code points (Python's ``str`` indices) except doccano's: ``text[start:end]`` is the entity text. Every one of these
 reads back with nerforge's readers (``labelstudio``, ``doccano``, ``spacy``) once the user has accepted or corrected
 the predictions, so the next round of training takes the export as it is.
 """
@@ -24,6 +26,7 @@ from nerforge.prediction.io import InputRecord
 from nerforge.types import Entity
 
 ANNOTATION_FORMATS = ("label-studio", "doccano", "spacy")
+OFFSET_UNITS = ("utf-16", "code-points")  # doccano's offsets: what its page counts, or Python's str indices
 DEFAULT_FROM_NAME = "label"
 DEFAULT_TO_NAME = "text"
 
@@ -69,9 +72,22 @@ def label_studio_prediction(
             "result": result}  # fmt: skip
 
 
-def doccano_line(record: InputRecord, entities: Sequence[Entity]) -> dict[str, Any]:
-    """One doccano sequence-labelling line: ``{"text", "label": [[start, end, LABEL], ...]}``."""
-    return {"text": record.text, "label": [[e.start, e.end, e.label] for e in entities]}
+def utf16_offsets(text: str) -> Callable[[int], int]:
+    """A function from a code-point offset of ``text`` to its UTF-16 code-unit offset (each character beyond U+FFFF,
+    an emoji say, is two units)."""
+    astral = [i for i, c in enumerate(text) if ord(c) > 0xFFFF]
+    if not astral:
+        return lambda i: i
+    import bisect
+
+    return lambda i: i + bisect.bisect_left(astral, i)
+
+
+def doccano_line(record: InputRecord, entities: Sequence[Entity], offsets: str = "utf-16") -> dict[str, Any]:
+    """One doccano sequence-labelling line: ``{"text", "label": [[start, end, LABEL], ...]}``, offsets in
+    ``offsets`` units (:data:`OFFSET_UNITS`)."""
+    unit = utf16_offsets(record.text) if offsets == "utf-16" else (lambda i: i)
+    return {"text": record.text, "label": [[unit(e.start), unit(e.end), e.label] for e in entities]}
 
 
 def spacy_item(record: InputRecord, entities: Sequence[Entity]) -> list[Any]:
@@ -95,14 +111,24 @@ def write_annotation_format(
     from_name: str = DEFAULT_FROM_NAME,
     to_name: str = DEFAULT_TO_NAME,
     model_version: str = "nerforge",
-) -> int:
-    """Write ``(record, entities)`` pairs to ``fh`` in ``fmt`` (streamed: a JSON list is written item by item)."""
-    count = 0
+    offsets: str = "utf-16",
+) -> tuple[int, int]:
+    """Write ``(record, entities)`` pairs to ``fh`` in ``fmt`` (streamed: a JSON list is written item by item).
+
+    Returns:
+        the records written, and those left out (empty texts in ``doccano``, which its importer refuses).
+    """
+    if offsets not in OFFSET_UNITS:
+        raise ValueError(f"offsets must be one of {OFFSET_UNITS}, got {offsets!r}")
+    count = skipped = 0
     if fmt == "doccano":
         for record, entities in results:
-            fh.write(json.dumps(doccano_line(record, entities), ensure_ascii=False) + "\n")
+            if not record.text.strip():
+                skipped += 1
+                continue
+            fh.write(json.dumps(doccano_line(record, entities, offsets), ensure_ascii=False) + "\n")
             count += 1
-        return count
+        return count, skipped
     fh.write("[")
     for record, entities in results:
         if fmt == "label-studio":
@@ -114,4 +140,4 @@ def write_annotation_format(
         fh.write(("\n" if count == 0 else ",\n") + json.dumps(item, ensure_ascii=False))
         count += 1
     fh.write("\n]\n")
-    return count
+    return count, skipped

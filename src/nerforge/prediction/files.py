@@ -21,6 +21,7 @@ from nerforge.prediction.annotation_formats import (
     ANNOTATION_FORMATS,
     DEFAULT_FROM_NAME,
     DEFAULT_TO_NAME,
+    OFFSET_UNITS,
     write_annotation_format,
 )
 from nerforge.prediction.engine import DEFAULT_CHUNK_SIZE
@@ -46,12 +47,13 @@ class PredictSummary:
     texts: int = 0
     entities: Counter[str] = field(default_factory=Counter)
     output: Path | None = None
+    left_out: str = ""  # texts the output format cannot hold, said as a clause ("2 empty texts left out: ...")
 
     def line(self) -> str:
         by_type = ", ".join(f"{label} {n}" for label, n in sorted(self.entities.items()))
         total = sum(self.entities.values())
         text = f"tagged {self.texts} text{'s' if self.texts != 1 else ''}: {total} entit{'ies' if total != 1 else 'y'}"
-        return text + (f" ({by_type})" if by_type else "")
+        return text + (f" ({by_type})" if by_type else "") + (f"; {self.left_out}" if self.left_out else "")
 
 
 def _check_output_kind(output: str | Path, kind: str | None) -> None:
@@ -95,12 +97,14 @@ class PredictSource:
 class PredictOutput:
     """Where :func:`predict` writes: ``path`` (``None``: nowhere) in ``kind`` (``jsonl`` or ``csv``, default from the
     suffix; or an annotation tool's import format, ``label-studio``, ``doccano`` or ``spacy``, where ``from_name`` and
-    ``to_name`` are Label Studio's control and object tag names)."""
+    ``to_name`` are Label Studio's control and object tag names, and ``offsets`` the unit of doccano's offsets,
+    ``utf-16`` (what its page counts) or ``code-points``)."""
 
     path: str | Path | None = None
     kind: str | None = None
     from_name: str = DEFAULT_FROM_NAME
     to_name: str = DEFAULT_TO_NAME
+    offsets: str = "utf-16"  # doccano: the unit of its offsets (annotation_formats.OFFSET_UNITS)
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,8 @@ def predict(
         raise UsageError("give either an INPUT file or --text, not both and not neither")
     if out_path is not None:
         _check_output_kind(out_path, output_kind)  # a bad output name or kind fails before loading anything
+        if output.offsets not in OFFSET_UNITS:
+            raise UsageError(f"unknown offset unit {output.offsets!r}; choose {' or '.join(OFFSET_UNITS)}")
         check_output_file(out_path)
         if input_path is not None and Path(input_path).resolve() == Path(out_path).resolve():
             raise UsageError(f"--output {out_path} is the INPUT file; choose another --output")
@@ -223,10 +229,13 @@ def predict(
     if out_path is not None:
         if output_kind in ANNOTATION_FORMATS:
             with atomic_open(out_path, "w", encoding="utf-8") as fh:
-                write_annotation_format(
+                _, skipped = write_annotation_format(
                     fh, results(), output_kind, from_name=from_name, to_name=to_name,
-                    model_version=tagger.meta.model_version,
+                    model_version=tagger.meta.model_version, offsets=output.offsets,
                 )  # fmt: skip
+            if skipped:
+                summary.left_out = (f"{skipped} empty text{'s' if skipped != 1 else ''} left out (doccano's importer "
+                                    "refuses them)")
         else:
             write_predictions(out_path, results(), csv_input=csv_input)
     else:
