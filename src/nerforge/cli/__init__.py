@@ -32,8 +32,8 @@ app = typer.Typer(
 )
 
 # Each module defines register(app). Kept as a list so a new command is one line here and one module.
-_COMMANDS = ("init", "inspect", "convert", "train", "distill", "evaluate", "predict", "suggest", "export", "serve", "info",
-             "bench")
+_COMMANDS = ("init", "inspect", "convert", "annotate", "train", "distill", "evaluate", "predict", "suggest", "export",
+             "serve", "info", "bench")
 
 
 def _register() -> None:

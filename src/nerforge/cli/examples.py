@@ -32,6 +32,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "nerforge predict model https://example.com/job/123 --show",
         "nerforge predict model next-batch.txt --format label-studio -o next-batch.json --from-name label --to-name text",
     ),
+    "annotate": (
+        "nerforge annotate --terms skills.txt --label SKILL job-ads.txt --format label-studio -o round0.json",
+        "nerforge annotate --terms terms.csv jobs.csv --text-column description -o jobs-silver.jsonl",
+    ),
     "suggest": (
         "nerforge suggest model pool.txt --count 50 -o next.jsonl",
         "nerforge suggest model pool.csv --text-column body -n 100 --strategy diverse --format label-studio -o next.json",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from nerforge.errors import UsageError
 from nerforge.io_utils import atomic_open
@@ -148,6 +148,16 @@ def fetch_page(url: str, *, allow_private: bool = False) -> tuple[str, dict[str,
     return page.text, {"url": page.url, "title": page.title}
 
 
+class TextTagger(Protocol):
+    """What tags the texts of a file: a model (:class:`~nerforge.prediction.tagger.Tagger`) or a term list
+    (:class:`~nerforge.prediction.terms.TermTagger`)."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def iter_predict(self, texts: Iterable[str], *, total: int | None = None) -> Iterator[list[Entity]]: ...
+
+
 def predict(
     model: str | Path,
     source: PredictSource,
@@ -165,21 +175,35 @@ def predict(
         UsageError: options that do not fit together, a refused output or URL; DataFormatError: a bad input record
             (found by a pre-scan, before any tagging); ModelError: the model.
     """
+    if options.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {options.batch_size}")
+
+    def load() -> TextTagger:
+        from nerforge.prediction.heap import settle_loaded_objects
+        from nerforge.prediction.tagger import Tagger
+
+        tagger = Tagger.load(model, batch_size=options.batch_size, device=options.device, progress=options.progress,
+                             chunk_size=options.chunk_size, backend=options.backend)
+        settle_loaded_objects()  # one model for the whole file: spare every later collection the loaded objects
+        return tagger
+
+    return tag_texts(load, source, output, on_result=on_result)
+
+
+def tag_texts(
+    load: Callable[[], TextTagger], source: PredictSource, output: PredictOutput, *, on_result: ResultHook | None = None
+) -> PredictSummary:
+    """Check ``source`` and ``output``, then tag the texts with what ``load`` returns (called once every check has
+    passed, so a bad input or output is refused before a model loads) and write them: :func:`predict`'s work."""
     input_path, text, text_fields = source.input_path, source.text, source.text_fields
     text_column, whole_file = source.text_column, source.whole_file
     output_kind, from_name, to_name = output.kind, output.from_name, output.to_name
-    batch_size, device, backend = options.batch_size, options.device, options.backend
-    chunk_size, progress = options.chunk_size, options.progress
     if input_path is not None and is_web_url(input_path):
         if text is not None:
             raise UsageError("give either an INPUT (file or URL) or --text, not both")
         text, text_fields = fetch_page(str(input_path), allow_private=source.allow_private_urls)
         input_path = None
     out_path = output.path
-
-    from nerforge.prediction.heap import settle_loaded_objects
-    from nerforge.prediction.tagger import Tagger
-
     if (input_path is None) == (text is None):
         raise UsageError("give either an INPUT file or --text, not both and not neither")
     if out_path is not None:
@@ -194,8 +218,6 @@ def predict(
         if out_path is not None and Path(input_path).is_file():
             # the output holds each text (or row) again with its entities: at least the input's size
             check_free_space(out_path, Path(input_path).stat().st_size, what=f"the predictions ({Path(out_path).name})")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     records: Iterator[InputRecord]
     if text is not None:
         records, total = iter([InputRecord(0, text, None, dict(text_fields or {}))]), 1
@@ -203,10 +225,7 @@ def predict(
         # the pre-scan finds a bad record before any tagging, and gives the progress bar its total and ETA
         total = count_inputs(input_path, text_column=text_column, whole_file=whole_file)  # type: ignore[arg-type]
         records = read_inputs(input_path, text_column=text_column, whole_file=whole_file)  # type: ignore[arg-type]
-    tagger = Tagger.load(
-        model, batch_size=batch_size, device=device, progress=progress, chunk_size=chunk_size, backend=backend
-    )
-    settle_loaded_objects()  # one model for the whole file: spare every later collection the loaded objects
+    tagger = load()
     summary = PredictSummary(output=Path(out_path) if out_path is not None else None)
 
     def results() -> Iterator[tuple[InputRecord, Sequence[Entity]]]:
@@ -231,7 +250,7 @@ def predict(
             with atomic_open(out_path, "w", encoding="utf-8") as fh:
                 _, skipped = write_annotation_format(
                     fh, results(), output_kind, from_name=from_name, to_name=to_name,
-                    model_version=tagger.meta.model_version, offsets=output.offsets,
+                    model_version=tagger.model_version, offsets=output.offsets,
                 )  # fmt: skip
             if skipped:
                 summary.left_out = (f"{skipped} empty text{'s' if skipped != 1 else ''} left out (doccano's importer "

@@ -78,6 +78,11 @@ class Tagger:
         """The entity types the model predicts."""
         return self.meta.types
 
+    @property
+    def model_version(self) -> str:
+        """The model's one version string (:attr:`~nerforge.model_dir.ModelMeta.model_version`)."""
+        return self.meta.model_version
+
     @classmethod
     def load(
         cls,
