@@ -35,6 +35,7 @@ CASES = {
     "bench-no-model": ["bench", "{tmp}/nomodel", "{data}"],
     "suggest-no-model": ["suggest", "{tmp}/nomodel", "{data}", "--count", "2", "--output", "{tmp}/s.jsonl"],
     "convert-missing": ["convert", "{tmp}/missing.conll", "{tmp}/o.jsonl"],
+    "annotate-missing-terms": ["annotate", "--terms", "{tmp}/missing.csv", "{data}", "-o", "{tmp}/a.jsonl"],
     "inspect-missing": ["inspect", "{tmp}/missing.conll"],
 }
 
