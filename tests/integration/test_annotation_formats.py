@@ -80,7 +80,7 @@ def test_accepted_label_studio_export_reads_back_as_training_data(tmp_path: Path
     _check_round_trip(corpus, plain)
 
 
-@pytest.mark.parametrize(("fmt", "name", "reader"), [("doccano", "out.jsonl", "doccano"), ("spacy", "out.json", "spacy")])
+@pytest.mark.parametrize(("fmt", "name", "reader"), [("doccano", "out.jsonl", "doccano"), ("spacy-json", "out.json", "spacy")])
 def test_doccano_and_spacy_files_read_back(tmp_path: Path, model: Path, fmt: str, name: str, reader: str) -> None:
     out, plain = _predict(tmp_path, model, fmt, name)
     if fmt == "doccano":

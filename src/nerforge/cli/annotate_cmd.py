@@ -24,7 +24,7 @@ def annotate_cli(
     output_kind: str | None = typer.Option(
         None, "--format", metavar="FORMAT",
         help="jsonl, csv (default: from the --output suffix), or an annotation tool's import: label-studio "
-        "(OUT.json), doccano (OUT.jsonl), spacy (OUT.json).",
+        "(OUT.json), doccano (OUT.jsonl), spacy (OUT.spacy DocBin), spacy-json (OUT.json, v2 training JSON).",
     ),
     from_name: str = typer.Option("label", "--from-name", help="Label Studio: the name of the <Labels> tag."),
     to_name: str = typer.Option("text", "--to-name", help="Label Studio: the name of the <Text> tag."),

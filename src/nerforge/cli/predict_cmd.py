@@ -40,8 +40,8 @@ def predict_cli(
     output_kind: str | None = typer.Option(
         None, "--format", metavar="FORMAT",
         help="Output format: jsonl, csv (default: from the --output suffix), or an annotation tool's import: "
-        "label-studio (OUT.json, tasks with predictions), doccano (OUT.jsonl; empty texts left out), spacy (OUT.json, "
-        "v2 training JSON).",
+        "label-studio (OUT.json, tasks with predictions), doccano (OUT.jsonl; empty texts left out), spacy (OUT.spacy, "
+        "a DocBin for spacy train), spacy-json (OUT.json, v2 training JSON).",
     ),
     from_name: str = typer.Option(
         "label", "--from-name", help="Label Studio: the name of the <Labels> tag of your labeling config."

@@ -9,7 +9,12 @@
   sequence labelling. doccano's importer stores the offsets as they are, and its page counts JavaScript string
   positions (UTF-16 code units): so the offsets are UTF-16 units by default (``offsets="code-points"`` for code
   points), and empty texts, which its importer refuses ("Invalid data"), are left out and counted.
-* ``spacy``: spaCy v2 training JSON, a list of ``[text, {"entities": [[start, end, LABEL], ...]}]``.
+* ``spacy``: a spaCy v3 ``.spacy`` DocBin, what ``spacy train`` and ``spacy debug data`` read: one ``Doc`` per text,
+  tokens the model's words (whitespace between them kept, so ``doc.text`` is the text), the entities in
+  ``doc.ents``; needs spaCy (``pip install 'nerforge[spacy]'``). Held in memory until written (spaCy's format is
+  one serialized blob).
+* ``spacy-json``: spaCy v2 training JSON, a list of ``[text, {"entities": [[start, end, LABEL], ...]}]`` (also what
+  the tecoholic NER annotator reads).
 
 Offsets are in code points (Python's ``str`` indices) except doccano's: ``text[start:end]`` is the entity text. Every one of these
 reads back with nerforge's readers (``labelstudio``, ``doccano``, ``spacy``) once the user has accepted or corrected
@@ -25,7 +30,9 @@ from typing import IO, Any
 from nerforge.prediction.io import InputRecord
 from nerforge.types import Entity
 
-ANNOTATION_FORMATS = ("label-studio", "doccano", "spacy")
+ANNOTATION_FORMATS = ("label-studio", "doccano", "spacy", "spacy-json")
+BINARY_FORMATS = ("spacy",)  # written by write_docbin, not write_annotation_format
+SUFFIXES = {"label-studio": ".json", "doccano": ".jsonl", "spacy": ".spacy", "spacy-json": ".json"}
 OFFSET_UNITS = ("utf-16", "code-points")  # doccano's offsets: what its page counts, or Python's str indices
 DEFAULT_FROM_NAME = "label"
 DEFAULT_TO_NAME = "text"
@@ -95,6 +102,72 @@ def spacy_item(record: InputRecord, entities: Sequence[Entity]) -> list[Any]:
     return [record.text, {"entities": [[e.start, e.end, e.label] for e in entities]}]
 
 
+def doc_words(text: str) -> tuple[list[str], list[bool], dict[int, int], dict[int, int]]:
+    """spaCy ``Doc`` tokens for ``text``: the words of the default word tokenizer, the text between them as tokens of
+    their own (a single space is the previous token's trailing space), so ``Doc(vocab, words, spaces).text == text``;
+    and maps from each word's start and end offset to its token index (an entity's boundaries are word
+    boundaries)."""
+    from nerforge.prediction.words import tokenize_words
+
+    words: list[str] = []
+    spaces: list[bool] = []
+    starts: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    at = 0
+
+    def gap(between: str) -> None:
+        if between.startswith(" ") and words and not spaces[-1]:
+            spaces[-1] = True
+            between = between[1:]
+        if between:
+            words.append(between)
+            spaces.append(False)
+
+    for word in tokenize_words(text):
+        gap(text[at : word.start])
+        starts[word.start] = len(words)
+        words.append(word.text)
+        spaces.append(False)
+        ends[word.end] = len(words)
+        at = word.end
+    gap(text[at:])
+    return words, spaces, starts, ends
+
+
+def write_docbin(path: Any, results: Iterable[tuple[InputRecord, Sequence[Entity]]]) -> tuple[int, int]:
+    """Write ``(record, entities)`` pairs as a ``.spacy`` DocBin at ``path`` (atomically); returns the docs written
+    and the entities left out (none, unless an entity does not start and end at a word boundary).
+
+    Raises:
+        MissingDependencyError: spaCy is not installed.
+    """
+    from nerforge.errors import MissingDependencyError
+    from nerforge.io_utils import atomic_write_bytes
+
+    try:
+        from spacy.tokens import Doc, DocBin, Span
+        from spacy.vocab import Vocab
+    except ImportError:
+        raise MissingDependencyError("spacy", "spacy") from None
+    vocab = Vocab()
+    docs = DocBin(attrs=["ORTH", "ENT_IOB", "ENT_TYPE"], store_user_data=False)
+    count = missed = 0
+    for record, entities in results:
+        words, spaces, starts, ends = doc_words(record.text)
+        doc = Doc(vocab, words=words, spaces=spaces)
+        spans = []
+        for e in entities:
+            if e.start in starts and e.end in ends:
+                spans.append(Span(doc, starts[e.start], ends[e.end], label=e.label))
+            else:
+                missed += 1
+        doc.ents = spans
+        docs.add(doc)
+        count += 1
+    atomic_write_bytes(path, docs.to_bytes())
+    return count, missed
+
+
 def _jsonable(value: Any) -> bool:
     try:
         json.dumps(value)
@@ -135,8 +208,10 @@ def write_annotation_format(
             item: Any = label_studio_task(
                 record, entities, from_name=from_name, to_name=to_name, model_version=model_version
             )
-        else:
+        elif fmt == "spacy-json":
             item = spacy_item(record, entities)
+        else:
+            raise ValueError(f"{fmt!r} is not a text annotation format")
         fh.write(("\n" if count == 0 else ",\n") + json.dumps(item, ensure_ascii=False))
         count += 1
     fh.write("\n]\n")

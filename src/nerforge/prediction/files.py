@@ -7,6 +7,7 @@ total); results stream to the output (written atomically) and to an optional hoo
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -14,15 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from nerforge.errors import UsageError
+from nerforge.errors import MissingDependencyError, UsageError
 from nerforge.io_utils import atomic_open
 from nerforge.outputs import check_free_space, check_output_file
 from nerforge.prediction.annotation_formats import (
     ANNOTATION_FORMATS,
+    BINARY_FORMATS,
     DEFAULT_FROM_NAME,
     DEFAULT_TO_NAME,
     OFFSET_UNITS,
+    SUFFIXES,
     write_annotation_format,
+    write_docbin,
 )
 from nerforge.prediction.engine import DEFAULT_CHUNK_SIZE
 from nerforge.prediction.io import (
@@ -66,10 +70,10 @@ def _check_output_kind(output: str | Path, kind: str | None) -> None:
         return
     if kind not in ANNOTATION_FORMATS:
         raise UsageError(f"unknown output format {kind!r}; choose jsonl, csv, {', '.join(ANNOTATION_FORMATS)}")
-    wanted = ".jsonl" if kind == "doccano" else ".json"
+    wanted = SUFFIXES[kind]
     if suffix != wanted:
-        raise UsageError(f"--format {kind} writes {'JSON Lines' if kind == 'doccano' else 'one JSON list'}; "
-                         f"name the output *{wanted} (got {output})")
+        what = {".jsonl": "JSON Lines", ".json": "one JSON list", ".spacy": "a spaCy DocBin"}[wanted]
+        raise UsageError(f"--format {kind} writes {what}; name the output *{wanted} (got {output})")
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,8 @@ def tag_texts(
         _check_output_kind(out_path, output_kind)  # a bad output name or kind fails before loading anything
         if output.offsets not in OFFSET_UNITS:
             raise UsageError(f"unknown offset unit {output.offsets!r}; choose {' or '.join(OFFSET_UNITS)}")
+        if output_kind in BINARY_FORMATS and importlib.util.find_spec("spacy") is None:
+            raise MissingDependencyError("spacy", "spacy")
         check_output_file(out_path)
         if input_path is not None and Path(input_path).resolve() == Path(out_path).resolve():
             raise UsageError(f"--output {out_path} is the INPUT file; choose another --output")
@@ -246,7 +252,11 @@ def tag_texts(
 
     csv_input = input_path is not None and input_format(input_path) == "csv"
     if out_path is not None:
-        if output_kind in ANNOTATION_FORMATS:
+        if output_kind in BINARY_FORMATS:
+            _, missed = write_docbin(out_path, results())
+            if missed:
+                summary.left_out = f"{missed} entities not on word boundaries left out"
+        elif output_kind in ANNOTATION_FORMATS:
             with atomic_open(out_path, "w", encoding="utf-8") as fh:
                 _, skipped = write_annotation_format(
                     fh, results(), output_kind, from_name=from_name, to_name=to_name,

@@ -27,6 +27,7 @@ from nerforge.data.readers.arrow import arrow_format, read_arrow_dataset
 from nerforge.data.readers.columns import read_columns
 from nerforge.data.readers.csv_lists import looks_like_list_csv, read_csv_lists
 from nerforge.data.readers.csv_tokens import read_csv_tokens
+from nerforge.data.readers.docbin import DOCBIN_FORMAT, docbin_format, read_docbin
 from nerforge.data.readers.jsonl import read_json, read_jsonl
 from nerforge.data.readers.labels import finalize
 from nerforge.data.readers.offsets import read_doccano, read_labelstudio, read_spacy
@@ -74,7 +75,7 @@ def get_reader(name: str) -> Reader:
     """
     key = FORMAT_READERS.get(name, name)
     if key not in READERS:
-        known = ", ".join([*FORMAT_READERS, *ARROW_FORMATS])
+        known = ", ".join([*FORMAT_READERS, *ARROW_FORMATS, DOCBIN_FORMAT])
         raise UsageError(f"unknown format {name!r}; expected one of {known}")
     return READERS[key]
 
@@ -91,6 +92,8 @@ def detect_format(path: str | Path, *, tokens_field: str = "tokens") -> str:
         DataFormatError: the file cannot be read.
     """
     p = Path(path)
+    if docbin_format(p):
+        return DOCBIN_FORMAT
     try:
         with p.open("rb") as fh:
             head = fh.read(_HEAD_BYTES).decode("utf-8", errors="replace")
@@ -176,8 +179,14 @@ def read_corpus(path: str | Path, options: ReadOptions = ReadOptions()) -> Corpu
         UsageError: an unknown format or scheme in ``options``.
     """
     name = str(path)
-    binary = options.format if options.format in ARROW_FORMATS else arrow_format(path)
-    if binary is not None:  # Parquet / save_to_disk datasets are columnar, not text
+    if options.format in (*ARROW_FORMATS, DOCBIN_FORMAT):
+        binary: str | None = options.format
+    else:
+        binary = arrow_format(path) or docbin_format(path)
+    if binary == DOCBIN_FORMAT:  # spaCy's serialized docs
+        fmt = binary
+        examples, findings = read_docbin(path, options)
+    elif binary is not None:  # Parquet / save_to_disk datasets are columnar, not text
         fmt = binary
         examples, findings = read_arrow_dataset(path, options, binary)
     else:
