@@ -26,6 +26,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import socket
 import tempfile
 import time
@@ -244,6 +245,63 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}min"
 
 
+LOOPBACK = "127.0.0.1"
+PROBE_TIMEOUT_S = 3.0
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port`` or ``ray://host:port`` address; ``None`` for ``auto`` and the like."""
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _is_loopback(address: str) -> bool:
+    found = _host_port(address)
+    return found is not None and (found[0] == "localhost" or found[0].startswith("127.") or found[0] == "::1")
+
+
+def check_reachable(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Refuse a cluster address nothing answers at, in one line and within ``timeout`` seconds (Ray itself retries
+    for minutes, logging a warning every few seconds).
+
+    Raises:
+        UsageError: the host:port refuses or does not answer a TCP connection.
+    """
+    import socket
+
+    found = _host_port(address)
+    if found is None:
+        return
+    host, port = found
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"cannot reach the Ray cluster at {address} ({why}); start one with 'ray start --head' (its address is "
+            "printed there and by 'ray status'), or leave out --address to run on a local Ray instance"
+        ) from None
+
+
+def _absolute(url: str) -> str:
+    """A local path made absolute (globs kept); a URL with a scheme as it is."""
+    return url if "://" in str(url) else os.path.abspath(url)
+
+
+def worker_message(exc: BaseException) -> str:
+    """The one line that says why a Ray worker failed: the nerforge error inside Ray's report when there is one
+    (Ray wraps it in its own exception with the worker's traceback), else the report's first line."""
+    text = str(exc)
+    found = re.findall(r"nerforge\.errors\.\w+: (.+)", text)
+    if found:
+        return found[-1].strip()
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+
+
 def _start_ray(options: RayOptions) -> bool:
     """Connect to Ray; returns whether this call started the session (and so must stop it)."""
     try:
@@ -254,8 +312,21 @@ def _start_ray(options: RayOptions) -> bool:
         logger.info("using the Ray session already started in this process")
         return False
     if options.address:
+        check_reachable(options.address)
         logger.info("joining the Ray cluster at %s", options.address)
-        ray.init(address=options.address, logging_level=logging.WARNING)
+        extra = {"_node_ip_address": LOOPBACK} if _is_loopback(options.address) else {}
+        try:
+            ray.init(address=options.address, logging_level=logging.WARNING, **extra)
+        except Exception as exc:
+            if not isinstance(exc, (ConnectionError, RuntimeError, ValueError)) and \
+                    not type(exc).__module__.startswith("ray"):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if os.environ.get("RAY_AUTH_MODE", "disabled") != "token":
+                first += (" (the address answers: if the cluster uses token authentication, as 'ray start' sets up "
+                          "by default, run with RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN or "
+                          "~/.ray/auth_token)")
+            raise UsageError(f"cannot join the Ray cluster at {options.address}: {first}") from None
     else:
         cpus = math.ceil(options.num_workers * options.cpus_per_worker) if options.num_workers else usable_cpus()
         logger.info(
@@ -327,6 +398,8 @@ def predict_on_ray(
     """
     options = options or RayOptions()
     options.check()
+    # the workers run in the cluster's working directory, not the driver's: local paths must be absolute
+    model, input_url, output = (_absolute(u) for u in (model, input_url, output))
     started = time.perf_counter()
     store = PartStore(output)
     files, _ = resolve_inputs(input_url)
@@ -347,6 +420,10 @@ def predict_on_ray(
         stop = _start_ray(options)
         try:
             _run_parts(model, output, pending, columns, text_column, options, progress)
+        except Exception as exc:
+            if not type(exc).__module__.startswith("ray"):
+                raise
+            raise UsageError(f"a Ray worker failed: {worker_message(exc)}") from None
         finally:
             if stop:
                 import ray

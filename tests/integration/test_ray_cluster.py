@@ -1,0 +1,93 @@
+"""``nerforge predict --engine ray --address``: batch prediction joins an existing Ray cluster of two nodes started
+with ``ray start`` on 127.0.0.1 (a head and a second node, as the README shows), and writes what a single process
+writes; an address nothing answers at is one line within seconds (Ray itself retries for minutes) (issue 31)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import build_tiny_token_model
+from nerforge.cli import main
+
+pytest.importorskip("ray", reason="Ray is not installed: pip install 'nerforge[ray]'")
+RAY = str(Path(sys.executable).with_name("ray"))
+TEXTS = ["Ann Smith works at Acme Corp in Zürich.", "", "São Paulo 🎉 hired Bob; C++ and e-mail."] * 20
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> str:
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="nfray")  # short: Ray's socket paths must fit in 107 characters
+    # no token authentication (the default of 'ray start' in Ray 2.5x): a loopback cluster for this test only
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    common = ["--num-cpus", "1", "--temp-dir", temp, "--disable-usage-stats"]
+    head = [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard",
+            "false", *common]  # fmt: skip
+    subprocess.run(head, check=True, capture_output=True, timeout=180, env=env)
+    try:
+        subprocess.run([RAY, "start", "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1",
+                        "--num-cpus", "1", "--disable-usage-stats"], check=True, capture_output=True, timeout=180,
+                       env=env)  # fmt: skip
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120, env=env)
+
+
+def test_predict_joins_a_two_node_cluster_and_writes_what_one_process_writes(
+    cluster: str, tmp_path: Path, tiny_encoder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ray
+
+    build_tiny_token_model(tiny_encoder, tmp_path / "model", max_length=16, stride=4)
+    (tmp_path / "in.txt").write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # relative paths: the workers run in the cluster's folder, not this one
+    assert main(["predict", "model", "in.txt", "-o", "single.jsonl", "--chunk-size", "8"]) == 0
+    code = main(["predict", "model", "in.txt", "-o", "ray.jsonl", "--engine", "ray", "--address", cluster,
+                 "--num-workers", "2", "--chunk-size", "8", "--part-size", "16"])  # fmt: skip
+    assert code == 0
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "single.jsonl").read_bytes()
+    assert not (tmp_path / "ray.jsonl.parts").exists()
+    ray.init(address=cluster)  # the cluster really has two nodes
+    try:
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    finally:
+        ray.shutdown()
+
+
+def test_an_address_nothing_answers_at_is_one_line_at_once(
+    tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = build_tiny_token_model(tiny_encoder, tmp_path / "model", max_length=16, stride=4)
+    source = tmp_path / "in.txt"
+    source.write_text("Ann Smith\n", encoding="utf-8")
+    capsys.readouterr()  # what building the model printed
+    started = time.monotonic()
+    code = main(["predict", str(model), str(source), "-o", str(tmp_path / "o.jsonl"), "--engine", "ray",
+                 "--address", f"127.0.0.1:{_free_port()}"])  # fmt: skip
+    took = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach the Ray cluster at 127.0.0.1:" in err and "ray start --head" in err, err
+    assert len(err.strip().splitlines()) == 1 and took < 30
+
+
+def test_a_worker_failure_is_its_nerforge_error() -> None:
+    from nerforge.distributed.ray_predict import worker_message
+
+    report = ("ray::MapWorker.__init__() (pid=1, ip=192.0.2.2)\n  File \"x.py\", line 3\n"
+              "nerforge.errors.ModelError: /data/model: model directory not found; pass the output directory\n")
+    assert worker_message(RuntimeError(report)) == "/data/model: model directory not found; pass the output directory"
+    assert worker_message(RuntimeError("\nthe actor died\nmore")) == "the actor died"
