@@ -16,6 +16,7 @@ from nerforge.data.checks.overlap import Overlap, check_duplicates, check_label_
 from nerforge.data.checks.tags import check_corrupt_types, check_i_starts, check_tag_shapes, check_types_across_files
 from nerforge.data.checks.tokens import check_tokens, unusual_chars
 from nerforge.data.readers.arrow import arrow_format
+from nerforge.data.readers.brat import brat_format
 from nerforge.data.readers.options import ReadOptions
 from nerforge.errors import DataFormatError, UsageError
 from nerforge.types import Corpus, Example, Finding, Span
@@ -242,9 +243,10 @@ def inspect_files(
     read = reader or _default_reader()
     corpora = []
     for path in paths:
-        if Path(path).is_dir() and arrow_format(path) is None:
+        if Path(path).is_dir() and arrow_format(path) is None and brat_format(path) is None:
             raise DataFormatError(
-                path, None, "is a directory", "a data file (give each file: train.conll dev.conll) or a dataset folder"
+                path, None, "is a directory",
+                "a data file (give each file: train.conll dev.conll), a dataset folder or a folder of BRAT .ann files",
             )
         if not Path(path).exists():
             raise DataFormatError(path, None, "no such file")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nerforge.data.readers.arrow import arrow_format, read_arrow_dataset
+from nerforge.data.readers.brat import BRAT_FORMAT, brat_format, read_brat
 from nerforge.data.readers.columns import read_columns
 from nerforge.data.readers.csv_lists import looks_like_list_csv, read_csv_lists
 from nerforge.data.readers.csv_tokens import read_csv_tokens
@@ -75,7 +76,7 @@ def get_reader(name: str) -> Reader:
     """
     key = FORMAT_READERS.get(name, name)
     if key not in READERS:
-        known = ", ".join([*FORMAT_READERS, *ARROW_FORMATS, DOCBIN_FORMAT])
+        known = ", ".join([*FORMAT_READERS, *ARROW_FORMATS, DOCBIN_FORMAT, BRAT_FORMAT])
         raise UsageError(f"unknown format {name!r}; expected one of {known}")
     return READERS[key]
 
@@ -94,6 +95,8 @@ def detect_format(path: str | Path, *, tokens_field: str = "tokens") -> str:
     p = Path(path)
     if docbin_format(p):
         return DOCBIN_FORMAT
+    if brat_format(p):
+        return BRAT_FORMAT
     try:
         with p.open("rb") as fh:
             head = fh.read(_HEAD_BYTES).decode("utf-8", errors="replace")
@@ -179,13 +182,16 @@ def read_corpus(path: str | Path, options: ReadOptions = ReadOptions()) -> Corpu
         UsageError: an unknown format or scheme in ``options``.
     """
     name = str(path)
-    if options.format in (*ARROW_FORMATS, DOCBIN_FORMAT):
+    if options.format in (*ARROW_FORMATS, DOCBIN_FORMAT, BRAT_FORMAT):
         binary: str | None = options.format
     else:
-        binary = arrow_format(path) or docbin_format(path)
+        binary = docbin_format(path) or brat_format(path) or arrow_format(path)
     if binary == DOCBIN_FORMAT:  # spaCy's serialized docs
         fmt = binary
         examples, findings = read_docbin(path, options)
+    elif binary == BRAT_FORMAT:  # standoff: .ann files beside their .txt documents
+        fmt = binary
+        examples, findings = read_brat(path, options)
     elif binary is not None:  # Parquet / save_to_disk datasets are columnar, not text
         fmt = binary
         examples, findings = read_arrow_dataset(path, options, binary)

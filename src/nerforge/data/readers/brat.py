@@ -1,0 +1,185 @@
+"""BRAT standoff annotations: a ``.txt`` document beside its ``.ann`` file, or a folder of such pairs.
+
+``.ann`` lines (tab-separated):
+
+* ``T<n>  TYPE START END[;START END...]  text``: an entity (text-bound annotation); offsets are code points into the
+  ``.txt``, and the quoted text must be what they cover (a mismatch names the ``.ann`` line);
+* ``#`` (notes), ``R`` (relations), ``E`` (events), ``A``/``M`` (attributes), ``N`` (normalizations) and ``*``
+  (equivalences) lines are skipped, counted in one ``brat-skipped`` finding.
+
+Rules for what a flat tag sequence cannot hold (stated in findings with the first ``file:line``; the entities are
+not lost silently):
+
+* **discontinuous** entities (``START END;START END``) cover their first fragment's start to their last fragment's
+  end, the gap included (``brat-discontinuous``);
+* **nested** entities (one inside another, as GENIA and GermEval have) keep the outermost; the inner ones are left
+  out (``brat-nested``); **crossing** entities (overlapping, neither inside the other) keep the one that starts
+  first (``brat-crossing``); an entity that shares a word with the previous one after tokenisation is left out too.
+
+Each line of the document is an example (the document's lines are its sentences or paragraphs in BRAT corpora;
+``doc_id`` is the document's name, so document context works), except that lines an entity spans are joined. Words
+come from :func:`~nerforge.data.readers.tokenize.tokenize_v2`, as for the other character-offset formats.
+"""
+
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+
+from nerforge.data.readers.offsets import CharSpan, char_spans_to_example
+from nerforge.data.readers.options import ReadOptions
+from nerforge.data.readers.tokenize import tokenize_v2 as tokenize
+from nerforge.errors import DataFormatError, quote
+from nerforge.types import Example, Finding
+
+BRAT_FORMAT = "brat"
+ANN_SUFFIX = ".ann"
+SKIPPED_KINDS = "#RAEMN*"
+
+
+def brat_format(path: str | Path) -> str | None:
+    """``brat`` for an ``.ann`` file or a folder holding ``.ann`` files, else ``None``."""
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() == ANN_SUFFIX:
+        return BRAT_FORMAT
+    if p.is_dir() and next(p.rglob(f"*{ANN_SUFFIX}"), None) is not None:
+        return BRAT_FORMAT
+    return None
+
+
+def ann_files(path: str | Path) -> list[Path]:
+    """The ``.ann`` files of ``path`` (itself, or those under the folder, in name order)."""
+    p = Path(path)
+    return [p] if p.is_file() else sorted(p.rglob(f"*{ANN_SUFFIX}"))
+
+
+def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], list[Finding]]:
+    """The examples of a BRAT document or folder (see the module docstring).
+
+    Raises:
+        DataFormatError: a ``.txt`` missing or unreadable, a malformed ``T`` line, offsets outside the text or
+            whose text differs from the quoted one.
+    """
+    examples: list[Example] = []
+    findings: list[Finding] = []
+    counts = {"skipped": 0, "discontinuous": 0, "nested": 0, "crossing": 0}
+    firsts: dict[str, str] = {}
+    for ann in ann_files(path):
+        text, spans = _read_pair(ann, counts, firsts)
+        examples += _examples(text, spans, ann, counts, firsts, findings)
+    for kind, message in (
+        ("skipped", "relation, event, attribute, normalization and note lines skipped"),
+        ("discontinuous", "discontinuous entities read from their first fragment's start to their last's end"),
+        ("nested", "entities inside another entity left out (the outermost is kept)"),
+        ("crossing", "entities crossing another (or sharing a word with it) left out (the first is kept)"),
+    ):
+        if counts[kind]:
+            findings.append(Finding(f"brat-{kind}", str(path), None, f"{counts[kind]} {message}; first at "
+                                    f"{firsts[kind]}", "info" if kind == "skipped" else "warning"))
+    return examples, findings
+
+
+def _read_pair(ann: Path, counts: dict[str, int], firsts: dict[str, str]) -> tuple[str, list[tuple[CharSpan, int]]]:
+    txt = ann.with_suffix(".txt")
+    if not txt.is_file():
+        raise DataFormatError(str(ann), None, f"no {txt.name} beside it", "each .ann file beside its .txt document")
+    try:
+        text = txt.read_text(encoding="utf-8")
+        lines = ann.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(str(ann), None, f"not UTF-8 ({exc.reason} at byte {exc.start})", "UTF-8 files") from None
+    spans: list[tuple[CharSpan, int]] = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if line[0] in SKIPPED_KINDS:
+            counts["skipped"] += 1
+            firsts.setdefault("skipped", f"{ann}:{n}")
+            continue
+        if line[0] != "T":
+            raise DataFormatError(str(ann), n, f"a line that starts with {quote(line[:1])}",
+                                  "T (entity), R, E, A, M, N, * or # lines")
+        spans.append((_entity(line, text, ann, n, counts, firsts), n))
+    return text, spans
+
+
+def _entity(line: str, text: str, ann: Path, n: int, counts: dict[str, int], firsts: dict[str, str]) -> CharSpan:
+    fields = line.split("\t")
+    if len(fields) < 2:
+        raise DataFormatError(str(ann), n, f"{quote(line[:60])} has no tab after the id", "T1<TAB>TYPE START END<TAB>text")
+    kind, _, ranges = fields[1].partition(" ")
+    try:
+        fragments = [tuple(int(x) for x in part.split()) for part in ranges.split(";")]
+    except ValueError:
+        fragments = []
+    if not kind or not fragments or any(len(f) != 2 or not 0 <= f[0] <= f[1] <= len(text) for f in fragments):
+        raise DataFormatError(str(ann), n, f"entity {quote(fields[1])} has no type or offsets outside the text "
+                              f"({len(text)} characters)", "TYPE START END with 0 <= START <= END <= the text's length")
+    quoted = fields[2] if len(fields) > 2 else None
+    covered = " ".join(text[a:b] for a, b in fragments)
+    if quoted is not None and quoted != covered and quoted.split() != covered.split():
+        raise DataFormatError(str(ann), n, f"the offsets cover {quote(covered)} but the line says {quote(quoted)}",
+                              "offsets in characters (code points) of the .txt beside it")
+    if len(fragments) > 1:
+        counts["discontinuous"] += 1
+        firsts.setdefault("discontinuous", f"{ann}:{n}")
+    return CharSpan(fragments[0][0], fragments[-1][1], kind)
+
+
+def _flat(spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
+          firsts: dict[str, str]) -> list[tuple[CharSpan, int]]:
+    """Outermost first, then the first of crossing ones: spans that do not overlap."""
+    kept: list[tuple[CharSpan, int]] = []
+    for span, n in sorted(spans, key=lambda x: (x[0].start, -x[0].end)):
+        if span.start == span.end:
+            continue
+        if kept and span.start < kept[-1][0].end:
+            kind = "nested" if span.end <= kept[-1][0].end else "crossing"
+            counts[kind] += 1
+            firsts.setdefault(kind, f"{ann}:{n}")
+            continue
+        kept.append((span, n))
+    return kept
+
+
+def _examples(text: str, spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
+              firsts: dict[str, str], findings: list[Finding]) -> list[Example]:
+    kept = _flat(spans, ann, counts, firsts)
+    # segments: the document's lines, joined where an entity runs across a line end
+    breaks = [i + 1 for i, c in enumerate(text) if c == "\n"]
+    cuts = [b for b in breaks if not any(s.start < b < s.end for s, _ in kept)]
+    bounds = [0, *cuts, len(text)]
+    out: list[Example] = []
+    doc_id = ann.stem
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        inside = [(s, n) for s, n in kept if start <= s.start and s.end <= end]
+        segment = text[start:end]
+        local = _one_per_word(segment, [(CharSpan(s.start - start, s.end - start, s.label), n) for s, n in inside],
+                              ann, counts, firsts)
+        line = text.count("\n", 0, start) + 1
+        body = segment.rstrip("\r\n")
+        local = [CharSpan(s.start, min(s.end, len(body)), s.label) for s in local if s.start < len(body)]
+        example = char_spans_to_example(body, local, path=str(ann.with_suffix(".txt")), line=line, doc_id=doc_id,
+                                        findings=findings)
+        if example is not None:
+            out.append(example)
+    return out
+
+
+def _one_per_word(segment: str, spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
+                  firsts: dict[str, str]) -> list[CharSpan]:
+    """``spans`` without those that share a word with the one before them once the segment is cut into words."""
+    words = tokenize(segment)
+    starts = [s for _, s, _ in words]
+    ends = [e for _, _, e in words]
+    out: list[CharSpan] = []
+    last_word = -1
+    for span, n in spans:
+        first = bisect.bisect_right(ends, span.start)
+        if first <= last_word:
+            counts["crossing"] += 1
+            firsts.setdefault("crossing", f"{ann}:{n}")
+            continue
+        out.append(span)
+        last_word = bisect.bisect_left(starts, span.end) - 1
+    return out

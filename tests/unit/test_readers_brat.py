@@ -1,0 +1,134 @@
+"""BRAT standoff (issue 28, item 1): ``.ann`` beside ``.txt``, a folder of pairs; T lines read, other lines skipped
+and counted, discontinuous, nested and crossing entities handled by the documented rules, each stated with the
+first ``file:line``; offsets checked against the text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nerforge.data.readers.options import ReadOptions
+from nerforge.data.readers.registry import read_corpus
+from nerforge.data.schemes import strict_tags_to_spans
+from nerforge.errors import DataFormatError
+
+DOC = "Die Bonner Universität 🎉 liegt in Bonn.\nIL-2 gene expression and NF-kappa B activation.\n\nEnde.\n"
+
+
+def _span(text: str, word: str, nth: int = 0) -> tuple[int, int]:
+    start = -1
+    for _ in range(nth + 1):
+        start = text.index(word, start + 1)
+    return start, start + len(word)
+
+
+def _ann(text: str) -> str:
+    uni = _span(text, "Bonner Universität")
+    bonn = _span(text, "Bonner")
+    city = _span(text, "Bonn", 1)
+    il2 = _span(text, "IL-2 gene")
+    nfkb = _span(text, "NF-kappa B")
+    act = _span(text, "activation")
+    return "\n".join([
+        f"T1\tORG {uni[0]} {uni[1]}\tBonner Universität",
+        f"T2\tLOCderiv {bonn[0]} {bonn[1]}\tBonner",  # nested inside T1
+        f"T3\tLOC {city[0]} {city[1]}\tBonn",
+        f"T4\tDNA {il2[0]} {il2[1]}\tIL-2 gene",
+        f"T5\tProtein {nfkb[0]} {nfkb[0] + 8};{nfkb[1] - 1} {nfkb[1]}\tNF-kappa B",  # discontinuous
+        f"T6\tProtein {nfkb[0]} {act[1]}\tNF-kappa B activation",  # crosses nothing: same start, longer -> outer
+        "R1\tPart-of Arg1:T2 Arg2:T1",
+        "E1\tExpression:T4",
+        "A1\tNegation E1",
+        "#1\tAnnotatorNotes T1\tchecked",
+        "",
+    ])  # fmt: skip
+
+
+def _write(folder: Path, name: str = "doc1") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.txt").write_text(DOC, encoding="utf-8")
+    ann = folder / f"{name}.ann"
+    ann.write_text(_ann(DOC), encoding="utf-8")
+    return ann
+
+
+def _entities(corpus) -> list[list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
+    return [[(" ".join(ex.tokens[s.start : s.end]), s.label) for s in strict_tags_to_spans(ex.tags)]
+            for ex in corpus.examples]  # fmt: skip
+
+
+def test_a_document_reads_as_its_lines_with_the_outer_entities(tmp_path: Path) -> None:
+    ann = _write(tmp_path)
+    corpus = read_corpus(ann, ReadOptions())
+    assert corpus.format == "brat"
+    assert _entities(corpus) == [
+        [("Bonner Universität", "ORG"), ("Bonn", "LOC")],
+        [("IL-2 gene", "DNA"), ("NF-kappa B activation", "Protein")],
+        [],
+    ]
+    assert [ex.doc_id for ex in corpus.examples] == ["doc1"] * 3
+    assert [ex.line for ex in corpus.examples] == [1, 2, 4]
+    for ex in corpus.examples:  # offsets point into the line's text
+        assert all(ex.text[a:b] == t for (a, b), t in zip(ex.offsets, ex.tokens, strict=True))
+    found = {f.kind: f for f in corpus.findings}
+    assert "4 relation, event, attribute, normalization and note lines skipped" in found["brat-skipped"].message
+    assert found["brat-nested"].message.startswith("2 entities inside another")  # T2 in T1, T5 in T6
+    assert f"{ann}:2" in found["brat-nested"].message
+    assert found["brat-discontinuous"].message.startswith("1 discontinuous") and f"{ann}:5" in found["brat-discontinuous"].message
+
+
+def test_a_folder_of_documents_and_detection(tmp_path: Path) -> None:
+    _write(tmp_path / "corpus", "a")
+    _write(tmp_path / "corpus" / "sub", "b")
+    corpus = read_corpus(tmp_path / "corpus", ReadOptions())
+    assert corpus.format == "brat" and len(corpus.examples) == 6
+    assert sorted({ex.doc_id for ex in corpus.examples}) == ["a", "b"]
+
+
+def test_an_entity_across_a_line_end_joins_the_lines(tmp_path: Path) -> None:
+    (tmp_path / "d.txt").write_text("New\nYork is big.\nOther line.\n", encoding="utf-8")
+    (tmp_path / "d.ann").write_text("T1\tLOC 0 8\tNew York\n", encoding="utf-8")  # the line end as a space
+    corpus = read_corpus(tmp_path / "d.ann", ReadOptions())
+    assert _entities(corpus) == [[("New York", "LOC")], []]
+
+
+def test_crossing_entities_keep_the_first(tmp_path: Path) -> None:
+    (tmp_path / "d.txt").write_text("alpha beta gamma\n", encoding="utf-8")
+    (tmp_path / "d.ann").write_text("T1\tA 0 10\talpha beta\nT2\tB 6 16\tbeta gamma\n", encoding="utf-8")
+    corpus = read_corpus(tmp_path / "d.ann", ReadOptions())
+    assert _entities(corpus) == [[("alpha beta", "A")]]
+    assert any(f.kind == "brat-crossing" and f"{tmp_path / 'd.ann'}:2" in f.message for f in corpus.findings)
+
+
+@pytest.mark.parametrize(
+    ("ann", "message"),
+    [
+        ("T1\tLOC 0 4\tBonX\n", r"d.ann:1: the offsets cover 'Bonn' but the line says 'BonX'"),
+        ("T1\tLOC 0 400\tBonn\n", r"d.ann:1: entity 'LOC 0 400' has no type or offsets outside the text"),
+        ("T1\tLOC a b\tBonn\n", r"d.ann:1: entity 'LOC a b'"),
+        ("\nX1\tfoo\n", r"d.ann:2: a line that starts with 'X'"),
+    ],
+)
+def test_bad_annotations_name_the_ann_line(tmp_path: Path, ann: str, message: str) -> None:
+    (tmp_path / "d.txt").write_text("Bonn is a city.\n", encoding="utf-8")
+    (tmp_path / "d.ann").write_text(ann, encoding="utf-8")
+    with pytest.raises(DataFormatError, match=message):
+        read_corpus(tmp_path / "d.ann", ReadOptions())
+
+
+def test_an_ann_without_its_text_is_named(tmp_path: Path) -> None:
+    (tmp_path / "d.ann").write_text("T1\tLOC 0 4\tBonn\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"d.ann: no d.txt beside it"):
+        read_corpus(tmp_path / "d.ann", ReadOptions())
+
+
+def test_inspect_and_convert_take_a_folder_of_documents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nerforge.cli import main
+
+    _write(tmp_path / "corpus", "a")
+    assert main(["inspect", str(tmp_path / "corpus")]) == 0
+    out = capsys.readouterr().out
+    assert "brat" in out and "brat-nested" in out
+    assert main(["convert", str(tmp_path / "corpus"), str(tmp_path / "out.conll")]) == 0
+    assert "Bonner\tB-ORG\nUniversität\tI-ORG" in (tmp_path / "out.conll").read_text(encoding="utf-8")
