@@ -25,7 +25,10 @@ def serve_cli(
     max_csv_rows: int = typer.Option(10_000, "--max-csv-rows", help="Most rows in one CSV upload."),
     max_body_mb: float = typer.Option(5.0, "--max-body-mb", help="Largest request body, in MiB."),
     timeout: float = typer.Option(60.0, "--timeout", help="Longest time a request may take, in seconds."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: all cores)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: all cores; "
+                                       "with --workers, the cores shared out between the workers)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes serving the port, each with its own copy of "
+                                "the model (more requests at once; the memory of the model times N)."),
     allowed_host: list[str] = typer.Option(
         [], "--allowed-host", help="A host name the server answers to, besides IP addresses, localhost and --host "
         "(repeatable; '*' for any). Other names get 400, which stops DNS-rebinding attacks."),
@@ -59,7 +62,8 @@ def serve_cli(
     check_model(model)  # before the model's libraries load: a wrong path is one line at once
     from nerforge.serving.server import serve
 
-    serve(model, host=host, port=port, backend=backend, batch_size=batch_size, threads=threads, settings=settings)
+    serve(model, host=host, port=port, backend=backend, batch_size=batch_size, threads=threads, settings=settings,
+          workers=workers)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ requests share model calls.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
@@ -119,7 +120,8 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
         stats = BatchingStats(batches=s.batches, requests=s.requests, texts=s.texts, queued=service.batcher.queued,
                               largest_batch_requests=s.largest_batch_requests,
                               largest_batch_texts=s.largest_batch_texts)
-        return HealthResponse(status="ok", model_version=service.predictor.info.model_version, batching=stats)
+        return HealthResponse(status="ok", model_version=service.predictor.info.model_version, process=os.getpid(),
+                              batching=stats)
 
     @app.get("/v1/model", response_model=ModelResponse, tags=["model"])
     async def model_info() -> ModelResponse:

@@ -175,6 +175,7 @@ class BatchingStats(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok"]
     model_version: str = Field(description="The served model's version (as on /v1/model).")
+    process: int = Field(description="The id of the server process that answered (one of several with --workers).")
     batching: BatchingStats
 
 

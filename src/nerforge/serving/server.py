@@ -34,6 +34,7 @@ def serve(
     batch_size: int = 32,
     threads: int | None = None,
     settings: ServeSettings | None = None,
+    workers: int = 1,
 ) -> None:
     """Load ``model`` and serve it until interrupted (blocks).
 
@@ -44,6 +45,9 @@ def serve(
         batch_size: texts per forward pass.
         threads: torch CPU threads (``None``: torch's default, all cores).
         settings: a :class:`nerforge.serving.ServeSettings` (default limits when ``None``).
+        workers: processes serving the same port, each with its own copy of the model and batcher, and with
+            ``threads`` threads (default: the usable cores shared out between them); the kernel spreads the
+            connections between them.
     """
     try:
         import uvicorn
@@ -54,8 +58,13 @@ def serve(
         raise MissingDependencyError(exc.name or "fastapi", "serve") from None
     if not 0 < port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {port}")
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
     settings = settings_for_host(settings or ServeSettings(), host)
     sock = _bind(host, port)  # a port in use is one line (exit 1) at once, before the model loads or "serving at"
+    if workers > 1:
+        _serve_workers(model, host, port, sock, backend, batch_size, threads, settings, workers)
+        return
     if threads is not None:
         from nerforge.threads import set_torch_threads
 
@@ -72,6 +81,49 @@ def serve(
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
     with sock:
         server.run(sockets=[sock])
+
+
+WORKER_SPEC_ENV = "NERFORGE_SERVE_WORKER"  # what each worker process loads: JSON from _serve_workers
+
+
+def _serve_workers(model: str | Path, host: str, port: int, sock: socket.socket, backend: str | None, batch_size: int,
+                   threads: int | None, settings: ServeSettings, workers: int) -> None:
+    """Serve with ``workers`` processes on the bound socket (uvicorn's supervisor restarts one that dies); each
+    builds its app with :func:`worker_app` from the spec in :data:`WORKER_SPEC_ENV`."""
+    import json
+    import os
+
+    import uvicorn
+
+    from nerforge.model_dir import ModelMeta
+    from nerforge.threads import usable_cpus
+
+    ModelMeta.load(model)  # a model the workers cannot load is one line here, not a crash loop there
+    share = threads or max(1, usable_cpus() // workers)
+    os.environ[WORKER_SPEC_ENV] = json.dumps({"model": str(Path(model).resolve()), "backend": backend,
+                                              "batch_size": batch_size, "threads": share,
+                                              "settings": settings.to_dict()})  # fmt: skip
+    shown = f"[{host}]" if ":" in host else host
+    logger.info("serving %s at http://%s:%d/ with %d worker processes of %d thread(s) each", model, shown, port,
+                workers, share)
+    with sock:
+        uvicorn.run(f"{__name__}:worker_app", factory=True, fd=sock.fileno(), workers=workers, log_level="info",
+                    access_log=False)
+
+
+def worker_app() -> object:
+    """The app of one worker process of ``nerforge serve --workers N`` (uvicorn calls it in each process)."""
+    import json
+    import os
+
+    from nerforge.serving.app import create_app
+    from nerforge.serving.predictor import load_predictor
+    from nerforge.threads import set_torch_threads
+
+    spec = json.loads(os.environ[WORKER_SPEC_ENV])
+    set_torch_threads(spec["threads"])
+    predictor = load_predictor(spec["model"], backend=spec["backend"], batch_size=spec["batch_size"])
+    return create_app(predictor, ServeSettings(**spec["settings"]))
 
 
 def settings_for_host(settings: ServeSettings, host: str) -> ServeSettings:
