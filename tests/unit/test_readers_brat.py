@@ -132,3 +132,16 @@ def test_inspect_and_convert_take_a_folder_of_documents(tmp_path: Path, capsys: 
     assert "brat" in out and "brat-nested" in out
     assert main(["convert", str(tmp_path / "corpus"), str(tmp_path / "out.conll")]) == 0
     assert "Bonner\tB-ORG\nUniversität\tI-ORG" in (tmp_path / "out.conll").read_text(encoding="utf-8")
+
+
+def test_findings_in_a_folder_name_the_document_they_are_in(tmp_path: Path) -> None:
+    from nerforge.data.checks.report import inspect_files
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.txt").write_text("Bonn is big.\nOther words here.\nBonn is big.\n", encoding="utf-8")
+        (folder / f"{name}.ann").write_text("T1\tLOC 0 4\tBonn\nT2\tLOC 31 35\tBonn\n", encoding="utf-8")
+    report = inspect_files([folder])
+    duplicates = [f for f in report.files[0].findings if f.kind == "duplicate-sentence"]
+    assert sorted(str(f).split(": ")[0] for f in duplicates) == [f"{folder / 'a.txt'}:3", f"{folder / 'b.txt'}:3"]

@@ -179,15 +179,31 @@ def inspect_corpora(
     return InspectReport(reports, overlaps, model, limit)
 
 
+def by_source(examples: list[Example], spans: list[Any], path: str) -> list[tuple[str, list[Example], list[Any]]]:
+    """The examples (and their spans) of each file they were read from, in order: one group, named ``path``, for a
+    corpus read from one file; one per document for a folder (BRAT) or a dataset of shards, so that findings name
+    the file their line is in."""
+    sources = {ex.source for ex in examples if ex.source}
+    if len(sources) <= 1:
+        return [(path, examples, spans)]
+    groups: dict[str, tuple[list[Example], list[Any]]] = {}
+    for ex, sp in zip(examples, spans, strict=True):
+        some, their = groups.setdefault(ex.source or path, ([], []))
+        some.append(ex)
+        their.append(sp)
+    return [(source, some, their) for source, (some, their) in groups.items()]
+
+
 def _check_file(
     p: _Prepared, tok: Any, pieces: dict[str, int] | None, model: str | None, limit: int | None
 ) -> FileReport:
     path, examples, spans, log = p.corpus.path, p.examples, p.spans, p.log
-    log.extend(check_tag_shapes(examples, path))
-    log.extend(check_corrupt_types(examples, path))
-    log.extend(check_i_starts(examples, spans, path, p.corpus.scheme))
-    log.extend(check_tokens(examples, path))
-    log.extend(check_duplicates(examples, path))
+    for source, some, their_spans in by_source(examples, spans, path):  # file:line of the file a sentence is in
+        log.extend(check_tag_shapes(some, source))
+        log.extend(check_corrupt_types(some, source))
+        log.extend(check_i_starts(some, their_spans, source, p.corpus.scheme))
+        log.extend(check_tokens(some, source))
+        log.extend(check_duplicates(some, source))
     lengths: dict[str, subwords.LengthStats] = {}
     words, found = subwords.length_stats(examples, spans, path, max_length=limit if tok is None else None)
     lengths["words"] = words
