@@ -97,6 +97,15 @@ def test_onnx_backend_uses_one_thread_per_physical_core_by_default(graph: Path) 
     assert OnnxBackend(graph, SessionSettings(threads=1)).session.get_session_options().intra_op_num_threads == 1
 
 
+def test_idle_threads_sleep_when_asked(graph: Path) -> None:
+    entry = "session.intra_op.allow_spinning"
+    sleeping = OnnxBackend(graph, SessionSettings(threads=2, spinning=False)).session.get_session_options()
+    assert sleeping.get_session_config_entry(entry) == "0"
+    default = OnnxBackend(graph, SessionSettings(threads=2)).session.get_session_options()
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # ONNX Runtime's default: spinning
+        default.get_session_config_entry(entry)
+
+
 def test_onnx_backend_rejects_bad_settings(graph: Path) -> None:
     with pytest.raises(UsageError, match="optimisation level"):
         OnnxBackend(graph, SessionSettings(optimization="max"))

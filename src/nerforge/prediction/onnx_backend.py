@@ -48,11 +48,14 @@ class SessionSettings:
         threads: intra-op threads; ``None`` means one per physical core (:func:`physical_cores`).
         optimization: graph optimisation level: ``"all"`` (default), ``"extended"``, ``"basic"`` or ``"none"``.
         providers: execution providers in order of preference (default: CPU).
+        spinning: let idle intra-op threads spin (busy-wait) for the next piece of work, ONNX Runtime's default;
+            ``False`` makes them sleep instead (see ``docs/benchmarks.md``, *ONNX Runtime threads*).
     """
 
     threads: int | None = None
     optimization: str = "all"
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    spinning: bool = True
 
 
 _LEVELS = {
@@ -89,6 +92,8 @@ def make_session(path: str | Path, settings: SessionSettings = SessionSettings()
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[settings.optimization])
     options.log_severity_level = 3  # errors only
+    if not settings.spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=list(settings.providers))
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types, all plain Exceptions
