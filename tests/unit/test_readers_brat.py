@@ -145,3 +145,49 @@ def test_findings_in_a_folder_name_the_document_they_are_in(tmp_path: Path) -> N
     report = inspect_files([folder])
     duplicates = [f for f in report.files[0].findings if f.kind == "duplicate-sentence"]
     assert sorted(str(f).split(": ")[0] for f in duplicates) == [f"{folder / 'a.txt'}:3", f"{folder / 'b.txt'}:3"]
+
+
+def test_convert_writes_brat_that_reads_back(tmp_path: Path) -> None:
+    import json
+
+    from nerforge.data.convert import convert_file
+    from nerforge.errors import UsageError
+
+    src = tmp_path / "in.jsonl"  # doccano with an emoji and two documents' worth of offsets
+    rows = [{"text": "Ann 🎉 flew to Zürich.", "label": [[0, 3, "PER"], [14, 20, "LOC"]]},
+            {"text": "Acme  Corp hired Bob.", "label": [[0, 10, "ORG"], [17, 20, "PER"]]}]  # fmt: skip
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "brat"
+    result = convert_file(src, out, to="brat")
+    assert result.output_format == "brat"
+    [txt] = sorted(out.glob("*.txt"))
+    assert txt.read_text(encoding="utf-8") == "Ann 🎉 flew to Zürich.\nAcme  Corp hired Bob.\n"  # the texts as written
+    text = txt.read_text(encoding="utf-8")
+    for line in txt.with_suffix(".ann").read_text(encoding="utf-8").splitlines():
+        _, kind_range, quoted = line.split("\t")
+        _, start, end = kind_range.split()
+        assert text[int(start) : int(end)] == quoted
+    back = read_corpus(out, ReadOptions())
+    original = read_corpus(src, ReadOptions())
+    assert _entities(back) == _entities(original)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(UsageError):
+        convert_file(src, tmp_path / "mine", to="brat")  # a folder nerforge did not write is never replaced
+    assert (tmp_path / "mine" / "notes.txt").read_text(encoding="utf-8") == "mine"
+    convert_file(src, out, to="brat")  # its own export: replaced
+
+
+def test_token_data_becomes_documents_by_doc_id(tmp_path: Path) -> None:
+    from nerforge.data.writers import write_brat
+    from nerforge.types import Example
+
+    examples = [Example(("Ann", "met", "Bob", "."), ("B-PER", "O", "B-PER", "O"), doc_id="news 1"),
+                Example(("In", "New", "York", "."), ("O", "B-LOC", "I-LOC", "O"), doc_id="news 1"),
+                Example(("Acme", "Corp"), ("B-ORG", "I-ORG"), doc_id="news/2")]  # fmt: skip
+    assert write_brat(examples, tmp_path / "out") == 3
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.txt")) == ["00001-news_1.txt", "00002-news_2.txt"]
+    assert (tmp_path / "out" / "00001-news_1.txt").read_text(encoding="utf-8") == "Ann met Bob .\nIn New York .\n"
+    assert (tmp_path / "out" / "00001-news_1.ann").read_text(encoding="utf-8").splitlines()[-1] == "T3\tLOC 17 25\tNew York"
+    back = read_corpus(tmp_path / "out", ReadOptions())
+    assert [ex.tags for ex in back.examples] == [ex.tags for ex in examples]

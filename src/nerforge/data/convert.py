@@ -12,9 +12,9 @@ from nerforge.data.readers.labels import count_kinds
 from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.registry import read_corpus
 from nerforge.data.schemes import tags_to_spans
-from nerforge.data.writers import output_format, write_examples
+from nerforge.data.writers import BRAT_EXPORT, output_format, write_examples
 from nerforge.errors import UsageError
-from nerforge.outputs import check_not_inside, check_output_file
+from nerforge.outputs import check_not_inside, check_output_dir, check_output_file
 from nerforge.types import Example, Finding
 
 
@@ -90,7 +90,10 @@ def convert_file(
         UsageError: the output format is unknown.
     """
     fmt = output_format(output_path, to)
-    check_output_file(output_path, what="OUT")
+    if fmt == "brat":  # a folder: never one nerforge did not write (nerforge.outputs)
+        check_output_dir(output_path, kind=BRAT_EXPORT, what="OUT")
+    else:
+        check_output_file(output_path, what="OUT")
     if Path(input_path).resolve() == Path(output_path).resolve():
         raise UsageError(f"OUT {output_path} is the input file; write the converted data to another file")
     if Path(input_path).is_dir():  # a folder of shards: a file written into it is read with them next time

@@ -3,6 +3,10 @@
 * CoNLL: ``token<TAB>tag`` per line, a blank line after each sentence; when examples carry document ids, a
   ``-DOCSTART-<TAB>O`` line and a blank line open each document (whenever the id changes). UTF-8, LF.
 * JSON Lines: ``{"tokens": [...], "ner_tags": [...], "doc_id": ...}`` per line (``doc_id`` only when set).
+* BRAT standoff (``--to brat``): a folder with one ``NAME.txt`` and ``NAME.ann`` per document (examples with the
+  same ``doc_id``, else :data:`BRAT_SENTENCES_PER_FILE` sentences a file); a sentence per line of the ``.txt``, as
+  its original text where the example has one (character-offset formats), else its tokens joined by spaces; each
+  entity a ``T`` line whose offsets slice the ``.txt``.
 
 Tags are written in IOB2 whatever the scheme of the examples (conlleval-style conversion), so
 ``read_corpus(write_conll(read_corpus(x)))`` gives the same spans back.
@@ -11,7 +15,8 @@ Tags are written in IOB2 whatever the scheme of the examples (conlleval-style co
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from nerforge.data.normalize import tags_to_iob2
@@ -20,7 +25,9 @@ from nerforge.errors import DataFormatError, UsageError, quote
 from nerforge.io_utils import atomic_open
 from nerforge.types import Example
 
-WRITE_FORMATS = ("conll", "jsonl", "parquet")
+WRITE_FORMATS = ("conll", "jsonl", "parquet", "brat")
+BRAT_EXPORT = "nerforge BRAT export"  # the kind of folder write_brat writes (its record, nerforge.outputs)
+BRAT_SENTENCES_PER_FILE = 500
 _SUFFIXES = {
     ".conll": "conll",
     ".txt": "conll",
@@ -46,7 +53,7 @@ def output_format(path: str | Path, to: str | None = None) -> str:
         return to
     suffix = Path(path).suffix.lower()
     if suffix not in _SUFFIXES:
-        raise UsageError(f"cannot tell the output format from {str(path)!r}; give --to conll, jsonl or parquet")
+        raise UsageError(f"cannot tell the output format from {str(path)!r}; give --to conll, jsonl, parquet or brat")
     return _SUFFIXES[suffix]
 
 
@@ -123,12 +130,66 @@ def write_parquet(examples: Iterable[Example], path: str | Path) -> int:
     return len(rows)
 
 
+def _brat_documents(examples: Iterable[Example]) -> Iterator[tuple[str, list[Example]]]:
+    """Consecutive examples grouped into documents: by ``doc_id``, else :data:`BRAT_SENTENCES_PER_FILE` at a time."""
+    current: list[Example] = []
+    key: str | None = None
+    count = 0
+    for ex in examples:
+        if current and (ex.doc_id != key or (ex.doc_id is None and len(current) >= BRAT_SENTENCES_PER_FILE)):
+            yield _brat_name(key, count), current
+            current, count = [], count + 1
+        current.append(ex)
+        key = ex.doc_id
+    if current:
+        yield _brat_name(key, count), current
+
+
+def _brat_name(doc_id: str | None, n: int) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", doc_id or "").strip("._")[:80]
+    return f"{n + 1:05d}-{stem}" if stem else f"{n + 1:05d}"
+
+
+def write_brat(examples: Iterable[Example], folder: str | Path) -> int:
+    """Write ``examples`` as a folder of BRAT documents (see the module docstring), atomically; returns the number of
+    sentences written."""
+    from nerforge.data.schemes import tags_to_spans
+    from nerforge.io_utils import atomic_directory, atomic_write_text
+
+    written = 0
+    with atomic_directory(folder, kind=BRAT_EXPORT) as tmp:
+        for name, docs in _brat_documents(examples):
+            text_parts: list[str] = []
+            ann: list[str] = []
+            at = 0
+            for ex in docs:
+                if ex.text is not None and ex.offsets is not None and "\n" not in ex.text:
+                    line, offsets = ex.text, list(ex.offsets)
+                else:
+                    line, offsets, pos = " ".join(ex.tokens), [], 0
+                    for token in ex.tokens:
+                        offsets.append((pos, pos + len(token)))
+                        pos += len(token) + 1
+                for span in tags_to_spans(list(tags_to_iob2(ex.tags))):
+                    start, end = offsets[span.start][0], offsets[span.end - 1][1]
+                    covered = line[start:end].replace("\n", " ")
+                    ann.append(f"T{len(ann) + 1}\t{span.label} {at + start} {at + end}\t{covered}")
+                text_parts.append(line)
+                at += len(line) + 1
+                written += 1
+            atomic_write_text(tmp / f"{name}.txt", "\n".join(text_parts) + "\n")
+            atomic_write_text(tmp / f"{name}.ann", "\n".join(ann) + ("\n" if ann else ""))
+    return written
+
+
 def write_examples(examples: Iterable[Example], path: str | Path, fmt: str) -> int:
-    """Write in ``fmt`` (``conll``, ``jsonl`` or ``parquet``)."""
+    """Write in ``fmt`` (``conll``, ``jsonl``, ``parquet`` or ``brat``, a folder)."""
     if fmt == "conll":
         return write_conll(examples, path)
     if fmt == "jsonl":
         return write_jsonl(examples, path)
     if fmt == "parquet":
         return write_parquet(examples, path)
+    if fmt == "brat":
+        return write_brat(examples, path)
     raise UsageError(f"unknown output format {fmt!r}; expected one of {', '.join(WRITE_FORMATS)}")
