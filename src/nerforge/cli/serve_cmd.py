@@ -27,6 +27,13 @@ def serve_cli(
     timeout: float = typer.Option(60.0, "--timeout", help="Longest time a request may take, in seconds."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: all cores; "
                                        "with --workers, the cores shared out between the workers)."),
+    learn: bool = typer.Option(False, "--learn", help="Learn from Label Studio: its Start training trains a new "
+                               "version in the background, served if it scores at least as well on held-out tasks "
+                               "(needs --label-studio-url and LABEL_STUDIO_API_KEY)."),
+    label_studio_url: str | None = typer.Option(None, "--label-studio-url", metavar="URL",
+                                                help="Label Studio's address, for --learn (http://127.0.0.1:8080)."),
+    versions_dir: Path | None = typer.Option(None, "--versions-dir", help="Where --learn keeps the versions "
+                                             "(default: MODEL.versions beside the model)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes serving the port, each with its own copy of "
                                 "the model (more requests at once; the memory of the model times N)."),
     allowed_host: list[str] = typer.Option(
@@ -60,10 +67,17 @@ def serve_cli(
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     check_model(model)  # before the model's libraries load: a wrong path is one line at once
+    options = None
+    if learn or label_studio_url:
+        if not (learn and label_studio_url):
+            raise UsageError("--learn and --label-studio-url go together: the server learns from that Label Studio")
+        from nerforge.serving.learning import options_from_env
+
+        options = options_from_env(label_studio_url, versions_dir or model.with_name(model.name + ".versions"))
     from nerforge.serving.server import serve
 
     serve(model, host=host, port=port, backend=backend, batch_size=batch_size, threads=threads, settings=settings,
-          workers=workers)
+          workers=workers, learn=options)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,9 +9,9 @@ requests share model calls.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, File, Query, UploadFile
 from fastapi.responses import Response
@@ -56,7 +56,11 @@ _ERRORS = {
 
 
 def create_app(
-    predictor: Predictor, settings: ServeSettings | None = None, *, fetcher: PageFetcher | None = None
+    predictor: Predictor,
+    settings: ServeSettings | None = None,
+    *,
+    fetcher: PageFetcher | None = None,
+    learner: Callable[[Service], Any] | None = None,
 ) -> FastAPI:
     """The app serving ``predictor``.
 
@@ -65,6 +69,8 @@ def create_app(
         settings: limits and batching; defaults to :class:`ServeSettings()`.
         fetcher: what fetches pages for ``/v1/entities/url``; defaults to a :class:`UrlFetcher` under the
             settings' fetch limits.
+        learner: builds the app's :class:`~nerforge.serving.learning.Learner` from its service (``serve --learn``):
+            Label Studio's *Start training* then trains new versions; without one it is answered with 501.
     """
     settings = settings or ServeSettings()
     if fetcher is None:
@@ -76,6 +82,8 @@ def create_app(
         )
         fetcher = UrlFetcher(policy)
     service = Service(predictor, settings, fetcher)
+    if learner is not None:
+        service.learner = learner(service)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -104,8 +112,7 @@ def create_app(
                                                            settings.label_studio_deadline_s + LATE_ANSWER_S)})
     _add_api_routes(app, service)
     add_job_routes(app, service)
-    info = predictor.info
-    app.include_router(label_studio_router(service, info.model_version or f"nerforge-{info.name}"))
+    app.include_router(label_studio_router(service))
     add_page_routes(app)
     return app
 
@@ -120,7 +127,7 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
         stats = BatchingStats(batches=s.batches, requests=s.requests, texts=s.texts, queued=service.batcher.queued,
                               largest_batch_requests=s.largest_batch_requests,
                               largest_batch_texts=s.largest_batch_texts)
-        return HealthResponse(status="ok", model_version=service.predictor.info.model_version, process=os.getpid(),
+        return HealthResponse(status="ok", model_version=service.model_version, process=os.getpid(),
                               batching=stats)
 
     @app.get("/v1/model", response_model=ModelResponse, tags=["model"])

@@ -22,8 +22,9 @@ The names come from the labeling config: its ``<Labels name=... toName=...>`` ta
 ``toName`` is a ``<Text>`` tag) and that ``<Text name=... value="$field">`` tag, whose ``$field`` says which key of
 ``task.data`` holds the text. Entity types are matched to the config's ``<Label value=...>`` names case-insensitively;
 types the config does not list are left out (Label Studio would refuse them). Without a config the defaults are
-``label``, ``text`` and ``data.text``. Training requests (``/train``, ``/webhook``) are answered with 501: the
-model is trained with ``nerforge train`` on the project's export.
+``label``, ``text`` and ``data.text``. Training requests (``/train``, a ``START_TRAINING`` ``/webhook``) start a
+new version in the background when the server learns (``nerforge serve --learn``,
+:mod:`nerforge.serving.learning`) and are answered with 501 otherwise.
 """
 
 from __future__ import annotations
@@ -92,18 +93,20 @@ def parse_label_config(xml: Any, field: str = "label_config") -> LabelConfig:
     return LabelConfig(chosen.get("name") or "label", to_name, value.lstrip("$"), names)
 
 
-def router(service: Any, model_version: str) -> APIRouter:
-    """The routes, predicting through ``service`` (the app's batcher and limits)."""
+def router(service: Any) -> APIRouter:
+    """The routes, predicting through ``service`` (the app's batcher and limits; its model may be swapped for a new
+    version while it serves, so the version is read per request)."""
     # Not in the OpenAPI spec of nerforge's own API (/openapi.json): this is Label Studio's protocol, documented there
     api = APIRouter(prefix=PREFIX, tags=["label-studio"], include_in_schema=False)
-    info = service.predictor.info
-
     @api.get("/health")
     @api.get("/")
     async def health() -> dict[str, Any]:
-        """Label Studio's liveness check."""
-        return {"status": "UP", "model_class": "nerforge", "model_version": model_version,
-                "labels": list(info.labels)}  # fmt: skip
+        """Label Studio's liveness check, with the learning job's state when the server learns."""
+        out = {"status": "UP", "model_class": "nerforge", "model_version": service.model_version,
+               "labels": list(service.predictor.info.labels)}  # fmt: skip
+        if service.learner is not None:
+            out["learning"] = service.learner.state()
+        return out
 
     @api.post("/setup")
     async def setup(body: Any = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
@@ -111,7 +114,7 @@ def router(service: Any, model_version: str) -> APIRouter:
         body = _object(body)
         field = "schema" if body.get("schema") is not None else "label_config"
         parse_label_config(body.get(field), field)
-        return {"model_version": model_version}
+        return {"model_version": service.model_version}
 
     @api.post("/predict")
     async def predict(body: Any = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
@@ -124,6 +127,7 @@ def router(service: Any, model_version: str) -> APIRouter:
         if not isinstance(tasks, list):
             raise ApiError(400, "bad_request", "'tasks' must be a list of Label Studio tasks")
         deadline = time.monotonic() + service.settings.label_studio_deadline_s
+        model_version = service.model_version
         texts: list[str | None] = [task_text(task, n, config) for n, task in enumerate(tasks)]
         errors = {n: text for n, text in enumerate(texts) if isinstance(text, TaskError)}
         good = [n for n in range(len(tasks)) if n not in errors]
@@ -147,10 +151,25 @@ def router(service: Any, model_version: str) -> APIRouter:
 
     @api.post("/train")
     @api.post("/webhook")
-    async def train() -> JSONResponse:
-        """Not done here: train with ``nerforge train`` on the project's export."""
-        return error_response(501, "not_implemented",
-                              "nerforge trains offline: export the project and run 'nerforge train' on it")
+    async def train(body: Any = Body(default_factory=dict)) -> JSONResponse:  # noqa: B008
+        """Label Studio's *Start training* (a ``START_TRAINING`` webhook, or the older ``/train``): a new version
+        trained in the background from the project's annotations, when the server learns (``--learn``)."""
+        if service.learner is None:
+            return error_response(501, "not_implemented", "this server does not learn: start it with 'nerforge serve "
+                                  "MODEL --learn --label-studio-url URL', or export the project and run 'nerforge "
+                                  "train' on it")
+        body = _object(body)
+        action = body.get("action")
+        if action is not None and action != "START_TRAINING":
+            return JSONResponse({"status": "ignored", "action": str(action)[:80]})
+        project = body.get("project")
+        project_id = project.get("id") if isinstance(project, dict) else project
+        if isinstance(project_id, str) and project_id.split(".")[0].isdigit():
+            project_id = int(project_id.split(".")[0])  # /train sends "3.1733154321": the id, then a timestamp
+        if isinstance(project_id, bool) or not isinstance(project_id, int):
+            raise ApiError(400, "bad_request", "the body names no project (project.id or project)")
+        started = service.learner.start(project_id)
+        return JSONResponse(service.learner.state(), status_code=201 if started else 409)
 
     return api
 

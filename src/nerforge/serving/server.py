@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 from nerforge.errors import MissingDependencyError, UsageError
 from nerforge.serving.settings import ServeSettings
@@ -35,6 +36,7 @@ def serve(
     threads: int | None = None,
     settings: ServeSettings | None = None,
     workers: int = 1,
+    learn: Any = None,
 ) -> None:
     """Load ``model`` and serve it until interrupted (blocks).
 
@@ -45,6 +47,8 @@ def serve(
         batch_size: texts per forward pass.
         threads: torch CPU threads (``None``: torch's default, all cores).
         settings: a :class:`nerforge.serving.ServeSettings` (default limits when ``None``).
+        learn: a :class:`~nerforge.serving.learning.LearnOptions`: Label Studio's *Start training* trains new
+            versions of the model while it serves (one process only).
         workers: processes serving the same port, each with its own copy of the model and batcher, and with
             ``threads`` threads (default: the usable cores shared out between them); the kernel spreads the
             connections between them.
@@ -62,6 +66,9 @@ def serve(
         raise UsageError(f"--workers must be at least 1, got {workers}")
     settings = settings_for_host(settings or ServeSettings(), host)
     sock = _bind(host, port)  # a port in use is one line (exit 1) at once, before the model loads or "serving at"
+    if workers > 1 and learn is not None:
+        sock.close()
+        raise UsageError("--learn serves from one process (each version swaps into it); leave out --workers")
     if workers > 1:
         _serve_workers(model, host, port, sock, backend, batch_size, threads, settings, workers)
         return
@@ -70,7 +77,14 @@ def serve(
 
         set_torch_threads(threads)
     predictor = load_predictor(model, backend=backend, batch_size=batch_size)
-    app = create_app(predictor, settings)
+    learner = None
+    if learn is not None:
+        from nerforge.serving.learning import Learner
+
+        def learner(service: Any) -> Any:
+            return Learner(service, model, learn)
+
+    app = create_app(predictor, settings, learner=learner)
     if not _is_loopback(host):
         logger.warning("listening on %s: the API and page are reachable from other machines, without authentication",
                        host)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from nerforge.prediction.segments import segments, shift
 from nerforge.prediction.urlfetch import PageFetcher
@@ -38,10 +39,23 @@ class Service:
         self.predictor = predictor
         self.settings = settings
         self.fetcher = fetcher
+        # through self.predictor at each batch: a new model version swapped in (swap) serves the next batch
         self.batcher = Batcher(
-            predictor.predict, max_texts=settings.batch_max_texts, max_wait_s=settings.batch_max_wait_ms / 1000
+            lambda texts: self.predictor.predict(texts), max_texts=settings.batch_max_texts,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
         )
+        self.learner: Any = None  # a nerforge.serving.learning.Learner when the server learns from Label Studio
         self.jobs = JobStore(self.predict, chunk_rows=settings.batch_max_texts, max_active=settings.max_csv_jobs)
+
+    def swap(self, predictor: Predictor) -> None:
+        """Serve ``predictor`` from the next batch on (the batch in progress finishes with the one before)."""
+        self.predictor = predictor
+
+    @property
+    def model_version(self) -> str:
+        """The served model's version string (one name for it everywhere)."""
+        info = self.predictor.info
+        return info.model_version or f"nerforge-{info.name}"
 
     def check_count(self, texts: list[str]) -> None:
         if len(texts) > self.settings.max_texts:

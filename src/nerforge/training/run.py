@@ -399,6 +399,32 @@ def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[
     return warned
 
 
+def warm_start(prepared: Prepared) -> Any:
+    """The trained model to continue from when ``model.name`` is a nerforge model directory with the run's head and
+    tags (``nerforge serve --learn`` trains each new version from the served one); ``None`` for an encoder.
+
+    Raises:
+        ModelError: a nerforge model directory with other tags or another head: it cannot be continued from (its
+            encoder can: name it, the ``base_model`` of its ``nerforge.json``).
+    """
+    from nerforge.model_dir import META_FILE, ModelMeta
+    from nerforge.modeling.head import HeadSpec
+    from nerforge.modeling.model import load_trained
+
+    directory = Path(prepared.base)
+    if not (directory / META_FILE).is_file():
+        return None
+    meta = ModelMeta.load(directory)
+    if list(meta.tags) != list(prepared.tags) or HeadSpec.from_meta(meta) != prepared.plan.spec:
+        raise ModelError(
+            f"{directory} is a trained model with tags {', '.join(meta.tags)} and head {meta.head}; training continues "
+            f"from it only with the same tags and head (this run: {', '.join(prepared.tags)}, "
+            f"{prepared.plan.spec.name}); to start again from its encoder, give model.name = {meta.base_model!r}"
+        )
+    logger.info("continuing from the trained model %s", directory)
+    return load_trained(directory, meta)
+
+
 def plain_inputs(prepared: Prepared) -> FitInputs:
     """What plain fine-tuning trains: the encoder under a fresh head (a plain ``AutoModelForTokenClassification``
     when the head needs nothing else), the train split's windows, right padding and the :class:`NerTrainer`.
@@ -410,7 +436,7 @@ def plain_inputs(prepared: Prepared) -> FitInputs:
 
     try:
         with quiet_transformers():
-            model = build_model(prepared.plan.spec, prepared.base, prepared.tags)
+            model = warm_start(prepared) or build_model(prepared.plan.spec, prepared.base, prepared.tags)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load model {prepared.config.model.name!r}: {str(exc).splitlines()[0]}") from None
     train = prepared.features["train"].dataset()
