@@ -25,7 +25,9 @@ from nerforge.model_dir import ModelMeta
 from nerforge.serving import ServeSettings, create_app, load_predictor
 from nerforge.serving.learning import Learner, LearnOptions, held_out
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token"  # a legacy token: "Authorization: Token ..."
+PAT = "eyJhbGciOi.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2lnbmF0dXJl"  # a personal access token: a JWT to exchange
+ACCESS = "short-lived-access"
 TECH = ["Python", "Kubernetes", "PostgreSQL", "Go", "React", "Rust"]
 SKILL = ["data analysis", "code review", "testing", "system design"]
 
@@ -53,8 +55,17 @@ def label_studio() -> Iterator[str]:
     tasks = _tasks(60)
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            ok = self.path == "/api/token/refresh" and body.get("refresh") == PAT
+            answer = json.dumps({"access": ACCESS} if ok else {"detail": "invalid"}).encode()
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
         def do_GET(self) -> None:  # noqa: N802 - the standard library's name
-            if self.headers.get("Authorization") != f"Token {TOKEN}":
+            if self.headers.get("Authorization") not in (f"Token {TOKEN}", f"Bearer {ACCESS}"):
                 self.send_response(401)
                 self.end_headers()
                 return
@@ -197,3 +208,13 @@ def test_training_continues_from_a_trained_model(served: Path, tmp_path: Path, t
     wrong = main(["train", "--train", str(data["train"]), "--output", str(tmp_path / "w"), "--model", str(served),
                   "--epochs", "1", "--no-tracking", "--head", "plain", "--no-progress"])  # fmt: skip
     assert wrong == 2  # another head: it cannot continue from those weights
+
+
+def test_a_personal_access_token_is_exchanged_for_an_access_token(
+    served: Path, label_studio: str, tmp_path: Path
+) -> None:
+    with running_server(_app(served, label_studio, tmp_path / "v", min_gain=1.01, token=PAT)) as base:
+        assert httpx.post(base + "/label-studio/webhook", json={"action": "START_TRAINING", "project": {"id": 3}},
+                          timeout=30).status_code == 201  # fmt: skip
+        state = _wait(base)
+        assert state["status"] == "done", state  # the export was fetched with "Bearer <access>"

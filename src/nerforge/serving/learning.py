@@ -218,7 +218,7 @@ def fetch_tasks(options: LearnOptions, project: int) -> list[dict[str, Any]]:
     url = f"{options.label_studio_url.rstrip('/')}/api/projects/{project}/export"
     try:
         response = httpx.get(url, params={"exportType": "JSON", "download_all_tasks": "false"},
-                             headers={"Authorization": f"Token {options.api_key}"},
+                             headers={"Authorization": authorization(options)},
                              timeout=options.fetch_timeout_s)  # fmt: skip
     except httpx.HTTPError as exc:
         raise UsageError(f"cannot reach Label Studio at {options.label_studio_url}: {exc}") from None
@@ -233,6 +233,33 @@ def fetch_tasks(options: LearnOptions, project: int) -> list[dict[str, Any]]:
     if not isinstance(tasks, list):
         raise UsageError("Label Studio's export is not a list of tasks")
     return [t for t in tasks if isinstance(t, dict)]
+
+
+def is_personal_access_token(key: str) -> bool:
+    """Label Studio's personal access tokens are JWTs (three dot-separated parts); legacy tokens are hex strings."""
+    return key.count(".") == 2 and all(part for part in key.split("."))
+
+
+def authorization(options: LearnOptions) -> str:
+    """The ``Authorization`` header for Label Studio's API: ``Token KEY`` for a legacy token; for a personal access
+    token (a refresh token), ``Bearer`` and the access token Label Studio exchanges it for (``/api/token/refresh``).
+
+    Raises:
+        UsageError: Label Studio refuses the personal access token.
+    """
+    import httpx
+
+    if not is_personal_access_token(options.api_key):
+        return f"Token {options.api_key}"
+    url = f"{options.label_studio_url.rstrip('/')}/api/token/refresh"
+    try:
+        response = httpx.post(url, json={"refresh": options.api_key}, timeout=options.fetch_timeout_s)
+    except httpx.HTTPError as exc:
+        raise UsageError(f"cannot reach Label Studio at {options.label_studio_url}: {exc}") from None
+    access = response.json().get("access") if response.status_code == 200 else None
+    if not isinstance(access, str):
+        raise UsageError(f"Label Studio refused the personal access token ({response.status_code}); check {API_KEY_ENV}")
+    return f"Bearer {access}"
 
 
 def train_version(served: Path, train_file: Path, holdout_file: Path, out: Path, epochs: float) -> None:
