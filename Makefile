@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nerforge-installed
 QUICK ?= runs/quickstart
 
-.PHONY: install quickstart test test-slow lint bench clean image image-test
+.PHONY: install quickstart test test-slow lint bench clean image image-test e2e-label-studio
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,8 @@ image-test: $(STAMP)
 
 clean:
 	rm -rf runs mlruns mlflow.db .pytest_cache
+
+# The annotation loop with a real Label Studio in its own virtual environment (minutes; needs ../shared): see
+# e2e/label_studio.py. Not part of `make test`.
+e2e-label-studio: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) e2e/label_studio.py
