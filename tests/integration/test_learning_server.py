@@ -113,10 +113,16 @@ def _wait(base: str, timeout: float = 600) -> dict:
     raise AssertionError("the learning job did not finish")
 
 
+def _train(config):  # type: ignore[no-untyped-def]
+    from nerforge.training.run import train
+
+    return train(config, progress=False)
+
+
 def _app(model: Path, url: str, versions: Path, *, min_gain: float, token: str = TOKEN):  # type: ignore[no-untyped-def]
     options = LearnOptions(label_studio_url=url, api_key=token, versions_dir=versions, epochs=2, min_gain=min_gain)
     return create_app(load_predictor(model), ServeSettings(batch_max_wait_ms=1),
-                      learner=lambda service: Learner(service, model, options))  # fmt: skip
+                      learner=lambda service: Learner(service, model, options, _train))  # fmt: skip
 
 
 def test_start_training_serves_a_new_version_while_answering(served: Path, label_studio: str, tmp_path: Path) -> None:

@@ -76,8 +76,15 @@ def serve_cli(
         options = options_from_env(label_studio_url, versions_dir or model.with_name(model.name + ".versions"))
     from nerforge.serving.server import serve
 
+    trainer = None
+    if options is not None:
+        from nerforge.training.run import train
+
+        def trainer(config: object) -> object:
+            return train(config, progress=False)  # type: ignore[arg-type]
+
     serve(model, host=host, port=port, backend=backend, batch_size=batch_size, threads=threads, settings=settings,
-          workers=workers, learn=options)
+          workers=workers, learn=options, trainer=trainer)
 
 
 def register(app: typer.Typer) -> None:

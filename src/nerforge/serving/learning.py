@@ -7,7 +7,8 @@ When Label Studio asks for training (*Start training*, a ``START_TRAINING`` webh
    the API token from ``LABEL_STUDIO_API_KEY``);
 2. **split** them, by a hash of each task's id, into training tasks and a fixed held-out slice (``holdout_share``;
    a task stays on its side in every later job);
-3. **train** a new version, continuing from the served one (:func:`nerforge.training.run.warm_start`) on the
+3. **train** a new version (with the trainer handed in: ``nerforge.training.run.train``), continuing from the
+   served one (:func:`nerforge.training.run.warm_start`) on the
    training tasks plus the served model's own training data where its ``config.resolved.yaml`` names files that are
    still there (replayed, so earlier knowledge is not forgotten), the held-out slice as dev, for ``epochs`` epochs;
    into ``versions_dir/vNNNN`` (written atomically by ``nerforge train``);
@@ -27,6 +28,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,9 +93,11 @@ def annotated(task: Any) -> bool:
 class Learner:
     """One learning job at a time for a served model (see the module docstring)."""
 
-    def __init__(self, service: Any, model_dir: str | Path, options: LearnOptions) -> None:
+    def __init__(self, service: Any, model_dir: str | Path, options: LearnOptions,
+                 trainer: Callable[[Any], Any]) -> None:
         self.service = service
         self.options = options
+        self.trainer = trainer  # nerforge.training.run.train, handed in from above (serving does not import training)
         self.versions_dir = Path(options.versions_dir)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -180,7 +184,7 @@ class Learner:
         served = self.served_dir
         self._set(step="training", version=name, train_tasks=len(train), holdout_tasks=len(holdout))
         out = self.versions_dir / name
-        train_version(served, train_file, holdout_file, out, self.options.epochs)
+        train_version(served, train_file, holdout_file, out, self.options.epochs, self.trainer)
         self._set(step="scoring")
         served_f1, new_f1 = score(served, holdout_file), score(out, holdout_file)
         better = new_f1 >= served_f1 + self.options.min_gain
@@ -262,13 +266,14 @@ def authorization(options: LearnOptions) -> str:
     return f"Bearer {access}"
 
 
-def train_version(served: Path, train_file: Path, holdout_file: Path, out: Path, epochs: float) -> None:
-    """Train the version ``out``, continuing from ``served``: its config (where it has one) with the new tasks added
-    to the training files that still exist, the held-out tasks as dev, its labels and head."""
+def train_version(served: Path, train_file: Path, holdout_file: Path, out: Path, epochs: float,
+                  trainer: Callable[[Any], Any]) -> None:
+    """Train the version ``out`` with ``trainer`` (``nerforge.training.run.train``), continuing from ``served``: its
+    config (where it has one) with the new tasks added to the training files that still exist, the held-out tasks as
+    dev, its labels and head."""
     from nerforge.config import load_config
     from nerforge.model_dir import RESOLVED_CONFIG_FILE, ModelMeta
     from nerforge.modeling.head import HeadSpec
-    from nerforge.training.run import train
 
     meta = ModelMeta.load(served)
     replay: list[str] = []
@@ -295,7 +300,7 @@ def train_version(served: Path, train_file: Path, holdout_file: Path, out: Path,
     })  # fmt: skip
     config = load_config(None, flags=flags)
     logger.info("learning: training %s from %s on %d file(s)", out.name, served, len(flags["data.train"]))
-    train(config, progress=False)
+    trainer(config)
 
 
 def score(model_dir: Path, data: Path) -> float:

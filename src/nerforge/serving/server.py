@@ -37,6 +37,7 @@ def serve(
     settings: ServeSettings | None = None,
     workers: int = 1,
     learn: Any = None,
+    trainer: Any = None,
 ) -> None:
     """Load ``model`` and serve it until interrupted (blocks).
 
@@ -48,7 +49,8 @@ def serve(
         threads: torch CPU threads (``None``: torch's default, all cores).
         settings: a :class:`nerforge.serving.ServeSettings` (default limits when ``None``).
         learn: a :class:`~nerforge.serving.learning.LearnOptions`: Label Studio's *Start training* trains new
-            versions of the model while it serves (one process only).
+            versions of the model while it serves (one process only), with ``trainer``
+            (``nerforge.training.run.train``; serving does not import training).
         workers: processes serving the same port, each with its own copy of the model and batcher, and with
             ``threads`` threads (default: the usable cores shared out between them); the kernel spreads the
             connections between them.
@@ -81,8 +83,11 @@ def serve(
     if learn is not None:
         from nerforge.serving.learning import Learner
 
+        if trainer is None:
+            raise UsageError("learning needs a trainer (nerforge.training.run.train)")
+
         def learner(service: Any) -> Any:
-            return Learner(service, model, learn)
+            return Learner(service, model, learn, trainer)
 
     app = create_app(predictor, settings, learner=learner)
     if not _is_loopback(host):
