@@ -26,6 +26,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -175,6 +176,7 @@ def main() -> None:  # noqa: PLR0915 - one scenario, step by step
               "127.0.0.1", "--data-dir", str(data_dir), "--username", "e2e@example.com", "--password", "e2e-password-1",
               "--user-token", token]  # fmt: skip
     versions_dir = work / "model.versions"
+    shutil.rmtree(versions_dir, ignore_errors=True)  # the versions of an earlier run belong to an earlier model
     with process(ls_cmd, work / "label-studio.log", env):
         wait_for(f"http://127.0.0.1:{ls_port}/version", "Label Studio")
         nf_cmd = [*NERFORGE, "serve", str(model), "--port", str(nf_port), "--learn", "--label-studio-url",

@@ -224,3 +224,23 @@ def test_a_personal_access_token_is_exchanged_for_an_access_token(
                           timeout=30).status_code == 201  # fmt: skip
         state = _wait(base)
         assert state["status"] == "done", state  # the export was fetched with "Bearer <access>"
+
+
+def test_a_server_started_again_serves_and_trains_from_the_model_it_was_given(served: Path, tmp_path: Path) -> None:
+    """A record that says v0001 is served, and a server started on the first model (a rollback): the record follows
+    the server, so the next version continues from what is really served."""
+    from nerforge.serving.learning import VERSIONS_FILE
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    other = tmp_path / "elsewhere"
+    record = {"served": "v0001", "versions": [
+        {"name": "v0000", "dir": str(served), "model_version": "a", "served": False},
+        {"name": "v0001", "dir": str(other), "model_version": "b", "served": True}]}  # fmt: skip
+    (versions / VERSIONS_FILE).write_text(json.dumps(record), encoding="utf-8")
+    options = LearnOptions(label_studio_url="http://127.0.0.1:9", api_key=TOKEN, versions_dir=versions)
+    learner = Learner(None, served, options, _train)
+    assert learner.served_dir == served.resolve() and learner.state()["served_version"] == "v0000"
+    fresh = Learner(None, served, LearnOptions(label_studio_url="http://127.0.0.1:9", api_key=TOKEN,
+                                               versions_dir=tmp_path / "new"), _train)  # fmt: skip
+    assert fresh.state()["served_version"] == "v0000" and fresh.served_dir == served.resolve()

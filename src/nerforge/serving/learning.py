@@ -107,17 +107,27 @@ class Learner:
     # -- the record of versions ----------------------------------------------------------------------------------
 
     def _load_record(self, model_dir: Path) -> dict[str, Any]:
-        path = self.versions_dir / VERSIONS_FILE
-        if path.is_file():
-            record = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(record, dict) and isinstance(record.get("versions"), list):
-                return record
+        """The record of versions, with the model this server was started with as the served one (a server started
+        again on an earlier version, a rollback, serves that one, whatever the record said before)."""
         from nerforge.model_dir import ModelMeta
 
-        meta = ModelMeta.load(model_dir)
-        return {"served": "v0000", "versions": [{"name": "v0000", "dir": str(model_dir.resolve()),
-                                                 "model_version": meta.model_version, "served": True,
-                                                 "decision": "the model the server started with"}]}  # fmt: skip
+        path = self.versions_dir / VERSIONS_FILE
+        record: dict[str, Any] = {"served": None, "versions": []}
+        if path.is_file():
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict) and isinstance(loaded.get("versions"), list):
+                record = loaded
+        here = model_dir.resolve()
+        match = next((v for v in record["versions"] if Path(v["dir"]).resolve() == here), None)
+        if match is None:
+            match = {"name": f"v{len(record['versions']):04d}", "dir": str(here),
+                     "model_version": ModelMeta.load(model_dir).model_version,
+                     "decision": "the model the server was started with"}  # fmt: skip
+            record["versions"].append(match)
+        for version in record["versions"]:
+            version["served"] = version is match
+        record["served"] = match["name"]
+        return record
 
     def _save_record(self) -> None:
         self.versions_dir.mkdir(parents=True, exist_ok=True)
