@@ -245,7 +245,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}min"
 
 
-LOOPBACK = "127.0.0.1"
 PROBE_TIMEOUT_S = 3.0
 
 
@@ -256,11 +255,6 @@ def _host_port(address: str) -> tuple[str, int] | None:
     if not sep or not port.isdigit():
         return None
     return host.strip("[]"), int(port)
-
-
-def _is_loopback(address: str) -> bool:
-    found = _host_port(address)
-    return found is not None and (found[0] == "localhost" or found[0].startswith("127.") or found[0] == "::1")
 
 
 def check_reachable(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
@@ -314,9 +308,8 @@ def _start_ray(options: RayOptions) -> bool:
     if options.address:
         check_reachable(options.address)
         logger.info("joining the Ray cluster at %s", options.address)
-        extra = {"_node_ip_address": LOOPBACK} if _is_loopback(options.address) else {}
         try:
-            ray.init(address=options.address, logging_level=logging.WARNING, **extra)
+            ray.init(address=options.address, logging_level=logging.WARNING)
         except Exception as exc:
             if not isinstance(exc, (ConnectionError, RuntimeError, ValueError)) and \
                     not type(exc).__module__.startswith("ray"):

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import collections
-import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -241,16 +240,12 @@ class Tagger:
             for n, text in enumerate(texts):
                 if not isinstance(text, str):
                     raise UsageError(f"text {n} is a {type(text).__name__}, not a str")
-                parts = iter_segments(text, SEGMENT_CHARS)
-                part = next(parts)
-                for following in itertools.chain(parts, [None]):
-                    offset, segment = part
+                for offset, segment in iter_segments(text, SEGMENT_CHARS):
+                    last = offset + len(segment) == len(text)  # the segments cover the text: the last one ends it
                     words = self._tokenize(segment)
-                    pending.append((offset, segment, words, following is None))
-                    finished += following is None
+                    pending.append((offset, segment, words, last))
+                    finished += last
                     yield [w.text for w in words]
-                    if following is not None:
-                        part = following
 
         for prediction in self.engine.predict(feed(), total=total, done=lambda: finished):
             offset, segment, words, last = pending.popleft()

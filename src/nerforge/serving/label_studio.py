@@ -128,7 +128,7 @@ def router(service: Any) -> APIRouter:
             raise ApiError(400, "bad_request", "'tasks' must be a list of Label Studio tasks")
         deadline = time.monotonic() + service.settings.label_studio_deadline_s
         model_version = service.model_version
-        texts: list[str | None] = [task_text(task, n, config) for n, task in enumerate(tasks)]
+        texts = [task_text(task, n, config) for n, task in enumerate(tasks)]
         errors = {n: text for n, text in enumerate(texts) if isinstance(text, TaskError)}
         good = [n for n in range(len(tasks)) if n not in errors]
         found = await service.predict_until([str(texts[n]) for n in good], deadline)

@@ -210,12 +210,13 @@ class Learner:
             from nerforge.serving.predictor import load_predictor
 
             self.service.swap(load_predictor(out))
-            with self._lock:
+        with self._lock:  # state() reads the record from the server's threads
+            if better:
                 for version in self._record["versions"]:
                     version["served"] = False
                 self._record["served"] = name
-        self._record["versions"].append(entry)
-        self._save_record()
+            self._record["versions"].append(entry)
+            self._save_record()
         logger.info("learning: %s %s", name, entry["decision"])
         return {"last_version": name, "last_holdout_f1": entry["holdout_f1"],
                 "served_holdout_f1": entry["served_holdout_f1"], "swapped": better, "decision": entry["decision"]}
