@@ -191,3 +191,13 @@ def test_token_data_becomes_documents_by_doc_id(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "00001-news_1.ann").read_text(encoding="utf-8").splitlines()[-1] == "T3\tLOC 17 25\tNew York"
     back = read_corpus(tmp_path / "out", ReadOptions())
     assert [ex.tags for ex in back.examples] == [ex.tags for ex in examples]
+
+
+def test_empty_entities_are_counted_not_lost_silently(tmp_path: Path) -> None:
+    (tmp_path / "d.txt").write_text("Bonn is big.\nParis too.\n", encoding="utf-8")
+    (tmp_path / "d.ann").write_text("T1\tLOC 0 4\tBonn\nT2\tLOC 5 5\t\nT3\tLOC 12 13\t \nT4\tLOC 13 18\tParis\n",
+                                    encoding="utf-8")  # fmt: skip
+    corpus = read_corpus(tmp_path / "d.ann", ReadOptions())
+    assert _entities(corpus) == [[("Bonn", "LOC")], [("Paris", "LOC")]]
+    [empty] = [f for f in corpus.findings if f.kind == "brat-empty"]
+    assert empty.message.startswith("2 entities of no characters") and f"{tmp_path / 'd.ann'}:2" in empty.message

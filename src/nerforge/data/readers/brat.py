@@ -62,7 +62,7 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
     """
     examples: list[Example] = []
     findings: list[Finding] = []
-    counts = {"skipped": 0, "discontinuous": 0, "nested": 0, "crossing": 0}
+    counts = {"skipped": 0, "discontinuous": 0, "nested": 0, "crossing": 0, "empty": 0}
     firsts: dict[str, str] = {}
     for ann in ann_files(path):
         text, spans = _read_pair(ann, counts, firsts)
@@ -72,6 +72,7 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
         ("discontinuous", "discontinuous entities read from their first fragment's start to their last's end"),
         ("nested", "entities inside another entity left out (the outermost is kept)"),
         ("crossing", "entities crossing another (or sharing a word with it) left out (the first is kept)"),
+        ("empty", "entities of no characters (or of a line end only) left out"),
     ):
         if counts[kind]:
             findings.append(Finding(f"brat-{kind}", str(path), None, f"{counts[kind]} {message}; first at "
@@ -132,6 +133,8 @@ def _flat(spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
     kept: list[tuple[CharSpan, int]] = []
     for span, n in sorted(spans, key=lambda x: (x[0].start, -x[0].end)):
         if span.start == span.end:
+            counts["empty"] += 1
+            firsts.setdefault("empty", f"{ann}:{n}")
             continue
         if kept and span.start < kept[-1][0].end:
             kind = "nested" if span.end <= kept[-1][0].end else "crossing"
@@ -144,22 +147,35 @@ def _flat(spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
 
 def _examples(text: str, spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
               firsts: dict[str, str], findings: list[Finding]) -> list[Example]:
-    kept = _flat(spans, ann, counts, firsts)
+    kept = _flat(spans, ann, counts, firsts)  # sorted by start, none overlapping: one sweep below, no search
+    starts = [s.start for s, _ in kept]
+    breaks = [i + 1 for i, c in enumerate(text) if c == "\n"]  # where each line after the first starts
+
+    def within_an_entity(at: int) -> bool:
+        k = bisect.bisect_left(starts, at) - 1  # the last entity starting before ``at``
+        return k >= 0 and kept[k][0].end > at
+
     # segments: the document's lines, joined where an entity runs across a line end
-    breaks = [i + 1 for i, c in enumerate(text) if c == "\n"]
-    cuts = [b for b in breaks if not any(s.start < b < s.end for s, _ in kept)]
-    bounds = [0, *cuts, len(text)]
+    bounds = [0, *(b for b in breaks if not within_an_entity(b)), len(text)]
     out: list[Example] = []
-    doc_id = ann.stem
+    k = 0
     for start, end in zip(bounds, bounds[1:], strict=False):
-        inside = [(s, n) for s, n in kept if start <= s.start and s.end <= end]
+        inside = []
+        while k < len(kept) and kept[k][0].start < end:
+            s, n = kept[k]
+            inside.append((CharSpan(s.start - start, s.end - start, s.label), n))
+            k += 1
         segment = text[start:end]
-        local = _one_per_word(segment, [(CharSpan(s.start - start, s.end - start, s.label), n) for s, n in inside],
-                              ann, counts, firsts)
-        line = text.count("\n", 0, start) + 1
         body = segment.rstrip("\r\n")
-        local = [CharSpan(s.start, min(s.end, len(body)), s.label) for s in local if s.start < len(body)]
-        example = char_spans_to_example(body, local, path=str(ann.with_suffix(".txt")), line=line, doc_id=doc_id,
+        local = []
+        for s, n in _one_per_word(segment, inside, ann, counts, firsts):
+            if s.start >= len(body):  # only the line end
+                counts["empty"] += 1
+                firsts.setdefault("empty", f"{ann}:{n}")
+                continue
+            local.append(CharSpan(s.start, min(s.end, len(body)), s.label))
+        line = bisect.bisect_right(breaks, start) + 1
+        example = char_spans_to_example(body, local, path=str(ann.with_suffix(".txt")), line=line, doc_id=ann.stem,
                                         findings=findings)
         if example is not None:
             out.append(example)
@@ -167,12 +183,12 @@ def _examples(text: str, spans: list[tuple[CharSpan, int]], ann: Path, counts: d
 
 
 def _one_per_word(segment: str, spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
-                  firsts: dict[str, str]) -> list[CharSpan]:
+                  firsts: dict[str, str]) -> list[tuple[CharSpan, int]]:
     """``spans`` without those that share a word with the one before them once the segment is cut into words."""
     words = tokenize(segment)
     starts = [s for _, s, _ in words]
     ends = [e for _, _, e in words]
-    out: list[CharSpan] = []
+    out: list[tuple[CharSpan, int]] = []
     last_word = -1
     for span, n in spans:
         first = bisect.bisect_right(ends, span.start)
@@ -180,6 +196,6 @@ def _one_per_word(segment: str, spans: list[tuple[CharSpan, int]], ann: Path, co
             counts["crossing"] += 1
             firsts.setdefault("crossing", f"{ann}:{n}")
             continue
-        out.append(span)
+        out.append((span, n))
         last_word = bisect.bisect_left(starts, span.end) - 1
     return out
