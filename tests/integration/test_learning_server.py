@@ -151,6 +151,7 @@ def test_start_training_serves_a_new_version_while_answering(served: Path, label
     assert after == new["model_version"] == ls["model_version"] != before
     expected_holdout = sum(1 for t in _tasks(60) if t["annotations"] and held_out(t["id"], 0.2))
     assert new["holdout_tasks"] == expected_holdout and new["train_tasks"] == 54 - expected_holdout
+    assert new["unannotated_tasks"] == 6  # the tasks without an annotation are counted, not dropped silently
     assert (versions / "v0001" / "nerforge.json").is_file()
     # the new version was trained from the served one on its own data replayed plus the new tasks
     resolved = (versions / "v0001" / "config.resolved.yaml").read_text(encoding="utf-8")

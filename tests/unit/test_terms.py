@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nerforge.errors import DataFormatError, UsageError
-from nerforge.prediction.terms import TermList, TermTagger, load_terms, singular
+from nerforge.prediction.terms import TermList, TermTagger, load_terms, singular, term_key
 
 
 def _tagger(pairs: list[tuple[str, str]]) -> TermTagger:
@@ -75,6 +75,9 @@ def test_the_three_layouts(tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("Term,Type\nPython,TECH\nteamwork,SOFT\n", encoding="utf-8")
     assert load_terms(pairs).types == ["SOFT", "TECH"]
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('term,label\n"machine\nlearning",SKILL\n"SQL, Postgres",TECH\n', encoding="utf-8")
+    assert sorted(load_terms(quoted).terms) == sorted([term_key(["machine", "learning"]), term_key(["SQL", ",", "Postgres"])])
     columns = tmp_path / "columns.csv"
     columns.write_text("TECH,SOFT\nPython,teamwork\nSQL,\n", encoding="utf-8")
     got = load_terms(columns)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,7 @@ def load_terms(path: str | Path, label: str | None = None) -> TermList:
 
 
 def _csv_terms(text: str, path: Path, terms: TermList, label: str | None) -> None:
-    rows = list(csv.reader(text.splitlines()))
+    rows = list(csv.reader(io.StringIO(text, newline="")))  # the CSV parser sees quoted line ends
     if not rows:
         return
     header = [h.strip() for h in rows[0]]

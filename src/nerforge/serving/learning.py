@@ -179,7 +179,9 @@ class Learner:
             self._set(status="failed", step=None, finished=time.time(), message=f"unexpected {type(exc).__name__}: {exc}")
 
     def _job(self, project: int) -> dict[str, Any]:
-        tasks = [t for t in fetch_tasks(self.options, project) if annotated(t)]
+        fetched = fetch_tasks(self.options, project)
+        tasks = [t for t in fetched if annotated(t)]
+        unannotated = len(fetched) - len(tasks)  # no annotation, or only cancelled ones: said in the record
         holdout = [t for t in tasks if held_out(t.get("id"), self.options.holdout_share)]
         train = [t for t in tasks if not held_out(t.get("id"), self.options.holdout_share)]
         if not holdout or not train:
@@ -192,7 +194,8 @@ class Learner:
         atomic_write_text(train_file, json.dumps(train, ensure_ascii=False))
         atomic_write_text(holdout_file, json.dumps(holdout, ensure_ascii=False))
         served = self.served_dir
-        self._set(step="training", version=name, train_tasks=len(train), holdout_tasks=len(holdout))
+        self._set(step="training", version=name, train_tasks=len(train), holdout_tasks=len(holdout),
+                  unannotated_tasks=unannotated)
         out = self.versions_dir / name
         train_version(served, train_file, holdout_file, out, self.options.epochs, self.trainer)
         self._set(step="scoring")
@@ -202,6 +205,7 @@ class Learner:
 
         entry = {"name": name, "dir": str(out.resolve()), "model_version": ModelMeta.load(out).model_version,
                  "created": time.time(), "project": project, "train_tasks": len(train), "holdout_tasks": len(holdout),
+                 "unannotated_tasks": unannotated,
                  "holdout_f1": round(new_f1, 6), "served_holdout_f1": round(served_f1, 6), "served": better,
                  "decision": (f"served: held-out F1 {new_f1:.4f} >= {served_f1:.4f} + {self.options.min_gain:g}"
                               if better else f"kept the served version: held-out F1 {new_f1:.4f} < "
