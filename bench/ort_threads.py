@@ -3,9 +3,9 @@
     python bench/ort_threads.py --model ONNX_MODEL_DIR --data TEST_FILE
 
 For 1 and 2 intra-op threads (or ``--threads``), with idle threads spinning (ONNX Runtime's default) and sleeping
-(``session.intra_op.allow_spinning = 0``, ``SessionSettings(spinning=False)``): the model tags the sentences of
-``--data`` at batch 32 and ``--latency-sentences`` of them one at a time (batch 1), best of ``--repeats``; words per
-second of wall time and per CPU-second of this process (every thread counted).
+(``nerforge bench --no-spinning``): ``measure_speed`` (what ``nerforge bench`` runs) tags the sentences of ``--data``
+at batch 32 and ``--latency-sentences`` of them one at a time (batch 1), best of ``--repeats``; words per second of
+wall time and per CPU-second of this process (every thread counted).
 
 Results: ``bench/results/ort-threads.json`` and the table between the ``ort-threads`` markers of
 ``docs/benchmarks.md``.
@@ -18,7 +18,6 @@ import json
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,28 +27,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from train_compare import machine, update_docs  # noqa: E402
 
 
-def measure(model: Path, sentences: list[list[str]], threads: int, spinning: bool, args: argparse.Namespace) -> dict:
-    from nerforge.prediction.onnx_backend import SessionSettings
-    from nerforge.prediction.tagger import Tagger
+def measure(model: Path, data: Path, threads: int, spinning: bool, args: argparse.Namespace) -> dict:
+    """The best of ``--repeats`` runs of :func:`nerforge.prediction.speed.measure_speed` (``nerforge bench``)."""
+    from nerforge.data.readers.options import ReadOptions
+    from nerforge.prediction.speed import measure_speed
 
-    tagger = Tagger.load(model, batch_size=32, progress=False,
-                         onnx_settings=SessionSettings(threads=threads, spinning=spinning))  # fmt: skip
-    tagger.predict_words(sentences[:64])  # warm-up
     row: dict = {"threads": threads, "spinning": spinning}
-    for batch, part in ((32, sentences), (1, sentences[: args.latency_sentences])):
-        tagger.engine.batch_size = batch
-        words = sum(map(len, part))
-        best = (0.0, 0.0)
-        for _ in range(args.repeats):
-            wall, cpu = time.perf_counter(), time.process_time()
-            if batch == 1:
-                for sentence in part:
-                    tagger.predict_words([sentence])
-            else:
-                tagger.predict_words(part)
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            best = max(best, (words / cpu, words / wall))
-        row[f"b{batch}"] = {"words_per_cpu_s": round(best[0]), "words_per_s": round(best[1])}
+    for _ in range(args.repeats):
+        report = measure_speed(model, data, batch_sizes=(1, 32), latency_sentences=args.latency_sentences,
+                               threads=threads, spinning=spinning, options=ReadOptions())  # fmt: skip
+        row["sentences"] = max(t.sentences for t in report.timings)
+        for t in report.timings:
+            key = f"b{t.batch_size}"
+            if key not in row or t.words_per_cpu_s > row[key]["words_per_cpu_s"]:
+                row[key] = {"words_per_cpu_s": round(t.words_per_cpu_s), "words_per_s": round(t.words_per_s)}
     return row
 
 
@@ -74,16 +65,12 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "ort-threads.json")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
-    from nerforge.data.normalize import read_examples
-    from nerforge.data.readers.options import ReadOptions
-
-    sentences = [list(ex.tokens) for ex in read_examples(args.data, ReadOptions()) if ex.tokens]
-    rows = [measure(args.model, sentences, t, spin, args) for t in args.threads for spin in (True, False)]
+    rows = [measure(args.model, args.data, t, spin, args) for t in args.threads for spin in (True, False)]
     for row in rows:
         print(json.dumps(row), flush=True)
     command = shlex.join(["python", "bench/ort_threads.py", "--model", str(args.model), "--data", str(args.data)])
-    results = {"command": command, "machine": machine(), "model": args.model.name, "sentences": len(sentences),
-               "latency_sentences": min(args.latency_sentences, len(sentences)), "rows": rows}
+    results = {"command": command, "machine": machine(), "model": args.model.name, "sentences": rows[0]["sentences"],
+               "latency_sentences": min(args.latency_sentences, rows[0]["sentences"]), "rows": rows}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     update_docs(args.docs, render(results), marker="ort-threads")

@@ -62,6 +62,8 @@ def bench_cli(
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: one per physical core)."),
     backend: str | None = typer.Option(None, "--backend", help="torch or onnx (default: what MODEL holds)."),
+    spinning: bool = typer.Option(True, "--spinning/--no-spinning", help="ONNX Runtime: idle threads spin for the "
+                                  "next piece of work (its default) or sleep."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write the JSON result to this file."),
     *,
@@ -85,7 +87,7 @@ def bench_cli(
         check_output_file(output)
     report = measure_speed(
         model, data, batch_sizes=sizes, max_sentences=sentences, latency_sentences=latency_sentences, threads=threads,
-        backend=backend, options=model_read_options(model, data_flags),
+        backend=backend, options=model_read_options(model, data_flags), spinning=spinning,
     )  # fmt: skip
     document = json.dumps(report.to_dict(), indent=2)
     if output is not None:

@@ -169,12 +169,14 @@ def measure_speed(
     threads: int | None = None,
     backend: str | None = None,
     options: Any = None,
+    spinning: bool = True,
 ) -> SpeedReport:
     """Load ``model``, read ``data`` (annotated, read with ``options`` or as the model's training data was), and time
     tagging its sentences (the first ``max_sentences``) at ``batch_sizes``.
 
-    ``threads`` is the ONNX Runtime session's thread count (default: one per physical core); a PyTorch model runs on
-    the threads torch has, which is process-wide and the caller's to set (``nerforge bench --threads`` sets both).
+    ``threads`` is the ONNX Runtime session's thread count (default: one per physical core), ``spinning`` whether its
+    idle threads spin (``SessionSettings.spinning``); a PyTorch model runs on the threads torch has, which is
+    process-wide and the caller's to set (``nerforge bench --threads`` sets both).
 
     Raises:
         ModelError: ``model`` is not a model directory.
@@ -197,7 +199,7 @@ def measure_speed(
     if n_threads < 1:
         raise UsageError(f"--threads must be at least 1, got {n_threads}")
     started = time.perf_counter()
-    tagger = Tagger.load(model, backend=backend, progress=False, onnx_settings=SessionSettings(threads=n_threads))
+    tagger = Tagger.load(model, backend=backend, progress=False, onnx_settings=SessionSettings(threads=n_threads, spinning=spinning))
     load_seconds = time.perf_counter() - started
     examples = read_examples(Path(data), options if options is not None else from_saved(tagger.meta.reading))
     examples = [ex for ex in (examples[:max_sentences] if max_sentences else examples) if ex.tokens]
