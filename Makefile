@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nerforge-installed
 QUICK ?= runs/quickstart
 
-.PHONY: install quickstart test test-slow lint bench clean image image-test e2e-label-studio
+.PHONY: install quickstart test test-slow lint bench clean image image-test e2e-label-studio e2e-doccano
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ clean:
 # e2e/label_studio.py. Not part of `make test`.
 e2e-label-studio: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) e2e/label_studio.py
+
+# Our doccano import in a real doccano and on its page in Chromium (a minute): see e2e/doccano.py.
+e2e-doccano: $(STAMP)
+	$(PY) e2e/doccano.py
