@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import random
 import threading
 import time
@@ -119,8 +120,10 @@ def _train(config):  # type: ignore[no-untyped-def]
     return train(config, progress=False)
 
 
-def _app(model: Path, url: str, versions: Path, *, min_gain: float, token: str = TOKEN):  # type: ignore[no-untyped-def]
-    options = LearnOptions(label_studio_url=url, api_key=token, versions_dir=versions, epochs=2, min_gain=min_gain)
+def _app(model: Path, url: str, versions: Path, *, min_gain: float, token: str = TOKEN,  # type: ignore[no-untyped-def]
+         learn_every: int = 0):
+    options = LearnOptions(label_studio_url=url, api_key=token, versions_dir=versions, epochs=2, min_gain=min_gain,
+                           learn_every=learn_every)  # fmt: skip
     return create_app(load_predictor(model), ServeSettings(batch_max_wait_ms=1),
                       learner=lambda service: Learner(service, model, options, _train))  # fmt: skip
 
@@ -245,3 +248,58 @@ def test_a_server_started_again_serves_and_trains_from_the_model_it_was_given(se
     fresh = Learner(None, served, LearnOptions(label_studio_url="http://127.0.0.1:9", api_key=TOKEN,
                                                versions_dir=tmp_path / "new"), _train)  # fmt: skip
     assert fresh.state()["served_version"] == "v0000" and fresh.served_dir == served.resolve()
+
+
+CHROMIUM = Path(os.environ.get("NERFORGE_CHROMIUM", "/usr/bin/chromium"))
+
+
+def _learning_line(base: str) -> str:
+    """The learning line of the web page, as Chromium shows it (empty without Chromium)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])  # fmt: skip
+        page = browser.new_page(viewport={"width": 1100, "height": 500})
+        page.goto(base + "/")
+        line = page.locator("#learning-line", has_text="Learning from Label Studio")
+        line.wait_for()
+        text = line.inner_text()
+        artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        page.screenshot(path=str(artifacts / "learning-line.png"))
+        browser.close()
+        return text
+
+
+def test_every_n_annotations_start_a_job_shown_on_health_and_page(served: Path, label_studio: str,
+                                                                   tmp_path: Path) -> None:
+    with running_server(_app(served, label_studio, tmp_path / "v", min_gain=0.0, learn_every=3)) as base:
+        for _ in range(2):
+            r = httpx.post(base + "/label-studio/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 3},
+                                                                 "annotation": {"id": 1}}, timeout=30)  # fmt: skip
+            assert r.status_code == 200 and r.json()["status"] == "idle"
+        health = httpx.get(base + "/v1/health", timeout=10).json()["learning"]
+        assert health["new_annotations"] == 2 and health["learn_every"] == 3 and health["status"] == "idle"
+        if CHROMIUM.exists():
+            assert "after 3 new annotations (2 so far)" in _learning_line(base)
+        r = httpx.post(base + "/label-studio/webhook", json={"action": "ANNOTATIONS_CREATED", "project": {"id": 3},
+                                                             "annotations": [{"id": 2}]}, timeout=30)  # fmt: skip
+        assert r.status_code == 201
+        state = _wait(base)
+        assert state["status"] == "done" and state["new_annotations"] == 0
+        health = httpx.get(base + "/healthz", timeout=10).json()["learning"]
+        assert health["last_version"] == "v0001" and health["decision"] == state["decision"]
+        if CHROMIUM.exists():
+            line = _learning_line(base)
+            assert "v0001" in line and state["decision"] in line
+    # without --learn-every the annotation webhooks start nothing (counted by the test above: ignored)
+
+
+def test_health_has_no_learning_state_without_learn(served: Path) -> None:
+    with running_server(create_app(load_predictor(served), ServeSettings())) as base:
+        assert httpx.get(base + "/v1/health", timeout=10).json()["learning"] is None
+
+
+def test_learn_every_needs_learn(served: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(served), "--learn-every", "5"]) == 2
+    assert "--learn-every needs --learn" in capsys.readouterr().err

@@ -32,6 +32,9 @@ def serve_cli(
                                "(needs --label-studio-url and LABEL_STUDIO_API_KEY)."),
     label_studio_url: str | None = typer.Option(None, "--label-studio-url", metavar="URL",
                                                 help="Label Studio's address, for --learn (http://127.0.0.1:8080)."),
+    learn_every: int = typer.Option(0, "--learn-every", min=0, metavar="N", help="With --learn: also train a new "
+                                    "version after every N new or updated annotations (Label Studio's annotation "
+                                    "webhooks); 0: only on Start training."),
     versions_dir: Path | None = typer.Option(None, "--versions-dir", help="Where --learn keeps the versions "
                                              "(default: MODEL.versions beside the model)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes serving the port, each with its own copy of "
@@ -73,7 +76,10 @@ def serve_cli(
             raise UsageError("--learn and --label-studio-url go together: the server learns from that Label Studio")
         from nerforge.serving.learning import options_from_env
 
-        options = options_from_env(label_studio_url, versions_dir or model.with_name(model.name + ".versions"))
+        options = options_from_env(label_studio_url, versions_dir or model.with_name(model.name + ".versions"),
+                                   learn_every=learn_every)
+    elif learn_every:
+        raise UsageError("--learn-every needs --learn and --label-studio-url")
     from nerforge.serving.server import serve
 
     trainer = None

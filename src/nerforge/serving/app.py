@@ -121,14 +121,16 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
     limits = service.settings
 
     @app.get("/healthz", response_model=HealthResponse, tags=["service"])
+    @app.get("/v1/health", response_model=HealthResponse, tags=["service"])
     async def healthz() -> HealthResponse:
-        """Liveness, and what the batcher has done so far."""
+        """Liveness, what the batcher has done so far and, with ``--learn``, the learning job's state."""
         s = service.batcher.stats
         stats = BatchingStats(batches=s.batches, requests=s.requests, texts=s.texts, queued=service.batcher.queued,
                               largest_batch_requests=s.largest_batch_requests,
                               largest_batch_texts=s.largest_batch_texts)
+        learning = service.learner.state() if service.learner is not None else None
         return HealthResponse(status="ok", model_version=service.model_version, process=os.getpid(),
-                              batching=stats)
+                              batching=stats, learning=learning)
 
     @app.get("/v1/model", response_model=ModelResponse, tags=["model"])
     async def model_info() -> ModelResponse:

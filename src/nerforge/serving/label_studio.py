@@ -93,6 +93,27 @@ def parse_label_config(xml: Any, field: str = "label_config") -> LabelConfig:
     return LabelConfig(chosen.get("name") or "label", to_name, value.lstrip("$"), names)
 
 
+# Label Studio's webhook actions for new or changed annotations (``serve --learn-every N`` counts them)
+ANNOTATION_ACTIONS = frozenset({"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED"})
+
+
+def _project_id(body: dict[str, Any]) -> int:
+    """The project a webhook or ``/train`` body names (``project.id``, or ``project`` itself)."""
+    project = body.get("project")
+    project_id = project.get("id") if isinstance(project, dict) else project
+    if isinstance(project_id, str) and project_id.split(".")[0].isdigit():
+        project_id = int(project_id.split(".")[0])  # /train sends "3.1733154321": the id, then a timestamp
+    if isinstance(project_id, bool) or not isinstance(project_id, int):
+        raise ApiError(400, "bad_request", "the body names no project (project.id or project)")
+    return project_id
+
+
+def _annotation_count(body: dict[str, Any]) -> int:
+    """How many annotations a webhook reports: ``ANNOTATIONS_CREATED`` lists them, the others carry one."""
+    many = body.get("annotations")
+    return len(many) if isinstance(many, list) else 1
+
+
 def router(service: Any) -> APIRouter:
     """The routes, predicting through ``service`` (the app's batcher and limits; its model may be swapped for a new
     version while it serves, so the version is read per request)."""
@@ -160,15 +181,12 @@ def router(service: Any) -> APIRouter:
                                   "train' on it")
         body = _object(body)
         action = body.get("action")
+        if action in ANNOTATION_ACTIONS and service.learner.options.learn_every > 0:
+            started = service.learner.annotations_changed(_project_id(body), _annotation_count(body))
+            return JSONResponse(service.learner.state(), status_code=201 if started else 200)
         if action is not None and action != "START_TRAINING":
             return JSONResponse({"status": "ignored", "action": str(action)[:80]})
-        project = body.get("project")
-        project_id = project.get("id") if isinstance(project, dict) else project
-        if isinstance(project_id, str) and project_id.split(".")[0].isdigit():
-            project_id = int(project_id.split(".")[0])  # /train sends "3.1733154321": the id, then a timestamp
-        if isinstance(project_id, bool) or not isinstance(project_id, int):
-            raise ApiError(400, "bad_request", "the body names no project (project.id or project)")
-        started = service.learner.start(project_id)
+        started = service.learner.start(_project_id(body))
         return JSONResponse(service.learner.state(), status_code=201 if started else 409)
 
     return api

@@ -54,6 +54,8 @@ class LearnOptions:
         epochs: epochs of each new version's training.
         min_gain: a new version is served when its held-out F1 is at least the served one's plus this.
         fetch_timeout_s: longest wait for Label Studio's export.
+        learn_every: also start a job after this many new or updated annotations (Label Studio's
+            ``ANNOTATION_CREATED``/``ANNOTATIONS_CREATED``/``ANNOTATION_UPDATED`` webhooks); 0 for *Start training* only.
     """
 
     label_studio_url: str
@@ -63,6 +65,7 @@ class LearnOptions:
     epochs: float = 3.0
     min_gain: float = 0.0
     fetch_timeout_s: float = 120.0
+    learn_every: int = 0
 
     def __post_init__(self) -> None:
         if not self.label_studio_url.startswith(("http://", "https://")):
@@ -74,6 +77,8 @@ class LearnOptions:
             raise UsageError(f"the held-out share must be between 0 and 1, got {self.holdout_share}")
         if self.epochs <= 0:
             raise UsageError(f"the epochs of a new version must be positive, got {self.epochs}")
+        if self.learn_every < 0:
+            raise UsageError(f"--learn-every must be 0 (off) or a number of annotations, got {self.learn_every}")
 
 
 def held_out(task_id: Any, share: float) -> bool:
@@ -102,6 +107,7 @@ class Learner:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._state: dict[str, Any] = {"status": "idle"}
+        self._new_annotations = 0  # counted towards options.learn_every since the last job started
         self._record = self._load_record(Path(model_dir))
 
     # -- the record of versions ----------------------------------------------------------------------------------
@@ -145,17 +151,28 @@ class Learner:
         last scores and the served version."""
         with self._lock:
             return {**self._state, "served_version": self._record["served"],
-                    "versions": len(self._record["versions"])}  # fmt: skip
+                    "versions": len(self._record["versions"]), "new_annotations": self._new_annotations,
+                    "learn_every": self.options.learn_every}  # fmt: skip
 
     def _set(self, **values: Any) -> None:
         with self._lock:
             self._state.update(values)
+
+    def annotations_changed(self, project: int, count: int) -> bool:
+        """Count ``count`` new or updated annotations of ``project``; start a job when ``learn_every`` of them have
+        come in since the last one started (and none is running: the count then waits for the next change).
+        ``True`` when a job started."""
+        with self._lock:
+            self._new_annotations += max(0, count)
+            due = 0 < self.options.learn_every <= self._new_annotations
+        return due and self.start(project)
 
     def start(self, project: int) -> bool:
         """Start a job for Label Studio project ``project``; ``False`` when one is running."""
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return False
+            self._new_annotations = 0
             self._state = {"status": "running", "step": "fetching", "project": project, "started": time.time()}
             self._thread = threading.Thread(target=self._run, args=(project,), name="nerforge-learn", daemon=True)
             self._thread.start()

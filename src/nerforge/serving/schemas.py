@@ -177,6 +177,8 @@ class HealthResponse(BaseModel):
     model_version: str = Field(description="The served model's version (as on /v1/model).")
     process: int = Field(description="The id of the server process that answered (one of several with --workers).")
     batching: BatchingStats
+    learning: dict[str, Any] | None = Field(None, description="With serve --learn: the learning job's state (status, "
+                                            "step, last held-out scores, the served version); absent otherwise.")
 
 
 class ErrorDetail(BaseModel):

@@ -475,6 +475,30 @@
     showBusy();
   }
 
+  // With `serve --learn`: what the learning job is doing and what it decided last (from /v1/health), polled while
+  // a job runs so a person sees the swap happen.
+  function learningText(l) {
+    const served = `serving ${l.served_version} (${l.versions} version${l.versions === 1 ? "" : "s"})`;
+    if (l.status === "running") return `Learning from Label Studio: ${l.step || "working"} ${l.version || ""}…; ${served}.`;
+    if (l.status === "failed") return `Learning from Label Studio failed: ${l.message}; ${served}.`;
+    if (l.status === "done") return `Learning from Label Studio: ${l.last_version} ${l.decision}; ${served}.`;
+    const every = l.learn_every ? `, or after ${l.learn_every} new annotations (${l.new_annotations} so far)` : "";
+    return `Learning from Label Studio: waiting for Start training${every}; ${served}.`;
+  }
+
+  async function loadLearning() {
+    try {
+      const health = await (await api("/v1/health")).json();
+      const line = $("learning-line");
+      if (!health.learning) { line.hidden = true; return; }
+      line.textContent = learningText(health.learning);
+      line.hidden = false;
+      setTimeout(loadLearning, health.learning.status === "running" ? 3000 : 15000);
+    } catch (error) {
+      setTimeout(loadLearning, 15000);
+    }
+  }
+
   async function loadModel() {
     try {
       const info = await (await api("/v1/model")).json();
@@ -526,5 +550,6 @@
       });
     }
     loadModel().then(resumeJob);
+    loadLearning();
   });
 })();
