@@ -382,7 +382,7 @@ def test_api_page_and_spec(api: Api) -> None:
     for asset in ("/static/app.js", "/static/style.css"):
         assert api.get(asset).status_code == 200
     spec = api.get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/healthz", "/v1/model", "/v1/entities", "/v1/entities/csv", "/v1/entities/url",
+    assert set(spec["paths"]) == {"/healthz", "/v1/health", "/v1/model", "/v1/entities", "/v1/entities/csv", "/v1/entities/url",
                                   "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/rows",
                                   "/v1/jobs/{job_id}/download"}
     assert error_of(api.get("/nowhere"), 404)["error"] == "http_404"
