@@ -11,13 +11,18 @@ from dataclasses import dataclass, field
 from nerforge.tags import iob2_tags
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, repr=False)
 class Span:
-    """A labelled half-open range of tokens ``[start, end)``."""
+    """A labelled half-open range of tokens ``[start, end)``, in a layer of entities (``""``: the only one)."""
 
     start: int
     end: int
     label: str
+    layer: str = ""
+
+    def __repr__(self) -> str:
+        layer = f", layer={self.layer!r}" if self.layer else ""
+        return f"Span(start={self.start}, end={self.end}, label={self.label!r}{layer})"
 
     def __post_init__(self) -> None:
         if not (0 <= self.start < self.end):
@@ -39,6 +44,12 @@ class Example:
         token_lines: 1-based line of each token in ``source`` (column files).
         metadata: other columns of the source row, as ``(name, value)`` text pairs (Parquet, list-column CSV);
             written back by the JSON Lines and Parquet writers.
+        spans: every entity span when the source holds more than one tag sequence can (several layers, or spans
+            that overlap), each with its layer; ``None`` means the spans of ``tags``. When set, ``tags`` holds the
+            flat view a flat model learns (the first layer's outermost spans, :func:`nerforge.data.layers.flatten`).
+        layers: the layers of entities the source annotates, in order, those without a span in this example too (a
+            sentence with no knowledge span is annotated for knowledge all the same); ``None``: the layers of
+            ``spans`` in order of first appearance.
     """
 
     tokens: tuple[str, ...]
@@ -50,12 +61,16 @@ class Example:
     line: int | None = None
     token_lines: tuple[int, ...] | None = None
     metadata: tuple[tuple[str, str], ...] = ()
+    spans: tuple[Span, ...] | None = None
+    layers: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.tokens) != len(self.tags):
             raise ValueError(f"{len(self.tokens)} tokens but {len(self.tags)} tags")
         if self.offsets is not None and len(self.offsets) != len(self.tokens):
             raise ValueError(f"{len(self.tokens)} tokens but {len(self.offsets)} offsets")
+        if self.spans is not None and any(s.end > len(self.tokens) for s in self.spans):
+            raise ValueError(f"a span ends past the {len(self.tokens)} tokens")
 
     def __len__(self) -> int:
         return len(self.tokens)

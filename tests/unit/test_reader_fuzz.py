@@ -123,7 +123,7 @@ LINE_FORMATS = {
     ),
     "doccano": (
         '{"text": "ab cd", "label": [[0, 2, "X"]]}\n',
-        ['{"text": "ab", "label": [[0, 9, "X"]]}', '{"text": "a b", "label": [[0, 3, "X"], [2, 3, "Y"]]}', "{oops"],
+        ['{"text": "ab", "label": [[0, 9, "X"]]}', '{"text": "a b", "label": [[1, 2, "X"]]}', "{oops"],
     ),
 }
 

@@ -15,6 +15,7 @@ from nerforge.data.readers.registry import read_corpus
 from nerforge.data.readers.tokenize import tokenize, tokenize_v2
 from nerforge.data.schemes import tags_to_spans
 from nerforge.errors import DataFormatError
+from nerforge.types import Span
 
 FORMATS = Path(__file__).resolve().parents[1] / "data" / "formats"
 
@@ -94,10 +95,15 @@ def test_labelstudio_json_min_and_text_mismatch(tmp_path):
     assert err.value.line == 2 and "not 'Cook'" in str(err.value)
 
 
-def test_overlapping_spans_raise():
-    with pytest.raises(DataFormatError) as err:
-        read_corpus(FORMATS / "bad_overlap.jsonl")
-    assert err.value.line == 1 and "overlap" in err.value.problem
+def test_overlapping_spans_are_read_with_a_flat_view_of_the_outermost():
+    # issue 28: "New York" and "York City" cross; both are kept, the tags hold the longer (in words; of two as
+    # long, the first)
+    (ex,) = read_corpus(FORMATS / "bad_overlap.jsonl").examples
+    assert ex.spans == (Span(0, 2, "LOC"), Span(1, 3, "LOC")) and ex.tags == ("B-LOC", "I-LOC", "O")
+    nested = char_spans_to_example("The Bonn University", [CharSpan(4, 19, "ORG"), CharSpan(4, 8, "LOC")],
+                                   path="x", line=1, doc_id=None, findings=[])  # fmt: skip
+    assert nested is not None and nested.tags == ("O", "B-ORG", "I-ORG")
+    assert nested.spans == (Span(1, 2, "LOC"), Span(1, 3, "ORG"))
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,8 @@ def convert_cli(
     result = convert_file(input_path, output_path, options=options, to=to)
     for finding in result.findings:
         logger.debug("%s", finding)
+        if finding.kind == "spans-not-written":  # entities the output cannot hold: said whatever the verbosity
+            typer.echo(f"warning: {finding.message}", err=True)
     hint = " (nerforge -v convert ... lists them)" if result.findings else ""
     typer.echo(result.summary() + hint)
 

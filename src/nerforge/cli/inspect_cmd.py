@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -58,6 +58,19 @@ def _lengths_line(f: FileReport) -> str:
     return f"  {f.path}: " + " | ".join(parts)
 
 
+def _nesting_lines(path: str, n: dict[str, Any]) -> list[str]:
+    layers = ", ".join(f"{name or '(unnamed)'} {count}" for name, count in n["layers"].items())
+    out = [f"  {path}: {len(n['layers'])} layer(s): {layers}",
+           f"    within a layer: {n['nested']} span(s) inside another (depth up to {n['max_depth']}), "
+           f"{n['crossing']} crossing pair(s); across layers: {n['across_layers']} pair(s) share words; "
+           f"{n['sentences_with_overlap']} sentence(s) with overlapping spans"]  # fmt: skip
+    pairs = list(n["nested_pairs"].items())
+    if pairs:
+        out.append("    nested types (outer > inner): " + ", ".join(f"{k} {v}" for k, v in pairs[:8])
+                   + (f" and {len(pairs) - 8} more" if len(pairs) > 8 else ""))  # fmt: skip
+    return out
+
+
 def render_text(report: InspectReport, shown: int = SHOWN_PER_KIND) -> str:
     """The human report: a summary table, lengths, overlaps, then findings grouped by kind (first ``shown`` each)."""
     header = ["file", "format", "scheme", "docs", "sentences", "tokens", "entities", "types"]
@@ -76,6 +89,10 @@ def render_text(report: InspectReport, shown: int = SHOWN_PER_KIND) -> str:
     lines = _table(rows, right={3, 4, 5, 6})
     lines += ["", "lengths" + (f" (tokenizer {report.tokenizer})" if report.tokenizer else "") + ":"]
     lines += [_lengths_line(f) for f in report.files]
+    nested = [f for f in report.files if f.nesting is not None]
+    if nested:
+        lines += ["", "layers and nesting:"]
+        lines += [line for f in nested for line in _nesting_lines(f.path, f.nesting or {})]
     if report.overlaps:
         lines += ["", "overlap between files (same token sequence):"]
         lines += [f"  {o.sentences} sentence(s) of {o.path} also in {o.other}" for o in report.overlaps]

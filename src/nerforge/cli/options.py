@@ -50,12 +50,34 @@ def _flag_type(f: Any) -> Any:
     label map as 'A=B,...' or a file) and parsed by :func:`read_options_from_flags`.
     """
     base: Any = int if _is_int(f.name) else bool if _is_bool(f.name) else (str | None)
+    if f.name == REPEATED_COLUMN:
+        base = list[int] | None  # given more than once: several tag columns (folded into tag_columns)
     flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
     return Annotated[base, typer.Option(flag, help=f.metadata["help"], rich_help_panel=_PANEL)]
 
 
 def _flag_default(f: Any) -> Any:
+    if f.name == REPEATED_COLUMN:
+        return None
     return f.default if isinstance(f.default, (bool, int, str)) or f.default is None else None
+
+
+REPEATED_COLUMN = "tag_column"
+
+
+def _fold_tag_columns(values: dict[str, Any], unset: Any) -> dict[str, Any]:
+    """``--tag-column`` as Typer gives it (a list): one column stays ``tag_column``, several become ``tag_columns``
+    (``unset``: what a flag not given is)."""
+    given = values.get(REPEATED_COLUMN)
+    if given is None:
+        return {**values, REPEATED_COLUMN: unset}
+    if not isinstance(given, list):
+        return values
+    if len(given) > 1:
+        if values.get("tag_columns") is not None:
+            raise UsageError("give several tag columns one way: --tag-column more than once, or --tag-columns 1,2")
+        return {**values, "tag_columns": list(given), REPEATED_COLUMN: unset}
+    return {**values, REPEATED_COLUMN: given[0] if given else unset}
 
 
 def _split_list(value: str | None) -> tuple[str, ...] | None:
@@ -65,12 +87,24 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
     return items or None
 
 
+def _column_numbers(value: Any) -> tuple[int, ...] | None:
+    """``--tag-columns 1,2`` (or ``--tag-column`` given more than once: a list) as column numbers."""
+    items = list(value) if isinstance(value, (list, tuple)) else _split_list(str(value)) or []
+    try:
+        numbers = tuple(int(v) for v in items)
+    except ValueError:
+        raise UsageError(f"--tag-columns takes column numbers separated by commas (1,2), got {value!r}") from None
+    return numbers or None
+
+
 def _parse(name: str, value: Any) -> Any:
     """One flag's text as the option's value (see :func:`_flag_type`)."""
     if value is None or _is_int(name) or _is_bool(name):
         return value
     hint = _HINTS[name]
     args = typing.get_args(hint)
+    if name == "tag_columns":
+        return _column_numbers(value)
     if any(typing.get_origin(a) is tuple for a in args):
         return _split_list(value)
     if name == "label_map":
@@ -105,6 +139,7 @@ def read_options_from_flags(**flags: Any) -> ReadOptions:
 # Each reader option becomes a flag, in the order of ReadOptions; nothing is declared here a second time.
 _FLAG_TYPES: dict[str, Any] = {f.name: _flag_type(f) for f in READ_OPTION_FIELDS}
 _FLAG_DEFAULTS: dict[str, Any] = {f.name: _flag_default(f) for f in READ_OPTION_FIELDS}
+_FIELD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in READ_OPTION_FIELDS}
 
 
 def _flag_parameters(unset_is_none: bool) -> list[inspect.Parameter]:
@@ -139,6 +174,7 @@ def _add_data_flags(
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> R:
         values = {p.name: kwargs.pop(p.name, p.default) for p in flags}
+        values = _fold_tag_columns(values, None if unset_is_none else _FIELD_DEFAULTS[REPEATED_COLUMN])
         return command(*args, **kwargs, **{into: build(values)})
 
     params = [*own, *flags]

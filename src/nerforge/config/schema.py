@@ -75,8 +75,9 @@ SplitFiles = Path | list[Path]
 def _config_type(hint: Any) -> Any:
     """A reader option's type as a config key takes it: tuples of strings are written as lists."""
     args = typing.get_args(hint)
-    if any(typing.get_origin(a) is tuple for a in args):
-        return list[str] | None
+    for arg in args:
+        if typing.get_origin(arg) is tuple:
+            return list[typing.get_args(arg)[0]] | None  # type: ignore[misc]
     return hint
 
 

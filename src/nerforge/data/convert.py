@@ -48,8 +48,26 @@ def corpus_stats(examples: Iterable[Example]) -> CorpusStats:
     for ex in examples:
         sentences += 1
         tokens += len(ex)
-        entities.update(s.label for s in tags_to_spans(ex.tags))
+        entities.update(s.label for s in (ex.spans if ex.spans is not None else tags_to_spans(ex.tags)))
     return CorpusStats(sentences, tokens, dict(sorted(entities.items())))
+
+
+def unwritten_spans(examples: Iterable[Example], fmt: str) -> int:
+    """Entities a format leaves out: CoNLL keeps each layer's flat view, Parquet the flat tags; JSON Lines and BRAT
+    keep every span."""
+    from nerforge.data.layers import example_layers, flatten, in_layer
+
+    if fmt not in ("conll", "parquet"):
+        return 0
+    lost = 0
+    for ex in examples:
+        if ex.spans is None:
+            continue
+        if fmt == "parquet":
+            lost += len(ex.spans) - len(tags_to_spans(ex.tags))
+        else:
+            lost += sum(len(in_layer(ex.spans, n)) - len(flatten(in_layer(ex.spans, n))) for n in example_layers(ex))
+    return lost
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,12 @@ def convert_file(
     corpus = read_corpus(input_path, options)
     iob2 = corpus_to_iob2(corpus)
     write_examples(iob2.examples, output_path, fmt)
+    lost = unwritten_spans(iob2.examples, fmt)
+    if lost:
+        holds = "one tag per word in each layer's column" if fmt == "conll" else "the flat tags only"
+        corpus.findings.append(Finding("spans-not-written", str(output_path), None, f"{lost} overlapping entities "
+                                       f"are not in {fmt} ({fmt} holds {holds}); write jsonl or brat to keep them",
+                                       "warning"))  # fmt: skip
     return ConvertResult(
         input_path=str(input_path),
         output_path=str(output_path),

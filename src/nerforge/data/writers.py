@@ -1,12 +1,15 @@
 """Writing examples as IOB2 CoNLL or JSON Lines. Files appear whole or not at all (:func:`atomic_open`).
 
-* CoNLL: ``token<TAB>tag`` per line, a blank line after each sentence; when examples carry document ids, a
+* CoNLL: ``token<TAB>tag`` per line (one tag column per layer when the examples hold several layers of entities,
+  :func:`layer_tags`), a blank line after each sentence; when examples carry document ids, a
   ``-DOCSTART-<TAB>O`` line and a blank line open each document (whenever the id changes). UTF-8, LF.
-* JSON Lines: ``{"tokens": [...], "ner_tags": [...], "doc_id": ...}`` per line (``doc_id`` only when set).
+* JSON Lines: ``{"tokens": [...], "ner_tags": [...], "doc_id": ...}`` per line (``doc_id`` only when set), and
+  ``"spans": [{"start", "end", "label", "layer"}, ...]`` (token offsets) when examples hold layers or overlapping
+  entities, which the JSON Lines reader reads back.
 * BRAT standoff (``--to brat``): a folder with one ``NAME.txt`` and ``NAME.ann`` per document (examples with the
   same ``doc_id``, else :data:`BRAT_SENTENCES_PER_FILE` sentences a file); a sentence per line of the ``.txt``, as
   its original text where the example has one (character-offset formats), else its tokens joined by spaces; each
-  entity a ``T`` line whose offsets slice the ``.txt``.
+  entity a ``T`` line whose offsets slice the ``.txt`` (nested and overlapping ones too).
 
 Tags are written in IOB2 whatever the scheme of the examples (conlleval-style conversion), so
 ``read_corpus(write_conll(read_corpus(x)))`` gives the same spans back.
@@ -68,15 +71,19 @@ def write_conll(examples: Iterable[Example], path: str | Path) -> int:
         DataFormatError: a token holds a TAB or a line break, which the format cannot represent.
     """
     count = 0
+    examples = list(examples)
+    layers = layers_of(examples)
     with atomic_open(path, "w", newline="\n") as fh:
         doc: str | None = None
         first = True
         for ex in examples:
             if ex.doc_id is not None and ex.doc_id != doc:
-                fh.write("-DOCSTART-\tO\n\n")
+                fh.write("-DOCSTART-" + "\tO" * max(1, len(layers)) + "\n\n")
                 doc = ex.doc_id
                 first = False
-            for tok, tag in zip(ex.tokens, tags_to_iob2(ex.tags), strict=True):
+            columns = layer_tags(ex, layers) if len(layers) > 1 else [tags_to_iob2(ex.tags)]
+            for tok, *tags in zip(ex.tokens, *columns, strict=True):
+                tag = "\t".join(tags)
                 if any(c in tok for c in _BAD_IN_TOKEN) or is_docstart_line(tok):
                     raise DataFormatError(
                         path,
@@ -93,12 +100,37 @@ def write_conll(examples: Iterable[Example], path: str | Path) -> int:
     return count
 
 
+def layers_of(examples: Iterable[Example]) -> list[str]:
+    """The layers of entities in ``examples``, in order of first appearance (``[]`` for flat tags only)."""
+    from nerforge.data.layers import example_layers
+
+    names: dict[str, None] = {}
+    for ex in examples:
+        if ex.spans is not None or ex.layers is not None:
+            names.update(dict.fromkeys(example_layers(ex)))
+    return list(names)
+
+
+def layer_tags(ex: Example, layers: list[str]) -> list[list[str]]:
+    """One IOB2 tag column per layer (a layer's nested spans flattened, outermost kept: a column holds no more)."""
+    from nerforge.data.layers import entity_spans, flatten, in_layer
+    from nerforge.data.schemes import spans_to_tags
+
+    spans = entity_spans(ex)
+    return [spans_to_tags(flatten(in_layer(spans, layer)), len(ex.tokens)) for layer in layers]
+
+
 def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:
-    """Write ``examples`` as JSON Lines with IOB2 tags; returns the number of records written."""
+    """Write ``examples`` as JSON Lines with IOB2 tags, and every entity with its layer under ``spans`` when the
+    examples hold layers or overlapping entities; returns the number of records written."""
     count = 0
     with atomic_open(path, "w", newline="\n") as fh:
         for ex in examples:
             record: dict[str, object] = {"tokens": list(ex.tokens), "ner_tags": list(tags_to_iob2(ex.tags))}
+            if ex.spans is not None:
+                record["spans"] = [{"start": s.start, "end": s.end, "label": s.label, "layer": s.layer}
+                                   for s in ex.spans]  # fmt: skip
+                record["layers"] = list(layers_of([ex]))
             if ex.doc_id is not None:
                 record["doc_id"] = ex.doc_id
             if ex.metadata:
@@ -170,7 +202,8 @@ def write_brat(examples: Iterable[Example], folder: str | Path) -> int:
                     for token in ex.tokens:
                         offsets.append((pos, pos + len(token)))
                         pos += len(token) + 1
-                for span in tags_to_spans(list(tags_to_iob2(ex.tags))):
+                spans = ex.spans if ex.spans is not None else tags_to_spans(list(tags_to_iob2(ex.tags)))
+                for span in sorted(spans, key=lambda s: (s.start, -s.end, s.label)):  # nested ones too
                     start, end = offsets[span.start][0], offsets[span.end - 1][1]
                     covered = line[start:end].replace("\n", " ")
                     ann.append(f"T{len(ann) + 1}\t{span.label} {at + start} {at + end}\t{covered}")

@@ -50,6 +50,7 @@ class FileReport:
     findings_by_kind: dict[str, int] = field(default_factory=dict)
     lengths: dict[str, subwords.LengthStats] = field(default_factory=dict)
     unusual_chars: dict[str, int] = field(default_factory=dict)
+    nesting: dict[str, Any] | None = None  # layers and overlapping spans (nerforge.data.layers), when the data has any
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class FileReport:
             "findings_by_kind": dict(self.findings_by_kind),
             "lengths": {unit: asdict(stats) for unit, stats in self.lengths.items()},
             "unusual_chars": dict(self.unusual_chars),
+            "nesting": self.nesting,
         }
 
 
@@ -216,6 +218,11 @@ def _check_file(
         lengths["subwords"] = sub
         log.extend(found)
     by_type = Counter(s.label for ex_spans in spans for s in ex_spans)
+    nesting = _nesting(examples)
+    if nesting is not None:
+        from nerforge.data.layers import entity_spans
+  # every layer's entities count, not only the flat view's
+        by_type = Counter(s.label for ex in examples for s in entity_spans(ex))
     doc_ids = {ex.doc_id for ex in p.corpus.examples if ex.doc_id is not None}
     return FileReport(
         path=path,
@@ -228,7 +235,21 @@ def _check_file(
         entities_by_type=dict(sorted(by_type.items())),
         lengths=lengths,
         unusual_chars=unusual_chars(examples),
+        nesting=nesting,
     )
+
+
+def _nesting(examples: Sequence[Example]) -> dict[str, Any] | None:
+    """How the entities of layered or overlapping data overlap (``None`` when every example is flat tags)."""
+    if all(ex.spans is None for ex in examples):
+        return None
+    from nerforge.data.layers import entity_spans, overlap_stats
+
+    stats = overlap_stats(entity_spans(ex) for ex in examples)
+    return {"layers": dict(stats.layers), "spans": stats.spans, "nested": stats.nested, "max_depth": stats.max_depth,
+            "nested_pairs": {f"{outer} > {inner}": n for (outer, inner), n in stats.nested_pairs.most_common()},
+            "crossing": stats.crossing, "across_layers": stats.across_layers,
+            "sentences_with_overlap": stats.examples_with_overlap}  # fmt: skip
 
 
 def _default_reader() -> Reader:

@@ -7,14 +7,13 @@
 * ``#`` (notes), ``R`` (relations), ``E`` (events), ``A``/``M`` (attributes), ``N`` (normalizations) and ``*``
   (equivalences) lines are skipped, counted in one ``brat-skipped`` finding.
 
-Rules for what a flat tag sequence cannot hold (stated in findings with the first ``file:line``; the entities are
-not lost silently):
+Rules (stated in findings with the first ``file:line``):
 
 * **discontinuous** entities (``START END;START END``) cover their first fragment's start to their last fragment's
   end, the gap included (``brat-discontinuous``);
-* **nested** entities (one inside another, as GENIA and GermEval have) keep the outermost; the inner ones are left
-  out (``brat-nested``); **crossing** entities (overlapping, neither inside the other) keep the one that starts
-  first (``brat-crossing``); an entity that shares a word with the previous one after tokenisation is left out too.
+* **nested** entities (one inside another, as GENIA and GermEval have) and **crossing** ones (overlapping, neither
+  inside the other) are all kept in the example's ``spans`` (counted in ``brat-nested`` and ``brat-crossing``); its
+  flat tags, which a flat model learns, hold the outermost (:func:`nerforge.data.layers.flatten`).
 
 Each line of the document is an example (the document's lines are its sentences or paragraphs in BRAT corpora;
 ``doc_id`` is the document's name, so document context works), except that lines an entity spans are joined. Words
@@ -28,7 +27,6 @@ from pathlib import Path
 
 from nerforge.data.readers.offsets import CharSpan, char_spans_to_example
 from nerforge.data.readers.options import ReadOptions
-from nerforge.data.readers.tokenize import tokenize_v2 as tokenize
 from nerforge.errors import DataFormatError, quote
 from nerforge.types import Example, Finding
 
@@ -70,13 +68,14 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
     for kind, message in (
         ("skipped", "relation, event, attribute, normalization and note lines skipped"),
         ("discontinuous", "discontinuous entities read from their first fragment's start to their last's end"),
-        ("nested", "entities inside another entity left out (the outermost is kept)"),
-        ("crossing", "entities crossing another (or sharing a word with it) left out (the first is kept)"),
+        ("nested", "entities inside another entity (kept; the flat tags hold the outermost)"),
+        ("crossing", "entities crossing another (kept; the flat tags hold the longer)"),
         ("empty", "entities of no characters (or of a line end only) left out"),
     ):
         if counts[kind]:
+            severity = "warning" if kind in ("discontinuous", "empty") else "info"
             findings.append(Finding(f"brat-{kind}", str(path), None, f"{counts[kind]} {message}; first at "
-                                    f"{firsts[kind]}", "info" if kind == "skipped" else "warning"))
+                                    f"{firsts[kind]}", severity))
     return examples, findings
 
 
@@ -127,75 +126,61 @@ def _entity(line: str, text: str, ann: Path, n: int, counts: dict[str, int], fir
     return CharSpan(fragments[0][0], fragments[-1][1], kind)
 
 
-def _flat(spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
-          firsts: dict[str, str]) -> list[tuple[CharSpan, int]]:
-    """Outermost first, then the first of crossing ones: spans that do not overlap."""
+def _overlaps(spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
+              firsts: dict[str, str]) -> list[tuple[CharSpan, int]]:
+    """The entities with characters, sorted by start; nested and crossing ones counted (all are kept)."""
     kept: list[tuple[CharSpan, int]] = []
+    reach: tuple[CharSpan, int] | None = None  # the entity that reaches furthest so far
     for span, n in sorted(spans, key=lambda x: (x[0].start, -x[0].end)):
         if span.start == span.end:
             counts["empty"] += 1
             firsts.setdefault("empty", f"{ann}:{n}")
             continue
-        if kept and span.start < kept[-1][0].end:
-            kind = "nested" if span.end <= kept[-1][0].end else "crossing"
+        if reach is not None and span.start < reach[0].end:
+            kind = "nested" if span.end <= reach[0].end else "crossing"
             counts[kind] += 1
             firsts.setdefault(kind, f"{ann}:{n}")
-            continue
+        if reach is None or span.end > reach[0].end:
+            reach = (span, n)
         kept.append((span, n))
     return kept
 
 
 def _examples(text: str, spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
               firsts: dict[str, str], findings: list[Finding]) -> list[Example]:
-    kept = _flat(spans, ann, counts, firsts)  # sorted by start, none overlapping: one sweep below, no search
-    starts = [s.start for s, _ in kept]
+    kept = _overlaps(spans, ann, counts, firsts)  # sorted by start: one sweep below, no search
+    covered: list[tuple[int, int]] = []  # the entities' character ranges, merged
+    for span, _ in kept:
+        if covered and span.start < covered[-1][1]:
+            covered[-1] = (covered[-1][0], max(covered[-1][1], span.end))
+        else:
+            covered.append((span.start, span.end))
+    covered_starts = [a for a, _ in covered]
     breaks = [i + 1 for i, c in enumerate(text) if c == "\n"]  # where each line after the first starts
 
     def within_an_entity(at: int) -> bool:
-        k = bisect.bisect_left(starts, at) - 1  # the last entity starting before ``at``
-        return k >= 0 and kept[k][0].end > at
+        k = bisect.bisect_left(covered_starts, at) - 1  # the last merged range starting before ``at``
+        return k >= 0 and covered[k][1] > at
 
     # segments: the document's lines, joined where an entity runs across a line end
     bounds = [0, *(b for b in breaks if not within_an_entity(b)), len(text)]
     out: list[Example] = []
     k = 0
     for start, end in zip(bounds, bounds[1:], strict=False):
-        inside = []
-        while k < len(kept) and kept[k][0].start < end:
-            s, n = kept[k]
-            inside.append((CharSpan(s.start - start, s.end - start, s.label), n))
-            k += 1
         segment = text[start:end]
         body = segment.rstrip("\r\n")
         local = []
-        for s, n in _one_per_word(segment, inside, ann, counts, firsts):
-            if s.start >= len(body):  # only the line end
+        while k < len(kept) and kept[k][0].start < end:
+            s, n = kept[k]
+            k += 1
+            if s.start - start >= len(body):  # only the line end
                 counts["empty"] += 1
                 firsts.setdefault("empty", f"{ann}:{n}")
                 continue
-            local.append(CharSpan(s.start, min(s.end, len(body)), s.label))
+            local.append(CharSpan(s.start - start, min(s.end - start, len(body)), s.label))
         line = bisect.bisect_right(breaks, start) + 1
         example = char_spans_to_example(body, local, path=str(ann.with_suffix(".txt")), line=line, doc_id=ann.stem,
                                         findings=findings)
         if example is not None:
             out.append(example)
-    return out
-
-
-def _one_per_word(segment: str, spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
-                  firsts: dict[str, str]) -> list[tuple[CharSpan, int]]:
-    """``spans`` without those that share a word with the one before them once the segment is cut into words."""
-    words = tokenize(segment)
-    starts = [s for _, s, _ in words]
-    ends = [e for _, _, e in words]
-    out: list[tuple[CharSpan, int]] = []
-    last_word = -1
-    for span, n in spans:
-        first = bisect.bisect_right(ends, span.start)
-        if first <= last_word:
-            counts["crossing"] += 1
-            firsts.setdefault("crossing", f"{ann}:{n}")
-            continue
-        out.append((span, n))
-        last_word = bisect.bisect_left(starts, span.end) - 1
     return out

@@ -21,7 +21,7 @@ from typing import Any
 from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.source import JsonItem, Source, parse_json_document, parse_json_value, split_lines
 from nerforge.errors import DataFormatError, quote
-from nerforge.types import Example, Finding
+from nerforge.types import Example, Finding, Span
 
 TAGS_FIELD_CANDIDATES = ("ner_tags", "tags", "labels", "ner")
 RECORD_LIST_KEYS = ("data", "examples", "records", "sentences", "rows")
@@ -160,4 +160,38 @@ def record_to_example(
         doc_id=None if doc is None else str(doc),
         source=path,
         line=line,
+        spans=_spans(record.get(SPANS_FIELD), len(tokens), path, line),
+        layers=_layers(record.get("layers"), path, line),
     )
+
+
+def _layers(raw: Any, path: str, line: int) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw) or len(set(raw)) != len(raw):
+        raise DataFormatError(path, line, f"'layers' is {quote(raw)}", "a list of distinct layer names")
+    return tuple(raw)
+
+
+SPANS_FIELD = "spans"  # every entity with its layer, overlapping allowed (nerforge's own JSON Lines, issue 28)
+
+
+def _spans(raw: Any, n: int, path: str, line: int) -> tuple[Span, ...] | None:
+    """The ``spans`` field: ``[{"start", "end", "label", "layer"?}, ...]``, token offsets ``[start, end)``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise DataFormatError(path, line, f"{SPANS_FIELD!r} is {quote(raw)}", "a list of {start, end, label, layer}")
+    out = []
+    for item in raw:
+        ok = isinstance(item, dict) and all(isinstance(item.get(k), int) and not isinstance(item.get(k), bool)
+                                            for k in ("start", "end"))  # fmt: skip
+        label, layer = (item.get("label"), item.get("layer", "")) if isinstance(item, dict) else (None, None)
+        if not ok or not isinstance(label, str) or not label or not isinstance(layer, str):
+            raise DataFormatError(path, line, f"a span is {quote(item)}",
+                                  '{"start": token, "end": token, "label": type, "layer": name}')  # fmt: skip
+        if not 0 <= item["start"] < item["end"] <= n:
+            raise DataFormatError(path, line, f"span [{item['start']}, {item['end']}) {label} is outside the "
+                                  f"{n} tokens or empty", "0 <= start < end <= number of tokens")  # fmt: skip
+        out.append(Span(item["start"], item["end"], label, layer))
+    return tuple(out)

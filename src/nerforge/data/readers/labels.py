@@ -351,10 +351,14 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
                     findings.append(
                         Finding("whitespace-token", path, ex.line_of(i), f"token {i + 1} is {quote(tok)} (kept)", "warning")
                     )
-        if tags == ex.tags and tokens is ex.tokens:
+        spans = ex.spans
+        if spans is not None and resolve.label_map is not None:  # every layer's types renamed, merged or dropped alike
+            mapped = ((s, resolve.label_map.map_type(s.label)) for s in spans)
+            spans = tuple(replace(s, label=new) for s, new in mapped if new is not None)
+        if tags == ex.tags and tokens is ex.tokens and spans is ex.spans:
             out.append(ex)
         else:
-            out.append(replace(ex, tokens=tokens, tags=tags))
+            out.append(replace(ex, tokens=tokens, tags=tags, spans=spans))
     if missing_prefix:
         findings.append(
             Finding("prefix-missing", path, None, f"{missing_prefix} token(s) do not start with {prefix!r}", "warning")

@@ -26,24 +26,27 @@ stay one example: windowing is the model's job.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from nerforge.data.layers import flatten
 from nerforge.data.readers.options import ReadOptions
 from nerforge.data.readers.source import JsonItem, Source, parse_json_document, parse_json_value, split_lines
 from nerforge.data.readers.tokenize import tokenize_v2 as tokenize
+from nerforge.data.schemes import spans_to_tags
 from nerforge.errors import DataFormatError, quote
 from nerforge.tags import IOB2
-from nerforge.types import Example, Finding
+from nerforge.types import Example, Finding, Span
 
 
 @dataclass(frozen=True, order=True)
 class CharSpan:
-    """A labelled half-open character range ``[start, end)``."""
+    """A labelled half-open character range ``[start, end)``, in a layer (``""``: the only one)."""
 
     start: int
     end: int
     label: str
+    layer: str = ""
 
 
 def parse_char_span(raw: Any, path: str, line: int) -> CharSpan:
@@ -79,16 +82,21 @@ def char_spans_to_example(
     line: int,
     doc_id: str | None,
     findings: list[Finding],
+    layers: tuple[str, ...] | None = None,
 ) -> Example | None:
     """Tokenise ``text`` and tag the tokens under ``spans`` in IOB2 (``None`` when the text has no tokens).
 
+    Spans may overlap (nested, crossing, or in different layers): the tags then hold the flat view of the first
+    layer's spans (:func:`nerforge.data.layers.flatten`: the outermost kept) and the example's ``spans`` every span,
+    with ``layers`` (the file's layers, in order) as the example's layers.
+
     Raises:
-        DataFormatError: a span out of range or empty, two spans that overlap or share a token, or a span over
-            whitespace only.
+        DataFormatError: a span out of range or empty, two spans that do not overlap but share a token after
+            tokenisation, or a span over whitespace only.
     """
     n = len(text)
-    ordered = sorted(spans)
-    for s in ordered:
+    every = sorted(set(spans))
+    for s in every:
         if not 0 <= s.start < s.end <= n:
             raise DataFormatError(
                 path,
@@ -98,23 +106,20 @@ def char_spans_to_example(
             )
     triples = tokenize(text)
     if not triples:
-        if ordered:
+        if every:
             raise DataFormatError(path, line, "spans on a text with no tokens", "a text with words")
         return None
     tokens = tuple(t for t, _, _ in triples)
     starts = [s for _, s, _ in triples]
     ends = [e for _, _, e in triples]
+    overlapping = any(a.end > b.start for a, b in zip(every, every[1:], strict=False))
+    if overlapping or layers:
+        return _layered_example(text, every, tokens, starts, ends, path=path, line=line, doc_id=doc_id,
+                                findings=findings, layers=layers)  # fmt: skip
     tags = ["O"] * len(tokens)
     prev: CharSpan | None = None
     prev_last = -1
-    for s in ordered:
-        if prev is not None and s.start < prev.end:
-            raise DataFormatError(
-                path,
-                line,
-                f"spans [{prev.start}, {prev.end}) {prev.label} and [{s.start}, {s.end}) {s.label} overlap",
-                "non-overlapping spans",
-            )
+    for s in every:
         first = bisect.bisect_right(ends, s.start)
         last = bisect.bisect_left(starts, s.end) - 1
         if first > last:
@@ -132,16 +137,7 @@ def char_spans_to_example(
                 f"{quote(tokens[first])} after tokenisation",
                 "spans that end between words",
             )
-        if starts[first] < s.start or ends[last] > s.end:
-            findings.append(
-                Finding(
-                    "span-cuts-token",
-                    path,
-                    line,
-                    f"span {quote(text[s.start : s.end])} [{s.start}, {s.end}) {s.label} cuts through "
-                    f"{quote(text[starts[first] : ends[last]])}; the whole token is tagged",
-                )
-            )
+        _cut_finding(text, s, first, last, starts, ends, path, line, findings)
         for k, letter in enumerate(IOB2.chunk_letters(last - first + 1)):
             tags[first + k] = IOB2.spell(letter, s.label)
         prev, prev_last = s, last
@@ -154,6 +150,42 @@ def char_spans_to_example(
         source=path,
         line=line,
     )
+
+
+def _cut_finding(text: str, s: CharSpan, first: int, last: int, starts: list[int], ends: list[int], path: str,
+                 line: int, findings: list[Finding]) -> None:
+    if starts[first] < s.start or ends[last] > s.end:
+        findings.append(
+            Finding(
+                "span-cuts-token",
+                path,
+                line,
+                f"span {quote(text[s.start : s.end])} [{s.start}, {s.end}) {s.label} cuts through "
+                f"{quote(text[starts[first] : ends[last]])}; the whole token is tagged",
+            )
+        )
+
+
+def _layered_example(text: str, every: list[CharSpan], tokens: tuple[str, ...], starts: list[int], ends: list[int],
+                     *, path: str, line: int, doc_id: str | None, findings: list[Finding],
+                     layers: tuple[str, ...] | None) -> Example:
+    """An example whose spans overlap or come in layers: every span by the words it touches, in ``spans``; the tags
+    the flat view of the first layer's (:func:`nerforge.data.layers.flatten`, at the word level, so spans that
+    share a word after tokenisation are kept too)."""
+    found = set()
+    for s in every:
+        first = bisect.bisect_right(ends, s.start)
+        last = bisect.bisect_left(starts, s.end) - 1
+        if first > last:
+            raise DataFormatError(path, line, f"span [{s.start}, {s.end}) {s.label} {quote(text[s.start : s.end])} "
+                                  "covers no token", "spans over words")  # fmt: skip
+        _cut_finding(text, s, first, last, starts, ends, path, line, findings)
+        found.add(Span(first, last + 1, s.label, s.layer))
+    spans = tuple(sorted(found))
+    first_layer = layers[0] if layers else ""
+    tags = spans_to_tags(flatten(s for s in spans if s.layer == first_layer), len(tokens))
+    return Example(tokens, tuple(tags), doc_id=doc_id, offsets=tuple(zip(starts, ends, strict=True)), text=text,
+                   source=path, line=line, spans=spans, layers=layers)  # fmt: skip
 
 
 @dataclass
@@ -187,7 +219,7 @@ def _convert(span: CharSpan, mapping: list[int | None]) -> CharSpan | None:
     start, end = mapping[span.start], mapping[span.end]
     if start is None or end is None:
         return None
-    return CharSpan(start, end, span.label)
+    return CharSpan(start, end, span.label, span.layer)
 
 
 def _edge_score(text: str, span: CharSpan | None, stated: str | None) -> int:
@@ -251,8 +283,11 @@ def _finish(records: list[_Pending], path: str, findings: list[Finding]) -> list
     """Decide the file's offset unit, convert the spans, check quoted span texts, and tokenise every record."""
     unit = decide_offset_unit(records, path, findings)
     examples: list[Example] = []
+    # layers: Label Studio's <Labels> controls (a span's from_name) when a file uses more than one, in file order
+    names = tuple(dict.fromkeys(s.layer for rec in records for s in rec.spans))
+    layers = names if len(names) > 1 else None
     for rec in records:
-        spans = rec.spans
+        spans = rec.spans if layers else [replace(s, layer="") for s in rec.spans]
         if unit == "utf16" and not all(ord(c) <= 0xFFFF for c in rec.text):
             mapping = utf16_to_codepoint(rec.text)
             converted = []
@@ -276,7 +311,7 @@ def _finish(records: list[_Pending], path: str, findings: list[Finding]) -> list
                     "offsets that match the span text",
                 )
         example = char_spans_to_example(
-            rec.text, spans, path=path, line=rec.line, doc_id=rec.doc_id, findings=findings
+            rec.text, spans, path=path, line=rec.line, doc_id=rec.doc_id, findings=findings, layers=layers
         )
         _add(examples, example, findings, path, rec.line)
     return examples
@@ -408,6 +443,8 @@ def _labelstudio_task(item: JsonItem, path: str, findings: list[Finding]) -> _Pe
             )
             continue
         span = parse_char_span(value, path, line)
+        if isinstance(r.get("from_name"), str):
+            span = replace(span, layer=r["from_name"])
         if isinstance(value["labels"], list) and len(value["labels"]) > 1:
             findings.append(Finding("multiple-labels", path, line, f"span {value['labels']}: the first label is used"))
         quoted = value.get("text")

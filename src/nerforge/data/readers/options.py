@@ -29,7 +29,15 @@ class ReadOptions:
         None, f"Input format: {', '.join(FORMATS)}, parquet, arrow (default: detect from name and content)."
     )
     token_column: int = _opt(0, "0-based column of the token (column files, CSV).")
-    tag_column: int = _opt(-1, "0-based column of the tag; negative counts from the end (default: the last).")
+    tag_column: int = _opt(-1, "0-based column of the tag; negative counts from the end (default: the last). "
+                           "Given more than once: several tag columns, each a layer (as --tag-columns).")
+    tag_columns: tuple[int, ...] | None = _opt(
+        None, "Several tag columns, each a layer of entities, comma-separated: 1,2 (column files, CSV; overrides "
+        "--tag-column).",
+    )
+    layer_names: tuple[str, ...] | None = _opt(
+        None, "Names of the layers of --tag-columns, comma-separated: skill,knowledge (default: each column's types).",
+    )
     separator: str | None = _opt(
         None, "Column separator: 'tab', 'space' (runs of whitespace) or a literal string (default: detect)."
     )
@@ -85,6 +93,19 @@ def problems(options: Any) -> list[str]:
         out.append(f"unknown tag scheme {options.scheme!r}; expected one of {', '.join(SCHEMES)}")
     if options.missing_tag not in MISSING_TAG_POLICIES:
         out.append(f"unknown missing_tag {options.missing_tag!r}; expected one of {', '.join(MISSING_TAG_POLICIES)}")
+    columns = options.tag_columns
+    if columns is not None:
+        if any(isinstance(c, bool) or not isinstance(c, int) for c in columns):
+            out.append(f"tag columns must be column numbers, got {list(columns)}")
+        elif len(set(columns)) != len(columns):
+            out.append(f"a tag column is listed twice: {list(columns)}")
+    if options.layer_names is not None:
+        if columns is None or len(columns) < 2:
+            out.append("layer names name the layers of several tag columns (--tag-columns 1,2)")
+        elif len(options.layer_names) != len(columns):
+            out.append(f"{len(options.layer_names)} layer names for {len(columns)} tag columns")
+        elif len(set(options.layer_names)) != len(options.layer_names):
+            out.append(f"a layer name is given twice: {list(options.layer_names)}")
     if options.separator == "":
         out.append("the column separator is empty; give 'tab', 'space' or a literal string")
     return out
