@@ -169,3 +169,12 @@ def test_a_docbin_span_group_is_a_layer(tmp_path: Path) -> None:
     (ex,) = read_corpus(path).examples
     assert ex.layers == ("ents", "sc") and ex.tags == ("B-ORG", "I-ORG", "O", "O", "B-LOC")
     assert Span(0, 1, "LOC", "sc") in (ex.spans or ()) and Span(0, 2, "ORG", "sc") in (ex.spans or ())
+
+
+def test_training_on_layered_data_says_it_learns_the_flat_view(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from nerforge.training.run import _warn_flat_view
+
+    examples = read_corpus(_two_columns(tmp_path), ReadOptions(tag_columns=(1, 2), lenient=True)).examples
+    with caplog.at_level("WARNING"):
+        _warn_flat_view(examples)
+    assert "2 layer(s) of entities (Skill, Knowledge)" in caplog.text and "1 of 3" in caplog.text

@@ -69,8 +69,27 @@ def data_files(config: TrainConfig) -> dict[str, list[Path]]:
 
 def read_splits(config: TrainConfig) -> dict[str, list[Example]]:
     """The splits of ``config.data``, read as IOB2 with the same reader options: several files per split, dev/test
-    carved from train by ``data.split``, seeded subsets by ``data.sample`` (:mod:`nerforge.data.splits`)."""
-    return read_data_splits(config.data)
+    carved from train by ``data.split``, seeded subsets by ``data.sample`` (:mod:`nerforge.data.splits`).
+
+    Data with several layers of entities, or overlapping ones, trains on its flat view (the first layer's outermost
+    entities: ``Example.tags``) until layered models exist; a warning says which entities are not learned."""
+    splits = read_data_splits(config.data)
+    _warn_flat_view(splits.get("train", []))
+    return splits
+
+
+def _warn_flat_view(examples: list[Example]) -> None:
+    from nerforge.data.layers import example_layers
+
+    layered = [ex for ex in examples if ex.spans is not None]
+    if not layered:
+        return
+    learned = sum(1 for ex in layered for s in ex.tags if s.startswith("B-"))
+    layers = list(dict.fromkeys(n for ex in layered for n in example_layers(ex)))
+    logger.warning("the training data has %d layer(s) of entities (%s) or overlapping entities: this model learns "
+                   "the flat view only (%s, outermost entities: %d of %d in the training data); one model for every "
+                   "layer is not there yet", len(layers), ", ".join(n or "unnamed" for n in layers),
+                   layers[0] or "the first layer", learned, sum(len(ex.spans or ()) for ex in layered))
 
 
 def _max_length(requested: int, tokenizer: Any, model_config: Any) -> int:
