@@ -178,3 +178,16 @@ def test_training_on_layered_data_says_it_learns_the_flat_view(tmp_path: Path, c
     with caplog.at_level("WARNING"):
         _warn_flat_view(examples)
     assert "2 layer(s) of entities (Skill, Knowledge)" in caplog.text and "1 of 3" in caplog.text
+
+
+def test_layer_picks_the_entities_a_flat_model_learns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _two_columns(tmp_path)
+    corpus = read_corpus(src, ReadOptions(tag_columns=(1, 2), lenient=True, layer="Knowledge"))
+    assert [ex.tags for ex in corpus.examples] == [("O", "O", "O", "B-Knowledge", "I-Knowledge", "O"),
+                                                   ("B-Knowledge", "O", "O")]  # fmt: skip
+    assert len(corpus.examples[0].spans or ()) == 2  # the other layer is still there
+    with pytest.raises(UsageError, match="has no layer 'skill'; it has 'Skill', 'Knowledge'"):
+        read_corpus(src, ReadOptions(tag_columns=(1, 2), lenient=True, layer="skill"))
+    assert main(["convert", str(src), str(tmp_path / "k.conll"), "--tag-columns", "1,2", "--lenient",
+                 "--layer", "nope"]) == 2  # fmt: skip
+    assert "has no layer 'nope'" in capsys.readouterr().err

@@ -70,3 +70,23 @@ def _layer_names(corpora: list[Corpus], columns: tuple[int, ...], given: tuple[s
                  for name, column in zip(names, columns, strict=True)]  # fmt: skip
     return names
 
+
+
+def select_layer(corpus: Corpus, layer: str) -> Corpus:
+    """``corpus`` with the tags of one layer (its outermost entities), the flat view a flat model learns; the spans
+    stay as they are.
+
+    Raises:
+        UsageError: the corpus has no such layer (the message lists those it has).
+    """
+    from nerforge.data.layers import example_layers, flatten, in_layer
+    from nerforge.data.schemes import spans_to_tags
+    from nerforge.errors import UsageError
+
+    have = list(dict.fromkeys(n for ex in corpus.examples for n in example_layers(ex)))
+    if layer not in have:
+        named = ", ".join(repr(n) for n in have if n) or "one unnamed layer"
+        raise UsageError(f"{corpus.path} has no layer {layer!r}; it has {named}")
+    examples = [replace(ex, tags=tuple(spans_to_tags(flatten(in_layer(ex.spans or (), layer)), len(ex.tokens))))
+                for ex in corpus.examples]  # fmt: skip
+    return replace(corpus, examples=examples)

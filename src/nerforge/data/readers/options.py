@@ -38,6 +38,10 @@ class ReadOptions:
     layer_names: tuple[str, ...] | None = _opt(
         None, "Names of the layers of --tag-columns, comma-separated: skill,knowledge (default: each column's types).",
     )
+    layer: str | None = _opt(
+        None, "The layer of entities a flat model learns and is scored on, from data with several (default: the "
+        "first; 'nerforge inspect' lists them).",
+    )
     separator: str | None = _opt(
         None, "Column separator: 'tab', 'space' (runs of whitespace) or a literal string (default: detect)."
     )

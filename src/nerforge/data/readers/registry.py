@@ -32,7 +32,7 @@ from nerforge.data.readers.csv_tokens import read_csv_tokens
 from nerforge.data.readers.docbin import DOCBIN_FORMAT, docbin_format, read_docbin
 from nerforge.data.readers.jsonl import read_json, read_jsonl
 from nerforge.data.readers.labels import finalize
-from nerforge.data.readers.layered import read_layers
+from nerforge.data.readers.layered import read_layers, select_layer
 from nerforge.data.readers.offsets import read_doccano, read_labelstudio, read_spacy
 from nerforge.data.readers.options import FORMATS, ReadOptions
 from nerforge.data.readers.source import Source, read_source
@@ -186,6 +186,8 @@ def read_corpus(path: str | Path, options: ReadOptions = ReadOptions()) -> Corpu
     name = str(path)
     if options.tag_columns is not None and len(options.tag_columns) == 1:
         options = replace(options, tag_column=options.tag_columns[0], tag_columns=None, layer_names=None)
+    if options.layer is not None:
+        return select_layer(read_corpus(path, replace(options, layer=None)), options.layer)
     if options.tag_columns:
         return read_layers(name, options, read_corpus)
     if options.format in (*ARROW_FORMATS, DOCBIN_FORMAT, BRAT_FORMAT):
