@@ -41,6 +41,7 @@ OUTPUT_NAME = "logits"
 # Keys of ModelMeta.extra.
 HEAD_META_KEY = "head"  # HeadSpec.to_dict()
 CRF_META_KEY = "crf"  # start/end/transitions scores for numpy Viterbi
+LAYER_CRFS_META_KEY = "layer_crfs"  # a layered model: the CRF scores of its layers after the first, in order
 ONNX_META_KEY = "onnx"  # file, opset, exporter, quantization, versions
 CALIBRATION_META_KEY = "calibration"  # temperature of the entity scores, fitted on dev, and the ECE before/after
 READING_META_KEY = "reading"  # reader options of the training data that differ from the defaults

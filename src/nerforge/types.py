@@ -136,9 +136,14 @@ class Entity:
     start: int
     end: int
     score: float
+    layer: str = ""  # a layered model's layer of entities ("" for a model of one layer)
 
     def to_dict(self) -> dict[str, object]:
-        return {"text": self.text, "label": self.label, "start": self.start, "end": self.end, "score": self.score}
+        out: dict[str, object] = {"text": self.text, "label": self.label, "start": self.start, "end": self.end,
+                                  "score": self.score}  # fmt: skip
+        if self.layer:
+            out["layer"] = self.layer
+        return out
 
 
 @dataclass

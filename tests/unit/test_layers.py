@@ -65,3 +65,17 @@ def test_an_example_without_spans_has_the_spans_of_its_tags() -> None:
     nested = Example(ex.tokens, ex.tags, spans=(Span(0, 3, "ORG", "outer"), Span(0, 1, "LOC", "inner")))
     assert layer_names(entity_spans(nested)) == ("outer", "inner")
     assert repr(Span(0, 1, "LOC")) == "Span(start=0, end=1, label='LOC')"
+
+
+@given(st.lists(st.integers(2, 7), min_size=2, max_size=4).flatmap(
+    lambda sizes: st.tuples(st.just(sizes), st.lists(st.tuples(*(st.integers(0, n - 1) for n in sizes)), min_size=1,
+                                                     max_size=6))))  # fmt: skip
+def test_a_layered_label_holds_every_layers_tag_id(case: tuple[list[int], list[tuple[int, ...]]]) -> None:
+    import torch
+
+    from nerforge.modeling.layered import combine_ids, split_ids
+
+    sizes, words = case
+    labels = torch.tensor([[combine_ids(list(w), sizes) for w in words] + [-100]])  # an ignored position at the end
+    for layer, ids in enumerate(split_ids(labels, sizes)):
+        assert ids[0, :-1].tolist() == [w[layer] for w in words] and ids[0, -1].item() == -100

@@ -164,3 +164,28 @@ def overlap_stats(examples: Iterable[Sequence[Span]]) -> OverlapStats:
     for spans in examples:
         stats.add(spans)
     return stats
+
+
+def layer_tags(example: Example, layers: Sequence[tuple[str, Sequence[str]]]) -> list[list[str]]:
+    """Each layer's IOB2 tags of ``example``, for a layered model's layers ``(name, tags)``: the layer's outermost
+    entities of the types the layer has (a layered model tags each layer flat; an entity nested inside another of its
+    own layer is not learned)."""
+    from nerforge.data.schemes import spans_to_tags
+    from nerforge.tags import tag_type
+
+    spans = entity_spans(example)
+    out = []
+    for name, tags in layers:
+        known = {tag_type(t) for t in tags} - {None}
+        out.append(spans_to_tags(flatten(s for s in in_layer(spans, name) if s.label in known), len(example.tokens)))
+    return out
+
+
+def qualified(tags: Sequence[str], layer: str) -> list[str]:
+    """IOB2 tags with their type named by layer (``B-Skill`` of layer ``skill``: ``B-skill/Skill``), so that a
+    layered model's layers are scored, analysed and reported as one flat tag set.
+
+    >>> qualified(["B-Skill", "O"], "skill")
+    ['B-skill/Skill', 'O']
+    """
+    return [t if t == "O" else f"{t[:2]}{layer}/{t[2:]}" for t in tags]

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from nerforge.data.layers import depths, in_layer, layer_names
+from nerforge.data.layers import depths, in_layer, layer_names, layer_tags, qualified
 from nerforge.evaluation.metrics import (
     AverageScores,
     TypeScores,
@@ -24,7 +25,7 @@ from nerforge.evaluation.metrics import (
     score_spans,
     scores_from_counts,
 )
-from nerforge.types import Span
+from nerforge.types import Example, Span
 
 OUTER, INNER = "outer", "inner"
 
@@ -95,3 +96,19 @@ def score_layered(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]]
     by_depth = {level: scores_from_counts(c["tp"], c["pred"], c["gold"]) for level, c in depth_counts.items()}
     return LayeredScores(micro=_pooled(pairs), macro=average_scores(pairs, weighted=False), per_layer=per_layer,
                          per_layer_type=per_layer_type, by_depth=by_depth, n_sentences=len(gold))  # fmt: skip
+
+
+
+def layer_sentences(examples: Sequence[Example], predictions: Sequence[Any],
+                    layers: Sequence[tuple[str, Sequence[str]]]) -> tuple[list[list[str]], list[list[str]]]:
+    """A layered model's gold and predicted tags as flat sequences, one per sentence and layer, their types named
+    by layer (:func:`nerforge.data.layers.qualified`): strict scores per ``layer/type``, pooled over the layers,
+    and the flat report (confusion, error analysis) come from these. ``predictions[i].layers`` holds each layer's
+    prediction of sentence ``i``."""
+    gold: list[list[str]] = []
+    pred: list[list[str]] = []
+    for ex, p in zip(examples, predictions, strict=True):
+        for (name, _), tags in zip(layers, layer_tags(ex, layers), strict=True):
+            gold.append(qualified(tags, name))
+            pred.append(qualified(p.layers[name].tags, name))
+    return gold, pred

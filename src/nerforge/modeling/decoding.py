@@ -7,7 +7,7 @@ prediction engine and the export's parity check), so a model is decoded the same
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,11 +23,13 @@ class WordPrediction:
 
     ``scores[i]`` is the model's probability of the tag it chose for word ``i`` (before IOB2 repair, which only
     changes a prefix). A word that got no subword piece has no probability of its own: it takes the score of the
-    previous word when it continues that word's entity, otherwise 0.0.
+    previous word when it continues that word's entity, otherwise 0.0. A layered model's prediction holds its first
+    layer's tags here and every layer's prediction in ``layers``, by name.
     """
 
     tags: tuple[str, ...]
     scores: tuple[float, ...]
+    layers: dict[str, WordPrediction] | None = field(default=None, compare=False)  # a layered model: every layer's
 
     def __len__(self) -> int:
         return len(self.tags)

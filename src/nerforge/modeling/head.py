@@ -64,6 +64,28 @@ class HeadSpec(BaseModel):
     context_sentences: int = Field(0, ge=0, le=8, strict=True, description="neighbouring sentences of the same "
                                    "document on each side, as unlabelled context")
     shape_dim: int = Field(DEFAULT_SHAPE_DIM, ge=1, strict=True, description="size of the projected shape features")
+    layers: tuple[tuple[str, tuple[str, ...]], ...] = Field(
+        (), description="set from the data, not by hand: a layered model's layers of entities, each its name and "
+        "IOB2 tags in output order (one tagger per layer on one encoder); () for one layer")
+
+    @field_validator("layers")
+    @classmethod
+    def _layers(cls, value: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        names = [name for name, _ in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a layer is named twice: {names}")
+        if value and (len(value) < 2 or any(not tags or tags[0] != "O" for _, tags in value)):
+            raise ValueError("a layered head has at least two layers, each with 'O' as its first tag")
+        return value
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.layers)
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Each layer's tag count: the widths of its slice of the logits, in order."""
+        return tuple(len(tags) for _, tags in self.layers)
 
     @field_validator("features")
     @classmethod
@@ -111,6 +133,8 @@ class HeadSpec(BaseModel):
             raise ValueError("model.crf labels words (first subwords); it cannot be combined with label_all_subwords")
         if self.crf and class_weights is not None:
             raise ValueError("model.class_weights weights the softmax loss; a CRF's sequence loss takes none")
+        if self.layers and class_weights is not None:
+            raise ValueError("model.class_weights is for a model of one layer of entities; this data has several")
 
     @classmethod
     def from_meta(cls, meta: Any) -> HeadSpec:
@@ -135,6 +159,8 @@ class HeadSpec(BaseModel):
         parts = [*self.features, "crf" if self.crf else PLAIN_HEAD]
         if self.context_sentences:
             parts.append(f"context{self.context_sentences}")
+        if self.layers:
+            parts.append(f"layers{len(self.layers)}")
         return "+".join(parts)
 
     @property
@@ -145,7 +171,7 @@ class HeadSpec(BaseModel):
     @property
     def custom_model(self) -> bool:
         """Whether the weights are a :class:`NerforgeTokenClassifier` rather than a plain HF token classifier."""
-        return bool(self.features) or self.crf
+        return bool(self.features) or self.crf or bool(self.layers)
 
     @property
     def uses_shape(self) -> bool:
@@ -188,5 +214,9 @@ class HeadSpec(BaseModel):
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """The saved form (``extra.head``, ``config.json`` ``head``): every key, features as a list."""
-        return self.model_dump(mode="json")
+        """The saved form (``extra.head``, ``config.json`` ``head``): every key, features as a list (``layers``
+        only for a layered head, so a flat model's saved form is what it was before layers existed)."""
+        out = self.model_dump(mode="json")
+        if not self.layers:
+            out.pop("layers")
+        return out

@@ -106,8 +106,13 @@ class NerforgeTokenClassifier(PreTrainedModel):
             rate = getattr(enc, "hidden_dropout_prob", 0.1)
         self.dropout = nn.Dropout(float(rate))
         self.shape = ShapeProjection(spec.shape_dim) if spec.uses_shape else None
-        self.classifier = nn.Linear(hidden + (spec.shape_dim if self.shape is not None else 0), len(tags))
-        self.crf = LinearChainCRF(tags) if spec.crf else None
+        width = sum(spec.layer_sizes) if spec.layers else len(tags)  # a layered head: every layer's logits, in order
+        self.classifier = nn.Linear(hidden + (spec.shape_dim if self.shape is not None else 0), width)
+        first = list(spec.layers[0][1]) if spec.layers else tags
+        self.crf = LinearChainCRF(first) if spec.crf else None
+        # the other layers' CRFs (a layered head): the first layer's stays ``crf``, so a flat model's weights keep
+        # their names
+        self.layer_crfs = nn.ModuleList(LinearChainCRF(list(t)) for _, t in spec.layers[1:]) if spec.crf else None
         self._std = float(getattr(enc, "initializer_range", 0.02))
         self.post_init()
 
@@ -144,7 +149,9 @@ class NerforgeTokenClassifier(PreTrainedModel):
             hidden = torch.cat([hidden, self.shape(ids)], dim=-1)
         logits = self.classifier(hidden)
         loss = None
-        if labels is not None:
+        if labels is not None and self.spec.layers:
+            loss = self._layered_loss(logits, labels)
+        elif labels is not None:
             if self.crf is not None:
                 loss = self.crf.loss(logits, labels)
             else:
@@ -152,6 +159,26 @@ class NerforgeTokenClassifier(PreTrainedModel):
                     logits.view(-1, self.num_tags).float(), labels.view(-1), ignore_index=IGNORE_INDEX
                 )
         return TokenClassifierOutput(loss=loss, logits=logits)
+
+    def _layered_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The sum of each layer's loss on its slice of the logits; ``labels`` hold every layer's tag id at once
+        (:func:`nerforge.modeling.layered.combine_ids`)."""
+        from nerforge.modeling.layered import split_ids
+
+        total = logits.new_zeros((), dtype=torch.float32)
+        offset = 0
+        crfs = [self.crf, *(self.layer_crfs or ())]
+        for layer, (size, ids) in enumerate(zip(self.spec.layer_sizes, split_ids(labels, self.spec.layer_sizes),
+                                                strict=True)):  # fmt: skip
+            part = logits[..., offset : offset + size]
+            offset += size
+            crf = crfs[layer] if self.crf is not None else None
+            if crf is not None:
+                total = total + crf.loss(part, ids)
+            else:
+                total = total + nn.functional.cross_entropy(part.reshape(-1, size).float(), ids.reshape(-1),
+                                                            ignore_index=IGNORE_INDEX)  # fmt: skip
+        return total
 
 
 def encoder_config(source: str | Path | Any) -> Any:

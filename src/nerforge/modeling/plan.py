@@ -34,7 +34,7 @@ from nerforge.alignment import (
     word_pieces,
 )
 from nerforge.errors import ModelError
-from nerforge.model_dir import CRF_META_KEY, FEATURES_INPUT, INPUT_NAMES
+from nerforge.model_dir import CRF_META_KEY, FEATURES_INPUT, INPUT_NAMES, LAYER_CRFS_META_KEY
 from nerforge.modeling.context import SentenceContext, encode_in_context, sentence_contexts
 from nerforge.modeling.decoding import WordPrediction, decode_words, pad_batch, softmax
 from nerforge.modeling.features import feature_row, shape_ids
@@ -102,7 +102,7 @@ class HeadPlan:
 
     Attributes:
         spec: the head options.
-        tags: IOB2 tags in id order.
+        tags: IOB2 tags in id order (a layered head's first layer's; ``spec.layers`` has every layer's).
         max_length: subwords per window, special tokens included.
         stride: subwords shared by consecutive windows.
         crf: the CRF's scores (required to decode when ``spec.crf``).
@@ -113,6 +113,7 @@ class HeadPlan:
     max_length: int
     stride: int
     crf: CrfScores | None = field(default=None, compare=False)
+    layer_crfs: tuple[CrfScores, ...] = field(default=(), compare=False)  # a layered head's layers after the first
 
     @classmethod
     def from_meta(cls, meta: Any, model: Any = None) -> HeadPlan:
@@ -131,7 +132,21 @@ class HeadPlan:
         raw = module.export_scores() if module is not None else (asdict(table) if table is not None else None)
         if raw is None:
             raise ModelError(f"head {spec.name!r}: nerforge.json has no CRF scores (extra.{CRF_META_KEY})")
-        return plan.with_crf(raw)
+        plan = plan.with_crf(raw)
+        if spec.layers:
+            modules = getattr(model, "layer_crfs", None)
+            others = [m.export_scores() for m in modules] if modules else meta.extra.get(LAYER_CRFS_META_KEY)
+            if not isinstance(others, list) or len(others) != len(spec.layers) - 1:
+                raise ModelError(f"head {spec.name!r}: nerforge.json lacks the CRF scores of its layers "
+                                 f"(extra.{LAYER_CRFS_META_KEY})")  # fmt: skip
+            plan = plan.with_layer_crfs(others)
+        return plan
+
+    def with_layer_crfs(self, raws: Sequence[Mapping[str, Any] | CrfScores]) -> HeadPlan:
+        """This plan with the CRF scores of a layered head's layers after the first."""
+        scores = tuple(r if isinstance(r, CrfScores) else CrfScores.from_dict(r, size)
+                       for r, size in zip(raws, self.spec.layer_sizes[1:], strict=True))  # fmt: skip
+        return replace(self, layer_crfs=scores)
 
     def with_crf(self, raw: Mapping[str, Any] | CrfScores) -> HeadPlan:
         """This plan with CRF scores (a :class:`CrfScores` or the dict that ``LinearChainCRF.export_scores`` gives)."""
@@ -141,7 +156,16 @@ class HeadPlan:
     def for_model(self, model: Any) -> HeadPlan:
         """This plan with the current CRF scores of a PyTorch ``model`` (unchanged without a CRF)."""
         module = getattr(model, "crf", None)
-        return self.with_crf(module.export_scores()) if self.spec.crf and module is not None else self
+        plan = self.with_crf(module.export_scores()) if self.spec.crf and module is not None else self
+        others = getattr(model, "layer_crfs", None)
+        if self.spec.crf and others:
+            plan = plan.with_layer_crfs([m.export_scores() for m in others])
+        return plan
+
+    @property
+    def num_outputs(self) -> int:
+        """The model's logits per position: the tags of every layer."""
+        return sum(self.spec.layer_sizes) if self.spec.layers else len(self.tags)
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -162,14 +186,14 @@ class HeadPlan:
 
     def parameters(self, hidden: int) -> int:
         """Parameters of the head on an encoder of ``hidden`` units (classifier, shape projection, CRF scores)."""
-        n = len(self.tags)
+        n = self.num_outputs
         shape = self.spec.shape_dim if self.spec.uses_shape else 0
         return (hidden + shape + 1) * n + shape * 16 + (n * n + 2 * n if self.spec.crf else 0)
 
     def training_bytes_per_token(self) -> int:
         """Bytes autograd keeps per window position for the head: the logits, their log-softmax and gradient, and
         with a CRF its forward sums (a few ``(batch, tags)`` tensors per word: linear in the tag count)."""
-        return 4 * len(self.tags) * (3 + (6 if self.spec.crf else 0))
+        return 4 * self.num_outputs * (3 + (6 if self.spec.crf else 0))
 
     def decode_bytes(self) -> int:
         """Transient bytes of decoding: a CRF's Viterbi step holds ``(chains, tags, tags)`` float64 candidates and
@@ -262,6 +286,8 @@ class HeadPlan:
         """
         if self.spec.crf and self.crf is None:
             raise ModelError(f"head {self.spec.name!r} has a CRF but no CRF scores")
+        if self.spec.layers:
+            return self._decode_layers(encoded, logits)
         tag_ids = [np.full(n, -1, dtype=np.int64) for n in encoded.lengths]
         probs = [np.zeros(n, dtype=np.float64) for n in encoded.lengths]
         chains = []
@@ -279,3 +305,21 @@ class HeadPlan:
             tag_ids[ex][words] = best
             probs[ex][words] = p[np.arange(len(best)), best]
         return [decode_words(t.tolist(), p.tolist(), self.tags) for t, p in zip(tag_ids, probs, strict=True)]
+
+    def _decode_layers(self, encoded: Encoded, logits: Sequence[np.ndarray]) -> list[WordPrediction]:
+        """A layered head: each layer decoded on its slice of the logits with its own CRF; the first layer's
+        prediction carries every layer's in ``layers``."""
+        if self.spec.crf and len(self.layer_crfs) != len(self.spec.layers) - 1:
+            raise ModelError(f"head {self.spec.name!r} has CRFs but not the scores of every layer")
+        flat_spec = self.spec.model_copy(update={"layers": ()})
+        per_layer: dict[str, list[WordPrediction]] = {}
+        offset = 0
+        crfs = [self.crf, *self.layer_crfs]
+        for k, (name, tags) in enumerate(self.spec.layers):
+            size = len(tags)
+            layer_plan = replace(self, spec=flat_spec, tags=tags, crf=crfs[k] if self.spec.crf else None, layer_crfs=())
+            per_layer[name] = layer_plan.decode(encoded, [np.asarray(x)[..., offset : offset + size] for x in logits])
+            offset += size
+        first = per_layer[self.spec.layers[0][0]]
+        return [WordPrediction(p.tags, p.scores, layers={name: preds[i] for name, preds in per_layer.items()})
+                for i, p in enumerate(first)]  # fmt: skip

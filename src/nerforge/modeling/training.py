@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from nerforge.alignment import IGNORE_INDEX, EncodedWindow
-from nerforge.model_dir import CRF_META_KEY, HEAD_META_KEY
+from nerforge.model_dir import CRF_META_KEY, HEAD_META_KEY, LAYER_CRFS_META_KEY
 from nerforge.modeling.head import HeadSpec
 
 logger = logging.getLogger(__name__)
@@ -91,4 +91,7 @@ def head_meta(spec: HeadSpec, model: Any) -> tuple[str, dict[str, Any]]:
     crf = getattr(model, "crf", None)
     if crf is not None:
         extra[CRF_META_KEY] = crf.export_scores()
+    others = getattr(model, "layer_crfs", None)
+    if others:
+        extra[LAYER_CRFS_META_KEY] = [c.export_scores() for c in others]
     return spec.name, extra

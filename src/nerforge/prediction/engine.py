@@ -205,7 +205,7 @@ class Engine:
                 self.meta.max_length,
             )
         logits: list[Any] = [None] * len(encoded.windows)
-        num_tags = len(self.meta.tags)
+        num_tags = self.plan.num_outputs
         for rows in batches_by_length([len(w.input_ids) for w in encoded.windows], self.batch_size):
             inputs = self.plan.batch_inputs(encoded, rows, self.pad_id)
             out = checked_logits(self.backend.logits(inputs), inputs["input_ids"], num_tags)

@@ -178,14 +178,24 @@ def evaluate(
     tokens = [list(ex.tokens) for ex in examples]
     predictions = tagger.predict_words(tokens, doc_ids=[ex.doc_id for ex in examples])  # context, if the model reads it
     calibration = entity_calibration(examples, predictions, tagger.meta.score_calibration)
+    gold: list[list[str]] = [list(ex.tags) for ex in examples]
+    pred: list[list[str]] = [list(p.tags) for p in predictions]
+    title = f"Evaluation of {model.name} on {data.name}"
+    layers = tagger.plan.spec.layers
+    if layers:  # every layer scored, its types named by layer; each sentence counted once per layer
+        from nerforge.evaluation.nested import layer_sentences
+
+        gold, pred = layer_sentences(examples, predictions, layers)
+        tokens = [t for t in tokens for _ in layers]
+        title += f" ({len(layers)} layers of entities: {', '.join(n for n, _ in layers)}; a sentence counts once per layer)"
     with atomic_directory(out, kind=EVALUATION_REPORT) as tmp:
         result, _, written = write_evaluation(
             tmp,
-            [list(ex.tags) for ex in examples],
-            [list(p.tags) for p in predictions],
+            gold,
+            pred,
             tokens,
             load_epochs(model),
-            title=f"Evaluation of {model.name} on {data.name}",
+            title=title,
             make_plots=make_plots,
             losses=load_losses(model),
             final_dir=out,

@@ -184,8 +184,9 @@ def load_onnx_backend(
         settings = SessionSettings(providers=_providers_for(device))
     from nerforge.modeling.plan import HeadPlan
 
-    backend = OnnxBackend(onnx_file(directory, meta), settings, inputs=HeadPlan.from_meta(meta).input_names)
-    _check_output_width(backend, meta)
+    plan = HeadPlan.from_meta(meta)
+    backend = OnnxBackend(onnx_file(directory, meta), settings, inputs=plan.input_names)
+    _check_output_width(backend, meta, plan.num_outputs)
     return backend
 
 
@@ -197,10 +198,9 @@ def _providers_for(device: str) -> tuple[str, ...]:
     raise UsageError(f"the ONNX backend runs on 'cpu' or 'cuda', not {device!r}")
 
 
-def _check_output_width(backend: OnnxBackend, meta: ModelMeta) -> None:
+def _check_output_width(backend: OnnxBackend, meta: ModelMeta, expected: int) -> None:
+    """``expected``: the tags of every layer of the model's head (``len(meta.tags)`` for one layer)."""
     shape = next(o.shape for o in backend.session.get_outputs() if o.name == OUTPUT_NAME)
     width = shape[-1] if shape else None
-    if isinstance(width, int) and width != len(meta.tags):
-        raise ModelError(
-            f"{backend.path}: the graph predicts {width} labels but nerforge.json lists {len(meta.tags)} tags"
-        )
+    if isinstance(width, int) and width != expected:
+        raise ModelError(f"{backend.path}: the graph predicts {width} labels but nerforge.json lists {expected} tags")

@@ -47,12 +47,21 @@ def entities_from_words(
     """
     if len(words) != len(prediction.tags):
         raise ValueError(f"{len(words)} words but {len(prediction.tags)} predicted tags")
+    if prediction.layers:  # a layered model: each layer's entities, named by their layer, in text order
+        found = [e for name, p in prediction.layers.items() for e in _entities(text, words, p, calibration, name)]
+        order = {name: k for k, name in enumerate(prediction.layers)}
+        return sorted(found, key=lambda e: (e.start, -e.end, order[e.layer]))
+    return _entities(text, words, prediction, calibration, "")
+
+
+def _entities(text: str, words: Sequence[Word], prediction: WordPrediction, calibration: tuple[float, float],
+              layer: str) -> list[Entity]:
     out: list[Entity] = []
     for span in tags_to_spans(prediction.tags):
         start, end = words[span.start].start, words[span.end - 1].end
         scores = prediction.scores[span.start : span.end]
         score = apply_temperature(sum(scores) / len(scores), *calibration)
-        out.append(Entity(text[start:end], span.label, start, end, round(score, 6)))
+        out.append(Entity(text[start:end], span.label, start, end, round(score, 6), layer))
     return out
 
 
@@ -215,16 +224,14 @@ class Tagger:
         entity spans a cut: each segment's tags are valid IOB2 on their own)."""
         text_parts: list[str] = []
         words: list[Word] = []
-        tags: list[str] = []
-        scores: list[float] = []
+        parts: list[WordPrediction] = []
         for offset, segment, seg_words, prediction, last in self._iter_segments(texts, total):
             text_parts.append(segment)
             words.extend(Word(w.text, w.start + offset, w.end + offset) for w in seg_words)
-            tags.extend(prediction.tags)
-            scores.extend(prediction.scores)
+            parts.append(prediction)
             if last:
-                yield "".join(text_parts), words, WordPrediction(tuple(tags), tuple(scores))
-                text_parts, words, tags, scores = [], [], [], []
+                yield "".join(text_parts), words, joined(parts)
+                text_parts, words, parts = [], [], []
 
     def _iter_segments(
         self, texts: Iterable[str], total: int | None
@@ -284,6 +291,16 @@ class Tagger:
     def iter_predict_words(self, examples: Iterable[Sequence[str]], *, total: int | None = None) -> Iterator[WordPrediction]:
         """Like :meth:`predict_words`, reading ``examples`` lazily."""
         return self.engine.predict(examples, total=total)
+
+
+def joined(parts: Sequence[WordPrediction]) -> WordPrediction:
+    """The predictions of consecutive segments of one text as one (a layered model's layers joined alike)."""
+    tags = tuple(t for p in parts for t in p.tags)
+    scores = tuple(x for p in parts for x in p.scores)
+    layers = None
+    if parts and parts[0].layers:
+        layers = {name: joined([p.layers[name] for p in parts if p.layers]) for name in parts[0].layers}
+    return WordPrediction(tags, scores, layers=layers)
 
 
 def check_model(model: Any, meta: ModelMeta) -> None:

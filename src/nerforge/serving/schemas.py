@@ -51,6 +51,8 @@ class EntityOut(BaseModel):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     score: float
+    layer: str | None = Field(None, description="The entity's layer, from a model of several layers of entities "
+                              "(whose entities may overlap); null from a model of one.")
 
     @classmethod
     def from_entity(cls, entity: Entity) -> EntityOut:
@@ -61,6 +63,7 @@ class EntityOut(BaseModel):
             start=int(entity.start),
             end=int(entity.end),
             score=score if math.isfinite(score) else 0.0,
+            layer=entity.layer or None,
         )
 
 

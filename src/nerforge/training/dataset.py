@@ -153,6 +153,24 @@ def _label_ids(example: Example, label2id: Mapping[str, int], continuation: bool
     return ids, cont
 
 
+def _layered_label_ids(example: Example, layers: Sequence[tuple[str, Sequence[str]]],
+                       continuation: bool) -> tuple[list[int], list[int] | None]:
+    """Every layer's tag id of each word in one integer (:func:`nerforge.modeling.layered.combine_ids`)."""
+    from nerforge.data.layers import layer_tags
+    from nerforge.modeling.layered import combine_ids
+
+    sizes = [len(tags) for _, tags in layers]
+    ids = [{tag: i for i, tag in enumerate(tags)} for _, tags in layers]
+    per_layer = layer_tags(example, layers)
+    words = range(len(example.tokens))
+    first = [combine_ids([m[t[w]] for m, t in zip(ids, per_layer, strict=True)], sizes) for w in words]
+    cont = None
+    if continuation:
+        cont = [combine_ids([m[continuation_tag(t[w])] for m, t in zip(ids, per_layer, strict=True)], sizes)
+                for w in words]  # fmt: skip
+    return first, cont
+
+
 def _unseen_entities(example: Example, pieces: Sequence[Sequence[int]]) -> int:
     return sum(
         1 for span in strict_tags_to_spans(example.tags) if all(not pieces[w] for w in range(span.start, span.end))
@@ -189,7 +207,10 @@ def build_split(
         raise ConfigError(f"model.max_length {plan.max_length} leaves no room beside {specials.count} special tokens")
     examples = list(examples)
     sentences = [ex.tokens for ex in examples]
-    labels = [_label_ids(ex, label2id, label_all_subwords) for ex in examples]
+    if plan.spec.layers:
+        labels = [_layered_label_ids(ex, plan.spec.layers, label_all_subwords) for ex in examples]
+    else:
+        labels = [_label_ids(ex, label2id, label_all_subwords) for ex in examples]
     contexts = plan.contexts(sentences, [ex.doc_id for ex in examples])
     if contexts is not None:
         with_context = sum(1 for c in contexts if c.left or c.right)

@@ -56,7 +56,19 @@ def score_dev(model: Any, prepared: Prepared) -> tuple[EvalResult, list[Any]]:
     examples = prepared.features["dev"].examples
     with full_precision(model):  # during bf16 training too: scored as the saved float32 model will be
         predicted = predict_examples(model, prepared.tokenizer, prepared.plan, examples)
+    if prepared.plan.spec.layers:
+        return score_layers(examples, predicted, prepared.plan.spec.layers), predicted
     return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted]), predicted
+
+
+def score_layers(examples: list[Example], predicted: list[Any], layers: Any) -> EvalResult:
+    """A layered model's scores: strict entity scores per ``layer/type`` and pooled over the layers
+    (:func:`nerforge.evaluation.nested.layer_sentences`), counted per sentence, not per sentence and layer."""
+    from nerforge.evaluation.nested import layer_sentences
+
+    gold, pred = layer_sentences(examples, predicted, layers)
+    return dataclasses.replace(evaluate(gold, pred), n_sentences=len(examples),
+                               n_tokens=sum(len(ex.tokens) for ex in examples))
 
 
 def fit_calibration(examples: list[Example], predicted: list[Any]) -> dict[str, Any]:

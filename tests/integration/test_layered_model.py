@@ -1,0 +1,90 @@
+"""A layered model (issue 28, item 2): data with two tag columns trains one model, one encoder and a tagger per
+layer, that predicts both layers, their entities overlapping; a model that learned one layer only fails here."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from nerforge.cli import main
+
+TECH = ["Python", "Docker", "Kubernetes", "Rust", "Java", "Go"]
+VERBS = ["building", "testing", "deploying", "running"]
+
+
+def _sentence(rng: random.Random) -> list[tuple[str, str, str]]:
+    """``We like building Python services .``: a skill span (verb .. services) with a knowledge span inside."""
+    verb, tech = rng.choice(VERBS), rng.choice(TECH)
+    rows = [("We", "O", "O"), ("like", "O", "O"), (verb, "B-Skill", "O"), (tech, "I-Skill", "B-Knowledge"),
+            ("services", "I-Skill", "O"), ("and", "O", "O"), (rng.choice(TECH), "O", "B-Knowledge"), (".", "O", "O")]
+    return rows
+
+
+def _write(path: Path, n: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    blocks = ["\n".join("\t".join(row) for row in _sentence(rng)) for _ in range(n)]
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def layered(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> Path:
+    folder = tmp_path_factory.mktemp("layered")
+    train, dev = _write(folder / "train.conll", 64, 1), _write(folder / "dev.conll", 16, 2)
+    out = folder / "model"
+    code = main(["train", "--train", str(train), "--dev", str(dev), "--output", str(out), "--model", str(tiny_encoder),
+                 "--epochs", "12", "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
+                 "--no-progress", "--tag-column", "1", "--tag-column", "2", "--layer-names", "skill,knowledge"])  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_a_two_column_file_trains_one_model_of_both_layers(layered: Path) -> None:
+    meta = json.loads((layered / "nerforge.json").read_text(encoding="utf-8"))
+    head = meta["extra"]["head"]
+    assert [name for name, _ in head["layers"]] == ["skill", "knowledge"]
+    assert meta["head"].endswith("+layers2") and len(meta["extra"]["layer_crfs"]) == 1
+    dev = meta["metrics"]["dev"]
+    assert set(dev["per_type"]) == {"skill/Skill", "knowledge/Knowledge"}
+    assert dev["per_type"]["knowledge/Knowledge"]["f1"] > 0.8 and dev["per_type"]["skill/Skill"]["f1"] > 0.8
+
+
+def test_the_layered_model_predicts_both_layers_overlapping(layered: Path, tmp_path: Path) -> None:
+    from nerforge.prediction.tagger import Tagger
+
+    tagger = Tagger.load(layered)
+    text = "We like testing Docker services and Rust ."
+    found = {(e.text, e.label, e.layer) for e in tagger.predict_text(text)}
+    assert ("testing Docker services", "Skill", "skill") in found
+    assert ("Docker", "Knowledge", "knowledge") in found and ("Rust", "Knowledge", "knowledge") in found
+    out = tmp_path / "pred.jsonl"
+    (tmp_path / "in.txt").write_text(text + "\n", encoding="utf-8")
+    assert main(["predict", str(layered), str(tmp_path / "in.txt"), "-o", str(out)]) == 0
+    record = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert {e.get("layer") for e in record["entities"]} == {"skill", "knowledge"}
+
+
+def test_evaluate_scores_every_layer(layered: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    test = _write(tmp_path / "test.conll", 12, 3)
+    assert main(["evaluate", str(layered), str(test), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["per_type"]) == {"skill/Skill", "knowledge/Knowledge"}
+
+
+def test_the_onnx_export_of_a_layered_model_tags_both_layers_alike(layered: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from nerforge.prediction.tagger import Tagger
+
+    onnx = tmp_path / "onnx"
+    assert main(["export", str(layered), "--onnx", "--output", str(onnx)]) == 0  # the parity check runs inside
+    text = "We like deploying Go services and Java ."
+    torch_found = Tagger.load(layered).predict_text(text)
+    onnx_found = Tagger.load(onnx, backend="onnx").predict_text(text)
+    assert [(e.text, e.label, e.layer) for e in onnx_found] == [(e.text, e.label, e.layer) for e in torch_found]
+    assert {e.layer for e in onnx_found} == {"skill", "knowledge"}
+    int8 = tmp_path / "int8"
+    assert main(["export", str(layered), "--onnx", "--quantize", "int8", "--output", str(int8)]) == 0
+    assert {e.layer for e in Tagger.load(int8, backend="onnx").predict_text(text)} == {"skill", "knowledge"}
