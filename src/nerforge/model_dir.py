@@ -133,7 +133,18 @@ class ModelMeta:
 
     @property
     def types(self) -> list[str]:
-        return sorted({tag_type(t) for t in self.tags if t != "O"})
+        """The entity types the model predicts (of every layer, for a layered model), sorted."""
+        tags = [t for _, layer_tags in self.layers for t in layer_tags] or self.tags
+        return sorted({tag_type(t) for t in tags if t != "O"})
+
+    @property
+    def layers(self) -> list[tuple[str, list[str]]]:
+        """A layered model's layers of entities, each its name and tags (``[]`` for a model of one layer)."""
+        raw = self.extra.get(HEAD_META_KEY)
+        layers = raw.get("layers") if isinstance(raw, dict) else None
+        if not isinstance(layers, list):
+            return []
+        return [(str(name), [str(t) for t in tags]) for name, tags in layers]
 
     @property
     def head_section(self) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ from nerforge.serving.schemas import (
     EntitiesResponse,
     ErrorResponse,
     HealthResponse,
+    LayerInfo,
     Limits,
     ModelResponse,
     TextRequest,
@@ -144,6 +145,7 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
                           max_texts=limits.max_texts, max_csv_rows=limits.max_csv_rows,
                           request_timeout_s=limits.request_timeout_s, allow_private_urls=limits.allow_private_urls,
                           max_csv_jobs=limits.max_csv_jobs),
+            layers=[LayerInfo(name=name, labels=list(types)) for name, types in info.layers],
         )
 
     @app.post(

@@ -31,11 +31,13 @@ class ModelInfo:
     base_model: str = ""
     model_version: str = ""  # ModelMeta.model_version: the one name of this model's version everywhere
     trained_with: str = ""  # the nerforge version that trained it
+    layers: tuple[tuple[str, tuple[str, ...]], ...] = ()  # a layered model: each layer's name and entity types
 
     @property
     def labels(self) -> list[str]:
-        """The entity types (tags without their ``B-``/``I-`` prefix), sorted."""
-        return sorted({t.split("-", 1)[1] if "-" in t else t for t in self.tags if t != "O"})
+        """The entity types (tags without their ``B-``/``I-`` prefix; of every layer), sorted."""
+        every = {t.split("-", 1)[1] if "-" in t else t for t in self.tags if t != "O"}
+        return sorted(every.union(*(set(types) for _, types in self.layers)))
 
     @classmethod
     def from_meta(cls, name: str, meta: ModelMeta, *, backend: str | None = None) -> ModelInfo:
@@ -47,6 +49,7 @@ class ModelInfo:
             base_model=meta.base_model,
             model_version=meta.model_version,
             trained_with=meta.nerforge_version,
+            layers=tuple((name, tuple(sorted({t[2:] for t in tags if t != "O"}))) for name, tags in meta.layers),
         )
 
 

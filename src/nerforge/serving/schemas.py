@@ -51,8 +51,10 @@ class EntityOut(BaseModel):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     score: float
-    layer: str | None = Field(None, description="The entity's layer, from a model of several layers of entities "
-                              "(whose entities may overlap); null from a model of one.")
+    # absent (not null) from a model of one layer: its answers are what they were before layers existed
+    layer: str | None = Field(None, exclude_if=lambda value: value is None,
+                              description="The entity's layer, from a model of several layers of entities (whose "
+                              "entities may overlap); absent from a model of one.")
 
     @classmethod
     def from_entity(cls, entity: Entity) -> EntityOut:
@@ -150,6 +152,11 @@ class Limits(BaseModel):
     max_csv_jobs: int
 
 
+class LayerInfo(BaseModel):
+    name: str
+    labels: list[str]
+
+
 class ModelResponse(BaseModel):
     """What the served model predicts and how well it did when it was evaluated."""
 
@@ -164,6 +171,8 @@ class ModelResponse(BaseModel):
     trained_with: str = Field("", description="The nerforge version that trained the model, when known.")
     version: str = Field(description="The nerforge version serving it.")
     limits: Limits
+    layers: list[LayerInfo] = Field(default_factory=list, description="A model of several layers of entities (whose "
+                                    "entities may overlap): each layer and its types, in order; empty otherwise.")
 
 
 class BatchingStats(BaseModel):

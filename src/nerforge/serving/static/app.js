@@ -129,7 +129,23 @@
   // ---- rendering ------------------------------------------------------------------------------------------
   const visible = (e) => !state.hidden.has(e.label) && Number(e.score) >= state.minScore;
 
+  // A layered model's entities overlap across layers: the text once per layer, each row named by its layer, so
+  // that an entity inside another (a knowledge term inside a skill) is as legible as the one around it.
   function highlight(text, entities) {
+    const layers = [...new Set(entities.filter((e) => e.layer).map((e) => e.layer))];
+    if (!layers.length) return highlightRow(text, entities);
+    const fragment = document.createDocumentFragment();
+    for (const layer of layers) {
+      const row = el("div", "layer-row");
+      row.dataset.layer = layer;
+      row.appendChild(el("span", "layer-name", layer));
+      row.appendChild(highlightRow(text, entities.filter((e) => e.layer === layer)));
+      fragment.appendChild(row);
+    }
+    return fragment;
+  }
+
+  function highlightRow(text, entities) {
     const fragment = document.createDocumentFragment();
     for (const piece of E.segments(text, entities)) {
       if (!piece.entity) {
@@ -141,6 +157,7 @@
       const mark = el("mark", "entity");
       mark.dataset.label = entity.label;
       mark.dataset.score = String(entity.score);
+      if (entity.layer) mark.dataset.layer = entity.layer;
       mark.tabIndex = 0;
       mark.style.setProperty("--entity-colour", colourOf(entity.label));
       mark.setAttribute("aria-label", `${piece.text}: ${entity.label}, score ${score}`);
@@ -504,8 +521,10 @@
       const info = await (await api("/v1/model")).json();
       state.limits = info.limits;
       info.labels.forEach(colourOf);
-      $("model-line").textContent =
-        `Model: ${info.name}, ${info.labels.length} entity types (${info.labels.join(", ")}).`;
+      const layers = (info.layers || []).map((l) => `${l.name}: ${l.labels.join(", ")}`).join("; ");
+      $("model-line").textContent = layers
+        ? `Model: ${info.name}, ${info.labels.length} entity types in ${info.layers.length} layers (${layers}).`
+        : `Model: ${info.name}, ${info.labels.length} entity types (${info.labels.join(", ")}).`;
       updateCount();
     } catch (error) {
       $("model-line").textContent = `Model information unavailable: ${error.message}`;
