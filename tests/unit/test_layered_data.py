@@ -194,3 +194,66 @@ def test_layer_picks_the_entities_a_flat_model_learns(tmp_path: Path, capsys: py
     assert main(["convert", str(src), str(tmp_path / "k.conll"), "--tag-columns", "1,2", "--lenient",
                  "--layer", "nope"]) == 2  # fmt: skip
     assert "has no layer 'nope'" in capsys.readouterr().err
+
+
+def _layered_entities(text: str) -> list:
+    from nerforge.types import Entity
+
+    skill = text.index("testing Docker services")
+    docker, rust = text.index("Docker"), text.index("Rust")
+    return [Entity("testing Docker services", "Skill", skill, skill + 23, 0.9, "skill"),
+            Entity("Docker", "Knowledge", docker, docker + 6, 0.8, "knowledge"),
+            Entity("Rust", "Knowledge", rust, rust + 4, 0.7, "knowledge")]  # fmt: skip
+
+
+def test_tool_formats_keep_a_layered_models_overlapping_entities(tmp_path: Path) -> None:
+    from nerforge.prediction.annotation_formats import doccano_line, label_studio_task
+    from nerforge.prediction.io import InputRecord
+
+    text = "🚀 We like testing Docker services and Rust ."
+    record = InputRecord(index=0, text=text, line=1, fields={})
+    entities = _layered_entities(text)
+    task = label_studio_task(record, entities)
+    assert [r["from_name"] for r in task["predictions"][0]["result"]] == ["skill", "knowledge", "knowledge"]
+    # the prediction, accepted as an annotation, reads back into the same two layers
+    task["annotations"] = [{"result": task["predictions"][0]["result"]}]
+    (tmp_path / "ls.json").write_text(json.dumps([task]), encoding="utf-8")
+    (ex,) = read_corpus(tmp_path / "ls.json").examples
+    assert ex.layers == ("skill", "knowledge") and len(ex.spans or ()) == 3
+    (tmp_path / "dc.jsonl").write_text(json.dumps(doccano_line(record, entities)) + "\n", encoding="utf-8")
+    (ex,) = read_corpus(tmp_path / "dc.jsonl").examples  # doccano has no layers: one layer, nesting kept
+    assert {(s.label, s.end - s.start) for s in ex.spans or ()} == {("Skill", 3), ("Knowledge", 1)}
+
+
+def test_a_docbin_of_a_layered_model_holds_each_layer_as_a_span_group(tmp_path: Path) -> None:
+    pytest.importorskip("spacy")
+    from nerforge.prediction.annotation_formats import write_docbin
+    from nerforge.prediction.io import InputRecord
+
+    text = "We like testing Docker services and Rust ."
+    path = tmp_path / "out.spacy"
+    assert write_docbin(path, [(InputRecord(index=0, text=text, line=1, fields={}), _layered_entities(text))]) == (1, 0)
+    (ex,) = read_corpus(path).examples
+    assert ex.layers == ("skill", "knowledge")  # doc.ents repeats the first layer: not a layer of its own
+    assert ex.tags == ("O", "O", "B-Skill", "I-Skill", "I-Skill", "O", "O", "O")
+    assert {(s.label, s.layer) for s in ex.spans or ()} == {("Skill", "skill"), ("Knowledge", "knowledge")}
+
+
+def test_label_studio_backend_answers_each_layer_in_its_own_control_when_the_project_has_one() -> None:
+    pytest.importorskip("fastapi")
+    from nerforge.prediction.annotation_formats import label_studio_prediction
+    from nerforge.serving.label_studio import parse_label_config
+
+    text = "We like testing Docker services and Rust ."
+    two = parse_label_config('<View><Labels name="skill" toName="text"><Label value="Skill"/></Labels>'
+                             '<Labels name="knowledge" toName="text"><Label value="knowledge"/></Labels>'
+                             '<Text name="text" value="$text"/></View>')  # fmt: skip
+    result = label_studio_prediction(_layered_entities(text), from_name=two.from_name, to_name=two.to_name,
+                                     label_for=two.label_for, controls=frozenset(two.controls))["result"]  # fmt: skip
+    assert [(r["from_name"], r["value"]["labels"]) for r in result] == [
+        ("skill", ["Skill"]), ("knowledge", ["knowledge"]), ("knowledge", ["knowledge"])]  # the control's spelling
+    one = parse_label_config('<View><Labels name="label" toName="text"><Label value="Skill"/>'
+                             '<Label value="Knowledge"/></Labels><Text name="text" value="$text"/></View>')  # fmt: skip
+    result = label_studio_prediction(_layered_entities(text), from_name=one.from_name, to_name=one.to_name,
+                                     label_for=one.label_for, controls=frozenset(one.controls))["result"]  # fmt: skip
+    assert {r["from_name"] for r in result} == {"label"} and len(result) == 3  # one control: overlapping regions

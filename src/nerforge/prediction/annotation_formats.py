@@ -59,18 +59,27 @@ def label_studio_prediction(
     from_name: str = DEFAULT_FROM_NAME,
     to_name: str = DEFAULT_TO_NAME,
     model_version: str = "nerforge",
-    label_for: Callable[[str], str | None] | None = None,
+    label_for: Callable[..., str | None] | None = None,
+    controls: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """One Label Studio prediction: ``{"model_version", "score", "result": [...]}``, the score the mean of the
     entities' scores (1.0 without entities). ``label_for`` renames an entity type for the project's labeling config
-    (``None`` leaves the entity out); the default keeps every type."""
+    (``None`` leaves the entity out); the default keeps every type. A layered model's entity goes to the ``<Labels>``
+    control named by its layer (``from_name``: one control per layer, so overlapping regions stay apart, and a
+    Label Studio export reads back into the same layers); with ``controls`` (the project's ``<Labels>`` names),
+    only when the project has a control of that name, else the entity goes to ``from_name``. ``label_for(type,
+    control)`` then names the type in that control."""
     result = []
     for i, e in enumerate(entities):
-        label = label_for(e.label) if label_for is not None else e.label
+        control = e.layer if e.layer and (controls is None or e.layer in controls) else from_name
+        if label_for is None:
+            label: str | None = e.label
+        else:
+            label = label_for(e.label, control) if controls is not None else label_for(e.label)
         if label is None:
             continue
         result.append({
-            "id": f"nf{i}", "from_name": from_name, "to_name": to_name, "type": "labels",
+            "id": f"nf{i}", "from_name": control, "to_name": to_name, "type": "labels",
             "value": {"start": e.start, "end": e.end, "text": e.text, "labels": [label]},
             "score": round(float(e.score), 6),
         })  # fmt: skip
@@ -155,17 +164,33 @@ def write_docbin(path: Any, results: Iterable[tuple[InputRecord, Sequence[Entity
     for record, entities in results:
         words, spaces, starts, ends = doc_words(record.text)
         doc = Doc(vocab, words=words, spaces=spaces)
-        spans = []
+        spans: dict[str, list[Any]] = {}
         for e in entities:
             if e.start in starts and e.end in ends:
-                spans.append(Span(doc, starts[e.start], ends[e.end], label=e.label))
+                spans.setdefault(e.layer, []).append(Span(doc, starts[e.start], ends[e.end], label=e.label))
             else:
                 missed += 1
-        doc.ents = spans
+        layers = [name for name in dict.fromkeys(e.layer for e in entities) if name]
+        if layers:  # a layered model: each layer a span group (overlaps allowed), the first layer's in doc.ents too
+            for name in layers:
+                doc.spans[name] = spans.get(name, [])
+            doc.ents = spacy_flat(spans.get(layers[0], []))
+        else:
+            doc.ents = spans.get("", [])
         docs.add(doc)
         count += 1
     atomic_write_bytes(path, docs.to_bytes())
     return count, missed
+
+
+def spacy_flat(spans: list[Any]) -> list[Any]:
+    """Spans that ``doc.ents`` can hold (none overlapping): the outermost kept, as a flat view is made everywhere."""
+    from nerforge.data.layers import flatten
+    from nerforge.types import Span as TokenSpan
+
+    by_range = {(s.start, s.end, s.label_): s for s in spans}
+    kept = flatten(TokenSpan(s.start, s.end, s.label_) for s in spans)
+    return [by_range[(k.start, k.end, k.label)] for k in kept]
 
 
 def _jsonable(value: Any) -> bool:

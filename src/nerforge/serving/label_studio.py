@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Body
@@ -56,12 +56,15 @@ class LabelConfig:
     to_name: str = "text"
     data_key: str = "text"
     labels: tuple[str, ...] = ()
+    controls: dict[str, tuple[str, ...]] = field(default_factory=dict)  # every <Labels> on the text: its labels
 
-    def label_for(self, entity_type: str) -> str | None:
-        """The config's name for a model type (case-insensitive), the type itself without a label list, or None."""
-        if not self.labels:
+    def label_for(self, entity_type: str, control: str | None = None) -> str | None:
+        """The config's name for a model type (case-insensitive) in ``control`` (default: the chosen one), the type
+        itself without a label list, or None."""
+        labels = self.controls.get(control, self.labels) if control is not None else self.labels
+        if not labels:
             return entity_type
-        folded = {name.casefold(): name for name in self.labels}
+        folded = {name.casefold(): name for name in labels}
         return folded.get(entity_type.casefold())
 
 
@@ -90,7 +93,9 @@ def parse_label_config(xml: Any, field: str = "label_config") -> LabelConfig:
     to_name = chosen.get("toName") or "text"
     value = (texts[to_name].get("value") if to_name in texts else None) or "$text"
     names = tuple(label.get("value") or "" for label in chosen.iter("Label") if label.get("value"))
-    return LabelConfig(chosen.get("name") or "label", to_name, value.lstrip("$"), names)
+    controls = {el.get("name") or "": tuple(x.get("value") or "" for x in el.iter("Label") if x.get("value"))
+                for el in labels if (el.get("toName") or "text") == to_name}  # fmt: skip
+    return LabelConfig(chosen.get("name") or "label", to_name, value.lstrip("$"), names, controls)
 
 
 # Label Studio's webhook actions for new or changed annotations (``serve --learn-every N`` counts them)
@@ -162,7 +167,8 @@ def router(service: Any) -> APIRouter:
                                       "request held more text than that); retrieve predictions for it again")
                 continue
             results[n] = label_studio_prediction(entities, from_name=config.from_name, to_name=config.to_name,
-                                                 model_version=model_version, label_for=config.label_for)
+                                                 model_version=model_version, label_for=config.label_for,
+                                                 controls=frozenset(config.controls))  # fmt: skip
         for n, error in errors.items():
             results[n] = {"model_version": model_version, "score": 0.0, "result": [], "error": str(error)}
         if errors:

@@ -52,7 +52,9 @@ def read_docbin(path: str | Path, options: ReadOptions) -> tuple[list[Example], 
                               "a .spacy file written by spaCy's DocBin") from None
     # layers: doc.ents (named "ents") when span groups are there too, then each span group by its key
     keys = list(dict.fromkeys(key for doc in docs for key, group in doc.spans.items() if len(group)))
-    has_ents = any(doc.ents for doc in docs)
+    # doc.ents is a layer of its own unless a span group holds them all (nerforge writes a layered model's first
+    # layer both ways: its group and, flat, doc.ents)
+    has_ents = any(doc.ents for doc in docs) and not any(all(_holds_ents(doc, key) for doc in docs) for key in keys)
     layers = ((ENTS_LAYER,) if has_ents or not keys else ()) + tuple(keys) if keys else None
     examples: list[Example] = []
     for n, doc in enumerate(docs, start=1):
@@ -65,6 +67,11 @@ def read_docbin(path: str | Path, options: ReadOptions) -> tuple[list[Example], 
             if example.tokens:
                 examples.append(example)
     return examples, []
+
+
+def _holds_ents(doc: Any, key: str) -> bool:
+    group = doc.spans[key] if key in doc.spans else []
+    return {(s.start, s.end, s.label_) for s in doc.ents} <= {(s.start, s.end, s.label_) for s in group}
 
 
 ENTS_LAYER = "ents"  # the layer of doc.ents in a DocBin that has span groups too
