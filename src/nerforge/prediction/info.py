@@ -40,6 +40,7 @@ class ModelInfo:
             "backend": m.backend,
             "types": m.types,
             "tags": list(m.tags),
+            "layers": [{"name": name, "tags": tags} for name, tags in m.layers],
             "max_length": m.max_length,
             "stride": m.stride,
             "reading": m.reading,
@@ -125,7 +126,9 @@ def render_info(info: ModelInfo) -> list[str]:
         f"{d['nerforge_version'] or '?'})",
         f"encoder:   {d['base_model'] or '?'}" + (f" ({enc.get('model_type', '?')}; {shape})" if enc else ""),
         f"head:      {d['head']}; windows of {d['max_length']} subwords, stride {d['stride']}",
-        f"labels:    {', '.join(d['types']) or 'none'} ({len(d['tags'])} tags)",
+        f"labels:    {', '.join(d['types']) or 'none'} ({len(d['tags'])} tags)" if not d["layers"] else
+        "layers:    " + "; ".join(f"{x['name']}: {', '.join(t[2:] for t in x['tags'][1::2])}" for x in d["layers"])
+        + " (one encoder, a tagger per layer; their entities may overlap)",
     ]
     for split in sorted(
         d["data"], key=lambda s: ("train", "dev", "test").index(s) if s in ("train", "dev", "test") else 3

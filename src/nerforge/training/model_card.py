@@ -83,7 +83,9 @@ def _scores(title: str, result: EvalResult) -> list[str]:
 
 def render_card(card: CardData) -> str:
     """The model card as markdown, with a Hugging Face metadata header."""
-    types = sorted({tag_type(t) for t in card.tags if t != "O"})
+    layers = card.head.layers
+    every = [t for _, tags in layers for t in tags] or list(card.tags)
+    types = sorted({tag_type(t) for t in every if t != "O"})
     base_is_hub_id = not Path(card.base_model).is_absolute() and card.base_model.count("/") <= 1
     library = card.head.library
     header = ["---", f"library_name: {library}", "pipeline_tag: token-classification", "tags: [ner, nerforge]"]
@@ -101,8 +103,10 @@ def render_card(card: CardData) -> str:
            "Label Studio).", ""] if card.model_version else []),
         "## Labels",
         "",
-        f"IOB2 tags, in id order: {', '.join(f'`{t}`' for t in card.tags)}.",
-        "",
+        *([f"IOB2 tags, in id order: {', '.join(f'`{t}`' for t in card.tags)}.", ""] if not layers else [
+            f"{len(layers)} layers of entities, one tagger each on one encoder (entities of different layers may "
+            "overlap; each entity carries its layer):", "",
+            *(f"- `{name}`: {', '.join(f'`{t}`' for t in tags)}" for name, tags in layers), ""]),
         "## Data",
         "",
         "| split | file | sentences | tokens | entities | windows | split sentences | clipped words | "
