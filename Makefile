@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[onnx,serve,dev,ray,spacy]'
+	$(PY) -m pip install -q -e '.[onnx,serve,dev,ray,spacy,tune]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -130,3 +130,11 @@ def test_the_page_shows_each_layer_on_its_own_named_row(layered: Path) -> None:
     assert "2 entity types in 2 layers (skill: Skill; knowledge: Knowledge)" in model_line
     assert rows[0] == ["skill", ["testing Docker services"]]
     assert rows[1][0] == "knowledge" and {"Docker", "Rust"} <= set(rows[1][1])
+
+
+def test_distilling_a_layered_model_is_refused_in_one_line(layered: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write(tmp_path / "t.conll", 8, 4)
+    code = main(["distill", str(layered), "--train", str(data), "--layers", "1", "-o", str(tmp_path / "s"),
+                 "--no-tracking"])  # fmt: skip
+    assert code == 2 and "is a layered model (skill, knowledge)" in capsys.readouterr().err

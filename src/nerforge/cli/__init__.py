@@ -32,7 +32,7 @@ app = typer.Typer(
 )
 
 # Each module defines register(app). Kept as a list so a new command is one line here and one module.
-_COMMANDS = ("init", "inspect", "convert", "annotate", "train", "distill", "evaluate", "predict", "suggest", "export",
+_COMMANDS = ("init", "inspect", "convert", "annotate", "train", "tune", "distill", "evaluate", "predict", "suggest", "export",
              "serve", "info", "bench")
 
 

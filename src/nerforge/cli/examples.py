@@ -15,6 +15,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "nerforge train job.toml --set training.epochs=20 --set 'data.split={dev=0.1, test=0.1}'",
         "nerforge train recipes/conll2003.toml --data-dir /data/datasets --head plain",
     ),
+    "tune": (
+        "nerforge tune --train train.conll --dev dev.conll --test test.conll --budget 30m -o tuned",
+        "nerforge tune job.toml --budget 2h -o tuned    # job.toml's [tune] table: the search space",
+        "nerforge tune job.toml --budget 2h -o tuned --resume",
+    ),
     "distill": (
         "nerforge distill model --train train.conll --dev dev.conll --test test.conll --layers 3 -o model-l3",
         "nerforge distill model --train train.conll --unlabeled more-texts.txt --keep-layers 0,5 -o model-l2",

@@ -305,6 +305,8 @@ class TrainConfig(_Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     distill: DistillConfig | None = Field(None, description="set by nerforge distill: the teacher and the student")
+    tune: dict[str, Any] | None = Field(None, description="nerforge tune's search space: setting = {low, high, log} | "
+                                        "[choices] | value (nerforge.tuning.space); nerforge train ignores it")
 
     def check_complete(self) -> None:
         """Raise unless the keys without defaults are given."""
@@ -316,8 +318,9 @@ class TrainConfig(_Section):
     def to_yaml(self) -> str:
         """The resolved config as YAML (every default written out; no ``distill`` section for plain training)."""
         values = self.model_dump(mode="json")
-        if values.get("distill") is None:
-            values.pop("distill", None)
+        for optional in ("distill", "tune"):
+            if values.get(optional) is None:
+                values.pop(optional, None)
         return yaml.safe_dump(values, sort_keys=False, allow_unicode=True)
 
 
@@ -332,7 +335,10 @@ def _is_path(annotation: Any, extra: Any) -> bool:
 def _path_keys() -> tuple[str, ...]:
     keys = []
     for section, info in TrainConfig.model_fields.items():
-        model = next(a for a in (info.annotation, *typing.get_args(info.annotation)) if hasattr(a, "model_fields"))
+        model = next((a for a in (info.annotation, *typing.get_args(info.annotation)) if hasattr(a, "model_fields")),
+                     None)
+        if model is None:  # a free-form table ([tune]) holds no paths
+            continue
         for name, field in model.model_fields.items():
             if _is_path(field.annotation, field.json_schema_extra):
                 keys.append(f"{section}.{name}")

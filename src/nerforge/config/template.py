@@ -81,7 +81,7 @@ def _toml(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items() if v is not None) + " }"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
@@ -179,3 +179,17 @@ def render_config(
     lines += ["", "[tracking]", *_section(TrackingConfig)]
     lines += ["", "[output]", _line("dir", output_dir, "the model directory (relative to this file)")]
     return "\n".join(lines) + "\n"
+
+
+def config_toml(values: Mapping[str, Any], header: str = "") -> str:
+    """A resolved config (``TrainConfig.model_dump(mode="json")``) as TOML: a table per section, unset keys left out,
+    nested keys (``model.head``) as inline tables; ``nerforge train`` reads it back to the same config."""
+    lines = [f"# {line}" for line in header.splitlines()]
+    for section, keys in values.items():
+        if not isinstance(keys, Mapping):
+            if keys is not None:
+                lines.insert(len(header.splitlines()), _line(section, keys, None))
+            continue
+        lines += ["", f"[{section}]"]
+        lines += [_line(key, value, None) for key, value in keys.items() if value is not None]
+    return "\n".join(lines).lstrip("\n") + "\n"

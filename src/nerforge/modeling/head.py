@@ -220,3 +220,17 @@ class HeadSpec(BaseModel):
         if not self.layers:
             out.pop("layers")
         return out
+
+
+def searched_head_keys(head: str | None, context: int | None, class_weights: str | None) -> dict[str, Any]:
+    """The ``model.*`` config keys of a ``nerforge tune`` trial's head settings: a named head (``--head``), document
+    context sentences, and class weights (``"balanced"``; a CRF head takes none, so it trains without them)."""
+    keys: dict[str, Any] = {}
+    if head is not None:
+        keys.update({f"model.head.{k}": v for k, v in head_preset(head).items()})
+    if context is not None:
+        keys["model.head.context_sentences"] = int(context)
+    if class_weights == "balanced" and keys.get("model.head.crf") is not True:
+        keys["model.class_weights"] = "balanced"
+        keys.setdefault("model.head.crf", False)  # class weights weight a softmax loss
+    return keys

@@ -70,6 +70,9 @@ def distill(config: TrainConfig, *, resume: bool = False, progress: bool | None 
     if settings is None:
         raise ConfigError("no distill section: give the teacher (nerforge distill TEACHER ...)")
     meta = load_teacher_meta(settings.teacher)
+    if meta.layers:
+        raise UsageError(f"{settings.teacher} is a layered model ({', '.join(n for n, _ in meta.layers)}); "
+                         "distilling one is not supported yet: distill a model of one layer (--layer NAME)")
     if config.model.class_weights:
         raise ConfigError("model.class_weights does not apply to distillation (the teacher's distributions weigh "
                           "the tags)")

@@ -144,7 +144,7 @@ def final_model(trainer: NerTrainer) -> Any:
 
 def train(
     config: TrainConfig, *, resume: bool = False, progress: bool | None = None,
-    customise: Callable[[Prepared], FitInputs] | None = None,
+    customise: Callable[[Prepared], FitInputs] | None = None, callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Fine-tune ``config.model.name`` on ``config.data`` and write the model directory ``config.output.dir``.
 
@@ -154,6 +154,8 @@ def train(
         progress: progress bars (``None``: only when stderr is a terminal); the per-epoch lines are logged anyway.
         customise: builds what ``fit`` trains instead of a fresh model (see :func:`run_locked`; ``nerforge
             distill``).
+        callbacks: more ``transformers`` trainer callbacks (``nerforge tune`` reports each dev evaluation to its
+            study and stops a trial early through one).
 
     Raises:
         ConfigError, DataFormatError, ModelError, UsageError: with a message that says what to fix.
@@ -171,13 +173,13 @@ def train(
             clean_leftovers(output)
         return run_locked(
             config, output, work, dist, resume=resume, progress=sys.stderr.isatty() if progress is None else progress,
-            customise=customise,
+            customise=customise, callbacks=callbacks,
         )
 
 
 def run_locked(
     config: TrainConfig, output: Path, work: WorkDir, dist: DistributedContext, *, resume: bool, progress: bool,
-    customise: Callable[[Prepared], FitInputs] | None = None,
+    customise: Callable[[Prepared], FitInputs] | None = None, callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """The stages of a run, under the locks of its output and work directory: prepare, (customise), fit, calibrate,
     package.
@@ -195,7 +197,8 @@ def run_locked(
     inputs = customise(prepared) if customise is not None else None
     tracker = _start_tracker(prepared, start, work, dist, output)
     try:
-        fitted = calibrate(prepared, fit(prepared, work, dist, start, tracker, progress=progress, inputs=inputs))
+        fitted = calibrate(prepared, fit(prepared, work, dist, start, tracker, progress=progress, inputs=inputs,
+                                         callbacks=callbacks))
         dist.barrier()  # every process has finished; rank 0 alone writes the model directory
         result = dist.from_main(lambda: package(prepared, fitted, output))
     except BaseException as exc:
@@ -339,7 +342,7 @@ def _start_tracker(
 
 def fit(
     prepared: Prepared, work: WorkDir, dist: DistributedContext, start: ResumePoint, tracker: Any, *,
-    progress: bool = True, inputs: FitInputs | None = None,
+    progress: bool = True, inputs: FitInputs | None = None, callbacks: Sequence[Any] = (),
 ) -> Fitted:
     """Stage 2: build the model, run the Trainer (from ``start.checkpoint`` when resuming), score dev (the
     predictions are kept for :func:`calibrate`).
@@ -359,6 +362,8 @@ def fit(
     with quiet_transformers():
         _align_special_tokens(model, prepared.tokenizer)
         trainer = _build_trainer(prepared, model, work, progress=progress, world_size=dist.world_size, inputs=inputs)
+    for callback in callbacks:
+        trainer.add_callback(callback)
     if tracker is not None:
         from nerforge.training.tracking import MlflowCallback
 

@@ -1,0 +1,147 @@
+"""``nerforge tune [CONFIG] --budget 30m --output DIR``: the best model a time budget can buy; a thin wrapper over
+:func:`nerforge.tuning.study.run_study`.
+
+    nerforge tune --train train.conll --dev dev.conll --test test.conll --budget 30m --output runs/tuned
+    nerforge tune job.toml --budget 2h --output runs/tuned      # job.toml's [tune] table sets the search space
+    nerforge tune job.toml --budget 2h --output runs/tuned --resume
+
+Every data flag of ``train`` applies; ``--set`` overrides the config's keys for every trial.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from nerforge.cli.options import flag_overrides, with_data_flags
+from nerforge.errors import UsageError
+
+logger = logging.getLogger("nerforge.tuning.study")
+
+
+@with_data_flags
+def tune_cli(
+    config: Path | None = typer.Argument(None, help="A TOML or YAML config; its [tune] table is the search space."),
+    budget: str = typer.Option(..., "--budget", metavar="DURATION",
+                               help="Wall-clock time for the whole study, final model included: 30m, 2h, 1h30m, 900s."),
+    output: Path = typer.Option(..., "--output", "-o", help="The study's folder: model/, best.toml, leaderboard, "
+                                "plots, study.db."),
+    set_: list[str] | None = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                          help="Override a config key in every trial (e.g. --set training.epochs=5)."),
+    train: list[Path] | None = typer.Option(None, "--train", metavar="FILE", help="Training split; repeatable."),
+    dev: list[Path] | None = typer.Option(None, "--dev", metavar="FILE",
+                                          help="Dev split: what trials are scored and pruned on; repeatable."),
+    test: list[Path] | None = typer.Option(None, "--test", metavar="FILE", help="Test split, never read during the "
+                                           "search; the best and the default models are scored on it at the end."),
+    model: str | None = typer.Option(None, "--model", help="The encoder ('default', a directory or a hub id); "
+                                     "several in [tune] model = [...] makes it a searched choice."),
+    seed: int = typer.Option(42, "--seed", help="Every trial's seed, and the sampler's."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the study in OUTPUT (after a kill or Ctrl-C)."),
+    no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log the trials to MLflow."),
+    *,
+    data_flags: dict[str, Any],
+) -> None:
+    """Search training settings (learning rate, head, batch size, warm-up, ...) for the best dev F1 within a budget."""
+    from nerforge.config import load_config, parse_overrides
+    from nerforge.tuning.space import default_space, parse_space
+    from nerforge.tuning.study import parse_budget
+
+    budget_s = parse_budget(budget)
+    flags = flag_overrides(data_flags, train=train, dev=dev, test=test, model=model, seed=seed)
+    flags["output.dir"] = str((output / "trials" / "base").resolve())
+    if no_tracking:
+        flags["tracking.enabled"] = False
+    base = load_config(config, parse_overrides(set_ or []), flags=flags)
+    base.check_complete()
+    if base.data.dev is None and not (base.data.split and base.data.split.dev):
+        raise UsageError("nerforge tune scores trials on dev data: give --dev FILE, or data.split.dev in the config")
+    from nerforge.training.preflight import check_inputs
+
+    check_inputs(base)
+    space_raw = base.tune if base.tune else default_space(
+        has_documents=_has_documents(base), epochs_cap=base.training.epochs)
+    space = parse_space(space_raw)
+    from nerforge.config import TrainConfig
+    from nerforge.training import train as run_training
+    from nerforge.tuning.study import run_study
+
+    values = base.model_dump(mode="json")
+
+    def make_config(keys: dict[str, Any], directory: Path) -> TrainConfig:
+        trial = _with_keys(values, keys)
+        trial["output"] = {**trial["output"], "dir": str(directory), "work_dir": None}
+        trial["data"] = {**trial["data"], "test": None}  # the test split is never read during the search
+        trial["tune"] = None
+        trial["tracking"] = {**trial["tracking"], "run_name": f"{output.name}-trial-{directory.name}"}
+        return TrainConfig.model_validate(trial)
+
+    evaluate_test = None
+    if base.data.test is not None:
+        test_files = base.data.test if isinstance(base.data.test, list) else [base.data.test]
+
+        def evaluate_test(model_dir: Path) -> float | None:
+            from nerforge.prediction.evaluate import evaluate
+
+            if len(test_files) != 1:
+                return None
+            return float(evaluate(model_dir, Path(test_files[0]), make_plots=False).result.micro.f1)
+
+    logger.info("search space: %s", "; ".join(f"{n} {d.describe()}" for n, d in space.items()))
+    result = run_study(make_config, space, output.resolve(), budget_s=budget_s, seed=seed, resume=resume,
+                       trainer=run_training, evaluate_test=evaluate_test)  # fmt: skip
+    _print(result)
+
+
+def _has_documents(config: Any) -> bool:
+    from nerforge.data.splits import read_data_splits
+
+    try:
+        train = read_data_splits(config.data).get("train", [])
+    except Exception:  # noqa: BLE001 - the trial will report a data problem properly
+        return False
+    return sum(ex.doc_id is not None for ex in train) > len(train) // 2
+
+
+def _with_keys(values: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    out = copy.deepcopy(values)
+    for dotted, value in keys.items():
+        node = out
+        *path, last = dotted.split(".")
+        for part in path:
+            node = node.setdefault(part, {}) if node.get(part) is not None else node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UsageError(f"cannot set {dotted}")
+        node[last] = value
+    return out
+
+
+def _print(result: Any) -> None:
+    out = result.output
+    lines = [f"{result.trials} trials ({result.pruned} pruned, {result.failed} failed) in "
+             f"{result.seconds / 60:.1f} min of a {result.budget_s / 60:.1f} min budget"
+             + (" (interrupted)" if result.interrupted else "")]  # fmt: skip
+    if result.best is not None:
+        best = result.best
+        settings = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in best.items()
+                             if k not in ("trial", "dev_f1"))  # fmt: skip
+        lines.append(f"best: trial {best['trial']}, dev F1 {best['dev_f1']:.4f} ({settings})")
+        if result.default_dev_f1 is not None:
+            lines.append(f"defaults (trial 0): dev F1 {result.default_dev_f1:.4f}")
+        if result.test:
+            lines.append("test F1 (read once, after the search): " + ", ".join(
+                f"{name} {f1:.4f}" for name, f1 in result.test.items()))
+        lines += [f"model: {result.model}", f"config: {result.best_toml} (nerforge train {result.best_toml} "
+                  "trains it again)"]  # fmt: skip
+    else:
+        lines.append("no trial completed: no model (a larger --budget lets one finish)")
+    lines.append(f"leaderboard: {out / 'leaderboard.md'}; plots: {out / 'plots'}")
+    typer.echo("\n".join(lines))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tune")(tune_cli)

@@ -1,0 +1,1 @@
+"""nerforge tune: searching training settings within a time budget (see :mod:`nerforge.tuning.study`)."""

@@ -1,0 +1,370 @@
+"""``nerforge tune``: trials of ``nerforge train`` drawn from a search space, within a wall-clock budget.
+
+The study (Optuna: TPE sampler, median pruning on the dev F1 each evaluation reports) lives in ``OUT/study.db``
+(SQLite), so ``--resume`` continues a killed study. Every trial is a full ``nerforge train`` run of the base config
+with the trial's settings (:mod:`nerforge.tuning.space`), its model in ``OUT/trials/NNNN``, the same seed for all (a
+trial's seed is recorded). The first trial is the defaults, so the study never ends worse on dev than a plain
+``nerforge train``. **The test split is never read during the search**: trials train without it; at the end, the best
+model and the defaults' model are scored on it once each.
+
+The budget covers everything: no trial starts when too little time is left for it, and a trial still running when
+the budget runs out is stopped at its next optimizer step (counted as pruned). Ctrl-C stops the same way and keeps what
+was found. Outputs in ``OUT``: ``model/`` (the best trial's model), ``best.toml`` (a config that ``nerforge train``
+reproduces it from), ``leaderboard.md`` and ``.csv`` (every trial: settings, dev F1, time, state), ``plots/*.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nerforge.errors import ConfigError, MissingDependencyError, UsageError
+from nerforge.io_utils import atomic_write_text
+from nerforge.tuning.space import Domain, trial_keys
+
+logger = logging.getLogger(__name__)
+
+STUDY_FILE = "study.db"
+STUDY_NAME = "nerforge-tune"
+DEFAULTS = {"learning_rate": 1e-4, "batch_size": 16, "warmup_ratio": 0.1, "weight_decay": 0.01, "head": "shape+crf",
+            "context": 0, "class_weights": "none"}  # what nerforge train does without flags  # fmt: skip
+
+
+@dataclass
+class TuneResult:
+    """What a study found."""
+
+    output: Path
+    model: Path | None
+    best_toml: Path | None
+    trials: int
+    pruned: int
+    failed: int
+    best: dict[str, Any] | None
+    default_dev_f1: float | None
+    seconds: float
+    budget_s: float
+    interrupted: bool = False
+    test: dict[str, float] = field(default_factory=dict)  # test F1 of "best" and "defaults", scored once at the end
+
+
+class _Stop(Exception):
+    """Raised inside a trial's training to end it (pruned, or out of budget)."""
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise MissingDependencyError("optuna", "tune") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def report_callback(trial: Any, deadline: float, clock: Callable[[], float] = time.monotonic) -> Any:
+    """A ``transformers`` callback that reports each dev evaluation's F1 to ``trial`` and stops the training when the
+    pruner says so or the budget is spent (``trial.user_attrs["stopped"]`` says which)."""
+    from transformers import TrainerCallback
+
+    class Report(TrainerCallback):  # type: ignore[misc]
+        evaluations = 0
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None,
+                        **kwargs: Any) -> None:  # fmt: skip
+            f1 = (metrics or {}).get("eval_f1")
+            if f1 is None:
+                return
+            self.evaluations += 1
+            trial.report(float(f1), step=self.evaluations)
+            if trial.should_prune():
+                trial.set_user_attr("stopped", f"pruned after evaluation {self.evaluations} (dev F1 {f1:.4f})")
+                raise _Stop
+            if clock() > deadline:
+                trial.set_user_attr("stopped", f"out of budget after evaluation {self.evaluations}")
+                raise _Stop
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if clock() > deadline:  # within an epoch too: the budget is overrun by one optimizer step at most
+                trial.set_user_attr("stopped", f"out of budget at step {state.global_step}")
+                raise _Stop
+
+    return Report()
+
+
+def enqueue_defaults(study: Any, space: Mapping[str, Domain]) -> None:
+    """Make the first trial the defaults (where the space holds them), so the best is never worse on dev."""
+    params = {}
+    for name, domain in space.items():
+        if domain.fixed or name not in DEFAULTS:
+            continue
+        value = DEFAULTS[name]
+        inside = value in domain.choices if domain.choices else (domain.low or 0) <= value <= (domain.high or 0)
+        if not inside:
+            return  # the user's space excludes the defaults: nothing to enqueue
+        params[name] = value
+    study.enqueue_trial(params, skip_if_exists=True)
+
+
+def run_study(
+    make_config: Callable[[dict[str, Any], Path], Any],
+    space: Mapping[str, Domain],
+    output: Path,
+    *,
+    budget_s: float,
+    seed: int,
+    resume: bool = False,
+    trainer: Callable[..., Any],
+    evaluate_test: Callable[[Path], float | None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> TuneResult:
+    """Run the study (see the module docstring).
+
+    Args:
+        make_config: the config of a trial from its config keys and its model directory (test split left out).
+        space: the checked search space.
+        output: ``OUT``.
+        budget_s: wall-clock seconds for everything.
+        seed: every trial's seed, and the sampler's.
+        resume: continue the study in ``OUT/study.db``.
+        trainer: ``nerforge.training.train`` (handed in from the command).
+        evaluate_test: the test F1 of a model directory (``None`` without a test split), called once per model.
+        clock: seconds, monotonic (tests replace it).
+
+    Raises:
+        UsageError: ``OUT`` holds a study and ``resume`` is not set, or ``resume`` without one.
+    """
+    optuna = _optuna()
+    started = clock()
+    deadline = started + budget_s
+    output.mkdir(parents=True, exist_ok=True)
+    db = output / STUDY_FILE
+    if db.exists() and not resume:
+        raise UsageError(f"{output} holds a study already; --resume continues it, or choose another --output")
+    if resume and not db.exists():
+        raise UsageError(f"--resume: {output} holds no study ({STUDY_FILE}) to continue")
+    study = optuna.create_study(
+        study_name=STUDY_NAME, storage=f"sqlite:///{db}", direction="maximize", load_if_exists=resume,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+    )  # fmt: skip
+    if not resume:
+        enqueue_defaults(study, space)
+    trials_dir = output / "trials"
+    durations: list[float] = []
+
+    def objective(trial: Any) -> float:
+        values = {name: domain.draw(trial) for name, domain in space.items()}
+        trial.set_user_attr("values", values)
+        trial.set_user_attr("seed", seed)
+        directory = trials_dir / f"{trial.number:04d}"
+        config = make_config(trial_keys(values), directory)
+        begun = clock()
+        try:
+            result = trainer(config, progress=False, callbacks=[report_callback(trial, deadline, clock)])
+        except _Stop:
+            shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(Path(str(directory) + ".work"), ignore_errors=True)
+            trial.set_user_attr("seconds", round(clock() - begun, 1))
+            raise optuna.TrialPruned() from None
+        seconds = clock() - begun
+        durations.append(seconds)
+        trial.set_user_attr("seconds", round(seconds, 1))
+        trial.set_user_attr("dir", str(directory))
+        dev = getattr(result, "dev", None)
+        if dev is None:
+            raise ConfigError("nerforge tune needs a dev split to score trials: give --dev, or data.split.dev")
+        return float(dev.micro.f1)
+
+    def progress(study: Any, trial: Any) -> None:
+        left = max(0.0, deadline - clock())
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        best = max(done, key=lambda t: t.value) if done else None
+        said = f"dev F1 {trial.value:.4f}" if trial.value is not None else str(trial.state.name).lower()
+        logger.info("trial %d: %s in %.0f s; best so far %s; %s left", trial.number, said,
+                    trial.user_attrs.get("seconds", 0), f"{best.value:.4f} (trial {best.number})" if best else "none",
+                    _duration(left))  # fmt: skip
+
+    interrupted = False
+    while clock() < deadline:
+        typical = max(durations) if durations else 0.0
+        if durations and deadline - clock() < 0.5 * typical:
+            break  # not even half a trial's time left: stop here rather than overrun the budget
+        try:
+            study.optimize(objective, n_trials=1, callbacks=[progress], catch=(_Stop,))
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("interrupted: keeping the best trial so far")
+            break
+    return _finish(study, output, started, budget_s, interrupted, evaluate_test, clock)
+
+
+def _finish(study: Any, output: Path, started: float, budget_s: float, interrupted: bool,
+            evaluate_test: Callable[[Path], float | None] | None, clock: Callable[[], float]) -> TuneResult:
+    optuna = _optuna()
+    state = optuna.trial.TrialState
+    trials = study.trials
+    done = [t for t in trials if t.state == state.COMPLETE and t.user_attrs.get("dir")]
+    best = max(done, key=lambda t: (t.value, -t.number)) if done else None
+    defaults = next((t for t in done if t.number == 0), None)
+    write_leaderboard(trials, output)
+    _plots(study, output)
+    model = best_toml = None
+    test: dict[str, float] = {}
+    if best is not None:
+        model = output / "model"
+        staging = output / "model.incoming"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(best.user_attrs["dir"], staging)
+        shutil.rmtree(model, ignore_errors=True)
+        staging.rename(model)
+        best_toml = output / "best.toml"
+        resolved = Path(best.user_attrs["dir"]) / "config.resolved.yaml"
+        _write_best_toml(resolved, best_toml, model, best)
+        if evaluate_test is not None:  # the test split, once per model, after the search
+            for name, trial in (("best", best), ("defaults", defaults)):
+                if trial is not None:
+                    f1 = evaluate_test(Path(trial.user_attrs["dir"]))
+                    if f1 is not None:
+                        test[name] = f1
+    return TuneResult(
+        output=output, model=model, best_toml=best_toml, trials=len(trials),
+        pruned=sum(t.state == state.PRUNED for t in trials), failed=sum(t.state == state.FAIL for t in trials),
+        best=None if best is None else {"trial": best.number, "dev_f1": best.value, **best.user_attrs["values"]},
+        default_dev_f1=None if defaults is None else defaults.value, seconds=clock() - started, budget_s=budget_s,
+        interrupted=interrupted, test=test,
+    )  # fmt: skip
+
+
+def _write_best_toml(resolved: Path, out: Path, model: Path, best: Any) -> None:
+    import yaml
+
+    from nerforge.config.template import config_toml
+
+    values = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+    values.setdefault("output", {})["dir"] = str(model.with_name("model-retrained"))
+    values.get("output", {}).pop("work_dir", None)
+    header = (f"nerforge tune: the best trial ({best.number}, dev F1 {best.value:.4f}); "
+              "'nerforge train best.toml' trains it again")  # fmt: skip
+    atomic_write_text(out, config_toml(values, header))
+
+
+LEADERBOARD_FIELDS = ("trial", "state", "dev_f1", "seconds", "stopped")
+
+
+def leaderboard_rows(trials: list[Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every trial as a row (best dev F1 first, then the others by number), and the column names."""
+    settings = sorted({k for t in trials for k in t.user_attrs.get("values", {})})
+    rows = []
+    for t in trials:
+        row = {"trial": t.number, "state": t.state.name.lower(),
+               "dev_f1": "" if t.value is None else round(t.value, 4),
+               "seconds": t.user_attrs.get("seconds", ""), "stopped": t.user_attrs.get("stopped", "")}  # fmt: skip
+        row.update({k: t.user_attrs.get("values", {}).get(k, "") for k in settings})
+        rows.append(row)
+    rows.sort(key=lambda r: (r["dev_f1"] == "", -(r["dev_f1"] or 0), r["trial"]))
+    return [*LEADERBOARD_FIELDS, *settings], rows
+
+
+def write_leaderboard(trials: list[Any], output: Path) -> None:
+    names, rows = leaderboard_rows(trials)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(output / "leaderboard.csv", buffer.getvalue())
+
+    def cell(value: Any) -> str:
+        return f"{value:.3g}" if isinstance(value, float) and not isinstance(value, bool) and abs(value) < 0.01 \
+            else str(value)  # fmt: skip
+
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(cell(r[n]) for n in names) + " |" for r in rows]
+    text = "# nerforge tune: leaderboard\n\nDev F1 of every trial (the test split is not read during the search).\n\n"
+    atomic_write_text(output / "leaderboard.md", text + "\n".join(lines) + "\n")
+
+
+def _plots(study: Any, output: Path) -> None:
+    """History (best dev F1 against time), parameter importance, F1 by head and learning rate, as PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        return
+    optuna = _optuna()
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.datetime_complete]
+    if not done:
+        return
+    folder = output / "plots"
+    folder.mkdir(exist_ok=True)
+    start = min(t.datetime_start for t in study.trials if t.datetime_start)
+    ordered = sorted(done, key=lambda t: t.datetime_complete)
+    minutes = [(t.datetime_complete - start).total_seconds() / 60 for t in ordered]
+    best = [max(t.value for t in ordered[: i + 1]) for i in range(len(ordered))]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.scatter(minutes, [t.value for t in ordered], s=18, label="trial")
+    ax.step(minutes, best, where="post", color="C1", label="best so far")
+    ax.set_xlabel("minutes since the study started")
+    ax.set_ylabel("dev F1")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(folder / "history.png", dpi=110)
+    plt.close(fig)
+    if len(done) >= 3:
+        try:
+            importance = optuna.importance.get_param_importances(study)
+        except (RuntimeError, ValueError, ImportError):
+            importance = {}
+        if importance:
+            fig, ax = plt.subplots(figsize=(6, 0.5 + 0.4 * len(importance)))
+            names = list(importance)[::-1]
+            ax.barh(names, [importance[n] for n in names])
+            ax.set_xlabel("importance for dev F1 (fANOVA)")
+            fig.tight_layout()
+            fig.savefig(folder / "importance.png", dpi=110)
+            plt.close(fig)
+    rates = [(t.user_attrs["values"].get("learning_rate"), t.user_attrs["values"].get("head"), t.value) for t in done]
+    if any(r is not None for r, _, _ in rates):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for k, head in enumerate(sorted({str(h) for _, h, _ in rates})):
+            pts = [(r, v) for r, h, v in rates if str(h) == head and r is not None]
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=22, label=head, color=f"C{k}")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("dev F1")
+        ax.legend(title="head", loc="lower right")
+        fig.tight_layout()
+        fig.savefig(folder / "f1_by_head_and_lr.png", dpi=110)
+        plt.close(fig)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{math.ceil(seconds)} s"
+
+
+def parse_budget(text: str) -> float:
+    """``30m``, ``1h``, ``90s``, ``1h30m`` or plain seconds, as seconds.
+
+    Raises:
+        UsageError: not a duration, or not above 0.
+    """
+    import re
+
+    raw = text.strip().lower()
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", raw)
+    if not raw or parts is None or not any(parts.groups()):
+        raise UsageError(f"--budget {text!r}: a duration such as 30m, 1h, 1h30m or 90s")
+    h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+    seconds = h * 3600 + m * 60 + s
+    if seconds <= 0:
+        raise UsageError(f"--budget {text!r}: the budget must be above 0")
+    return seconds

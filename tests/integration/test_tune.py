@@ -1,0 +1,78 @@
+"""``nerforge tune`` (issue 30) with a real study on a tiny encoder: the budget is kept, the defaults are the first
+trial and the best is at least as good on dev, the search draws from the space, the pruner prunes hopeless trials,
+best.toml trains the best trial again, a killed study resumes, the test split is read only at the end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import pytest
+from test_train import write_corpus
+
+from nerforge.cli import main
+
+pytest.importorskip("optuna")
+
+
+def _tune(tmp_path: Path, encoder: Path, out: Path, budget: str, *extra: str) -> int:
+    data = write_corpus(tmp_path, train=24, dev=8, test=8)
+    return main(["tune", "--train", str(data["train"]), "--dev", str(data["dev"]), "--test", str(data["test"]),
+                 "--model", str(encoder), "--budget", budget, "-o", str(out), "--no-tracking", "--seed", "5",
+                 "--set", "training.epochs=3", "--set", "training.num_threads=1", *extra])  # fmt: skip
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with (out / "leaderboard.csv").open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_study_keeps_its_budget_and_beats_or_ties_the_defaults(tmp_path: Path, tiny_encoder: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "tuned"
+    started = time.monotonic()
+    assert _tune(tmp_path, tiny_encoder, out, "75s") == 0
+    elapsed = time.monotonic() - started
+    assert elapsed < 75 * 1.1 + 15  # the budget, plus loading and the test scores after it
+    text = capsys.readouterr().out
+    rows = _rows(out)
+    assert len(rows) >= 3 and "test F1 (read once, after the search)" in text
+    by_trial = {int(r["trial"]): r for r in rows}
+    defaults = by_trial[0]
+    assert defaults["head"] == "shape+crf" and float(defaults["learning_rate"]) == 1e-4  # trial 0: the defaults
+    done = [r for r in rows if r["state"] == "complete"]
+    assert float(rows[0]["dev_f1"]) >= float(defaults["dev_f1"]) and rows[0] in done
+    drawn = {(r["learning_rate"], r["head"], r["batch_size"]) for r in rows}
+    assert len(drawn) == len(rows)  # every trial drew its own settings
+    for r in rows:
+        assert 2e-5 <= float(r["learning_rate"]) <= 3e-4 and r["head"] in ("shape+crf", "crf", "plain")
+    assert (out / "model" / "nerforge.json").is_file() and (out / "plots" / "history.png").is_file()
+    assert (out / "leaderboard.md").read_text(encoding="utf-8").count("\n|") >= len(rows)
+    # best.toml trains the best trial again: the same seed and threads give the same dev F1
+    best = json.loads((out / "model" / "nerforge.json").read_text(encoding="utf-8"))["metrics"]["dev"]["micro"]["f1"]
+    again = tmp_path / "again"
+    assert main(["train", str(out / "best.toml"), "--output", str(again)]) == 0
+    repeated = json.loads((again / "nerforge.json").read_text(encoding="utf-8"))["metrics"]["dev"]["micro"]["f1"]
+    assert repeated == pytest.approx(best, abs=1e-9)
+    assert "test" not in json.loads((out / "model" / "nerforge.json").read_text(encoding="utf-8"))["metrics"]
+
+
+def test_hopeless_trials_are_pruned_and_a_study_resumes(tmp_path: Path, tiny_encoder: Path) -> None:
+    out = tmp_path / "tuned"
+    config = tmp_path / "job.toml"
+    config.write_text("[tune]\nlearning_rate = [3e-3, 1e-9]\nbatch_size = [8]\nhead = ['plain']\nepochs = 6\n",
+                      encoding="utf-8")  # a learning rate of 1e-9 learns nothing: pruned once two trials are in
+    data = write_corpus(tmp_path, train=24, dev=8, test=8)
+    common = ["--train", str(data["train"]), "--dev", str(data["dev"]), "--model", str(tiny_encoder), "-o", str(out),
+              "--no-tracking", "--seed", "3", "--set", "training.num_threads=1",
+              "--set", "training.early_stopping_patience=0"]  # fmt: skip
+    assert main(["tune", str(config), "--budget", "45s", *common]) == 0
+    first = _rows(out)
+    assert main(["tune", str(config), "--budget", "45s", "--resume", *common]) == 0
+    rows = _rows(out)
+    assert len(rows) > len(first) and sorted(int(r["trial"]) for r in rows) == list(range(len(rows)))
+    states = {r["state"] for r in rows if float(r["learning_rate"]) < 1e-6 and int(r["trial"]) >= 2}
+    assert "pruned" in states, rows
+    assert main(["tune", str(config), "--budget", "45s", *common]) == 2  # a study is there: --resume or another -o

@@ -1,0 +1,86 @@
+"""nerforge tune's search space and budget (issue 30): every bad value is one line; a trial's drawn values become the
+config keys that nerforge train takes."""
+
+from __future__ import annotations
+
+import pytest
+
+from nerforge.cli import main
+from nerforge.errors import ConfigError, UsageError
+from nerforge.tuning.space import default_space, parse_space, trial_keys
+from nerforge.tuning.study import leaderboard_rows, parse_budget
+
+
+@pytest.mark.parametrize(("space", "problem"), [
+    ({"learning_rat": [1e-4]}, "learning_rat: not a setting nerforge tune searches"),
+    ({"learning_rate": {"low": 3e-4, "high": 1e-5}}, "the range holds no value"),
+    ({"batch_size": []}, "an empty list of choices"),
+    ({"learning_rate": {"low": 0, "high": 1e-3, "log": True}}, "a log range needs low > 0"),
+    ({"learning_rate": 1e-4, "batch_size": 16}, "there is nothing to search"),
+    ({"head": ["shape+crf", "bilstm"]}, "is not a head"),
+    ({"warmup_ratio": {"low": 0.0, "high": 1.5}}, "must be in [0, 1)"),
+    ({"learning_rate": {"low": 1e-5}}, "a range is {low = A, high = B}"),
+    ({}, "nothing to search"),
+])  # fmt: skip
+def test_a_bad_space_is_one_line(space: dict, problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_space(space)
+    assert problem in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_default_space_searches_context_only_for_documents() -> None:
+    assert "context" not in parse_space(default_space(has_documents=False))
+    space = parse_space(default_space(has_documents=True, epochs_cap=5))
+    assert space["context"].choices == (0, 1, 2) and space["epochs"].fixed
+    assert space["learning_rate"].log and not space["head"].fixed
+
+
+def test_a_trials_values_become_config_keys() -> None:
+    keys = trial_keys({"learning_rate": 3e-5, "batch_size": 32.0, "head": "plain", "class_weights": "balanced",
+                       "context": 1})  # fmt: skip
+    assert keys["training.learning_rate"] == 3e-5 and keys["training.batch_size"] == 32
+    assert keys["model.head.crf"] is False and keys["model.head.features"] == []
+    assert keys["model.class_weights"] == "balanced" and keys["model.head.context_sentences"] == 1
+    assert "model.class_weights" not in trial_keys({"head": "shape+crf", "class_weights": "balanced"})  # a CRF: none
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("1h30m", 5400), ("90s", 90), ("45", 45), ("2h", 7200)])
+def test_a_budget_reads_as_seconds(text: str, seconds: float) -> None:
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "0m", "soon", "", "-5m", "1d"])
+def test_a_bad_budget_is_refused(text: str) -> None:
+    with pytest.raises(UsageError, match="--budget"):
+        parse_budget(text)
+
+
+def test_tune_cli_bad_values_are_one_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "train.conll"
+    data.write_text("Python\tB-TECH\n\n", encoding="utf-8")
+    assert main(["tune", "--train", str(data), "--dev", str(data), "--budget", "0", "-o", str(tmp_path / "t")]) == 2
+    assert "the budget must be above 0" in capsys.readouterr().err
+    config = tmp_path / "job.toml"
+    config.write_text(f'[data]\ntrain = "{data}"\ndev = "{data}"\n\n[tune]\nlearning_rat = [1e-4, 3e-5]\n',
+                      encoding="utf-8")  # fmt: skip
+    assert main(["tune", str(config), "--budget", "1m", "-o", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert "learning_rat: not a setting" in err and err.count("\n") == 1
+    assert main(["tune", "--train", str(data), "--budget", "1m", "-o", str(tmp_path / "t")]) == 2
+    assert "scores trials on dev data" in capsys.readouterr().err
+
+
+def test_the_leaderboard_puts_the_best_first_and_keeps_pruned_trials() -> None:
+    optuna = pytest.importorskip("optuna")
+    from optuna.trial import TrialState, create_trial
+
+    def trial(n: int, value: float | None, state: TrialState, lr: float) -> object:
+        t = create_trial(state=state, value=value, user_attrs={"values": {"learning_rate": lr}, "seconds": 3.0})
+        t.number = n
+        return t
+
+    names, rows = leaderboard_rows([trial(0, 0.5, TrialState.COMPLETE, 1e-4), trial(1, None, TrialState.PRUNED, 1e-6),
+                                    trial(2, 0.7, TrialState.COMPLETE, 3e-4)])  # fmt: skip
+    assert names[:3] == ["trial", "state", "dev_f1"] and "learning_rate" in names
+    assert [r["trial"] for r in rows] == [2, 0, 1] and rows[2]["state"] == "pruned"
+    del optuna
