@@ -84,3 +84,9 @@ def test_the_leaderboard_puts_the_best_first_and_keeps_pruned_trials() -> None:
     assert names[:3] == ["trial", "state", "dev_f1"] and "learning_rate" in names
     assert [r["trial"] for r in rows] == [2, 0, 1] and rows[2]["state"] == "pruned"
     del optuna
+
+
+def test_tune_help_shows_the_tune_table_by_its_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tune", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "its [tune] table is the search space" in text and "--budget" in text and "Examples:" in text

@@ -24,7 +24,7 @@ logger = logging.getLogger("nerforge.tuning.study")
 
 @with_data_flags
 def tune_cli(
-    config: Path | None = typer.Argument(None, help="A TOML or YAML config; its [tune] table is the search space."),
+    config: Path | None = typer.Argument(None, help="A TOML or YAML config; its \\[tune] table is the search space."),
     budget: str = typer.Option(..., "--budget", metavar="DURATION",
                                help="Wall-clock time for the whole study, final model included: 30m, 2h, 1h30m, 900s."),
     output: Path = typer.Option(..., "--output", "-o", help="The study's folder: model/, best.toml, leaderboard, "
@@ -37,7 +37,7 @@ def tune_cli(
     test: list[Path] | None = typer.Option(None, "--test", metavar="FILE", help="Test split, never read during the "
                                            "search; the best and the default models are scored on it at the end."),
     model: str | None = typer.Option(None, "--model", help="The encoder ('default', a directory or a hub id); "
-                                     "several in [tune] model = [...] makes it a searched choice."),
+                                     "several in \\[tune] model = [...] makes it a searched choice."),
     seed: int = typer.Option(42, "--seed", help="Every trial's seed, and the sampler's."),
     resume: bool = typer.Option(False, "--resume", help="Continue the study in OUTPUT (after a kill or Ctrl-C)."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log the trials to MLflow."),
