@@ -76,3 +76,19 @@ def test_hopeless_trials_are_pruned_and_a_study_resumes(tmp_path: Path, tiny_enc
     states = {r["state"] for r in rows if float(r["learning_rate"]) < 1e-6 and int(r["trial"]) >= 2}
     assert "pruned" in states, rows
     assert main(["tune", str(config), "--budget", "45s", *common]) == 2  # a study is there: --resume or another -o
+
+
+def test_trials_are_mlflow_runs_nested_under_the_study(tmp_path: Path, tiny_encoder: Path) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data = write_corpus(tmp_path, train=16, dev=8, test=8)
+    assert main(["tune", "--train", str(data["train"]), "--dev", str(data["dev"]), "--model", str(tiny_encoder),
+                 "--budget", "30s", "-o", str(tmp_path / "tuned"), "--set", "training.epochs=2",
+                 "--set", "training.num_threads=1", "--set", f"tracking.uri={uri}"]) == 0  # fmt: skip
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    study = [r for r in runs if r.info.run_name == "tuned-study"]
+    assert len(study) == 1 and study[0].data.metrics["trials"] >= 1 and "best_dev_f1" in study[0].data.metrics
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == study[0].info.run_id]
+    assert len(trials) == study[0].data.metrics["trials"]

@@ -90,8 +90,29 @@ def tune_cli(
             return float(evaluate(model_dir, Path(test_files[0]), make_plots=False).result.micro.f1)
 
     logger.info("search space: %s", "; ".join(f"{n} {d.describe()}" for n, d in space.items()))
-    result = run_study(make_config, space, output.resolve(), budget_s=budget_s, seed=seed, resume=resume,
-                       trainer=run_training, evaluate_test=evaluate_test)  # fmt: skip
+    study_run = None
+    if base.tracking.enabled:  # the study's MLflow run; every trial's run is nested under it
+        from nerforge.training.tracking import MlflowTracker
+
+        study_run = MlflowTracker.start(base.tracking.model_copy(update={"run_name": f"{output.name}-study"}),
+                                        tags={"nerforge.tune": str(output.resolve())})  # fmt: skip
+        study_run.log_params({"budget_s": budget_s, "seed": seed,
+                              **{f"space.{n}": d.describe() for n, d in space.items()}})  # fmt: skip
+        values["tracking"] = {**values["tracking"], "parent_run_id": study_run.run_id}
+    try:
+        result = run_study(make_config, space, output.resolve(), budget_s=budget_s, seed=seed, resume=resume,
+                           trainer=run_training, evaluate_test=evaluate_test)  # fmt: skip
+    except BaseException:
+        if study_run is not None:
+            study_run.end("FAILED")
+        raise
+    if study_run is not None:
+        metrics = {"trials": result.trials, "pruned": result.pruned, "seconds": result.seconds}
+        if result.best is not None:
+            metrics["best_dev_f1"] = result.best["dev_f1"]
+        metrics.update({f"test_f1_{name}": f1 for name, f1 in result.test.items()})
+        study_run.log_metrics(metrics, step=0)
+        study_run.end("KILLED" if result.interrupted else "FINISHED")
     _print(result)
 
 

@@ -235,6 +235,8 @@ class TrackingConfig(_Section):
     uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI (default: a SQLite file in the working directory)")
     experiment: str = Field("nerforge", description="MLflow experiment")
     run_name: str | None = Field(None, description="MLflow run name; default: <model folder>-<date>-<time>-<4 hex>")
+    parent_run_id: str | None = Field(None, description="set by nerforge tune: the study's MLflow run, under which "
+                                      "this run is nested")
 
 
 class OutputConfig(_Section):

@@ -333,7 +333,10 @@ def _start_tracker(
         return None
     from nerforge.training.tracking import MlflowTracker
 
-    tracker = MlflowTracker.start(config.tracking, run_id=start.mlflow_run_id, tags={"nerforge.output": str(output)})
+    tags = {"nerforge.output": str(output)}
+    if config.tracking.parent_run_id:  # a nerforge tune trial: nested under the study's run
+        tags["mlflow.parentRunId"] = config.tracking.parent_run_id
+    tracker = MlflowTracker.start(config.tracking, run_id=start.mlflow_run_id, tags=tags)
     if start.mlflow_run_id is None:
         work.remember_run(tracker.run_id)
         tracker.log_params({**_params(prepared), "distributed": dist.params()})
