@@ -92,3 +92,51 @@ def test_trials_are_mlflow_runs_nested_under_the_study(tmp_path: Path, tiny_enco
     assert len(study) == 1 and study[0].data.metrics["trials"] >= 1 and "best_dev_f1" in study[0].data.metrics
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == study[0].info.run_id]
     assert len(trials) == study[0].data.metrics["trials"]
+
+
+def test_workers_run_trials_at_once_in_processes_of_their_own(tmp_path: Path, tiny_encoder: Path) -> None:
+    import optuna
+    import yaml
+
+    out = tmp_path / "tuned"
+    data = write_corpus(tmp_path, train=16, dev=8, test=8)
+    assert main(["tune", "--train", str(data["train"]), "--dev", str(data["dev"]), "--model", str(tiny_encoder),
+                 "--budget", "50s", "-o", str(out), "--no-tracking", "--workers", "2",
+                 "--set", "training.epochs=2"]) == 0  # fmt: skip
+    study = optuna.load_study(study_name="nerforge-tune", storage=f"sqlite:///{out / 'study.db'}")
+    done = [t for t in study.trials if t.datetime_complete is not None]
+    assert len(done) >= 2
+    overlapping = any(a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete
+                      for i, a in enumerate(done) for b in done[i + 1 :])  # fmt: skip
+    assert overlapping  # two trials trained at the same time
+    threads = {yaml.safe_load((Path(t.user_attrs["dir"]) / "config.resolved.yaml").read_text())["training"]["num_threads"]
+               for t in done if t.user_attrs.get("dir")}  # fmt: skip
+    from nerforge.threads import usable_cpus
+
+    assert threads == {max(1, usable_cpus() // 2)}  # the cores shared out between the workers
+    assert (out / "model" / "nerforge.json").is_file() and (out / "leaderboard.csv").is_file()
+
+
+def test_ctrl_c_stops_the_study_and_keeps_the_best_so_far(tmp_path: Path, tiny_encoder: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "tuned"
+    data = write_corpus(tmp_path, train=16, dev=8, test=8)
+    cmd = [sys.executable, "-m", "nerforge", "tune", "--train", str(data["train"]), "--dev", str(data["dev"]),
+           "--model", str(tiny_encoder), "--budget", "10m", "-o", str(out), "--no-tracking",
+           "--set", "training.epochs=2", "--set", "training.num_threads=1"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not (out / "trials" / "0001").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)  # trial 0 is done once trial 1 starts
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "(interrupted)" in stdout and "Traceback" not in stderr
+    assert (out / "model" / "nerforge.json").is_file() and (out / "best.toml").is_file()
+    rows = _rows(out)
+    assert rows[0]["state"] == "complete" and any(r["state"] == "fail" for r in rows)  # the cut trial: not finished

@@ -41,6 +41,8 @@ def tune_cli(
     seed: int = typer.Option(42, "--seed", help="Every trial's seed, and the sampler's."),
     resume: bool = typer.Option(False, "--resume", help="Continue the study in OUTPUT (after a kill or Ctrl-C)."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log the trials to MLflow."),
+    workers: int = typer.Option(1, "--workers", min=1, metavar="N", help="Trials run at once, each in a process of "
+                                "its own with its share of the CPU cores (they share the study)."),
     *,
     data_flags: dict[str, Any],
 ) -> None:
@@ -66,17 +68,12 @@ def tune_cli(
     space = parse_space(space_raw)
     from nerforge.config import TrainConfig
     from nerforge.training import train as run_training
-    from nerforge.tuning.study import run_study
+    from nerforge.tuning.study import run_study, run_workers, trial_config
 
     values = base.model_dump(mode="json")
 
     def make_config(keys: dict[str, Any], directory: Path) -> TrainConfig:
-        trial = _with_keys(values, keys)
-        trial["output"] = {**trial["output"], "dir": str(directory), "work_dir": None}
-        trial["data"] = {**trial["data"], "test": None}  # the test split is never read during the search
-        trial["tune"] = None
-        trial["tracking"] = {**trial["tracking"], "run_name": f"{output.name}-trial-{directory.name}"}
-        return TrainConfig.model_validate(trial)
+        return trial_config(values, keys, directory, output.name)  # the test split is never read during the search
 
     evaluate_test = None
     if base.data.test is not None:
@@ -100,8 +97,12 @@ def tune_cli(
                               **{f"space.{n}": d.describe() for n, d in space.items()}})  # fmt: skip
         values["tracking"] = {**values["tracking"], "parent_run_id": study_run.run_id}
     try:
+        from nerforge.threads import usable_cpus
+
         result = run_study(make_config, space, output.resolve(), budget_s=budget_s, seed=seed, resume=resume,
-                           trainer=run_training, evaluate_test=evaluate_test)  # fmt: skip
+                           trainer=run_training, evaluate_test=evaluate_test, workers=workers,
+                           parallel=lambda n, deadline: run_workers(output.resolve(), dict(space_raw), values, seed, n,
+                                                                    deadline, usable_cpus()))  # fmt: skip
     except BaseException:
         if study_run is not None:
             study_run.end("FAILED")
@@ -114,6 +115,8 @@ def tune_cli(
         study_run.log_metrics(metrics, step=0)
         study_run.end("KILLED" if result.interrupted else "FINISHED")
     _print(result)
+    if result.interrupted:
+        raise typer.Exit(130)  # stopped by Ctrl-C: what was found is written; the shell's code for SIGINT
 
 
 def _has_documents(config: Any) -> bool:
@@ -124,21 +127,6 @@ def _has_documents(config: Any) -> bool:
     except Exception:  # noqa: BLE001 - the trial will report a data problem properly
         return False
     return sum(ex.doc_id is not None for ex in train) > len(train) // 2
-
-
-def _with_keys(values: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
-    import copy
-
-    out = copy.deepcopy(values)
-    for dotted, value in keys.items():
-        node = out
-        *path, last = dotted.split(".")
-        for part in path:
-            node = node.setdefault(part, {}) if node.get(part) is not None else node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise UsageError(f"cannot set {dotted}")
-        node[last] = value
-    return out
 
 
 def _print(result: Any) -> None:

@@ -15,18 +15,19 @@ reproduces it from), ``leaderboard.md`` and ``.csv`` (every trial: settings, dev
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nerforge.errors import ConfigError, MissingDependencyError, UsageError
+from nerforge.errors import ConfigError, Interrupted, MissingDependencyError, UsageError
 from nerforge.io_utils import atomic_write_text
 from nerforge.tuning.space import Domain, trial_keys
 
@@ -113,6 +114,40 @@ def enqueue_defaults(study: Any, space: Mapping[str, Domain]) -> None:
     study.enqueue_trial(params, skip_if_exists=True)
 
 
+def trial_config(values: Mapping[str, Any], keys: Mapping[str, Any], directory: Path, study: str) -> Any:
+    """A trial's ``TrainConfig``: the base config's ``values`` (``model_dump(mode="json")``) with the trial's config
+    ``keys``, its model in ``directory``, and no test split (the test split is never read during the search)."""
+    import copy
+
+    from nerforge.config import TrainConfig
+
+    out = copy.deepcopy(dict(values))
+    for dotted, value in keys.items():
+        node = out
+        *path, last = dotted.split(".")
+        for part in path:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[last] = value
+    out["output"] = {**out["output"], "dir": str(directory), "work_dir": None}
+    out["data"] = {**out["data"], "test": None}
+    out["tune"] = None
+    out["tracking"] = {**out["tracking"], "run_name": f"{study}-trial-{directory.name}"}
+    return TrainConfig.model_validate(out)
+
+
+def _create(optuna: Any, db: Path, seed: int, *, load: bool) -> Any:
+    """The study in ``db``: TPE (seeded) and median pruning (from the second evaluation, after two trials)."""
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
+    if load:
+        return optuna.load_study(study_name=STUDY_NAME, storage=storage, sampler=sampler, pruner=pruner)
+    return optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="maximize", load_if_exists=True,
+                               sampler=sampler, pruner=pruner)  # fmt: skip
+
+
 def run_study(
     make_config: Callable[[dict[str, Any], Path], Any],
     space: Mapping[str, Domain],
@@ -124,6 +159,8 @@ def run_study(
     trainer: Callable[..., Any],
     evaluate_test: Callable[[Path], float | None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    workers: int = 1,
+    parallel: Callable[[int, float], None] | None = None,
 ) -> TuneResult:
     """Run the study (see the module docstring).
 
@@ -137,6 +174,8 @@ def run_study(
         trainer: ``nerforge.training.train`` (handed in from the command).
         evaluate_test: the test F1 of a model directory (``None`` without a test split), called once per model.
         clock: seconds, monotonic (tests replace it).
+        workers: trials run at once; with more than one, ``parallel(workers, deadline)`` runs them (processes that
+            share the study, :func:`run_workers`) instead of this process.
 
     Raises:
         UsageError: ``OUT`` holds a study and ``resume`` is not set, or ``resume`` without one.
@@ -150,60 +189,151 @@ def run_study(
         raise UsageError(f"{output} holds a study already; --resume continues it, or choose another --output")
     if resume and not db.exists():
         raise UsageError(f"--resume: {output} holds no study ({STUDY_FILE}) to continue")
-    study = optuna.create_study(
-        study_name=STUDY_NAME, storage=f"sqlite:///{db}", direction="maximize", load_if_exists=resume,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
-    )  # fmt: skip
+    study = _create(optuna, db, seed, load=False)
     if not resume:
         enqueue_defaults(study, space)
+    if workers > 1 and parallel is not None:
+        interrupted = False
+        try:
+            parallel(workers, deadline)
+        except (KeyboardInterrupt, Interrupted):
+            interrupted = True
+            logger.warning("interrupted: keeping the best trial so far")
+        study = _create(optuna, db, seed, load=True)
+    else:
+        interrupted = work(study, space, output, seed, deadline, make_config, trainer, clock)
+    return _finish(study, output, started, budget_s, interrupted, evaluate_test, clock)
+
+
+MAX_FAILURES_IN_A_ROW = 3  # trials that fail one after the other: the settings are not the problem, stop
+
+
+@contextlib.contextmanager
+def _asking(output: Path) -> Iterator[None]:
+    """One process at a time takes a trial from the study: with SQLite, two workers could take the same waiting trial
+    (trial 0, the defaults) without this lock."""
+    import fcntl
+
+    with (output / ".ask.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadline: float,
+         make_config: Callable[[dict[str, Any], Path], Any], trainer: Callable[..., Any],
+         clock: Callable[[], float] = time.monotonic) -> bool:
+    """Run trials of ``study`` one after the other until the deadline; ``True`` when Ctrl-C stopped them.
+
+    Raises:
+        NerforgeError: :data:`MAX_FAILURES_IN_A_ROW` trials failed one after the other (the last one's error: bad
+            data or a bad config fails every trial alike).
+    """
+    from nerforge.errors import NerforgeError
+
+    optuna = _optuna()
+    state = optuna.trial.TrialState
     trials_dir = output / "trials"
     durations: list[float] = []
-
-    def objective(trial: Any) -> float:
-        values = {name: domain.draw(trial) for name, domain in space.items()}
-        trial.set_user_attr("values", values)
-        trial.set_user_attr("seed", seed)
-        directory = trials_dir / f"{trial.number:04d}"
-        config = make_config(trial_keys(values), directory)
+    failures = 0
+    while clock() < deadline:
+        if durations and deadline - clock() < 0.5 * max(durations):
+            break  # not even half a trial's time left: stop here rather than overrun the budget
+        with _asking(output):
+            trial = study.ask()
         begun = clock()
         try:
-            result = trainer(config, progress=False, callbacks=[report_callback(trial, deadline, clock)])
+            values = {name: domain.draw(trial) for name, domain in space.items()}
+            trial.set_user_attr("values", values)
+            trial.set_user_attr("seed", seed)
+            directory = trials_dir / f"{trial.number:04d}"
+            result = trainer(make_config(trial_keys(values), directory), progress=False,
+                             callbacks=[report_callback(trial, deadline, clock)])  # fmt: skip
         except _Stop:
             shutil.rmtree(directory, ignore_errors=True)
             shutil.rmtree(Path(str(directory) + ".work"), ignore_errors=True)
             trial.set_user_attr("seconds", round(clock() - begun, 1))
-            raise optuna.TrialPruned() from None
+            study.tell(trial, state=state.PRUNED)
+            _said(study, trial.number, None, "pruned", clock() - begun, deadline - clock(), optuna)
+            continue
+        except (KeyboardInterrupt, Interrupted):  # Ctrl-C: the trial is not finished; the study keeps the rest
+            study.tell(trial, state=state.FAIL)
+            return True
+        except NerforgeError as exc:
+            failures += 1
+            trial.set_user_attr("stopped", f"failed: {exc}"[:300])
+            study.tell(trial, state=state.FAIL)
+            logger.warning("trial %d failed: %s", trial.number, exc)
+            if failures >= MAX_FAILURES_IN_A_ROW:
+                raise
+            continue
+        failures = 0
         seconds = clock() - begun
         durations.append(seconds)
         trial.set_user_attr("seconds", round(seconds, 1))
         trial.set_user_attr("dir", str(directory))
         dev = getattr(result, "dev", None)
         if dev is None:
+            study.tell(trial, state=state.FAIL)
             raise ConfigError("nerforge tune needs a dev split to score trials: give --dev, or data.split.dev")
-        return float(dev.micro.f1)
+        study.tell(trial, float(dev.micro.f1))
+        _said(study, trial.number, float(dev.micro.f1), "complete", seconds, deadline - clock(), optuna)
+    return False
 
-    def progress(study: Any, trial: Any) -> None:
-        left = max(0.0, deadline - clock())
-        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        best = max(done, key=lambda t: t.value) if done else None
-        said = f"dev F1 {trial.value:.4f}" if trial.value is not None else str(trial.state.name).lower()
-        logger.info("trial %d: %s in %.0f s; best so far %s; %s left", trial.number, said,
-                    trial.user_attrs.get("seconds", 0), f"{best.value:.4f} (trial {best.number})" if best else "none",
-                    _duration(left))  # fmt: skip
 
-    interrupted = False
-    while clock() < deadline:
-        typical = max(durations) if durations else 0.0
-        if durations and deadline - clock() < 0.5 * typical:
-            break  # not even half a trial's time left: stop here rather than overrun the budget
-        try:
-            study.optimize(objective, n_trials=1, callbacks=[progress], catch=(_Stop,))
-        except KeyboardInterrupt:
-            interrupted = True
-            logger.warning("interrupted: keeping the best trial so far")
-            break
-    return _finish(study, output, started, budget_s, interrupted, evaluate_test, clock)
+def _said(study: Any, number: int, value: float | None, what: str, seconds: float, left: float, optuna: Any) -> None:
+    """The progress line of a finished trial: its result, the best so far, the time left."""
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    best = max(done, key=lambda t: t.value) if done else None
+    logger.info("trial %d: %s in %.0f s; best so far %s; %s left", number,
+                f"dev F1 {value:.4f}" if value is not None else what, seconds,
+                f"{best.value:.4f} (trial {best.number})" if best else "none", _duration(max(0.0, left)))  # fmt: skip
+
+
+def worker_main(output: str, space_raw: dict[str, Any], values: dict[str, Any], seed: int, deadline: float,
+                threads: int, index: int) -> None:
+    """One worker process of ``--workers N``: trials of the shared study (``OUT/study.db``), each with ``threads``
+    CPU threads, until the deadline (``time.monotonic``, one clock for every process of the machine)."""
+    from nerforge.training import train
+    from nerforge.tuning.space import parse_space
+
+    optuna = _optuna()
+    out = Path(output)
+    study = _create(optuna, out / STUDY_FILE, seed + index, load=True)
+    values = {**values, "training": {**values["training"], "num_threads": threads}}
+
+    def make(keys: dict[str, Any], directory: Path) -> Any:
+        return trial_config(values, keys, directory, out.name)
+
+    try:
+        work(study, parse_space(space_raw), out, seed, deadline, make, train)
+    except KeyboardInterrupt:  # the parent reports the interruption
+        pass
+
+
+def run_workers(output: Path, space_raw: dict[str, Any], values: dict[str, Any], seed: int, workers: int,
+                deadline: float, cores: int) -> None:
+    """Run ``workers`` processes of :func:`worker_main` sharing the study, the cores split between them."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # a clean interpreter each: no torch state shared by a fork
+    threads = max(1, cores // workers)
+    procs = [context.Process(target=worker_main, args=(str(output), space_raw, values, seed, deadline, threads, k),
+                             name=f"nerforge-tune-{k}") for k in range(workers)]  # fmt: skip
+    for proc in procs:
+        proc.start()
+    try:
+        for proc in procs:
+            proc.join()
+    except (KeyboardInterrupt, Interrupted):  # the workers got the same Ctrl-C: their trials stop, they end
+        for proc in procs:
+            proc.join(timeout=120)
+        raise
+    failed = [p.name for p in procs if p.exitcode not in (0, None)]
+    if failed:
+        logger.warning("tune workers that ended with an error: %s", ", ".join(failed))
 
 
 def _finish(study: Any, output: Path, started: float, budget_s: float, interrupted: bool,
