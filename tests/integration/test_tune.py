@@ -140,3 +140,22 @@ def test_ctrl_c_stops_the_study_and_keeps_the_best_so_far(tmp_path: Path, tiny_e
     assert (out / "model" / "nerforge.json").is_file() and (out / "best.toml").is_file()
     rows = _rows(out)
     assert rows[0]["state"] == "complete" and any(r["state"] == "fail" for r in rows)  # the cut trial: not finished
+
+
+def test_refit_on_dev_trains_the_final_model_on_train_and_dev_within_the_budget(tmp_path: Path,
+                                                                                 tiny_encoder: Path) -> None:
+    import yaml
+
+    out = tmp_path / "tuned"
+    data = write_corpus(tmp_path, train=16, dev=8, test=8)
+    started = time.monotonic()
+    assert main(["tune", "--train", str(data["train"]), "--dev", str(data["dev"]), "--model", str(tiny_encoder),
+                 "--budget", "45s", "-o", str(out), "--no-tracking", "--refit-on-dev", "--set", "training.epochs=3",
+                 "--set", "training.num_threads=1"]) == 0  # fmt: skip
+    assert time.monotonic() - started < 45 * 1.1 + 10
+    resolved = yaml.safe_load((out / "model" / "config.resolved.yaml").read_text(encoding="utf-8"))
+    assert [Path(p).name for p in resolved["data"]["train"]] == ["train.conll", "dev.conll"]
+    assert resolved["data"]["dev"] is None and 1 <= resolved["training"]["epochs"] <= 3
+    best = next(r for r in _rows(out) if r["state"] == "complete")
+    epochs = json.loads((out / "trials" / f"{int(best['trial']):04d}" / "epochs.json").read_text(encoding="utf-8"))
+    assert resolved["training"]["epochs"] == max(1, round(max(epochs, key=lambda r: r["eval_f1"])["epoch"]))

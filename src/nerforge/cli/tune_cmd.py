@@ -41,6 +41,8 @@ def tune_cli(
     seed: int = typer.Option(42, "--seed", help="Every trial's seed, and the sampler's."),
     resume: bool = typer.Option(False, "--resume", help="Continue the study in OUTPUT (after a kill or Ctrl-C)."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log the trials to MLflow."),
+    refit_on_dev: bool = typer.Option(False, "--refit-on-dev", help="Train the final model with the best settings "
+                                      "on train+dev, for the best trial's best epoch count (time is kept for it)."),
     workers: int = typer.Option(1, "--workers", min=1, metavar="N", help="Trials run at once, each in a process of "
                                 "its own with its share of the CPU cores (they share the study)."),
     *,
@@ -69,6 +71,10 @@ def tune_cli(
     from nerforge.config import TrainConfig
     from nerforge.training import train as run_training
     from nerforge.tuning.study import run_study, run_workers, trial_config
+
+    if refit_on_dev and base.data.dev is None:
+        raise UsageError("--refit-on-dev adds the dev files to train; give --dev FILE (a dev split carved from train "
+                         "is in train already)")
 
     values = base.model_dump(mode="json")
 
@@ -99,8 +105,23 @@ def tune_cli(
     try:
         from nerforge.threads import usable_cpus
 
+        def refit(trial_dir: Path, epochs: int) -> Path:
+            import yaml
+
+            resolved = yaml.safe_load((trial_dir / "config.resolved.yaml").read_text(encoding="utf-8"))
+            data = resolved["data"]
+            listed = lambda v: [] if v is None else (v if isinstance(v, list) else [v])  # noqa: E731
+            resolved["data"] = {**data, "train": listed(data["train"]) + listed(data["dev"]), "dev": None}
+            resolved["training"] = {**resolved["training"], "epochs": epochs}
+            final = output.resolve() / "model"
+            resolved["output"] = {**resolved["output"], "dir": str(final), "work_dir": None}
+            resolved["tracking"] = {**resolved["tracking"], "run_name": f"{output.name}-refit"}
+            run_training(TrainConfig.model_validate(resolved), progress=False)
+            return final
+
         result = run_study(make_config, space, output.resolve(), budget_s=budget_s, seed=seed, resume=resume,
                            trainer=run_training, evaluate_test=evaluate_test, workers=workers,
+                           refit=refit if refit_on_dev else None,
                            parallel=lambda n, deadline: run_workers(output.resolve(), dict(space_raw), values, seed, n,
                                                                     deadline, usable_cpus()))  # fmt: skip
     except BaseException:

@@ -161,6 +161,7 @@ def run_study(
     clock: Callable[[], float] = time.monotonic,
     workers: int = 1,
     parallel: Callable[[int, float], None] | None = None,
+    refit: Callable[[Path, int], Path] | None = None,
 ) -> TuneResult:
     """Run the study (see the module docstring).
 
@@ -176,6 +177,9 @@ def run_study(
         clock: seconds, monotonic (tests replace it).
         workers: trials run at once; with more than one, ``parallel(workers, deadline)`` runs them (processes that
             share the study, :func:`run_workers`) instead of this process.
+        refit: ``--refit-on-dev``: ``refit(best trial's directory, its best epoch)`` trains the final model on train+dev
+            and returns its directory; the search then stops early enough to leave it the time (1.5x the longest
+            trial).
 
     Raises:
         UsageError: ``OUT`` holds a study and ``resume`` is not set, or ``resume`` without one.
@@ -192,17 +196,23 @@ def run_study(
     study = _create(optuna, db, seed, load=False)
     if not resume:
         enqueue_defaults(study, space)
+    search_deadline = deadline
     if workers > 1 and parallel is not None:
         interrupted = False
         try:
-            parallel(workers, deadline)
+            parallel(workers, deadline if refit is None else started + budget_s * 0.75)
         except (KeyboardInterrupt, Interrupted):
             interrupted = True
             logger.warning("interrupted: keeping the best trial so far")
         study = _create(optuna, db, seed, load=True)
     else:
-        interrupted = work(study, space, output, seed, deadline, make_config, trainer, clock)
-    return _finish(study, output, started, budget_s, interrupted, evaluate_test, clock)
+        interrupted = work(study, space, output, seed, search_deadline, make_config, trainer, clock,
+                           reserve=REFIT_RESERVE if refit is not None else 0.0)  # fmt: skip
+    return _finish(study, output, started, budget_s, interrupted, evaluate_test, clock,
+                   refit=None if interrupted else refit)  # fmt: skip
+
+
+REFIT_RESERVE = 1.5  # --refit-on-dev: the search leaves this many times its longest trial for the final training
 
 
 MAX_FAILURES_IN_A_ROW = 3  # trials that fail one after the other: the settings are not the problem, stop
@@ -224,8 +234,9 @@ def _asking(output: Path) -> Iterator[None]:
 
 def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadline: float,
          make_config: Callable[[dict[str, Any], Path], Any], trainer: Callable[..., Any],
-         clock: Callable[[], float] = time.monotonic) -> bool:
-    """Run trials of ``study`` one after the other until the deadline; ``True`` when Ctrl-C stopped them.
+         clock: Callable[[], float] = time.monotonic, reserve: float = 0.0) -> bool:
+    """Run trials of ``study`` one after the other until the deadline (less ``reserve`` times the longest trial, kept
+    for a final training); ``True`` when Ctrl-C stopped them.
 
     Raises:
         NerforgeError: :data:`MAX_FAILURES_IN_A_ROW` trials failed one after the other (the last one's error: bad
@@ -239,7 +250,8 @@ def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadl
     durations: list[float] = []
     failures = 0
     while clock() < deadline:
-        if durations and deadline - clock() < 0.5 * max(durations):
+        end = deadline - reserve * max(durations, default=0.0)
+        if durations and end - clock() < 0.5 * max(durations):
             break  # not even half a trial's time left: stop here rather than overrun the budget
         with _asking(output):
             trial = study.ask()
@@ -250,7 +262,7 @@ def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadl
             trial.set_user_attr("seed", seed)
             directory = trials_dir / f"{trial.number:04d}"
             result = trainer(make_config(trial_keys(values), directory), progress=False,
-                             callbacks=[report_callback(trial, deadline, clock)])  # fmt: skip
+                             callbacks=[report_callback(trial, end if durations else deadline, clock)])  # fmt: skip
         except _Stop:
             shutil.rmtree(directory, ignore_errors=True)
             shutil.rmtree(Path(str(directory) + ".work"), ignore_errors=True)
@@ -336,8 +348,21 @@ def run_workers(output: Path, space_raw: dict[str, Any], values: dict[str, Any],
         logger.warning("tune workers that ended with an error: %s", ", ".join(failed))
 
 
+def best_epoch(directory: Path) -> int:
+    """The epoch whose dev F1 was the best in a trained model directory (``epochs.json``), at least 1."""
+    import json
+
+    try:
+        rows = json.loads((directory / "epochs.json").read_text(encoding="utf-8"))
+        best = max((r for r in rows if r.get("eval_f1") is not None), key=lambda r: r["eval_f1"])
+        return max(1, math.ceil(float(best["epoch"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1
+
+
 def _finish(study: Any, output: Path, started: float, budget_s: float, interrupted: bool,
-            evaluate_test: Callable[[Path], float | None] | None, clock: Callable[[], float]) -> TuneResult:
+            evaluate_test: Callable[[Path], float | None] | None, clock: Callable[[], float],
+            refit: Callable[[Path, int], Path] | None = None) -> TuneResult:
     optuna = _optuna()
     state = optuna.trial.TrialState
     trials = study.trials
@@ -350,18 +375,22 @@ def _finish(study: Any, output: Path, started: float, budget_s: float, interrupt
     test: dict[str, float] = {}
     if best is not None:
         model = output / "model"
-        staging = output / "model.incoming"
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(best.user_attrs["dir"], staging)
         shutil.rmtree(model, ignore_errors=True)
-        staging.rename(model)
+        if refit is not None:  # --refit-on-dev: the best settings trained on train+dev for the best trial's epochs
+            epochs = best_epoch(Path(best.user_attrs["dir"]))
+            logger.info("refitting the best trial (%d) on train+dev for %d epoch(s)", best.number, epochs)
+            model = refit(Path(best.user_attrs["dir"]), epochs)
+        else:
+            staging = output / "model.incoming"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(best.user_attrs["dir"], staging)
+            staging.rename(model)
         best_toml = output / "best.toml"
-        resolved = Path(best.user_attrs["dir"]) / "config.resolved.yaml"
-        _write_best_toml(resolved, best_toml, model, best)
+        _write_best_toml(model / "config.resolved.yaml", best_toml, model, best)
         if evaluate_test is not None:  # the test split, once per model, after the search
             for name, trial in (("best", best), ("defaults", defaults)):
                 if trial is not None:
-                    f1 = evaluate_test(Path(trial.user_attrs["dir"]))
+                    f1 = evaluate_test(model if name == "best" else Path(trial.user_attrs["dir"]))
                     if f1 is not None:
                         test[name] = f1
     return TuneResult(
