@@ -219,3 +219,34 @@ def build_tiny_model(encoder: Path, directory: Path, *, types: tuple[str, ...] =
     ModelMeta(tags=list(labels.tags), max_length=32, stride=8, base_model=str(encoder),
               metrics={"f1": 0.5}).save(directory)
     return directory
+
+
+CHROMIUM = Path(__import__("os").environ.get("NERFORGE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@contextlib.contextmanager
+def chromium_page(url: str, *, width: int = 1100, height: int = 700) -> Iterator[object]:
+    """A page of headless Chromium (Playwright) open on ``url``; the test skips without Chromium or Playwright."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium or set NERFORGE_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
+def screenshot(page: object, name: str) -> Path:
+    """Save a full-page screenshot in ``test-artifacts/`` (git-ignored) for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    return path

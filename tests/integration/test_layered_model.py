@@ -92,14 +92,11 @@ def test_the_onnx_export_of_a_layered_model_tags_both_layers_alike(layered: Path
 
 def test_the_page_shows_each_layer_on_its_own_named_row(layered: Path) -> None:
     """The API returns each entity's layer, and the page draws one row of the text per layer (Chromium)."""
-    import os
-
     import httpx
-    from serving_helpers import running_server
+    from serving_helpers import chromium_page, running_server, screenshot
 
     from nerforge.serving import ServeSettings, create_app, load_predictor
 
-    chromium = Path(os.environ.get("NERFORGE_CHROMIUM", "/usr/bin/chromium"))
     text = "We like testing Docker services and Rust ."
     with running_server(create_app(load_predictor(layered), ServeSettings(batch_max_wait_ms=1))) as base:
         info = httpx.get(base + "/v1/model", timeout=30).json()
@@ -107,14 +104,7 @@ def test_the_page_shows_each_layer_on_its_own_named_row(layered: Path) -> None:
         api = httpx.post(base + "/v1/entities", json={"text": text}, timeout=60).json()
         assert {(e["text"], e["layer"]) for e in api["entities"]} >= {("testing Docker services", "skill"),
                                                                        ("Docker", "knowledge")}  # fmt: skip
-        if not chromium.exists():
-            pytest.skip(f"no Chromium at {chromium}")
-        sync_api = pytest.importorskip("playwright.sync_api")
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking"])  # fmt: skip
-            page = browser.new_page(viewport={"width": 1000, "height": 700})
-            page.goto(base + "/")
+        with chromium_page(base + "/", width=1000) as page:
             page.locator("#model-line", has_text="entity types").wait_for()
             model_line = page.inner_text("#model-line")
             page.fill("#text-input", text)
@@ -123,10 +113,7 @@ def test_the_page_shows_each_layer_on_its_own_named_row(layered: Path) -> None:
             rows = page.eval_on_selector_all("#highlighted .layer-row", """rows => rows.map(r => [
                 r.querySelector('.layer-name').textContent,
                 [...r.querySelectorAll('mark.entity')].map(m => m.firstChild.textContent)])""")
-            artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
-            artifacts.mkdir(exist_ok=True)
-            page.screenshot(path=str(artifacts / "layered-page.png"), full_page=True)
-            browser.close()
+            screenshot(page, "layered-page.png")
     assert "2 entity types in 2 layers (skill: Skill; knowledge: Knowledge)" in model_line
     assert rows[0] == ["skill", ["testing Docker services"]]
     assert rows[1][0] == "knowledge" and {"Docker", "Rust"} <= set(rows[1][1])

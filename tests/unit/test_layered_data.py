@@ -172,14 +172,14 @@ def test_a_docbin_span_group_is_a_layer(tmp_path: Path) -> None:
 
 
 def test_training_one_layer_of_layered_data_says_it_learns_one_flat_view(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from nerforge.training.run import _warn_flat_view
+    from nerforge.training.layering import warn_flat_view
 
     examples = read_corpus(_two_columns(tmp_path), ReadOptions(tag_columns=(1, 2), lenient=True)).examples
     with caplog.at_level("WARNING"):
-        _warn_flat_view(examples, None)  # two layers: a layered model learns them all
+        warn_flat_view(examples, None)  # two layers: a layered model learns them all
     assert not caplog.text
     with caplog.at_level("WARNING"):
-        _warn_flat_view(examples, "Skill")
+        warn_flat_view(examples, "Skill")
     assert "2 layer(s) of entities (Skill, Knowledge)" in caplog.text and "1 of 3" in caplog.text
 
 

@@ -7,8 +7,9 @@ import pytest
 
 from nerforge.cli import main
 from nerforge.errors import ConfigError, UsageError
+from nerforge.tuning.report import leaderboard_rows
 from nerforge.tuning.space import default_space, parse_space, trial_keys
-from nerforge.tuning.study import leaderboard_rows, parse_budget
+from nerforge.tuning.study import parse_budget
 
 
 @pytest.mark.parametrize(("space", "problem"), [

@@ -70,7 +70,8 @@ def tune_cli(
     space = parse_space(space_raw)
     from nerforge.config import TrainConfig
     from nerforge.training import train as run_training
-    from nerforge.tuning.study import run_study, run_workers, trial_config
+    from nerforge.tuning.study import run_study, trial_config
+    from nerforge.tuning.workers import run_workers
 
     if refit_on_dev and base.data.dev is None:
         raise UsageError("--refit-on-dev adds the dev files to train; give --dev FILE (a dev split carved from train "

@@ -166,18 +166,19 @@ def overlap_stats(examples: Iterable[Sequence[Span]]) -> OverlapStats:
     return stats
 
 
-def layer_tags(example: Example, layers: Sequence[tuple[str, Sequence[str]]]) -> list[list[str]]:
-    """Each layer's IOB2 tags of ``example``, for a layered model's layers ``(name, tags)``: the layer's outermost
-    entities of the types the layer has (a layered model tags each layer flat; an entity nested inside another of its
-    own layer is not learned)."""
+def layer_tags(example: Example, layers: Sequence[tuple[str, Sequence[str] | None]]) -> list[list[str]]:
+    """Each layer's IOB2 tags of ``example``, for layers ``(name, tags)``: the layer's outermost entities (a tag
+    column, or a layered model's tagger, holds one flat layer; an entity nested inside another of its own layer is
+    not there), of the types of ``tags`` (``None``: every type)."""
     from nerforge.data.schemes import spans_to_tags
     from nerforge.tags import tag_type
 
     spans = entity_spans(example)
     out = []
     for name, tags in layers:
-        known = {tag_type(t) for t in tags} - {None}
-        out.append(spans_to_tags(flatten(s for s in in_layer(spans, name) if s.label in known), len(example.tokens)))
+        known = None if tags is None else {tag_type(t) for t in tags} - {None}
+        kept = (s for s in in_layer(spans, name) if known is None or s.label in known)
+        out.append(spans_to_tags(flatten(kept), len(example.tokens)))
     return out
 
 

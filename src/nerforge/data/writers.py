@@ -1,7 +1,7 @@
 """Writing examples as IOB2 CoNLL or JSON Lines. Files appear whole or not at all (:func:`atomic_open`).
 
 * CoNLL: ``token<TAB>tag`` per line (one tag column per layer when the examples hold several layers of entities,
-  :func:`layer_tags`), a blank line after each sentence; when examples carry document ids, a
+  :func:`nerforge.data.layers.layer_tags`), a blank line after each sentence; when examples carry document ids, a
   ``-DOCSTART-<TAB>O`` line and a blank line open each document (whenever the id changes). UTF-8, LF.
 * JSON Lines: ``{"tokens": [...], "ner_tags": [...], "doc_id": ...}`` per line (``doc_id`` only when set), and
   ``"spans": [{"start", "end", "label", "layer"}, ...]`` (token offsets) when examples hold layers or overlapping
@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from nerforge.data.layers import layer_tags
 from nerforge.data.normalize import tags_to_iob2
 from nerforge.data.readers.columns import is_docstart_line
 from nerforge.errors import DataFormatError, UsageError, quote
@@ -81,7 +82,7 @@ def write_conll(examples: Iterable[Example], path: str | Path) -> int:
                 fh.write("-DOCSTART-" + "\tO" * max(1, len(layers)) + "\n\n")
                 doc = ex.doc_id
                 first = False
-            columns = layer_tags(ex, layers) if len(layers) > 1 else [tags_to_iob2(ex.tags)]
+            columns = layer_tags(ex, [(n, None) for n in layers]) if len(layers) > 1 else [tags_to_iob2(ex.tags)]
             for tok, *tags in zip(ex.tokens, *columns, strict=True):
                 tag = "\t".join(tags)
                 if any(c in tok for c in _BAD_IN_TOKEN) or is_docstart_line(tok):
@@ -109,15 +110,6 @@ def layers_of(examples: Iterable[Example]) -> list[str]:
         if ex.spans is not None or ex.layers is not None:
             names.update(dict.fromkeys(example_layers(ex)))
     return list(names)
-
-
-def layer_tags(ex: Example, layers: list[str]) -> list[list[str]]:
-    """One IOB2 tag column per layer (a layer's nested spans flattened, outermost kept: a column holds no more)."""
-    from nerforge.data.layers import entity_spans, flatten, in_layer
-    from nerforge.data.schemes import spans_to_tags
-
-    spans = entity_spans(ex)
-    return [spans_to_tags(flatten(in_layer(spans, layer)), len(ex.tokens)) for layer in layers]
 
 
 def write_jsonl(examples: Iterable[Example], path: str | Path) -> int:

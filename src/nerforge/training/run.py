@@ -20,7 +20,7 @@ from typing import Any
 
 from nerforge.config import TrainConfig
 from nerforge.data.splits import listed_types, read_data_splits
-from nerforge.errors import ConfigError, DataFormatError, Interrupted, ModelError
+from nerforge.errors import DataFormatError, Interrupted, ModelError
 from nerforge.io_utils import clean_leftovers, disk_full
 from nerforge.locking import exclusive
 from nerforge.model_dir import (
@@ -31,16 +31,17 @@ from nerforge.model_dir import (
     resolve_model,
 )
 from nerforge.modeling.plan import HeadPlan
-from nerforge.tags import tag_type
 from nerforge.threads import training_threads, usable_cpus
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table, loss_curve
 from nerforge.training.collate import PaddingCollator
 from nerforge.training.dataset import build_split, check_label_coverage, resolve_labels
 from nerforge.training.distributed import DistributedContext
+from nerforge.training.layering import head_for_data, warn_flat_view
 from nerforge.training.output import TrainResult, write_model_dir
 from nerforge.training.preflight import check_inputs, check_outputs
 from nerforge.training.scoring import calibrate, score_dev
 from nerforge.training.stages import FitInputs, Fitted, Prepared
+from nerforge.training.tracking_start import start_run_tracker
 from nerforge.training.trainer import (
     BEST_METRIC,
     DevEarlyStopping,
@@ -71,51 +72,12 @@ def read_splits(config: TrainConfig) -> dict[str, list[Example]]:
     """The splits of ``config.data``, read as IOB2 with the same reader options: several files per split, dev/test
     carved from train by ``data.split``, seeded subsets by ``data.sample`` (:mod:`nerforge.data.splits`).
 
-    Data with several layers of entities trains a layered model (:func:`data_layers`), unless ``data.layer`` picks
+    Data with several layers of entities trains a layered model (:func:`nerforge.training.layering.data_layers`), unless ``data.layer`` picks
     one; data of one layer whose entities overlap trains on its flat view (the outermost entities: ``Example.tags``),
     and a warning says which entities are not learned."""
     splits = read_data_splits(config.data)
-    _warn_flat_view(splits.get("train", []), config.data.layer)
+    warn_flat_view(splits.get("train", []), config.data.layer)
     return splits
-
-
-def data_layers(splits: dict[str, list[Example]],
-                types: Sequence[str] | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The layers a layered model tags, each with its IOB2 tags (``()`` when the training data has one layer): the
-    layers of the training examples, each with the types its entities have in any split (of ``types`` when the
-    config lists what to learn)."""
-    from nerforge.data.layers import example_layers
-    from nerforge.tags import iob2_tags
-
-    names = list(dict.fromkeys(n for ex in splits.get("train", []) if ex.spans is not None for n in example_layers(ex)))
-    if len(names) < 2:
-        return ()
-    allowed = None if types is None else set(types)
-    found: dict[str, set[str]] = {name: set() for name in names}
-    for examples in splits.values():
-        for ex in examples:
-            for span in ex.spans or ():
-                if span.layer in found and (allowed is None or span.label in allowed):
-                    found[span.layer].add(span.label)
-    return tuple((name, tuple(iob2_tags(tuple(sorted(found[name]))))) for name in names)
-
-
-def _warn_flat_view(examples: list[Example], chosen: str | None) -> None:
-    from nerforge.data.layers import example_layers
-
-    layered = [ex for ex in examples if ex.spans is not None]
-    if not layered:
-        return
-    every = list(dict.fromkeys(n for ex in layered for n in example_layers(ex)))
-    if chosen is None and len(every) > 1:
-        return  # a layered model learns every layer
-    learned = sum(1 for ex in layered for s in ex.tags if s.startswith("B-"))
-    layers = list(dict.fromkeys(n for ex in layered for n in example_layers(ex)))
-    logger.warning("the training data has %d layer(s) of entities (%s) or overlapping entities: this model learns "
-                   "one flat view (%s, outermost entities: %d of %d in the training data); entities nested in "
-                   "another of their layer need the span head, not there yet", len(layers),
-                   ", ".join(n or "unnamed" for n in layers), chosen or layers[0] or "the only layer", learned,
-                   sum(len(ex.spans or ()) for ex in layered))
 
 
 def _max_length(requested: int, tokenizer: Any, model_config: Any) -> int:
@@ -195,7 +157,7 @@ def run_locked(
     resolved = config.model_copy(update={"training": config.training.model_copy(update={"num_threads": prepared.threads})})
     prepared = dataclasses.replace(prepared, config=resolved)
     inputs = customise(prepared) if customise is not None else None
-    tracker = _start_tracker(prepared, start, work, dist, output)
+    tracker = start_run_tracker(prepared, start, work, dist, output)
     try:
         fitted = calibrate(prepared, fit(prepared, work, dist, start, tracker, progress=progress, inputs=inputs,
                                          callbacks=callbacks))
@@ -282,17 +244,8 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{config.model.name}: nerforge needs a fast tokenizer (word ids); this model has a slow one")
     max_length = _max_length(config.model.max_length, tokenizer, model_config)
-    configured = listed_types(config.data.labels, config.data.label_map) if config.data.labels else None
-    layers = data_layers(splits, configured) if config.data.layer is None else ()
-    spec = config.model.head
-    if layers:
-        if config.model.class_weights is not None:
-            raise ConfigError("model.class_weights is for a model of one layer of entities; this data has several "
-                              "(--layer NAME trains a model of one)")  # fmt: skip
-        spec = spec.model_copy(update={"layers": layers})
-        logger.info("a layered model: one tagger per layer on one encoder (%s)",
-                    "; ".join(f"{name}: {', '.join(t[2:] for t in tags[1::2])}" for name, tags in layers))  # fmt: skip
-    plan = HeadPlan(spec, tuple(layers[0][1]) if layers else tuple(labels.tags), max_length, config.model.stride)
+    spec, first_layer = head_for_data(config, splits)  # a layered head when the data has several layers
+    plan = HeadPlan(spec, first_layer or tuple(labels.tags), max_length, config.model.stride)
     features = {
         name: build_split(
             name, examples, tokenizer, labels.label2id, plan, label_all_subwords=config.model.label_all_subwords
@@ -323,24 +276,6 @@ def _check_memory(config: TrainConfig, model_config: Any, plan: HeadPlan, featur
         device="cuda" if cuda else "cpu", accumulation=config.training.gradient_accumulation_steps,
     )
     logger.info("estimated peak memory: %s", est.describe())
-
-
-def _start_tracker(
-    prepared: Prepared, start: ResumePoint, work: WorkDir, dist: DistributedContext, output: Path
-) -> Any:
-    config = prepared.config
-    if not (config.tracking.enabled and dist.is_main):
-        return None
-    from nerforge.training.tracking import MlflowTracker
-
-    tags = {"nerforge.output": str(output)}
-    if config.tracking.parent_run_id:  # a nerforge tune trial: nested under the study's run
-        tags["mlflow.parentRunId"] = config.tracking.parent_run_id
-    tracker = MlflowTracker.start(config.tracking, run_id=start.mlflow_run_id, tags=tags)
-    if start.mlflow_run_id is None:
-        work.remember_run(tracker.run_id)
-        tracker.log_params({**_params(prepared), "distributed": dist.params()})
-    return tracker
 
 
 def fit(
@@ -546,16 +481,3 @@ def _build_trainer(
     if crash is not None:
         trainer.add_callback(crash)
     return trainer
-
-
-def _params(prepared: Prepared) -> dict[str, Any]:
-    params: dict[str, Any] = prepared.config.model_dump(mode="json")
-    tags, features = prepared.tags, prepared.features
-    params["derived"] = {
-        "num_tags": len(tags),
-        "types": ",".join(sorted({tag_type(t) for t in tags if t != "O"})),
-        "max_length": prepared.max_length,
-        **{f"{name}_sentences": f.stats.examples for name, f in features.items()},
-        **{f"{name}_windows": f.windows for name, f in features.items()},
-    }
-    return params

@@ -16,8 +16,6 @@ reproduces it from), ``leaderboard.md`` and ``.csv`` (every trial: settings, dev
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import logging
 import math
 import shutil
@@ -29,6 +27,7 @@ from typing import Any
 
 from nerforge.errors import ConfigError, Interrupted, MissingDependencyError, UsageError
 from nerforge.io_utils import atomic_write_text
+from nerforge.tuning.report import write_leaderboard, write_plots
 from nerforge.tuning.space import Domain, trial_keys
 
 logger = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class _Stop(Exception):
     """Raised inside a trial's training to end it (pruned, or out of budget)."""
 
 
-def _optuna() -> Any:
+def load_optuna() -> Any:
     try:
         import optuna
     except ImportError:
@@ -137,7 +136,7 @@ def trial_config(values: Mapping[str, Any], keys: Mapping[str, Any], directory: 
     return TrainConfig.model_validate(out)
 
 
-def _create(optuna: Any, db: Path, seed: int, *, load: bool) -> Any:
+def open_study(optuna: Any, db: Path, seed: int, *, load: bool) -> Any:
     """The study in ``db``: TPE (seeded) and median pruning (from the second evaluation, after two trials)."""
     sampler = optuna.samplers.TPESampler(seed=seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
@@ -176,7 +175,7 @@ def run_study(
         evaluate_test: the test F1 of a model directory (``None`` without a test split), called once per model.
         clock: seconds, monotonic (tests replace it).
         workers: trials run at once; with more than one, ``parallel(workers, deadline)`` runs them (processes that
-            share the study, :func:`run_workers`) instead of this process.
+            share the study, :func:`nerforge.tuning.workers.run_workers`) instead of this process.
         refit: ``--refit-on-dev``: ``refit(best trial's directory, its best epoch)`` trains the final model on train+dev
             and returns its directory; the search then stops early enough to leave it the time (1.5x the longest
             trial).
@@ -184,7 +183,7 @@ def run_study(
     Raises:
         UsageError: ``OUT`` holds a study and ``resume`` is not set, or ``resume`` without one.
     """
-    optuna = _optuna()
+    optuna = load_optuna()
     started = clock()
     deadline = started + budget_s
     output.mkdir(parents=True, exist_ok=True)
@@ -193,7 +192,7 @@ def run_study(
         raise UsageError(f"{output} holds a study already; --resume continues it, or choose another --output")
     if resume and not db.exists():
         raise UsageError(f"--resume: {output} holds no study ({STUDY_FILE}) to continue")
-    study = _create(optuna, db, seed, load=False)
+    study = open_study(optuna, db, seed, load=False)
     if not resume:
         enqueue_defaults(study, space)
     search_deadline = deadline
@@ -204,7 +203,7 @@ def run_study(
         except (KeyboardInterrupt, Interrupted):
             interrupted = True
             logger.warning("interrupted: keeping the best trial so far")
-        study = _create(optuna, db, seed, load=True)
+        study = open_study(optuna, db, seed, load=True)
     else:
         interrupted = work(study, space, output, seed, search_deadline, make_config, trainer, clock,
                            reserve=REFIT_RESERVE if refit is not None else 0.0)  # fmt: skip
@@ -244,7 +243,7 @@ def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadl
     """
     from nerforge.errors import NerforgeError
 
-    optuna = _optuna()
+    optuna = load_optuna()
     state = optuna.trial.TrialState
     trials_dir = output / "trials"
     durations: list[float] = []
@@ -304,50 +303,6 @@ def _said(study: Any, number: int, value: float | None, what: str, seconds: floa
                 f"{best.value:.4f} (trial {best.number})" if best else "none", _duration(max(0.0, left)))  # fmt: skip
 
 
-def worker_main(output: str, space_raw: dict[str, Any], values: dict[str, Any], seed: int, deadline: float,
-                threads: int, index: int) -> None:
-    """One worker process of ``--workers N``: trials of the shared study (``OUT/study.db``), each with ``threads``
-    CPU threads, until the deadline (``time.monotonic``, one clock for every process of the machine)."""
-    from nerforge.training import train
-    from nerforge.tuning.space import parse_space
-
-    optuna = _optuna()
-    out = Path(output)
-    study = _create(optuna, out / STUDY_FILE, seed + index, load=True)
-    values = {**values, "training": {**values["training"], "num_threads": threads}}
-
-    def make(keys: dict[str, Any], directory: Path) -> Any:
-        return trial_config(values, keys, directory, out.name)
-
-    try:
-        work(study, parse_space(space_raw), out, seed, deadline, make, train)
-    except KeyboardInterrupt:  # the parent reports the interruption
-        pass
-
-
-def run_workers(output: Path, space_raw: dict[str, Any], values: dict[str, Any], seed: int, workers: int,
-                deadline: float, cores: int) -> None:
-    """Run ``workers`` processes of :func:`worker_main` sharing the study, the cores split between them."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")  # a clean interpreter each: no torch state shared by a fork
-    threads = max(1, cores // workers)
-    procs = [context.Process(target=worker_main, args=(str(output), space_raw, values, seed, deadline, threads, k),
-                             name=f"nerforge-tune-{k}") for k in range(workers)]  # fmt: skip
-    for proc in procs:
-        proc.start()
-    try:
-        for proc in procs:
-            proc.join()
-    except (KeyboardInterrupt, Interrupted):  # the workers got the same Ctrl-C: their trials stop, they end
-        for proc in procs:
-            proc.join(timeout=120)
-        raise
-    failed = [p.name for p in procs if p.exitcode not in (0, None)]
-    if failed:
-        logger.warning("tune workers that ended with an error: %s", ", ".join(failed))
-
-
 def best_epoch(directory: Path) -> int:
     """The epoch whose dev F1 was the best in a trained model directory (``epochs.json``), at least 1."""
     import json
@@ -363,14 +318,14 @@ def best_epoch(directory: Path) -> int:
 def _finish(study: Any, output: Path, started: float, budget_s: float, interrupted: bool,
             evaluate_test: Callable[[Path], float | None] | None, clock: Callable[[], float],
             refit: Callable[[Path, int], Path] | None = None) -> TuneResult:
-    optuna = _optuna()
+    optuna = load_optuna()
     state = optuna.trial.TrialState
     trials = study.trials
     done = [t for t in trials if t.state == state.COMPLETE and t.user_attrs.get("dir")]
     best = max(done, key=lambda t: (t.value, -t.number)) if done else None
     defaults = next((t for t in done if t.number == 0), None)
     write_leaderboard(trials, output)
-    _plots(study, output)
+    write_plots(study, output)
     model = best_toml = None
     test: dict[str, float] = {}
     if best is not None:
@@ -413,97 +368,6 @@ def _write_best_toml(resolved: Path, out: Path, model: Path, best: Any) -> None:
     header = (f"nerforge tune: the best trial ({best.number}, dev F1 {best.value:.4f}); "
               "'nerforge train best.toml' trains it again")  # fmt: skip
     atomic_write_text(out, config_toml(values, header))
-
-
-LEADERBOARD_FIELDS = ("trial", "state", "dev_f1", "seconds", "stopped")
-
-
-def leaderboard_rows(trials: list[Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Every trial as a row (best dev F1 first, then the others by number), and the column names."""
-    settings = sorted({k for t in trials for k in t.user_attrs.get("values", {})})
-    rows = []
-    for t in trials:
-        row = {"trial": t.number, "state": t.state.name.lower(),
-               "dev_f1": "" if t.value is None else round(t.value, 4),
-               "seconds": t.user_attrs.get("seconds", ""), "stopped": t.user_attrs.get("stopped", "")}  # fmt: skip
-        row.update({k: t.user_attrs.get("values", {}).get(k, "") for k in settings})
-        rows.append(row)
-    rows.sort(key=lambda r: (r["dev_f1"] == "", -(r["dev_f1"] or 0), r["trial"]))
-    return [*LEADERBOARD_FIELDS, *settings], rows
-
-
-def write_leaderboard(trials: list[Any], output: Path) -> None:
-    names, rows = leaderboard_rows(trials)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(output / "leaderboard.csv", buffer.getvalue())
-
-    def cell(value: Any) -> str:
-        return f"{value:.3g}" if isinstance(value, float) and not isinstance(value, bool) and abs(value) < 0.01 \
-            else str(value)  # fmt: skip
-
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    lines += ["| " + " | ".join(cell(r[n]) for n in names) + " |" for r in rows]
-    text = "# nerforge tune: leaderboard\n\nDev F1 of every trial (the test split is not read during the search).\n\n"
-    atomic_write_text(output / "leaderboard.md", text + "\n".join(lines) + "\n")
-
-
-def _plots(study: Any, output: Path) -> None:
-    """History (best dev F1 against time), parameter importance, F1 by head and learning rate, as PNG."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - matplotlib is a dependency
-        return
-    optuna = _optuna()
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.datetime_complete]
-    if not done:
-        return
-    folder = output / "plots"
-    folder.mkdir(exist_ok=True)
-    start = min(t.datetime_start for t in study.trials if t.datetime_start)
-    ordered = sorted(done, key=lambda t: t.datetime_complete)
-    minutes = [(t.datetime_complete - start).total_seconds() / 60 for t in ordered]
-    best = [max(t.value for t in ordered[: i + 1]) for i in range(len(ordered))]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.scatter(minutes, [t.value for t in ordered], s=18, label="trial")
-    ax.step(minutes, best, where="post", color="C1", label="best so far")
-    ax.set_xlabel("minutes since the study started")
-    ax.set_ylabel("dev F1")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(folder / "history.png", dpi=110)
-    plt.close(fig)
-    if len(done) >= 3:
-        try:
-            importance = optuna.importance.get_param_importances(study)
-        except (RuntimeError, ValueError, ImportError):
-            importance = {}
-        if importance:
-            fig, ax = plt.subplots(figsize=(6, 0.5 + 0.4 * len(importance)))
-            names = list(importance)[::-1]
-            ax.barh(names, [importance[n] for n in names])
-            ax.set_xlabel("importance for dev F1 (fANOVA)")
-            fig.tight_layout()
-            fig.savefig(folder / "importance.png", dpi=110)
-            plt.close(fig)
-    rates = [(t.user_attrs["values"].get("learning_rate"), t.user_attrs["values"].get("head"), t.value) for t in done]
-    if any(r is not None for r, _, _ in rates):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for k, head in enumerate(sorted({str(h) for _, h, _ in rates})):
-            pts = [(r, v) for r, h, v in rates if str(h) == head and r is not None]
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=22, label=head, color=f"C{k}")
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("dev F1")
-        ax.legend(title="head", loc="lower right")
-        fig.tight_layout()
-        fig.savefig(folder / "f1_by_head_and_lr.png", dpi=110)
-        plt.close(fig)
 
 
 def _duration(seconds: float) -> str:

@@ -1,0 +1,73 @@
+"""What a run learns from data with several layers of entities, or overlapping ones: the layers of a layered model
+(:func:`data_layers`), and a warning when a model learns one flat view of them (:func:`warn_flat_view`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from nerforge.types import Example
+
+logger = logging.getLogger("nerforge.training.run")  # the run's log lines keep their logger name
+
+
+def data_layers(splits: dict[str, list[Example]],
+                types: Sequence[str] | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The layers a layered model tags, each with its IOB2 tags (``()`` when the training data has one layer): the
+    layers of the training examples, each with the types its entities have in any split (of ``types`` when the
+    config lists what to learn)."""
+    from nerforge.data.layers import example_layers
+    from nerforge.tags import iob2_tags
+
+    names = list(dict.fromkeys(n for ex in splits.get("train", []) if ex.spans is not None for n in example_layers(ex)))
+    if len(names) < 2:
+        return ()
+    allowed = None if types is None else set(types)
+    found: dict[str, set[str]] = {name: set() for name in names}
+    for examples in splits.values():
+        for ex in examples:
+            for span in ex.spans or ():
+                if span.layer in found and (allowed is None or span.label in allowed):
+                    found[span.layer].add(span.label)
+    return tuple((name, tuple(iob2_tags(tuple(sorted(found[name]))))) for name in names)
+
+
+def warn_flat_view(examples: list[Example], chosen: str | None) -> None:
+    from nerforge.data.layers import example_layers
+
+    layered = [ex for ex in examples if ex.spans is not None]
+    if not layered:
+        return
+    every = list(dict.fromkeys(n for ex in layered for n in example_layers(ex)))
+    if chosen is None and len(every) > 1:
+        return  # a layered model learns every layer
+    learned = sum(1 for ex in layered for s in ex.tags if s.startswith("B-"))
+    layers = list(dict.fromkeys(n for ex in layered for n in example_layers(ex)))
+    logger.warning("the training data has %d layer(s) of entities (%s) or overlapping entities: this model learns "
+                   "one flat view (%s, outermost entities: %d of %d in the training data); entities nested in "
+                   "another of their layer need the span head, not there yet", len(layers),
+                   ", ".join(n or "unnamed" for n in layers), chosen or layers[0] or "the only layer", learned,
+                   sum(len(ex.spans or ()) for ex in layered))
+
+
+def head_for_data(config: Any, splits: dict[str, list[Example]]) -> tuple[Any, tuple[str, ...] | None]:
+    """The head a run trains: ``config.model.head``, made layered (:func:`data_layers`) when the data has several
+    layers and ``data.layer`` picks none; and the first layer's tags (``None`` for one layer).
+
+    Raises:
+        ConfigError: class weights with several layers.
+    """
+    from nerforge.data.splits import listed_types
+    from nerforge.errors import ConfigError
+
+    configured = listed_types(config.data.labels, config.data.label_map) if config.data.labels else None
+    layers = data_layers(splits, configured) if config.data.layer is None else ()
+    if not layers:
+        return config.model.head, None
+    if config.model.class_weights is not None:
+        raise ConfigError("model.class_weights is for a model of one layer of entities; this data has several "
+                          "(--layer NAME trains a model of one)")  # fmt: skip
+    logger.info("a layered model: one tagger per layer on one encoder (%s)",
+                "; ".join(f"{name}: {', '.join(t[2:] for t in tags[1::2])}" for name, tags in layers))  # fmt: skip
+    return config.model.head.model_copy(update={"layers": layers}), tuple(layers[0][1])
