@@ -113,7 +113,7 @@ def test_workers_run_trials_at_once_in_processes_of_their_own(tmp_path: Path, ti
                for t in done if t.user_attrs.get("dir")}  # fmt: skip
     from nerforge.threads import usable_cpus
 
-    assert threads == {max(1, usable_cpus() // 2)}  # the cores shared out between the workers
+    assert threads == {max(1, usable_cpus() // 2)}  # the cores split between the workers
     assert (out / "model" / "nerforge.json").is_file() and (out / "leaderboard.csv").is_file()
 
 
