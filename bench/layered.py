@@ -115,12 +115,12 @@ def speed(model: Path, test: Path, args: argparse.Namespace, logs: Path, name: s
 
 def layer_f1(report: dict, layer: str) -> float:
     """A layer's pooled F1 from a layered model's per ``layer/type`` scores."""
+    from nerforge.evaluation.metrics import scores_from_counts
+
     rows = [s for key, s in report["per_type"].items() if key.split("/", 1)[0] == layer]
-    tp = sum(r["tp"] for r in rows)
-    pred = sum(r["tp"] + r["fp"] for r in rows)
-    gold = sum(r["support"] for r in rows)
-    p, r = (tp / pred if pred else 0.0), (tp / gold if gold else 0.0)
-    return 2 * p * r / (p + r) if p + r else 0.0
+    pooled = scores_from_counts(sum(r["tp"] for r in rows), sum(r["tp"] + r["fp"] for r in rows),
+                                sum(r["support"] for r in rows))  # fmt: skip
+    return pooled.f1
 
 
 def render(results: dict) -> str:

@@ -257,3 +257,16 @@ def test_label_studio_backend_answers_each_layer_in_its_own_control_when_the_pro
     result = label_studio_prediction(_layered_entities(text), from_name=one.from_name, to_name=one.to_name,
                                      label_for=one.label_for, controls=frozenset(one.controls))["result"]  # fmt: skip
     assert {r["from_name"] for r in result} == {"label"} and len(result) == 3  # one control: overlapping regions
+
+
+def test_a_docbin_group_span_over_whitespace_only_is_counted_not_dropped_silently(tmp_path: Path) -> None:
+    spacy = pytest.importorskip("spacy")
+    from spacy.tokens import DocBin
+    from spacy.tokens import Span as SpacySpan
+
+    doc = spacy.tokens.Doc(spacy.blank("en").vocab, words=["Bonn", "  ", "Uni"], spaces=[True, False, False])
+    doc.spans["sc"] = [SpacySpan(doc, 0, 1, "LOC"), SpacySpan(doc, 1, 2, "X")]  # the second: whitespace only
+    DocBin(docs=[doc]).to_disk(tmp_path / "d.spacy")
+    corpus = read_corpus(tmp_path / "d.spacy")
+    assert [s.label for s in corpus.examples[0].spans or ()] == ["LOC"]
+    assert any(f.kind == "span-without-words" and f.message.startswith("1 span") for f in corpus.findings)

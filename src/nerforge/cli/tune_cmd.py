@@ -90,6 +90,8 @@ def tune_cli(
             from nerforge.prediction.evaluate import evaluate
 
             if len(test_files) != 1:
+                logger.warning("test F1 is not scored: the test split is %d files and nerforge evaluate reads one; "
+                               "evaluate %s on each", len(test_files), model_dir)  # fmt: skip
                 return None
             return float(evaluate(model_dir, Path(test_files[0]), make_plots=False).result.micro.f1)
 

@@ -25,11 +25,12 @@ DEFAULT_SHAPE_DIM = 16
 # every recipe of bench/accuracy.py (docs/accuracy.md) and per option in docs/accuracy-features.md.
 DEFAULT_FEATURES: tuple[str, ...] = ("shape",)
 DEFAULT_CRF = True
+DEFAULT_HEAD = "shape+crf"  # the name of that head among HEAD_PRESETS (nerforge train --head)
 
 # ``nerforge train --head NAME``: named heads as ``model.head`` keys. "plain" is the Hugging Face token-classification
 # head, the one that loads in ``transformers.pipeline``.
 HEAD_PRESETS: dict[str, dict[str, Any]] = {
-    "shape+crf": {"features": ["shape"], "crf": True},
+    DEFAULT_HEAD: {"features": list(DEFAULT_FEATURES), "crf": DEFAULT_CRF},
     "crf": {"features": [], "crf": True},
     "shape+softmax": {"features": ["shape"], "crf": False},
     "plain": {"features": [], "crf": False},

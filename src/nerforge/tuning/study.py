@@ -34,8 +34,16 @@ logger = logging.getLogger(__name__)
 
 STUDY_FILE = "study.db"
 STUDY_NAME = "nerforge-tune"
-DEFAULTS = {"learning_rate": 1e-4, "batch_size": 16, "warmup_ratio": 0.1, "weight_decay": 0.01, "head": "shape+crf",
-            "context": 0, "class_weights": "none"}  # what nerforge train does without flags  # fmt: skip
+def defaults() -> dict[str, Any]:
+    """What ``nerforge train`` does without flags, as tune settings: the config's own defaults (``TrainingConfig``) and
+    the head a user gets (:data:`nerforge.modeling.head.DEFAULT_HEAD`), so trial 0 follows them when they change."""
+    from nerforge.config import TrainingConfig
+    from nerforge.modeling.head import DEFAULT_HEAD
+
+    fields = TrainingConfig.model_fields
+    out: dict[str, Any] = {name: fields[name].default for name in ("learning_rate", "batch_size", "warmup_ratio",
+                                                                    "weight_decay")}  # fmt: skip
+    return {**out, "head": DEFAULT_HEAD, "context": 0, "class_weights": "none"}
 
 
 @dataclass
@@ -102,10 +110,11 @@ def report_callback(trial: Any, deadline: float, clock: Callable[[], float] = ti
 def enqueue_defaults(study: Any, space: Mapping[str, Domain]) -> None:
     """Make the first trial the defaults (where the space holds them), so the best is never worse on dev."""
     params = {}
+    default = defaults()
     for name, domain in space.items():
-        if domain.fixed or name not in DEFAULTS:
+        if domain.fixed or name not in default:
             continue
-        value = DEFAULTS[name]
+        value = default[name]
         inside = value in domain.choices if domain.choices else (domain.low or 0) <= value <= (domain.high or 0)
         if not inside:
             return  # the user's space excludes the defaults: nothing to enqueue

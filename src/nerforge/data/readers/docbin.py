@@ -57,16 +57,22 @@ def read_docbin(path: str | Path, options: ReadOptions) -> tuple[list[Example], 
     has_ents = any(doc.ents for doc in docs) and not any(all(_holds_ents(doc, key) for doc in docs) for key in keys)
     layers = ((ENTS_LAYER,) if has_ents or not keys else ()) + tuple(keys) if keys else None
     examples: list[Example] = []
+    wordless = 0  # group spans over whitespace tokens only: no word to hold them
     for n, doc in enumerate(docs, start=1):
         sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
         doc_id = f"{Path(name).name}#{n}" if len(sentences) > 1 else None
         for sentence in sentences:
             example, kept = _example(sentence, doc.text, doc_id, name)
             if example.tokens and layers is not None:
-                example = _with_groups(example, kept, sentence, doc, layers)
+                example, missed = _with_groups(example, kept, sentence, doc, layers)
+                wordless += missed
             if example.tokens:
                 examples.append(example)
-    return examples, []
+    findings = []
+    if wordless:
+        findings.append(Finding("span-without-words", name, None, f"{wordless} span(s) of doc.spans groups cover only "
+                                "whitespace tokens and were left out", "warning"))  # fmt: skip
+    return examples, findings
 
 
 def _holds_ents(doc: Any, key: str) -> bool:
@@ -77,14 +83,16 @@ def _holds_ents(doc: Any, key: str) -> bool:
 ENTS_LAYER = "ents"  # the layer of doc.ents in a DocBin that has span groups too
 
 
-def _with_groups(example: Example, kept: list[int], sentence: Any, doc: Any, layers: tuple[str, ...]) -> Example:
-    """``example`` with every span of ``doc.ents`` and of each span group in the sentence, by layer; the tags the flat
-    view of the first layer's."""
+def _with_groups(example: Example, kept: list[int], sentence: Any, doc: Any,
+                 layers: tuple[str, ...]) -> tuple[Example, int]:
+    """``example`` with every span of ``doc.ents`` and of each span group in the sentence, by layer (the tags the flat
+    view of the first layer's), and how many group spans touched no word."""
     import bisect
 
     from nerforge.data.layers import flatten
     from nerforge.data.schemes import spans_to_tags, tags_to_spans
 
+    missed = 0
     spans = [Span(s.start, s.end, s.label, ENTS_LAYER) for s in tags_to_spans(example.tags)]
     if ENTS_LAYER not in layers:
         spans = []
@@ -98,9 +106,11 @@ def _with_groups(example: Example, kept: list[int], sentence: Any, doc: Any, lay
             last = bisect.bisect_left(kept, min(span.end, sentence.end)) - 1
             if first <= last:
                 spans.append(Span(first, last + 1, span.label_, key))
+            else:
+                missed += 1
     ordered = tuple(sorted(set(spans)))
     tags = spans_to_tags(flatten(s for s in ordered if s.layer == layers[0]), len(example.tokens))
-    return replace(example, tags=tuple(tags), spans=ordered, layers=layers)
+    return replace(example, tags=tuple(tags), spans=ordered, layers=layers), missed
 
 
 def _example(tokens: Any, text: str, doc_id: str | None, name: str) -> tuple[Example, list[int]]:

@@ -120,15 +120,7 @@ def char_spans_to_example(
     prev: CharSpan | None = None
     prev_last = -1
     for s in every:
-        first = bisect.bisect_right(ends, s.start)
-        last = bisect.bisect_left(starts, s.end) - 1
-        if first > last:
-            raise DataFormatError(
-                path,
-                line,
-                f"span [{s.start}, {s.end}) {s.label} {quote(text[s.start : s.end])} covers no token",
-                "spans over words",
-            )
+        first, last = _token_range(text, s, starts, ends, path, line)
         if prev is not None and first <= prev_last:
             raise DataFormatError(
                 path,
@@ -150,6 +142,20 @@ def char_spans_to_example(
         source=path,
         line=line,
     )
+
+
+def _token_range(text: str, s: CharSpan, starts: list[int], ends: list[int], path: str, line: int) -> tuple[int, int]:
+    """The first and last token a span touches.
+
+    Raises:
+        DataFormatError: the span covers no token (whitespace only).
+    """
+    first = bisect.bisect_right(ends, s.start)
+    last = bisect.bisect_left(starts, s.end) - 1
+    if first > last:
+        raise DataFormatError(path, line, f"span [{s.start}, {s.end}) {s.label} {quote(text[s.start : s.end])} covers "
+                              "no token", "spans over words")  # fmt: skip
+    return first, last
 
 
 def _cut_finding(text: str, s: CharSpan, first: int, last: int, starts: list[int], ends: list[int], path: str,
@@ -174,11 +180,7 @@ def _layered_example(text: str, every: list[CharSpan], tokens: tuple[str, ...], 
     share a word after tokenisation are kept too)."""
     found = set()
     for s in every:
-        first = bisect.bisect_right(ends, s.start)
-        last = bisect.bisect_left(starts, s.end) - 1
-        if first > last:
-            raise DataFormatError(path, line, f"span [{s.start}, {s.end}) {s.label} {quote(text[s.start : s.end])} "
-                                  "covers no token", "spans over words")  # fmt: skip
+        first, last = _token_range(text, s, starts, ends, path, line)
         _cut_finding(text, s, first, last, starts, ends, path, line, findings)
         found.add(Span(first, last + 1, s.label, s.layer))
     spans = tuple(sorted(found))
