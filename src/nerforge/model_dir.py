@@ -36,6 +36,7 @@ PARITY_FILE = "parity.json"  # an export's agreement with PyTorch
 # The tensors a model takes and gives (PyTorch forward keywords and ONNX graph names alike).
 INPUT_NAMES = ("input_ids", "attention_mask")
 FEATURES_INPUT = "word_features"  # heads with word features: int64 (batch, seq), 0 where no word starts
+SPAN_ENDS_INPUT = "span_ends"  # the span head: int64 (batch, seq, max_width), nerforge.modeling.span
 OUTPUT_NAME = "logits"
 
 # Keys of ModelMeta.extra.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nerforge.types import Example, Span
 
@@ -32,6 +32,18 @@ def entity_spans(example: Example) -> tuple[Span, ...]:
     from nerforge.data.schemes import tags_to_spans
 
     return tuple(tags_to_spans(example.tags))
+
+
+def one_layer(example: Example, types: Iterable[str] | None = None) -> list[Span]:
+    """Every entity span of ``example``, of every layer, in one layer (``""``), sorted: what a span head learns
+    and is scored on (only those of ``types``, when given).
+
+    >>> ex = Example(("a", "b"), ("B-X", "I-X"), spans=(Span(0, 2, "X", "one"), Span(0, 1, "Y", "two")))
+    >>> one_layer(ex)
+    [Span(start=0, end=1, label='Y'), Span(start=0, end=2, label='X')]
+    """
+    allowed = None if types is None else set(types)
+    return sorted({replace(s, layer="") for s in entity_spans(example) if allowed is None or s.label in allowed})
 
 
 def example_layers(example: Example) -> tuple[str, ...]:

@@ -20,8 +20,10 @@ from typing import Any
 from nerforge.data.layers import depths, in_layer, layer_names, layer_tags, qualified
 from nerforge.evaluation.metrics import (
     AverageScores,
+    EvalResult,
     TypeScores,
     average_scores,
+    evaluate,
     score_spans,
     scores_from_counts,
 )
@@ -112,3 +114,31 @@ def layer_sentences(examples: Sequence[Example], predictions: Sequence[Any],
             gold.append(qualified(tags, name))
             pred.append(qualified(p.layers[name].tags, name))
     return gold, pred
+
+
+def flat_tags(spans: Sequence[Span], n_words: int) -> list[str]:
+    """The IOB2 tags of the flat view of ``spans`` (:func:`nerforge.data.layers.flatten`: the outermost)."""
+    from nerforge.data.layers import flatten
+    from nerforge.data.schemes import spans_to_tags
+
+    return spans_to_tags(flatten(spans), n_words, "iob2")
+
+
+def evaluate_spans(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]], gold_tags: Sequence[Sequence[str]],
+                   pred_tags: Sequence[Sequence[str]]) -> EvalResult:
+    """Strict span scores of nested entities in one layer (a span head's), as an :class:`EvalResult`: every gold
+    span against every predicted one, per type and pooled; the token accuracy is the flat views'
+    (``gold_tags``/``pred_tags``, the outermost entities). For flat spans it equals :func:`evaluate` of the tags.
+
+    >>> r = evaluate_spans([[Span(0, 3, "ORG"), Span(0, 1, "LOC")]], [[Span(0, 3, "ORG")]],
+    ...                    [["B-ORG", "I-ORG", "I-ORG"]], [["B-ORG", "I-ORG", "I-ORG"]])
+    >>> (r.micro.tp, r.micro.fn, r.per_type["LOC"].recall)
+    (1, 1, 0.0)
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    flat = evaluate(gold_tags, pred_tags)
+    per_type = score_spans(gold, pred)
+    return EvalResult(micro=_pooled(per_type), macro=average_scores(per_type, weighted=False),
+                      weighted=average_scores(per_type, weighted=True), per_type=per_type,
+                      token_accuracy=flat.token_accuracy, n_sentences=flat.n_sentences, n_tokens=flat.n_tokens)  # fmt: skip

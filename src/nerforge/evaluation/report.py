@@ -24,7 +24,7 @@ from nerforge.evaluation.errors_analysis import (
     ErrorCase,
     analyse_errors,
 )
-from nerforge.evaluation.metrics import EpochRecord, EvalResult, TagSequences, coerce_epochs, evaluate
+from nerforge.evaluation.metrics import EpochRecord, EvalResult, TagSequences, TypeScores, coerce_epochs, evaluate
 from nerforge.evaluation.plots import plot_confusion, plot_per_type_f1, plot_reliability, plot_training_curves
 from nerforge.io_utils import atomic_write_text
 
@@ -218,11 +218,13 @@ def render_markdown(
     title: str = "Evaluation report",
     examples_per_category: int = 3,
     calibration: Mapping[str, Any] | None = None,
+    by_depth: Mapping[str, TypeScores] | None = None,
 ) -> str:
     """The report as Markdown: score table, token accuracy, epoch table, error counts and examples, figure links.
 
     Args:
         plots: figure name -> path as it should appear in the link (relative to the report).
+        by_depth: scores of outer and inner entities (nested entities), a table of their own.
     """
     lines = [
         f"# {title}",
@@ -234,6 +236,8 @@ def render_markdown(
         "",
     ]
     lines += _scores_section(result)
+    if by_depth:
+        lines += _depth_section(by_depth)
     records = coerce_epochs(epochs) if epochs is not None else []
     if records:
         lines += _epochs_section(records)
@@ -263,16 +267,29 @@ def _finite(value: object) -> object:
     return value
 
 
+def _depth_section(by_depth: Mapping[str, TypeScores]) -> list[str]:
+    lines = ["## By nesting depth", "",
+             "An *outer* entity lies inside no other entity of its layer, an *inner* one inside another; each level is "
+             "scored against the same level of the prediction (as GermEval 2014 scores its outer and inner levels).",
+             "", "| level | precision | recall | F1 | support |", "|---|---|---|---|---|"]  # fmt: skip
+    for level, s in by_depth.items():
+        lines.append(f"| {level} | {s.precision:.4f} | {s.recall:.4f} | {s.f1:.4f} | {s.support} |")
+    return [*lines, ""]
+
+
 def metrics_document(
     result: EvalResult,
     analysis: ErrorAnalysis,
     epochs: Iterable[EpochRecord | Mapping[str, object]] | None = None,
     confusion: ConfusionMatrix | None = None,
     calibration: Mapping[str, Any] | None = None,
+    by_depth: Mapping[str, TypeScores] | None = None,
 ) -> dict[str, object]:
-    """What ``metrics.json`` holds: the scores, the error analysis, the epoch table, the token confusion and the
-    calibration of the entity scores."""
+    """What ``metrics.json`` holds: the scores, the error analysis, the epoch table, the token confusion, the
+    calibration of the entity scores, and the scores by nesting depth of nested entities."""
     doc = result.to_dict()
+    if by_depth:
+        doc["by_depth"] = {level: s.to_dict() for level, s in by_depth.items()}
     if calibration:
         doc["calibration"] = dict(calibration)
     doc["errors"] = analysis.to_dict(include_examples=True)
@@ -295,6 +312,7 @@ def write_report(
     losses: Sequence[Mapping[str, Any]] | None = None,
     final_dir: str | Path | None = None,
     calibration: Mapping[str, Any] | None = None,
+    by_depth: Mapping[str, TypeScores] | None = None,
 ) -> ReportFiles:
     """Write ``report.md``, ``metrics.json`` and the figures into ``out_dir``; each file is written atomically.
 
@@ -318,13 +336,13 @@ def write_report(
         if calibration and calibration.get("bins_before"):
             plots["reliability"] = plot_reliability(calibration, out / PLOT_FILES["reliability"])
     metrics_path = out / METRICS_FILE
-    doc = metrics_document(result, analysis, records, confusion, calibration)
+    doc = metrics_document(result, analysis, records, confusion, calibration, by_depth)
     atomic_write_text(metrics_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     report_path = out / REPORT_FILE
     links = {name: path.name for name, path in plots.items()}
     text = render_markdown(
         result, analysis, records, links, title=title, examples_per_category=examples_per_category,
-        calibration=calibration,
+        calibration=calibration, by_depth=by_depth,
     )
     atomic_write_text(report_path, text)
     logger.info("wrote %s (%s)", Path(final_dir or out) / REPORT_FILE, result.summary())
@@ -344,12 +362,18 @@ def write_evaluation(
     losses: Sequence[Mapping[str, Any]] | None = None,
     final_dir: str | Path | None = None,
     calibration: Mapping[str, Any] | None = None,
+    scores: EvalResult | None = None,
+    by_depth: Mapping[str, TypeScores] | None = None,
 ) -> tuple[EvalResult, ErrorAnalysis, ReportFiles]:
-    """Evaluate predicted tags against gold ones and write the full report (token confusion heatmap included)."""
+    """Evaluate predicted tags against gold ones and write the full report (token confusion heatmap included).
+
+    ``scores`` replaces the scores of the tags (nested entities: every span, of which the tags are the flat view
+    that the error analysis and the confusion read); ``by_depth`` adds the scores of outer and inner entities."""
     result, analysis = evaluate_tags(gold, pred, tokens, max_examples=max_examples)
+    result = scores if scores is not None else result
     confusion = token_confusion(gold, pred)
     files = write_report(
         out_dir, result, analysis, epochs, confusion=confusion, title=title, make_plots=make_plots, losses=losses,
-        final_dir=final_dir, calibration=calibration,
+        final_dir=final_dir, calibration=calibration, by_depth=by_depth,
     )
     return result, analysis, files

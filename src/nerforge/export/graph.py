@@ -19,7 +19,7 @@ from typing import Any
 from nerforge.errors import ModelError
 from nerforge.io_utils import disk_full
 from nerforge.model_dir import OUTPUT_NAME
-from nerforge.modeling.export import graph_module
+from nerforge.modeling.export import example_inputs, graph_module
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_lengt
     ids = torch.full((2, 8), min(100, vocab - 1), dtype=torch.long)  # any valid id: the trace is shape-only
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
-    args: tuple[Any, ...] = (ids, mask, *(torch.ones_like(ids) for _ in inputs[2:]))
+    args: tuple[Any, ...] = example_inputs(model, ids, mask)
     big = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
     names = {"input_names": list(inputs), "output_names": [OUTPUT_NAME], "opset_version": opset}
     chatter = io.StringIO()  # the exporters print progress and warnings of their own
@@ -101,7 +101,8 @@ def export_graph(model: Any, path: Path, *, opset: int, exporter: str, max_lengt
             if exporter == "dynamo":
                 batch = torch.export.Dim("batch", max=65536)
                 seq = torch.export.Dim("sequence", min=2, max=max(max_length, 16))
-                shapes = {name: {0: batch, 1: seq} for name in inputs}
+                params = ("input_ids", "attention_mask", "first", "second")  # the wrapper's forward (modeling.export)
+                shapes = {param: {0: batch, 1: seq} for param in params[: len(inputs)]}
                 program = torch.onnx.export(wrapped, args, None, dynamo=True, dynamic_shapes=shapes, **names)
                 program.save(str(path), external_data=big)
             else:

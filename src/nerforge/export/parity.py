@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from nerforge.evaluation import MODE, SCHEME, evaluate
+from nerforge.evaluation import MODE, SCHEME
+from nerforge.evaluation.metrics import score_spans, scores_from_counts
 from nerforge.io_utils import atomic_write_text
 from nerforge.model_dir import ModelMeta
 from nerforge.prediction.engine import Backend
 from nerforge.prediction.tagger import Tagger
-from nerforge.types import Example
+from nerforge.types import Example, Span
 
 logger = logging.getLogger(__name__)
 
@@ -167,10 +168,12 @@ def _logit_diffs(reference: _Recorder, candidate: _Recorder) -> tuple[float, flo
     return largest, (total / count if count else 0.0)
 
 
-def _entity_f1(reference: Sequence[Sequence[str]], candidate: Sequence[Sequence[str]]) -> tuple[float, int, int]:
-    result = evaluate(reference, candidate)
-    n_ref, n_cand = result.micro.support, result.micro.n_pred
-    f1 = 1.0 if n_ref == 0 and n_cand == 0 else result.micro.f1
+def _entity_f1(reference: Sequence[Sequence[Span]], candidate: Sequence[Sequence[Span]]) -> tuple[float, int, int]:
+    """Strict micro F1 of ``candidate`` entities against ``reference`` ones, and how many each has."""
+    per_type = score_spans(reference, candidate)
+    tp = sum(s.tp for s in per_type.values())
+    n_ref, n_cand = sum(s.support for s in per_type.values()), sum(s.n_pred for s in per_type.values())
+    f1 = 1.0 if n_ref == 0 and n_cand == 0 else scores_from_counts(tp, n_cand, n_ref).f1
     return f1, n_ref, n_cand
 
 
@@ -197,8 +200,10 @@ def check_parity(
     tag_ref = Tagger.from_backend(rec_ref, tokenizer, meta, batch_size=batch_size, progress=False)
     tag_cand = Tagger.from_backend(rec_cand, tokenizer, meta, batch_size=batch_size, progress=False)
     words = [[w.text for w in tag_ref.words(t)] for t in texts] + [list(ex.tokens) for ex in gold]
-    ref_tags = [list(p.tags) for p in tag_ref.predict_words(words)]
-    cand_tags = [list(p.tags) for p in tag_cand.predict_words(words)]
+    ref_pred, cand_pred = tag_ref.predict_words(words), tag_cand.predict_words(words)
+    ref_tags, cand_tags = [list(p.tags) for p in ref_pred], [list(p.tags) for p in cand_pred]
+    # entities as the model gives them (a span head's nested ones, a layered model's every layer), not only the tags
+    ref_spans, cand_spans = [p.entity_spans() for p in ref_pred], [p.entity_spans() for p in cand_pred]
     max_diff, mean_diff = _logit_diffs(rec_ref, rec_cand)
     n_words = sum(len(w) for w in words)
     same = sum(a == b for r, c in zip(ref_tags, cand_tags, strict=True) for a, b in zip(r, c, strict=True))
@@ -207,16 +212,16 @@ def check_parity(
         for i, (a, b) in enumerate(zip(r, c, strict=True)):
             if a != b and len(disagreements) < MAX_DISAGREEMENTS:
                 disagreements.append(Disagreement(s, i, ws[i], a, b))
-    f1, n_ref, n_cand = _entity_f1(ref_tags, cand_tags)
+    f1, n_ref, n_cand = _entity_f1(ref_spans, cand_spans)
     gold_scores = None
     if gold:
-        gold_tags = [list(ex.tags) for ex in gold]
+        gold_spans = [tag_ref.plan.gold_spans(ex) for ex in gold]
         start = len(texts)
         gold_scores = GoldScores(
             path=gold_path,
             sentences=len(gold),
-            reference_f1=evaluate(gold_tags, ref_tags[start:]).micro.f1,
-            candidate_f1=evaluate(gold_tags, cand_tags[start:]).micro.f1,
+            reference_f1=_entity_f1(gold_spans, ref_spans[start:])[0],
+            candidate_f1=_entity_f1(gold_spans, cand_spans[start:])[0],
         )
     sources = tuple(s for s, on in ((texts_name, bool(texts)), (gold_path or "gold data", bool(gold))) if on)
     report = ParityReport(

@@ -24,15 +24,28 @@ class WordPrediction:
     ``scores[i]`` is the model's probability of the tag it chose for word ``i`` (before IOB2 repair, which only
     changes a prefix). A word that got no subword piece has no probability of its own: it takes the score of the
     previous word when it continues that word's entity, otherwise 0.0. A layered model's prediction holds its first
-    layer's tags here and every layer's prediction in ``layers``, by name.
+    layer's tags here and every layer's prediction in ``layers``, by name; a span head's holds the outermost of its
+    spans here and all of them, nested ones too, in ``spans`` (:class:`nerforge.modeling.span.ScoredSpan`).
     """
 
     tags: tuple[str, ...]
     scores: tuple[float, ...]
     layers: dict[str, WordPrediction] | None = field(default=None, compare=False)  # a layered model: every layer's
+    spans: tuple[Any, ...] | None = field(default=None, compare=False)  # a span head: every ScoredSpan kept
 
     def __len__(self) -> int:
         return len(self.tags)
+
+    def entity_spans(self) -> list[Any]:
+        """Every entity predicted, as :class:`~nerforge.types.Span`: a span head's spans (nested ones too), a
+        layered model's entities of every layer (each with its layer), else the entities of the tags."""
+        from nerforge.types import Span
+
+        if self.spans is not None:
+            return [Span(s.start, s.end, s.label) for s in self.spans]
+        if self.layers:
+            return [Span(s.start, s.end, s.label, name) for name, p in self.layers.items() for s in tags_to_spans(p.tags)]
+        return list(tags_to_spans(self.tags))
 
 
 def batches_by_length(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

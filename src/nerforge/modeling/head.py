@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nerforge.errors import ModelError
 from nerforge.model_dir import HEAD_META_KEY
@@ -34,7 +34,10 @@ HEAD_PRESETS: dict[str, dict[str, Any]] = {
     "crf": {"features": [], "crf": True},
     "shape+softmax": {"features": ["shape"], "crf": False},
     "plain": {"features": [], "crf": False},
+    "span": {"features": [], "crf": False, "span": True},
+    "shape+span": {"features": list(DEFAULT_FEATURES), "crf": False, "span": True},
 }
+SPAN_HEAD = "span"  # the head that scores spans (nested entities in one layer), not word tags
 
 
 def head_preset(name: str) -> dict[str, Any]:
@@ -44,7 +47,8 @@ def head_preset(name: str) -> dict[str, Any]:
         ModelError: an unknown name (the message lists the known ones).
     """
     try:
-        return {key: (list(value) if isinstance(value, list) else value) for key, value in HEAD_PRESETS[name].items()}
+        preset = {"span": False, **HEAD_PRESETS[name]}  # a named head is a span head or not, whatever the config said
+        return {key: (list(value) if isinstance(value, list) else value) for key, value in preset.items()}
     except KeyError:
         raise ModelError(f"unknown head {name!r}; choose one of: {', '.join(HEAD_PRESETS)}") from None
 
@@ -69,6 +73,13 @@ class HeadSpec(BaseModel):
         (), description="set from the data, not by hand: a layered model's layers of entities, each its name and "
         "IOB2 tags in output order (one tagger per layer on one encoder); () for one layer")
 
+    span: bool = Field(False, strict=True, description="score every span of up to max_width words for each type "
+                       "(nested entities in one layer; nerforge train --head span) instead of tagging words")
+    max_width: int = Field(0, ge=0, le=64, strict=True, description="a span head's longest span in words; 0 takes "
+                           "the longest entity of the training data")
+    keep_crossing: bool = Field(False, strict=True, description="a span head keeps predicted spans that cross "
+                                "another (overlap without nesting); by default the lower-scored of two is dropped")
+
     @field_validator("layers")
     @classmethod
     def _layers(cls, value: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -78,6 +89,16 @@ class HeadSpec(BaseModel):
         if value and (len(value) < 2 or any(not tags or tags[0] != "O" for _, tags in value)):
             raise ValueError("a layered head has at least two layers, each with 'O' as its first tag")
         return value
+
+    @model_validator(mode="after")
+    def _span_options(self) -> HeadSpec:
+        if self.span and self.crf:
+            raise ValueError("a span head scores spans; it has no CRF (crf = false)")
+        if self.span and self.layers:
+            raise ValueError("a span head holds every entity in one layer; it cannot be layered")
+        if not self.span and (self.max_width or self.keep_crossing):
+            raise ValueError("max_width and keep_crossing are options of the span head (span = true)")
+        return self
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -105,7 +126,8 @@ class HeadSpec(BaseModel):
         no CRF by default when ``label_all_subwords`` or class weights, options of a softmax head, are chosen)."""
         values = dict(given)
         values.setdefault("features", list(DEFAULT_FEATURES))
-        values.setdefault("crf", DEFAULT_CRF and not label_all_subwords and class_weights is None)
+        values.setdefault("crf", DEFAULT_CRF and not label_all_subwords and class_weights is None
+                          and not values.get("span"))
         return values
 
     @classmethod
@@ -134,6 +156,9 @@ class HeadSpec(BaseModel):
             raise ValueError("model.crf labels words (first subwords); it cannot be combined with label_all_subwords")
         if self.crf and class_weights is not None:
             raise ValueError("model.class_weights weights the softmax loss; a CRF's sequence loss takes none")
+        if self.span and (label_all_subwords or class_weights is not None):
+            raise ValueError("the span head scores spans of words; label_all_subwords and model.class_weights are "
+                             "options of a word tagger")
         if self.layers and class_weights is not None:
             raise ValueError("model.class_weights is for a model of one layer of entities; this data has several")
 
@@ -157,7 +182,7 @@ class HeadSpec(BaseModel):
     @property
     def name(self) -> str:
         """``"softmax"`` for the plain head; else the parts joined by ``+`` (``"shape+crf+context1"``)."""
-        parts = [*self.features, "crf" if self.crf else PLAIN_HEAD]
+        parts = [*self.features, SPAN_HEAD if self.span else "crf" if self.crf else PLAIN_HEAD]
         if self.context_sentences:
             parts.append(f"context{self.context_sentences}")
         if self.layers:
@@ -172,7 +197,7 @@ class HeadSpec(BaseModel):
     @property
     def custom_model(self) -> bool:
         """Whether the weights are a :class:`NerforgeTokenClassifier` rather than a plain HF token classifier."""
-        return bool(self.features) or self.crf or bool(self.layers)
+        return bool(self.features) or self.crf or bool(self.layers) or self.span
 
     @property
     def uses_shape(self) -> bool:
@@ -220,6 +245,9 @@ class HeadSpec(BaseModel):
         out = self.model_dump(mode="json")
         if not self.layers:
             out.pop("layers")
+        if not self.span:  # a tagger's saved form stays what it was before the span head existed
+            for key in ("span", "max_width", "keep_crossing"):
+                out.pop(key)
         return out
 
 

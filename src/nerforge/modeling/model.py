@@ -52,6 +52,26 @@ class ShapeProjection(nn.Module):
         return torch.tanh(self.linear(bits.to(self.linear.weight.dtype)))
 
 
+class SpanScorer(nn.Module):
+    """The span head's scorer: a span of words is ``gelu(start(first piece) + end(last piece) + width)``, scored
+    for each class (none, then each type) by the model's ``classifier``. ``span_ends`` ``(batch, seq, width)`` gives,
+    at each position that starts a word, the last piece of each of the next ``width`` words
+    (:mod:`nerforge.modeling.span`); the result is ``(batch, seq, width, hidden)``, linear in the window's length."""
+
+    def __init__(self, inputs: int, hidden: int, width: int) -> None:
+        super().__init__()
+        self.start = nn.Linear(inputs, hidden)
+        self.end = nn.Linear(inputs, hidden)
+        self.width = nn.Embedding(width, hidden)
+
+    def forward(self, states: torch.Tensor, span_ends: torch.Tensor) -> torch.Tensor:
+        batch, seq, width = span_ends.shape
+        ends = self.end(states)
+        index = span_ends.reshape(batch, seq * width, 1).expand(-1, -1, ends.shape[-1])
+        at_end = torch.gather(ends, 1, index).reshape(batch, seq, width, ends.shape[-1])
+        return nn.functional.gelu(self.start(states).unsqueeze(2) + at_end + self.width.weight)
+
+
 class NerforgeHeadConfig(PretrainedConfig):
     """The config of a :class:`NerforgeTokenClassifier`: the encoder's config (as a dict with its ``model_type``),
     the head's settings (:meth:`HeadSpec.to_dict`) and, as any token classifier's, ``id2label``/``label2id``."""
@@ -106,8 +126,15 @@ class NerforgeTokenClassifier(PreTrainedModel):
             rate = getattr(enc, "hidden_dropout_prob", 0.1)
         self.dropout = nn.Dropout(float(rate))
         self.shape = ShapeProjection(spec.shape_dim) if spec.uses_shape else None
+        inputs = hidden + (spec.shape_dim if self.shape is not None else 0)
         width = sum(spec.layer_sizes) if spec.layers else len(tags)  # a layered head: every layer's logits, in order
-        self.classifier = nn.Linear(hidden + (spec.shape_dim if self.shape is not None else 0), width)
+        self.spans = None
+        if spec.span:  # scores per span class (none + each type), after the span representation
+            if spec.max_width < 1:
+                raise ModelError("a span head needs max_width >= 1 (set from the training data)")
+            self.spans = SpanScorer(inputs, hidden, spec.max_width)
+            inputs, width = hidden, sum(1 for t in tags if t.startswith("B-")) + 1
+        self.classifier = nn.Linear(inputs, width)
         first = list(spec.layers[0][1]) if spec.layers else tags
         self.crf = LinearChainCRF(first) if spec.crf else None
         # the other layers' CRFs (a layered head): the first layer's stays ``crf``, so a flat model's weights keep
@@ -138,6 +165,7 @@ class NerforgeTokenClassifier(PreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         word_features: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        span_ends: torch.Tensor | None = None,
         **_: Any,
     ) -> Any:
         from transformers.modeling_outputs import TokenClassifierOutput
@@ -147,6 +175,8 @@ class NerforgeTokenClassifier(PreTrainedModel):
         if self.shape is not None:
             ids = word_features if word_features is not None else torch.zeros_like(input_ids)
             hidden = torch.cat([hidden, self.shape(ids)], dim=-1)
+        if self.spans is not None:
+            return self._span_forward(hidden, span_ends, labels)
         logits = self.classifier(hidden)
         loss = None
         if labels is not None and self.spec.layers:
@@ -159,6 +189,21 @@ class NerforgeTokenClassifier(PreTrainedModel):
                     logits.view(-1, self.num_tags).float(), labels.view(-1), ignore_index=IGNORE_INDEX
                 )
         return TokenClassifierOutput(loss=loss, logits=logits)
+
+    def _span_forward(self, hidden: torch.Tensor, span_ends: torch.Tensor | None, labels: torch.Tensor | None) -> Any:
+        """A span head: logits ``(batch, seq, max_width * classes)``; the loss is the cross-entropy over the labelled
+        spans (``labels``: ``(batch, seq, max_width)``)."""
+        from transformers.modeling_outputs import TokenClassifierOutput
+
+        if span_ends is None or self.spans is None:
+            raise ModelError("a span head needs the span_ends input (nerforge.modeling.plan.HeadPlan.batch_inputs)")
+        scores = self.classifier(self.dropout(self.spans(hidden, span_ends)))
+        classes = scores.shape[-1]
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(scores.reshape(-1, classes).float(), labels.reshape(-1),
+                                               ignore_index=IGNORE_INDEX)  # fmt: skip
+        return TokenClassifierOutput(loss=loss, logits=scores.flatten(2))
 
     def _layered_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The sum of each layer's loss on its slice of the logits; ``labels`` hold every layer's tag id at once

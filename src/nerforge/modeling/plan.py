@@ -27,6 +27,7 @@ import numpy as np
 from nerforge.alignment import (
     EncodedWindow,
     SpecialTokens,
+    Window,
     WindowStats,
     encode_window,
     special_tokens,
@@ -34,11 +35,12 @@ from nerforge.alignment import (
     word_pieces,
 )
 from nerforge.errors import ModelError
-from nerforge.model_dir import CRF_META_KEY, FEATURES_INPUT, INPUT_NAMES, LAYER_CRFS_META_KEY
+from nerforge.model_dir import CRF_META_KEY, FEATURES_INPUT, INPUT_NAMES, LAYER_CRFS_META_KEY, SPAN_ENDS_INPUT
 from nerforge.modeling.context import SentenceContext, encode_in_context, sentence_contexts
 from nerforge.modeling.decoding import WordPrediction, decode_words, pad_batch, softmax
 from nerforge.modeling.features import feature_row, shape_ids
 from nerforge.modeling.head import HeadSpec
+from nerforge.modeling.span import ScoredSpan, choose_spans, span_types, window_candidates, window_rows
 from nerforge.modeling.viterbi import group_size, viterbi_many
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class Encoded:
     stats: WindowStats
     word_features: list[list[int]] | None = None
     pieces: list[list[list[int]]] = field(default_factory=list, repr=False)  # per sentence, per word
+    span_ends: list[list[int]] | None = field(default=None, repr=False)  # the span head's input, per window (flat)
 
     def item(self, k: int) -> dict[str, list[int]]:
         """Window ``k`` as unpadded model inputs: ``input_ids``, ``labels`` when labelled, and the head's extras."""
@@ -93,6 +96,8 @@ class Encoded:
             item["labels"] = list(enc.labels)
         if self.word_features is not None:
             item[FEATURES_KEY] = feature_row(enc.first_piece_of, len(enc.input_ids), self.word_features[enc.window.example])
+        if self.span_ends is not None:  # (positions, max_width) flattened: the collator pads it per position
+            item[SPAN_ENDS_INPUT] = list(self.span_ends[k])
         return item
 
 
@@ -163,15 +168,36 @@ class HeadPlan:
         return plan
 
     @property
+    def types(self) -> tuple[str, ...]:
+        """The entity types, in tag order (a span head's class ``k + 1`` is type ``k``)."""
+        return span_types(self.tags)
+
+    def gold_spans(self, example: Any) -> list[Any]:
+        """The gold entities of ``example`` this head is scored on, comparable with
+        :meth:`WordPrediction.entity_spans`: every entity in one layer for a span head, each layer's (named) for a
+        layered head, the entities of the tags otherwise."""
+        from nerforge.data.layers import entity_spans, one_layer
+        from nerforge.data.schemes import tags_to_spans
+
+        if self.spec.span:
+            return one_layer(example, self.types)
+        if self.spec.layers:
+            return list(entity_spans(example))
+        return list(tags_to_spans(example.tags))
+
+    @property
     def num_outputs(self) -> int:
-        """The model's logits per position: the tags of every layer."""
+        """The model's logits per position: the tags of every layer; a span head's ``max_width * (types + 1)``."""
+        if self.spec.span:
+            return self.spec.max_width * (len(self.types) + 1)
         return sum(self.spec.layer_sizes) if self.spec.layers else len(self.tags)
 
     @property
     def input_names(self) -> tuple[str, ...]:
         """The model's inputs, in order (the ONNX graph's too): ``input_ids``, ``attention_mask`` and what the head
-        adds (``word_features`` with shape features)."""
-        return (*INPUT_NAMES, *((FEATURES_KEY,) if self.spec.uses_shape else ()))
+        adds (``word_features`` with shape features, ``span_ends`` for a span head)."""
+        return (*INPUT_NAMES, *((FEATURES_KEY,) if self.spec.uses_shape else ()),
+                *((SPAN_ENDS_INPUT,) if self.spec.span else ()))  # fmt: skip
 
     # -- memory (nerforge.training.memory estimates a run's peak from these) ------------------------------------
 
@@ -185,15 +211,22 @@ class HeadPlan:
         return replace(self, spec=HeadSpec(), crf=None)
 
     def parameters(self, hidden: int) -> int:
-        """Parameters of the head on an encoder of ``hidden`` units (classifier, shape projection, CRF scores)."""
-        n = self.num_outputs
+        """Parameters of the head on an encoder of ``hidden`` units (classifier, shape projection, CRF scores; a span
+        head's start and end projections, width embeddings and classifier)."""
         shape = self.spec.shape_dim if self.spec.uses_shape else 0
+        if self.spec.span:
+            width = hidden + shape
+            return 2 * (width + 1) * hidden + self.spec.max_width * hidden + (hidden + 1) * (len(self.types) + 1)
+        n = self.num_outputs
         return (hidden + shape + 1) * n + shape * 16 + (n * n + 2 * n if self.spec.crf else 0)
 
-    def training_bytes_per_token(self) -> int:
+    def training_bytes_per_token(self, hidden: int = 0) -> int:
         """Bytes autograd keeps per window position for the head: the logits, their log-softmax and gradient, and
-        with a CRF its forward sums (a few ``(batch, tags)`` tensors per word: linear in the tag count)."""
-        return 4 * self.num_outputs * (3 + (6 if self.spec.crf else 0))
+        with a CRF its forward sums (a few ``(batch, tags)`` tensors per word: linear in the tag count); a span head
+        also keeps a few ``(max_width, hidden)`` span representations per position (linear in the width, never in
+        the window's length)."""
+        spans = 4 * 4 * self.spec.max_width * hidden if self.spec.span else 0
+        return 4 * self.num_outputs * (3 + (6 if self.spec.crf else 0)) + spans
 
     def decode_bytes(self) -> int:
         """Transient bytes of decoding: a CRF's Viterbi step holds ``(chains, tags, tags)`` float64 candidates and
@@ -221,6 +254,7 @@ class HeadPlan:
         *,
         contexts: Sequence[SentenceContext | None] | None = None,
         labels: Sequence[tuple[Sequence[int], Sequence[int] | None]] | None = None,
+        span_gold: Sequence[np.ndarray] | None = None,
         specials: SpecialTokens | None = None,
     ) -> Encoded:
         """Windows of ``sentences`` (lists of words), ready for the model.
@@ -230,7 +264,9 @@ class HeadPlan:
             sentences: the words of each sentence.
             contexts: one context per sentence (heads with document context; ignored by others).
             labels: per sentence, the label id of each word and, to label later pieces too, of each word's later
-                pieces (training only).
+                pieces (training only; a tagger's).
+            span_gold: per sentence, the span head's gold classes (:func:`nerforge.modeling.span.gold_table`;
+                training only).
             specials: the tokenizer's special tokens (found from the tokenizer when ``None``).
         """
         specials = specials if specials is not None else special_tokens(tokenizer)
@@ -238,18 +274,31 @@ class HeadPlan:
         windows, stats = windows_for(pieces, self.max_length, self.stride, specials)
         around = self._context_pieces(tokenizer, contexts, len(sentences))
         kept: list[EncodedWindow] = []
-        for window in windows:
-            ids, cont = labels[window.example] if labels is not None else (None, None)
+        span_ends: list[list[int]] | None = [] if self.spec.span else None
+
+        def encode_one(window: Window, ids: Sequence[int] | None, cont: Sequence[int] | None) -> EncodedWindow:
             if around is not None:
                 left, right = around[0][window.example], around[1][window.example]
-                enc = encode_in_context(window, pieces[window.example], left, right, specials, self.max_length, ids, cont)
-            else:
-                enc = encode_window(window, pieces[window.example], specials, self.max_length, ids, cont)
-            if enc.first_piece_of:
-                kept.append(enc)
+                return encode_in_context(window, pieces[window.example], left, right, specials, self.max_length, ids,
+                                         cont)  # fmt: skip
+            return encode_window(window, pieces[window.example], specials, self.max_length, ids, cont)
+
+        for window in windows:
+            ids, cont = labels[window.example] if labels is not None and not self.spec.span else (None, None)
+            enc = encode_one(window, ids, cont)
+            if not enc.first_piece_of:
+                continue
+            if span_ends is not None:  # every word of the window, owned or not, may end a span
+                every = encode_one(replace(window, own_start=window.start, own_end=window.end), None, None)
+                gold = span_gold[window.example] if span_gold is not None else None
+                ends, span_labels = window_rows(enc.first_piece_of, every.first_piece_of, pieces[window.example],
+                                                window.end, len(enc.input_ids), self.spec.max_width, gold)  # fmt: skip
+                span_ends.append(ends)
+                enc = replace(enc, labels=span_labels)
+            kept.append(enc)
         stats.extra[DROPPED_WINDOWS] = len(windows) - len(kept)
         features = [shape_ids(words) for words in sentences] if self.spec.uses_shape else None
-        return Encoded([len(s) for s in sentences], kept, stats, features, pieces)
+        return Encoded([len(s) for s in sentences], kept, stats, features, pieces, span_ends)
 
     def _context_pieces(
         self, tokenizer: Any, contexts: Sequence[SentenceContext | None] | None, n: int
@@ -273,6 +322,13 @@ class HeadPlan:
                 values = feature_row(enc.first_piece_of, len(enc.input_ids), encoded.word_features[enc.window.example])
                 features[row, : len(values)] = values
             inputs[FEATURES_KEY] = features
+        if encoded.span_ends is not None:
+            width = self.spec.max_width
+            ends = np.zeros((*ids.shape, width), dtype=np.int64)
+            for row, k in enumerate(rows):
+                values = np.asarray(encoded.span_ends[k], dtype=np.int64).reshape(-1, width)
+                ends[row, : len(values)] = values
+            inputs[SPAN_ENDS_INPUT] = ends
         return inputs
 
     # -- decode -----------------------------------------------------------------------------------------------
@@ -288,6 +344,8 @@ class HeadPlan:
             raise ModelError(f"head {self.spec.name!r} has a CRF but no CRF scores")
         if self.spec.layers:
             return self._decode_layers(encoded, logits)
+        if self.spec.span:
+            return self._decode_spans(encoded, logits)
         tag_ids = [np.full(n, -1, dtype=np.int64) for n in encoded.lengths]
         probs = [np.zeros(n, dtype=np.float64) for n in encoded.lengths]
         chains = []
@@ -323,3 +381,44 @@ class HeadPlan:
         first = per_layer[self.spec.layers[0][0]]
         return [WordPrediction(p.tags, p.scores, layers={name: preds[i] for name, preds in per_layer.items()})
                 for i, p in enumerate(first)]  # fmt: skip
+
+    def _decode_spans(self, encoded: Encoded, logits: Sequence[np.ndarray]) -> list[WordPrediction]:
+        """A span head: each window's candidate spans (those of its owned words), chosen per sentence
+        (:func:`nerforge.modeling.span.choose_spans`); the words' tags are the outermost spans' (the flat view), the
+        prediction's ``spans`` every span kept."""
+        types = self.types
+        width = self.spec.max_width
+        candidates: list[list[ScoredSpan]] = [[] for _ in encoded.lengths]
+        outside = [np.zeros(n, dtype=np.float64) for n in encoded.lengths]
+        has_piece = [np.zeros(n, dtype=bool) for n in encoded.lengths]
+        for enc, window_logits in zip(encoded.windows, logits, strict=True):
+            words = list(enc.first_piece_of)
+            positions = list(enc.first_piece_of.values())
+            rows = np.asarray(window_logits)[positions].astype(np.float64).reshape(len(words), width, len(types) + 1)
+            ex = enc.window.example
+            found, none = window_candidates(softmax(rows), words, enc.window.end, encoded.lengths[ex], types)
+            candidates[ex].extend(found)
+            outside[ex][words] = none
+            has_piece[ex][words] = True
+        out = []
+        for n, cands, none, seen in zip(encoded.lengths, candidates, outside, has_piece, strict=True):
+            kept = choose_spans(cands, self.spec.keep_crossing)
+            out.append(span_prediction(n, kept, none, seen))
+        return out
+
+
+def span_prediction(n_words: int, kept: Sequence[ScoredSpan], outside: np.ndarray, seen: np.ndarray) -> WordPrediction:
+    """A span head's :class:`WordPrediction` of one sentence: the outermost of ``kept`` as IOB2 tags (each word
+    scored by its span's probability, a word outside every span by its probability of starting none), all of
+    ``kept`` in ``spans``."""
+    from nerforge.data.layers import flatten
+    from nerforge.data.schemes import spans_to_tags
+
+    score_of = {(s.start, s.end, s.label): s.score for s in kept}
+    flat = flatten(s.span for s in kept)
+    tags = spans_to_tags(flat, n_words, "iob2")
+    scores = [float(outside[w]) if seen[w] else 0.0 for w in range(n_words)]
+    for span in flat:
+        for w in range(span.start, span.end):
+            scores[w] = score_of[(span.start, span.end, span.label)]
+    return WordPrediction(tuple(tags), tuple(scores), spans=tuple(kept))

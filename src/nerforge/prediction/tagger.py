@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -51,17 +52,23 @@ def entities_from_words(
         found = [e for name, p in prediction.layers.items() for e in _entities(text, words, p, calibration, name)]
         order = {name: k for k, name in enumerate(prediction.layers)}
         return sorted(found, key=lambda e: (e.start, -e.end, order[e.layer]))
+    if prediction.spans is not None:  # a span head: every span it kept, nested ones too
+        return [_entity(text, words, s.start, s.end, s.label, s.score, calibration) for s in prediction.spans]
     return _entities(text, words, prediction, calibration, "")
+
+
+def _entity(text: str, words: Sequence[Word], first: int, end: int, label: str, score: float,
+            calibration: tuple[float, float], layer: str = "") -> Entity:
+    start, stop = words[first].start, words[end - 1].end
+    return Entity(text[start:stop], label, start, stop, round(apply_temperature(score, *calibration), 6), layer)
 
 
 def _entities(text: str, words: Sequence[Word], prediction: WordPrediction, calibration: tuple[float, float],
               layer: str) -> list[Entity]:
     out: list[Entity] = []
     for span in tags_to_spans(prediction.tags):
-        start, end = words[span.start].start, words[span.end - 1].end
         scores = prediction.scores[span.start : span.end]
-        score = apply_temperature(sum(scores) / len(scores), *calibration)
-        out.append(Entity(text[start:end], span.label, start, end, round(score, 6), layer))
+        out.append(_entity(text, words, span.start, span.end, span.label, sum(scores) / len(scores), calibration, layer))
     return out
 
 
@@ -300,7 +307,13 @@ def joined(parts: Sequence[WordPrediction]) -> WordPrediction:
     layers = None
     if parts and parts[0].layers:
         layers = {name: joined([p.layers[name] for p in parts if p.layers]) for name in parts[0].layers}
-    return WordPrediction(tags, scores, layers=layers)
+    spans = None
+    if parts and parts[0].spans is not None:  # a span head: each part's spans moved past the words before it
+        spans, offset = [], 0
+        for part in parts:
+            spans.extend(dataclasses.replace(s, start=s.start + offset, end=s.end + offset) for s in part.spans or ())
+            offset += len(part.tags)
+    return WordPrediction(tags, scores, layers=layers, spans=tuple(spans) if spans is not None else None)
 
 
 def check_model(model: Any, meta: ModelMeta) -> None:

@@ -18,7 +18,8 @@ from nerforge.alignment import IGNORE_INDEX
 @dataclass(frozen=True)
 class PaddingCollator:
     """Pad ``input_ids`` (with ``pad_token_id``), ``labels`` (with -100) and any other input a head adds to its
-    items (with 0) to the longest item; add the mask.
+    items (with 0) to the longest item; add the mask. An input of several values per position comes back as
+    ``(batch, positions, values)``.
 
     Padding goes on the right, so positions of real tokens are the same as in the unpadded window.
     """
@@ -33,24 +34,25 @@ class PaddingCollator:
             longest = (longest + m - 1) // m * m
         ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(features), longest), dtype=torch.long)
-        labels = torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long)
         for row, f in enumerate(features):
             n = len(f["input_ids"])
             ids[row, :n] = torch.tensor(f["input_ids"], dtype=torch.long)
             mask[row, :n] = 1
-            if "labels" in f:
-                labels[row, :n] = torch.tensor(f["labels"], dtype=torch.long)
         batch = {"input_ids": ids, "attention_mask": mask}
-        if "labels" in features[0]:
-            batch["labels"] = labels
         for key in features[0]:
-            if key in ("input_ids", "labels"):
-                continue
-            extra = torch.zeros((len(features), longest), dtype=torch.long)
-            for row, f in enumerate(features):
-                extra[row, : len(f[key])] = torch.tensor(f[key], dtype=torch.long)
-            batch[key] = extra
+            if key != "input_ids":
+                batch[key] = _pad(features, key, longest, IGNORE_INDEX if key == "labels" else 0)
         return batch
+
+
+def _pad(features: Sequence[Mapping[str, Sequence[int]]], key: str, longest: int, fill: int) -> torch.Tensor:
+    """One input of every item padded to ``longest`` positions: ``(batch, longest)``, or ``(batch, longest, k)`` for
+    an input of ``k`` values per position, flattened in the item (a span head's ``span_ends`` and labels)."""
+    per_position = max(1, len(features[0][key]) // max(1, len(features[0]["input_ids"])))
+    out = torch.full((len(features), longest * per_position), fill, dtype=torch.long)
+    for row, f in enumerate(features):
+        out[row, : len(f[key])] = torch.tensor(f[key], dtype=torch.long)
+    return out.view(len(features), longest, per_position) if per_position > 1 else out
 
 
 class EpochLengthGroupedSampler(torch.utils.data.Sampler[int]):

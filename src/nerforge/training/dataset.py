@@ -171,6 +171,23 @@ def _layered_label_ids(example: Example, layers: Sequence[tuple[str, Sequence[st
     return first, cont
 
 
+def span_tables(name: str, examples: Sequence[Example], plan: HeadPlan) -> list[Any]:
+    """A span head's gold classes of each example (:func:`nerforge.modeling.span.gold_table`), every layer's
+    entities in one; entities longer than the head's ``max_width`` are counted in a warning."""
+    from nerforge.modeling.span import gold_table
+    from nerforge.data.layers import one_layer
+
+    tables, too_long = [], 0
+    for ex in examples:
+        table, longer = gold_table(one_layer(ex, plan.types), len(ex.tokens), plan.types, plan.spec.max_width)
+        tables.append(table)
+        too_long += longer
+    if too_long:
+        logger.warning("%s: %d entities are longer than the span head's %d words; it cannot learn them",
+                       name, too_long, plan.spec.max_width)  # fmt: skip
+    return tables
+
+
 def _unseen_entities(example: Example, pieces: Sequence[Sequence[int]]) -> int:
     return sum(
         1 for span in strict_tags_to_spans(example.tags) if all(not pieces[w] for w in range(span.start, span.end))
@@ -207,7 +224,11 @@ def build_split(
         raise ConfigError(f"model.max_length {plan.max_length} leaves no room beside {specials.count} special tokens")
     examples = list(examples)
     sentences = [ex.tokens for ex in examples]
-    if plan.spec.layers:
+    span_gold = None
+    if plan.spec.span:  # the span head: each word's gold class per width; no per-word labels
+        span_gold = span_tables(name, examples, plan)
+        labels = None
+    elif plan.spec.layers:
         labels = [_layered_label_ids(ex, plan.spec.layers, label_all_subwords) for ex in examples]
     else:
         labels = [_label_ids(ex, label2id, label_all_subwords) for ex in examples]
@@ -218,7 +239,7 @@ def build_split(
             "%s: %d of %d sentences have document context (%d each side)",
             name, with_context, len(examples), plan.context_width,
         )  # fmt: skip
-    inputs = plan.encode(tokenizer, sentences, contexts=contexts, labels=labels, specials=specials)
+    inputs = plan.encode(tokenizer, sentences, contexts=contexts, labels=labels, span_gold=span_gold, specials=specials)
     inputs.stats.extra[UNSEEN_ENTITIES] = sum(
         _unseen_entities(ex, p) for ex, p in zip(examples, inputs.pieces, strict=True)
     )

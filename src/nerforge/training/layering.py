@@ -45,10 +45,39 @@ def warn_flat_view(examples: list[Example], chosen: str | None) -> None:
     learned = sum(1 for ex in layered for s in ex.tags if s.startswith("B-"))
     layers = list(dict.fromkeys(n for ex in layered for n in example_layers(ex)))
     logger.warning("the training data has %d layer(s) of entities (%s) or overlapping entities: this model learns "
-                   "one flat view (%s, outermost entities: %d of %d in the training data); entities nested in "
-                   "another of their layer need the span head, not there yet", len(layers),
+                   "one flat view (%s, outermost entities: %d of %d in the training data); --head span learns nested "
+                   "entities too, in one layer", len(layers),
                    ", ".join(n or "unnamed" for n in layers), chosen or layers[0] or "the only layer", learned,
                    sum(len(ex.spans or ()) for ex in layered))
+
+
+def span_head_for_data(head: Any, splits: dict[str, list[Example]],
+                       configured: Sequence[str] | None) -> tuple[Any, tuple[str, ...]]:
+    """A span head's settings from the data: ``max_width`` (when not set) the most words of a training entity, and
+    the tags of every entity type of every layer (nested entities and inner layers have types the flat view lacks).
+
+    Raises:
+        DataFormatError: the training data has no entity span.
+    """
+    from nerforge.data.layers import depths, one_layer
+    from nerforge.errors import DataFormatError
+    from nerforge.modeling.span import longest_span
+    from nerforge.tags import iob2_tags
+
+    train = [one_layer(ex, configured) for ex in splits.get("train", [])]
+    longest = longest_span(train)
+    if not longest:
+        raise DataFormatError(str(splits["train"][0].source if splits.get("train") else "train"), None,
+                              "the training data has no entity for the span head to learn", "entity spans")
+    width = head.max_width or longest
+    types = sorted({s.label for examples in splits.values() for ex in examples for s in one_layer(ex, configured)})
+    nested = sum(1 for spans in train for d in depths(spans) if d)
+    longer = sum(1 for spans in train for s in spans if s.end - s.start > width)
+    logger.info("a span head: spans of up to %d words (%s), %d of %d training entities nested in another%s", width,
+                "model.head.max_width" if head.max_width else "the longest training entity",
+                nested, sum(len(s) for s in train),
+                f"; {longer} longer entities cannot be learned or found" if longer else "")  # fmt: skip
+    return head.model_copy(update={"max_width": width}), tuple(iob2_tags(tuple(types)))
 
 
 def head_for_data(config: Any, splits: dict[str, list[Example]]) -> tuple[Any, tuple[str, ...] | None]:
@@ -62,6 +91,8 @@ def head_for_data(config: Any, splits: dict[str, list[Example]]) -> tuple[Any, t
     from nerforge.errors import ConfigError
 
     configured = listed_types(config.data.labels, config.data.label_map) if config.data.labels else None
+    if config.model.head.span:
+        return span_head_for_data(config.model.head, splits, configured)
     layers = data_layers(splits, configured) if config.data.layer is None else ()
     if not layers:
         return config.model.head, None

@@ -118,8 +118,8 @@ def workload(config: Any, plan: Any, *, batch: int, eval_batch: int, length: int
     h = int(config.hidden_size)
     plain = plan.plain()
     encoder = encoder_params(config)
-    ours = (plan.training_bytes_per_token(), plan.decode_bytes(), encoder + plan.parameters(h))
-    theirs = (plain.training_bytes_per_token(), plain.decode_bytes(), encoder + plain.parameters(h))
+    ours = (plan.training_bytes_per_token(h), plan.decode_bytes(), encoder + plan.parameters(h))
+    theirs = (plain.training_bytes_per_token(h), plain.decode_bytes(), encoder + plain.parameters(h))
     return Workload(
         params=ours[2], hidden=h, ffn=_ffn(config),
         layers=int(config.num_hidden_layers), heads=int(getattr(config, "num_attention_heads", 1) or 1),

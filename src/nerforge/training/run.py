@@ -74,9 +74,11 @@ def read_splits(config: TrainConfig) -> dict[str, list[Example]]:
 
     Data with several layers of entities trains a layered model (:func:`nerforge.training.layering.data_layers`), unless ``data.layer`` picks
     one; data of one layer whose entities overlap trains on its flat view (the outermost entities: ``Example.tags``),
-    and a warning says which entities are not learned."""
+    and a warning says which entities are not learned. A span head (``model.head.span``) learns every entity, nested
+    ones too, in one layer."""
     splits = read_data_splits(config.data)
-    warn_flat_view(splits.get("train", []), config.data.layer)
+    if not config.model.head.span:
+        warn_flat_view(splits.get("train", []), config.data.layer)
     return splits
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from nerforge.evaluation import EvalResult, evaluate
@@ -58,6 +58,8 @@ def score_dev(model: Any, prepared: Prepared) -> tuple[EvalResult, list[Any]]:
         predicted = predict_examples(model, prepared.tokenizer, prepared.plan, examples)
     if prepared.plan.spec.layers:
         return score_layers(examples, predicted, prepared.plan.spec.layers), predicted
+    if prepared.plan.spec.span:
+        return score_span_head(examples, predicted, prepared.plan.types), predicted
     return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted]), predicted
 
 
@@ -69,6 +71,17 @@ def score_layers(examples: list[Example], predicted: list[Any], layers: Any) -> 
     gold, pred = layer_sentences(examples, predicted, layers)
     return dataclasses.replace(evaluate(gold, pred), n_sentences=len(examples),
                                n_tokens=sum(len(ex.tokens) for ex in examples))
+
+
+def score_span_head(examples: Sequence[Example], predicted: Sequence[Any], types: Sequence[str]) -> EvalResult:
+    """A span head's scores: every entity, nested ones too, against every predicted span
+    (:func:`nerforge.evaluation.nested.evaluate_spans`)."""
+    from nerforge.evaluation.nested import evaluate_spans
+    from nerforge.data.layers import one_layer
+
+    gold = [one_layer(ex, types) for ex in examples]
+    pred = [[s.span for s in p.spans or ()] for p in predicted]
+    return evaluate_spans(gold, pred, [list(ex.tags) for ex in examples], [list(p.tags) for p in predicted])
 
 
 def fit_calibration(examples: list[Example], predicted: list[Any]) -> dict[str, Any]:

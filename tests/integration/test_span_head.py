@@ -1,0 +1,112 @@
+"""The span head (issue 28, item 3): entities nested in one another, as GermEval 2014 marks them in an outer and an
+inner column, trained as one layer (``--head span``), predicted nested, scored by depth, exported to ONNX. A model
+that found only the outermost entities (a tagger's flat view) fails here."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from nerforge.cli import main
+
+CITIES = ["Bonn", "Berlin", "Paris", "Madrid", "Rome", "Oslo", "Vienna", "Prague"]
+
+
+def _rows(rng: random.Random) -> list[tuple[str, str, str]]:
+    """``Students of the [[Bonn]LOC University]ORG met in [Rome]LOC .`` in an outer and an inner column."""
+    city, other = rng.choice(CITIES), rng.choice(CITIES)
+    return [("Students", "O", "O"), ("of", "O", "O"), ("the", "O", "O"), (city, "B-ORG", "B-LOC"),
+            ("University", "I-ORG", "O"), ("met", "O", "O"), ("in", "O", "O"), (other, "B-LOC", "O"), (".", "O", "O")]
+
+
+def _write(path: Path, n: int, seed: int, per_example: int = 1) -> Path:
+    """``n`` examples of ``per_example`` sentences each (several: longer than a window of the model)."""
+    rng = random.Random(seed)
+    examples = ["\n".join("\t".join(r) for _ in range(per_example) for r in _rows(rng)) for _ in range(n)]
+    path.write_text("\n\n".join(examples) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def span_model(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> Path:
+    folder = tmp_path_factory.mktemp("span")
+    # examples of three sentences (27 words) in windows of 16 pieces: spans are learned and found across windows
+    train, dev = _write(folder / "train.conll", 24, 1, 3), _write(folder / "dev.conll", 8, 2, 3)
+    out = folder / "model"
+    code = main(["train", "--train", str(train), "--dev", str(dev), "--output", str(out), "--model", str(tiny_encoder),
+                 "--epochs", "12", "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
+                 "--no-progress", "--tag-column", "1", "--tag-column", "2", "--head", "span", "--max-length", "16"])  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_two_nested_columns_train_one_span_model_that_learns_the_inner_entities(span_model: Path) -> None:
+    meta = json.loads((span_model / "nerforge.json").read_text(encoding="utf-8"))
+    assert meta["head"] == "span"
+    assert meta["extra"]["head"]["span"] is True and meta["extra"]["head"]["max_width"] == 2  # the longest entity
+    dev = meta["metrics"]["dev"]
+    assert dev["micro"]["support"] == 8 * 9  # every entity, the inner ones too (the flat view has 8 * 6)
+    assert dev["per_type"]["LOC"]["support"] == 48 and dev["micro"]["f1"] > 0.9
+
+
+def test_the_span_model_predicts_nested_entities_with_offsets(span_model: Path) -> None:
+    from nerforge.prediction.tagger import Tagger
+
+    tagger = Tagger.load(span_model)
+    text = "Students of the Vienna University met in Paris ."
+    found = {(e.text, e.label, e.start) for e in tagger.predict_text(text)}
+    assert found == {("Vienna University", "ORG", 16), ("Vienna", "LOC", 16), ("Paris", "LOC", 41)}
+
+
+def test_a_long_text_in_many_windows_keeps_every_nested_entity(span_model: Path) -> None:
+    from nerforge.prediction.tagger import Tagger
+
+    tagger = Tagger.load(span_model)
+    text = " ".join(f"Students of the {c} University met in Rome ." for c in CITIES * 4)  # 288 words
+    entities = tagger.predict_text(text)
+    words = [w.text for w in tagger.words(text)]
+    assert len(tagger.plan.encode(tagger.engine.tokenizer, [words]).windows) > 20  # windows of 16 pieces
+    assert sum(e.label == "ORG" for e in entities) == len(CITIES) * 4
+    assert sum(e.label == "LOC" for e in entities) == len(CITIES) * 8
+    assert all(text[e.start : e.end] == e.text for e in entities)
+
+
+def test_evaluate_scores_every_entity_and_the_inner_level(span_model: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    test = _write(tmp_path / "test.conll", 12, 3)
+    assert main(["evaluate", str(span_model), str(test), "--json", "--output", str(tmp_path / "eval")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["micro"]["support"] == 36 and report["micro"]["f1"] > 0.9
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["by_depth"]["inner"]["support"] == 12 and metrics["by_depth"]["inner"]["recall"] > 0.9
+    assert "## By nesting depth" in (tmp_path / "eval" / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_onnx_exports_find_the_same_nested_entities(span_model: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from nerforge.prediction.tagger import Tagger
+
+    test = _write(tmp_path / "test.conll", 8, 4)
+    text = "Students of the Oslo University met in Prague ."
+    expected = [e.to_dict() for e in Tagger.load(span_model).predict_text(text)]
+    for name, extra in (("fp32", []), ("int8", ["--quantize", "int8"])):
+        out = tmp_path / name
+        assert main(["export", str(span_model), "--onnx", *extra, "--output", str(out), "--parity-data", str(test)]) == 0
+        parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
+        assert parity["entity_f1_vs_reference"] == 1.0 and parity["gold"]["candidate_f1"] > 0.9
+        got = Tagger.load(out).predict_text(text)
+        assert [(e["text"], e["label"]) for e in expected] == [(e.text, e.label) for e in got]
+
+
+def test_span_head_options_that_cannot_work_are_one_line(tmp_path: Path, tiny_encoder: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    train = _write(tmp_path / "train.conll", 8, 5)
+    config = tmp_path / "c.toml"
+    config.write_text('[model.head]\nspan = true\ncrf = true\n', encoding="utf-8")
+    code = main(["train", str(config), "--train", str(train), "--output", str(tmp_path / "m"), "--model",
+                 str(tiny_encoder), "--no-tracking"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "no CRF" in err and "Traceback" not in err
