@@ -41,12 +41,14 @@ class Evaluation:
     result: EvalResult
     files: ReportFiles
     calibration: dict[str, Any] | None = None
+    by_depth: dict[str, Any] | None = None  # nested entities: the scores of the outer and of the inner ones
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` document: the scores (``micro``, ``per_type``, ...), the entity-score calibration, and
-        where things are."""
+        """The ``--json`` document: the scores (``micro``, ``per_type``, ...), those by nesting depth of nested
+        entities, the entity-score calibration, and where things are."""
         return {
             **self.result.to_dict(),
+            **({"by_depth": {k: v.to_dict() for k, v in self.by_depth.items()}} if self.by_depth else {}),
             **({"calibration": self.calibration} if self.calibration else {}),
             "model": str(self.model),
             "data": str(self.data),
@@ -226,4 +228,4 @@ def evaluate(
         metrics=out / written.metrics.name,
         plots={name: out / path.name for name, path in written.plots.items()},
     )
-    return Evaluation(model, data, out, result, files, calibration)
+    return Evaluation(model, data, out, result, files, calibration, by_depth)
