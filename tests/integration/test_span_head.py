@@ -110,3 +110,26 @@ def test_span_head_options_that_cannot_work_are_one_line(tmp_path: Path, tiny_en
                  str(tiny_encoder), "--no-tracking"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "no CRF" in err and "Traceback" not in err
+
+
+def test_the_page_shows_nested_entities_on_an_outer_and_an_inner_row(span_model: Path) -> None:
+    """The API returns nested entities with their offsets, and the page draws one row per depth (Chromium)."""
+    import httpx
+    from serving_helpers import chromium_page, running_server, screenshot
+
+    from nerforge.serving import ServeSettings, create_app, load_predictor
+
+    text = "Students of the Madrid University met in Oslo ."
+    with running_server(create_app(load_predictor(span_model), ServeSettings(batch_max_wait_ms=1))) as base:
+        api = httpx.post(base + "/v1/entities", json={"text": text}, timeout=60).json()
+        assert {(e["text"], e["label"]) for e in api["entities"]} == {("Madrid University", "ORG"),
+                                                                      ("Madrid", "LOC"), ("Oslo", "LOC")}  # fmt: skip
+        with chromium_page(base + "/", width=1000) as page:
+            page.fill("#text-input", text)
+            page.click("#text-run")
+            page.wait_for_selector("#highlighted .layer-row mark.entity")
+            rows = page.eval_on_selector_all("#highlighted .layer-row", """rows => rows.map(r => [
+                r.querySelector('.layer-name').textContent,
+                [...r.querySelectorAll('mark.entity')].map(m => m.firstChild.textContent)])""")
+            screenshot(page, "span-page.png")
+    assert rows == [["outer", ["Madrid University", "Oslo"]], ["inner", ["Madrid"]]]

@@ -131,9 +131,25 @@
 
   // A layered model's entities overlap across layers: the text once per layer, each row named by its layer, so
   // that an entity inside another (a knowledge term inside a skill) is as legible as the one around it.
+  // Entities nested in one another without layers (a span head's) are drawn the same way, one row per depth:
+  // "outer", then "inner" (and "inner 2", ... when deeper).
   function highlight(text, entities) {
     const layers = [...new Set(entities.filter((e) => e.layer).map((e) => e.layer))];
-    if (!layers.length) return highlightRow(text, entities);
+    if (!layers.length) {
+      const levels = E.depths(entities);
+      const deepest = Math.max(0, ...levels.map((l) => l.depth));
+      if (!deepest) return highlightRow(text, entities);
+      const fragment = document.createDocumentFragment();
+      for (let depth = 0; depth <= deepest; depth += 1) {
+        const name = depth === 0 ? "outer" : depth === 1 ? "inner" : `inner ${depth}`;
+        const row = el("div", "layer-row");
+        row.dataset.depth = String(depth);
+        row.appendChild(el("span", "layer-name", name));
+        row.appendChild(highlightRow(text, levels.filter((l) => l.depth === depth).map((l) => l.entity)));
+        fragment.appendChild(row);
+      }
+      return fragment;
+    }
     const fragment = document.createDocumentFragment();
     for (const layer of layers) {
       const row = el("div", "layer-row");

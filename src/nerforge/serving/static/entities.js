@@ -23,6 +23,17 @@ window.NerforgeEntities = (() => {
     return pieces;
   }
 
+  // Nested entities of one layer (a span head's): each entity's depth, how many of the others hold it (of two on the
+  // same characters, the later in start/longest-first order is the inner one). Flat entities all have depth 0.
+  function depths(entities) {
+    const order = [...entities].sort((a, b) => a.start - b.start || b.end - a.end);
+    return order.map((e, i) => ({
+      entity: e,
+      depth: order.filter((o, j) => j !== i && o.start <= e.start && e.end <= o.end
+        && (o.start !== e.start || o.end !== e.end || j < i)).length,
+    }));
+  }
+
   function codePointLength(text) {
     let n = 0;
     for (const _ of text) n += 1; // eslint-disable-line no-unused-vars
@@ -77,5 +88,5 @@ window.NerforgeEntities = (() => {
     return `${minutes} min ${Math.round(seconds - 60 * minutes)} s`;
   }
 
-  return { segments, codePointLength, distinct, sortDistinct, escapeCell, csvText, duration };
+  return { segments, depths, codePointLength, distinct, sortDistinct, escapeCell, csvText, duration };
 })();
