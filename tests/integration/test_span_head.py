@@ -133,3 +133,27 @@ def test_the_page_shows_nested_entities_on_an_outer_and_an_inner_row(span_model:
                 [...r.querySelectorAll('mark.entity')].map(m => m.firstChild.textContent)])""")
             screenshot(page, "span-page.png")
     assert rows == [["outer", ["Madrid University", "Oslo"]], ["inner", ["Madrid"]]]
+
+
+def test_nested_predictions_go_to_the_annotation_tools_as_they_hold_them(span_model: Path, tmp_path: Path) -> None:
+    """Label Studio and doccano hold overlapping regions as they are; a spaCy DocBin holds the outermost in
+    ``doc.ents`` and every entity in spancat's ``sc`` span group."""
+    src = tmp_path / "in.txt"
+    src.write_text("Students of the Rome University met in Bonn .\n", encoding="utf-8")
+    expected = {("Rome University", "ORG"), ("Rome", "LOC"), ("Bonn", "LOC")}
+    studio = tmp_path / "ls.json"
+    assert main(["predict", str(span_model), str(src), "-o", str(studio), "--format", "label-studio"]) == 0
+    task = json.loads(studio.read_text(encoding="utf-8"))[0]
+    assert {(r["value"]["text"], r["value"]["labels"][0]) for r in task["predictions"][0]["result"]} == expected
+    doccano = tmp_path / "d.jsonl"
+    assert main(["predict", str(span_model), str(src), "-o", str(doccano), "--format", "doccano"]) == 0
+    line = json.loads(doccano.read_text(encoding="utf-8").splitlines()[0])
+    assert {(line["text"][a:b], label) for a, b, label in line["label"]} == expected
+    spacy = pytest.importorskip("spacy")
+    from spacy.tokens import DocBin
+
+    out = tmp_path / "out.spacy"
+    assert main(["predict", str(span_model), str(src), "-o", str(out), "--format", "spacy", "--no-progress"]) == 0
+    doc = next(iter(DocBin().from_bytes(out.read_bytes()).get_docs(spacy.blank("en").vocab)))
+    assert {(e.text, e.label_) for e in doc.ents} == {("Rome University", "ORG"), ("Bonn", "LOC")}
+    assert {(s.text, s.label_) for s in doc.spans["sc"]} == expected

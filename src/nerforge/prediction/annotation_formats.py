@@ -176,11 +176,17 @@ def write_docbin(path: Any, results: Iterable[tuple[InputRecord, Sequence[Entity
                 doc.spans[name] = spans.get(name, [])
             doc.ents = spacy_flat(spans.get(layers[0], []))
         else:
-            doc.ents = spans.get("", [])
+            every = spans.get("", [])
+            doc.ents = spacy_flat(every)
+            if len(doc.ents) < len(every):  # nested entities (a span head's): all of them in spancat's span group
+                doc.spans[NESTED_SPAN_GROUP] = every
         docs.add(doc)
         count += 1
     atomic_write_bytes(path, docs.to_bytes())
     return count, missed
+
+
+NESTED_SPAN_GROUP = "sc"  # spaCy's spancat reads its spans from this group by default
 
 
 def spacy_flat(spans: list[Any]) -> list[Any]:
