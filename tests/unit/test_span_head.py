@@ -108,3 +108,14 @@ def test_the_span_head_is_a_named_head_and_refuses_what_it_cannot_do() -> None:
         spec.check_training(label_all_subwords=False, class_weights="balanced")
     assert "span" not in HeadSpec(crf=True).to_dict()  # a tagger's saved form is unchanged
     assert head_preset("crf")["span"] is False  # --head crf after a config's span head is a tagger
+
+
+@pytest.mark.parametrize("name", ["nerforge.modeling.span", "nerforge.evaluation.nested", "nerforge.data.layers",
+                                  "nerforge.prediction.io"])
+def test_docstring_examples(name: str) -> None:
+    """The examples in the docstrings (nested entities inline, span choice, span scores) are right."""
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(name))
+    assert tried > 0 and failures == 0

@@ -408,13 +408,24 @@ def _write_csv(fh: IO[str], results: Iterable[tuple[InputRecord, Sequence[Entity
 
 
 def render_inline(text: str, entities: Sequence[Entity]) -> str:
-    """The text with each entity marked in place: ``[Acme Corp](ORG) hired [Ann](PER)``."""
-    parts: list[str] = []
-    pos = 0
-    for e in sorted(entities, key=lambda e: (e.start, e.end)):
-        if e.start < pos:
-            continue
-        parts += [text[pos : e.start], f"[{text[e.start : e.end]}]({e.label})"]
-        pos = e.end
-    parts.append(text[pos:])
-    return "".join(parts)
+    """The text with each entity marked in place: ``[Acme Corp](ORG) hired [Ann](PER)``; an entity inside another
+    is marked inside it (``[[Bonn](LOC) University](ORG)``), one that crosses an entity already marked is left out.
+
+    >>> render_inline("Bonn University", [Entity("Bonn University", "ORG", 0, 15, 1.0), Entity("Bonn", "LOC", 0, 4, 1.0)])
+    '[[Bonn](LOC) University](ORG)'
+    """
+    ordered = sorted(entities, key=lambda e: (e.start, -e.end))
+
+    def marked(start: int, end: int, inside: list[Entity]) -> str:
+        parts: list[str] = []
+        pos = start
+        for i, e in enumerate(inside):
+            if e.start < pos or e.end > end:
+                continue  # crosses one already marked, or reaches past its parent
+            children = [c for c in inside[i + 1 :] if e.start <= c.start and c.end <= e.end]
+            parts += [text[pos : e.start], f"[{marked(e.start, e.end, children)}]({e.label})"]
+            pos = e.end
+        parts.append(text[pos:end])
+        return "".join(parts)
+
+    return marked(0, len(text), ordered)
