@@ -139,6 +139,12 @@ class ModelMeta:
         return sorted({tag_type(t) for t in tags if t != "O"})
 
     @property
+    def span_head(self) -> bool:
+        """Whether the model scores spans (nested entities in one layer) rather than tagging words."""
+        raw = self.extra.get(HEAD_META_KEY)
+        return isinstance(raw, dict) and raw.get("span") is True
+
+    @property
     def layers(self) -> list[tuple[str, list[str]]]:
         """A layered model's layers of entities, each its name and tags (``[]`` for a model of one layer)."""
         raw = self.extra.get(HEAD_META_KEY)

@@ -125,3 +125,28 @@ def test_distilling_a_layered_model_is_refused_in_one_line(layered: Path, tmp_pa
     code = main(["distill", str(layered), "--train", str(data), "--layers", "1", "-o", str(tmp_path / "s"),
                  "--no-tracking"])  # fmt: skip
     assert code == 2 and "is a layered model (skill, knowledge)" in capsys.readouterr().err
+
+
+def test_suggest_scores_every_layer_and_proposes_entities_of_both(layered: Path, tmp_path: Path) -> None:
+    """``suggest`` with a layered model: a text's uncertainty is over every layer's choices (a layer the model is
+    unsure of makes the text worth annotating), and the proposed entities carry their layer."""
+    from nerforge.prediction.suggest import uncertainty
+    from nerforge.prediction.tagger import Tagger
+
+    texts = ["We like testing Docker services and Rust .", "We like running Go services and Java ."]
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "next.jsonl"
+    assert main(["suggest", str(layered), str(pool), "--count", "2", "-o", str(out), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    tagger = Tagger.load(layered, progress=False)
+    for row in rows:
+        prediction = tagger.predict_words([[w.text for w in tagger.words(row["text"])]])[0]
+        every = [x for p in prediction.layers.values() for x in p.scores]
+        assert row["score"] == pytest.approx(uncertainty(every), abs=1e-6)
+        assert row["score"] != pytest.approx(uncertainty(prediction.scores), abs=1e-9)  # not the first layer's alone
+    tasks_out = tmp_path / "next.json"
+    assert main(["suggest", str(layered), str(pool), "-n", "2", "-o", str(tasks_out), "--format", "label-studio",
+                 "--no-progress"]) == 0  # fmt: skip
+    results = [r for t in json.loads(tasks_out.read_text(encoding="utf-8")) for r in t["predictions"][0]["result"]]
+    assert {r["from_name"] for r in results} == {"skill", "knowledge"}

@@ -157,3 +157,24 @@ def test_nested_predictions_go_to_the_annotation_tools_as_they_hold_them(span_mo
     doc = next(iter(DocBin().from_bytes(out.read_bytes()).get_docs(spacy.blank("en").vocab)))
     assert {(e.text, e.label_) for e in doc.ents} == {("Rome University", "ORG"), ("Bonn", "LOC")}
     assert {(s.text, s.label_) for s in doc.spans["sc"]} == expected
+
+
+def test_distilling_a_span_model_is_refused_in_one_line(span_model: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    data = _write(tmp_path / "t.conll", 8, 4)
+    code = main(["distill", str(span_model), "--train", str(data), "--layers", "1", "-o", str(tmp_path / "s"),
+                 "--no-tracking"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "is a span head" in err and "Traceback" not in err
+
+
+def test_suggest_proposes_nested_entities_for_label_studio(span_model: Path, tmp_path: Path) -> None:
+    pool = tmp_path / "pool.txt"
+    pool.write_text("Students of the Rome University met in Bonn .\nStudents of the Oslo University met in Rome .\n",
+                    encoding="utf-8")
+    out = tmp_path / "next.json"
+    assert main(["suggest", str(span_model), str(pool), "-n", "2", "-o", str(out), "--format", "label-studio",
+                 "--no-progress"]) == 0  # fmt: skip
+    tasks = json.loads(out.read_text(encoding="utf-8"))
+    labelled = {(r["value"]["text"], r["value"]["labels"][0]) for t in tasks for r in t["predictions"][0]["result"]}
+    assert {("Rome University", "ORG"), ("Rome", "LOC"), ("Oslo", "LOC")} <= labelled

@@ -36,6 +36,12 @@ class WordPrediction:
     def __len__(self) -> int:
         return len(self.tags)
 
+    def every_score(self) -> tuple[float, ...]:
+        """The probabilities of every choice the model made: each word's, in every layer of a layered model."""
+        if self.layers:
+            return tuple(x for p in self.layers.values() for x in p.scores)
+        return self.scores
+
     def entity_spans(self) -> list[Any]:
         """Every entity predicted, as :class:`~nerforge.types.Span`: a span head's spans (nested ones too), a
         layered model's entities of every layer (each with its layer), else the entities of the tags."""

@@ -140,7 +140,7 @@ def score_records(tagger: Any, records: Any, *, total: int | None = None) -> lis
     for n, (text, words, prediction) in enumerate(tagger.iter_predict_scored(texts(), total=total)):
         record = kept[n]
         entities = tuple(entities_from_words(text, words, prediction, calibration))
-        out.append(Candidate(record.index, text, uncertainty(prediction.scores), record.line, dict(record.fields),
+        out.append(Candidate(record.index, text, uncertainty(prediction.every_score()), record.line, dict(record.fields),
                              entities))  # fmt: skip
     return out
 

@@ -73,6 +73,9 @@ def distill(config: TrainConfig, *, resume: bool = False, progress: bool | None 
     if meta.layers:
         raise UsageError(f"{settings.teacher} is a layered model ({', '.join(n for n, _ in meta.layers)}); "
                          "distilling one is not supported yet: distill a model of one layer (--layer NAME)")
+    if meta.span_head:
+        raise UsageError(f"{settings.teacher} is a span head (nested entities); distillation learns a tagger's "
+                         "word distributions and does not support it yet: distill a model of another head")
     if config.model.class_weights:
         raise ConfigError("model.class_weights does not apply to distillation (the teacher's distributions weigh "
                           "the tags)")
