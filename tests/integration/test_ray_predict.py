@@ -114,3 +114,37 @@ def test_ray_part_size_must_be_whole_chunks(tmp_path: Path, model_dir: Path, cap
     args = ["predict", str(model_dir), str(source), "--output", str(tmp_path / "o.jsonl"), "--engine", "ray"]
     assert main([*args, "--chunk-size", "32", "--part-size", "48"]) == 2
     assert "multiple of --chunk-size" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module", params=["layered", "span"])
+def overlapping_model(request: pytest.FixtureRequest, tiny_encoder: Path,
+                      tmp_path_factory: pytest.TempPathFactory) -> Path:  # fmt: skip
+    """A model whose entities overlap: a layered one (outer and inner columns) or a span head (both in one layer)."""
+    folder = tmp_path_factory.mktemp(request.param)
+    rng = random.Random(3)
+    rows = []
+    for _ in range(48):
+        city, other = rng.choice(["Bonn", "Rome", "Oslo", "Paris"]), rng.choice(["Bonn", "Rome", "Oslo", "Paris"])
+        rows.append(f"Students\tO\tO\nof\tO\tO\n{city}\tB-ORG\tB-LOC\nUniversity\tI-ORG\tO\nmet\tO\tO\nin\tO\tO\n"
+                    f"{other}\tB-LOC\tO\n.\tO\tO\n")  # fmt: skip
+    (folder / "train.conll").write_text("\n".join(rows), encoding="utf-8")
+    head = ["--head", "span"] if request.param == "span" else []
+    out = folder / "model"
+    assert main(["train", "--train", str(folder / "train.conll"), "--output", str(out), "--model", str(tiny_encoder),
+                 "--epochs", "10", "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
+                 "--no-progress", "--tag-columns", "1,2", *head]) == 0  # fmt: skip
+    return out
+
+
+def test_ray_predicts_overlapping_entities_as_one_process_does(tmp_path: Path, overlapping_model: Path) -> None:
+    """Nested entities (a span head) and entities of several layers travel through Ray batch prediction intact."""
+    source = tmp_path / "in.txt"
+    rng = random.Random(5)
+    source.write_text("".join(f"Students of {rng.choice(['Bonn', 'Rome', 'Oslo'])} University met in Paris .\n"
+                              for _ in range(80)), encoding="utf-8")  # fmt: skip
+    expected = single(overlapping_model, source, tmp_path / "single.jsonl")
+    on_ray(overlapping_model, source, tmp_path / "ray.jsonl")
+    assert (tmp_path / "ray.jsonl").read_bytes() == expected
+    first = json.loads(expected.decode().splitlines()[0])["entities"]
+    outer = next(e for e in first if e["label"] == "ORG")
+    assert any(e["label"] == "LOC" and outer["start"] <= e["start"] < e["end"] <= outer["end"] for e in first)
