@@ -50,6 +50,13 @@ def test_two_nested_columns_train_one_span_model_that_learns_the_inner_entities(
     dev = meta["metrics"]["dev"]
     assert dev["micro"]["support"] == 8 * 9  # every entity, the inner ones too (the flat view has 8 * 6)
     assert dev["per_type"]["LOC"]["support"] == 48 and dev["micro"]["f1"] > 0.9
+    card = (span_model / "README.md").read_text(encoding="utf-8")
+    assert "a span head: every span of up to 2 words" in card
+
+
+def test_info_says_the_model_finds_nested_entities(span_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(span_model)]) == 0
+    assert "head:      span (nested entities in one layer: every span of up to 2 words" in capsys.readouterr().out
 
 
 def test_the_span_model_predicts_nested_entities_with_offsets(span_model: Path) -> None:

@@ -231,8 +231,10 @@ class HeadSpec(BaseModel):
                 "sentences without their context:",
                 *pipeline[1:],
             ]
+        what = (f"a span head: every span of up to {self.max_width} words scored for each type, so entities nested "
+                "in one another are found" if self.span else "word shape features and/or a CRF")
         return [
-            f"The head is `{self.name}` (word shape features and/or a CRF): the weights are a nerforge model "
+            f"The head is `{self.name}` ({what}): the weights are a nerforge model "
             "(`config.json` of type `nerforge_token_classifier`, with the encoder's config inside, and "
             "`model.safetensors`), loaded by nerforge's own code and never through remote code. It does **not** load in `transformers.pipeline`; use nerforge, or "
             "export it with `nerforge export --onnx` for ONNX Runtime.",

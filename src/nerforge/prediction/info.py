@@ -41,6 +41,7 @@ class ModelInfo:
             "types": m.types,
             "tags": list(m.tags),
             "layers": [{"name": name, "tags": tags} for name, tags in m.layers],
+            "span_width": (m.extra.get("head") or {}).get("max_width") if m.span_head else None,
             "max_length": m.max_length,
             "stride": m.stride,
             "reading": m.reading,
@@ -125,7 +126,10 @@ def render_info(info: ModelInfo) -> list[str]:
         f"model:     {d['path']} (version {d['model_version']}; backend {d['backend']}, nerforge "
         f"{d['nerforge_version'] or '?'})",
         f"encoder:   {d['base_model'] or '?'}" + (f" ({enc.get('model_type', '?')}; {shape})" if enc else ""),
-        f"head:      {d['head']}; windows of {d['max_length']} subwords, stride {d['stride']}",
+        f"head:      {d['head']}"
+        + (f" (nested entities in one layer: every span of up to {d['span_width']} words scored per type)"
+           if d["span_width"] else "")
+        + f"; windows of {d['max_length']} subwords, stride {d['stride']}",
         f"labels:    {', '.join(d['types']) or 'none'} ({len(d['tags'])} tags)" if not d["layers"] else
         "layers:    " + "; ".join(f"{x['name']}: {', '.join(t[2:] for t in x['tags'][1::2])}" for x in d["layers"])
         + " (one encoder, a tagger per layer; their entities may overlap)",
