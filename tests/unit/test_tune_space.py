@@ -91,3 +91,23 @@ def test_tune_help_shows_the_tune_table_by_its_name(capsys: pytest.CaptureFixtur
     assert main(["tune", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "its [tune] table is the search space" in text and "--budget" in text and "Examples:" in text
+
+
+def test_the_default_space_searches_the_span_head_only_where_entities_nest() -> None:
+    assert "span" not in default_space(has_documents=False)["head"]
+    heads = default_space(has_documents=False, nests=True)["head"]
+    assert "span" in heads and "shape+crf" in heads
+    keys = trial_keys({"head": "span"})
+    assert keys["model.head.span"] is True and keys["model.head.crf"] is False
+
+
+def test_tune_finds_nesting_in_the_training_data(tmp_path) -> None:
+    from nerforge.cli.tune_cmd import _data_traits
+    from nerforge.config import load_config
+
+    data = tmp_path / "t.conll"
+    data.write_text("Bonn\tB-ORG\tB-LOC\nUniversity\tI-ORG\tO\n\nin\tO\tO\nRome\tB-LOC\tO\n", encoding="utf-8")
+    nested = load_config(None, flags={"data.train": str(data), "data.tag_columns": [1, 2]})
+    flat = load_config(None, flags={"data.train": str(data), "data.tag_column": 1})
+    assert _data_traits(nested) == (False, True)
+    assert _data_traits(flat) == (False, False)

@@ -65,8 +65,11 @@ def tune_cli(
     from nerforge.training.preflight import check_inputs
 
     check_inputs(base)
-    space_raw = base.tune if base.tune else default_space(
-        has_documents=_has_documents(base), epochs_cap=base.training.epochs)
+    if base.tune:
+        space_raw = base.tune
+    else:
+        documents, nests = _data_traits(base)
+        space_raw = default_space(has_documents=documents, nests=nests, epochs_cap=base.training.epochs)
     space = parse_space(space_raw)
     from nerforge.config import TrainConfig
     from nerforge.training import train as run_training
@@ -143,14 +146,18 @@ def tune_cli(
         raise typer.Exit(130)  # stopped by Ctrl-C: what was found is written; the shell's code for SIGINT
 
 
-def _has_documents(config: Any) -> bool:
+def _data_traits(config: Any) -> tuple[bool, bool]:
+    """Whether the training data has documents (most sentences with a document id) and whether its entities nest
+    (one inside another, in a layer or across layers: a span head is then among the heads searched)."""
+    from nerforge.data.layers import depths, entity_spans
     from nerforge.data.splits import read_data_splits
 
     try:
         train = read_data_splits(config.data).get("train", [])
     except Exception:  # noqa: BLE001 - the trial will report a data problem properly
-        return False
-    return sum(ex.doc_id is not None for ex in train) > len(train) // 2
+        return False, False
+    nests = any(any(depths([s for s in entity_spans(ex)])) for ex in train if ex.spans is not None)
+    return sum(ex.doc_id is not None for ex in train) > len(train) // 2, nests
 
 
 def _print(result: Any) -> None:

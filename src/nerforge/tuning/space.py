@@ -15,7 +15,8 @@ Settings (each becomes config keys of a trial, as ``nerforge train --set`` would
 ``weight_decay``          ``training.weight_decay``
 ``epochs``                ``training.epochs`` (a cap: early stopping on dev F1 still ends a trial sooner)
 ``head``                  the ``model.head`` keys of a named head (``shape+crf``, ``crf``, ``shape+softmax``,
-                          ``plain``: :data:`nerforge.modeling.head.HEAD_PRESETS`)
+                          ``plain``, ``span``: :data:`nerforge.modeling.head.HEAD_PRESETS`; ``span`` by default only
+                          where entities nest)
 ``context``               the head's document context sentences on each side (only where the data has documents)
 ``class_weights``         ``model.class_weights`` (``"balanced"`` or ``"none"``; softmax heads only: a trial that
                           draws it with a CRF head trains without)
@@ -123,8 +124,9 @@ def _check_values(domain: Domain) -> None:
         raise ConfigError(f"[tune] {name}: whole numbers only, got {values}")
 
 
-def default_space(*, has_documents: bool, epochs_cap: float = 10.0) -> dict[str, Any]:
-    """The space a user gets without a ``[tune]`` table (see the module docstring)."""
+def default_space(*, has_documents: bool, nests: bool = False, epochs_cap: float = 10.0) -> dict[str, Any]:
+    """The space a user gets without a ``[tune]`` table (see the module docstring): the span head among the heads
+    where entities nest, context sentences where the data has documents."""
     space: dict[str, Any] = {
         "learning_rate": {"low": 2e-5, "high": 3e-4, "log": True},
         "batch_size": [8, 16, 32],
@@ -132,6 +134,8 @@ def default_space(*, has_documents: bool, epochs_cap: float = 10.0) -> dict[str,
         "head": ["shape+crf", "crf", "plain"],
         "epochs": epochs_cap,
     }
+    if nests:
+        space["head"] = [*space["head"], "span"]
     if has_documents:
         space["context"] = [0, 1, 2]
     return space
