@@ -1,4 +1,4 @@
-"""One contract for every head (plain softmax, shape features, CRF, document context), as Flair's BaseModelTest:
+"""One contract for every head (plain softmax, shape features, CRF, document context, span), as Flair's BaseModelTest:
 
 1. the head *learns*: on a small synthetic task a tiny random encoder reaches a dev F1 far above what an untrained
    or all-``O`` model gets (a stubbed trainer, a broken decoder or an all-``O`` Viterbi fails here);
@@ -29,6 +29,8 @@ HEADS = {
     "shape": ["model.features=[shape]"],
     "crf": ["model.crf=true"],
     "context": ["model.context_sentences=1"],
+    # the span head's own task (entities nested in one another) is in test_span_head.py
+    "span": ["model.head.span=true", "model.head.crf=false", "model.head.features=[]"],
 }
 
 
