@@ -91,3 +91,45 @@ def test_a_worker_failure_is_its_nerforge_error() -> None:
               "nerforge.errors.ModelError: /data/model: model directory not found; pass the output directory\n")
     assert worker_message(RuntimeError(report)) == "/data/model: model directory not found; pass the output directory"
     assert worker_message(RuntimeError("\nthe actor died\nmore")) == "the actor died"
+
+
+def test_tune_runs_its_trials_through_ray_tune_on_both_nodes(cluster: str, tmp_path: Path, tiny_encoder: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """``nerforge tune --address``: Ray Tune runs the trials on the two nodes (ASHA stops the hopeless ones), and the
+    outputs are a local study's: the leaderboard, the plots, best.toml and the best model (issue 30, item 4)."""
+    import csv
+    import json
+
+    import optuna
+    from test_train import write_corpus
+
+    data = write_corpus(tmp_path, train=24, dev=8, test=8)
+    config = tmp_path / "job.toml"
+    config.write_text("[tune]\nlearning_rate = [3e-3, 1e-9]\nbatch_size = [8]\nhead = ['plain']\nepochs = 6\n",
+                      encoding="utf-8")  # a learning rate of 1e-9 learns nothing: ASHA stops such trials
+    out = tmp_path / "tuned"
+    monkeypatch.chdir(tmp_path)  # the encoder given relative to here: the trials run in other folders
+    started = time.monotonic()
+    code = main(["tune", str(config), "--train", str(data["train"]), "--dev", str(data["dev"]), "--test",
+                 str(data["test"]), "--model", tiny_encoder.name if tiny_encoder.parent == tmp_path else
+                 str(tiny_encoder), "--budget", "90s", "-o", str(out), "--no-tracking", "--seed", "3", "--address",
+                 cluster, "--cpus-per-trial", "1", "--set", "training.early_stopping_patience=0"])  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert code == 0
+    assert elapsed < 90 * 1.1 + 30  # the budget, plus joining the cluster and the test scores after it
+    with (out / "leaderboard.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    states = [r["state"] for r in rows]
+    assert states.count("complete") >= 2 and "pruned" in states, rows
+    assert all(float(r["learning_rate"]) in (3e-3, 1e-9) for r in rows), rows
+    best = rows[0]
+    assert best["state"] == "complete" and float(best["learning_rate"]) == 3e-3 and float(best["dev_f1"]) > 0.5
+    assert (out / "model" / "nerforge.json").is_file() and (out / "best.toml").is_file()
+    assert (out / "plots" / "history.png").is_file()
+    study = optuna.load_study(study_name="nerforge-tune", storage=f"sqlite:///{out / 'study.db'}")
+    nodes = {t.user_attrs.get("node") for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(nodes) == 2  # trials ran on the head and on the second node
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert any(t.params.get("learning_rate") == 1e-9 for t in pruned)
+    model = json.loads((out / "model" / "nerforge.json").read_text(encoding="utf-8"))
+    assert model["metrics"]["dev"]["micro"]["f1"] == pytest.approx(float(best["dev_f1"]), abs=1e-4)

@@ -45,6 +45,12 @@ def tune_cli(
                                       "on train+dev, for the best trial's best epoch count (time is kept for it)."),
     workers: int = typer.Option(1, "--workers", min=1, metavar="N", help="Trials run at once, each in a process of "
                                 "its own with its share of the CPU cores (they share the study)."),
+    address: str | None = typer.Option(None, "--address", metavar="ADDR", help="Run the trials on this Ray cluster "
+                                       "through Ray Tune (auto, host:6379 or ray://host:10001); OUTPUT and the data "
+                                       "must be at the same paths on every node."),
+    cpus_per_trial: int | None = typer.Option(None, "--cpus-per-trial", min=1, metavar="N", help="With --address: "
+                                              "CPUs (training threads) of each trial [default: 2, or fewer where "
+                                              "the nodes have fewer]."),
     *,
     data_flags: dict[str, Any],
 ) -> None:
@@ -76,6 +82,10 @@ def tune_cli(
     from nerforge.tuning.study import run_study, trial_config
     from nerforge.tuning.workers import run_workers
 
+    if address is not None and workers > 1:
+        raise UsageError("--workers runs trials on this machine, --address on a Ray cluster: give one of them")
+    if cpus_per_trial is not None and address is None:
+        raise UsageError("--cpus-per-trial is for trials on a Ray cluster (--address)")
     if refit_on_dev and base.data.dev is None:
         raise UsageError("--refit-on-dev adds the dev files to train; give --dev FILE (a dev split carved from train "
                          "is in train already)")
@@ -125,11 +135,22 @@ def tune_cli(
             run_training(TrainConfig.model_validate(resolved), progress=False)
             return final
 
+        def on_ray(_: int, deadline: float) -> None:
+            import time
+
+            from nerforge.tuning.ray_search import run_on_ray
+
+            left = deadline - time.monotonic()
+            run_on_ray(address or "", portable(values), space, output.resolve(),
+                       budget_s=left - min(30.0, 0.05 * left), seed=seed, cpus_per_trial=cpus_per_trial)
+
+        def locally(n: int, deadline: float) -> None:
+            run_workers(output.resolve(), dict(space_raw), values, seed, n, deadline, usable_cpus())
+
         result = run_study(make_config, space, output.resolve(), budget_s=budget_s, seed=seed, resume=resume,
                            trainer=run_training, evaluate_test=evaluate_test, workers=workers,
-                           refit=refit if refit_on_dev else None,
-                           parallel=lambda n, deadline: run_workers(output.resolve(), dict(space_raw), values, seed, n,
-                                                                    deadline, usable_cpus()))  # fmt: skip
+                           refit=refit if refit_on_dev else None, parallel=on_ray if address else locally,
+                           remote=address is not None)  # fmt: skip
     except BaseException:
         if study_run is not None:
             study_run.end("FAILED")
@@ -144,6 +165,23 @@ def tune_cli(
     _print(result)
     if result.interrupted:
         raise typer.Exit(130)  # stopped by Ctrl-C: what was found is written; the shell's code for SIGINT
+
+
+def portable(values: dict[str, Any]) -> dict[str, Any]:
+    """A config (``model_dump``) that means the same in any working directory: an encoder given as a local folder
+    and a SQLite tracking store as absolute paths (the data and output paths are absolute already). Trials on a Ray
+    cluster run in other folders."""
+    import os
+
+    out = {**values, "model": dict(values["model"]), "tracking": dict(values["tracking"])}
+    name = out["model"].get("name")
+    if isinstance(name, str) and Path(name).exists():
+        out["model"]["name"] = str(Path(name).resolve())
+    uri = out["tracking"].get("uri")
+    prefix = "sqlite:///"
+    if isinstance(uri, str) and uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+        out["tracking"]["uri"] = prefix + os.path.abspath(uri[len(prefix):])
+    return out
 
 
 def _data_traits(config: Any) -> tuple[bool, bool]:

@@ -296,6 +296,35 @@ def worker_message(exc: BaseException) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
 
 
+def join_cluster(address: str, *, log_to_driver: bool = True) -> None:
+    """Join the Ray cluster at ``address`` (``auto``, ``ray://host:10001``, ``host:6379``); ``log_to_driver``: the
+    workers' output is printed here too.
+
+    Raises:
+        UsageError: nothing answers at the address (within seconds), or Ray refuses to join (one line, with the
+            likely cause).
+        MissingDependencyError: Ray is not installed.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("ray", "ray") from None
+    check_reachable(address)
+    logger.info("joining the Ray cluster at %s", address)
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=log_to_driver)
+    except Exception as exc:
+        if not isinstance(exc, (ConnectionError, RuntimeError, ValueError)) and \
+                not type(exc).__module__.startswith("ray"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if os.environ.get("RAY_AUTH_MODE", "disabled") != "token":
+            first += (" (the address answers: if the cluster uses token authentication, as 'ray start' sets up "
+                      "by default, run with RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN or "
+                      "~/.ray/auth_token)")
+        raise UsageError(f"cannot join the Ray cluster at {address}: {first}") from None
+
+
 def _start_ray(options: RayOptions) -> bool:
     """Connect to Ray; returns whether this call started the session (and so must stop it)."""
     try:
@@ -306,20 +335,7 @@ def _start_ray(options: RayOptions) -> bool:
         logger.info("using the Ray session already started in this process")
         return False
     if options.address:
-        check_reachable(options.address)
-        logger.info("joining the Ray cluster at %s", options.address)
-        try:
-            ray.init(address=options.address, logging_level=logging.WARNING)
-        except Exception as exc:
-            if not isinstance(exc, (ConnectionError, RuntimeError, ValueError)) and \
-                    not type(exc).__module__.startswith("ray"):
-                raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if os.environ.get("RAY_AUTH_MODE", "disabled") != "token":
-                first += (" (the address answers: if the cluster uses token authentication, as 'ray start' sets up "
-                          "by default, run with RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN or "
-                          "~/.ray/auth_token)")
-            raise UsageError(f"cannot join the Ray cluster at {options.address}: {first}") from None
+        join_cluster(options.address)
     else:
         cpus = math.ceil(options.num_workers * options.cpus_per_worker) if options.num_workers else usable_cpus()
         logger.info(

@@ -62,6 +62,18 @@ class Domain:
             return self.choices[0] if self.fixed else " | ".join(str(c) for c in self.choices)
         return f"{self.low:g} .. {self.high:g}" + (" (log)" if self.log else "")
 
+    def distribution(self) -> Any:
+        """The Optuna distribution :meth:`draw` samples from (``None`` for a fixed setting, which is not drawn)."""
+        import optuna
+
+        if self.fixed:
+            return None
+        if self.choices:
+            return optuna.distributions.CategoricalDistribution(list(self.choices))
+        if self.integer:
+            return optuna.distributions.IntDistribution(int(self.low or 0), int(self.high or 0), log=self.log)
+        return optuna.distributions.FloatDistribution(float(self.low or 0.0), float(self.high or 0.0), log=self.log)
+
     def draw(self, trial: Any) -> Any:
         """A value from an Optuna ``trial``."""
         if self.choices:

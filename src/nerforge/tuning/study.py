@@ -170,6 +170,7 @@ def run_study(
     workers: int = 1,
     parallel: Callable[[int, float], None] | None = None,
     refit: Callable[[Path, int], Path] | None = None,
+    remote: bool = False,
 ) -> TuneResult:
     """Run the study (see the module docstring).
 
@@ -185,6 +186,8 @@ def run_study(
         clock: seconds, monotonic (tests replace it).
         workers: trials run at once; with more than one, ``parallel(workers, deadline)`` runs them (processes that
             share the study, :func:`nerforge.tuning.workers.run_workers`) instead of this process.
+        remote: ``parallel`` runs the trials elsewhere (a Ray cluster, :func:`nerforge.tuning.ray_search.run_on_ray`)
+            and writes them into the study when they are done (its searcher puts the defaults first).
         refit: ``--refit-on-dev``: ``refit(best trial's directory, its best epoch)`` trains the final model on train+dev
             and returns its directory; the search then stops early enough to leave it the time (1.5x the longest
             trial).
@@ -202,10 +205,10 @@ def run_study(
     if resume and not db.exists():
         raise UsageError(f"--resume: {output} holds no study ({STUDY_FILE}) to continue")
     study = open_study(optuna, db, seed, load=False)
-    if not resume:
+    if not resume and not remote:
         enqueue_defaults(study, space)
     search_deadline = deadline
-    if workers > 1 and parallel is not None:
+    if (workers > 1 or remote) and parallel is not None:
         interrupted = False
         try:
             parallel(workers, deadline if refit is None else started + budget_s * 0.75)
