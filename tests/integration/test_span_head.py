@@ -185,3 +185,76 @@ def test_suggest_proposes_nested_entities_for_label_studio(span_model: Path, tmp
     tasks = json.loads(out.read_text(encoding="utf-8"))
     labelled = {(r["value"]["text"], r["value"]["labels"][0]) for t in tasks for r in t["predictions"][0]["result"]}
     assert {("Rome University", "ORG"), ("Rome", "LOC"), ("Oslo", "LOC")} <= labelled
+
+
+def _train_quietly(data: Path, out: Path, encoder: Path, *extra: str) -> None:
+    assert main(["train", "--train", str(data), "--output", str(out), "--model", str(encoder), "--epochs", "12",
+                 "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking", "--no-progress",
+                 *extra]) == 0  # fmt: skip
+
+
+def test_a_brat_folder_with_nested_entities_trains_a_span_model(tmp_path: Path, tiny_encoder: Path) -> None:
+    """GENIA-style nesting in one BRAT layer: ``[[Bonner]LOCderiv Universität]ORG``, read from ``.txt``/``.ann``
+    pairs, learned and found nested."""
+    folder = tmp_path / "brat"
+    folder.mkdir()
+    rng = random.Random(2)
+    for k in range(40):
+        city = rng.choice(["Bonner", "Berliner", "Kieler", "Mainzer"])
+        other = rng.choice(["Bonn", "Rom", "Oslo", "Kiel"])
+        text = f"Die {city} Universität liegt in {other}.\n"
+        at = text.index(other, 4 + len(city))
+        (folder / f"d{k:02d}.txt").write_text(text, encoding="utf-8")
+        (folder / f"d{k:02d}.ann").write_text(
+            f"T1\tORG 4 {16 + len(city)}\t{city} Universität\nT2\tLOCderiv 4 {4 + len(city)}\t{city}\n"
+            f"T3\tLOC {at} {at + len(other)}\t{other}\n", encoding="utf-8")  # fmt: skip
+    out = tmp_path / "model"
+    _train_quietly(folder, out, tiny_encoder, "--head", "span")
+    from nerforge.prediction.tagger import Tagger
+
+    found = {(e.text, e.label) for e in Tagger.load(out).predict_text("Die Kieler Universität liegt in Rom.")}
+    assert found == {("Kieler Universität", "ORG"), ("Kieler", "LOCderiv"), ("Rom", "LOC")}
+
+
+def test_label_studio_exports_with_overlapping_regions_train(tmp_path: Path, tiny_encoder: Path) -> None:
+    """Overlapping regions of two ``<Labels>`` controls train a layered model; nested regions of one control train a
+    span model that finds them nested."""
+    from nerforge.prediction.tagger import Tagger
+
+    def region(text: str, start: int, end: int, label: str, control: str) -> dict:
+        return {"from_name": control, "to_name": "text", "type": "labels",
+                "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}  # fmt: skip
+
+    rng = random.Random(4)
+    layered, nested = [], []
+    for k in range(48):
+        tech = rng.choice(["Python", "Docker", "Rust", "Java"])
+        text = f"We like testing {tech} services a lot."
+        start = text.index(tech)
+        outer = (text.index("testing"), text.index(" a lot"))
+        layered.append({"id": k, "data": {"text": text}, "annotations": [{"result": [
+            region(text, *outer, "SKILL", "skill"), region(text, start, start + len(tech), "TECH", "knowledge")]}]})
+        nested.append({"id": k, "data": {"text": text}, "annotations": [{"result": [
+            region(text, *outer, "SKILL", "label"), region(text, start, start + len(tech), "TECH", "label")]}]})
+    text = "We like testing Docker services a lot."
+    for name, tasks, extra in (("layered", layered, []), ("nested", nested, ["--head", "span"])):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(tasks), encoding="utf-8")
+        _train_quietly(path, tmp_path / name, tiny_encoder, *extra)
+        found = {(e.text, e.label, e.layer) for e in Tagger.load(tmp_path / name).predict_text(text)}
+        layers = ("skill", "knowledge") if name == "layered" else ("", "")
+        assert found == {("testing Docker services", "SKILL", layers[0]), ("Docker", "TECH", layers[1])}, name
+
+
+def test_bench_scores_every_nested_entity(span_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Gold data without its inner column: the inner entities the model finds are false positives for a scorer of
+    every entity, invisible to one of the outermost tags only."""
+    test = _write(tmp_path / "test.conll", 6, 7)
+    rows = [line.rsplit("\t", 1)[0] + "\tO" if line else line for line in test.read_text(encoding="utf-8").split("\n")]
+    test.write_text("\n".join(rows), encoding="utf-8")
+    assert main(["evaluate", str(span_model), str(test), "--json", "--output", str(tmp_path / "eval")]) == 0
+    evaluated = json.loads(capsys.readouterr().out)["micro"]["f1"]
+    assert main(["bench", str(span_model), str(test), "--batch-sizes", "4", "--threads", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert evaluated < 0.9  # the inner entities found count against precision
+    assert report["f1"] == pytest.approx(evaluated, abs=1e-9) and report["timings"][0]["words"] == 6 * 9
