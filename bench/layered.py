@@ -83,7 +83,7 @@ def datasets(shared: Path, work: Path) -> dict[str, dict]:
 
 
 def train(name: str, spec: dict, flags: list[str], out: Path, args: argparse.Namespace, logs: Path) -> float:
-    cmd = [*NERFORGE, "train", "--output", str(out), "--epochs", str(args.epochs), "--seed", "13", "--no-tracking",
+    cmd = [*NERFORGE, "train", "--output", str(out), "--epochs", str(args.epochs), "--seed", str(args.seed), "--no-tracking",
            "--no-progress", *spec["read"], *flags]  # fmt: skip
     for f in spec["train"]:
         cmd += ["--train", str(f)]
@@ -91,9 +91,9 @@ def train(name: str, spec: dict, flags: list[str], out: Path, args: argparse.Nam
         cmd += ["--dev", str(f)]
     sample = f"train={args.train_sample}, " if args.train_sample else ""
     if not spec["dev"]:
-        cmd += ["--set", "data.split={dev=0.1, by='sentence', seed=13}"]
+        cmd += ["--set", f"data.split={{dev=0.1, by='sentence', seed={args.seed}}}"]
     if sample:
-        cmd += ["--set", f"data.sample={{{sample}seed=13}}"]
+        cmd += ["--set", f"data.sample={{{sample}seed={args.seed}}}"]
     cmd += ["--set", f"training.num_threads={args.threads}"]
     seconds, _ = run(cmd, logs / f"{name}-train.log")
     return seconds
@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--datasets", nargs="+", default=["skillspan", "germeval"])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=13, help="the training seed (and the dev split's)")
     parser.add_argument("--train-sample", type=int, default=None)
     parser.add_argument("--models", nargs="+", default=["layered", "flat", "span"],
                         help="which models to train (span: datasets with nested entities only)")
@@ -169,7 +170,7 @@ def main() -> None:
     logs.mkdir(exist_ok=True)
     specs = datasets(args.shared, work)
     results = {"command": "python bench/layered.py " + shlex.join(sys.argv[1:]), "machine": machine(),
-               "epochs": args.epochs, "threads": args.threads, "datasets": {}}  # fmt: skip
+               "epochs": args.epochs, "seed": args.seed, "threads": args.threads, "datasets": {}}  # fmt: skip
     for name in args.datasets:
         spec = specs[name]
         test = spec["test"]
