@@ -126,7 +126,7 @@ def layer_f1(report: dict, layer: str) -> float:
 
 
 def render(results: dict) -> str:
-    lines = [f"Command: `{results['command']}`. Machine: {results['machine']}. {results['epochs']} epochs, seed 13, "
+    lines = [f"Command: `{results['command']}`. Machine: {results['machine']}. {results['epochs']} epochs, seed {results.get('seed', 13)}, "
              f"the default encoder and head; words/s: int8 ONNX, batch 32, {results['threads']} threads.", "",
              "| data | model | layer | test F1 | training time | int8 words/s |", "|---|---|---|---:|---:|---:|"]  # fmt: skip
     for name, r in results["datasets"].items():
