@@ -111,3 +111,31 @@ def test_tune_finds_nesting_in_the_training_data(tmp_path) -> None:
     flat = load_config(None, flags={"data.train": str(data), "data.tag_column": 1})
     assert _data_traits(nested) == (False, True)
     assert _data_traits(flat) == (False, False)
+
+
+def test_ctrl_c_between_two_trials_keeps_the_study(tmp_path) -> None:
+    """A Ctrl-C that lands between two trials (not inside a training) still ends the study as interrupted, with
+    the finished trial kept; the loop's control flow only, so the training is a stand-in that reports a dev F1."""
+    import types
+
+    import optuna
+
+    from nerforge.tuning.study import STUDY_FILE, open_study, work
+
+    study = open_study(optuna, tmp_path / STUDY_FILE, 1, load=False)
+    calls = {"clock": 0}
+
+    def clock() -> float:
+        calls["clock"] += 1
+        if calls["clock"] > 6:  # after the first trial has been told
+            raise KeyboardInterrupt
+        return float(calls["clock"])
+
+    def trainer(config, **_):
+        f1 = types.SimpleNamespace(f1=0.5)
+        return types.SimpleNamespace(dev=types.SimpleNamespace(micro=f1))
+
+    space = parse_space({"learning_rate": [1e-4, 3e-4], "batch_size": [8]})
+    assert work(study, space, tmp_path, 1, 1e9, lambda keys, d: keys, trainer, clock) is True
+    states = [t.state for t in study.trials]
+    assert states[0] == optuna.trial.TrialState.COMPLETE and optuna.trial.TrialState.RUNNING not in states

@@ -247,25 +247,45 @@ def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadl
          make_config: Callable[[dict[str, Any], Path], Any], trainer: Callable[..., Any],
          clock: Callable[[], float] = time.monotonic, reserve: float = 0.0) -> bool:
     """Run trials of ``study`` one after the other until the deadline (less ``reserve`` times the longest trial, kept
-    for a final training); ``True`` when Ctrl-C stopped them.
+    for a final training); ``True`` when Ctrl-C stopped them (in a trial or between two).
 
     Raises:
         NerforgeError: :data:`MAX_FAILURES_IN_A_ROW` trials failed one after the other (the last one's error: bad
             data or a bad config fails every trial alike).
     """
+    optuna = load_optuna()
+    asked: list[Any] = []  # the trial in hand, until the study is told how it ended
+    try:
+        _trials(study, space, output, seed, deadline, make_config, trainer, clock, reserve, asked, optuna)
+    except (KeyboardInterrupt, Interrupted):  # Ctrl-C, in a trial or between two: the study keeps what it has
+        for trial in asked:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)  # a trial cut short is not finished
+        return True
+    return False
+
+
+def _trials(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadline: float,
+            make_config: Callable[[dict[str, Any], Path], Any], trainer: Callable[..., Any],
+            clock: Callable[[], float], reserve: float, asked: list[Any], optuna: Any) -> None:
+    """The loop of :func:`work`; ``asked`` holds the trial taken from the study and not yet told."""
     from nerforge.errors import NerforgeError
 
-    optuna = load_optuna()
     state = optuna.trial.TrialState
     trials_dir = output / "trials"
     durations: list[float] = []
     failures = 0
+
+    def tell(trial: Any, *args: Any, **kwargs: Any) -> None:
+        study.tell(trial, *args, **kwargs)
+        asked.clear()
+
     while clock() < deadline:
         end = deadline - reserve * max(durations, default=0.0)
         if durations and end - clock() < 0.5 * max(durations):
             break  # not even half a trial's time left: stop here rather than overrun the budget
         with _asking(output):
             trial = study.ask()
+            asked.append(trial)
         begun = clock()
         try:
             values = {name: domain.draw(trial) for name, domain in space.items()}
@@ -278,16 +298,13 @@ def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadl
             shutil.rmtree(directory, ignore_errors=True)
             shutil.rmtree(Path(str(directory) + ".work"), ignore_errors=True)
             trial.set_user_attr("seconds", round(clock() - begun, 1))
-            study.tell(trial, state=state.PRUNED)
+            tell(trial, state=state.PRUNED)
             _said(study, trial.number, None, "pruned", clock() - begun, deadline - clock(), optuna)
             continue
-        except (KeyboardInterrupt, Interrupted):  # Ctrl-C: the trial is not finished; the study keeps the rest
-            study.tell(trial, state=state.FAIL)
-            return True
         except NerforgeError as exc:
             failures += 1
             trial.set_user_attr("stopped", f"failed: {exc}"[:300])
-            study.tell(trial, state=state.FAIL)
+            tell(trial, state=state.FAIL)
             logger.warning("trial %d failed: %s", trial.number, exc)
             if failures >= MAX_FAILURES_IN_A_ROW:
                 raise
@@ -299,11 +316,10 @@ def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadl
         trial.set_user_attr("dir", str(directory))
         dev = getattr(result, "dev", None)
         if dev is None:
-            study.tell(trial, state=state.FAIL)
+            tell(trial, state=state.FAIL)
             raise ConfigError("nerforge tune needs a dev split to score trials: give --dev, or data.split.dev")
-        study.tell(trial, float(dev.micro.f1))
+        tell(trial, float(dev.micro.f1))
         _said(study, trial.number, float(dev.micro.f1), "complete", seconds, deadline - clock(), optuna)
-    return False
 
 
 def _said(study: Any, number: int, value: float | None, what: str, seconds: float, left: float, optuna: Any) -> None:
