@@ -150,3 +150,11 @@ def test_suggest_scores_every_layer_and_proposes_entities_of_both(layered: Path,
                  "--no-progress"]) == 0  # fmt: skip
     results = [r for t in json.loads(tasks_out.read_text(encoding="utf-8")) for r in t["predictions"][0]["result"]]
     assert {r["from_name"] for r in results} == {"skill", "knowledge"}
+
+
+def test_evaluate_adds_no_depth_table_when_nothing_nests_within_a_layer(layered: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    test = _write(tmp_path / "test.conll", 6, 5)
+    assert main(["evaluate", str(layered), str(test), "--json", "--output", str(tmp_path / "e")]) == 0
+    assert "by_depth" not in json.loads(capsys.readouterr().out)  # knowledge inside skill: two layers, no depth
+    assert "By nesting depth" not in (tmp_path / "e" / "report.md").read_text(encoding="utf-8")

@@ -25,8 +25,7 @@ from nerforge.io_utils import atomic_directory, atomic_write_text
 from nerforge.model_dir import EPOCHS_FILE, LOSSES_FILE
 from nerforge.outputs import EVALUATION_REPORT, check_output_dir
 from nerforge.tags import tag_type
-from nerforge.data.schemes import tags_to_spans
-from nerforge.types import Example, Span
+from nerforge.types import Example
 
 logger = logging.getLogger(__name__)
 
@@ -187,25 +186,24 @@ def evaluate(
     layers = tagger.plan.spec.layers
     scores, by_depth = None, None
     if layers:  # every layer scored, its types named by layer; each sentence counted once per layer
-        from nerforge.data.layers import entity_spans
-        from nerforge.evaluation.nested import layer_sentences, score_layered
+        from nerforge.evaluation.nested import layer_sentences
 
         gold, pred = layer_sentences(examples, predictions, layers)
         tokens = [t for t in tokens for _ in layers]
         title += f" ({len(layers)} layers of entities: {', '.join(n for n, _ in layers)}; a sentence counts once per layer)"
-        predicted = [[Span(e.start, e.end, e.label, name) for name, p in (q.layers or {}).items()
-                      for e in tags_to_spans(p.tags)] for q in predictions]  # fmt: skip
-        by_depth = score_layered([entity_spans(ex) for ex in examples], predicted).by_depth
-    elif tagger.plan.spec.span:  # every entity scored, nested ones too; the analysis reads the outermost ones
+    if layers or tagger.plan.spec.span:  # entities that overlap: scored by nesting depth too
         from nerforge.evaluation.nested import evaluate_spans, flat_tags, score_layered
-        from nerforge.data.layers import one_layer
 
-        gold_spans = [one_layer(ex, tagger.plan.types) for ex in examples]
-        pred_spans = [[s.span for s in p.spans or ()] for p in predictions]
-        gold = [flat_tags(g, len(ex.tokens)) for g, ex in zip(gold_spans, examples, strict=True)]
-        scores = evaluate_spans(gold_spans, pred_spans, gold, pred)
+        gold_spans = [tagger.plan.gold_spans(ex) for ex in examples]
+        pred_spans = [p.entity_spans() for p in predictions]
         by_depth = score_layered(gold_spans, pred_spans).by_depth
-        title += " (a span head: scores count every entity, nested ones too; the errors and confusion are those of the outermost)"
+        if layers and not (by_depth["inner"].support or by_depth["inner"].n_pred):
+            by_depth = None  # no entity nests inside another of its layer: the per-layer scores say it all
+        if not layers:  # a span head: every entity scored, nested ones too; the analysis reads the outermost ones
+            gold = [flat_tags(g, len(ex.tokens)) for g, ex in zip(gold_spans, examples, strict=True)]
+            scores = evaluate_spans(gold_spans, pred_spans, gold, pred)
+            title += (" (a span head: scores count every entity, nested ones too; the errors and confusion are "
+                      "those of the outermost)")
     with atomic_directory(out, kind=EVALUATION_REPORT) as tmp:
         result, _, written = write_evaluation(
             tmp,

@@ -59,7 +59,7 @@ def score_dev(model: Any, prepared: Prepared) -> tuple[EvalResult, list[Any]]:
     if prepared.plan.spec.layers:
         return score_layers(examples, predicted, prepared.plan.spec.layers), predicted
     if prepared.plan.spec.span:
-        return score_span_head(examples, predicted, prepared.plan.types), predicted
+        return score_span_head(examples, predicted, prepared.plan), predicted
     return evaluate([list(ex.tags) for ex in examples], [list(p.tags) for p in predicted]), predicted
 
 
@@ -73,15 +73,14 @@ def score_layers(examples: list[Example], predicted: list[Any], layers: Any) -> 
                                n_tokens=sum(len(ex.tokens) for ex in examples))
 
 
-def score_span_head(examples: Sequence[Example], predicted: Sequence[Any], types: Sequence[str]) -> EvalResult:
+def score_span_head(examples: Sequence[Example], predicted: Sequence[Any], plan: HeadPlan) -> EvalResult:
     """A span head's scores: every entity, nested ones too, against every predicted span
     (:func:`nerforge.evaluation.nested.evaluate_spans`)."""
-    from nerforge.evaluation.nested import evaluate_spans
-    from nerforge.data.layers import one_layer
+    from nerforge.evaluation.nested import evaluate_spans, flat_tags
 
-    gold = [one_layer(ex, types) for ex in examples]
-    pred = [[s.span for s in p.spans or ()] for p in predicted]
-    return evaluate_spans(gold, pred, [list(ex.tags) for ex in examples], [list(p.tags) for p in predicted])
+    gold = [plan.gold_spans(ex) for ex in examples]
+    flat = [flat_tags(g, len(ex.tokens)) for g, ex in zip(gold, examples, strict=True)]
+    return evaluate_spans(gold, [p.entity_spans() for p in predicted], flat, [list(p.tags) for p in predicted])
 
 
 def fit_calibration(examples: list[Example], predicted: list[Any]) -> dict[str, Any]:
