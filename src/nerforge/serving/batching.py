@@ -1,8 +1,11 @@
 """Micro-batching: concurrent requests share one call of the model.
 
 Requests put their texts on an asyncio queue. One worker takes the first waiting request, waits a few
-milliseconds for others, takes as many as fit in ``max_texts``, and runs the predictor once for all of them in a
-single dedicated thread (so the model is never called from two threads at once and the event loop stays free).
+milliseconds for others, takes as many as fit in ``max_texts`` texts and ``max_chars`` characters, **shortest
+first**, and runs the predictor once for all of them in a single dedicated thread (so the model is never called from
+two threads at once and the event loop stays free). Shortest first means a long request does not hold up the short
+ones that came with it: it waits for the next batch instead, and after :data:`MAX_SKIPS` batches that passed it over
+it goes first, so it is never starved.
 A request whose caller has gone (timed out) is skipped. If a batch fails, each request in it is retried alone,
 so one bad input fails only its own request.
 """
@@ -21,6 +24,7 @@ from nerforge.types import Entity
 logger = logging.getLogger(__name__)
 
 PredictFn = Callable[[list[str]], list[list[Entity]]]
+MAX_SKIPS = 2  # batches a waiting request may be passed over by shorter ones before it goes first
 
 
 class PredictionError(RuntimeError):
@@ -51,6 +55,11 @@ class BatchStats:
 class _Job:
     texts: list[str]
     future: asyncio.Future
+    skipped: int = 0  # batches that went before it although it was waiting
+
+    @property
+    def chars(self) -> int:
+        return sum(len(t) for t in self.texts)
 
 
 class Batcher:
@@ -59,22 +68,25 @@ class Batcher:
     Args:
         predict: the model's ``predict(texts) -> list[list[Entity]]``.
         max_texts: most texts per batch (a single larger request still runs, alone).
+        max_chars: most characters per batch (likewise); ``None``: no bound.
         max_wait_s: how long to wait for more requests once the first of a batch is there.
     """
 
-    def __init__(self, predict: PredictFn, *, max_texts: int = 32, max_wait_s: float = 0.005) -> None:
+    def __init__(self, predict: PredictFn, *, max_texts: int = 32, max_wait_s: float = 0.005,
+                 max_chars: int | None = None) -> None:  # fmt: skip
         self._predict = predict
         self._max_texts = max_texts
+        self._max_chars = max_chars
         self._max_wait_s = max_wait_s
         self._queue: asyncio.Queue[_Job] | None = None
-        self._carry: _Job | None = None
+        self._waiting: list[_Job] = []  # taken from the queue, not yet in a batch
         self._worker: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.stats = BatchStats()
 
     @property
     def queued(self) -> int:
-        return (self._queue.qsize() if self._queue else 0) + (1 if self._carry else 0)
+        return (self._queue.qsize() if self._queue else 0) + len(self._waiting)
 
     async def start(self) -> None:
         if self._worker is not None:
@@ -92,8 +104,8 @@ class Batcher:
         except asyncio.CancelledError:
             pass
         self._worker = None
-        pending = [self._carry] if self._carry else []
-        self._carry = None
+        pending = list(self._waiting)
+        self._waiting.clear()
         while self._queue is not None and not self._queue.empty():
             pending.append(self._queue.get_nowait())
         for job in pending:
@@ -115,22 +127,33 @@ class Batcher:
 
     async def _next_batch(self) -> list[_Job]:
         assert self._queue is not None
-        first = self._carry or await self._queue.get()
-        self._carry = None
-        batch, n_texts = [], 0
-        if not first.future.done():
-            batch, n_texts = [first], len(first.texts)
-        if self._max_wait_s > 0 and n_texts < self._max_texts:
+        if not self._waiting:
+            self._waiting.append(await self._queue.get())
+        if self._max_wait_s > 0 and sum(len(j.texts) for j in self._waiting) < self._max_texts:
             await asyncio.sleep(self._max_wait_s)
-        while n_texts < self._max_texts and not self._queue.empty():
-            job = self._queue.get_nowait()
-            if job.future.done():  # its caller timed out or went away
+        while not self._queue.empty():
+            self._waiting.append(self._queue.get_nowait())
+        waiting = [job for job in self._waiting if not job.future.done()]  # others' callers timed out or went away
+        # those passed over too often first (in arrival order), then the shortest
+        order = sorted(waiting, key=lambda j: (j.skipped < MAX_SKIPS, 0 if j.skipped >= MAX_SKIPS else j.chars))
+        batch: list[_Job] = []
+        n_texts = n_chars = 0
+        for job in order:
+            fits = n_texts + len(job.texts) <= self._max_texts and (
+                self._max_chars is None or n_chars + job.chars <= self._max_chars)
+            if batch and not fits:
                 continue
-            if batch and n_texts + len(job.texts) > self._max_texts:
-                self._carry = job
-                break
             batch.append(job)
             n_texts += len(job.texts)
+            n_chars += job.chars
+        if not batch:
+            self._waiting = []
+            return batch
+        taken = [k for k, job in enumerate(waiting) if any(job is b for b in batch)]
+        self._waiting = [job for k, job in enumerate(waiting) if k not in taken]
+        for k, job in enumerate(waiting):
+            if k not in taken and k < max(taken):
+                job.skipped += 1  # a request that came after it went first
         return batch
 
     async def _run(self) -> None:

@@ -42,7 +42,7 @@ class Service:
         # through self.predictor at each batch: a new model version swapped in (swap) serves the next batch
         self.batcher = Batcher(
             lambda texts: self.predictor.predict(texts), max_texts=settings.batch_max_texts,
-            max_wait_s=settings.batch_max_wait_ms / 1000,
+            max_wait_s=settings.batch_max_wait_ms / 1000, max_chars=settings.batch_max_chars,
         )
         self.learner: Any = None  # a nerforge.serving.learning.Learner when the server learns from Label Studio
         self.jobs = JobStore(self.predict, chunk_rows=settings.batch_max_texts, max_active=settings.max_csv_jobs)
