@@ -133,3 +133,46 @@ def test_tune_runs_its_trials_through_ray_tune_on_both_nodes(cluster: str, tmp_p
     assert any(t.params.get("learning_rate") == 1e-9 for t in pruned)
     model = json.loads((out / "model" / "nerforge.json").read_text(encoding="utf-8"))
     assert model["metrics"]["dev"]["micro"]["f1"] == pytest.approx(float(best["dev_f1"]), abs=1e-4)
+
+
+def test_serve_deploys_replicas_on_ray_serve_that_answer_as_one_server_does(cluster: str, tmp_path: Path,
+                                                                            tiny_encoder: Path) -> None:  # fmt: skip
+    """``nerforge serve MODEL --ray --address ADDR --replicas 2``: the same API and page behind Ray Serve's proxy,
+    one replica on each node (each needs one CPU and each node has one), the same entities as the model tagging
+    alone; Ctrl-C removes the deployment (issue 31, item 3)."""
+    import signal
+
+    import httpx
+
+    from nerforge.prediction.tagger import Tagger
+
+    model = build_tiny_token_model(tiny_encoder, tmp_path / "model", max_length=16, stride=4)
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "nerforge", "serve", str(model), "--ray", "--address", cluster,
+                             "--replicas", "2", "--threads", "1", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        processes: set[int] = set()
+        while time.monotonic() < deadline and len(processes) < 2 and proc.poll() is None:
+            try:
+                health = httpx.get(base + "/v1/health", timeout=5)
+                if health.status_code == 200:
+                    processes.add(health.json()["process"])
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert len(processes) == 2, (processes, proc.poll())  # two replicas answer
+        expected = [[e.to_dict() for e in found] for found in Tagger.load(model).predict(TEXTS[:6])]
+        got = httpx.post(base + "/v1/entities", json={"texts": TEXTS[:6]}, timeout=60).json()["results"]
+        assert [r["entities"] for r in got] == expected and any(expected)
+        page = httpx.get(base + "/", timeout=30)
+        assert page.status_code == 200 and "<title>nerforge</title>" in page.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode in (0, 130), out[-2000:]
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(base + "/v1/health", timeout=5)  # the deployment and its proxy are gone

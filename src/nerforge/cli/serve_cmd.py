@@ -46,6 +46,12 @@ def serve_cli(
                                        help="Most requests one client address may have in progress (then 429)."),
     max_csv_jobs: int = typer.Option(4, "--max-csv-jobs", min=1,
                                      help="Most background CSV jobs queued or running at once (then 503)."),
+    on_ray: bool = typer.Option(False, "--ray", help="Serve as replicas behind Ray Serve's HTTP proxy (at --host "
+                                "and --port), on the cluster at --address or a local Ray instance."),
+    address: str | None = typer.Option(None, "--address", metavar="ADDR", help="With --ray: the Ray cluster to "
+                                       "deploy on (auto, host:6379 or ray://host:10001)."),
+    replicas: int = typer.Option(1, "--replicas", min=1, metavar="N", help="With --ray: replicas of the model, each "
+                                 "with --threads CPUs (default 1), placed by Ray on the cluster's nodes."),
 ) -> None:
     """Serve a model: REST API (/v1/...), OpenAPI spec (/openapi.json) and a web page (/)."""
     try:
@@ -80,6 +86,16 @@ def serve_cli(
                                    learn_every=learn_every)
     elif learn_every:
         raise UsageError("--learn-every needs --learn and --label-studio-url")
+    if not on_ray and (address is not None or replicas > 1):
+        raise UsageError("--address and --replicas deploy on Ray Serve: add --ray")
+    if on_ray:
+        if options is not None or workers > 1:
+            raise UsageError("--ray serves replicas on Ray Serve; --learn and --workers are for one machine's server")
+        from nerforge.serving.ray_serve import serve_on_ray
+
+        serve_on_ray(model, address=address, replicas=replicas, host=host, port=port, backend=backend,
+                     batch_size=batch_size, threads=threads, settings=settings)  # fmt: skip
+        return
     from nerforge.serving.server import serve
 
     trainer = None

@@ -174,8 +174,8 @@ def _layered_label_ids(example: Example, layers: Sequence[tuple[str, Sequence[st
 def span_tables(name: str, examples: Sequence[Example], plan: HeadPlan) -> list[Any]:
     """A span head's gold classes of each example (:func:`nerforge.modeling.span.gold_table`), every layer's
     entities in one; entities longer than the head's ``max_width`` are counted in a warning."""
-    from nerforge.modeling.span import gold_table
     from nerforge.data.layers import one_layer
+    from nerforge.modeling.span import gold_table
 
     tables, too_long = [], 0
     for ex in examples:

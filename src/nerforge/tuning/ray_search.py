@@ -97,7 +97,7 @@ def run_on_ray(address: str, values: dict[str, Any], space: Mapping[str, Domain]
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from nerforge.distributed.ray_predict import join_cluster
+    from nerforge.cluster import join_cluster
     from nerforge.tuning.study import load_optuna
 
     optuna = load_optuna()
