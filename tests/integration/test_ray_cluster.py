@@ -176,3 +176,26 @@ def test_serve_deploys_replicas_on_ray_serve_that_answer_as_one_server_does(clus
     assert proc.returncode in (0, 130), out[-2000:]
     with pytest.raises(httpx.HTTPError):
         httpx.get(base + "/v1/health", timeout=5)  # the deployment and its proxy are gone
+
+
+def test_serve_and_tune_refuse_a_cluster_nothing_answers_at_in_one_line(
+    tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_train import write_corpus
+
+    model = build_tiny_token_model(tiny_encoder, tmp_path / "model", max_length=16, stride=4)
+    capsys.readouterr()
+    address = f"127.0.0.1:{_free_port()}"
+    assert main(["serve", str(model), "--ray", "--address", address]) == 2
+    assert f"cannot reach the Ray cluster at {address}" in capsys.readouterr().err
+    assert main(["serve", str(model), "--replicas", "2"]) == 2
+    assert "add --ray" in capsys.readouterr().err
+    data = write_corpus(tmp_path, train=8, dev=4, test=4)
+    code = main(["tune", "--train", str(data["train"]), "--dev", str(data["dev"]), "--model", str(tiny_encoder),
+                 "--budget", "60s", "-o", str(tmp_path / "t"), "--no-tracking", "--address", address])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and f"cannot reach the Ray cluster at {address}" in err and "Traceback" not in err
+    assert not (tmp_path / "t" / "study.db").exists()  # nothing begun: the same command works once the cluster is up
+    assert main(["tune", "--train", str(data["train"]), "--dev", str(data["dev"]), "--budget", "60s", "-o",
+                 str(tmp_path / "u"), "--cpus-per-trial", "2"]) == 2  # fmt: skip
+    assert "--cpus-per-trial is for trials on a Ray cluster" in capsys.readouterr().err

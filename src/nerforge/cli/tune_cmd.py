@@ -86,6 +86,10 @@ def tune_cli(
         raise UsageError("--workers runs trials on this machine, --address on a Ray cluster: give one of them")
     if cpus_per_trial is not None and address is None:
         raise UsageError("--cpus-per-trial is for trials on a Ray cluster (--address)")
+    if address is not None:  # before the study is created: a wrong address leaves nothing behind
+        from nerforge.cluster import check_reachable
+
+        check_reachable(address)
     if refit_on_dev and base.data.dev is None:
         raise UsageError("--refit-on-dev adds the dev files to train; give --dev FILE (a dev split carved from train "
                          "is in train already)")
