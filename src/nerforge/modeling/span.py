@@ -146,11 +146,12 @@ def window_candidates(
     """Candidates of one window from the span probabilities of its owned words (``probs[i]``: ``(width, types+1)``
     of the spans starting at ``words[i]``), and each owned word's probability of starting no one-word entity."""
     width = probs.shape[1]
-    out: list[ScoredSpan] = []
-    best = probs.argmax(axis=-1)
-    for i, w in enumerate(words):
-        for k in range(min(width, window_end - w, n_words - w)):
-            cls = int(best[i, k])
-            if cls != NONE_ID:
-                out.append(ScoredSpan(int(w), int(w) + k + 1, types[cls - 1], float(probs[i, k, cls])))
+    starts = np.asarray(words, dtype=np.int64)
+    best = probs.argmax(axis=-1)  # (words, width)
+    room = np.minimum(window_end - starts, n_words - starts)  # widths that stay in the window and the sentence
+    valid = (np.arange(width)[None, :] < room[:, None]) & (best != NONE_ID)
+    rows, ks = np.nonzero(valid)
+    scores = probs[rows, ks, best[rows, ks]]
+    out = [ScoredSpan(int(starts[r]), int(starts[r]) + int(k) + 1, types[int(best[r, k]) - 1], float(p))
+           for r, k, p in zip(rows, ks, scores, strict=True)]
     return out, probs[:, 0, NONE_ID]
