@@ -28,7 +28,7 @@ from typing import Any
 
 from nerforge.errors import UsageError
 from nerforge.tuning.space import Domain, trial_keys
-from nerforge.tuning.study import defaults, trial_config
+from nerforge.tuning.study import defaults_point, trial_config
 
 logger = logging.getLogger("nerforge.tuning.study")
 
@@ -115,8 +115,9 @@ def run_on_ray(address: str, values: dict[str, Any], space: Mapping[str, Domain]
         deadline = time.time() + budget_s
         values = {**values, "training": {**values["training"], "num_threads": cpus_per_trial}}
 
-        first = _first_point(space)
-        searcher = OptunaSearch(space=_Draw(dict(space)), metric=METRIC, mode="max", sampler=optuna.samplers.TPESampler(seed=seed),
+        first = defaults_point(space) or {}  # the defaults first, as in a local study
+        searcher = OptunaSearch(space=_Draw(dict(space)), metric=METRIC, mode="max",
+                                sampler=optuna.samplers.TPESampler(seed=seed),
                                 points_to_evaluate=[first] if first else None)  # fmt: skip
         scheduler = ASHAScheduler(time_attr="training_iteration", grace_period=1, reduction_factor=3, max_t=1000)
         trainable = tune.with_resources(
@@ -144,21 +145,6 @@ class _Draw:
     def __call__(self, trial: Any) -> dict[str, Any]:
         drawn = {name: domain.draw(trial) for name, domain in self.space.items()}
         return {name: value for name, value in drawn.items() if self.space[name].fixed}
-
-
-def _first_point(space: Mapping[str, Domain]) -> dict[str, Any]:
-    """The defaults as the searcher's first point, where the space holds them (else none)."""
-    point = {}
-    default = defaults()
-    for name, domain in space.items():
-        if domain.fixed or name not in default:
-            continue
-        value = default[name]
-        inside = value in domain.choices if domain.choices else (domain.low or 0) <= value <= (domain.high or 0)
-        if not inside:
-            return {}
-        point[name] = value
-    return point
 
 
 def _record(grid: Any, space: Mapping[str, Domain], output: Path, seed: int, optuna: Any,

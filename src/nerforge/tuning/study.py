@@ -107,8 +107,9 @@ def report_callback(trial: Any, deadline: float, clock: Callable[[], float] = ti
     return Report()
 
 
-def enqueue_defaults(study: Any, space: Mapping[str, Domain]) -> None:
-    """Make the first trial the defaults (where the space holds them), so the best is never worse on dev."""
+def defaults_point(space: Mapping[str, Domain]) -> dict[str, Any] | None:
+    """The drawn settings of the defaults (:func:`defaults`) where the space holds them; ``None`` when the user's
+    space excludes them."""
     params = {}
     default = defaults()
     for name, domain in space.items():
@@ -117,9 +118,16 @@ def enqueue_defaults(study: Any, space: Mapping[str, Domain]) -> None:
         value = default[name]
         inside = value in domain.choices if domain.choices else (domain.low or 0) <= value <= (domain.high or 0)
         if not inside:
-            return  # the user's space excludes the defaults: nothing to enqueue
+            return None
         params[name] = value
-    study.enqueue_trial(params, skip_if_exists=True)
+    return params
+
+
+def enqueue_defaults(study: Any, space: Mapping[str, Domain]) -> None:
+    """Make the first trial the defaults (where the space holds them), so the best is never worse on dev."""
+    params = defaults_point(space)
+    if params is not None:
+        study.enqueue_trial(params, skip_if_exists=True)
 
 
 def trial_config(values: Mapping[str, Any], keys: Mapping[str, Any], directory: Path, study: str) -> Any:
