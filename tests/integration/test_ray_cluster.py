@@ -4,6 +4,7 @@ writes; an address nothing answers at is one line within seconds (Ray itself ret
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -155,16 +156,26 @@ def test_serve_deploys_replicas_on_ray_serve_that_answer_as_one_server_does(clus
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240
-        processes: set[int] = set()
-        while time.monotonic() < deadline and len(processes) < 2 and proc.poll() is None:
+        ready = False
+        while time.monotonic() < deadline and not ready and proc.poll() is None:
             try:
-                health = httpx.get(base + "/v1/health", timeout=5)
-                if health.status_code == 200:
-                    processes.add(health.json()["process"])
+                ready = httpx.get(base + "/v1/health", timeout=5).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        assert len(processes) == 2, (processes, proc.poll())  # two replicas answer
+                time.sleep(0.5)
+        assert ready, proc.poll()
+        import ray
+        from ray import serve
+
+        ray.init(address=cluster, logging_level=logging.ERROR)
+        try:  # two replicas run, each holding one CPU: one on each node (each node has one)
+            for _ in range(120):
+                status = serve.status().applications["nerforge"].deployments["nerforge"].replica_states
+                if status.get("RUNNING") == 2 and ray.available_resources().get("CPU", 0) == 0:
+                    break
+                time.sleep(1)
+            assert status.get("RUNNING") == 2 and ray.available_resources().get("CPU", 0) == 0, status
+        finally:
+            ray.shutdown()
         expected = [[e.to_dict() for e in found] for found in Tagger.load(model).predict(TEXTS[:6])]
         got = httpx.post(base + "/v1/entities", json={"texts": TEXTS[:6]}, timeout=60).json()["results"]
         assert [r["entities"] for r in got] == expected and any(expected)
