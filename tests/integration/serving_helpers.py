@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -250,3 +251,14 @@ def screenshot(page: object, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+def tagged_rows(page: Any, text: str) -> list[list[Any]]:
+    """Tag ``text`` on the page's Text tab and read its rows of overlapping entities: each row's name (a layer, or
+    outer/inner) and the texts of its entities."""
+    page.fill("#text-input", text)
+    page.click("#text-run")
+    page.wait_for_selector("#highlighted .layer-row mark.entity")
+    return page.eval_on_selector_all("#highlighted .layer-row", """rows => rows.map(r => [
+        r.querySelector('.layer-name').textContent,
+        [...r.querySelectorAll('mark.entity')].map(m => m.firstChild.textContent)])""")

@@ -93,7 +93,7 @@ def test_the_onnx_export_of_a_layered_model_tags_both_layers_alike(layered: Path
 def test_the_page_shows_each_layer_on_its_own_named_row(layered: Path) -> None:
     """The API returns each entity's layer, and the page draws one row of the text per layer (Chromium)."""
     import httpx
-    from serving_helpers import chromium_page, running_server, screenshot
+    from serving_helpers import chromium_page, running_server, screenshot, tagged_rows
 
     from nerforge.serving import ServeSettings, create_app, load_predictor
 
@@ -107,12 +107,7 @@ def test_the_page_shows_each_layer_on_its_own_named_row(layered: Path) -> None:
         with chromium_page(base + "/", width=1000) as page:
             page.locator("#model-line", has_text="entity types").wait_for()
             model_line = page.inner_text("#model-line")
-            page.fill("#text-input", text)
-            page.click("#text-run")
-            page.wait_for_selector("#highlighted .layer-row mark.entity")
-            rows = page.eval_on_selector_all("#highlighted .layer-row", """rows => rows.map(r => [
-                r.querySelector('.layer-name').textContent,
-                [...r.querySelectorAll('mark.entity')].map(m => m.firstChild.textContent)])""")
+            rows = tagged_rows(page, text)
             screenshot(page, "layered-page.png")
     assert "2 entity types in 2 layers (skill: Skill; knowledge: Knowledge)" in model_line
     assert rows[0] == ["skill", ["testing Docker services"]]

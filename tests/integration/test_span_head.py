@@ -122,7 +122,7 @@ def test_span_head_options_that_cannot_work_are_one_line(tmp_path: Path, tiny_en
 def test_the_page_shows_nested_entities_on_an_outer_and_an_inner_row(span_model: Path) -> None:
     """The API returns nested entities with their offsets, and the page draws one row per depth (Chromium)."""
     import httpx
-    from serving_helpers import chromium_page, running_server, screenshot
+    from serving_helpers import chromium_page, running_server, screenshot, tagged_rows
 
     from nerforge.serving import ServeSettings, create_app, load_predictor
 
@@ -132,12 +132,7 @@ def test_the_page_shows_nested_entities_on_an_outer_and_an_inner_row(span_model:
         assert {(e["text"], e["label"]) for e in api["entities"]} == {("Madrid University", "ORG"),
                                                                       ("Madrid", "LOC"), ("Oslo", "LOC")}  # fmt: skip
         with chromium_page(base + "/", width=1000) as page:
-            page.fill("#text-input", text)
-            page.click("#text-run")
-            page.wait_for_selector("#highlighted .layer-row mark.entity")
-            rows = page.eval_on_selector_all("#highlighted .layer-row", """rows => rows.map(r => [
-                r.querySelector('.layer-name').textContent,
-                [...r.querySelectorAll('mark.entity')].map(m => m.firstChild.textContent)])""")
+            rows = tagged_rows(page, text)
             screenshot(page, "span-page.png")
     assert rows == [["outer", ["Madrid University", "Oslo"]], ["inner", ["Madrid"]]]
 

@@ -265,6 +265,16 @@ def average_scores(per_type: Mapping[str, TypeScores], *, weighted: bool) -> Ave
     )
 
 
+def pooled(per_type: Mapping[str, TypeScores]) -> TypeScores:
+    """The micro scores of per-type scores: their counts added up.
+
+    >>> pooled({"A": scores_from_counts(1, 2, 1), "B": scores_from_counts(0, 0, 1)}).recall
+    0.5
+    """
+    return scores_from_counts(sum(s.tp for s in per_type.values()), sum(s.n_pred for s in per_type.values()),
+                              sum(s.support for s in per_type.values()))  # fmt: skip
+
+
 def score_spans(gold_spans: Sequence[Sequence[Span]], pred_spans: Sequence[Sequence[Span]]) -> dict[str, TypeScores]:
     """Per-type scores of predicted spans against gold spans, sentence by sentence; keys sorted."""
     gold_n: Counter[str] = Counter()
@@ -298,13 +308,10 @@ def evaluate(gold: TagSequences, pred: TagSequences) -> EvalResult:
     gold_spans = extract_spans(gold, side="gold")
     pred_spans = extract_spans(pred, side="predicted")
     per_type = score_spans(gold_spans, pred_spans)
-    tp = sum(s.tp for s in per_type.values())
-    n_pred = sum(s.n_pred for s in per_type.values())
-    n_gold = sum(s.support for s in per_type.values())
     n_tokens = sum(len(g) for g in gold)
     correct = sum(a == b for g, p in zip(gold, pred, strict=True) for a, b in zip(g, p, strict=True))
     result = EvalResult(
-        micro=scores_from_counts(tp, n_pred, n_gold),
+        micro=pooled(per_type),
         macro=average_scores(per_type, weighted=False),
         weighted=average_scores(per_type, weighted=True),
         per_type=per_type,

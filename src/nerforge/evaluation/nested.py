@@ -24,6 +24,7 @@ from nerforge.evaluation.metrics import (
     TypeScores,
     average_scores,
     evaluate,
+    pooled,
     score_spans,
     scores_from_counts,
 )
@@ -59,11 +60,6 @@ class LayeredScores:
                 "by_depth": {k: v.to_dict() for k, v in self.by_depth.items()}, "n_sentences": self.n_sentences}  # fmt: skip
 
 
-def _pooled(scores: dict[str, TypeScores]) -> TypeScores:
-    return scores_from_counts(sum(s.tp for s in scores.values()), sum(s.n_pred for s in scores.values()),
-                              sum(s.support for s in scores.values()))  # fmt: skip
-
-
 def _levels(spans: Sequence[Span]) -> dict[str, set[Span]]:
     out: dict[str, set[Span]] = {OUTER: set(), INNER: set()}
     for layer in layer_names(spans):
@@ -88,7 +84,7 @@ def score_layered(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]]
     layers = list(layer_names(s for sentence in (*gold, *pred) for s in sentence))
     per_layer_type = {layer: score_spans([in_layer(g, layer) for g in gold], [in_layer(p, layer) for p in pred])
                       for layer in layers}  # fmt: skip
-    per_layer = {layer: _pooled(scores) for layer, scores in per_layer_type.items()}
+    per_layer = {layer: pooled(scores) for layer, scores in per_layer_type.items()}
     pairs = {f"{layer}\t{t}": s for layer, scores in per_layer_type.items() for t, s in scores.items()}
     depth_counts: dict[str, Counter[str]] = {OUTER: Counter(), INNER: Counter()}
     for g, p in zip(gold, pred, strict=True):
@@ -96,7 +92,7 @@ def score_layered(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]]
         for level in (OUTER, INNER):
             depth_counts[level].update(tp=len(gl[level] & pl[level]), pred=len(pl[level]), gold=len(gl[level]))
     by_depth = {level: scores_from_counts(c["tp"], c["pred"], c["gold"]) for level, c in depth_counts.items()}
-    return LayeredScores(micro=_pooled(pairs), macro=average_scores(pairs, weighted=False), per_layer=per_layer,
+    return LayeredScores(micro=pooled(pairs), macro=average_scores(pairs, weighted=False), per_layer=per_layer,
                          per_layer_type=per_layer_type, by_depth=by_depth, n_sentences=len(gold))  # fmt: skip
 
 
@@ -139,6 +135,6 @@ def evaluate_spans(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]
         raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
     flat = evaluate(gold_tags, pred_tags)
     per_type = score_spans(gold, pred)
-    return EvalResult(micro=_pooled(per_type), macro=average_scores(per_type, weighted=False),
+    return EvalResult(micro=pooled(per_type), macro=average_scores(per_type, weighted=False),
                       weighted=average_scores(per_type, weighted=True), per_type=per_type,
                       token_accuracy=flat.token_accuracy, n_sentences=flat.n_sentences, n_tokens=flat.n_tokens)  # fmt: skip

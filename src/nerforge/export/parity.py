@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from nerforge.evaluation import MODE, SCHEME
-from nerforge.evaluation.metrics import score_spans, scores_from_counts
+from nerforge.evaluation.metrics import pooled, score_spans
 from nerforge.io_utils import atomic_write_text
 from nerforge.model_dir import ModelMeta
 from nerforge.prediction.engine import Backend
@@ -170,11 +170,9 @@ def _logit_diffs(reference: _Recorder, candidate: _Recorder) -> tuple[float, flo
 
 def _entity_f1(reference: Sequence[Sequence[Span]], candidate: Sequence[Sequence[Span]]) -> tuple[float, int, int]:
     """Strict micro F1 of ``candidate`` entities against ``reference`` ones, and how many each has."""
-    per_type = score_spans(reference, candidate)
-    tp = sum(s.tp for s in per_type.values())
-    n_ref, n_cand = sum(s.support for s in per_type.values()), sum(s.n_pred for s in per_type.values())
-    f1 = 1.0 if n_ref == 0 and n_cand == 0 else scores_from_counts(tp, n_cand, n_ref).f1
-    return f1, n_ref, n_cand
+    micro = pooled(score_spans(reference, candidate))
+    f1 = 1.0 if micro.support == 0 and micro.n_pred == 0 else micro.f1
+    return f1, micro.support, micro.n_pred
 
 
 def check_parity(

@@ -111,11 +111,9 @@ def time_batches(
 
 def entity_f1(gold: Sequence[Sequence[Any]], predicted: Sequence[Sequence[Any]]) -> float:
     """Strict micro F1 of predicted entity spans against gold ones, sentence by sentence."""
-    from nerforge.evaluation.metrics import score_spans, scores_from_counts
+    from nerforge.evaluation.metrics import pooled, score_spans
 
-    per_type = score_spans(gold, predicted)
-    return scores_from_counts(sum(s.tp for s in per_type.values()), sum(s.n_pred for s in per_type.values()),
-                              sum(s.support for s in per_type.values())).f1
+    return pooled(score_spans(gold, predicted)).f1
 
 
 def peak_rss_mb() -> float | None:
