@@ -15,15 +15,15 @@ from nerforge.types import Span
 
 
 def test_gold_table_marks_each_span_at_its_start_and_width() -> None:
-    table, too_long = gold_table([Span(0, 3, "ORG"), Span(0, 1, "LOC"), Span(4, 5, "LOC")], 6, ("LOC", "ORG"), 3)
+    table, too_long, same = gold_table([Span(0, 3, "ORG"), Span(0, 1, "LOC"), Span(4, 5, "LOC")], 6, ("LOC", "ORG"), 3)
     assert table.shape == (6, 3)
     assert table[0, 2] == 2 and table[0, 0] == 1 and table[4, 0] == 1
-    assert int((table != NONE_ID).sum()) == 3 and too_long == 0
+    assert int((table != NONE_ID).sum()) == 3 and too_long == 0 and same == 0
 
 
-def test_gold_table_counts_spans_longer_than_the_width() -> None:
-    table, too_long = gold_table([Span(0, 4, "ORG"), Span(1, 2, "LOC")], 5, ("LOC", "ORG"), 3)
-    assert too_long == 1 and int((table != NONE_ID).sum()) == 1
+def test_gold_table_counts_the_spans_it_leaves_out() -> None:
+    table, too_long, same = gold_table([Span(0, 4, "ORG"), Span(1, 2, "LOC"), Span(1, 2, "ORG")], 5, ("LOC", "ORG"), 3)
+    assert too_long == 1 and same == 1 and int((table != NONE_ID).sum()) == 1  # one class per span: LOC, ORG counted
 
 
 def test_window_rows_point_at_the_last_piece_of_each_end_word() -> None:
@@ -32,7 +32,7 @@ def test_window_rows_point_at_the_last_piece_of_each_end_word() -> None:
     specials = SpecialTokens((101,), (102,))
     window = Window(0, 0, 3, 0, 3)
     enc = encode_window(window, pieces, specials, 16)
-    gold, _ = gold_table([Span(0, 2, "X"), Span(1, 2, "X")], 3, ("X",), 3)
+    gold, _, _ = gold_table([Span(0, 2, "X"), Span(1, 2, "X")], 3, ("X",), 3)
     ends, labels = window_rows(enc.first_piece_of, enc.first_piece_of, pieces, 3, len(enc.input_ids), 3, gold)
     rows = np.asarray(ends).reshape(-1, 3)
     assert rows[1].tolist() == [1, 3, 4]  # "w0", "w0 w1" (ends on w1's second piece), "w0 w1 w2"

@@ -198,7 +198,7 @@ def _data_traits(config: Any) -> tuple[bool, bool]:
         train = read_data_splits(config.data).get("train", [])
     except Exception:  # noqa: BLE001 - the trial will report a data problem properly
         return False, False
-    nests = any(any(depths([s for s in entity_spans(ex)])) for ex in train if ex.spans is not None)
+    nests = any(any(depths(entity_spans(ex))) for ex in train if ex.spans is not None)
     return sum(ex.doc_id is not None for ex in train) > len(train) // 2, nests
 
 

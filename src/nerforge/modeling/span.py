@@ -53,20 +53,23 @@ def span_types(tags: Sequence[str]) -> tuple[str, ...]:
     return tuple(t[2:] for t in tags if t.startswith("B-"))
 
 
-def gold_table(spans: Iterable[Span], n_words: int, types: Sequence[str], width: int) -> tuple[np.ndarray, int]:
+def gold_table(spans: Iterable[Span], n_words: int, types: Sequence[str], width: int) -> tuple[np.ndarray, int, int]:
     """Each word's gold class for the spans starting there: ``table[w, k]`` is the class of words ``[w, w+k+1)``
-    (``NONE_ID`` for no entity), and how many spans were left out for being longer than ``width`` words. Of two
-    entities on the same words, the first in sorted order is kept."""
+    (``NONE_ID`` for no entity); and how many spans were left out: longer than ``width`` words, and on the same
+    words as another (a span has one class: of two entities on the same words, the first in sorted order is kept)."""
     index = {t: k + 1 for k, t in enumerate(types)}
     table = np.zeros((n_words, width), dtype=np.int64)
-    too_long = 0
+    too_long = same_words = 0
     for span in sorted(set(spans)):
         k = span.end - span.start - 1
         if k >= width:
             too_long += 1
-        elif span.label in index and table[span.start, k] == NONE_ID:
-            table[span.start, k] = index[span.label]
-    return table, too_long
+        elif span.label in index:
+            if table[span.start, k] == NONE_ID:
+                table[span.start, k] = index[span.label]
+            else:
+                same_words += 1
+    return table, too_long, same_words
 
 
 def longest_span(examples_spans: Iterable[Iterable[Span]]) -> int:

@@ -173,18 +173,23 @@ def _layered_label_ids(example: Example, layers: Sequence[tuple[str, Sequence[st
 
 def span_tables(name: str, examples: Sequence[Example], plan: HeadPlan) -> list[Any]:
     """A span head's gold classes of each example (:func:`nerforge.modeling.span.gold_table`), every layer's
-    entities in one; entities longer than the head's ``max_width`` are counted in a warning."""
+    entities in one; entities longer than the head's ``max_width``, and second entities on the same words, are
+    counted in a warning."""
     from nerforge.data.layers import one_layer
     from nerforge.modeling.span import gold_table
 
-    tables, too_long = [], 0
+    tables, too_long, same_words = [], 0, 0
     for ex in examples:
-        table, longer = gold_table(one_layer(ex, plan.types), len(ex.tokens), plan.types, plan.spec.max_width)
+        table, longer, same = gold_table(one_layer(ex, plan.types), len(ex.tokens), plan.types, plan.spec.max_width)
         tables.append(table)
         too_long += longer
+        same_words += same
     if too_long:
         logger.warning("%s: %d entities are longer than the span head's %d words; it cannot learn them",
                        name, too_long, plan.spec.max_width)  # fmt: skip
+    if same_words:
+        logger.warning("%s: %d entities are on the same words as another entity of another type; the span head "
+                       "learns one type per span (the first in sorted order)", name, same_words)  # fmt: skip
     return tables
 
 
