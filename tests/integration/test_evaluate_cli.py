@@ -154,3 +154,29 @@ def test_evaluate_cli_not_a_model(tmp_path: Path, data, capsys: pytest.CaptureFi
     path, _ = data
     code, _, err = _run(capsys, tmp_path, path)
     assert code == 2 and "nerforge.json" in err
+
+
+def test_evaluate_cli_scores_several_files_as_one_split(
+    model_dir: Path, data, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A test split published as two files (SkillSpan's house and tech) is scored as one: the same counts as the
+    files joined into one, and each file's own line numbers in errors."""
+    path, _ = data
+    blocks = path.read_text(encoding="utf-8").strip().split("\n\n")
+    first, second = tmp_path / "part_a.conll", tmp_path / "part_b.conll"
+    first.write_text("\n\n".join(blocks[:5]) + "\n", encoding="utf-8")
+    second.write_text("\n\n".join(blocks[5:]) + "\n", encoding="utf-8")
+    code, whole, _ = _run(capsys, model_dir, path, "--json", "--no-plots", "--output", tmp_path / "whole")
+    assert code == 0
+    code, parts, _ = _run(capsys, model_dir, first, second, "--json", "--no-plots", "--output", tmp_path / "parts")
+    assert code == 0
+    whole_doc, parts_doc = json.loads(whole), json.loads(parts)
+    assert parts_doc["n_sentences"] == whole_doc["n_sentences"] == len(blocks)
+    assert parts_doc["micro"] == whole_doc["micro"] and parts_doc["micro"]["support"] > 0
+    assert parts_doc["data"] == f"{first} + {second}"
+    code, alone, _ = _run(capsys, model_dir, first, "--json", "--no-plots", "--output", tmp_path / "first")
+    assert code == 0 and json.loads(alone)["n_sentences"] == 5  # the second file was read above, not ignored
+    bad = tmp_path / "bad.conll"
+    bad.write_text("Paris\tB-LOC\nis\tB-XYZ\n", encoding="utf-8")
+    code, _, err = _run(capsys, model_dir, first, bad)
+    assert code != 0 and f"{bad}:2" in err and "XYZ" in err

@@ -1,4 +1,4 @@
-"""``nerforge evaluate MODEL DATA``: a thin wrapper over :func:`nerforge.prediction.evaluate.evaluate` (tag annotated
+"""``nerforge evaluate MODEL DATA...``: a thin wrapper over :func:`nerforge.prediction.evaluate.evaluate` (tag annotated
 data with a model and write a report of how well it did).
 
 An entity type in DATA that the model does not know is an error naming the type, the file and the line; rename or
@@ -45,7 +45,8 @@ def _table(evaluation: Evaluation) -> str:
 @with_data_flags
 def evaluate_cli(
     model: Path = typer.Argument(..., metavar="MODEL", help="Model directory written by 'nerforge train'."),
-    data: Path = typer.Argument(..., metavar="DATA", help="Annotated data in any supported format (read as IOB2)."),
+    data: list[Path] = typer.Argument(..., metavar="DATA...", help="Annotated data in any supported format (read as "
+                                      "IOB2); several files are scored together as one split."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Report directory (default: MODEL/eval-<DATA stem>)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the scores, as one JSON object."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
@@ -64,13 +65,13 @@ def evaluate_cli(
     directory); a data flag given here replaces the kept value.
     """
     check_model(model)
-    check_inputs(data, what="data file")
+    check_inputs(*data, what="data file")
     from nerforge.threads import set_torch_threads
 
     set_torch_threads(threads)
     evaluation = evaluate(
         model,
-        data,
+        data if len(data) > 1 else data[0],
         output=output,
         options=model_read_options(model, data_flags),
         batch_size=batch_size,

@@ -106,11 +106,7 @@ def tune_cli(
         def evaluate_test(model_dir: Path) -> float | None:
             from nerforge.prediction.evaluate import evaluate
 
-            if len(test_files) != 1:
-                logger.warning("test F1 is not scored: the test split is %d files and nerforge evaluate reads one; "
-                               "evaluate %s on each", len(test_files), model_dir)  # fmt: skip
-                return None
-            return float(evaluate(model_dir, Path(test_files[0]), make_plots=False).result.micro.f1)
+            return float(evaluate(model_dir, [Path(f) for f in test_files], make_plots=False).result.micro.f1)
 
     logger.info("search space: %s", "; ".join(f"{n} {d.describe()}" for n, d in space.items()))
     study_run = None

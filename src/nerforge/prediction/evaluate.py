@@ -15,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from nerforge.data.readers.options import ReadOptions
@@ -41,6 +42,7 @@ class Evaluation:
     files: ReportFiles
     calibration: dict[str, Any] | None = None
     by_depth: dict[str, Any] | None = None  # nested entities: the scores of the outer and of the inner ones
+    data_files: tuple[Path, ...] = ()  # every data file scored together (``data`` is the first)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document: the scores (``micro``, ``per_type``, ...), those by nesting depth of nested
@@ -50,7 +52,7 @@ class Evaluation:
             **({"by_depth": {k: v.to_dict() for k, v in self.by_depth.items()}} if self.by_depth else {}),
             **({"calibration": self.calibration} if self.calibration else {}),
             "model": str(self.model),
-            "data": str(self.data),
+            "data": " + ".join(str(f) for f in self.data_files) if len(self.data_files) > 1 else str(self.data),
             "output": str(self.output),
             "report": str(self.files.report),
         }
@@ -66,10 +68,17 @@ def _source_of(directory: Path) -> str | None:
         return None
 
 
-def default_output(model: Path, data: Path) -> Path:
+def source_key(files: Sequence[Path]) -> str:
+    """What an evaluation directory records as the data it scores: the resolved file, or files joined by `` + ``."""
+    return " + ".join(str(f.expanduser().resolve()) for f in files)
+
+
+def default_output(model: Path, data: Path | Sequence[Path]) -> Path:
     """``MODEL/eval-<data stem>``, or ``eval-<stem>-2``, ``-3``... when that one holds the evaluation of another file
-    with the same name (``a.txt`` and ``other/a.txt``): one data file's report never replaces another's."""
-    source = str(data.expanduser().resolve())
+    with the same name (``a.txt`` and ``other/a.txt``): one data file's report never replaces another's. Several
+    files are named by the first (``eval-<stem>``) and recorded as all of them."""
+    files = [data] if isinstance(data, Path) else list(data)
+    source, data = source_key(files), files[0]
     for n in range(1, 1000):
         out = model / (f"eval-{data.stem}" if n == 1 else f"eval-{data.stem}-{n}")
         if not out.exists() or _source_of(out) == source:  # free, or this file's own earlier report
@@ -139,7 +148,7 @@ def load_epochs(model: Path) -> list[dict[str, Any]] | None:
 
 def evaluate(
     model: str | Path,
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     *,
     output: str | Path | None = None,
     options: ReadOptions | None = None,
@@ -149,6 +158,8 @@ def evaluate(
     make_plots: bool = True,
 ) -> Evaluation:
     """Tag ``data`` (read as IOB2 with ``options``) with the model in ``model``; write the report into ``output``.
+
+    ``data`` is a file or several, scored together as one split (a test split published as two files, for example).
 
     ``options`` ``None`` reads ``data`` as the model's training data was read (``nerforge.json`` ``extra.reading``:
     label names, scheme, columns, label map...). The report directory is replaced as a whole (no figure of an
@@ -163,26 +174,33 @@ def evaluate(
     from nerforge.prediction.heap import settle_loaded_objects
     from nerforge.prediction.tagger import Tagger
 
-    model, data = Path(model), Path(data)
-    out = Path(output) if output is not None else default_output(model, data)
+    model = Path(model)
+    files = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
+    if not files:
+        raise UsageError("no data file to evaluate")
+    data, source = files[0], source_key(files)
+    out = Path(output) if output is not None else default_output(model, files)
     check_output_dir(out, kind=EVALUATION_REPORT)
     earlier = _source_of(out) if out.is_dir() else None
-    if earlier is not None and earlier != str(data.expanduser().resolve()):
-        logger.warning("%s holds the evaluation of %s; replacing it with that of %s", out, earlier, data)
+    if earlier is not None and earlier != source:
+        logger.warning("%s holds the evaluation of %s; replacing it with that of %s", out, earlier, source)
     tagger = Tagger.load(model, batch_size=batch_size, device=device, progress=progress)
     settle_loaded_objects()  # one model for the whole file, as in nerforge predict
     if options is None:
         options = from_saved(tagger.meta.reading)
-    examples = read_examples(data, options)
+    examples: list[Example] = []
+    for path in files:
+        read = read_examples(path, options)
+        check_known_types(read, tagger.types, path)
+        examples.extend(read)
     if not examples:
         raise DataFormatError(data, None, "no sentences to evaluate")
-    check_known_types(examples, tagger.types, data)
     tokens = [list(ex.tokens) for ex in examples]
     predictions = tagger.predict_words(tokens, doc_ids=[ex.doc_id for ex in examples])  # context, if the model reads it
     calibration = entity_calibration(examples, predictions, tagger.meta.score_calibration)
     gold: list[list[str]] = [list(ex.tags) for ex in examples]
     pred: list[list[str]] = [list(p.tags) for p in predictions]
-    title = f"Evaluation of {model.name} on {data.name}"
+    title = f"Evaluation of {model.name} on {' + '.join(f.name for f in files)}"
     layers = tagger.plan.spec.layers
     scores, by_depth = None, None
     if layers:  # every layer scored, its types named by layer; each sentence counted once per layer
@@ -219,11 +237,11 @@ def evaluate(
             scores=scores,
             by_depth=by_depth,
         )
-        source = {"data": str(data.expanduser().resolve()), "model": str(model.expanduser().resolve())}
+        source = {"data": source, "model": str(model.expanduser().resolve())}
         atomic_write_text(tmp / SOURCE_FILE, json.dumps(source, indent=2) + "\n")
-    files = ReportFiles(
+    report = ReportFiles(
         report=out / written.report.name,
         metrics=out / written.metrics.name,
         plots={name: out / path.name for name, path in written.plots.items()},
     )
-    return Evaluation(model, data, out, result, files, calibration, by_depth)
+    return Evaluation(model, data, out, result, report, calibration, by_depth, tuple(files))
