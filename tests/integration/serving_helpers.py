@@ -41,9 +41,15 @@ class GazetteerPredictor:
         slow_marker: a text containing it makes ``predict`` take 1.5 s more (a run to watch while it works).
     """
 
-    def __init__(self, gazetteer: dict[str, str] | None = None, *, delay_s: float = 0.0,
-                 scores: dict[str, float] | None = None, fail_marker: str | None = None,
-                 slow_marker: str | None = None) -> None:
+    def __init__(
+        self,
+        gazetteer: dict[str, str] | None = None,
+        *,
+        delay_s: float = 0.0,
+        scores: dict[str, float] | None = None,
+        fail_marker: str | None = None,
+        slow_marker: str | None = None,
+    ) -> None:
         self.gazetteer = dict(gazetteer or GAZETTEER)
         self.delay_s = delay_s
         self.scores = dict(scores or {})
@@ -55,8 +61,14 @@ class GazetteerPredictor:
         self._pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b")
         labels = sorted(set(self.gazetteer.values()))
         tags = ("O", *(f"{p}-{label}" for label in labels for p in "BI"))
-        self._info = ModelInfo(name="gazetteer", tags=tags, metrics={"f1": 1.0, "nan_metric": float("nan")},
-                               backend="fake", base_model="none", model_version="test")
+        self._info = ModelInfo(
+            name="gazetteer",
+            tags=tags,
+            metrics={"f1": 1.0, "nan_metric": float("nan")},
+            backend="fake",
+            base_model="none",
+            model_version="test",
+        )
 
     @property
     def info(self) -> ModelInfo:
@@ -64,9 +76,16 @@ class GazetteerPredictor:
 
     def entities(self, text: str) -> list[Entity]:
         # Offsets in code points, as the API promises: Python's str indices are code points.
-        return [Entity(text=m.group(0), label=self.gazetteer[m.group(0)], start=m.start(), end=m.end(),
-                       score=self.scores.get(m.group(0), 0.9))
-                for m in self._pattern.finditer(text)]
+        return [
+            Entity(
+                text=m.group(0),
+                label=self.gazetteer[m.group(0)],
+                start=m.start(),
+                end=m.end(),
+                score=self.scores.get(m.group(0), 0.9),
+            )
+            for m in self._pattern.finditer(text)
+        ]
 
     def predict(self, texts: list[str]) -> list[list[Entity]]:
         with self._lock:
@@ -92,8 +111,9 @@ def running_server(app: object, *, start_timeout_s: float = 20.0) -> Iterator[st
     """Run ``app`` under a real uvicorn server on 127.0.0.1 in a thread; yields its base URL."""
     sock = free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn-test")
     thread.start()
@@ -217,8 +237,9 @@ def build_tiny_model(encoder: Path, directory: Path, *, types: tuple[str, ...] =
     torch.nn.init.normal_(model.classifier.weight, std=2.0)  # the default head is near zero: make tags vary
     model.save_pretrained(directory)
     AutoTokenizer.from_pretrained(encoder).save_pretrained(directory)
-    ModelMeta(tags=list(labels.tags), max_length=32, stride=8, base_model=str(encoder),
-              metrics={"f1": 0.5}).save(directory)
+    ModelMeta(tags=list(labels.tags), max_length=32, stride=8, base_model=str(encoder), metrics={"f1": 0.5}).save(
+        directory
+    )
     return directory
 
 
@@ -259,6 +280,9 @@ def tagged_rows(page: Any, text: str) -> list[list[Any]]:
     page.fill("#text-input", text)
     page.click("#text-run")
     page.wait_for_selector("#highlighted .layer-row mark.entity")
-    return page.eval_on_selector_all("#highlighted .layer-row", """rows => rows.map(r => [
+    return page.eval_on_selector_all(
+        "#highlighted .layer-row",
+        """rows => rows.map(r => [
         r.querySelector('.layer-name').textContent,
-        [...r.querySelectorAll('mark.entity')].map(m => m.firstChild.textContent)])""")
+        [...r.querySelectorAll('mark.entity')].map(m => m.firstChild.textContent)])""",
+    )

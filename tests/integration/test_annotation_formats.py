@@ -80,7 +80,9 @@ def test_accepted_label_studio_export_reads_back_as_training_data(tmp_path: Path
     _check_round_trip(corpus, plain)
 
 
-@pytest.mark.parametrize(("fmt", "name", "reader"), [("doccano", "out.jsonl", "doccano"), ("spacy-json", "out.json", "spacy")])
+@pytest.mark.parametrize(
+    ("fmt", "name", "reader"), [("doccano", "out.jsonl", "doccano"), ("spacy-json", "out.json", "spacy")]
+)
 def test_doccano_and_spacy_files_read_back(tmp_path: Path, model: Path, fmt: str, name: str, reader: str) -> None:
     out, plain = _predict(tmp_path, model, fmt, name)
     if fmt == "doccano":
@@ -93,7 +95,9 @@ def test_doccano_and_spacy_files_read_back(tmp_path: Path, model: Path, fmt: str
         assert shifted  # entities after the emoji: code points would slice them wrong
     else:
         items = json.loads(out.read_text(encoding="utf-8"))
-        assert [(t, [tuple(x) for x in a["entities"]]) for t, a in items] == [(r["text"], _entity_tuples(r)) for r in plain]
+        assert [(t, [tuple(x) for x in a["entities"]]) for t, a in items] == [
+            (r["text"], _entity_tuples(r)) for r in plain
+        ]
     corpus = read_corpus(out, ReadOptions())
     assert corpus.format == reader
     _check_round_trip(corpus, plain)
@@ -123,7 +127,7 @@ def test_doccano_offsets_can_be_code_points_and_empty_texts_are_counted(
     assert "unknown offset unit 'bytes'" in capsys.readouterr().err
 
 
-@given(st.text(alphabet="ab é🎉東\U0001F600", max_size=40), st.data())
+@given(st.text(alphabet="ab é🎉東\U0001f600", max_size=40), st.data())
 def test_utf16_offsets_slice_the_same_text(text: str, data: st.DataObject) -> None:
     from nerforge.prediction.annotation_formats import utf16_offsets
 
@@ -206,7 +210,9 @@ def test_suggest_ranks_a_pool_by_the_models_uncertainty(
     for t in tasks:
         for r in t["predictions"][0]["result"]:
             assert t["data"]["text"][r["value"]["start"] : r["value"]["end"]] == r["value"]["text"]
-    assert main(["suggest", str(model), str(pool), "-n", "2", "-o", str(tmp_path / "x.json")]) == 2  # jsonl wants .jsonl
+    assert (
+        main(["suggest", str(model), str(pool), "-n", "2", "-o", str(tmp_path / "x.json")]) == 2
+    )  # jsonl wants .jsonl
     assert main(["suggest", str(model), str(pool), "-n", "2", "-o", str(out), "--strategy", "entropy"]) == 2
 
     # the library function behind the command: a typed result, the same choice

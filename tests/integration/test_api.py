@@ -115,7 +115,10 @@ def test_api_texts_keep_order(api: Api) -> None:
     assert response.status_code == 200
     results = response.json()["results"]
     assert [spans(r["entities"]) for r in results] == [
-        [("Bob", "PER", 0, 3), ("Berlin", "LOC", 7, 13)], [], [], [("Acme Corp", "ORG", 0, 9), ("Paris", "LOC", 13, 18)]
+        [("Bob", "PER", 0, 3), ("Berlin", "LOC", 7, 13)],
+        [],
+        [],
+        [("Acme Corp", "ORG", 0, 9), ("Paris", "LOC", 13, 18)],
     ]
     assert api.post("/v1/entities", json={"texts": []}).json() == {"results": []}
 
@@ -144,7 +147,9 @@ def test_api_text_wrong_shape_is_422_naming_the_field(api: Api, body: object, me
 def test_api_text_invalid_json_is_400_and_bad_unicode_422(api: Api) -> None:
     headers = {"content-type": "application/json"}
     error = error_of(api.post("/v1/entities", content=b"{not json", headers=headers), 400)
-    assert error["error"] == "invalid_json" and error["message"].startswith("the body is not valid JSON (at character 1)")
+    assert error["error"] == "invalid_json" and error["message"].startswith(
+        "the body is not valid JSON (at character 1)"
+    )
     empty = error_of(api.post("/v1/entities", content=b"", headers=headers), 422)
     assert empty["message"].startswith("the body is empty; it must be")
     url = error_of(api.post("/v1/entities/url", json={"url": ["x"]}), 422)
@@ -193,8 +198,11 @@ def test_api_concurrent_requests_are_batched(api: Api) -> None:
         answers = list(pool.map(one, range(n)))
     for i, entities in answers:
         offset = len(f"Request {i}: ")
-        assert spans(entities) == [("Bob", "PER", offset, offset + 3), ("Paris", "LOC", offset + 14, offset + 19),
-                                   ("Berlin", "LOC", offset + 23, offset + 29)]
+        assert spans(entities) == [
+            ("Bob", "PER", offset, offset + 3),
+            ("Paris", "LOC", offset + 14, offset + 19),
+            ("Berlin", "LOC", offset + 23, offset + 29),
+        ]
     assert batcher.stats.batches - before < n  # fewer model calls than requests
     assert batcher.stats.largest_batch_requests > 1
     health = api.get("/healthz").json()
@@ -228,8 +236,15 @@ def test_api_csv_distinct_and_json(api: Api) -> None:
     assert distinct.status_code == 200
     rows = list(csv.reader(io.StringIO(distinct.text, newline="")))
     assert rows[0] == ["label", "text", "count"]
-    assert sorted(rows[1:]) == sorted([["LOC", "Berlin", "1"], ["LOC", "Paris", "1"], ["ORG", "Acme Corp", "1"],
-                                       ["PER", "Alice Smith", "1"], ["PER", "Bob", "1"]])
+    assert sorted(rows[1:]) == sorted(
+        [
+            ["LOC", "Berlin", "1"],
+            ["LOC", "Paris", "1"],
+            ["ORG", "Acme Corp", "1"],
+            ["PER", "Alice Smith", "1"],
+            ["PER", "Bob", "1"],
+        ]
+    )
     as_json = api.post("/v1/entities/csv", params={"format": "json"}, files=files)
     assert as_json.status_code == 200
     body = as_json.json()
@@ -351,7 +366,9 @@ def test_api_url_connects_to_the_checked_address(pages: str) -> None:
     fetcher = UrlFetcher(FetchPolicy(allow_private=True), resolver=resolver)
     app = create_app(GazetteerPredictor(), ServeSettings(allow_private_urls=True), fetcher=fetcher)
     with running_server(app) as url:
-        response = httpx.post(url + "/v1/entities/url", json={"url": f"http://news.invalid:{port}/plain.txt"}, timeout=30)
+        response = httpx.post(
+            url + "/v1/entities/url", json={"url": f"http://news.invalid:{port}/plain.txt"}, timeout=30
+        )
     assert response.status_code == 200, response.text
     assert response.json()["url"] == f"http://news.invalid:{port}/plain.txt"
     assert resolved == ["news.invalid"] and PageHandler.hosts == [f"news.invalid:{port}"]
@@ -382,9 +399,18 @@ def test_api_page_and_spec(api: Api) -> None:
     for asset in ("/static/app.js", "/static/style.css"):
         assert api.get(asset).status_code == 200
     spec = api.get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/healthz", "/v1/health", "/v1/model", "/v1/entities", "/v1/entities/csv", "/v1/entities/url",
-                                  "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/rows",
-                                  "/v1/jobs/{job_id}/download"}
+    assert set(spec["paths"]) == {
+        "/healthz",
+        "/v1/health",
+        "/v1/model",
+        "/v1/entities",
+        "/v1/entities/csv",
+        "/v1/entities/url",
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/rows",
+        "/v1/jobs/{job_id}/download",
+    }
     assert error_of(api.get("/nowhere"), 404)["error"] == "http_404"
     assert error_of(api.get("/v1/entities"), 405)["error"] == "http_405"
 

@@ -43,8 +43,12 @@ def test_api_cross_site_posts_are_refused(url: str) -> None:
     csv_file = {"file": ("a.csv", b"text\nBob\n", "text/csv")}
     evil = httpx.post(url + "/v1/entities/csv", files=csv_file, headers={"origin": "http://evil.example"})
     assert evil.status_code == 403 and evil.json()["error"] == "cross_site_refused"
-    for headers in ({"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"}, {"origin": "null"},
-                    {"origin": f"http://127.0.0.1:{int(port) + 1}"}):
+    for headers in (
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+        {"origin": "null"},
+        {"origin": f"http://127.0.0.1:{int(port) + 1}"},
+    ):
         assert post_text(url, **headers).status_code == 403, headers
     # The page's own requests, and clients that are not browsers, go through.
     for headers in ({"origin": url, "sec-fetch-site": "same-origin"}, {"sec-fetch-site": "none"}, {}):
@@ -71,8 +75,9 @@ def test_api_per_client_concurrency_limit() -> None:
 
     async def burst(base: str) -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as client:
-            return await asyncio.gather(*(client.post(base + "/v1/entities", json={"text": f"Bob {i}"})
-                                          for i in range(5)))
+            return await asyncio.gather(
+                *(client.post(base + "/v1/entities", json={"text": f"Bob {i}"}) for i in range(5))
+            )
 
     with running_server(app) as base:
         answers = asyncio.run(burst(base))
@@ -116,8 +121,10 @@ def test_api_url_errors_have_no_errno_codes() -> None:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
         closed.close()  # nothing listens there now
-        for target, words in ((f"http://127.0.0.1:{port}/", "the connection was refused"),
-                              ("http://no-such-host.invalid/", "no such host name")):
+        for target, words in (
+            (f"http://127.0.0.1:{port}/", "the connection was refused"),
+            ("http://no-such-host.invalid/", "no such host name"),
+        ):
             answer = httpx.post(base + "/v1/entities/url", json={"url": target}, timeout=30)
             message = answer.json()["message"]
             assert answer.status_code == 422 and words in message and "Errno" not in message, message
@@ -133,11 +140,13 @@ def test_api_uploads_without_a_file_and_json_sent_as_text_say_what_to_send(url: 
     for path in ("/v1/jobs", "/v1/entities/csv"):
         answer = httpx.post(url + path, content=b"text\nBob\n", headers={"content-type": "text/csv"})
         assert answer.status_code == 422
-        assert answer.json()["message"].startswith('the body must be a multipart/form-data upload with the CSV file '
-                                                   'in the field "file"')
+        assert answer.json()["message"].startswith(
+            'the body must be a multipart/form-data upload with the CSV file in the field "file"'
+        )
     plain = httpx.post(url + "/v1/entities", content=b'{"text": "Bob"}', headers={"content-type": "text/plain"})
     assert plain.status_code == 415 and plain.json()["message"] == (
-        "send the body as JSON with Content-Type: application/json (got text/plain)")
+        "send the body as JSON with Content-Type: application/json (got text/plain)"
+    )
 
 
 def test_serve_answers_for_the_name_it_was_started_under() -> None:

@@ -95,7 +95,9 @@ def test_bad_rows_are_named(tmp_path: Path, rows: list[tuple[list[str], list[int
     assert str(info.value).startswith(str(path))
 
 
-def test_inspect_convert_and_train_take_parquet(tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_convert_and_train_take_parquet(
+    tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     train = _parquet(tmp_path / "train.parquet", ROWS * 4)
     assert main(["inspect", str(train)]) == 0
     assert "parquet" in capsys.readouterr().out
@@ -136,7 +138,9 @@ def test_convert_to_parquet_round_trips(tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
     assert main(["convert", str(source), str(out)]) == 0
     back = read_corpus(out)
-    assert [(ex.tokens, ex.tags) for ex in back.examples] == [(ex.tokens, ex.tags) for ex in read_corpus(source).examples]
+    assert [(ex.tokens, ex.tags) for ex in back.examples] == [
+        (ex.tokens, ex.tags) for ex in read_corpus(source).examples
+    ]
     assert back.examples[-1].tokens == ("a", " ", "b")
     assert any(f.kind == "whitespace-token" for f in back.findings)
 

@@ -20,8 +20,13 @@ def write_corpus(path: Path, n: int, seed: int) -> int:
     rng = random.Random(seed)
     blocks, words = [], 0
     for _ in range(n):
-        sentence = [("We", "O"), (rng.choice(["use", "like", "need"]), "O"), (rng.choice(TECH), "B-TECH"), ("in", "O"),
-                    (rng.choice(CITY), "B-LOC")] + [("daily", "O")] * rng.randint(0, 3)
+        sentence = [
+            ("We", "O"),
+            (rng.choice(["use", "like", "need"]), "O"),
+            (rng.choice(TECH), "B-TECH"),
+            ("in", "O"),
+            (rng.choice(CITY), "B-LOC"),
+        ] + [("daily", "O")] * rng.randint(0, 3)
         blocks.append("\n".join(f"{w}\t{t}" for w, t in sentence))
         words += len(sentence)
     path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
@@ -40,9 +45,29 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def model(corpus: dict[str, Path], tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench-model") / "model"
-    assert main(["train", "--train", str(corpus["train"]), "--model", str(tiny_encoder), "--epochs", "8",
-                 "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--train",
+                str(corpus["train"]),
+                "--model",
+                str(tiny_encoder),
+                "--epochs",
+                "8",
+                "--batch-size",
+                "8",
+                "--learning-rate",
+                "3e-3",
+                "--seed",
+                "1",
+                "--no-tracking",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -57,8 +82,19 @@ def test_bench_times_each_batch_size_and_scores_what_it_timed(
 ) -> None:
     words = write_corpus(tmp_path / "check.conll", 30, 2)  # the same sentences as the test file
     out = tmp_path / "speed.json"
-    report = bench_json(capsys, str(model), str(corpus["test"]), "--batch-sizes", "1,4", "--latency-sentences", "5",
-                        "--threads", "1", "-o", str(out))
+    report = bench_json(
+        capsys,
+        str(model),
+        str(corpus["test"]),
+        "--batch-sizes",
+        "1,4",
+        "--latency-sentences",
+        "5",
+        "--threads",
+        "1",
+        "-o",
+        str(out),
+    )
     assert json.loads(out.read_text()) == report
     assert report["backend"] == "torch" and report["threads"] == 1
     batch4, batch1 = report["timings"]
@@ -68,8 +104,10 @@ def test_bench_times_each_batch_size_and_scores_what_it_timed(
     for t in report["timings"]:
         assert t["seconds"] > 0 and t["words_per_s"] == pytest.approx(t["words"] / t["seconds"], rel=1e-3)
 
-    assert main(["evaluate", str(model), str(corpus["test"]), "--json", "--no-plots", "--output",
-                 str(tmp_path / "eval")]) == 0
+    assert (
+        main(["evaluate", str(model), str(corpus["test"]), "--json", "--no-plots", "--output", str(tmp_path / "eval")])
+        == 0
+    )
     scores = json.loads(capsys.readouterr().out)
     assert report["f1"] == pytest.approx(scores["micro"]["f1"]) and report["f1"] > 0.8  # the timed tags are real
 

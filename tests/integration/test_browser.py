@@ -76,8 +76,12 @@ def page(browser, site: Site, request: pytest.FixtureRequest) -> Iterator[object
 
 def marks(page) -> list[tuple[str, str]]:
     """(entity text, label) of each highlighted entity, in page order."""
-    return [tuple(m) for m in page.eval_on_selector_all(
-        "#highlighted mark.entity", "ms => ms.map(m => [m.firstChild.textContent, m.dataset.label])")]
+    return [
+        tuple(m)
+        for m in page.eval_on_selector_all(
+            "#highlighted mark.entity", "ms => ms.map(m => [m.firstChild.textContent, m.dataset.label])"
+        )
+    ]
 
 
 def table_rows(page) -> list[list[str]]:
@@ -106,8 +110,12 @@ def test_browser_text_tab_highlights_and_escapes(page) -> None:
     legend = page.eval_on_selector_all("#legend li", "items => items.map(i => i.textContent)")
     assert legend == ["LOC", "ORG", "PER"]
     rows = table_rows(page)
-    assert sorted(rows) == [["Acme Corp", "ORG", "1", "0.90"], ["Alice Smith", "PER", "1", "0.90"],
-                            ["Bob", "PER", "1", "0.90"], ["Paris", "LOC", "1", "0.90"]]
+    assert sorted(rows) == [
+        ["Acme Corp", "ORG", "1", "0.90"],
+        ["Alice Smith", "PER", "1", "0.90"],
+        ["Bob", "PER", "1", "0.90"],
+        ["Paris", "LOC", "1", "0.90"],
+    ]
     assert "4 entities found" in page.inner_text("#status")
     screenshot(page, "browser-text.png")
     with page.expect_download() as info:
@@ -118,15 +126,22 @@ def test_browser_text_tab_highlights_and_escapes(page) -> None:
 
 
 def test_browser_csv_tab_upload_and_download(page, tmp_path: Path) -> None:
-    source = write_csv(tmp_path / "notes.csv", [["1", "Bob visited Berlin."], ["2", "=cmd|' /C calc'!A0"],
-                                                ["3", "Acme Corp hired Alice Smith in Paris."]])
+    source = write_csv(
+        tmp_path / "notes.csv",
+        [["1", "Bob visited Berlin."], ["2", "=cmd|' /C calc'!A0"], ["3", "Acme Corp hired Alice Smith in Paris."]],
+    )
     page.click("#tab-csv")
     page.set_input_files("#csv-input", str(source))
     page.click("#csv-run")
     page.wait_for_selector("#highlighted .block >> nth=2")
     assert page.locator("#highlighted .block").count() == 3
-    assert marks(page) == [("Bob", "PER"), ("Berlin", "LOC"), ("Acme Corp", "ORG"), ("Alice Smith", "PER"),
-                           ("Paris", "LOC")]
+    assert marks(page) == [
+        ("Bob", "PER"),
+        ("Berlin", "LOC"),
+        ("Acme Corp", "ORG"),
+        ("Alice Smith", "PER"),
+        ("Paris", "LOC"),
+    ]
     screenshot(page, "browser-csv.png")
     with page.expect_download() as info:
         page.click("#csv-download")

@@ -137,12 +137,17 @@ def test_page_a_csv_job_finishing_later_does_not_replace_the_text_result(page, s
     page.locator("#progress-text", has_text="of 240 rows").wait_for()
     run_text(page, "Alice Smith is in Paris.")
     started = time.monotonic()
-    while time.monotonic() - started < 20 and len(site.predictor.calls) and "done" not in page.evaluate(
-            "() => localStorage.getItem('nerforge.csvJob') === null ? 'done' : 'running'"):
+    while (
+        time.monotonic() - started < 20
+        and len(site.predictor.calls)
+        and "done" not in page.evaluate("() => localStorage.getItem('nerforge.csvJob') === null ? 'done' : 'running'")
+    ):
         time.sleep(0.2)
     time.sleep(0.6)  # a poll after the job ended has been handled
     assert page.get_attribute("#tab-text", "aria-selected") == "true"
-    assert marks(page) == [("Alice Smith", "PER"), ("Paris", "LOC")] and "2 entities found" in page.inner_text("#status")
+    assert marks(page) == [("Alice Smith", "PER"), ("Paris", "LOC")] and "2 entities found" in page.inner_text(
+        "#status"
+    )
     page.click("#tab-csv")
     assert page.locator("#highlighted .block").count() == 200 and "480 entities found" in page.inner_text("#status")
     page.click("#tab-text")
@@ -192,7 +197,10 @@ def test_page_entity_view_scores_toggles_slider_and_table(page) -> None:
     assert [r[0] for r in table_rows(page)] == ["Bob", "Acme Corp", "Alice Smith", "Berlin", "Paris"]  # ties: by name
     assert page.get_attribute("#distinct th:nth-child(4)", "aria-sort") == "descending"
     page.click("#distinct th button[data-sort='mean']")
-    assert table_rows(page)[0][0] == "Paris" and page.get_attribute("#distinct th:nth-child(4)", "aria-sort") == "ascending"
+    assert (
+        table_rows(page)[0][0] == "Paris"
+        and page.get_attribute("#distinct th:nth-child(4)", "aria-sort") == "ascending"
+    )
     # Type toggles from the legend.
     page.click("#legend button[data-label='PER']")
     assert page.get_attribute("#legend button[data-label='PER']", "aria-pressed") == "false"

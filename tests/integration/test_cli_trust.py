@@ -72,7 +72,9 @@ def _hidden_leftovers(folder: Path, name: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(f".{name}."))
 
 
-@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
 def test_signal_during_training_exits_with_its_code_and_leaves_no_temp_file(
     tmp_path: Path, tiny_encoder: Path, sig: int, code: int, word: str
 ) -> None:
@@ -232,7 +234,10 @@ def mount_tmpfs(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_read_only_and_full_file_systems_are_refused_before_work(
-    tmp_path: Path, model_dir: Path, tiny_encoder: Path, mount_tmpfs  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    model_dir: Path,
+    tiny_encoder: Path,
+    mount_tmpfs,  # type: ignore[no-untyped-def]
 ) -> None:
     texts = tmp_path / "in.txt"
     texts.write_text("Alice met Bob in Paris .\n", encoding="utf-8")
@@ -261,7 +266,9 @@ def test_read_only_and_full_file_systems_are_refused_before_work(
     assert list(tiny.iterdir()) == []  # neither the output nor its temporary file
 
 
-LOWEST_TYPER = "typer==0.24.1"  # the lower bound in pyproject.toml: the last Typer that raises the click package's errors
+LOWEST_TYPER = (
+    "typer==0.24.1"  # the lower bound in pyproject.toml: the last Typer that raises the click package's errors
+)
 
 
 def test_usage_mistakes_with_the_lowest_pinned_typer(tmp_path: Path) -> None:
@@ -274,8 +281,10 @@ def test_usage_mistakes_with_the_lowest_pinned_typer(tmp_path: Path) -> None:
     if pip.returncode != 0:
         pytest.skip(f"cannot install {LOWEST_TYPER} (no package registry?): {pip.stderr.strip()[-300:]}")
     env = {**os.environ, "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1"}
-    script = "import sys, typer; assert typer.__version__ == sys.argv[1]; from nerforge.cli import _entry; " \
-             "sys.argv = ['nerforge', *sys.argv[2:]]; _entry()"
+    script = (
+        "import sys, typer; assert typer.__version__ == sys.argv[1]; from nerforge.cli import _entry; "
+        "sys.argv = ['nerforge', *sys.argv[2:]]; _entry()"
+    )
     for args in (["trian"], ["train", "--epochs", "abc"], ["evaluate"], ["train", "--bogus"]):
         proc = subprocess.run([sys.executable, "-c", script, LOWEST_TYPER.split("==")[1], *args],
                               capture_output=True, text=True, env=env, timeout=120)  # fmt: skip

@@ -56,7 +56,9 @@ def test_report_page_holds_every_figure_and_the_counts(
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 3000
         # embedded in the page too: it opens without the PNG files
         assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in page
-    rows = re.findall(r"<tr><td>([^<]*)</td><td>conll</td><td>iob2</td><td>–</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>", page)
+    rows = re.findall(
+        r"<tr><td>([^<]*)</td><td>conll</td><td>iob2</td><td>–</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>", page
+    )
     assert rows == [(str(data[0]), "3", "13", "5"), (str(data[1]), "2", "4", "2")]
     # most frequent entities: Python 3x over both files; data text is escaped, never markup
     assert "<tr><td>Python</td><td>3</td></tr>" in page
@@ -74,8 +76,15 @@ def test_report_replaces_only_its_own_directory(data: list[Path], tmp_path: Path
     for _ in range(2):  # a second run replaces the first report as a whole
         assert main(["inspect", *map(str, data), "--report", str(out), "--tokenizer", str(tiny_encoder)]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["index.html", "entities.png", "lengths.png", "entity_lengths.png", "top_entities.png", "overlap.png",
-         ".nerforge-output.json"]  # the record of what nerforge wrote there
+        [
+            "index.html",
+            "entities.png",
+            "lengths.png",
+            "entity_lengths.png",
+            "top_entities.png",
+            "overlap.png",
+            ".nerforge-output.json",
+        ]  # the record of what nerforge wrote there
     )
 
 
@@ -87,7 +96,8 @@ def test_report_renders_in_chromium(data: list[Path], tmp_path: Path, tiny_encod
     assert main(["inspect", *map(str, data), "--report", str(out), "--tokenizer", str(tiny_encoder)]) == 0
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:
             page = browser.new_page()
@@ -100,9 +110,7 @@ def test_report_renders_in_chromium(data: list[Path], tmp_path: Path, tiny_encod
             browser.close()
 
 
-def test_report_of_hundreds_of_types_stays_readable(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_report_of_hundreds_of_types_stays_readable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # XBRL-tagged filings have hundreds of types: the figures show the most frequent, the summary counts the rest
     from PIL import Image
 

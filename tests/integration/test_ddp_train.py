@@ -59,7 +59,9 @@ def test_torchrun_two_cpu_processes_write_one_model_and_one_run(tmp_path: Path, 
     dev = read_examples(data["dev"], ReadOptions())
     predicted = [list(p.tags) for p in tagger.predict_words([list(e.tokens) for e in dev])]
     # the dev F1 that rank 0 wrote is what the saved model scores (all ranks trained one model)
-    assert evaluate([list(e.tags) for e in dev], predicted).micro.f1 == pytest.approx(meta["metrics"]["dev"]["micro"]["f1"])
+    assert evaluate([list(e.tags) for e in dev], predicted).micro.f1 == pytest.approx(
+        meta["metrics"]["dev"]["micro"]["f1"]
+    )
     training = meta["extra"]["training"]
     assert training["world_size"] == WORLD
     # each process takes its own batches: half the steps of a single-process run

@@ -95,8 +95,18 @@ def test_flat_dev_f1_keeps_the_checkpoint_with_the_lowest_dev_loss(
     train = _write(tmp_path / "train.conll", TECH)
     dev = _write(tmp_path / "dev.conll", [[("Alice", "B-PER"), ("uses", "O"), ("nothing", "O")]] * 3)
     with caplog.at_level(logging.WARNING):
-        code = _train(tmp_path, tiny_encoder, train, dev, "--set", "training.eval_steps=1",
-                      "--set", "training.early_stopping_patience=2", "--learning-rate", "1e-3")
+        code = _train(
+            tmp_path,
+            tiny_encoder,
+            train,
+            dev,
+            "--set",
+            "training.eval_steps=1",
+            "--set",
+            "training.early_stopping_patience=2",
+            "--learning-rate",
+            "1e-3",
+        )
     assert code == 0
     assert "the dev split holds only 3 entities" in caplog.text
     info = json.loads((tmp_path / "m" / "nerforge.json").read_text())["extra"]["training"]

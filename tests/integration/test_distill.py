@@ -26,8 +26,14 @@ VERBS = ["use", "like", "teach", "need"]
 
 
 def sentence(rng: random.Random) -> list[tuple[str, str]]:
-    return [("We", "O"), (rng.choice(VERBS), "O"), (rng.choice(TECH), "B-TECH"), ("in", "O"),
-            (rng.choice(CITY), "B-LOC"), ("daily", "O")]
+    return [
+        ("We", "O"),
+        (rng.choice(VERBS), "O"),
+        (rng.choice(TECH), "B-TECH"),
+        ("in", "O"),
+        (rng.choice(CITY), "B-LOC"),
+        ("daily", "O"),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +60,61 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def teacher(corpus: dict[str, Path], tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("teacher") / "teacher"
-    code = main(["train", "--train", str(corpus["train"]), "--dev", str(corpus["dev"]), "--test", str(corpus["test"]),
-                 "--model", str(tiny_encoder), "--epochs", "8", "--batch-size", "8", "--learning-rate", "3e-3",
-                 "--seed", "1", "--no-tracking", "--output", str(out)])
+    code = main(
+        [
+            "train",
+            "--train",
+            str(corpus["train"]),
+            "--dev",
+            str(corpus["dev"]),
+            "--test",
+            str(corpus["test"]),
+            "--model",
+            str(tiny_encoder),
+            "--epochs",
+            "8",
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "3e-3",
+            "--seed",
+            "1",
+            "--no-tracking",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
     return out
 
 
-def distill_args(teacher: Path, corpus: dict[str, Path], out: Path, *extra: str, size: tuple[str, str] = ("--layers", "1")
-                 ) -> list[str]:
-    return ["distill", str(teacher), "--train", str(corpus["train"]), "--dev", str(corpus["dev"]),
-            "--test", str(corpus["test"]), "--unlabeled", str(corpus["unlabeled"]), *size, "--epochs", "6",
-            "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "2", "--output", str(out), *extra]
+def distill_args(
+    teacher: Path, corpus: dict[str, Path], out: Path, *extra: str, size: tuple[str, str] = ("--layers", "1")
+) -> list[str]:
+    return [
+        "distill",
+        str(teacher),
+        "--train",
+        str(corpus["train"]),
+        "--dev",
+        str(corpus["dev"]),
+        "--test",
+        str(corpus["test"]),
+        "--unlabeled",
+        str(corpus["unlabeled"]),
+        *size,
+        "--epochs",
+        "6",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "3e-3",
+        "--seed",
+        "2",
+        "--output",
+        str(out),
+        *extra,
+    ]
 
 
 def agreement(tagger: Tagger, reference: list[list[str]], sentences: list[list[str]]) -> float:
@@ -105,7 +154,9 @@ def test_distill_writes_a_smaller_student_that_agrees_with_its_teacher(
     # An ordinary model directory: info, evaluate and predict work on it.
     assert main(["info", str(student)]) == 0
     assert f"distilled: from {teacher.resolve()}, 1 of its 2 layers (0)" in capsys.readouterr().out
-    assert main(["evaluate", str(student), str(corpus["test"]), "--output", str(tmp_path / "eval"), "--no-progress"]) == 0
+    assert (
+        main(["evaluate", str(student), str(corpus["test"]), "--output", str(tmp_path / "eval"), "--no-progress"]) == 0
+    )
     assert main(["predict", str(student), "--text", "We use Rust in Oslo daily"]) == 0
 
 
@@ -140,9 +191,7 @@ def tech_recall(model_dir: Path) -> float:
     return sum(p.tags[2] == "B-TECH" for p in predicted) / len(predicted)  # the third word is always a TECH
 
 
-def test_the_student_learns_what_only_the_teacher_knows(
-    teacher: Path, corpus: dict[str, Path], tmp_path: Path
-) -> None:
+def test_the_student_learns_what_only_the_teacher_knows(teacher: Path, corpus: dict[str, Path], tmp_path: Path) -> None:
     """Gold data without TECH annotations: weighted to the teacher (alpha 1) the student keeps tagging TECH, weighted
     to the gold tags (alpha 0) it unlearns it. The soft targets carry the teacher's knowledge."""
     assert tech_recall(teacher) >= 0.9
@@ -191,8 +240,10 @@ def test_a_killed_distillation_resumes(teacher: Path, corpus: dict[str, Path], t
     [
         (lambda a: a[:1] + ["/no/such/model"] + a[2:], "not a nerforge model directory"),
         (lambda a: [x if x != "1" else "5" for x in a], "a student keeps 1 to 2 of the teacher's 2 layers, not 5"),
-        (lambda a: [x for i, x in enumerate(a) if x != "--layers" and a[i - 1] != "--layers"],
-         "give the student's size"),
+        (
+            lambda a: [x for i, x in enumerate(a) if x != "--layers" and a[i - 1] != "--layers"],
+            "give the student's size",
+        ),
         (lambda a: [*a, "--keep-layers", "0"], "give the student's size"),
         (lambda a: [*a, "--alpha", "1.5"], "distill.alpha"),
         (lambda a: [*a, "--ffn-size", "65"], "feed-forward size must be 1 to the teacher's 64, not 65"),

@@ -15,7 +15,11 @@ from nerforge.evaluation import evaluate_tags
 from nerforge.prediction import Tagger
 
 TYPES = ("LOC", "ORG", "PER")
-NAMES = {"PER": ["Ann Smith", "Bob", "Maria Garcia Lopez"], "ORG": ["Acme Corp", "Globex"], "LOC": ["Paris", "New York"]}
+NAMES = {
+    "PER": ["Ann Smith", "Bob", "Maria Garcia Lopez"],
+    "ORG": ["Acme Corp", "Globex"],
+    "LOC": ["Paris", "New York"],
+}
 FILLER = "the team said that it will meet again soon after the long and busy week of work".split()
 
 
@@ -36,7 +40,9 @@ def _sentence(rng: random.Random, length: int, entity_at_end: bool) -> list[tupl
 def write_conll(path: Path, n: int, *, seed: int = 0, long_every: int = 4) -> list[list[tuple[str, str]]]:
     """``n`` sentences; every ``long_every``-th is ~60 words with an entity at its very end (past 16 subwords)."""
     rng = random.Random(seed)
-    sentences = [_sentence(rng, 60 if i % long_every == 0 else rng.randint(3, 9), i % long_every == 0) for i in range(n)]
+    sentences = [
+        _sentence(rng, 60 if i % long_every == 0 else rng.randint(3, 9), i % long_every == 0) for i in range(n)
+    ]
     path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in sentences) + "\n", encoding="utf-8")
     return sentences
 

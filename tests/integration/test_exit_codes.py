@@ -61,7 +61,9 @@ def test_serve_on_a_port_in_use_is_exit_1_before_announcing_anything(models: dic
         port = busy.getsockname()[1]
         proc = subprocess.run(
             [sys.executable, "-m", "nerforge", "serve", str(models["plain"]), "--port", str(port)],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert proc.returncode == 1, proc.stderr
     assert "serving at" not in proc.stdout + proc.stderr
@@ -185,8 +187,17 @@ def test_training_leaves_the_caller_s_config_as_it_was(tmp_path: Path, tiny_enco
 
     data = tmp_path / "train.conll"
     data.write_text(CONLL, encoding="utf-8")
-    config = load_config(None, flags={"data.train": str(data), "data.dev": str(data), "output.dir": str(tmp_path / "m"),
-                                      "model.name": str(tiny_encoder), "training.max_steps": 1, "tracking.enabled": False})
+    config = load_config(
+        None,
+        flags={
+            "data.train": str(data),
+            "data.dev": str(data),
+            "output.dir": str(tmp_path / "m"),
+            "model.name": str(tiny_encoder),
+            "training.max_steps": 1,
+            "tracking.enabled": False,
+        },
+    )
     before = config.model_dump()
     result = train(config, progress=False)
     assert config.model_dump() == before and config.training.num_threads is None

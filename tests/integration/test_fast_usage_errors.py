@@ -47,9 +47,7 @@ def test_usage_error_before_heavy_imports(case: str, tmp_path: Path) -> None:
     (tmp_path / "theirs").mkdir()
     (tmp_path / "theirs" / "thesis.tex").write_text("mine", encoding="utf-8")
     args = [a.format(tmp=tmp_path, data=data) for a in CASES[case]]
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args)], capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], capture_output=True, text=True, timeout=120)
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["code"] == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -150,8 +150,9 @@ def test_shape_features_carry_what_the_encoder_cannot_see(tiny_encoder: Path, tm
     train = _write(tmp_path / "train.conll", [_cased_sentence(rng) for _ in range(200)], per_doc=4)
     dev = _write(tmp_path / "dev.conll", [_cased_sentence(rng) for _ in range(60)], per_doc=4)
     plain = _train_head(train, dev, tmp_path / "plain", tiny_encoder, PLAIN)
-    shape = _train_head(train, dev, tmp_path / "shape", tiny_encoder, ["model.head.features=[shape]",
-                                                                       "model.head.crf=false"])
+    shape = _train_head(
+        train, dev, tmp_path / "shape", tiny_encoder, ["model.head.features=[shape]", "model.head.crf=false"]
+    )
     assert shape >= 0.8 and shape - plain >= 0.4, f"shape head {shape:.3f}, plain head {plain:.3f}"
 
 
@@ -163,6 +164,7 @@ def test_document_context_carries_what_the_sentence_cannot_say(tmp_path: Path) -
     train = _write(tmp_path / "train.conll", [s for _ in range(150) for s in _topic_document(rng)], per_doc=2)
     dev = _write(tmp_path / "dev.conll", [s for _ in range(40) for s in _topic_document(rng)], per_doc=2)
     plain = _train_head(train, dev, tmp_path / "plain", tiny_encoder, PLAIN, epochs=15)
-    context = _train_head(train, dev, tmp_path / "context", tiny_encoder, [*PLAIN, "model.head.context_sentences=1"],
-                          epochs=15)
+    context = _train_head(
+        train, dev, tmp_path / "context", tiny_encoder, [*PLAIN, "model.head.context_sentences=1"], epochs=15
+    )
     assert context >= 0.85 and context - plain >= 0.25, f"context head {context:.3f}, plain head {plain:.3f}"

@@ -134,7 +134,10 @@ def test_an_unknown_hub_id_is_one_line(hub: str, tmp_path: Path) -> None:
     proc = _train(tmp_path, "acme/no-such-model", hub)
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: 'acme/no-such-model' is not a model on http://127.0.0.1") and "Traceback" not in proc.stderr
+    assert (
+        last.startswith("error: 'acme/no-such-model' is not a model on http://127.0.0.1")
+        and "Traceback" not in proc.stderr
+    )
 
 
 def test_offline_and_unreachable_are_told_apart(hub: str, tmp_path: Path) -> None:

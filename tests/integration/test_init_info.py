@@ -66,9 +66,7 @@ def test_init_on_one_file_carves_dev_and_test(tmp_path: Path) -> None:
 
 def test_init_keeps_the_data_flags(tmp_path: Path) -> None:
     src = tmp_path / "train.jsonl"
-    src.write_text(
-        "\n".join(json.dumps({"words": ["Go", "rocks", "."], "labels": [1, 0, 0]}) for _ in range(5)) + "\n"
-    )
+    src.write_text("\n".join(json.dumps({"words": ["Go", "rocks", "."], "labels": [1, 0, 0]}) for _ in range(5)) + "\n")
     config = tmp_path / "j.toml"
     code = main(["init", str(src), "-o", str(config), "--label-names", "O,B-TECH,I-TECH", "--tokens-field", "words",
                  "--tags-field", "labels"])  # fmt: skip

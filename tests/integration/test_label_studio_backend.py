@@ -103,8 +103,12 @@ def test_every_json_shape_gets_a_4xx_never_a_500(url: str, path: str, body: obje
 
 def test_deeply_nested_json_is_invalid_json(url: str) -> None:
     for path in ("/predict", "/setup"):
-        r = httpx.post(url + path, content=b"[" * 100_000 + b"]" * 100_000,
-                       headers={"content-type": "application/json"}, timeout=10)
+        r = httpx.post(
+            url + path,
+            content=b"[" * 100_000 + b"]" * 100_000,
+            headers={"content-type": "application/json"},
+            timeout=10,
+        )
         assert r.status_code == 400 and r.json()["error"] == "invalid_json", r.text
 
 
@@ -164,7 +168,7 @@ def test_any_number_of_tasks_is_answered_task_by_task(url: str) -> None:
 def test_long_tasks_are_tagged_whole_not_refused(url: str) -> None:
     """One task of 50,000 characters (past the API's 20,000 per text) among six: all six answered, the long one's
     entities found all along it, offsets into the whole text."""
-    long = ("Alice Smith flew from Berlin. " + "Nothing here at all today. " * 1850 + "Bob lives in Paris 🎉. ")
+    long = "Alice Smith flew from Berlin. " + "Nothing here at all today. " * 1850 + "Bob lives in Paris 🎉. "
     assert len(long) > 50_000
     tasks = [_task(n, "Paris and Berlin.") for n in range(5)]
     tasks.insert(3, _task(99, long))
@@ -205,7 +209,7 @@ def test_what_the_deadline_leaves_is_marked_to_retrieve_again() -> None:
     done = [n for n, x in enumerate(results) if "error" not in x]
     assert 0 < len(done) < 40 and done == list(range(len(done)))  # the first tasks, in order
     assert all([t for _, _, t in _found(results[n])] == ["Paris"] for n in done)
-    assert all("retrieve predictions for it again" in x["error"] for x in results[len(done):])
+    assert all("retrieve predictions for it again" in x["error"] for x in results[len(done) :])
     assert took < 1.0 + 1.0  # the deadline and the piece in progress, not the 4 s of the whole request
 
 

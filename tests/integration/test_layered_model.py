@@ -18,8 +18,16 @@ VERBS = ["building", "testing", "deploying", "running"]
 def _sentence(rng: random.Random) -> list[tuple[str, str, str]]:
     """``We like building Python services .``: a skill span (verb .. services) with a knowledge span inside."""
     verb, tech = rng.choice(VERBS), rng.choice(TECH)
-    rows = [("We", "O", "O"), ("like", "O", "O"), (verb, "B-Skill", "O"), (tech, "I-Skill", "B-Knowledge"),
-            ("services", "I-Skill", "O"), ("and", "O", "O"), (rng.choice(TECH), "O", "B-Knowledge"), (".", "O", "O")]
+    rows = [
+        ("We", "O", "O"),
+        ("like", "O", "O"),
+        (verb, "B-Skill", "O"),
+        (tech, "I-Skill", "B-Knowledge"),
+        ("services", "I-Skill", "O"),
+        ("and", "O", "O"),
+        (rng.choice(TECH), "O", "B-Knowledge"),
+        (".", "O", "O"),
+    ]
     return rows
 
 
@@ -100,7 +108,10 @@ def test_the_page_shows_each_layer_on_its_own_named_row(layered: Path) -> None:
     text = "We like testing Docker services and Rust ."
     with running_server(create_app(load_predictor(layered), ServeSettings(batch_max_wait_ms=1))) as base:
         info = httpx.get(base + "/v1/model", timeout=30).json()
-        assert info["labels"] == ["Knowledge", "Skill"] and [x["name"] for x in info["layers"]] == ["skill", "knowledge"]
+        assert info["labels"] == ["Knowledge", "Skill"] and [x["name"] for x in info["layers"]] == [
+            "skill",
+            "knowledge",
+        ]
         api = httpx.post(base + "/v1/entities", json={"text": text}, timeout=60).json()
         assert {(e["text"], e["layer"]) for e in api["entities"]} >= {("testing Docker services", "skill"),
                                                                        ("Docker", "knowledge")}  # fmt: skip
@@ -114,8 +125,9 @@ def test_the_page_shows_each_layer_on_its_own_named_row(layered: Path) -> None:
     assert rows[1][0] == "knowledge" and {"Docker", "Rust"} <= set(rows[1][1])
 
 
-def test_distilling_a_layered_model_is_refused_in_one_line(layered: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_distilling_a_layered_model_is_refused_in_one_line(
+    layered: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = _write(tmp_path / "t.conll", 8, 4)
     code = main(["distill", str(layered), "--train", str(data), "--layers", "1", "-o", str(tmp_path / "s"),
                  "--no-tracking"])  # fmt: skip
@@ -147,8 +159,9 @@ def test_suggest_scores_every_layer_and_proposes_entities_of_both(layered: Path,
     assert {r["from_name"] for r in results} == {"skill", "knowledge"}
 
 
-def test_evaluate_adds_no_depth_table_when_nothing_nests_within_a_layer(layered: Path, tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_adds_no_depth_table_when_nothing_nests_within_a_layer(
+    layered: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     test = _write(tmp_path / "test.conll", 6, 5)
     assert main(["evaluate", str(layered), str(test), "--json", "--output", str(tmp_path / "e")]) == 0
     assert "by_depth" not in json.loads(capsys.readouterr().out)  # knowledge inside skill: two layers, no depth

@@ -119,8 +119,15 @@ def _train(config):  # type: ignore[no-untyped-def]
     return train(config, progress=False)
 
 
-def _app(model: Path, url: str, versions: Path, *, min_gain: float, token: str = TOKEN,  # type: ignore[no-untyped-def]
-         learn_every: int = 0):
+def _app(
+    model: Path,
+    url: str,
+    versions: Path,
+    *,
+    min_gain: float,
+    token: str = TOKEN,  # type: ignore[no-untyped-def]
+    learn_every: int = 0,
+):
     options = LearnOptions(label_studio_url=url, api_key=token, versions_dir=versions, epochs=2, min_gain=min_gain,
                            learn_every=learn_every)  # fmt: skip
     return create_app(load_predictor(model), ServeSettings(batch_max_wait_ms=1),
@@ -260,8 +267,9 @@ def _learning_line(base: str) -> str | None:
         return line.inner_text()
 
 
-def test_every_n_annotations_start_a_job_shown_on_health_and_page(served: Path, label_studio: str,
-                                                                   tmp_path: Path) -> None:
+def test_every_n_annotations_start_a_job_shown_on_health_and_page(
+    served: Path, label_studio: str, tmp_path: Path
+) -> None:
     with running_server(_app(served, label_studio, tmp_path / "v", min_gain=0.0, learn_every=3)) as base:
         for _ in range(2):
             r = httpx.post(base + "/label-studio/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 3},

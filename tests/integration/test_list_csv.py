@@ -46,7 +46,9 @@ def test_json_lists_and_string_tags(tmp_path: Path) -> None:
 def test_token_per_row_csv_is_still_told_apart(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
     path.write_text("sentence_id,token,tag\n1,Anna,B-PER\n1,met,O\n", encoding="utf-8")
-    assert read_corpus(path, ReadOptions(sentence_columns=("sentence_id",), token_column=1, tag_column=2)).format == "csv"
+    assert (
+        read_corpus(path, ReadOptions(sentence_columns=("sentence_id",), token_column=1, tag_column=2)).format == "csv"
+    )
 
 
 @pytest.mark.parametrize(
@@ -56,7 +58,9 @@ def test_token_per_row_csv_is_still_told_apart(tmp_path: Path) -> None:
         ([(["a"], [0]), (["b"], [3])], r"tag id 3 \+ label offset 1 = 4 is out of range", 3),
     ],
 )
-def test_bad_rows_name_file_and_line(tmp_path: Path, rows: list[tuple[list[str], list[int]]], message: str, line: int) -> None:
+def test_bad_rows_name_file_and_line(
+    tmp_path: Path, rows: list[tuple[list[str], list[int]]], message: str, line: int
+) -> None:
     (tmp_path / "labels.csv").write_text(TABLE, encoding="utf-8")
     with pytest.raises(DataFormatError, match=message) as info:
         read_corpus(_pandas_csv(tmp_path / "bad.csv", rows), _options(tmp_path / "labels.csv"))
@@ -65,7 +69,7 @@ def test_bad_rows_name_file_and_line(tmp_path: Path, rows: list[tuple[list[str],
 
 def test_a_malformed_literal_is_refused_without_running_it(tmp_path: Path) -> None:
     path = tmp_path / "evil.csv"
-    path.write_text('tokens,ner_tags\n"[__import__(\'os\').system(\'touch pwned\')]","[0]"\n', encoding="utf-8")
+    path.write_text("tokens,ner_tags\n\"[__import__('os').system('touch pwned')]\",\"[0]\"\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match="not a list literal"):
         read_corpus(path, ReadOptions(label_names=("O",)))
     assert not Path("pwned").exists()

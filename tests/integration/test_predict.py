@@ -148,7 +148,9 @@ def test_predict_cli_txt_to_jsonl(tmp_path: Path, model_dir: Path, capsys: pytes
     assert "tagged 3 texts" in stdout and str(out) in stdout
 
 
-def test_predict_cli_whole_file_is_one_text(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_cli_whole_file_is_one_text(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = "First line about Acme.\nSecond line about Paris.\n"
     src = tmp_path / "doc.txt"
     src.write_text(text, encoding="utf-8")
@@ -241,18 +243,22 @@ def test_predict_cli_tags_a_web_page(
     from nerforge.prediction.files import PredictSource, RunOptions, predict
 
     seen: list[object] = []
-    summary = predict(model_dir, PredictSource(input_path=web_page, allow_private_urls=True),
-                      options=RunOptions(progress=False), on_result=lambda record, entities: seen.append(record))
+    summary = predict(
+        model_dir,
+        PredictSource(input_path=web_page, allow_private_urls=True),
+        options=RunOptions(progress=False),
+        on_result=lambda record, entities: seen.append(record),
+    )
     assert summary.texts == 1 and seen[0].fields["title"] == "Data engineer"  # type: ignore[attr-defined]
     with pytest.raises(UsageError, match="not fetched"):
         predict(model_dir, PredictSource(input_path=web_page))
 
 
-def test_predict_cli_jsonl_and_csv_to_jsonl(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_cli_jsonl_and_csv_to_jsonl(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "in.jsonl"
-    src.write_text(
-        '{"id": "x1", "text": "Acme hired Ann.", "lang": "en"}\n\n{"text": "Paris"}\n', encoding="utf-8"
-    )
+    src.write_text('{"id": "x1", "text": "Acme hired Ann.", "lang": "en"}\n\n{"text": "Paris"}\n', encoding="utf-8")
     out = tmp_path / "out.jsonl"
     assert _run(capsys, model_dir, src, "-o", out)[0] == 0
     records = _read_jsonl(out)
@@ -356,8 +362,13 @@ def test_a_bad_record_deep_in_the_input_stops_the_run_before_any_tagging(tmp_pat
     out = tmp_path / "out.jsonl"
     tagged: list[object] = []
     with pytest.raises(DataFormatError, match=r"in\.txt:3001: not UTF-8") as info:
-        predict(model_dir, PredictSource(input_path=source), PredictOutput(path=out), RunOptions(progress=False),
-                on_result=lambda r, e: tagged.append(r))
+        predict(
+            model_dir,
+            PredictSource(input_path=source),
+            PredictOutput(path=out),
+            RunOptions(progress=False),
+            on_result=lambda r, e: tagged.append(r),
+        )
     assert info.value.line == 3001
     assert tagged == []  # found by the pre-scan, not after tagging 3,000 texts
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["in.txt"]
@@ -397,7 +408,12 @@ def test_local_predict_reads_parquet_like_the_ray_engine(tmp_path: Path, model_d
     from nerforge.errors import DataFormatError
 
     with pytest.raises(DataFormatError, match=r"column 'text' has 1 null value\(s\) in row group 0"):
-        predict(model_dir, PredictSource(input_path=bad), PredictOutput(path=tmp_path / "o.jsonl"), RunOptions(progress=False))
+        predict(
+            model_dir,
+            PredictSource(input_path=bad),
+            PredictOutput(path=tmp_path / "o.jsonl"),
+            RunOptions(progress=False),
+        )
 
 
 def test_predict_stops_at_a_line_past_the_limit_before_tagging(

@@ -88,8 +88,10 @@ def test_an_address_nothing_answers_at_is_one_line_at_once(
 def test_a_worker_failure_is_its_nerforge_error() -> None:
     from nerforge.distributed.ray_predict import worker_message
 
-    report = ("ray::MapWorker.__init__() (pid=1, ip=192.0.2.2)\n  File \"x.py\", line 3\n"
-              "nerforge.errors.ModelError: /data/model: model directory not found; pass the output directory\n")
+    report = (
+        'ray::MapWorker.__init__() (pid=1, ip=192.0.2.2)\n  File "x.py", line 3\n'
+        "nerforge.errors.ModelError: /data/model: model directory not found; pass the output directory\n"
+    )
     assert worker_message(RuntimeError(report)) == "/data/model: model directory not found; pass the output directory"
     assert worker_message(RuntimeError("\nthe actor died\nmore")) == "the actor died"
 
@@ -106,8 +108,9 @@ def test_tune_runs_its_trials_through_ray_tune_on_both_nodes(cluster: str, tmp_p
 
     data = write_corpus(tmp_path, train=24, dev=8, test=8)
     config = tmp_path / "job.toml"
-    config.write_text("[tune]\nlearning_rate = [3e-3, 1e-9]\nbatch_size = [8]\nhead = ['plain']\nepochs = 6\n",
-                      encoding="utf-8")  # a learning rate of 1e-9 learns nothing: ASHA stops such trials
+    config.write_text(
+        "[tune]\nlearning_rate = [3e-3, 1e-9]\nbatch_size = [8]\nhead = ['plain']\nepochs = 6\n", encoding="utf-8"
+    )  # a learning rate of 1e-9 learns nothing: ASHA stops such trials
     out = tmp_path / "tuned"
     monkeypatch.chdir(tmp_path)  # the encoder given relative to here: the trials run in other folders
     started = time.monotonic()

@@ -59,7 +59,10 @@ def test_killed_run_resumes_to_the_same_steps(
     assert proc.returncode == CRASH_EXIT_CODE, proc.stderr[-2000:]
     assert not out.exists()
     # no half-built model beside it; only the killed run's lock files (released by the kernel, reused next run)
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".model")) == [".model.lock", ".model.work.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".model")) == [
+        ".model.lock",
+        ".model.work.lock",
+    ]
     work = tmp_path / "model.work"
     assert sorted(p.name for p in (work / "checkpoints").iterdir()) == ["checkpoint-4"]
 
@@ -118,7 +121,11 @@ def test_resumed_run_takes_exactly_the_reference_steps(
     assert main(args(data, out, tiny_encoder, *extra, "--resume")) == 0
     got = json.loads((out / "nerforge.json").read_text())["extra"]["training"]
     assert Path(got["resumed_from"]).name.startswith("checkpoint-")
-    assert (got["global_step"], got["max_steps"], got["epochs"]) == (ref["global_step"], ref["max_steps"], ref["epochs"])
+    assert (got["global_step"], got["max_steps"], got["epochs"]) == (
+        ref["global_step"],
+        ref["max_steps"],
+        ref["epochs"],
+    )
 
 
 def test_resume_after_the_data_changed_is_refused_saying_what_changed(

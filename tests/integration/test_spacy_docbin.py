@@ -99,7 +99,10 @@ def test_without_spacy_the_docbin_is_one_line_before_the_model_loads(
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "spacy" else real(name, *a))
     code = main(["predict", str(model), str(_texts(tmp_path)), "-o", str(tmp_path / "o.spacy"), "--format", "spacy"])
-    assert code == 2 and "spacy is not installed; install it with: pip install 'nerforge[spacy]'" in capsys.readouterr().err
+    assert (
+        code == 2
+        and "spacy is not installed; install it with: pip install 'nerforge[spacy]'" in capsys.readouterr().err
+    )
     assert not (tmp_path / "o.spacy").exists()
 
 

@@ -18,8 +18,17 @@ CITIES = ["Bonn", "Berlin", "Paris", "Madrid", "Rome", "Oslo", "Vienna", "Prague
 def _rows(rng: random.Random) -> list[tuple[str, str, str]]:
     """``Students of the [[Bonn]LOC University]ORG met in [Rome]LOC .`` in an outer and an inner column."""
     city, other = rng.choice(CITIES), rng.choice(CITIES)
-    return [("Students", "O", "O"), ("of", "O", "O"), ("the", "O", "O"), (city, "B-ORG", "B-LOC"),
-            ("University", "I-ORG", "O"), ("met", "O", "O"), ("in", "O", "O"), (other, "B-LOC", "O"), (".", "O", "O")]
+    return [
+        ("Students", "O", "O"),
+        ("of", "O", "O"),
+        ("the", "O", "O"),
+        (city, "B-ORG", "B-LOC"),
+        ("University", "I-ORG", "O"),
+        ("met", "O", "O"),
+        ("in", "O", "O"),
+        (other, "B-LOC", "O"),
+        (".", "O", "O"),
+    ]
 
 
 def _write(path: Path, n: int, seed: int, per_example: int = 1) -> Path:
@@ -101,7 +110,9 @@ def test_the_onnx_exports_find_the_same_nested_entities(span_model: Path, tmp_pa
     expected = [e.to_dict() for e in Tagger.load(span_model).predict_text(text)]
     for name, extra in (("fp32", []), ("int8", ["--quantize", "int8"])):
         out = tmp_path / name
-        assert main(["export", str(span_model), "--onnx", *extra, "--output", str(out), "--parity-data", str(test)]) == 0
+        assert (
+            main(["export", str(span_model), "--onnx", *extra, "--output", str(out), "--parity-data", str(test)]) == 0
+        )
         parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
         assert parity["entity_f1_vs_reference"] == 1.0 and parity["gold"]["candidate_f1"] > 0.9
         got = Tagger.load(out).predict_text(text)
@@ -112,7 +123,7 @@ def test_span_head_options_that_cannot_work_are_one_line(tmp_path: Path, tiny_en
                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     train = _write(tmp_path / "train.conll", 8, 5)
     config = tmp_path / "c.toml"
-    config.write_text('[model.head]\nspan = true\ncrf = true\n', encoding="utf-8")
+    config.write_text("[model.head]\nspan = true\ncrf = true\n", encoding="utf-8")
     code = main(["train", str(config), "--train", str(train), "--output", str(tmp_path / "m"), "--model",
                  str(tiny_encoder), "--no-tracking"])  # fmt: skip
     err = capsys.readouterr().err
@@ -172,8 +183,10 @@ def test_distilling_a_span_model_is_refused_in_one_line(span_model: Path, tmp_pa
 
 def test_suggest_proposes_nested_entities_for_label_studio(span_model: Path, tmp_path: Path) -> None:
     pool = tmp_path / "pool.txt"
-    pool.write_text("Students of the Rome University met in Bonn .\nStudents of the Oslo University met in Rome .\n",
-                    encoding="utf-8")
+    pool.write_text(
+        "Students of the Rome University met in Bonn .\nStudents of the Oslo University met in Rome .\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "next.json"
     assert main(["suggest", str(span_model), str(pool), "-n", "2", "-o", str(out), "--format", "label-studio",
                  "--no-progress"]) == 0  # fmt: skip
@@ -227,10 +240,34 @@ def test_label_studio_exports_with_overlapping_regions_train(tmp_path: Path, tin
         text = f"We like testing {tech} services a lot."
         start = text.index(tech)
         outer = (text.index("testing"), text.index(" a lot"))
-        layered.append({"id": k, "data": {"text": text}, "annotations": [{"result": [
-            region(text, *outer, "SKILL", "skill"), region(text, start, start + len(tech), "TECH", "knowledge")]}]})
-        nested.append({"id": k, "data": {"text": text}, "annotations": [{"result": [
-            region(text, *outer, "SKILL", "label"), region(text, start, start + len(tech), "TECH", "label")]}]})
+        layered.append(
+            {
+                "id": k,
+                "data": {"text": text},
+                "annotations": [
+                    {
+                        "result": [
+                            region(text, *outer, "SKILL", "skill"),
+                            region(text, start, start + len(tech), "TECH", "knowledge"),
+                        ]
+                    }
+                ],
+            }
+        )
+        nested.append(
+            {
+                "id": k,
+                "data": {"text": text},
+                "annotations": [
+                    {
+                        "result": [
+                            region(text, *outer, "SKILL", "label"),
+                            region(text, start, start + len(tech), "TECH", "label"),
+                        ]
+                    }
+                ],
+            }
+        )
     text = "We like testing Docker services a lot."
     for name, tasks, extra in (("layered", layered, []), ("nested", nested, ["--head", "span"])):
         path = tmp_path / f"{name}.json"

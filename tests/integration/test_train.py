@@ -61,7 +61,9 @@ def test_train_without_config_gives_a_loadable_model(tmp_path: Path, tiny_encode
 
     ner = pipeline("token-classification", model=str(out))
     found = ner("We need Python and data analysis .")
-    assert found and all(e["entity"] in hf["label2id"] and e["entity"] != "O" for e in found)  # named labels, no LABEL_3
+    assert found and all(
+        e["entity"] in hf["label2id"] and e["entity"] != "O" for e in found
+    )  # named labels, no LABEL_3
 
     meta = json.loads((out / "nerforge.json").read_text())
     assert meta["tags"] == [hf["id2label"][str(i)] for i in range(len(meta["tags"]))]
@@ -185,4 +187,7 @@ def test_bf16_training_reports_the_scores_of_the_saved_float32_model(tmp_path: P
         examples = read_examples(data[name], ReadOptions())
         tagger = Tagger.load(out, progress=False)
         predicted = [list(p.tags) for p in tagger.predict_words([list(e.tokens) for e in examples])]
-        assert recorded is not None and recorded.to_dict() == evaluate([list(e.tags) for e in examples], predicted).to_dict()
+        assert (
+            recorded is not None
+            and recorded.to_dict() == evaluate([list(e.tags) for e in examples], predicted).to_dict()
+        )

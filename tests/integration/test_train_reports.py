@@ -91,7 +91,9 @@ def test_early_stopping_is_announced(tmp_path: Path, tiny_encoder: Path) -> None
                   "--set", "training.early_stopping_patience=1", "--no-progress")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = next(line for line in proc.stderr.splitlines() if "early stopping" in line)
-    assert re.search(r"early stopping after epoch 2 \(step \d+ of \d+\): dev f1 did not improve for 1 evaluations", line)
+    assert re.search(
+        r"early stopping after epoch 2 \(step \d+ of \d+\): dev f1 did not improve for 1 evaluations", line
+    )
     assert "is kept" in line
     meta = json.loads((tmp_path / "model" / "nerforge.json").read_text())
     assert meta["extra"]["training"]["stopped_early"] is True

@@ -37,8 +37,9 @@ def _rows(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_a_study_keeps_its_budget_and_beats_or_ties_the_defaults(tmp_path: Path, tiny_encoder: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_study_keeps_its_budget_and_beats_or_ties_the_defaults(
+    tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "tuned"
     started = time.monotonic()
     assert _tune(tmp_path, tiny_encoder, out, "75s", test_files=2) == 0
@@ -70,8 +71,9 @@ def test_a_study_keeps_its_budget_and_beats_or_ties_the_defaults(tmp_path: Path,
 def test_hopeless_trials_are_pruned_and_a_study_resumes(tmp_path: Path, tiny_encoder: Path) -> None:
     out = tmp_path / "tuned"
     config = tmp_path / "job.toml"
-    config.write_text("[tune]\nlearning_rate = [3e-3, 1e-9]\nbatch_size = [8]\nhead = ['plain']\nepochs = 6\n",
-                      encoding="utf-8")  # a learning rate of 1e-9 learns nothing: pruned once two trials are in
+    config.write_text(
+        "[tune]\nlearning_rate = [3e-3, 1e-9]\nbatch_size = [8]\nhead = ['plain']\nepochs = 6\n", encoding="utf-8"
+    )  # a learning rate of 1e-9 learns nothing: pruned once two trials are in
     data = write_corpus(tmp_path, train=24, dev=8, test=8)
     common = ["--train", str(data["train"]), "--dev", str(data["dev"]), "--model", str(tiny_encoder), "-o", str(out),
               "--no-tracking", "--seed", "3", "--set", "training.num_threads=1",
@@ -150,8 +152,9 @@ def test_ctrl_c_stops_the_study_and_keeps_the_best_so_far(tmp_path: Path, tiny_e
     assert rows[0]["state"] == "complete" and any(r["state"] == "fail" for r in rows)  # the cut trial: not finished
 
 
-def test_refit_on_dev_trains_the_final_model_on_train_and_dev_within_the_budget(tmp_path: Path,
-                                                                                 tiny_encoder: Path) -> None:
+def test_refit_on_dev_trains_the_final_model_on_train_and_dev_within_the_budget(
+    tmp_path: Path, tiny_encoder: Path
+) -> None:
     import yaml
 
     out = tmp_path / "tuned"

@@ -63,8 +63,11 @@ def test_a_long_request_is_not_starved_by_a_stream_of_short_ones() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(st.text(min_size=1, max_size=60), min_size=1, max_size=5), min_size=1, max_size=20),
-       st.integers(1, 6), st.integers(10, 200))
+@given(
+    st.lists(st.lists(st.text(min_size=1, max_size=60), min_size=1, max_size=5), min_size=1, max_size=20),
+    st.integers(1, 6),
+    st.integers(10, 200),
+)
 def test_every_request_is_answered_once_within_the_batch_bounds(requests: list[list[str]], max_texts: int,
                                                                 max_chars: int) -> None:  # fmt: skip
     recorder = Recorder()

@@ -22,10 +22,17 @@ def _raise(exc: BaseException):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("exc", "code", "line"),
     [
-        (RuntimeError("boom\nsecond line"), 1, "error: unexpected RuntimeError: boom (a bug in nerforge; rerun with "
-                                                "--verbose for the traceback and report it)"),
-        (OSError(errno.ENOSPC, "No space left on device", "/data/out.jsonl"), 1,
-         "error: /data/out.jsonl: No space left on device"),
+        (
+            RuntimeError("boom\nsecond line"),
+            1,
+            "error: unexpected RuntimeError: boom (a bug in nerforge; rerun with "
+            "--verbose for the traceback and report it)",
+        ),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/data/out.jsonl"),
+            1,
+            "error: /data/out.jsonl: No space left on device",
+        ),
         (Interrupted(signal.SIGINT), 130, "interrupted"),
         (Interrupted(signal.SIGTERM), 143, "terminated (SIGTERM)"),
         (KeyboardInterrupt(), 130, "interrupted"),
@@ -42,7 +49,9 @@ def test_each_ending_is_one_code_and_one_line(
     assert err.strip().splitlines() == [line]
 
 
-def test_verbose_adds_the_traceback_of_a_bug(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verbose_adds_the_traceback_of_a_bug(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(convert_cmd, "convert_file", _raise(RuntimeError("boom")))
     assert main(["--verbose", "convert", "a.conll", "b.conll"]) == 1
     err = capsys.readouterr().err

@@ -36,7 +36,10 @@ def test_data_paths_are_relative_to_the_declared_root(layout: Path, monkeypatch:
     monkeypatch.delenv("NERFORGE_DATA_DIR", raising=False)
     cfg = load_config(layout / "recipes" / "job.toml")
     assert cfg.data.train == layout / "datasets" / "corpus" / "train.conll"
-    assert cfg.data.dev == [layout / "datasets" / "corpus" / "dev1.conll", layout / "datasets" / "corpus" / "dev2.conll"]
+    assert cfg.data.dev == [
+        layout / "datasets" / "corpus" / "dev1.conll",
+        layout / "datasets" / "corpus" / "dev2.conll",
+    ]
     assert cfg.output.dir == layout / "runs" / "model"  # not a data path: relative to the file as before
 
 

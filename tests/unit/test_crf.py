@@ -197,7 +197,11 @@ def test_viterbi_in_groups_finds_the_same_paths_and_bounds_each_step(monkeypatch
     rng = np.random.default_rng(3)
     n = len(TAGS)
     chains = [rng.normal(size=(int(k), n)) for k in rng.integers(0, 9, size=40)]
-    start, end, trans = rng.normal(size=n), rng.normal(size=n), np.where(allowed_transitions(TAGS), rng.normal(size=(n, n)), FORBIDDEN)
+    start, end, trans = (
+        rng.normal(size=n),
+        rng.normal(size=n),
+        np.where(allowed_transitions(TAGS), rng.normal(size=(n, n)), FORBIDDEN),
+    )
     together = viterbi_many(chains, start, end, trans)
     monkeypatch.setattr(viterbi, "STEP_BYTES", 3 * 8 * n * n * 3)  # three chains per group
     assert viterbi.group_size(n) == 3

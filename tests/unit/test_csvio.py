@@ -28,7 +28,7 @@ def parse(text: str, delimiter: str = ",") -> list[list[str]]:
     return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
 
 
-@pytest.mark.parametrize("value", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")", "＝1"])
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x")', "＝1"])
 def test_csvio_escape_formula_cells(value: str) -> None:
     assert escape_cell(value) == "'" + value
 
@@ -106,8 +106,10 @@ def test_csvio_tagged_csv_adds_entities_column_and_escapes() -> None:
     assert back[1][:2] == ["'=cmd", "'=Bob in Paris"]
     entities = json.loads(back[1][2])
     # Offsets count the escaping quote, so they slice the text cell as written.
-    assert [(e["text"], e["label"], e["start"], e["end"]) for e in entities] == [("Bob", "PER", 2, 5),
-                                                                                ("Paris", "LOC", 9, 14)]
+    assert [(e["text"], e["label"], e["start"], e["end"]) for e in entities] == [
+        ("Bob", "PER", 2, 5),
+        ("Paris", "LOC", 9, 14),
+    ]
     assert all(back[1][1][e["start"] : e["end"]] == e["text"] for e in entities)
     assert back[2] == ["2", "nothing", "[]"]
 
@@ -118,7 +120,11 @@ def test_csvio_distinct_entities_counted_and_ordered() -> None:
         [Entity("Paris", "LOC", 0, 5, 0.9), Entity("Paris", "ORG", 7, 12, 0.5), Entity("Ann", "PER", 20, 23, 0.9)],
     ]
     assert [(d.text, d.label, d.count) for d in distinct_entities(per_row)] == [
-        ("Paris", "LOC", 2), ("Paris", "ORG", 1), ("Ann", "PER", 1), ("Bob", "PER", 1)]
+        ("Paris", "LOC", 2),
+        ("Paris", "ORG", 1),
+        ("Ann", "PER", 1),
+        ("Bob", "PER", 1),
+    ]
     assert parse(distinct_csv(per_row))[:2] == [["label", "text", "count"], ["LOC", "Paris", "2"]]
 
 

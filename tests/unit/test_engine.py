@@ -145,7 +145,8 @@ def test_tagger_tags_a_long_text_one_bounded_segment_at_a_time(tokenizer, monkey
     tokenize, predict_chunk = tagger._tokenize, tagger.engine.predict_chunk
     monkeypatch.setattr(tagger, "_tokenize", lambda t: tokenized.append(len(t)) or tokenize(t))
     monkeypatch.setattr(
-        tagger.engine, "predict_chunk",
+        tagger.engine,
+        "predict_chunk",
         lambda chunk, **kw: chunk_words.append(sum(map(len, chunk))) or predict_chunk(chunk, **kw),
     )
     [entities] = tagger.predict([text])

@@ -60,10 +60,20 @@ def test_error_analysis_counts_each_category(analysis):
 def test_error_analysis_per_type_and_confusions(analysis):
     assert list(analysis.per_type) == ["LOC", "ORG", "PER"]
     assert analysis.per_type["PER"] == {
-        "exact": 1, "type": 0, "boundary": 0, "boundary_type": 1, "missed": 1, "spurious": 0,
+        "exact": 1,
+        "type": 0,
+        "boundary": 0,
+        "boundary_type": 1,
+        "missed": 1,
+        "spurious": 0,
     }
     assert analysis.per_type["ORG"] == {
-        "exact": 0, "type": 1, "boundary": 0, "boundary_type": 0, "missed": 0, "spurious": 1,
+        "exact": 0,
+        "type": 1,
+        "boundary": 0,
+        "boundary_type": 0,
+        "missed": 0,
+        "spurious": 1,
     }
     assert analysis.per_type["LOC"]["boundary"] == 3
     assert sum(analysis.per_type["LOC"].values()) == 3

@@ -192,7 +192,9 @@ def test_disk_full_is_found_through_library_wrappers() -> None:
             return outer
 
     assert disk_full(chained())
-    assert disk_full(RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos; No space left on device"))
+    assert disk_full(
+        RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos; No space left on device")
+    )
     assert disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
     assert disk_full(RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 3917056 vs 3916944"))
     assert not disk_full(RuntimeError("CUDA out of memory"))

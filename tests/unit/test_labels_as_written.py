@@ -97,7 +97,8 @@ def test_label_names_o_softskill(tmp_path: Path) -> None:
     assert "bare-types" in {f.kind for f in corpus.findings}
     examples = read_examples(path, ReadOptions(label_names=("O", "SOFTSKILL")))
     assert [(s.start, s.end, s.label) for s in strict_tags_to_spans(examples[0].tags)] == [
-        (1, 3, "SOFTSKILL"), (4, 5, "SOFTSKILL")
+        (1, 3, "SOFTSKILL"),
+        (4, 5, "SOFTSKILL"),
     ]
 
 

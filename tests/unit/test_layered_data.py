@@ -66,8 +66,9 @@ def test_bad_layer_options_are_one_line(options: dict, problem: str) -> None:
         ReadOptions(**options)
 
 
-def test_tag_column_given_twice_converts_both_layers_and_reads_them_back(tmp_path: Path,
-                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_tag_column_given_twice_converts_both_layers_and_reads_them_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = _two_columns(tmp_path)
     out = tmp_path / "out.jsonl"
     assert main(["convert", str(src), str(out), "--tag-column", "1", "--tag-column", "2", "--lenient",
@@ -96,8 +97,21 @@ def test_label_studio_regions_that_overlap_are_read_by_layer(tmp_path: Path) -> 
         return {"from_name": control, "to_name": "text", "type": "labels",
                 "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}  # fmt: skip
 
-    tasks = [{"id": 1, "data": {"text": text}, "annotations": [{"result": [
-        region(8, 22, "SKILL", "skill"), region(8, 14, "TECH", "knowledge"), region(15, 22, "ACT", "knowledge")]}]}]
+    tasks = [
+        {
+            "id": 1,
+            "data": {"text": text},
+            "annotations": [
+                {
+                    "result": [
+                        region(8, 22, "SKILL", "skill"),
+                        region(8, 14, "TECH", "knowledge"),
+                        region(15, 22, "ACT", "knowledge"),
+                    ]
+                }
+            ],
+        }
+    ]
     path = tmp_path / "export.json"
     path.write_text(json.dumps(tasks), encoding="utf-8")
     (ex,) = read_corpus(path).examples
@@ -132,8 +146,9 @@ def test_brat_nested_entities_are_kept_and_converted_without_loss(tmp_path: Path
     assert read_corpus(jsonl).examples[0].spans == ex.spans
 
 
-def test_convert_to_conll_says_which_nested_entities_it_cannot_hold(tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_convert_to_conll_says_which_nested_entities_it_cannot_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "doc.txt").write_text("Die Bonner Universität.\n", encoding="utf-8")
     (tmp_path / "doc.ann").write_text("T1\tORG 4 22\tBonner Universität\nT2\tLOC 4 10\tBonner\n", encoding="utf-8")
     assert main(["convert", str(tmp_path / "doc.ann"), str(tmp_path / "out.conll")]) == 0
@@ -141,8 +156,7 @@ def test_convert_to_conll_says_which_nested_entities_it_cannot_hold(tmp_path: Pa
     assert "warning: 1 overlapping entities are not in conll" in err and "write jsonl or brat" in err
 
 
-def test_inspect_reports_layers_depth_pairs_and_crossing(tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_reports_layers_depth_pairs_and_crossing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = _two_columns(tmp_path)
     assert main(["inspect", str(src), "--tag-columns", "1,2", "--lenient", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -171,7 +185,9 @@ def test_a_docbin_span_group_is_a_layer(tmp_path: Path) -> None:
     assert Span(0, 1, "LOC", "sc") in (ex.spans or ()) and Span(0, 2, "ORG", "sc") in (ex.spans or ())
 
 
-def test_training_one_layer_of_layered_data_says_it_learns_one_flat_view(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_training_one_layer_of_layered_data_says_it_learns_one_flat_view(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from nerforge.training.layering import warn_flat_view
 
     examples = read_corpus(_two_columns(tmp_path), ReadOptions(tag_columns=(1, 2), lenient=True)).examples
@@ -251,7 +267,10 @@ def test_label_studio_backend_answers_each_layer_in_its_own_control_when_the_pro
     result = label_studio_prediction(_layered_entities(text), from_name=two.from_name, to_name=two.to_name,
                                      label_for=two.label_for, controls=frozenset(two.controls))["result"]  # fmt: skip
     assert [(r["from_name"], r["value"]["labels"]) for r in result] == [
-        ("skill", ["Skill"]), ("knowledge", ["knowledge"]), ("knowledge", ["knowledge"])]  # the control's spelling
+        ("skill", ["Skill"]),
+        ("knowledge", ["knowledge"]),
+        ("knowledge", ["knowledge"]),
+    ]  # the control's spelling
     one = parse_label_config('<View><Labels name="label" toName="text"><Label value="Skill"/>'
                              '<Label value="Knowledge"/></Labels><Text name="text" value="$text"/></View>')  # fmt: skip
     result = label_studio_prediction(_layered_entities(text), from_name=one.from_name, to_name=one.to_name,

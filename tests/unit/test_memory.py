@@ -15,8 +15,15 @@ from nerforge.modeling.head import HeadSpec
 from nerforge.modeling.plan import HeadPlan
 from nerforge.training.memory import MB, MEMORY_ENV, available, check_fits, estimate, workload
 
-MINILM = SimpleNamespace(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=12,
-                         vocab_size=30522, max_position_embeddings=512, type_vocab_size=2)
+MINILM = SimpleNamespace(
+    hidden_size=384,
+    intermediate_size=1536,
+    num_hidden_layers=6,
+    num_attention_heads=12,
+    vocab_size=30522,
+    max_position_embeddings=512,
+    type_vocab_size=2,
+)
 CRF = HeadSpec(features=("shape",), crf=True)
 
 

@@ -82,7 +82,13 @@ def test_metrics_zero_division_gives_zero():
     # Predictions only: precision 0/1 -> 0, recall 0/0 -> 0.
     r = evaluate([["O"]], [["B-PER"]])
     assert r.per_type["PER"].to_dict() == {
-        "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "tp": 0, "fp": 1, "fn": 0,
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": 0,
+        "tp": 0,
+        "fp": 1,
+        "fn": 0,
     }
 
 

@@ -28,7 +28,10 @@ def test_sentence_contexts_stay_inside_documents() -> None:
 def test_context_room_takes_nearest_whole_words_and_shares_leftovers() -> None:
     left = [[1], [2, 2], [3]]  # nearest is [3]
     right = [[4], [5, 5, 5]]
-    assert context_room(used=2, budget=6, left=left, right=right) == (2, 1)  # room 4: left 1 word, right 1, left takes the rest
+    assert context_room(used=2, budget=6, left=left, right=right) == (
+        2,
+        1,
+    )  # room 4: left 1 word, right 1, left takes the rest
     assert context_room(used=2, budget=4, left=left, right=right) == (1, 1)
     assert context_room(used=2, budget=12, left=left, right=right) == (3, 2)
     assert context_room(used=2, budget=6, left=left, right=[]) == (3, 0)
@@ -70,7 +73,9 @@ def test_context_never_changes_the_sentence_windows(
         # the same labels at the same words, and nothing else labelled
         got = {w: ctx.labels[p] for w, p in ctx.first_piece_of.items()}
         assert got == {w: plain.labels[p] for w, p in plain.first_piece_of.items()}
-        assert sum(label != IGNORE_INDEX for label in ctx.labels) == sum(label != IGNORE_INDEX for label in plain.labels)
+        assert sum(label != IGNORE_INDEX for label in ctx.labels) == sum(
+            label != IGNORE_INDEX for label in plain.labels
+        )
         # the sentence's pieces appear unchanged, in one block; context pieces only outside it
         inner = plain.input_ids[1:-1]
         ids = ctx.input_ids[1:-1]

@@ -86,8 +86,13 @@ def reference_flags(words: list[str]) -> list[list[int]]:
     return out
 
 
-@given(st.lists(st.sampled_from(["IBM", "U.S.", "the", "Paris", ".", "?!", "a", "McDonald", "1,000", "東京", ""])
-                | st.text(max_size=8), max_size=12))
+@given(
+    st.lists(
+        st.sampled_from(["IBM", "U.S.", "the", "Paris", ".", "?!", "a", "McDonald", "1,000", "東京", ""])
+        | st.text(max_size=8),
+        max_size=12,
+    )
+)
 def test_shape_ids_match_the_flag_definitions(words: list[str]) -> None:
     ids = shape_ids(words)
     assert len(ids) == len(words)

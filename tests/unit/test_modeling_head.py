@@ -55,7 +55,9 @@ def test_head_model_round_trip_is_strict(tiny_encoder: Path, tmp_path: Path) -> 
     loaded = load_head_model(tmp_path, spec, TAGS)
     ids = torch.tensor([[101, 2054, 2003, 102]])
     feats = torch.tensor([[0, 3, 9, 0]])
-    assert torch.equal(model(input_ids=ids, word_features=feats).logits, loaded(input_ids=ids, word_features=feats).logits)
+    assert torch.equal(
+        model(input_ids=ids, word_features=feats).logits, loaded(input_ids=ids, word_features=feats).logits
+    )
     assert loaded.config.id2label == dict(enumerate(TAGS))
     with pytest.raises(ModelError, match="does not describe the head 'crf'"):
         load_head_model(tmp_path, HeadSpec(crf=True), TAGS)  # no shape projection in that head

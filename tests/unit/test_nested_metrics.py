@@ -30,7 +30,10 @@ def test_flat_data_scores_as_the_flat_scorer(pair: tuple[list[list[str]], list[l
     flat = evaluate(gold, pred)
     layered = score_layered([tags_to_spans(g) for g in gold], [tags_to_spans(p) for p in pred])
     assert (layered.micro.tp, layered.micro.n_pred, layered.micro.support) == (
-        flat.micro.tp, flat.micro.n_pred, flat.micro.support)
+        flat.micro.tp,
+        flat.micro.n_pred,
+        flat.micro.support,
+    )
     assert layered.micro.f1 == flat.micro.f1
     assert layered.per_layer_type.get("", {}) == flat.per_type
     assert layered.by_depth["inner"].support == 0  # flat data has no inner entities

@@ -43,8 +43,9 @@ def test_only_batch_one_returns_no_tags_and_fewer_sentences_than_asked_time_them
     assert tags is None and timings[0].sentences == 3
 
 
-@pytest.mark.parametrize(("sentences", "sizes", "latency"), [([], [1], 5), (SENTENCES, [0, 8], 5),
-                                                             (SENTENCES, [], 5), (SENTENCES, [1], 0)])
+@pytest.mark.parametrize(
+    ("sentences", "sizes", "latency"), [([], [1], 5), (SENTENCES, [0, 8], 5), (SENTENCES, [], 5), (SENTENCES, [1], 0)]
+)
 def test_bad_requests_are_refused(sentences: list, sizes: list[int], latency: int) -> None:
     with pytest.raises(UsageError):
         time_batches(Recorder(), sentences, sizes, latency)

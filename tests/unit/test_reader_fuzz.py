@@ -170,7 +170,9 @@ def test_huge_numbers_and_deep_nesting(tmp_path, name, text, fmt, line):
 
 # --- what a reader must give back, not only what it must not raise ------------------------------------------------
 
-_WORD = st.text(alphabet=st.characters(categories=("L", "N", "P", "S"), exclude_characters="\u2028\u2029"), min_size=1, max_size=8)
+_WORD = st.text(
+    alphabet=st.characters(categories=("L", "N", "P", "S"), exclude_characters="\u2028\u2029"), min_size=1, max_size=8
+)
 _TYPE = st.sampled_from(["PER", "ORG", "LOC", "TECH"])
 
 

@@ -75,7 +75,10 @@ def test_a_document_reads_as_its_lines_with_the_outer_entities(tmp_path: Path) -
     assert "4 relation, event, attribute, normalization and note lines skipped" in found["brat-skipped"].message
     assert found["brat-nested"].message.startswith("2 entities inside another")  # T2 in T1, T5 in T6
     assert f"{ann}:2" in found["brat-nested"].message
-    assert found["brat-discontinuous"].message.startswith("1 discontinuous") and f"{ann}:5" in found["brat-discontinuous"].message
+    assert (
+        found["brat-discontinuous"].message.startswith("1 discontinuous")
+        and f"{ann}:5" in found["brat-discontinuous"].message
+    )
 
 
 def test_a_folder_of_documents_and_detection(tmp_path: Path) -> None:
@@ -188,7 +191,9 @@ def test_token_data_becomes_documents_by_doc_id(tmp_path: Path) -> None:
     assert write_brat(examples, tmp_path / "out") == 3
     assert sorted(p.name for p in (tmp_path / "out").glob("*.txt")) == ["00001-news_1.txt", "00002-news_2.txt"]
     assert (tmp_path / "out" / "00001-news_1.txt").read_text(encoding="utf-8") == "Ann met Bob .\nIn New York .\n"
-    assert (tmp_path / "out" / "00001-news_1.ann").read_text(encoding="utf-8").splitlines()[-1] == "T3\tLOC 17 25\tNew York"
+    assert (tmp_path / "out" / "00001-news_1.ann").read_text(encoding="utf-8").splitlines()[
+        -1
+    ] == "T3\tLOC 17 25\tNew York"
     back = read_corpus(tmp_path / "out", ReadOptions())
     assert [ex.tags for ex in back.examples] == [ex.tags for ex in examples]
 

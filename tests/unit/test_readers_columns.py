@@ -251,7 +251,9 @@ def test_multi_column_conll_is_not_mistaken_for_pairs(tmp_path: Path) -> None:
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
 def test_utf16_without_bom_is_named(tmp_path: Path, codec: str) -> None:
     path = _write_bytes(tmp_path, "EU B-ORG\nrejects O\n".encode(codec))
-    with pytest.raises(DataFormatError, match=f"looks like {codec[:6].upper()} {codec[-2:].upper()} without a byte-order"):
+    with pytest.raises(
+        DataFormatError, match=f"looks like {codec[:6].upper()} {codec[-2:].upper()} without a byte-order"
+    ):
         read_corpus(path)
 
 

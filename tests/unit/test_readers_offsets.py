@@ -53,8 +53,9 @@ def test_spacy_json_null_entry_and_punctuation():
 
 def test_span_that_cuts_a_token_tags_the_whole_token_and_is_reported():
     findings: list = []
-    ex = char_spans_to_example("restful apis here", [CharSpan(0, 11, "SKILL")], path="t", line=3, doc_id=None,
-                               findings=findings)
+    ex = char_spans_to_example(
+        "restful apis here", [CharSpan(0, 11, "SKILL")], path="t", line=3, doc_id=None, findings=findings
+    )
     assert ex is not None and ex.tags == ("B-SKILL", "I-SKILL", "O")
     assert [f.kind for f in findings] == ["span-cuts-token"] and findings[0].line == 3
     assert "restful api" in findings[0].message and "apis" in findings[0].message

@@ -61,7 +61,9 @@ def test_markdown_score_table_has_the_right_numbers(evaluated):
     assert 'mode="strict"' in md and "IOB2" in md
     # Per-type rows come before the averages, sorted.
     assert lines.index("| LOC | 0.0000 | 0.0000 | 0.0000 | 1 |") < lines.index("| PER | 1.0000 | 1.0000 | 1.0000 | 2 |")
-    assert lines.index("| PER | 1.0000 | 1.0000 | 1.0000 | 2 |") < lines.index("| micro avg | 0.6000 | 0.7500 | 0.6667 | 4 |")
+    assert lines.index("| PER | 1.0000 | 1.0000 | 1.0000 | 2 |") < lines.index(
+        "| micro avg | 0.6000 | 0.7500 | 0.6667 | 4 |"
+    )
     assert "## Training" not in md  # no epochs given
     assert "## Figures" not in md
 

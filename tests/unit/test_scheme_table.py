@@ -115,5 +115,7 @@ def test_tags_are_spelt_and_read_through_the_table() -> None:
     assert tag_type("B-us-gaap:Revenues") == "us-gaap:Revenues" and tag_type("PER_B") == "PER"
     assert tag_type(OUTSIDE) is None
     assert iob2_tags(["A", "B"]) == ("O", "B-A", "I-A", "B-B", "I-B")
-    assert np.array_equal(allowed_transitions(list(iob2_tags(["A"]))),
-                          np.array([[True, True, False], [True, True, True], [True, True, True]]))
+    assert np.array_equal(
+        allowed_transitions(list(iob2_tags(["A"]))),
+        np.array([[True, True, False], [True, True, True], [True, True, True]]),
+    )

@@ -56,7 +56,10 @@ def test_window_rows_let_spans_end_in_words_the_window_does_not_own() -> None:
 
 spans = st.builds(
     lambda start, length, label, score: ScoredSpan(start, start + length, label, score),
-    st.integers(0, 8), st.integers(1, 4), st.sampled_from(["A", "B"]), st.floats(0.0, 1.0),
+    st.integers(0, 8),
+    st.integers(1, 4),
+    st.sampled_from(["A", "B"]),
+    st.floats(0.0, 1.0),
 )
 
 
@@ -110,8 +113,9 @@ def test_the_span_head_is_a_named_head_and_refuses_what_it_cannot_do() -> None:
     assert head_preset("crf")["span"] is False  # --head crf after a config's span head is a tagger
 
 
-@pytest.mark.parametrize("name", ["nerforge.modeling.span", "nerforge.evaluation.nested", "nerforge.data.layers",
-                                  "nerforge.prediction.io"])
+@pytest.mark.parametrize(
+    "name", ["nerforge.modeling.span", "nerforge.evaluation.nested", "nerforge.data.layers", "nerforge.prediction.io"]
+)
 def test_docstring_examples(name: str) -> None:
     """The examples in the docstrings (nested entities inline, span choice, span scores) are right."""
     import doctest

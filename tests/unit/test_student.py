@@ -53,8 +53,15 @@ def bert(layers: int = 4, *, num_labels: int = 5) -> nn.Module:
     from transformers import BertConfig, BertForTokenClassification
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=32, num_labels=num_labels)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        num_labels=num_labels,
+    )
     return BertForTokenClassification(config).eval()
 
 
@@ -62,8 +69,9 @@ def distilbert(layers: int = 4) -> nn.Module:
     from transformers import DistilBertConfig, DistilBertForTokenClassification
 
     torch.manual_seed(0)
-    config = DistilBertConfig(vocab_size=50, dim=16, n_layers=layers, n_heads=2, hidden_dim=32,
-                              max_position_embeddings=32, num_labels=5)
+    config = DistilBertConfig(
+        vocab_size=50, dim=16, n_layers=layers, n_heads=2, hidden_dim=32, max_position_embeddings=32, num_labels=5
+    )
     return DistilBertForTokenClassification(config).eval()
 
 
@@ -71,9 +79,20 @@ def head_model(layers: int = 4) -> NerforgeTokenClassifier:
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    encoder = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
-                                   intermediate_size=32, max_position_embeddings=32), add_pooling_layer=False)
-    model = NerforgeTokenClassifier(head_config(HeadSpec(features=("shape",), crf=True), encoder.config, TAGS), encoder=encoder)
+    encoder = BertModel(
+        BertConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=layers,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+        ),
+        add_pooling_layer=False,
+    )
+    model = NerforgeTokenClassifier(
+        head_config(HeadSpec(features=("shape",), crf=True), encoder.config, TAGS), encoder=encoder
+    )
     with torch.no_grad():
         model.crf.transitions_raw.normal_(0, 0.02)
         model.shape.linear.weight.normal_(0, 0.5)
@@ -201,7 +220,9 @@ def test_distillation_loss_is_zero_for_the_teacher_itself_and_pulls_a_student_to
     mask = torch.tensor([[0, 1, 1, 1, 0, 0], [0, 1, 0, 1, 0, 0]], dtype=torch.bool)
     for crf in (None, LinearChainCRF(TAGS)):
         targets = soft_targets(teacher_logits, mask, 2.0, crf)[0].detach()
-        assert float(distillation_loss(teacher_logits, mask, targets, 2.0, crf).detach()) == pytest.approx(0.0, abs=1e-5)
+        assert float(distillation_loss(teacher_logits, mask, targets, 2.0, crf).detach()) == pytest.approx(
+            0.0, abs=1e-5
+        )
         student = torch.zeros_like(teacher_logits, requires_grad=True)
         optimiser = torch.optim.SGD([student], lr=1.0)
         losses = []
@@ -238,6 +259,9 @@ def test_augmented_copies_swap_words_from_the_corpus() -> None:
 
     check()
     many = [Example(tuple(f"w{i}_{j}" for j in range(20)), ("O",) * 20) for i in range(20)]
-    swapped = sum(a != b for ex, copy in zip(many, augmented_copies(many, 1, 0.3, seed=1), strict=True)
-                  for a, b in zip(ex.tokens, copy.tokens, strict=True))
+    swapped = sum(
+        a != b
+        for ex, copy in zip(many, augmented_copies(many, 1, 0.3, seed=1), strict=True)
+        for a, b in zip(ex.tokens, copy.tokens, strict=True)
+    )
     assert 0.2 * 400 < swapped < 0.4 * 400  # about the rate asked for

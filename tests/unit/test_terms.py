@@ -70,14 +70,18 @@ def test_matches_never_overlap_and_slice_the_text(words: list[str]) -> None:
 def test_the_three_layouts(tmp_path: Path) -> None:
     plain = tmp_path / "skills.txt"
     plain.write_text("# soft skills\nteamwork\n\nclear communication\n", encoding="utf-8")
-    assert load_terms(plain, "SOFT").terms == {("teamwork",): ("SOFT", "teamwork"),
-                                              ("clear", "communication"): ("SOFT", "clear communication")}
+    assert load_terms(plain, "SOFT").terms == {
+        ("teamwork",): ("SOFT", "teamwork"),
+        ("clear", "communication"): ("SOFT", "clear communication"),
+    }
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("Term,Type\nPython,TECH\nteamwork,SOFT\n", encoding="utf-8")
     assert load_terms(pairs).types == ["SOFT", "TECH"]
     quoted = tmp_path / "quoted.csv"
     quoted.write_text('term,label\n"machine\nlearning",SKILL\n"SQL, Postgres",TECH\n', encoding="utf-8")
-    assert sorted(load_terms(quoted).terms) == sorted([term_key(["machine", "learning"]), term_key(["SQL", ",", "Postgres"])])
+    assert sorted(load_terms(quoted).terms) == sorted(
+        [term_key(["machine", "learning"]), term_key(["SQL", ",", "Postgres"])]
+    )
     columns = tmp_path / "columns.csv"
     columns.write_text("TECH,SOFT\nPython,teamwork\nSQL,\n", encoding="utf-8")
     got = load_terms(columns)

@@ -81,9 +81,7 @@ def test_labels_sit_on_first_subword(tokenizer) -> None:
 
 def test_label_all_subwords_turns_b_into_i_on_continuations(tokenizer) -> None:
     example = ex([("Kubernetes", "B-TECH"), ("rocks", "O")])
-    split = build_split(
-        "train", [example], tokenizer, LABELS.label2id, plan(64, 8), label_all_subwords=True
-    )
+    split = build_split("train", [example], tokenizer, LABELS.label2id, plan(64, 8), label_all_subwords=True)
     labels = [LABELS.id2label[x] for x in split.inputs.windows[0].labels if x != IGNORE_INDEX]
     assert labels == ["B-TECH", "I-TECH", "I-TECH", "I-TECH", "O"]
     assert continuation_tag("B-X") == "I-X" and continuation_tag("I-X") == "I-X" and continuation_tag("O") == "O"

@@ -27,7 +27,9 @@ def test_auto_on_cpu_needs_native_bf16(flags: set[str], expected: str) -> None:
 
 @pytest.mark.parametrize("choice", ["fp32", "bf16"])
 def test_explicit_choice_is_kept(choice: str) -> None:
-    assert resolve_precision(choice, cuda=False, flags=frozenset({"avx512_bf16"} if choice == "fp32" else set())) == choice
+    assert (
+        resolve_precision(choice, cuda=False, flags=frozenset({"avx512_bf16"} if choice == "fp32" else set())) == choice
+    )
 
 
 def test_training_arguments_follow_the_choice(tmp_path: Path) -> None:

@@ -23,8 +23,10 @@ from nerforge.prediction.urlfetch import (
 )
 
 PUBLIC_V4 = "93.184.216.34"
-HTML = (b"<html><head><title>A page</title></head><body><article><p>Alice Smith met Bob in Paris on a long "
-        b"and sunny Monday afternoon, then they walked along the river for an hour.</p></article></body></html>")
+HTML = (
+    b"<html><head><title>A page</title></head><body><article><p>Alice Smith met Bob in Paris on a long "
+    b"and sunny Monday afternoon, then they walked along the river for an hour.</p></article></body></html>"
+)
 
 
 def run(coro):

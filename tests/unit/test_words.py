@@ -65,9 +65,32 @@ def test_words_keeps_hyphenated_and_apostrophe_words_whole() -> None:
 
 
 def test_words_v2_keeps_technology_names_and_abbreviations_whole() -> None:
-    words = [w.text for w in tokenize_words("Peter's C++, C# and Node.js at AT&T in the U.S. cost $1,000 (see https://x.org/a).")]
-    assert words == ["Peter", "'s", "C++", ",", "C#", "and", "Node.js", "at", "AT&T", "in", "the", "U.S.", "cost",
-                     "$", "1,000", "(", "see", "https://x.org/a", ")", "."]
+    words = [
+        w.text
+        for w in tokenize_words("Peter's C++, C# and Node.js at AT&T in the U.S. cost $1,000 (see https://x.org/a).")
+    ]
+    assert words == [
+        "Peter",
+        "'s",
+        "C++",
+        ",",
+        "C#",
+        "and",
+        "Node.js",
+        "at",
+        "AT&T",
+        "in",
+        "the",
+        "U.S.",
+        "cost",
+        "$",
+        "1,000",
+        "(",
+        "see",
+        "https://x.org/a",
+        ")",
+        ".",
+    ]
     assert [w.text for w in tokenize_words_v1("C++ Node.js")] == ["C", "+", "+", "Node", ".", "js"]
 
 

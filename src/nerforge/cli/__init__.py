@@ -32,8 +32,22 @@ app = typer.Typer(
 )
 
 # Each module defines register(app). Kept as a list so a new command is one line here and one module.
-_COMMANDS = ("init", "inspect", "convert", "annotate", "train", "tune", "distill", "evaluate", "predict", "suggest", "export",
-             "serve", "info", "bench")
+_COMMANDS = (
+    "init",
+    "inspect",
+    "convert",
+    "annotate",
+    "train",
+    "tune",
+    "distill",
+    "evaluate",
+    "predict",
+    "suggest",
+    "export",
+    "serve",
+    "info",
+    "bench",
+)
 
 
 def _register() -> None:
@@ -270,8 +284,10 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
             if _verbose():
                 traceback.print_exc()
             if disk_full(exc):  # a library's own error type around ENOSPC: the machine, not a bug
-                _say("error: no space left on the disk (or the quota is reached) while writing; free some space or "
-                     "choose another --output, then run the command again")
+                _say(
+                    "error: no space left on the disk (or the quota is reached) while writing; free some space or "
+                    "choose another --output, then run the command again"
+                )
                 return EXIT_FAILURE
             first = (str(exc).splitlines() or [""])[0][:300]
             _say(

@@ -15,14 +15,19 @@ def annotate_cli(
         ..., metavar="POOL", help="Texts: .txt (one per line), .csv or .parquet (--text-column) or .jsonl (field text)."
     ),
     terms: Path = typer.Option(
-        ..., "--terms", help="The terms: TERMS.txt (one per line, with --label), TERMS.csv with term and label columns, "
+        ...,
+        "--terms",
+        help="The terms: TERMS.txt (one per line, with --label), TERMS.csv with term and label columns, "
         "or a CSV with one column per type (the header names the types).",
     ),
-    label: str | None = typer.Option(None, "--label", help="The type of every term of a plain list (or of a CSV "
-                                     "without a label column)."),
+    label: str | None = typer.Option(
+        None, "--label", help="The type of every term of a plain list (or of a CSV without a label column)."
+    ),
     output: str = typer.Option(..., "--output", "-o", help="OUT.jsonl, OUT.csv, or the --format's file."),
     output_kind: str | None = typer.Option(
-        None, "--format", metavar="FORMAT",
+        None,
+        "--format",
+        metavar="FORMAT",
         help="jsonl, csv (default: from the --output suffix), or an annotation tool's import: label-studio "
         "(OUT.json), doccano (OUT.jsonl), spacy (OUT.spacy DocBin), spacy-json (OUT.json, v2 training JSON).",
     ),

@@ -23,8 +23,10 @@ def _batch_sizes(text: str) -> list[int]:
     except ValueError:
         sizes = []
     if not sizes or min(sizes) < 1:
-        raise typer.BadParameter(f"expected batch sizes of 1 or more separated by commas (e.g. 1,32), got {text!r}",
-                                 param_hint="'--batch-sizes'")
+        raise typer.BadParameter(
+            f"expected batch sizes of 1 or more separated by commas (e.g. 1,32), got {text!r}",
+            param_hint="'--batch-sizes'",
+        )
     return sizes
 
 
@@ -41,8 +43,10 @@ def render_speed(report: Any) -> str:
     for t in report.timings:
         p50 = f"{t.p50_ms:7.1f}" if t.p50_ms is not None else f"{'-':>7}"
         p95 = f"{t.p95_ms:7.1f}" if t.p95_ms is not None else f"{'-':>7}"
-        lines.append(f"{t.batch_size:5d}  {t.words_per_s:9,.0f}  {t.sentences_per_s:11,.1f}  "
-                     f"{t.words_per_cpu_s:11,.0f}  {p50}  {p95}")
+        lines.append(
+            f"{t.batch_size:5d}  {t.words_per_s:9,.0f}  {t.sentences_per_s:11,.1f}  "
+            f"{t.words_per_cpu_s:11,.0f}  {p50}  {p95}"
+        )
     lines.append("")
     if report.f1 is not None:
         lines.append(f"F1 of the batch-{report.timings[0].batch_size} tags (strict IOB2): {report.f1:.4f}")
@@ -62,8 +66,11 @@ def bench_cli(
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: one per physical core)."),
     backend: str | None = typer.Option(None, "--backend", help="torch or onnx (default: what MODEL holds)."),
-    spinning: bool = typer.Option(True, "--spinning/--no-spinning", help="ONNX Runtime: idle threads spin for the "
-                                  "next piece of work (its default) or sleep."),
+    spinning: bool = typer.Option(
+        True,
+        "--spinning/--no-spinning",
+        help="ONNX Runtime: idle threads spin for the next piece of work (its default) or sleep.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write the JSON result to this file."),
     *,

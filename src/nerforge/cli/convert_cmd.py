@@ -23,7 +23,11 @@ def convert_cli(
     input_path: Annotated[Path, typer.Argument(metavar="IN", help="File to read.")],
     output_path: Annotated[Path, typer.Argument(metavar="OUT", help="File to write (.conll/.txt/.tsv or .jsonl).")],
     to: Annotated[
-        str | None, typer.Option("--to", help="Output format: conll, jsonl, parquet or brat (OUT a folder of .txt and .ann files; default: from OUT's extension).")
+        str | None,
+        typer.Option(
+            "--to",
+            help="Output format: conll, jsonl, parquet or brat (OUT a folder of .txt and .ann files; default: from OUT's extension).",
+        ),
     ] = None,
     *,
     options: ReadOptions,

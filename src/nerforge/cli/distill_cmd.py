@@ -27,8 +27,9 @@ def _keep_layers(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of layer numbers, e.g. 0,2,5",
-                                 param_hint="'--keep-layers'") from None
+        raise typer.BadParameter(
+            f"{text!r} is not a comma-separated list of layer numbers, e.g. 0,2,5", param_hint="'--keep-layers'"
+        ) from None
 
 
 @with_data_flags
@@ -42,13 +43,21 @@ def distill_cli(
     ),
     test: list[Path] | None = typer.Option(None, "--test", metavar="FILE", help="Test split, scored at the end."),
     unlabeled: list[Path] | None = typer.Option(
-        None, "--unlabeled", metavar="FILE",
+        None,
+        "--unlabeled",
+        metavar="FILE",
         help="Raw texts the teacher labels softly (.txt one per line, .csv, .jsonl); repeatable.",
     ),
-    text_column: str = typer.Option("text", "--text-column", help="Text column or field of CSV/JSONL --unlabeled files."),
-    augment: int = typer.Option(DistillConfig.model_fields["augment"].default, "--augment", min=0, metavar="N",
-                                help="Copies of each training sentence with some words swapped, labelled softly by "
-                                     "the teacher (0: none)."),
+    text_column: str = typer.Option(
+        "text", "--text-column", help="Text column or field of CSV/JSONL --unlabeled files."
+    ),
+    augment: int = typer.Option(
+        DistillConfig.model_fields["augment"].default,
+        "--augment",
+        min=0,
+        metavar="N",
+        help="Copies of each training sentence with some words swapped, labelled softly by the teacher (0: none).",
+    ),
     layers: int | None = typer.Option(
         None, "--layers", min=1, help="Transformer layers of the student, spread evenly over the teacher's."
     ),
@@ -56,19 +65,34 @@ def distill_cli(
         None, "--keep-layers", metavar="LIST", help="The teacher's layers to keep, e.g. 0,2,5 (instead of --layers)."
     ),
     ffn_size: int | None = typer.Option(
-        None, "--ffn-size", min=1, metavar="N",
+        None,
+        "--ffn-size",
+        min=1,
+        metavar="N",
         help="Feed-forward units per student layer (the teacher's most important N are kept); default: all.",
     ),
-    temperature: float = typer.Option(DistillConfig.model_fields["temperature"].default, "--temperature",
-                                      help="Softens the teacher's and the student's distributions."),
-    alpha: float = typer.Option(DistillConfig.model_fields["alpha"].default, "--alpha",
-                                help="Weight of the teacher's distributions; 1 - alpha goes to the gold tags."),
+    temperature: float = typer.Option(
+        DistillConfig.model_fields["temperature"].default,
+        "--temperature",
+        help="Softens the teacher's and the student's distributions.",
+    ),
+    alpha: float = typer.Option(
+        DistillConfig.model_fields["alpha"].default,
+        "--alpha",
+        help="Weight of the teacher's distributions; 1 - alpha goes to the gold tags.",
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="The student's model directory."),
-    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs." + config_default(TrainingConfig, "epochs")),
+    epochs: float | None = typer.Option(
+        None, "--epochs", help="Training epochs." + config_default(TrainingConfig, "epochs")
+    ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed." + config_default(TrainingConfig, "seed")),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch." + config_default(TrainingConfig, "batch_size")),
-    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate." + config_default(TrainingConfig, "learning_rate")),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Windows per batch." + config_default(TrainingConfig, "batch_size")
+    ),
+    learning_rate: float | None = typer.Option(
+        None, "--learning-rate", help="Peak learning rate." + config_default(TrainingConfig, "learning_rate")
+    ),
     set_: list[str] | None = typer.Option(
         None, "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set training.warmup_ratio=0.05."
     ),
@@ -77,7 +101,9 @@ def distill_cli(
     experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name."),
     run_name: str | None = typer.Option(None, "--run-name", metavar="NAME", help="MLflow run name."),
     progress: bool | None = typer.Option(
-        None, "--progress/--no-progress", help="Progress bars (default: only on a terminal); epoch lines are always logged."
+        None,
+        "--progress/--no-progress",
+        help="Progress bars (default: only on a terminal); epoch lines are always logged.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
     *,
@@ -104,17 +130,19 @@ def distill_cli(
         value = getattr(reading, f.name)
         if value != f.default:
             flags.setdefault(f"data.{f.name}", list(value) if isinstance(value, tuple) else value)
-    flags.update({
-        "distill.teacher": str(teacher.resolve()),
-        "distill.layers": layers,
-        "distill.keep_layers": _keep_layers(keep_layers) if keep_layers is not None else None,
-        "distill.ffn_size": ffn_size,
-        "distill.temperature": temperature,
-        "distill.alpha": alpha,
-        "distill.unlabeled": [str(p.expanduser().resolve()) for p in unlabeled or []],
-        "distill.text_column": text_column,
-        "distill.augment": augment,
-    })
+    flags.update(
+        {
+            "distill.teacher": str(teacher.resolve()),
+            "distill.layers": layers,
+            "distill.keep_layers": _keep_layers(keep_layers) if keep_layers is not None else None,
+            "distill.ffn_size": ffn_size,
+            "distill.temperature": temperature,
+            "distill.alpha": alpha,
+            "distill.unlabeled": [str(p.expanduser().resolve()) for p in unlabeled or []],
+            "distill.text_column": text_column,
+            "distill.augment": augment,
+        }
+    )
     if no_tracking:
         flags["tracking.enabled"] = False
     cfg = load_config(None, parse_overrides(set_ or []), flags=flags)

@@ -21,7 +21,6 @@ from nerforge.prediction.evaluate import Evaluation, evaluate
 logger = logging.getLogger(__name__)
 
 
-
 def _table(evaluation: Evaluation) -> str:
     result = evaluation.result
     rows = [(name, s.precision, s.recall, s.f1, s.support) for name, s in result.per_type.items()]
@@ -34,7 +33,11 @@ def _table(evaluation: Evaluation) -> str:
     c = evaluation.calibration
     if c and c.get("entities"):
         fitted = (c["temperature"], c.get("shift", 0.0)) != (1.0, 0.0)
-        how = f"temperature {c['temperature']:g}, shift {c.get('shift', 0.0):g}, fitted on dev" if fitted else "none fitted"
+        how = (
+            f"temperature {c['temperature']:g}, shift {c.get('shift', 0.0):g}, fitted on dev"
+            if fitted
+            else "none fitted"
+        )
         lines.append(
             f"entity-score calibration error (ECE): {c['ece_before']:.3f} raw, {c['ece_after']:.3f} calibrated ({how})"
         )
@@ -45,9 +48,14 @@ def _table(evaluation: Evaluation) -> str:
 @with_data_flags
 def evaluate_cli(
     model: Path = typer.Argument(..., metavar="MODEL", help="Model directory written by 'nerforge train'."),
-    data: list[Path] = typer.Argument(..., metavar="DATA...", help="Annotated data in any supported format (read as "
-                                      "IOB2); several files are scored together as one split."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Report directory (default: MODEL/eval-<DATA stem>)."),
+    data: list[Path] = typer.Argument(
+        ...,
+        metavar="DATA...",
+        help="Annotated data in any supported format (read as IOB2); several files are scored together as one split.",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Report directory (default: MODEL/eval-<DATA stem>)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print only the scores, as one JSON object."),
     batch_size: int = typer.Option(32, "--batch-size", help="Windows per forward pass."),
     device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, cuda:1, mps."),
@@ -55,7 +63,9 @@ def evaluate_cli(
         None, "--threads", min=1, help="CPU threads for torch (default: the cores idle now)."
     ),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG figures."),
-    progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
     *,
     data_flags: dict[str, Any],
 ) -> None:

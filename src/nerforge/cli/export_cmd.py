@@ -33,7 +33,12 @@ def export(model: str | Path, output: str | Path, *, onnx: bool, options: Export
 @with_data_flags
 def export_cli(
     model: Path = typer.Argument(..., help="Model directory written by 'nerforge train'."),
-    output: Path = typer.Option(..., "--output", "-o", help="Directory to write; an existing one is replaced (atomically) only if an earlier export wrote it."),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Directory to write; an existing one is replaced (atomically) only if an earlier export wrote it.",
+    ),
     onnx: bool = typer.Option(False, "--onnx", help="Export to ONNX (graph, tokenizer, config, nerforge.json)."),
     quantize: str | None = typer.Option(
         None, "--quantize", help="Quantize the graph: int8 (dynamic, int8 weights of MatMul; ~2-3x faster on CPU)."

@@ -172,8 +172,9 @@ def inspect_cli(
     """Check data files: counts, scheme, and quirks (I- starts, corrupt tags, odd tokens, duplicates, lengths)."""
     from nerforge.config.inspect import inspect_data
 
-    result = inspect_data(paths, options, tokenizer=tokenizer, max_length=max_length, max_findings=max_findings,
-                          report_dir=report_dir)
+    result = inspect_data(
+        paths, options, tokenizer=tokenizer, max_length=max_length, max_findings=max_findings, report_dir=report_dir
+    )
     typer.echo(render_json(result.report) if as_json else render_text(result.report), nl=as_json)
     if result.page is not None:
         typer.echo(f"report: {result.page}", err=as_json)

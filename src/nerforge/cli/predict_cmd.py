@@ -21,6 +21,7 @@ from nerforge.types import Entity
 
 logger = logging.getLogger(__name__)
 
+
 def _show(record: InputRecord, entities: Sequence[Entity]) -> None:
     typer.echo(f"[{record.id}] {render_inline(record.text, entities)}")
 
@@ -38,7 +39,9 @@ def predict_cli(
         None, "--output", "-o", help="Write results to OUT.jsonl or OUT.csv (with --engine ray also OUT.parquet)."
     ),
     output_kind: str | None = typer.Option(
-        None, "--format", metavar="FORMAT",
+        None,
+        "--format",
+        metavar="FORMAT",
         help="Output format: jsonl, csv (default: from the --output suffix), or an annotation tool's import: "
         "label-studio (OUT.json, tasks with predictions), doccano (OUT.jsonl; empty texts left out), spacy (OUT.spacy, "
         "a DocBin for spacy train), spacy-json (OUT.json, v2 training JSON).",
@@ -48,7 +51,9 @@ def predict_cli(
     ),
     to_name: str = typer.Option("text", "--to-name", help="Label Studio: the name of the <Text> tag."),
     doccano_offsets: str = typer.Option(
-        "utf-16", "--doccano-offsets", metavar="UNIT",
+        "utf-16",
+        "--doccano-offsets",
+        metavar="UNIT",
         help="doccano: offsets in utf-16 code units (what its page counts: right after an emoji) or code-points.",
     ),
     text_column: str = typer.Option("text", "--text-column", help="CSV column / JSONL field holding the text."),
@@ -103,8 +108,13 @@ def predict_cli(
     set_torch_threads(threads)
     summary = predict(
         model,
-        PredictSource(input_path=input_path, text=text, text_column=text_column, whole_file=whole_file,
-                      allow_private_urls=allow_private_urls),
+        PredictSource(
+            input_path=input_path,
+            text=text,
+            text_column=text_column,
+            whole_file=whole_file,
+            allow_private_urls=allow_private_urls,
+        ),
         PredictOutput(path=output, kind=output_kind, from_name=from_name, to_name=to_name, offsets=doccano_offsets),
         RunOptions(batch_size=batch_size, device=device, backend=backend, chunk_size=chunk_size, progress=progress),
         on_result=_show if show else None,

@@ -46,4 +46,3 @@ def signals_as_exceptions(*, exiting: bool = False) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, signal.SIG_IGN if raised and exiting else old)
-

@@ -18,7 +18,9 @@ def suggest_cli(
     count: int = typer.Option(..., "--count", "-n", min=1, help="How many texts to suggest."),
     output: Path = typer.Option(..., "--output", "-o", help="OUT.jsonl (text, line, index, score) or OUT.json."),
     strategy: str = typer.Option(
-        "uncertainty", "--strategy", help="uncertainty (least sure first), diverse (uncertain and unlike each other), random."
+        "uncertainty",
+        "--strategy",
+        help="uncertainty (least sure first), diverse (uncertain and unlike each other), random.",
     ),
     output_kind: str = typer.Option(
         "jsonl", "--format", metavar="FORMAT", help="jsonl, or label-studio (OUT.json: tasks pre-annotated)."
@@ -28,7 +30,9 @@ def suggest_cli(
     text_column: str = typer.Option("text", "--text-column", help="CSV column / JSONL field holding the text."),
     seed: int = typer.Option(13, "--seed", help="Seed of --strategy random."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Windows per forward pass."),
-    progress: bool | None = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
 ) -> None:
     """Rank unlabelled texts by how much annotating them should teach the model, and write the COUNT most useful.
 
@@ -39,9 +43,17 @@ def suggest_cli(
     check_inputs(pool)
     from nerforge.prediction.suggest import SuggestOptions, suggest
 
-    options = SuggestOptions(count=count, strategy=strategy, output_format=output_kind, from_name=from_name,
-                             to_name=to_name, text_column=text_column, seed=seed, batch_size=batch_size,
-                             progress=progress)
+    options = SuggestOptions(
+        count=count,
+        strategy=strategy,
+        output_format=output_kind,
+        from_name=from_name,
+        to_name=to_name,
+        text_column=text_column,
+        seed=seed,
+        batch_size=batch_size,
+        progress=progress,
+    )
     result = suggest(model, pool, output, options)
     typer.echo(f"suggested {len(result.chosen)} of {result.texts} texts ({result.strategy}); wrote {result.output}")
 

@@ -41,34 +41,56 @@ def train_cli(
         None, "--test", metavar="FILE", help="Test split, evaluated once after training; repeatable."
     ),
     data_dir: Path | None = typer.Option(
-        None, "--data-dir", metavar="DIR",
+        None,
+        "--data-dir",
+        metavar="DIR",
         help="The folder the CONFIG's data paths are relative to (replaces its data.root; "
         "$NERFORGE_DATA_DIR does the same for a config with data.root).",
     ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="The model directory to write; an existing one only if nerforge wrote it."
     ),
-    model: str | None = typer.Option(None, "--model", help="'default' (embedded MiniLM), a directory or a hub id." + config_default(ModelConfig, "name")),
-    max_length: int | None = typer.Option(None, "--max-length", help="Subwords per window." + config_default(ModelConfig, "max_length")),
-    epochs: float | None = typer.Option(None, "--epochs", help="Training epochs." + config_default(TrainingConfig, "epochs")),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="'default' (embedded MiniLM), a directory or a hub id." + config_default(ModelConfig, "name"),
+    ),
+    max_length: int | None = typer.Option(
+        None, "--max-length", help="Subwords per window." + config_default(ModelConfig, "max_length")
+    ),
+    epochs: float | None = typer.Option(
+        None, "--epochs", help="Training epochs." + config_default(TrainingConfig, "epochs")
+    ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed." + config_default(TrainingConfig, "seed")),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Windows per batch." + config_default(TrainingConfig, "batch_size")),
-    learning_rate: float | None = typer.Option(None, "--learning-rate", help="Peak learning rate." + config_default(TrainingConfig, "learning_rate")),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Windows per batch." + config_default(TrainingConfig, "batch_size")
+    ),
+    learning_rate: float | None = typer.Option(
+        None, "--learning-rate", help="Peak learning rate." + config_default(TrainingConfig, "learning_rate")
+    ),
     head: str | None = typer.Option(
-        None, "--head", metavar="NAME",
+        None,
+        "--head",
+        metavar="NAME",
         help="The head: shape+crf (default), crf, shape+softmax, or plain (the Hugging Face head that "
         "transformers.pipeline loads).",
     ),
     labels: str | None = typer.Option(None, "--labels", help="Entity types, comma-separated (default: all splits')."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log to MLflow."),
-    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI." + config_default(TrackingConfig, "uri")),
-    experiment: str | None = typer.Option(None, "--experiment", help="MLflow experiment name." + config_default(TrackingConfig, "experiment")),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking URI." + config_default(TrackingConfig, "uri")
+    ),
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="MLflow experiment name." + config_default(TrackingConfig, "experiment")
+    ),
     run_name: str | None = typer.Option(
         None, "--run-name", metavar="NAME", help="MLflow run name (default: <model folder>-<date>-<time>-<4 hex>)."
     ),
     progress: bool | None = typer.Option(
-        None, "--progress/--no-progress", help="Progress bars (default: only on a terminal); epoch lines are always logged."
+        None,
+        "--progress/--no-progress",
+        help="Progress bars (default: only on a terminal); epoch lines are always logged.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
     *,
@@ -91,7 +113,8 @@ def train_cli(
     if data_dir is not None and config is None:
         raise typer.BadParameter(
             "--data-dir moves the data paths written in a CONFIG; give one, or give --train/--dev/--test paths "
-            "as they are", param_hint="'--data-dir'",
+            "as they are",
+            param_hint="'--data-dir'",
         )
     cfg = load_config(config, parse_overrides(set_ or []), flags=flags, data_dir=data_dir)
     cfg.check_complete()

@@ -25,32 +25,65 @@ logger = logging.getLogger("nerforge.tuning.study")
 @with_data_flags
 def tune_cli(
     config: Path | None = typer.Argument(None, help="A TOML or YAML config; its \\[tune] table is the search space."),
-    budget: str = typer.Option(..., "--budget", metavar="DURATION",
-                               help="Wall-clock time for the whole study, final model included: 30m, 2h, 1h30m, 900s."),
-    output: Path = typer.Option(..., "--output", "-o", help="The study's folder: model/, best.toml, leaderboard, "
-                                "plots, study.db."),
-    set_: list[str] | None = typer.Option(None, "--set", metavar="KEY=VALUE",
-                                          help="Override a config key in every trial (e.g. --set training.epochs=5)."),
+    budget: str = typer.Option(
+        ...,
+        "--budget",
+        metavar="DURATION",
+        help="Wall-clock time for the whole study, final model included: 30m, 2h, 1h30m, 900s.",
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="The study's folder: model/, best.toml, leaderboard, plots, study.db."
+    ),
+    set_: list[str] | None = typer.Option(
+        None, "--set", metavar="KEY=VALUE", help="Override a config key in every trial (e.g. --set training.epochs=5)."
+    ),
     train: list[Path] | None = typer.Option(None, "--train", metavar="FILE", help="Training split; repeatable."),
-    dev: list[Path] | None = typer.Option(None, "--dev", metavar="FILE",
-                                          help="Dev split: what trials are scored and pruned on; repeatable."),
-    test: list[Path] | None = typer.Option(None, "--test", metavar="FILE", help="Test split, never read during the "
-                                           "search; the best and the default models are scored on it at the end."),
-    model: str | None = typer.Option(None, "--model", help="The encoder ('default', a directory or a hub id); "
-                                     "several in \\[tune] model = [...] makes it a searched choice."),
+    dev: list[Path] | None = typer.Option(
+        None, "--dev", metavar="FILE", help="Dev split: what trials are scored and pruned on; repeatable."
+    ),
+    test: list[Path] | None = typer.Option(
+        None,
+        "--test",
+        metavar="FILE",
+        help="Test split, never read during the search; the best and the default models are scored on it at the end.",
+    ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="The encoder ('default', a directory or a hub id); "
+        "several in \\[tune] model = [...] makes it a searched choice.",
+    ),
     seed: int = typer.Option(42, "--seed", help="Every trial's seed, and the sampler's."),
     resume: bool = typer.Option(False, "--resume", help="Continue the study in OUTPUT (after a kill or Ctrl-C)."),
     no_tracking: bool = typer.Option(False, "--no-tracking", help="Do not log the trials to MLflow."),
-    refit_on_dev: bool = typer.Option(False, "--refit-on-dev", help="Train the final model with the best settings "
-                                      "on train+dev, for the best trial's best epoch count (time is kept for it)."),
-    workers: int = typer.Option(1, "--workers", min=1, metavar="N", help="Trials run at once, each in a process of "
-                                "its own with its share of the CPU cores (they share the study)."),
-    address: str | None = typer.Option(None, "--address", metavar="ADDR", help="Run the trials on this Ray cluster "
-                                       "through Ray Tune (auto, host:6379 or ray://host:10001); OUTPUT and the data "
-                                       "must be at the same paths on every node."),
-    cpus_per_trial: int | None = typer.Option(None, "--cpus-per-trial", min=1, metavar="N", help="With --address: "
-                                              "CPUs (training threads) of each trial [default: 2, or fewer where "
-                                              "the nodes have fewer]."),
+    refit_on_dev: bool = typer.Option(
+        False,
+        "--refit-on-dev",
+        help="Train the final model with the best settings "
+        "on train+dev, for the best trial's best epoch count (time is kept for it).",
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        metavar="N",
+        help="Trials run at once, each in a process of its own with its share of the CPU cores (they share the study).",
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        metavar="ADDR",
+        help="Run the trials on this Ray cluster "
+        "through Ray Tune (auto, host:6379 or ray://host:10001); OUTPUT and the data "
+        "must be at the same paths on every node.",
+    ),
+    cpus_per_trial: int | None = typer.Option(
+        None,
+        "--cpus-per-trial",
+        min=1,
+        metavar="N",
+        help="With --address: CPUs (training threads) of each trial [default: 2, or fewer where the nodes have fewer].",
+    ),
     *,
     data_flags: dict[str, Any],
 ) -> None:
@@ -91,8 +124,10 @@ def tune_cli(
 
         check_reachable(address)
     if refit_on_dev and base.data.dev is None:
-        raise UsageError("--refit-on-dev adds the dev files to train; give --dev FILE (a dev split carved from train "
-                         "is in train already)")
+        raise UsageError(
+            "--refit-on-dev adds the dev files to train; give --dev FILE (a dev split carved from train "
+            "is in train already)"
+        )
 
     values = base.model_dump(mode="json")
 
@@ -141,8 +176,15 @@ def tune_cli(
             from nerforge.tuning.ray_search import run_on_ray
 
             left = deadline - time.monotonic()
-            run_on_ray(address or "", portable(values), space, output.resolve(),
-                       budget_s=left - min(30.0, 0.05 * left), seed=seed, cpus_per_trial=cpus_per_trial)
+            run_on_ray(
+                address or "",
+                portable(values),
+                space,
+                output.resolve(),
+                budget_s=left - min(30.0, 0.05 * left),
+                seed=seed,
+                cpus_per_trial=cpus_per_trial,
+            )
 
         def locally(n: int, deadline: float) -> None:
             run_workers(output.resolve(), dict(space_raw), values, seed, n, deadline, usable_cpus())
@@ -179,8 +221,8 @@ def portable(values: dict[str, Any]) -> dict[str, Any]:
         out["model"]["name"] = str(Path(name).resolve())
     uri = out["tracking"].get("uri")
     prefix = "sqlite:///"
-    if isinstance(uri, str) and uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        out["tracking"]["uri"] = prefix + os.path.abspath(uri[len(prefix):])
+    if isinstance(uri, str) and uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        out["tracking"]["uri"] = prefix + os.path.abspath(uri[len(prefix) :])
     return out
 
 
@@ -211,8 +253,10 @@ def _print(result: Any) -> None:
         if result.default_dev_f1 is not None:
             lines.append(f"defaults (trial 0): dev F1 {result.default_dev_f1:.4f}")
         if result.test:
-            lines.append("test F1 (read once, after the search): " + ", ".join(
-                f"{name} {f1:.4f}" for name, f1 in result.test.items()))
+            lines.append(
+                "test F1 (read once, after the search): "
+                + ", ".join(f"{name} {f1:.4f}" for name, f1 in result.test.items())
+            )
         lines += [f"model: {result.model}", f"config: {result.best_toml} (nerforge train {result.best_toml} "
                   "trains it again)"]  # fmt: skip
     else:

@@ -21,7 +21,11 @@ class InitResult:
 
 
 def init_config(
-    paths: Sequence[Path], output: Path, *, read_options: Mapping[str, Any] | None = None, model_dir: str = "model",
+    paths: Sequence[Path],
+    output: Path,
+    *,
+    read_options: Mapping[str, Any] | None = None,
+    model_dir: str = "model",
     force: bool = False,
 ) -> InitResult:
     """Inspect ``paths`` and write a commented TOML config for training on them to ``output`` (atomically).
@@ -54,7 +58,13 @@ def init_config(
     report = inspect_files(paths, ReadOptions(**options))
     detected = [
         DetectedFile(
-            Path(f.path), f.format, f.scheme, f.sentences, f.entities, f.entities_by_type, f.documents,
+            Path(f.path),
+            f.format,
+            f.scheme,
+            f.sentences,
+            f.entities,
+            f.entities_by_type,
+            f.documents,
             tuple(x.message for x in f.findings if x.kind == "tag-columns"),
         )
         for f in report.files

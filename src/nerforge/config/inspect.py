@@ -22,8 +22,13 @@ class InspectResult:
 
 
 def inspect_data(
-    paths: Sequence[Path], options: ReadOptions | None = None, *, tokenizer: str | None = None,
-    max_length: int | None = None, max_findings: int = 50, report_dir: Path | None = None,
+    paths: Sequence[Path],
+    options: ReadOptions | None = None,
+    *,
+    tokenizer: str | None = None,
+    max_length: int | None = None,
+    max_findings: int = 50,
+    report_dir: Path | None = None,
 ) -> InspectResult:
     """Check data files: counts, scheme, quirks; subword counts with ``tokenizer`` (a name, directory or hub id);
     with ``report_dir``, also ``report_dir/index.html`` (subwords counted with the embedded tokenizer by default).

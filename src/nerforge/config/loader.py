@@ -204,8 +204,10 @@ def load_config(
 def _nested_head_keys(keys: Mapping[str, Any]) -> dict[str, Any]:
     """``model.KEY`` for a head option (the flat spelling of earlier configs) as ``model.head.KEY``, so that each
     source keeps its precedence over the others whichever spelling it uses."""
-    return {(f"model.head.{dotted[6:]}" if dotted.startswith("model.") and dotted[6:] in HEAD_KEYS else dotted): value
-            for dotted, value in keys.items()}
+    return {
+        (f"model.head.{dotted[6:]}" if dotted.startswith("model.") and dotted[6:] in HEAD_KEYS else dotted): value
+        for dotted, value in keys.items()
+    }
 
 
 def _check_section_path(dotted: str) -> None:
@@ -284,8 +286,12 @@ def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigErr
         message = f"{source}: unknown key '{key}'; expected one of {', '.join(allowed)}"
         close = difflib.get_close_matches(loc[-1], allowed, n=1)
         if not close and parent is not None:  # a key of a section inside this one (a head key misspelt at model level)
-            nested = {name: f"{section}.{name}" for section, field in parent.model_fields.items()
-                      if (inner := _section_model(field.annotation)) is not None for name in inner.model_fields}
+            nested = {
+                name: f"{section}.{name}"
+                for section, field in parent.model_fields.items()
+                if (inner := _section_model(field.annotation)) is not None
+                for name in inner.model_fields
+            }
             close = [nested[c] for c in difflib.get_close_matches(loc[-1], list(nested), n=1)]
         if close:
             message += f" (did you mean '{'.'.join(loc[:-1] + close)}'?)"

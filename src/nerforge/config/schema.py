@@ -89,7 +89,11 @@ _ReaderSection: type[_Section] = create_model(  # type: ignore[call-overload]
     **{
         f.name: (
             _config_type(_READER_HINTS[f.name]),
-            Field(f.default, description=f.metadata["help"], json_schema_extra={"path": True} if f.metadata.get("path") else None),
+            Field(
+                f.default,
+                description=f.metadata["help"],
+                json_schema_extra={"path": True} if f.metadata.get("path") else None,
+            ),
         )
         for f in READ_OPTION_FIELDS
     },
@@ -110,9 +114,7 @@ class DataConfig(_ReaderSection):  # type: ignore[misc, valid-type]
         f"--data-dir DIR or ${DATA_DIR_ENV} replace it; without it the paths are relative to the file's folder",
     )
     train: SplitFiles | None = Field(None, description="training split: a file or a list of files (required)")
-    dev: SplitFiles | None = Field(
-        None, description="development split: per-epoch F1, early stopping, best checkpoint"
-    )
+    dev: SplitFiles | None = Field(None, description="development split: per-epoch F1, early stopping, best checkpoint")
     test: SplitFiles | None = Field(None, description="test split, evaluated once after training")
     split: SplitConfig | None = Field(None, description="carve dev and/or test out of the training files (seeded)")
     sample: SampleConfig | None = Field(None, description="seeded random subsets of the splits (quick runs)")
@@ -218,9 +220,7 @@ class TrainingConfig(_Section):
     eval_steps: int | None = Field(
         None, ge=1, description="evaluate and checkpoint every N optimizer steps instead of every epoch"
     )
-    num_threads: int | None = Field(
-        None, ge=1, description="CPU threads for torch; default: every usable core"
-    )
+    num_threads: int | None = Field(None, ge=1, description="CPU threads for torch; default: every usable core")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
         description="bf16 mixed precision (weights and optimizer stay fp32); auto: bf16 where the hardware does bf16 "
@@ -232,11 +232,14 @@ class TrackingConfig(_Section):
     """MLflow tracking; embedded by default (a SQLite file in the working directory, artifacts beside it)."""
 
     enabled: bool = Field(True, description="log the run to MLflow")
-    uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI (default: a SQLite file in the working directory)")
+    uri: str = Field(
+        "sqlite:///mlflow.db", description="MLflow tracking URI (default: a SQLite file in the working directory)"
+    )
     experiment: str = Field("nerforge", description="MLflow experiment")
     run_name: str | None = Field(None, description="MLflow run name; default: <model folder>-<date>-<time>-<4 hex>")
-    parent_run_id: str | None = Field(None, description="set by nerforge tune: the study's MLflow run, under which "
-                                      "this run is nested")
+    parent_run_id: str | None = Field(
+        None, description="set by nerforge tune: the study's MLflow run, under which this run is nested"
+    )
 
 
 class OutputConfig(_Section):
@@ -269,8 +272,10 @@ class DistillConfig(_Section):
         None, description="the teacher's layers the student keeps (0-based, increasing); instead of layers"
     )
     ffn_size: int | None = Field(
-        None, ge=1, description="feed-forward size of the student's layers (the most important units of the teacher's "
-        "are kept); default: the teacher's"
+        None,
+        ge=1,
+        description="feed-forward size of the student's layers (the most important units of the teacher's "
+        "are kept); default: the teacher's",
     )
     temperature: float = Field(2.0, gt=0, description="softens both distributions; the loss is scaled by its square")
     alpha: float = Field(
@@ -281,8 +286,10 @@ class DistillConfig(_Section):
     )
     text_column: str = Field("text", description="the text column or field of CSV and JSON Lines unlabeled files")
     augment: int = Field(
-        AUGMENT_COPIES, ge=0, description="copies of each training sentence with some words swapped for other "
-        "training words, labelled softly by the teacher (more of its behaviour to learn; 0: none)"
+        AUGMENT_COPIES,
+        ge=0,
+        description="copies of each training sentence with some words swapped for other "
+        "training words, labelled softly by the teacher (more of its behaviour to learn; 0: none)",
     )
     augment_rate: float = Field(
         AUGMENT_RATE, ge=0, le=1, description="the share of words swapped in each augmented copy"
@@ -292,8 +299,9 @@ class DistillConfig(_Section):
     def _one_layer_choice(self) -> DistillConfig:
         if (self.layers is None) == (self.keep_layers is None):
             raise ValueError("give the student's size as distill.layers (or --layers N), or distill.keep_layers")
-        if self.keep_layers is not None and (not self.keep_layers or sorted(set(self.keep_layers)) != self.keep_layers
-                                             or self.keep_layers[0] < 0):
+        if self.keep_layers is not None and (
+            not self.keep_layers or sorted(set(self.keep_layers)) != self.keep_layers or self.keep_layers[0] < 0
+        ):
             raise ValueError(f"distill.keep_layers must be increasing layer indices from 0, got {self.keep_layers}")
         return self
 
@@ -307,8 +315,11 @@ class TrainConfig(_Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     distill: DistillConfig | None = Field(None, description="set by nerforge distill: the teacher and the student")
-    tune: dict[str, Any] | None = Field(None, description="nerforge tune's search space: setting = {low, high, log} | "
-                                        "[choices] | value (nerforge.tuning.space); nerforge train ignores it")
+    tune: dict[str, Any] | None = Field(
+        None,
+        description="nerforge tune's search space: setting = {low, high, log} | "
+        "[choices] | value (nerforge.tuning.space); nerforge train ignores it",
+    )
 
     def check_complete(self) -> None:
         """Raise unless the keys without defaults are given."""
@@ -337,8 +348,9 @@ def _is_path(annotation: Any, extra: Any) -> bool:
 def _path_keys() -> tuple[str, ...]:
     keys = []
     for section, info in TrainConfig.model_fields.items():
-        model = next((a for a in (info.annotation, *typing.get_args(info.annotation)) if hasattr(a, "model_fields")),
-                     None)
+        model = next(
+            (a for a in (info.annotation, *typing.get_args(info.annotation)) if hasattr(a, "model_fields")), None
+        )
         if model is None:  # a free-form table ([tune]) holds no paths
             continue
         for name, field in model.model_fields.items():

@@ -162,8 +162,12 @@ def render_config(
         ordered = sorted(types, key=lambda t: (-types[t], t))
         counts = ", ".join(f"{t} {types[t]}" for t in ordered)
         lines.append(
-            _line("labels", sorted(types), f"entity types found ({counts}); remove one from the list and its "
-                  "entities are read as O and not learned; label_map renames or merges types")
+            _line(
+                "labels",
+                sorted(types),
+                f"entity types found ({counts}); remove one from the list and its "
+                "entities are read as O and not learned; label_map renames or merges types",
+            )
         )
     for name, value in (read_options or {}).items():
         lines.append(_line(name, value, "as given to nerforge init"))

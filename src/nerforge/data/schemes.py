@@ -38,9 +38,25 @@ from nerforge.tags import (  # re-exported: the scheme vocabulary of the data la
 from nerforge.types import Span
 
 __all__ = [
-    "OUTSIDE", "SCHEMES", "ParsedTag", "Role", "Scheme", "Violation", "convert_tags", "detect_scheme", "format_tag",
-    "is_bare_type", "is_valid_tag", "make_tag", "may_follow", "parse_tag", "spans_to_tags", "strict_tags_to_spans",
-    "tag_type", "tags_to_spans", "validate_tags",
+    "OUTSIDE",
+    "SCHEMES",
+    "ParsedTag",
+    "Role",
+    "Scheme",
+    "Violation",
+    "convert_tags",
+    "detect_scheme",
+    "format_tag",
+    "is_bare_type",
+    "is_valid_tag",
+    "make_tag",
+    "may_follow",
+    "parse_tag",
+    "spans_to_tags",
+    "strict_tags_to_spans",
+    "tag_type",
+    "tags_to_spans",
+    "validate_tags",
 ]
 
 # A tag that starts like a prefix but is broken (``I-``, ``b-per``, ``B_PER``) is malformed, never a bare type.
@@ -95,6 +111,7 @@ def _parsed(tags: Sequence[str], default_type: str | None) -> list[ParsedTag]:
 
 
 # -- lenient decoding (conlleval's rules, over roles) ------------------------------------------------------------
+
 
 def _ends(prev: ParsedTag, cur: ParsedTag) -> bool:
     """Whether a span open at ``prev`` ends before ``cur``."""
@@ -162,6 +179,7 @@ def strict_tags_to_spans(tags: Sequence[str], scheme_name: str = "iob2") -> list
 
 # -- encoding --------------------------------------------------------------------------------------------------
 
+
 def spans_to_tags(spans: Iterable[Span], length: int, scheme_name: str = "iob2") -> list[str]:
     """Encode non-overlapping spans as ``length`` tags in ``scheme_name``.
 
@@ -189,6 +207,7 @@ def convert_tags(tags: Sequence[str], target: str = "iob2", *, default_type: str
 
 
 # -- rules: which tag may follow which -------------------------------------------------------------------------
+
 
 def _must_continue(s: Scheme, p: ParsedTag) -> bool:
     """Whether ``p`` (of ``s``) may only continue a chunk of its type (it cannot open one after another chunk)."""
@@ -258,6 +277,7 @@ def _tag_ok(tag: str, default_type: str | None) -> bool:
 
 
 # -- detection -------------------------------------------------------------------------------------------------
+
 
 def detect_scheme(sequences: Iterable[Sequence[str]], *, default_type: str | None = None) -> str:
     """Guess the scheme of a corpus from its tags, from the table alone.

@@ -45,6 +45,7 @@ class SplitsSpec(Protocol):
 
     def read_options(self) -> ReadOptions: ...
 
+
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
@@ -240,8 +241,9 @@ def restrict_types(splits: dict[str, list[Example]], types: Sequence[str]) -> di
     present = {s.label for examples in out.values() for ex in examples for s in tags_to_spans(ex.tags)}
     absent = [t for t in types if t not in present]
     if absent:
-        logger.warning("data.labels lists %s, which no split has: the model can never predict it (a typo?)",
-                       ", ".join(absent))
+        logger.warning(
+            "data.labels lists %s, which no split has: the model can never predict it (a typo?)", ", ".join(absent)
+        )
     return out
 
 

@@ -134,9 +134,7 @@ def reliability(items: Sequence[Scored], bins: int = 10) -> list[tuple[float, fl
     buckets: list[list[Scored]] = [[] for _ in range(bins)]
     for x in items:
         buckets[min(bins - 1, int(x.score * bins))].append(x)
-    return [
-        (sum(x.score for x in b) / len(b), sum(x.correct for x in b) / len(b), len(b)) for b in buckets if b
-    ]
+    return [(sum(x.score for x in b) / len(b), sum(x.correct for x in b) / len(b), len(b)) for b in buckets if b]
 
 
 def expected_calibration_error(items: Sequence[Scored], bins: int = 10) -> float:

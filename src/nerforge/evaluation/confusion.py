@@ -81,9 +81,7 @@ def tag_to_type(tag: str) -> str:
     return parsed.type if parsed.type is not None else OUTSIDE
 
 
-def token_confusion(
-    gold: TagSequences, pred: TagSequences, *, labels: Iterable[str] | None = None
-) -> ConfusionMatrix:
+def token_confusion(gold: TagSequences, pred: TagSequences, *, labels: Iterable[str] | None = None) -> ConfusionMatrix:
     """Count (gold type, predicted type) over all tokens.
 
     Args:

@@ -88,14 +88,19 @@ def entities_figure(report: InspectReport) -> Figure:
         xs = [k + (i - (len(report.files) - 1) / 2) * width for k in range(len(types))]
         ax.bar(xs, [f.entities_by_type.get(t, 0) for t in types], width, label=Path(f.path).name,
                color=_COLORS[i % len(_COLORS)])  # fmt: skip
-    ax.set_xticks(range(len(types)), types, rotation=30 if len(types) > 6 else 0, ha="right" if len(types) > 6 else "center")
+    ax.set_xticks(
+        range(len(types)), types, rotation=30 if len(types) > 6 else 0, ha="right" if len(types) > 6 else "center"
+    )
     ax.set_ylabel("entities")
     hidden = len(totals) - len(types)
-    ax.set_title("Entities per type and file" + (f" ({len(types)} most frequent of {len(totals)} types)" if hidden else ""))
+    ax.set_title(
+        "Entities per type and file" + (f" ({len(types)} most frequent of {len(totals)} types)" if hidden else "")
+    )
     if report.files:
         # above the plot, not over the bars (a legend placed "best" can still cover a bar)
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.08), ncols=min(4, len(report.files)), fontsize=8,
-                  frameon=False)
+        ax.legend(
+            loc="lower left", bbox_to_anchor=(0.0, 1.08), ncols=min(4, len(report.files)), fontsize=8, frameon=False
+        )
     tight_layout(fig)
     return fig
 
@@ -105,7 +110,9 @@ def lengths_figure(files: Sequence[FileData], *, max_positions: int | None, wind
     with_subwords = any(f.subwords for f in files)
     fig = Figure(figsize=(11.0 if with_subwords else 6.0, 4.0))
     axes = fig.subplots(1, 2 if with_subwords else 1, squeeze=False)[0]
-    panels = [("words", "sentence length in words")] + ([("subwords", "sentence length in subwords")] if with_subwords else [])
+    panels = [("words", "sentence length in words")] + (
+        [("subwords", "sentence length in subwords")] if with_subwords else []
+    )
     for ax, (key, title) in zip(axes, panels, strict=True):
         for i, f in enumerate(files):
             values = getattr(f, key)
@@ -168,8 +175,10 @@ def top_entities_figure(surfaces: Mapping[str, Counter[str]], top: int = TOP_ENT
         ax.set_title(types[k])
         ax.tick_params(axis="y", labelsize=8)
     hidden = len(surfaces) - len(types)
-    fig.suptitle("Most frequent entities per type" + (f" (the {len(types)} most frequent types of {len(surfaces)})"
-                                                      if hidden else ""))
+    fig.suptitle(
+        "Most frequent entities per type"
+        + (f" (the {len(types)} most frequent types of {len(surfaces)})" if hidden else "")
+    )
     tight_layout(fig)
     return fig
 
@@ -218,12 +227,16 @@ def render_html(
 ) -> str:
     """The page: summary table, figures (embedded), most frequent entities as tables, findings per kind."""
     parts = [
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">",
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class=\"note\">Written by <code>nerforge inspect --report</code> on {time.strftime('%Y-%m-%d %H:%M')}"
-        + (f"; subwords counted with the tokenizer <code>{html.escape(report.tokenizer)}</code>" if report.tokenizer else "")
+        f'<p class="note">Written by <code>nerforge inspect --report</code> on {time.strftime("%Y-%m-%d %H:%M")}'
+        + (
+            f"; subwords counted with the tokenizer <code>{html.escape(report.tokenizer)}</code>"
+            if report.tokenizer
+            else ""
+        )
         + ".</p>",
         "<h2>Files</h2>",
         _table(
@@ -235,7 +248,7 @@ def render_html(
         data = base64.b64encode(png).decode("ascii")
         parts += [
             f"<h2>{html.escape(caption)}</h2>",
-            f"<img src=\"data:image/png;base64,{data}\" alt=\"{html.escape(caption)}\" id=\"fig-{html.escape(key)}\">",
+            f'<img src="data:image/png;base64,{data}" alt="{html.escape(caption)}" id="fig-{html.escape(key)}">',
         ]
     surfaces: dict[str, Counter[str]] = {}
     for f in files:
@@ -245,7 +258,7 @@ def render_html(
         parts.append("<h2>Most frequent entities</h2>")
         shown = sorted(_most_frequent({t: sum(c.values()) for t, c in surfaces.items()}, TABLE_TYPES))
         if len(shown) < len(surfaces):
-            parts.append(f"<p class=\"note\">The {len(shown)} most frequent of {len(surfaces)} types.</p>")
+            parts.append(f'<p class="note">The {len(shown)} most frequent of {len(surfaces)} types.</p>')
         for label in shown:
             parts.append(f"<h3>{html.escape(label)}</h3>")
             parts.append(_table(["entity", "count"], surfaces[label].most_common(TOP_ENTITIES)))

@@ -216,9 +216,7 @@ def analyse_errors(
     analysis = ErrorAnalysis(
         counts={c: counts[c] for c in CATEGORIES},
         per_type={t: {c: per_type[t][c] for c in CATEGORIES} for t in sorted(per_type)},
-        type_confusions=tuple(
-            (g, p, n) for (g, p), n in sorted(confusions.items(), key=lambda kv: (-kv[1], kv[0]))
-        ),
+        type_confusions=tuple((g, p, n) for (g, p), n in sorted(confusions.items(), key=lambda kv: (-kv[1], kv[0]))),
         examples={c: tuple(v) for c, v in examples.items()},
         n_gold=sum(len(s) for s in gold_spans),
         n_pred=sum(len(s) for s in pred_spans),

@@ -96,9 +96,9 @@ def score_layered(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]]
                          per_layer_type=per_layer_type, by_depth=by_depth, n_sentences=len(gold))  # fmt: skip
 
 
-
-def layer_sentences(examples: Sequence[Example], predictions: Sequence[Any],
-                    layers: Sequence[tuple[str, Sequence[str]]]) -> tuple[list[list[str]], list[list[str]]]:
+def layer_sentences(
+    examples: Sequence[Example], predictions: Sequence[Any], layers: Sequence[tuple[str, Sequence[str]]]
+) -> tuple[list[list[str]], list[list[str]]]:
     """A layered model's gold and predicted tags as flat sequences, one per sentence and layer, their types named
     by layer (:func:`nerforge.data.layers.qualified`): strict scores per ``layer/type``, pooled over the layers,
     and the flat report (confusion, error analysis) come from these. ``predictions[i].layers`` holds each layer's
@@ -120,8 +120,12 @@ def flat_tags(spans: Sequence[Span], n_words: int) -> list[str]:
     return spans_to_tags(flatten(spans), n_words, "iob2")
 
 
-def evaluate_spans(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]], gold_tags: Sequence[Sequence[str]],
-                   pred_tags: Sequence[Sequence[str]]) -> EvalResult:
+def evaluate_spans(
+    gold: Sequence[Sequence[Span]],
+    pred: Sequence[Sequence[Span]],
+    gold_tags: Sequence[Sequence[str]],
+    pred_tags: Sequence[Sequence[str]],
+) -> EvalResult:
     """Strict span scores of nested entities in one layer (a span head's), as an :class:`EvalResult`: every gold
     span against every predicted one, per type and pooled; the token accuracy is the flat views'
     (``gold_tags``/``pred_tags``, the outermost entities). For flat spans it equals :func:`evaluate` of the tags.

@@ -36,6 +36,7 @@ def _new_figure(**kwargs: Any) -> Figure:
 
     return Figure(**kwargs)
 
+
 logger = logging.getLogger(__name__)
 
 DPI = 100
@@ -60,9 +61,7 @@ def _no_data(ax: Axes, message: str) -> None:
     ax.set_yticks([])
 
 
-def plot_confusion(
-    cm: ConfusionMatrix, path: str | Path, *, title: str = "Token confusion by entity type"
-) -> Path:
+def plot_confusion(cm: ConfusionMatrix, path: str | Path, *, title: str = "Token confusion by entity type") -> Path:
     """Write :func:`confusion_figure` to ``path`` as PNG."""
     return _save(confusion_figure(cm, title=title), path)
 
@@ -138,11 +137,21 @@ def training_figure(
     fig = _new_figure(figsize=(10.0, 4.0))
     loss_ax, f1_ax = fig.subplots(1, 2)
     drawn = 0
-    steps = [(float(p["epoch"]), float(p["loss"])) for p in losses or () if _finite(p.get("loss"))
-             and _finite(p.get("epoch"))]
+    steps = [
+        (float(p["epoch"]), float(p["loss"]))
+        for p in losses or ()
+        if _finite(p.get("loss")) and _finite(p.get("epoch"))
+    ]
     if steps:
-        loss_ax.plot([x for x, _ in steps], [y for _, y in steps], "-", color="tab:blue", alpha=0.45, lw=1,
-                     label="train loss (logged)")
+        loss_ax.plot(
+            [x for x, _ in steps],
+            [y for _, y in steps],
+            "-",
+            color="tab:blue",
+            alpha=0.45,
+            lw=1,
+            label="train loss (logged)",
+        )
         drawn += 1
         for end in range(1, math.ceil(max(x for x, _ in steps)) + 1):
             loss_ax.axvline(end, color="grey", ls=":", lw=0.8)
@@ -163,8 +172,9 @@ def training_figure(
     if xs:
         f1_ax.plot(xs, ys, "o-", color="tab:green", label="dev F1")
         best = max(range(len(ys)), key=lambda k: (ys[k], -k))
-        f1_ax.annotate(f"best {ys[best]:.4f}", (xs[best], ys[best]), textcoords="offset points", xytext=(0, 8),
-                       ha="center")
+        f1_ax.annotate(
+            f"best {ys[best]:.4f}", (xs[best], ys[best]), textcoords="offset points", xytext=(0, 8), ha="center"
+        )
         f1_ax.set_xlabel("epoch")
         f1_ax.set_ylabel("F1 (strict IOB2, micro)")
         f1_ax.set_ylim(0.0, 1.05)

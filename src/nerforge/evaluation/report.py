@@ -151,7 +151,11 @@ def _epochs_section(records: list[EpochRecord]) -> list[str]:
 
 def _calibration_section(c: Mapping[str, Any]) -> list[str]:
     t, b = c.get("temperature", 1.0), c.get("shift", 0.0)
-    how = f"temperature {t:g} and shift {b:g} fitted on the dev split at training" if (t, b) != (1.0, 0.0) else "none fitted"
+    how = (
+        f"temperature {t:g} and shift {b:g} fitted on the dev split at training"
+        if (t, b) != (1.0, 0.0)
+        else "none fitted"
+    )
     return [
         "## Entity scores",
         "",
@@ -229,7 +233,7 @@ def render_markdown(
     lines = [
         f"# {title}",
         "",
-        f"Scores use {result.mode} entity matching on {result.scheme} tags (seqeval `mode=\"{result.mode}\", "
+        f'Scores use {result.mode} entity matching on {result.scheme} tags (seqeval `mode="{result.mode}", '
         f"scheme={result.scheme}`): an entity counts only if its boundaries and type both match.",
         "",
         f"{result.n_sentences} sentences, {result.n_tokens} tokens.",
@@ -330,9 +334,7 @@ def write_report(
         if confusion is not None:
             plots["confusion"] = plot_confusion(confusion, out / PLOT_FILES["confusion"])
         if records:
-            plots["training_curves"] = plot_training_curves(
-                records, out / PLOT_FILES["training_curves"], losses=losses
-            )
+            plots["training_curves"] = plot_training_curves(records, out / PLOT_FILES["training_curves"], losses=losses)
         if calibration and calibration.get("bins_before"):
             plots["reliability"] = plot_reliability(calibration, out / PLOT_FILES["reliability"])
     metrics_path = out / METRICS_FILE
@@ -341,8 +343,14 @@ def write_report(
     report_path = out / REPORT_FILE
     links = {name: path.name for name, path in plots.items()}
     text = render_markdown(
-        result, analysis, records, links, title=title, examples_per_category=examples_per_category,
-        calibration=calibration, by_depth=by_depth,
+        result,
+        analysis,
+        records,
+        links,
+        title=title,
+        examples_per_category=examples_per_category,
+        calibration=calibration,
+        by_depth=by_depth,
     )
     atomic_write_text(report_path, text)
     logger.info("wrote %s (%s)", Path(final_dir or out) / REPORT_FILE, result.summary())
@@ -373,7 +381,16 @@ def write_evaluation(
     result = scores if scores is not None else result
     confusion = token_confusion(gold, pred)
     files = write_report(
-        out_dir, result, analysis, epochs, confusion=confusion, title=title, make_plots=make_plots, losses=losses,
-        final_dir=final_dir, calibration=calibration, by_depth=by_depth,
+        out_dir,
+        result,
+        analysis,
+        epochs,
+        confusion=confusion,
+        title=title,
+        make_plots=make_plots,
+        losses=losses,
+        final_dir=final_dir,
+        calibration=calibration,
+        by_depth=by_depth,
     )
     return result, analysis, files

@@ -64,7 +64,9 @@ def _take(pieces: Sequence[Sequence[int]], room: int) -> int:
     return count
 
 
-def context_room(used: int, budget: int, left: Sequence[Sequence[int]], right: Sequence[Sequence[int]]) -> tuple[int, int]:
+def context_room(
+    used: int, budget: int, left: Sequence[Sequence[int]], right: Sequence[Sequence[int]]
+) -> tuple[int, int]:
     """Numbers of left words (nearest first) and right words that fit beside ``used`` subwords in ``budget``."""
     room = max(0, budget - used)
     n_left = _take(list(reversed(left)), room // 2 if right else room)

@@ -50,7 +50,9 @@ class WordPrediction:
         if self.spans is not None:
             return [Span(s.start, s.end, s.label) for s in self.spans]
         if self.layers:
-            return [Span(s.start, s.end, s.label, name) for name, p in self.layers.items() for s in tags_to_spans(p.tags)]
+            return [
+                Span(s.start, s.end, s.label, name) for name, p in self.layers.items() for s in tags_to_spans(p.tags)
+            ]
         return list(tags_to_spans(self.tags))
 
 

@@ -30,7 +30,10 @@ def graph_module(model: Any) -> tuple[Any, tuple[str, ...]]:
     """The module to trace for ``model`` (tensor inputs in, ``logits`` out) and the names of its inputs, in order
     (those of the model's :class:`~nerforge.modeling.plan.HeadPlan`): ``input_ids``, ``attention_mask``, then
     ``word_features`` with shape features and ``span_ends`` for a span head."""
-    extras = (*((FEATURES_KEY,) if uses_word_features(model) else ()), *((SPAN_ENDS_INPUT,) if span_width(model) else ()))
+    extras = (
+        *((FEATURES_KEY,) if uses_word_features(model) else ()),
+        *((SPAN_ENDS_INPUT,) if span_width(model) else ()),
+    )
     return named_logits_module(model, extras), (*INPUT_NAMES, *extras)
 
 
@@ -43,7 +46,9 @@ def example_inputs(model: Any, ids: Any, mask: Any) -> tuple[Any, ...]:
     out = [ids, mask]
     for name in names[2:]:
         width = span_width(model)
-        out.append(torch.zeros((*ids.shape, width), dtype=torch.long) if name == SPAN_ENDS_INPUT else torch.ones_like(ids))
+        out.append(
+            torch.zeros((*ids.shape, width), dtype=torch.long) if name == SPAN_ENDS_INPUT else torch.ones_like(ids)
+        )
     return tuple(out)
 
 

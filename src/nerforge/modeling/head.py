@@ -62,23 +62,45 @@ class HeadSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    features: tuple[str, ...] = Field((), description="word features fed to the head: 'shape' (casing, digits, "
-                                      "punctuation); [] for none")
-    crf: bool = Field(False, strict=True, description="a linear-chain CRF over the words (IOB2 transitions), "
-                      "Viterbi decoding")
-    context_sentences: int = Field(0, ge=0, le=8, strict=True, description="neighbouring sentences of the same "
-                                   "document on each side, as unlabelled context")
+    features: tuple[str, ...] = Field(
+        (), description="word features fed to the head: 'shape' (casing, digits, punctuation); [] for none"
+    )
+    crf: bool = Field(
+        False, strict=True, description="a linear-chain CRF over the words (IOB2 transitions), Viterbi decoding"
+    )
+    context_sentences: int = Field(
+        0,
+        ge=0,
+        le=8,
+        strict=True,
+        description="neighbouring sentences of the same document on each side, as unlabelled context",
+    )
     shape_dim: int = Field(DEFAULT_SHAPE_DIM, ge=1, strict=True, description="size of the projected shape features")
     layers: tuple[tuple[str, tuple[str, ...]], ...] = Field(
-        (), description="set from the data, not by hand: a layered model's layers of entities, each its name and "
-        "IOB2 tags in output order (one tagger per layer on one encoder); () for one layer")
+        (),
+        description="set from the data, not by hand: a layered model's layers of entities, each its name and "
+        "IOB2 tags in output order (one tagger per layer on one encoder); () for one layer",
+    )
 
-    span: bool = Field(False, strict=True, description="score every span of up to max_width words for each type "
-                       "(nested entities in one layer; nerforge train --head span) instead of tagging words")
-    max_width: int = Field(0, ge=0, le=64, strict=True, description="a span head's longest span in words; 0 takes "
-                           "the longest entity of the training data")
-    keep_crossing: bool = Field(False, strict=True, description="a span head keeps predicted spans that cross "
-                                "another (overlap without nesting); by default the lower-scored of two is dropped")
+    span: bool = Field(
+        False,
+        strict=True,
+        description="score every span of up to max_width words for each type "
+        "(nested entities in one layer; nerforge train --head span) instead of tagging words",
+    )
+    max_width: int = Field(
+        0,
+        ge=0,
+        le=64,
+        strict=True,
+        description="a span head's longest span in words; 0 takes the longest entity of the training data",
+    )
+    keep_crossing: bool = Field(
+        False,
+        strict=True,
+        description="a span head keeps predicted spans that cross "
+        "another (overlap without nesting); by default the lower-scored of two is dropped",
+    )
 
     @field_validator("layers")
     @classmethod
@@ -120,14 +142,16 @@ class HeadSpec(BaseModel):
         return value
 
     @classmethod
-    def for_training(cls, given: Mapping[str, Any], *, label_all_subwords: bool = False,
-                     class_weights: str | None = None) -> dict[str, Any]:
+    def for_training(
+        cls, given: Mapping[str, Any], *, label_all_subwords: bool = False, class_weights: str | None = None
+    ) -> dict[str, Any]:
         """The head keys a training config gets: ``given`` with the defaults filled in (shape features and a CRF;
         no CRF by default when ``label_all_subwords`` or class weights, options of a softmax head, are chosen)."""
         values = dict(given)
         values.setdefault("features", list(DEFAULT_FEATURES))
-        values.setdefault("crf", DEFAULT_CRF and not label_all_subwords and class_weights is None
-                          and not values.get("span"))
+        values.setdefault(
+            "crf", DEFAULT_CRF and not label_all_subwords and class_weights is None and not values.get("span")
+        )
         return values
 
     @classmethod
@@ -157,8 +181,10 @@ class HeadSpec(BaseModel):
         if self.crf and class_weights is not None:
             raise ValueError("model.class_weights weights the softmax loss; a CRF's sequence loss takes none")
         if self.span and (label_all_subwords or class_weights is not None):
-            raise ValueError("the span head scores spans of words; label_all_subwords and model.class_weights are "
-                             "options of a word tagger")
+            raise ValueError(
+                "the span head scores spans of words; label_all_subwords and model.class_weights are "
+                "options of a word tagger"
+            )
         if self.layers and class_weights is not None:
             raise ValueError("model.class_weights is for a model of one layer of entities; this data has several")
 
@@ -231,8 +257,12 @@ class HeadSpec(BaseModel):
                 "sentences without their context:",
                 *pipeline[1:],
             ]
-        what = (f"a span head: every span of up to {self.max_width} words scored for each type, so entities nested "
-                "in one another are found" if self.span else "word shape features and/or a CRF")
+        what = (
+            f"a span head: every span of up to {self.max_width} words scored for each type, so entities nested "
+            "in one another are found"
+            if self.span
+            else "word shape features and/or a CRF"
+        )
         return [
             f"The head is `{self.name}` ({what}): the weights are a nerforge model "
             "(`config.json` of type `nerforge_token_classifier`, with the encoder's config inside, and "

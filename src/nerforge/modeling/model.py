@@ -78,7 +78,9 @@ class NerforgeHeadConfig(PretrainedConfig):
 
     model_type = MODEL_TYPE
 
-    def __init__(self, encoder: dict[str, Any] | None = None, head: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, encoder: dict[str, Any] | None = None, head: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         self.encoder = dict(encoder or {})
         self.head = dict(head or {})
         super().__init__(**kwargs)
@@ -377,7 +379,9 @@ def _load_legacy(directory: Path, spec: HeadSpec, tags: Sequence[str]) -> Nerfor
     if not weights.is_file():
         raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; nerforge loads safetensors weights only")
     try:
-        encoder_config = AutoConfig.from_pretrained(directory / ENCODER_DIR, local_files_only=True, trust_remote_code=False)
+        encoder_config = AutoConfig.from_pretrained(
+            directory / ENCODER_DIR, local_files_only=True, trust_remote_code=False
+        )
         encoder = _without_pooler(lambda **kw: AutoModel.from_config(encoder_config, **kw))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{directory}: cannot build the encoder from {ENCODER_DIR}/config.json: {exc}") from None
@@ -405,8 +409,10 @@ def _load_error(directory: str | Path, exc: BaseException) -> ModelError:
     the model directory, exit code 2, not a bug)."""
     first = (str(exc).splitlines() or [""])[0]
     if isinstance(exc, _weights_errors()):
-        return ModelError(f"{Path(directory) / WEIGHTS_FILE}: the weights file is damaged or truncated ({first}); "
-                          "copy the model directory again or retrain it")
+        return ModelError(
+            f"{Path(directory) / WEIGHTS_FILE}: the weights file is damaged or truncated ({first}); "
+            "copy the model directory again or retrain it"
+        )
     return ModelError(f"{directory}: cannot load the model: {first}")
 
 

@@ -95,7 +95,9 @@ class Encoded:
         if enc.labels is not None:
             item["labels"] = list(enc.labels)
         if self.word_features is not None:
-            item[FEATURES_KEY] = feature_row(enc.first_piece_of, len(enc.input_ids), self.word_features[enc.window.example])
+            item[FEATURES_KEY] = feature_row(
+                enc.first_piece_of, len(enc.input_ids), self.word_features[enc.window.example]
+            )
         if self.span_ends is not None:  # (positions, max_width) flattened: the collator pads it per position
             item[SPAN_ENDS_INPUT] = list(self.span_ends[k])
         return item

@@ -155,6 +155,8 @@ def window_candidates(
     valid = (np.arange(width)[None, :] < room[:, None]) & (best != NONE_ID)
     rows, ks = np.nonzero(valid)
     scores = probs[rows, ks, best[rows, ks]]
-    out = [ScoredSpan(int(starts[r]), int(starts[r]) + int(k) + 1, types[int(best[r, k]) - 1], float(p))
-           for r, k, p in zip(rows, ks, scores, strict=True)]
+    out = [
+        ScoredSpan(int(starts[r]), int(starts[r]) + int(k) + 1, types[int(best[r, k]) - 1], float(p))
+        for r, k, p in zip(rows, ks, scores, strict=True)
+    ]
     return out, probs[:, 0, NONE_ID]

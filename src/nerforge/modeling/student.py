@@ -102,8 +102,9 @@ def shrink(model: nn.Module, keep: Sequence[int], ffn_size: int | None = None) -
     student = _rebuilt(model, len(keep), ffn_size)
     missing, unexpected = student.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ModelError(f"the student's weights do not fit (missing {sorted(missing)[:3]}, unexpected "
-                         f"{sorted(unexpected)[:3]})")
+        raise ModelError(
+            f"the student's weights do not fit (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )
     return student
 
 
@@ -116,8 +117,10 @@ def _ffn_key(config: Any) -> str:
     for key in _FFN_KEYS:
         if isinstance(getattr(config, key, None), int):
             return key
-    raise ModelError(f"cannot narrow the feed-forward blocks of a {getattr(config, 'model_type', '?')} encoder: its "
-                     f"config names no feed-forward size ({', '.join(_FFN_KEYS)})")
+    raise ModelError(
+        f"cannot narrow the feed-forward blocks of a {getattr(config, 'model_type', '?')} encoder: its "
+        f"config names no feed-forward size ({', '.join(_FFN_KEYS)})"
+    )
 
 
 def ffn_width(model: nn.Module) -> int:
@@ -138,9 +141,11 @@ def ffn_pair(layer: nn.Module, hidden: int, width: int) -> tuple[str, str]:
     up = [n for n, m in linear if (m.in_features, m.out_features) == (hidden, width)]
     down = [n for n, m in linear if (m.in_features, m.out_features) == (width, hidden)]
     if width == hidden or len(up) != 1 or len(down) != 1:
-        raise ModelError(f"cannot find one {hidden}->{width}->{hidden} feed-forward block in {type(layer).__name__} "
-                         f"(found {len(up)} up and {len(down)} down maps); this encoder's feed-forward size cannot "
-                         "be narrowed")
+        raise ModelError(
+            f"cannot find one {hidden}->{width}->{hidden} feed-forward block in {type(layer).__name__} "
+            f"(found {len(up)} up and {len(down)} down maps); this encoder's feed-forward size cannot "
+            "be narrowed"
+        )
     return up[0], down[0]
 
 
@@ -187,7 +192,9 @@ def model_crf(model: nn.Module | None) -> Any:
     return getattr(getattr(model, "module", model), "crf", None)
 
 
-def soft_targets(logits: torch.Tensor, mask: torch.Tensor, temperature: float, model: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+def soft_targets(
+    logits: torch.Tensor, mask: torch.Tensor, temperature: float, model: Any = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Word distributions at ``temperature`` over the ``mask`` positions of each window, packed to the front: the
     softmax of the logits, or the CRF's marginals when ``model`` (the model that gave them) has a CRF.
 

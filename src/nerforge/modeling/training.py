@@ -72,7 +72,9 @@ class WeightedTokenLoss:
         return total / count if float(count) > 0 else total * 0.0
 
 
-def loss_function(scheme: str | None, encoded: Sequence[EncodedWindow], tags: Sequence[str]) -> WeightedTokenLoss | None:
+def loss_function(
+    scheme: str | None, encoded: Sequence[EncodedWindow], tags: Sequence[str]
+) -> WeightedTokenLoss | None:
     """The Trainer's ``compute_loss_func`` for ``model.class_weights`` (``None``: the model's own loss)."""
     if scheme is None:
         return None

@@ -49,8 +49,11 @@ def viterbi_many(
     :func:`group_size` chains (bounded memory whatever the tag count)."""
     size = group_size(int(transitions.shape[0]))
     if len(chains) > size:
-        return [path for k in range(0, len(chains), size)
-                for path in _viterbi_group(chains[k : k + size], start, end, transitions)]
+        return [
+            path
+            for k in range(0, len(chains), size)
+            for path in _viterbi_group(chains[k : k + size], start, end, transitions)
+        ]
     return _viterbi_group(chains, start, end, transitions)
 
 
@@ -83,4 +86,4 @@ def _viterbi_group(
     rows = np.arange(len(chains))
     for t in range(width - 1, 0, -1):
         path[:, t - 1] = back[rows, t, path[:, t]]
-    return [path[row, : n] for row, n in enumerate(lengths.tolist())]
+    return [path[row, :n] for row, n in enumerate(lengths.tolist())]

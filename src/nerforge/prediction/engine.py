@@ -195,7 +195,9 @@ class Engine:
                 results[i] = prediction
         return [r for r in results if r is not None]
 
-    def _predict_nonempty(self, examples: Sequence[Sequence[str]], contexts: Sequence[Any] | None) -> list[WordPrediction]:
+    def _predict_nonempty(
+        self, examples: Sequence[Sequence[str]], contexts: Sequence[Any] | None
+    ) -> list[WordPrediction]:
         encoded = self.plan.encode(self.tokenizer, examples, contexts=contexts, specials=self.specials)
         self.stats.add(encoded.stats)
         if encoded.stats.long_words:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from nerforge.data.readers.options import ReadOptions
@@ -208,7 +208,9 @@ def evaluate(
 
         gold, pred = layer_sentences(examples, predictions, layers)
         tokens = [t for t in tokens for _ in layers]
-        title += f" ({len(layers)} layers of entities: {', '.join(n for n, _ in layers)}; a sentence counts once per layer)"
+        title += (
+            f" ({len(layers)} layers of entities: {', '.join(n for n, _ in layers)}; a sentence counts once per layer)"
+        )
     if layers or tagger.plan.spec.span:  # entities that overlap: scored by nesting depth too
         from nerforge.evaluation.nested import evaluate_spans, flat_tags, score_layered
 
@@ -220,8 +222,10 @@ def evaluate(
         if not layers:  # a span head: every entity scored, nested ones too; the analysis reads the outermost ones
             gold = [flat_tags(g, len(ex.tokens)) for g, ex in zip(gold_spans, examples, strict=True)]
             scores = evaluate_spans(gold_spans, pred_spans, gold, pred)
-            title += (" (a span head: scores count every entity, nested ones too; the errors and confusion are "
-                      "those of the outermost)")
+            title += (
+                " (a span head: scores count every entity, nested ones too; the errors and confusion are "
+                "those of the outermost)"
+            )
     with atomic_directory(out, kind=EVALUATION_REPORT) as tmp:
         result, _, written = write_evaluation(
             tmp,

@@ -186,8 +186,14 @@ def predict(
         from nerforge.prediction.heap import settle_loaded_objects
         from nerforge.prediction.tagger import Tagger
 
-        tagger = Tagger.load(model, batch_size=options.batch_size, device=options.device, progress=options.progress,
-                             chunk_size=options.chunk_size, backend=options.backend)
+        tagger = Tagger.load(
+            model,
+            batch_size=options.batch_size,
+            device=options.device,
+            progress=options.progress,
+            chunk_size=options.chunk_size,
+            backend=options.backend,
+        )
         settle_loaded_objects()  # one model for the whole file: spare every later collection the loaded objects
         return tagger
 
@@ -263,8 +269,9 @@ def tag_texts(
                     model_version=tagger.model_version, offsets=output.offsets,
                 )  # fmt: skip
             if skipped:
-                summary.left_out = (f"{skipped} empty text{'s' if skipped != 1 else ''} left out (doccano's importer "
-                                    "refuses them)")
+                summary.left_out = (
+                    f"{skipped} empty text{'s' if skipped != 1 else ''} left out (doccano's importer refuses them)"
+                )
         else:
             write_predictions(out_path, results(), csv_input=csv_input)
     else:

@@ -16,7 +16,14 @@ import yaml
 from nerforge.errors import ModelError
 from nerforge.model_dir import RESOLVED_CONFIG_FILE, ModelMeta
 
-_ENCODER_KEYS = ("model_type", "num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size")
+_ENCODER_KEYS = (
+    "model_type",
+    "num_hidden_layers",
+    "hidden_size",
+    "intermediate_size",
+    "num_attention_heads",
+    "vocab_size",
+)
 
 
 @dataclass
@@ -101,8 +108,17 @@ def _distillation(meta: ModelMeta) -> dict[str, Any] | None:
     section = meta.extra.get("distillation")
     if not isinstance(section, dict):
         return None
-    keys = ("teacher", "teacher_layers", "student_layers", "kept_layers", "teacher_ffn_size", "student_ffn_size",
-            "temperature", "alpha", "unlabeled_sentences")
+    keys = (
+        "teacher",
+        "teacher_layers",
+        "student_layers",
+        "kept_layers",
+        "teacher_ffn_size",
+        "student_ffn_size",
+        "temperature",
+        "alpha",
+        "unlabeled_sentences",
+    )
     return {k: section[k] for k in keys if k in section}
 
 
@@ -127,11 +143,16 @@ def render_info(info: ModelInfo) -> list[str]:
         f"{d['nerforge_version'] or '?'})",
         f"encoder:   {d['base_model'] or '?'}" + (f" ({enc.get('model_type', '?')}; {shape})" if enc else ""),
         f"head:      {d['head']}"
-        + (f" (nested entities in one layer: every span of up to {d['span_width']} words scored per type)"
-           if d["span_width"] else "")
+        + (
+            f" (nested entities in one layer: every span of up to {d['span_width']} words scored per type)"
+            if d["span_width"]
+            else ""
+        )
         + f"; windows of {d['max_length']} subwords, stride {d['stride']}",
-        f"labels:    {', '.join(d['types']) or 'none'} ({len(d['tags'])} tags)" if not d["layers"] else
-        "layers:    " + "; ".join(f"{x['name']}: {', '.join(t[2:] for t in x['tags'][1::2])}" for x in d["layers"])
+        f"labels:    {', '.join(d['types']) or 'none'} ({len(d['tags'])} tags)"
+        if not d["layers"]
+        else "layers:    "
+        + "; ".join(f"{x['name']}: {', '.join(t[2:] for t in x['tags'][1::2])}" for x in d["layers"])
         + " (one encoder, a tagger per layer; their entities may overlap)",
     ]
     for split in sorted(
@@ -149,8 +170,11 @@ def render_info(info: ModelInfo) -> list[str]:
         lines.append(
             f"distilled: from {distilled.get('teacher', '?')}, {distilled.get('student_layers', '?')} of its "
             f"{distilled.get('teacher_layers', '?')} layers ({kept}), "
-            + (f"feed-forward {distilled.get('teacher_ffn_size')} -> {distilled['student_ffn_size']} units, "
-               if distilled.get("student_ffn_size") else "")
+            + (
+                f"feed-forward {distilled.get('teacher_ffn_size')} -> {distilled['student_ffn_size']} units, "
+                if distilled.get("student_ffn_size")
+                else ""
+            )
             + f"temperature {distilled.get('temperature', '?')}, "
             f"alpha {distilled.get('alpha', '?')}"
         )

@@ -131,7 +131,7 @@ def open_parquet(url: str, opener: Any = None) -> Iterator[Any]:
     """A ``pyarrow.parquet.ParquetFile`` of a local path or of a file opened by ``opener`` (an fsspec ``open``)."""
     import pyarrow.parquet as pq
 
-    with (opener(url, "rb") if opener is not None else open(url, "rb")) as fh:
+    with opener(url, "rb") if opener is not None else open(url, "rb") as fh:
         try:
             pf = pq.ParquetFile(fh)
         except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for a file that is not Parquet
@@ -186,7 +186,9 @@ def parquet_records(
                     text = row.get(text_column)
                     if not isinstance(text, str):
                         where = f"row {lo + k + 1} of the file"
-                        raise DataFormatError(url, None, f"{where}: column {text_column!r} is {text!r}", expected="a text")
+                        raise DataFormatError(
+                            url, None, f"{where}: column {text_column!r} is {text!r}", expected="a text"
+                        )
                     yield InputRecord(index, text, None, row)
                     index += 1
             offset += n
@@ -259,7 +261,9 @@ def bounded_lines(fh: IO[bytes], path: str | Path) -> Iterator[bytes]:
         n += 1
         if len(raw) > max_line and not raw.endswith(b"\n"):
             raise DataFormatError(
-                path, n, f"the line is longer than {max_line / 2**20:.3g} MB",
+                path,
+                n,
+                f"the line is longer than {max_line / 2**20:.3g} MB",
                 f"one text per line; a higher limit with {MAX_LINE_ENV}=MB",
             )
         yield raw

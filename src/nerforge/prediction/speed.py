@@ -57,8 +57,12 @@ class BatchTiming:
         return self.words / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "words_per_s": round(self.words_per_s, 1),
-                "sentences_per_s": round(self.sentences_per_s, 2), "words_per_cpu_s": round(self.words_per_cpu_s, 1)}
+        return {
+            **asdict(self),
+            "words_per_s": round(self.words_per_s, 1),
+            "sentences_per_s": round(self.sentences_per_s, 2),
+            "words_per_cpu_s": round(self.words_per_cpu_s, 1),
+        }
 
 
 def _spread(items: Sequence[Any], n: int) -> list[Any]:
@@ -103,8 +107,9 @@ def time_batches(
         p50 = p95 = None
         if latencies:
             p50 = 1000 * statistics.median(latencies)
-            p95 = 1000 * (statistics.quantiles(latencies, n=20, method="inclusive")[18] if len(latencies) > 1
-                          else latencies[0])
+            p95 = 1000 * (
+                statistics.quantiles(latencies, n=20, method="inclusive")[18] if len(latencies) > 1 else latencies[0]
+            )
         timings.append(BatchTiming(size, len(chosen), words, wall, cpu, p50, p95))
     return timings, tags
 
@@ -142,8 +147,10 @@ class SpeedReport:
     peak_rss_mb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{k: v for k, v in asdict(self).items() if k != "timings"},
-                "timings": [t.to_dict() for t in self.timings]}
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "timings"},
+            "timings": [t.to_dict() for t in self.timings],
+        }
 
 
 def _torch_threads() -> int:
@@ -205,7 +212,9 @@ def measure_speed(
     if n_threads < 1:
         raise UsageError(f"--threads must be at least 1, got {n_threads}")
     started = time.perf_counter()
-    tagger = Tagger.load(model, backend=backend, progress=False, onnx_settings=SessionSettings(threads=n_threads, spinning=spinning))
+    tagger = Tagger.load(
+        model, backend=backend, progress=False, onnx_settings=SessionSettings(threads=n_threads, spinning=spinning)
+    )
     load_seconds = time.perf_counter() - started
     examples = read_examples(Path(data), options if options is not None else from_saved(tagger.meta.reading))
     examples = [ex for ex in (examples[:max_sentences] if max_sentences else examples) if ex.tokens]

@@ -112,6 +112,7 @@ def _diverse(pool: Sequence[Candidate], count: int) -> list[Candidate]:
     chosen: list[Candidate] = []
     sets: list[frozenset[str]] = []
     while remaining and len(chosen) < count:
+
         def value(c: Candidate) -> tuple[float, int]:
             words = _words(c.text)
             distance = min((1.0 - jaccard(words, s) for s in sets), default=1.0)
@@ -222,7 +223,14 @@ def suggest(model: str | Path, pool: Path, output: Path, options: SuggestOptions
             tasks = []
             for c in chosen:
                 record = InputRecord(c.index, c.text, c.line, {**c.fields, "nerforge_uncertainty": round(c.score, 6)})
-                tasks.append(label_studio_task(record, list(c.entities), from_name=options.from_name,
-                                               to_name=options.to_name, model_version=tagger.meta.model_version))
+                tasks.append(
+                    label_studio_task(
+                        record,
+                        list(c.entities),
+                        from_name=options.from_name,
+                        to_name=options.to_name,
+                        model_version=tagger.meta.model_version,
+                    )
+                )
             fh.write(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
     return SuggestResult(output, chosen, sum(1 for c in candidates if c.text.strip()), options.strategy)

@@ -57,18 +57,29 @@ def entities_from_words(
     return _entities(text, words, prediction, calibration, "")
 
 
-def _entity(text: str, words: Sequence[Word], first: int, end: int, label: str, score: float,
-            calibration: tuple[float, float], layer: str = "") -> Entity:
+def _entity(
+    text: str,
+    words: Sequence[Word],
+    first: int,
+    end: int,
+    label: str,
+    score: float,
+    calibration: tuple[float, float],
+    layer: str = "",
+) -> Entity:
     start, stop = words[first].start, words[end - 1].end
     return Entity(text[start:stop], label, start, stop, round(apply_temperature(score, *calibration), 6), layer)
 
 
-def _entities(text: str, words: Sequence[Word], prediction: WordPrediction, calibration: tuple[float, float],
-              layer: str) -> list[Entity]:
+def _entities(
+    text: str, words: Sequence[Word], prediction: WordPrediction, calibration: tuple[float, float], layer: str
+) -> list[Entity]:
     out: list[Entity] = []
     for span in tags_to_spans(prediction.tags):
         scores = prediction.scores[span.start : span.end]
-        out.append(_entity(text, words, span.start, span.end, span.label, sum(scores) / len(scores), calibration, layer))
+        out.append(
+            _entity(text, words, span.start, span.end, span.label, sum(scores) / len(scores), calibration, layer)
+        )
     return out
 
 
@@ -136,7 +147,9 @@ class Tagger:
             onnx = load_onnx_backend(directory, meta, device=device, settings=onnx_settings)
             with quiet_transformers():
                 tokenizer = load_tokenizer(str(directory))  # as for torch (byte-level BPE needs add_prefix_space)
-            return cls.from_backend(onnx, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size)
+            return cls.from_backend(
+                onnx, tokenizer, meta, batch_size=batch_size, progress=progress, chunk_size=chunk_size
+            )
         if meta.backend != "torch":
             raise ModelError(
                 f"{directory}: holds a {meta.backend!r} export, not PyTorch weights; load it with "
@@ -295,7 +308,9 @@ class Tagger:
         contexts = self.plan.contexts(examples, doc_ids)
         return list(self.engine.predict(examples, total=len(examples), contexts=contexts))
 
-    def iter_predict_words(self, examples: Iterable[Sequence[str]], *, total: int | None = None) -> Iterator[WordPrediction]:
+    def iter_predict_words(
+        self, examples: Iterable[Sequence[str]], *, total: int | None = None
+    ) -> Iterator[WordPrediction]:
         """Like :meth:`predict_words`, reading ``examples`` lazily."""
         return self.engine.predict(examples, total=total)
 

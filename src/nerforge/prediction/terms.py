@@ -117,8 +117,10 @@ def load_terms(path: str | Path, label: str | None = None) -> TermList:
         _csv_terms(text, path, terms, label)
     else:
         if not label:
-            raise UsageError(f"{path}: a plain list of terms needs their type: give --label TYPE (or use a CSV with "
-                             "a term and a label column, or one column per type)")
+            raise UsageError(
+                f"{path}: a plain list of terms needs their type: give --label TYPE (or use a CSV with "
+                "a term and a label column, or one column per type)"
+            )
         for line in text.splitlines():
             if line.strip() and not line.lstrip().startswith("#"):
                 terms.add(line.strip(), label)
@@ -142,13 +144,15 @@ def _csv_terms(text: str, path: Path, terms: TermList, label: str | None) -> Non
             term = row[term_col].strip() if term_col < len(row) else ""
             kind = (row[label_col].strip() if label_col is not None and label_col < len(row) else "") or label or ""
             if not term or not kind:
-                raise DataFormatError(path, n, "a row without a term or a type",
-                                      f"a value in the columns {header[term_col]!r} and a type")
+                raise DataFormatError(
+                    path, n, "a row without a term or a type", f"a value in the columns {header[term_col]!r} and a type"
+                )
             terms.add(term, kind)
         return
     if any(not h for h in header):
-        raise DataFormatError(path, 1, "an empty column name",
-                              "a header naming each column's type, or the columns term and label")
+        raise DataFormatError(
+            path, 1, "an empty column name", "a header naming each column's type, or the columns term and label"
+        )
     for row in rows[1:]:  # one column per type
         for kind, cell in zip(header, row, strict=False):
             if cell.strip():

@@ -43,8 +43,7 @@ ALLOWED_TYPES = ("text/html", "text/plain")
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_URL_CHARS = 2048
 METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -349,7 +348,10 @@ class UrlFetcher:
         if response.is_stream_consumed:  # a transport that read (and decoded) the body already
             chunks, inflater = _once(response.content), _Inflater("")
         else:
-            chunks, inflater = response.aiter_raw(), _Inflater(response.headers.get("content-encoding", "").strip().lower())
+            chunks, inflater = (
+                response.aiter_raw(),
+                _Inflater(response.headers.get("content-encoding", "").strip().lower()),
+            )
         body = bytearray()
         async for chunk in chunks:
             body += inflater.feed(chunk, limit - len(body))

@@ -60,8 +60,10 @@ def host_problem(host: str | None, allowed: Iterable[str]) -> str | None:
     if "*" in allowed or is_ip_address(name) or name in allowed:
         return None
     names = "".join(f", {n}" for n in sorted(allowed - LOOPBACK_NAMES))
-    return (f"this server does not answer for the host name {name!r} (it answers for IP addresses, localhost{names}); "
-            "start it with --allowed-host NAME to add a name")
+    return (
+        f"this server does not answer for the host name {name!r} (it answers for IP addresses, localhost{names}); "
+        "start it with --allowed-host NAME to add a name"
+    )
 
 
 def cross_site_problem(method: str, headers: Mapping[str, str]) -> str | None:

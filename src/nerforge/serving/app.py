@@ -50,7 +50,10 @@ from nerforge.serving.settings import ServeSettings
 
 _ERRORS = {
     400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, broken multipart)."},
-    413: {"model": ErrorResponse, "description": "A limit was exceeded (body size, text length, count of texts or rows)."},
+    413: {
+        "model": ErrorResponse,
+        "description": "A limit was exceeded (body size, text length, count of texts or rows).",
+    },
     422: {"model": ErrorResponse, "description": "The input is invalid."},
     504: {"model": ErrorResponse, "description": "The request (or the page fetch) took too long."},
 }
@@ -107,10 +110,19 @@ def create_app(
     app.state.batcher = service.batcher
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s,
-                       allowed_hosts=settings.allowed_hosts, max_per_client=settings.max_concurrent_per_client,
-                       route_limits={LABEL_STUDIO_PREFIX: (settings.label_studio_max_body_bytes,
-                                                           settings.label_studio_deadline_s + LATE_ANSWER_S)})
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        timeout_s=settings.request_timeout_s,
+        allowed_hosts=settings.allowed_hosts,
+        max_per_client=settings.max_concurrent_per_client,
+        route_limits={
+            LABEL_STUDIO_PREFIX: (
+                settings.label_studio_max_body_bytes,
+                settings.label_studio_deadline_s + LATE_ANSWER_S,
+            )
+        },
+    )
     _add_api_routes(app, service)
     add_job_routes(app, service)
     app.include_router(label_studio_router(service))
@@ -126,25 +138,42 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
     async def healthz() -> HealthResponse:
         """Liveness, what the batcher has done so far and, with ``--learn``, the learning job's state."""
         s = service.batcher.stats
-        stats = BatchingStats(batches=s.batches, requests=s.requests, texts=s.texts, queued=service.batcher.queued,
-                              largest_batch_requests=s.largest_batch_requests,
-                              largest_batch_texts=s.largest_batch_texts)
+        stats = BatchingStats(
+            batches=s.batches,
+            requests=s.requests,
+            texts=s.texts,
+            queued=service.batcher.queued,
+            largest_batch_requests=s.largest_batch_requests,
+            largest_batch_texts=s.largest_batch_texts,
+        )
         learning = service.learner.state() if service.learner is not None else None
-        return HealthResponse(status="ok", model_version=service.model_version, process=os.getpid(),
-                              batching=stats, learning=learning)
+        return HealthResponse(
+            status="ok", model_version=service.model_version, process=os.getpid(), batching=stats, learning=learning
+        )
 
     @app.get("/v1/model", response_model=ModelResponse, tags=["model"])
     async def model_info() -> ModelResponse:
         """The labels the model predicts, its evaluation metrics, versions and this server's limits."""
         info = service.predictor.info
         return ModelResponse(
-            name=info.name, labels=info.labels, tags=list(info.tags), metrics=sanitize_json(dict(info.metrics)),
-            backend=info.backend, base_model=info.base_model, model_version=info.model_version, trained_with=info.trained_with,
+            name=info.name,
+            labels=info.labels,
+            tags=list(info.tags),
+            metrics=sanitize_json(dict(info.metrics)),
+            backend=info.backend,
+            base_model=info.base_model,
+            model_version=info.model_version,
+            trained_with=info.trained_with,
             version=__version__,
-            limits=Limits(max_body_bytes=limits.max_body_bytes, max_text_chars=limits.max_text_chars,
-                          max_texts=limits.max_texts, max_csv_rows=limits.max_csv_rows,
-                          request_timeout_s=limits.request_timeout_s, allow_private_urls=limits.allow_private_urls,
-                          max_csv_jobs=limits.max_csv_jobs),
+            limits=Limits(
+                max_body_bytes=limits.max_body_bytes,
+                max_text_chars=limits.max_text_chars,
+                max_texts=limits.max_texts,
+                max_csv_rows=limits.max_csv_rows,
+                request_timeout_s=limits.request_timeout_s,
+                allow_private_urls=limits.allow_private_urls,
+                max_csv_jobs=limits.max_csv_jobs,
+            ),
             layers=[LayerInfo(name=name, labels=list(types)) for name, types in info.layers],
         )
 
@@ -178,8 +207,10 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
             200: {
                 "description": "`format=csv`: the file with an `entities` column (JSON list per row); "
                 "`format=distinct`: one row per distinct entity (`label, text, count`); `format=json`: both, as JSON.",
-                "content": {"text/csv": {"schema": {"type": "string"}},
-                            "application/json": {"schema": {"$ref": "#/components/schemas/CsvJsonResponse"}}},
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"$ref": "#/components/schemas/CsvJsonResponse"}},
+                },
             },
             **_ERRORS,
         },
@@ -199,10 +230,13 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
             service.check_text(text, f"row {i + 1}")
         per_row = await service.predict(table.texts)
         if output == "json":
-            rows = [CsvRowOut(row=i + 1, text=t, entities=entities_out(e))
-                    for i, (t, e) in enumerate(zip(table.texts, per_row, strict=True))]
-            distinct = [DistinctEntity(text=d.text, label=d.label, count=d.count)
-                        for d in csvio.distinct_entities(per_row)]
+            rows = [
+                CsvRowOut(row=i + 1, text=t, entities=entities_out(e))
+                for i, (t, e) in enumerate(zip(table.texts, per_row, strict=True))
+            ]
+            distinct = [
+                DistinctEntity(text=d.text, label=d.label, count=d.count) for d in csvio.distinct_entities(per_row)
+            ]
             payload = CsvJsonResponse(columns=table.columns, rows=rows, distinct=distinct)
             return Response(payload.model_dump_json(), media_type="application/json")
         if output == "distinct":
@@ -210,8 +244,11 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
         else:
             text, suffix = csvio.tagged_csv(table, per_row), ".entities.csv"
         filename = safe_filename(file.filename, suffix)
-        return Response(text, media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="{filename}"'})
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )
 
     @app.post(
         "/v1/entities/url",
@@ -231,6 +268,11 @@ def _add_api_routes(app: FastAPI, service: Service) -> None:
         truncated = len(text) > limits.max_text_chars
         text = text[: limits.max_text_chars]
         (found,) = await service.predict([text])
-        return UrlResponse(url=clean(page.url), title=clean(page.title) if page.title else None,
-                           content_type=page.content_type, text=text, truncated=truncated,
-                           entities=entities_out(found))
+        return UrlResponse(
+            url=clean(page.url),
+            title=clean(page.title) if page.title else None,
+            content_type=page.content_type,
+            text=text,
+            truncated=truncated,
+            entities=entities_out(found),
+        )

@@ -140,7 +140,8 @@ class Batcher:
         n_texts = n_chars = 0
         for job in order:
             fits = n_texts + len(job.texts) <= self._max_texts and (
-                self._max_chars is None or n_chars + job.chars <= self._max_chars)
+                self._max_chars is None or n_chars + job.chars <= self._max_chars
+            )
             if batch and not fits:
                 continue
             batch.append(job)

@@ -68,8 +68,9 @@ def read_csv(data: bytes, *, max_rows: int, source: str = SOURCE) -> CsvTable:
     try:
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataFormatError(source, None, f"the file is not UTF-8 text (byte {exc.start})",
-                              "a CSV saved as UTF-8") from None
+        raise DataFormatError(
+            source, None, f"the file is not UTF-8 text (byte {exc.start})", "a CSV saved as UTF-8"
+        ) from None
     if not content.strip():
         raise DataFormatError(source, None, "the file is empty", f"a header line with a {TEXT_COLUMN!r} column")
     delimiter, header = ",", _header(content, ",", source)
@@ -81,11 +82,19 @@ def read_csv(data: bytes, *, max_rows: int, source: str = SOURCE) -> CsvTable:
     text_index = _find_text_column(header)
     if text_index is None:
         found = ", ".join(repr(c) for c in header) or "none"
-        raise DataFormatError(source, 1, f"no {TEXT_COLUMN!r} column; columns found: {found}",
-                              f"a header line with a {TEXT_COLUMN!r} column")
+        raise DataFormatError(
+            source,
+            1,
+            f"no {TEXT_COLUMN!r} column; columns found: {found}",
+            f"a header line with a {TEXT_COLUMN!r} column",
+        )
     if any(c.strip().casefold() == ENTITIES_COLUMN for c in header):
-        raise DataFormatError(source, 1, f"the file already has an {ENTITIES_COLUMN!r} column",
-                              f"no {ENTITIES_COLUMN!r} column (rename or remove it; the results go there)")
+        raise DataFormatError(
+            source,
+            1,
+            f"the file already has an {ENTITIES_COLUMN!r} column",
+            f"no {ENTITIES_COLUMN!r} column (rename or remove it; the results go there)",
+        )
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     rows: list[list[str]] = []
     try:
@@ -94,8 +103,12 @@ def read_csv(data: bytes, *, max_rows: int, source: str = SOURCE) -> CsvTable:
             if not row:  # a blank line
                 continue
             if len(row) > len(header):
-                raise DataFormatError(source, reader.line_num, f"{len(row)} cells but the header has {len(header)}",
-                                      "at most one cell per column")
+                raise DataFormatError(
+                    source,
+                    reader.line_num,
+                    f"{len(row)} cells but the header has {len(header)}",
+                    "at most one cell per column",
+                )
             if len(rows) >= max_rows:
                 raise CsvLimitError(f"the file has more than {max_rows} data rows, the limit of this server")
             rows.append(row + [""] * (len(header) - len(row)))
@@ -137,8 +150,10 @@ def tagged_csv(table: CsvTable, per_row: Sequence[Sequence[Entity]]) -> str:
     """The upload with an ``entities`` column added, in the upload's delimiter; the offsets slice the text cell as
     written (an escaped cell's ``'`` counts, see :func:`~nerforge.prediction.io.cell_entities`)."""
     columns = [*table.columns, ENTITIES_COLUMN]
-    rows = ([*row, entities_cell(cell_entities(row[table.text_index], ents))]
-            for row, ents in zip(table.rows, per_row, strict=True))
+    rows = (
+        [*row, entities_cell(cell_entities(row[table.text_index], ents))]
+        for row, ents in zip(table.rows, per_row, strict=True)
+    )
     return write_csv(columns, rows, delimiter=table.delimiter)
 
 

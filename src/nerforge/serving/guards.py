@@ -45,8 +45,6 @@ SECURITY_HEADERS = {
 }
 
 
-
-
 class ApiError(Exception):
     """An error answer chosen by a route: HTTP status, stable code, message."""
 
@@ -118,13 +116,17 @@ def install_error_handlers(app: FastAPI) -> None:
         if unparsable is not None:
             where = unparsable.get("loc", ())
             at = f" (at character {where[-1]})" if len(where) > 1 and isinstance(where[-1], int) else ""
-            return error_response(400, "invalid_json", f"the body is not valid JSON{at}; send a JSON object with "
-                                  "Content-Type: application/json")
+            return error_response(
+                400,
+                "invalid_json",
+                f"the body is not valid JSON{at}; send a JSON object with Content-Type: application/json",
+            )
         body = getattr(exc, "body", None)
         if isinstance(body, (bytes, bytearray)) and request.url.path in SHAPE_TEXT:  # not sent as JSON
             sent = request.headers.get("content-type") or "no Content-Type"
-            return error_response(415, "unsupported_media_type", f"send the body as JSON with Content-Type: "
-                                  f"application/json (got {sent})")
+            return error_response(
+                415, "unsupported_media_type", f"send the body as JSON with Content-Type: application/json (got {sent})"
+            )
         plain = body_problem(request.url.path, body) if body is not None else None
         plain = plain or upload_problem(request.url.path, errors)
         if body is None and request.url.path in SHAPE_TEXT and any(e.get("type") == "missing" for e in errors):
@@ -154,8 +156,12 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["allow"] = ", ".join(_allowed_methods(request))
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             # Starlette's answer when the JSON decoder gives up (nesting deeper than it recurses, for one)
-            return error_response(400, "invalid_json", "the body is not valid JSON, or is nested too deeply to "
-                                  "read; send a JSON object with Content-Type: application/json")
+            return error_response(
+                400,
+                "invalid_json",
+                "the body is not valid JSON, or is nested too deeply to "
+                "read; send a JSON object with Content-Type: application/json",
+            )
         return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers=headers or None)
 
     @app.exception_handler(PredictionError)
@@ -172,9 +178,16 @@ class GuardMiddleware:
     """Host, origin and per-client checks (400, 403, 429), body size limit (413), whole-request time limit (504)
     and security headers, for every HTTP request."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float,
-                 allowed_hosts: tuple[str, ...] = ("*",), max_per_client: int = 1_000_000,
-                 route_limits: Mapping[str, tuple[int, float]] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        timeout_s: float,
+        allowed_hosts: tuple[str, ...] = ("*",),
+        max_per_client: int = 1_000_000,
+        route_limits: Mapping[str, tuple[int, float]] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
@@ -215,8 +228,10 @@ class GuardMiddleware:
             return
         client = (scope.get("client") or ("unknown", 0))[0]
         if not self.limiter.enter(client):
-            message = (f"this client already has {self.limiter.max_per_client} requests in progress, the most this "
-                       "server allows; retry when one has finished")
+            message = (
+                f"this client already has {self.limiter.max_per_client} requests in progress, the most this "
+                "server allows; retry when one has finished"
+            )
             response = error_response(429, "too_many_requests", message, headers={"retry-after": "1"})
             await response(scope, receive, send_with_headers)
             return

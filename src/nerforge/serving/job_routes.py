@@ -33,10 +33,18 @@ JobId = Annotated[str, Path(max_length=64, description="The id returned when the
 
 
 def job_response(job: CsvJob, position: int) -> JobResponse:
-    return JobResponse(id=job.id, filename=job.filename, status=job.status, rows_total=job.rows_total,
-                       rows_done=job.rows_done, queue_position=position, elapsed_s=round(job.elapsed_s(), 3),
-                       eta_s=None if (eta := job.eta_s()) is None else round(eta, 1), error=job.error,
-                       columns=job.table.columns)
+    return JobResponse(
+        id=job.id,
+        filename=job.filename,
+        status=job.status,
+        rows_total=job.rows_total,
+        rows_done=job.rows_done,
+        queue_position=position,
+        elapsed_s=round(job.elapsed_s(), 3),
+        eta_s=None if (eta := job.eta_s()) is None else round(eta, 1),
+        error=job.error,
+        columns=job.table.columns,
+    )
 
 
 def add_job_routes(app: FastAPI, service: Service) -> None:
@@ -45,8 +53,11 @@ def add_job_routes(app: FastAPI, service: Service) -> None:
     def find(job_id: str) -> CsvJob:
         job = service.jobs.get(job_id)
         if job is None:
-            raise ApiError(404, "no_such_job", "no such job: it never existed, or it ended and was forgotten, or the "
-                           "server restarted")
+            raise ApiError(
+                404,
+                "no_such_job",
+                "no such job: it never existed, or it ended and was forgotten, or the server restarted",
+            )
         return job
 
     @app.post(
@@ -66,7 +77,9 @@ def add_job_routes(app: FastAPI, service: Service) -> None:
             f"At most {limits.max_csv_jobs} jobs are queued or running at a time."
         ),
     )
-    async def submit_csv(file: Annotated[UploadFile, File(description="A CSV file with a `text` column.")]) -> JobResponse:
+    async def submit_csv(
+        file: Annotated[UploadFile, File(description="A CSV file with a `text` column.")],
+    ) -> JobResponse:
         name = safe_filename(file.filename, ".csv")
         table = csvio.read_csv(await file.read(), max_rows=limits.max_csv_rows, source=name)
         for i, text in enumerate(table.texts):
@@ -91,8 +104,10 @@ def add_job_routes(app: FastAPI, service: Service) -> None:
     ) -> JobRowsResponse:
         """The rows tagged so far, from `start` (partial results while the job runs)."""
         job = find(job_id)
-        rows = [CsvRowOut(row=n, text=text, entities=entities_out(found))
-                for n, text, found in rows_slice(job, start, limit)]
+        rows = [
+            CsvRowOut(row=n, text=text, entities=entities_out(found))
+            for n, text, found in rows_slice(job, start, limit)
+        ]
         return JobRowsResponse(status=job.status, rows_total=job.rows_total, rows_done=job.rows_done, rows=rows)
 
     @app.get(
@@ -100,10 +115,14 @@ def add_job_routes(app: FastAPI, service: Service) -> None:
         response_model=None,
         tags=["jobs"],
         responses={
-            200: {"description": "`format=csv`: the upload with an `entities` column; `format=distinct`: one row per "
-                  "distinct entity; `format=json`: both, as JSON.",
-                  "content": {"text/csv": {"schema": {"type": "string"}},
-                              "application/json": {"schema": {"$ref": "#/components/schemas/CsvJsonResponse"}}}},
+            200: {
+                "description": "`format=csv`: the upload with an `entities` column; `format=distinct`: one row per "
+                "distinct entity; `format=json`: both, as JSON.",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"$ref": "#/components/schemas/CsvJsonResponse"}},
+                },
+            },
             409: {"model": ErrorResponse, "description": "The job has not finished."},
             **_JOB_ERRORS,
         },
@@ -114,12 +133,17 @@ def add_job_routes(app: FastAPI, service: Service) -> None:
         """The finished result, built from what the job stored (the model is not run again)."""
         job = find(job_id)
         if job.status != "done":
-            raise ApiError(409, "job_not_done", f"the job is {job.status} ({job.rows_done} of {job.rows_total} rows "
-                           "done); download when its status is done")
+            raise ApiError(
+                409,
+                "job_not_done",
+                f"the job is {job.status} ({job.rows_done} of {job.rows_total} rows "
+                "done); download when its status is done",
+            )
         if output == "json":
             rows = [CsvRowOut(row=n, text=t, entities=entities_out(e)) for n, t, e in rows_slice(job, 0, job.rows_done)]
-            distinct = [DistinctEntity(text=d.text, label=d.label, count=d.count)
-                        for d in csvio.distinct_entities(job.results)]
+            distinct = [
+                DistinctEntity(text=d.text, label=d.label, count=d.count) for d in csvio.distinct_entities(job.results)
+            ]
             body = CsvJsonResponse(columns=job.table.columns, rows=rows, distinct=distinct).model_dump_json()
             return Response(body, media_type="application/json")
         if output == "distinct":
@@ -127,8 +151,11 @@ def add_job_routes(app: FastAPI, service: Service) -> None:
         else:
             text, suffix = csvio.tagged_csv(job.table, job.results), ".entities.csv"
         filename = safe_filename(job.filename, suffix)
-        return Response(text, media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="{filename}"'})
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )
 
     @app.delete("/v1/jobs/{job_id}", response_model=JobResponse, responses=_JOB_ERRORS, tags=["jobs"])
     async def job_cancel(job_id: JobId) -> JobResponse:

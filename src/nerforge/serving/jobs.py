@@ -81,8 +81,15 @@ class JobStore:
         keep_s: how long a finished job is remembered.
     """
 
-    def __init__(self, predict: PredictChunk, *, chunk_rows: int = 32, max_active: int = 4, max_kept: int = 32,
-                 keep_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        predict: PredictChunk,
+        *,
+        chunk_rows: int = 32,
+        max_active: int = 4,
+        max_kept: int = 32,
+        keep_s: float = 3600.0,
+    ) -> None:
         self._predict = predict
         self.chunk_rows = max(1, chunk_rows)
         self.max_active = max_active
@@ -98,8 +105,10 @@ class JobStore:
         """Queue ``table`` and start working on it as soon as the jobs before it are done."""
         self._forget_old()
         if self.active() >= self.max_active:
-            raise JobQueueFullError(f"{self.max_active} CSV jobs are already queued or running, the most this server "
-                                    "takes at once; try again when one has finished")
+            raise JobQueueFullError(
+                f"{self.max_active} CSV jobs are already queued or running, the most this server "
+                "takes at once; try again when one has finished"
+            )
         job = CsvJob(id=secrets.token_urlsafe(16), filename=filename, table=table, created=time.monotonic())
         self._jobs[job.id] = job
         job.task = asyncio.get_running_loop().create_task(self._run(job), name=f"csv-job-{job.id[:6]}")
@@ -149,8 +158,9 @@ class JobStore:
 
     def _forget_old(self) -> None:
         now = time.monotonic()
-        ended = sorted((job for job in self._jobs.values() if job.status not in ACTIVE),
-                       key=lambda job: job.finished or 0.0)
+        ended = sorted(
+            (job for job in self._jobs.values() if job.status not in ACTIVE), key=lambda job: job.finished or 0.0
+        )
         excess = max(0, len(ended) - self.max_kept)
         for i, job in enumerate(ended):
             if i < excess or now - (job.finished or now) > self.keep_s:

@@ -77,8 +77,9 @@ def parse_label_config(xml: Any, field: str = "label_config") -> LabelConfig:
     if xml is None:
         return LabelConfig()
     if not isinstance(xml, str):
-        raise ApiError(400, "bad_label_config", f'"{field}" must be the labeling config as a string of XML, got '
-                       f"{json_type(xml)}")
+        raise ApiError(
+            400, "bad_label_config", f'"{field}" must be the labeling config as a string of XML, got {json_type(xml)}'
+        )
     if not xml.strip():
         return LabelConfig()
     try:
@@ -124,6 +125,7 @@ def router(service: Any) -> APIRouter:
     version while it serves, so the version is read per request)."""
     # Not in the OpenAPI spec of nerforge's own API (/openapi.json): this is Label Studio's protocol, documented there
     api = APIRouter(prefix=PREFIX, tags=["label-studio"], include_in_schema=False)
+
     @api.get("/health")
     @api.get("/")
     async def health() -> dict[str, Any]:
@@ -163,8 +165,10 @@ def router(service: Any) -> APIRouter:
         for n, entities in zip(good, found, strict=True):
             if entities is None:
                 late += 1
-                errors[n] = TaskError(f"not tagged within {service.settings.label_studio_deadline_s:g} s (the "
-                                      "request held more text than that); retrieve predictions for it again")
+                errors[n] = TaskError(
+                    f"not tagged within {service.settings.label_studio_deadline_s:g} s (the "
+                    "request held more text than that); retrieve predictions for it again"
+                )
                 continue
             results[n] = label_studio_prediction(entities, from_name=config.from_name, to_name=config.to_name,
                                                  model_version=model_version, label_for=config.label_for,
@@ -172,8 +176,13 @@ def router(service: Any) -> APIRouter:
         for n, error in errors.items():
             results[n] = {"model_version": model_version, "score": 0.0, "result": [], "error": str(error)}
         if errors:
-            logger.warning("label studio: %d of %d tasks not predicted (%d past the deadline); first: %s",
-                           len(errors), len(tasks), late, errors[min(errors)])
+            logger.warning(
+                "label studio: %d of %d tasks not predicted (%d past the deadline); first: %s",
+                len(errors),
+                len(tasks),
+                late,
+                errors[min(errors)],
+            )
         return {"results": results, "model_version": model_version}
 
     @api.post("/train")
@@ -182,9 +191,13 @@ def router(service: Any) -> APIRouter:
         """Label Studio's *Start training* (a ``START_TRAINING`` webhook, or the older ``/train``): a new version
         trained in the background from the project's annotations, when the server learns (``--learn``)."""
         if service.learner is None:
-            return error_response(501, "not_implemented", "this server does not learn: start it with 'nerforge serve "
-                                  "MODEL --learn --label-studio-url URL', or export the project and run 'nerforge "
-                                  "train' on it")
+            return error_response(
+                501,
+                "not_implemented",
+                "this server does not learn: start it with 'nerforge serve "
+                "MODEL --learn --label-studio-url URL', or export the project and run 'nerforge "
+                "train' on it",
+            )
         body = _object(body)
         action = body.get("action")
         if action in ANNOTATION_ACTIONS and service.learner.options.learn_every > 0:

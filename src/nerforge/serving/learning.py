@@ -71,8 +71,9 @@ class LearnOptions:
         if not self.label_studio_url.startswith(("http://", "https://")):
             raise UsageError(f"--label-studio-url must be an http(s) URL, got {self.label_studio_url!r}")
         if not self.api_key:
-            raise UsageError(f"learning needs Label Studio's API token in {API_KEY_ENV} (Account & Settings → "
-                             "Access Token)")
+            raise UsageError(
+                f"learning needs Label Studio's API token in {API_KEY_ENV} (Account & Settings → Access Token)"
+            )
         if not 0 < self.holdout_share < 1:
             raise UsageError(f"the held-out share must be between 0 and 1, got {self.holdout_share}")
         if self.epochs <= 0:
@@ -98,8 +99,9 @@ def annotated(task: Any) -> bool:
 class Learner:
     """One learning job at a time for a served model (see the module docstring)."""
 
-    def __init__(self, service: Any, model_dir: str | Path, options: LearnOptions,
-                 trainer: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, service: Any, model_dir: str | Path, options: LearnOptions, trainer: Callable[[Any], Any]
+    ) -> None:
         self.service = service
         self.options = options
         self.trainer = trainer  # nerforge.training.run.train, handed in from above (serving does not import training)
@@ -193,7 +195,9 @@ class Learner:
             self._set(status="failed", step=None, finished=time.time(), message=str(exc))
         except Exception as exc:  # noqa: BLE001 - the server must keep serving whatever the job hits
             logger.exception("learning failed")
-            self._set(status="failed", step=None, finished=time.time(), message=f"unexpected {type(exc).__name__}: {exc}")
+            self._set(
+                status="failed", step=None, finished=time.time(), message=f"unexpected {type(exc).__name__}: {exc}"
+            )
 
     def _job(self, project: int) -> dict[str, Any]:
         fetched = fetch_tasks(self.options, project)
@@ -202,8 +206,10 @@ class Learner:
         holdout = [t for t in tasks if held_out(t.get("id"), self.options.holdout_share)]
         train = [t for t in tasks if not held_out(t.get("id"), self.options.holdout_share)]
         if not holdout or not train:
-            raise UsageError(f"project {project} has {len(tasks)} annotated tasks ({len(train)} to train on, "
-                             f"{len(holdout)} held out); annotate more before training")
+            raise UsageError(
+                f"project {project} has {len(tasks)} annotated tasks ({len(train)} to train on, "
+                f"{len(holdout)} held out); annotate more before training"
+            )
         name = f"v{len(self._record['versions']):04d}"
         work = self.versions_dir / "data" / name
         work.mkdir(parents=True, exist_ok=True)
@@ -211,8 +217,13 @@ class Learner:
         atomic_write_text(train_file, json.dumps(train, ensure_ascii=False))
         atomic_write_text(holdout_file, json.dumps(holdout, ensure_ascii=False))
         served = self.served_dir
-        self._set(step="training", version=name, train_tasks=len(train), holdout_tasks=len(holdout),
-                  unannotated_tasks=unannotated)
+        self._set(
+            step="training",
+            version=name,
+            train_tasks=len(train),
+            holdout_tasks=len(holdout),
+            unannotated_tasks=unannotated,
+        )
         out = self.versions_dir / name
         train_version(served, train_file, holdout_file, out, self.options.epochs, self.trainer)
         self._set(step="scoring")
@@ -239,8 +250,13 @@ class Learner:
             self._record["versions"].append(entry)
             self._save_record()
         logger.info("learning: %s %s", name, entry["decision"])
-        return {"last_version": name, "last_holdout_f1": entry["holdout_f1"],
-                "served_holdout_f1": entry["served_holdout_f1"], "swapped": better, "decision": entry["decision"]}
+        return {
+            "last_version": name,
+            "last_holdout_f1": entry["holdout_f1"],
+            "served_holdout_f1": entry["served_holdout_f1"],
+            "swapped": better,
+            "decision": entry["decision"],
+        }
 
 
 def fetch_tasks(options: LearnOptions, project: int) -> list[dict[str, Any]]:
@@ -294,12 +310,15 @@ def authorization(options: LearnOptions) -> str:
         raise UsageError(f"cannot reach Label Studio at {options.label_studio_url}: {exc}") from None
     access = response.json().get("access") if response.status_code == 200 else None
     if not isinstance(access, str):
-        raise UsageError(f"Label Studio refused the personal access token ({response.status_code}); check {API_KEY_ENV}")
+        raise UsageError(
+            f"Label Studio refused the personal access token ({response.status_code}); check {API_KEY_ENV}"
+        )
     return f"Bearer {access}"
 
 
-def train_version(served: Path, train_file: Path, holdout_file: Path, out: Path, epochs: float,
-                  trainer: Callable[[Any], Any]) -> None:
+def train_version(
+    served: Path, train_file: Path, holdout_file: Path, out: Path, epochs: float, trainer: Callable[[Any], Any]
+) -> None:
     """Train the version ``out`` with ``trainer`` (``nerforge.training.run.train``), continuing from ``served``: its
     config (where it has one) with the new tasks added to the training files that still exist, the held-out tasks as
     dev, its labels and head."""
@@ -317,8 +336,9 @@ def train_version(served: Path, train_file: Path, holdout_file: Path, out: Path,
             files = before.data.train if isinstance(before.data.train, list) else [before.data.train]
             replay = [str(f) for f in files if f is not None and Path(f).is_file()]
         except NerforgeError as exc:
-            logger.warning("learning: the served model's config cannot be read (%s); training on the new tasks only",
-                           exc)
+            logger.warning(
+                "learning: the served model's config cannot be read (%s); training on the new tasks only", exc
+            )
     # the served model's data is read again as it was read (columns, label names and map), each file's format
     # detected (the new tasks are a Label Studio export)
     from nerforge.data.readers.options import READ_OPTION_NAMES

@@ -34,19 +34,25 @@ def add_page_routes(app: FastAPI) -> None:
 
     @app.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
     async def favicon() -> FileResponse:
-        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
-                            headers={"cache-control": "max-age=86400"})
+        return FileResponse(
+            STATIC_DIR / "favicon.svg", media_type="image/svg+xml", headers={"cache-control": "max-age=86400"}
+        )
 
     assets = swagger_assets()
 
     @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
     async def docs() -> Response:
         if assets is None:
-            text = ("The API documentation page needs the fastapi-offline package (pip install 'nerforge[serve]'). "
-                    "The API spec is at /openapi.json.\n")
+            text = (
+                "The API documentation page needs the fastapi-offline package (pip install 'nerforge[serve]'). "
+                "The API spec is at /openapi.json.\n"
+            )
             return Response(text, status_code=404, media_type="text/plain; charset=utf-8")
-        return FileResponse(STATIC_DIR / "docs.html", media_type="text/html; charset=utf-8",
-                            headers={"content-security-policy": DOCS_CSP})
+        return FileResponse(
+            STATIC_DIR / "docs.html",
+            media_type="text/html; charset=utf-8",
+            headers={"content-security-policy": DOCS_CSP},
+        )
 
     if assets is not None:
         app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")

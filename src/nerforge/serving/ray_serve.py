@@ -34,8 +34,17 @@ def build_app(model: str, backend: str | None, batch_size: int, threads: int | N
     return create_app(load_predictor(model, backend=backend, batch_size=batch_size), settings)
 
 
-def deploy(model: str | Path, *, replicas: int, host: str, port: int, backend: str | None = None,
-           batch_size: int = 32, threads: int | None = None, settings: ServeSettings | None = None) -> str:
+def deploy(
+    model: str | Path,
+    *,
+    replicas: int,
+    host: str,
+    port: int,
+    backend: str | None = None,
+    batch_size: int = 32,
+    threads: int | None = None,
+    settings: ServeSettings | None = None,
+) -> str:
     """Deploy ``model`` as ``replicas`` replicas behind Ray Serve's proxy at ``host:port`` on the Ray session this
     process has joined; returns the URL.
 
@@ -65,9 +74,18 @@ def deploy(model: str | Path, *, replicas: int, host: str, port: int, backend: s
     return f"http://{host}:{port}/"
 
 
-def serve_on_ray(model: str | Path, *, address: str | None, replicas: int, host: str, port: int,
-                 backend: str | None = None, batch_size: int = 32, threads: int | None = None,
-                 settings: ServeSettings | None = None) -> None:
+def serve_on_ray(
+    model: str | Path,
+    *,
+    address: str | None,
+    replicas: int,
+    host: str,
+    port: int,
+    backend: str | None = None,
+    batch_size: int = 32,
+    threads: int | None = None,
+    settings: ServeSettings | None = None,
+) -> None:
     """Join the cluster at ``address`` (or start a local Ray instance), deploy (:func:`deploy`), and keep the
     deployment up until Ctrl-C, then remove it (blocks).
 

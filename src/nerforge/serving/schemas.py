@@ -52,9 +52,12 @@ class EntityOut(BaseModel):
     end: int = Field(ge=0)
     score: float
     # absent (not null) from a model of one layer: its answers are what they were before layers existed
-    layer: str | None = Field(None, exclude_if=lambda value: value is None,
-                              description="The entity's layer, from a model of several layers of entities (whose "
-                              "entities may overlap); absent from a model of one.")
+    layer: str | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="The entity's layer, from a model of several layers of entities (whose "
+        "entities may overlap); absent from a model of one.",
+    )
 
     @classmethod
     def from_entity(cls, entity: Entity) -> EntityOut:
@@ -166,13 +169,18 @@ class ModelResponse(BaseModel):
     metrics: dict[str, Any]
     backend: str
     base_model: str
-    model_version: str = Field(description="The model's version: the same string its predictions carry in "
-                               "prediction files, on /healthz, in Label Studio and on its model card.")
+    model_version: str = Field(
+        description="The model's version: the same string its predictions carry in "
+        "prediction files, on /healthz, in Label Studio and on its model card."
+    )
     trained_with: str = Field("", description="The nerforge version that trained the model, when known.")
     version: str = Field(description="The nerforge version serving it.")
     limits: Limits
-    layers: list[LayerInfo] = Field(default_factory=list, description="A model of several layers of entities (whose "
-                                    "entities may overlap): each layer and its types, in order; empty otherwise.")
+    layers: list[LayerInfo] = Field(
+        default_factory=list,
+        description="A model of several layers of entities (whose "
+        "entities may overlap): each layer and its types, in order; empty otherwise.",
+    )
 
 
 class BatchingStats(BaseModel):
@@ -189,8 +197,11 @@ class HealthResponse(BaseModel):
     model_version: str = Field(description="The served model's version (as on /v1/model).")
     process: int = Field(description="The id of the server process that answered (one of several with --workers).")
     batching: BatchingStats
-    learning: dict[str, Any] | None = Field(None, description="With serve --learn: the learning job's state (status, "
-                                            "step, last held-out scores, the served version); absent otherwise.")
+    learning: dict[str, Any] | None = Field(
+        None,
+        description="With serve --learn: the learning job's state (status, "
+        "step, last held-out scores, the served version); absent otherwise.",
+    )
 
 
 class ErrorDetail(BaseModel):

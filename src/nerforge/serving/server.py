@@ -91,8 +91,9 @@ def serve(
 
     app = create_app(predictor, settings, learner=learner)
     if not _is_loopback(host):
-        logger.warning("listening on %s: the API and page are reachable from other machines, without authentication",
-                       host)
+        logger.warning(
+            "listening on %s: the API and page are reachable from other machines, without authentication", host
+        )
     if settings.allow_private_urls:
         logger.warning("--allow-private-urls: /v1/entities/url may fetch loopback and private-network addresses")
     shown = f"[{host}]" if ":" in host else host
@@ -105,8 +106,17 @@ def serve(
 WORKER_SPEC_ENV = "NERFORGE_SERVE_WORKER"  # what each worker process loads: JSON from _serve_workers
 
 
-def _serve_workers(model: str | Path, host: str, port: int, sock: socket.socket, backend: str | None, batch_size: int,
-                   threads: int | None, settings: ServeSettings, workers: int) -> None:
+def _serve_workers(
+    model: str | Path,
+    host: str,
+    port: int,
+    sock: socket.socket,
+    backend: str | None,
+    batch_size: int,
+    threads: int | None,
+    settings: ServeSettings,
+    workers: int,
+) -> None:
     """Serve with ``workers`` processes on the bound socket (uvicorn's supervisor restarts one that dies); each
     builds its app with :func:`worker_app` from the spec in :data:`WORKER_SPEC_ENV`."""
     import json
@@ -123,11 +133,18 @@ def _serve_workers(model: str | Path, host: str, port: int, sock: socket.socket,
                                               "batch_size": batch_size, "threads": share,
                                               "settings": settings.to_dict()})  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
-    logger.info("serving %s at http://%s:%d/ with %d worker processes of %d thread(s) each", model, shown, port,
-                workers, share)
+    logger.info(
+        "serving %s at http://%s:%d/ with %d worker processes of %d thread(s) each", model, shown, port, workers, share
+    )
     with sock:
-        uvicorn.run(f"{__name__}:worker_app", factory=True, fd=sock.fileno(), workers=workers, log_level="info",
-                    access_log=False)
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            fd=sock.fileno(),
+            workers=workers,
+            log_level="info",
+            access_log=False,
+        )
 
 
 def worker_app() -> object:
@@ -171,8 +188,11 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        why = ("the port is in use (another server listens there); stop it or choose another --port"
-               if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc))
+        why = (
+            "the port is in use (another server listens there); stop it or choose another --port"
+            if exc.errno == errno.EADDRINUSE
+            else exc.strerror or str(exc)
+        )
         raise OSError(exc.errno, f"cannot listen on {host}:{port}: {why}") from None
     sock.set_inheritable(True)
     return sock

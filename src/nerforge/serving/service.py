@@ -41,8 +41,10 @@ class Service:
         self.fetcher = fetcher
         # through self.predictor at each batch: a new model version swapped in (swap) serves the next batch
         self.batcher = Batcher(
-            lambda texts: self.predictor.predict(texts), max_texts=settings.batch_max_texts,
-            max_wait_s=settings.batch_max_wait_ms / 1000, max_chars=settings.batch_max_chars,
+            lambda texts: self.predictor.predict(texts),
+            max_texts=settings.batch_max_texts,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            max_chars=settings.batch_max_chars,
         )
         self.learner: Any = None  # a nerforge.serving.learning.Learner when the server learns from Label Studio
         self.jobs = JobStore(self.predict, chunk_rows=settings.batch_max_texts, max_active=settings.max_csv_jobs)
@@ -59,8 +61,9 @@ class Service:
 
     def check_count(self, texts: list[str]) -> None:
         if len(texts) > self.settings.max_texts:
-            raise ApiError(413, "too_many_texts",
-                           f"{len(texts)} texts; the limit is {self.settings.max_texts} per request")
+            raise ApiError(
+                413, "too_many_texts", f"{len(texts)} texts; the limit is {self.settings.max_texts} per request"
+            )
 
     def check_text(self, text: str, name: str = "text") -> None:
         """Refuse a text over the length limit (413) or one that is not valid Unicode (422)."""
@@ -70,8 +73,9 @@ class Service:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise ApiError(422, "invalid_text",
-                           f"{name} is not valid Unicode (unpaired surrogate at character {exc.start})") from None
+            raise ApiError(
+                422, "invalid_text", f"{name} is not valid Unicode (unpaired surrogate at character {exc.start})"
+            ) from None
 
     async def predict(self, texts: list[str]) -> list[list[Entity]]:
         """Entities for each text. The texts go to the batcher in pieces of at most ``batch_max_texts`` texts and
@@ -85,8 +89,12 @@ class Service:
         """:meth:`predict`, stopping at the first piece that would start after ``deadline`` (``time.monotonic()``):
         the texts not finished by then are ``None``."""
         max_chars = self.settings.batch_max_chars
-        parts = [(i, offset, piece) for i, text in enumerate(texts) if text.strip()  # blank texts have no entities
-                 for offset, piece in segments(text, max(1, max_chars // SEGMENTS_PER_PIECE))]
+        parts = [
+            (i, offset, piece)
+            for i, text in enumerate(texts)
+            if text.strip()  # blank texts have no entities
+            for offset, piece in segments(text, max(1, max_chars // SEGMENTS_PER_PIECE))
+        ]
         results: list[list[Entity] | None] = [[] for _ in texts]
         pieces = chunks(parts, self.settings.batch_max_texts, max_chars)
         for k, chunk in enumerate(pieces):

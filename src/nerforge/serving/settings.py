@@ -64,9 +64,21 @@ class ServeSettings:
     label_studio_deadline_s: float = 80.0
 
     def __post_init__(self) -> None:
-        positive = ("max_body_bytes", "max_text_chars", "max_texts", "max_csv_rows", "batch_max_texts", "batch_max_chars",
-                    "request_timeout_s", "fetch_timeout_s", "fetch_max_bytes", "max_concurrent_per_client",
-                    "max_csv_jobs", "label_studio_max_body_bytes", "label_studio_deadline_s")
+        positive = (
+            "max_body_bytes",
+            "max_text_chars",
+            "max_texts",
+            "max_csv_rows",
+            "batch_max_texts",
+            "batch_max_chars",
+            "request_timeout_s",
+            "fetch_timeout_s",
+            "fetch_max_bytes",
+            "max_concurrent_per_client",
+            "max_csv_jobs",
+            "label_studio_max_body_bytes",
+            "label_studio_deadline_s",
+        )
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:

@@ -123,7 +123,9 @@ class EpochProgressCallback(ProgressCallback):
         if self._progress:
             super().on_step_end(args, state, control, **kwargs)
 
-    def on_prediction_step(self, args: Any, state: Any, control: Any, eval_dataloader: Any = None, **kwargs: Any) -> None:
+    def on_prediction_step(
+        self, args: Any, state: Any, control: Any, eval_dataloader: Any = None, **kwargs: Any
+    ) -> None:
         if self._progress:
             super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
 
@@ -137,8 +139,12 @@ class EpochProgressCallback(ProgressCallback):
         if "loss" in logs:
             self._losses.append(float(logs["loss"]))
         if "eval_f1" in logs or "eval_loss" in logs:
-            row = {"epoch": round(float(state.epoch or 0), 2), "step": state.global_step,
-                   "train_loss": _mean(self._losses), **logs}
+            row = {
+                "epoch": round(float(state.epoch or 0), 2),
+                "step": state.global_step,
+                "train_loss": _mean(self._losses),
+                **logs,
+            }
             self._losses = []
             self._write(epoch_line(row, self._total))
 

@@ -153,8 +153,9 @@ def _label_ids(example: Example, label2id: Mapping[str, int], continuation: bool
     return ids, cont
 
 
-def _layered_label_ids(example: Example, layers: Sequence[tuple[str, Sequence[str]]],
-                       continuation: bool) -> tuple[list[int], list[int] | None]:
+def _layered_label_ids(
+    example: Example, layers: Sequence[tuple[str, Sequence[str]]], continuation: bool
+) -> tuple[list[int], list[int] | None]:
     """Every layer's tag id of each word in one integer (:func:`nerforge.modeling.layered.combine_ids`)."""
     from nerforge.data.layers import layer_tags
     from nerforge.modeling.layered import combine_ids
@@ -296,8 +297,10 @@ def check_label_coverage(splits: Mapping[str, Sequence[Example]], train_path: ob
     train_types = entity_types(splits.get("train", ()))
     if not train_types:
         raise DataFormatError(
-            str(train_path), None, "the training data has no entities (every tag is O); a model trained on it "
-            "can only answer O", "some B-/I- tags; check --tag-column, --label-names or --label-map",
+            str(train_path),
+            None,
+            "the training data has no entities (every tag is O); a model trained on it can only answer O",
+            "some B-/I- tags; check --tag-column, --label-names or --label-map",
         )
     unseen: dict[str, str] = {}
     for name in ("dev", "test"):
@@ -305,7 +308,5 @@ def check_label_coverage(splits: Mapping[str, Sequence[Example]], train_path: ob
             if type_ not in train_types and type_ not in unseen:
                 unseen[type_] = f"{ex.source}:{ex.line}" if ex.line is not None else str(ex.source or name)
     dev = splits.get("dev")
-    dev_entities = None if dev is None else sum(
-        1 for ex in dev for tag in ex.tags if parse_tag(tag).role is Role.BEGIN
-    )
+    dev_entities = None if dev is None else sum(1 for ex in dev for tag in ex.tags if parse_tag(tag).role is Role.BEGIN)
     return LabelCoverage(tuple(sorted(train_types)), unseen, dev_entities)

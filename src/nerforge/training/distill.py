@@ -71,30 +71,41 @@ def distill(config: TrainConfig, *, resume: bool = False, progress: bool | None 
         raise ConfigError("no distill section: give the teacher (nerforge distill TEACHER ...)")
     meta = load_teacher_meta(settings.teacher)
     if meta.layers:
-        raise UsageError(f"{settings.teacher} is a layered model ({', '.join(n for n, _ in meta.layers)}); "
-                         "distilling one is not supported yet: distill a model of one layer (--layer NAME)")
+        raise UsageError(
+            f"{settings.teacher} is a layered model ({', '.join(n for n, _ in meta.layers)}); "
+            "distilling one is not supported yet: distill a model of one layer (--layer NAME)"
+        )
     if meta.span_head:
-        raise UsageError(f"{settings.teacher} is a span head (nested entities); distillation learns a tagger's "
-                         "word distributions and does not support it yet: distill a model of another head")
+        raise UsageError(
+            f"{settings.teacher} is a span head (nested entities); distillation learns a tagger's "
+            "word distributions and does not support it yet: distill a model of another head"
+        )
     if config.model.class_weights:
-        raise ConfigError("model.class_weights does not apply to distillation (the teacher's distributions weigh "
-                          "the tags)")
+        raise ConfigError(
+            "model.class_weights does not apply to distillation (the teacher's distributions weigh the tags)"
+        )
     for path in settings.unlabeled:
         if not Path(path).is_file():
             raise UsageError(f"{path}: no such unlabeled file")
     if config.output.dir is not None and Path(config.output.dir).resolve() == Path(settings.teacher).resolve():
         raise UsageError(f"--output {config.output.dir} is the teacher; choose another directory for the student")
     bars = sys.stderr.isatty() if progress is None else progress
-    return train(config, resume=resume, progress=bars,
-                 customise=lambda prepared: student_inputs(prepared, settings, meta, progress=bars))
+    return train(
+        config,
+        resume=resume,
+        progress=bars,
+        customise=lambda prepared: student_inputs(prepared, settings, meta, progress=bars),
+    )
 
 
 def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta, *, progress: bool) -> FitInputs:
     """The student, its training items (gold windows and unlabelled windows, each with the teacher's distributions)
     and its Trainer: what ``fit`` trains instead of a fresh model."""
     if list(prepared.tags) != list(meta.tags):
-        raise ConfigError(f"the data's tags {list(prepared.tags)} differ from the teacher's {list(meta.tags)}; the "
-                          "student learns the teacher's labels (data.labels)")
+        raise ConfigError(
+            f"the data's tags {list(prepared.tags)} differ from the teacher's {list(meta.tags)}; the "
+            "student learns the teacher's labels (data.labels)"
+        )
     with quiet_transformers():
         teacher = load_trained(settings.teacher, meta).eval()
     _, total = layer_stack(teacher)
@@ -103,9 +114,16 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
     student = shrink(teacher, keep, settings.ffn_size)
     student.train()
     sizes = (_parameters(teacher), _parameters(student))
-    narrower = (f", feed-forward {teacher_ffn} -> {settings.ffn_size} units" if settings.ffn_size is not None else "")
-    logger.info("student: %d of the teacher's %d layers (%s)%s, %.1fM -> %.1fM parameters", len(keep), total,
-                ", ".join(map(str, keep)), narrower, sizes[0] / 1e6, sizes[1] / 1e6)
+    narrower = f", feed-forward {teacher_ffn} -> {settings.ffn_size} units" if settings.ffn_size is not None else ""
+    logger.info(
+        "student: %d of the teacher's %d layers (%s)%s, %.1fM -> %.1fM parameters",
+        len(keep),
+        total,
+        ", ".join(map(str, keep)),
+        narrower,
+        sizes[0] / 1e6,
+        sizes[1] / 1e6,
+    )
 
     tokenizer, plan = prepared.tokenizer, prepared.plan
     collator = PaddingCollator(tokenizer.pad_token_id or 0)
@@ -113,15 +131,25 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
     parts = [(train_split.dataset(), True)]
     unlabeled = read_unlabeled(settings.unlabeled, settings.text_column)
     if settings.augment:
-        copies = augmented_copies(prepared.splits["train"], settings.augment, settings.augment_rate,
-                                  seed=prepared.config.training.seed)
-        logger.info("augmented: %d copies of the training sentences (%.0f%% of words swapped)", len(copies),
-                    100 * settings.augment_rate)
+        copies = augmented_copies(
+            prepared.splits["train"], settings.augment, settings.augment_rate, seed=prepared.config.training.seed
+        )
+        logger.info(
+            "augmented: %d copies of the training sentences (%.0f%% of words swapped)",
+            len(copies),
+            100 * settings.augment_rate,
+        )
         unlabeled = unlabeled + copies
     if unlabeled:
         label2id = {t: i for i, t in enumerate(meta.tags)}
-        features = build_split("unlabeled", unlabeled, tokenizer, label2id, plan,
-                               label_all_subwords=prepared.config.model.label_all_subwords)
+        features = build_split(
+            "unlabeled",
+            unlabeled,
+            tokenizer,
+            label2id,
+            plan,
+            label_all_subwords=prepared.config.model.label_all_subwords,
+        )
         parts.append((features.dataset(), False))
     targets = [teacher_targets(teacher, ds, collator, settings.temperature, progress=progress) for ds, _ in parts]
     dataset = DistillDataset([(ds, t, gold) for (ds, gold), t in zip(parts, targets, strict=True)])
@@ -146,14 +174,18 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
         }
     }
     teacher_f1 = _test_f1(meta)
-    summary = (f"A distilled student of `{settings.teacher}` (made by `nerforge distill`): {len(keep)} of its {total} "
-               f"transformer layers ({', '.join(map(str, keep))}){narrower}, {sizes[1] / 1e6:.1f}M of its "
-               f"{sizes[0] / 1e6:.1f}M "
-               f"parameters, starting from its weights.")
-    note = (f"Distillation: the teacher's word distributions at temperature {settings.temperature:g} (weight "
-            f"{settings.alpha:g}) and the gold tags (weight {1 - settings.alpha:g}), over {len(dataset)} windows "
-            f"({len(unlabeled)} unlabelled texts)"
-            + (f"; the teacher's test F1 was {teacher_f1:.4f}." if teacher_f1 is not None else "."))
+    summary = (
+        f"A distilled student of `{settings.teacher}` (made by `nerforge distill`): {len(keep)} of its {total} "
+        f"transformer layers ({', '.join(map(str, keep))}){narrower}, {sizes[1] / 1e6:.1f}M of its "
+        f"{sizes[0] / 1e6:.1f}M "
+        f"parameters, starting from its weights."
+    )
+    note = (
+        f"Distillation: the teacher's word distributions at temperature {settings.temperature:g} (weight "
+        f"{settings.alpha:g}) and the gold tags (weight {1 - settings.alpha:g}), over {len(dataset)} windows "
+        f"({len(unlabeled)} unlabelled texts)"
+        + (f"; the teacher's test F1 was {teacher_f1:.4f}." if teacher_f1 is not None else ".")
+    )
     return FitInputs(
         model=student,
         train_dataset=dataset,
@@ -214,8 +246,14 @@ def read_unlabeled(paths: Sequence[Path], text_column: str = "text") -> list[Exa
 
 
 @torch.no_grad()
-def teacher_targets(teacher: torch.nn.Module, dataset: WindowDataset, collator: PaddingCollator, temperature: float,
-                    *, progress: bool = False) -> list[np.ndarray]:
+def teacher_targets(
+    teacher: torch.nn.Module,
+    dataset: WindowDataset,
+    collator: PaddingCollator,
+    temperature: float,
+    *,
+    progress: bool = False,
+) -> list[np.ndarray]:
     """The teacher's word distributions at ``temperature`` for each window of ``dataset``: an array
     ``(words of the window, num_tags)`` (float16), in the order of the window's word positions."""
     from tqdm.auto import tqdm
@@ -291,8 +329,9 @@ class DistillTrainer(NerTrainer):
         self.temperature = temperature
         self.alpha = alpha
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         if "teacher_probs" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         inputs = dict(inputs)

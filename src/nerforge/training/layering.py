@@ -12,8 +12,9 @@ from nerforge.types import Example
 logger = logging.getLogger("nerforge.training.run")  # the run's log lines keep their logger name
 
 
-def data_layers(splits: dict[str, list[Example]],
-                types: Sequence[str] | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def data_layers(
+    splits: dict[str, list[Example]], types: Sequence[str] | None
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The layers a layered model tags, each with its IOB2 tags (``()`` when the training data has one layer): the
     layers of the training examples, each with the types its entities have in any split (of ``types`` when the
     config lists what to learn)."""
@@ -44,15 +45,21 @@ def warn_flat_view(examples: list[Example], chosen: str | None) -> None:
         return  # a layered model learns every layer
     learned = sum(1 for ex in layered for s in ex.tags if s.startswith("B-"))
     layers = list(dict.fromkeys(n for ex in layered for n in example_layers(ex)))
-    logger.warning("the training data has %d layer(s) of entities (%s) or overlapping entities: this model learns "
-                   "one flat view (%s, outermost entities: %d of %d in the training data); --head span learns nested "
-                   "entities too, in one layer", len(layers),
-                   ", ".join(n or "unnamed" for n in layers), chosen or layers[0] or "the only layer", learned,
-                   sum(len(ex.spans or ()) for ex in layered))
+    logger.warning(
+        "the training data has %d layer(s) of entities (%s) or overlapping entities: this model learns "
+        "one flat view (%s, outermost entities: %d of %d in the training data); --head span learns nested "
+        "entities too, in one layer",
+        len(layers),
+        ", ".join(n or "unnamed" for n in layers),
+        chosen or layers[0] or "the only layer",
+        learned,
+        sum(len(ex.spans or ()) for ex in layered),
+    )
 
 
-def span_head_for_data(head: Any, splits: dict[str, list[Example]],
-                       configured: Sequence[str] | None) -> tuple[Any, tuple[str, ...]]:
+def span_head_for_data(
+    head: Any, splits: dict[str, list[Example]], configured: Sequence[str] | None
+) -> tuple[Any, tuple[str, ...]]:
     """A span head's settings from the data: ``max_width`` (when not set) the most words of a training entity, and
     the tags of every entity type of every layer (nested entities and inner layers have types the flat view lacks).
 
@@ -67,8 +74,12 @@ def span_head_for_data(head: Any, splits: dict[str, list[Example]],
     train = [one_layer(ex, configured) for ex in splits.get("train", [])]
     longest = longest_span(train)
     if not longest:
-        raise DataFormatError(str(splits["train"][0].source if splits.get("train") else "train"), None,
-                              "the training data has no entity for the span head to learn", "entity spans")
+        raise DataFormatError(
+            str(splits["train"][0].source if splits.get("train") else "train"),
+            None,
+            "the training data has no entity for the span head to learn",
+            "entity spans",
+        )
     width = head.max_width or longest
     types = sorted({s.label for examples in splits.values() for ex in examples for s in one_layer(ex, configured)})
     nested = sum(1 for spans in train for d in depths(spans) if d)

@@ -77,8 +77,10 @@ class MemoryEstimate:
         return self.weights + self.activations + self.head + self.base
 
     def describe(self) -> str:
-        return (f"about {gb(self.total)} at its peak (weights and optimizer {gb(self.weights)}, encoder activations "
-                f"{gb(self.activations)}, head {gb(self.head)})")
+        return (
+            f"about {gb(self.total)} at its peak (weights and optimizer {gb(self.weights)}, encoder activations "
+            f"{gb(self.activations)}, head {gb(self.head)})"
+        )
 
 
 def gb(n: int) -> str:
@@ -89,11 +91,13 @@ def estimate(w: Workload, *, device: str = "cpu") -> MemoryEstimate:
     """The estimated peak of training ``w`` (see the module docstring). On CUDA the process base stays on the host."""
     value = 2 if w.half else 4
     tokens = w.batch * w.length
-    per_layer = tokens * (9 * w.hidden + 2 * w.ffn) * value + 9 * w.batch * w.heads * w.length ** 2
+    per_layer = tokens * (9 * w.hidden + 2 * w.ffn) * value + 9 * w.batch * w.heads * w.length**2
     activations = int(ACTIVATION_SLACK * (w.layers * per_layer + 3 * tokens * w.hidden * value))
     head = tokens * w.head_per_token + w.head_decode
     return MemoryEstimate(
-        weights=w.params * ADAM_BYTES_PER_PARAM, activations=activations, head=head,
+        weights=w.params * ADAM_BYTES_PER_PARAM,
+        activations=activations,
+        head=head,
         base=0 if device == "cuda" else PROCESS_BASE,
     )
 
@@ -102,14 +106,18 @@ def encoder_params(config: Any) -> int:
     """Parameters of a BERT-like encoder from its config (vocabulary, positions, layers)."""
     h = int(config.hidden_size)
     f = _ffn(config)
-    embeddings = (int(getattr(config, "vocab_size", 30522)) + int(getattr(config, "max_position_embeddings", 512))
-                  + int(getattr(config, "type_vocab_size", 0) or 0)) * h
+    embeddings = (
+        int(getattr(config, "vocab_size", 30522))
+        + int(getattr(config, "max_position_embeddings", 512))
+        + int(getattr(config, "type_vocab_size", 0) or 0)
+    ) * h
     return embeddings + int(config.num_hidden_layers) * (4 * h * h + 2 * h * f + 9 * h + f)
 
 
 def _ffn(config: Any) -> int:
-    return int(getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None)
-               or 4 * int(config.hidden_size))
+    return int(
+        getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None) or 4 * int(config.hidden_size)
+    )
 
 
 def workload(config: Any, plan: Any, *, batch: int, eval_batch: int, length: int, half: bool) -> Workload:
@@ -121,10 +129,19 @@ def workload(config: Any, plan: Any, *, batch: int, eval_batch: int, length: int
     ours = (plan.training_bytes_per_token(h), plan.decode_bytes(), encoder + plan.parameters(h))
     theirs = (plain.training_bytes_per_token(h), plain.decode_bytes(), encoder + plain.parameters(h))
     return Workload(
-        params=ours[2], hidden=h, ffn=_ffn(config),
-        layers=int(config.num_hidden_layers), heads=int(getattr(config, "num_attention_heads", 1) or 1),
-        batch=batch, eval_batch=eval_batch, length=length, head_per_token=ours[0], head_decode=ours[1],
-        tags=len(plan.tags), plain_head=theirs if theirs < ours else None, half=half,
+        params=ours[2],
+        hidden=h,
+        ffn=_ffn(config),
+        layers=int(config.num_hidden_layers),
+        heads=int(getattr(config, "num_attention_heads", 1) or 1),
+        batch=batch,
+        eval_batch=eval_batch,
+        length=length,
+        head_per_token=ours[0],
+        head_decode=ours[1],
+        tags=len(plan.tags),
+        plain_head=theirs if theirs < ours else None,
+        half=half,
     )
 
 
@@ -135,7 +152,9 @@ def available(device: str = "cpu") -> int | None:
         try:
             mb = float(raw)
         except ValueError:
-            raise UsageError(f"{MEMORY_ENV}={raw!r} is not a number of megabytes (0 turns the memory check off)") from None
+            raise UsageError(
+                f"{MEMORY_ENV}={raw!r} is not a number of megabytes (0 turns the memory check off)"
+            ) from None
         return None if mb <= 0 else int(mb * MB)
     if device == "cuda":
         import torch
@@ -152,9 +171,10 @@ def _host_available() -> int | None:
                 found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
         try:
             limit = Path(limit_file).read_text(encoding="ascii").strip()
             if limit != "max" and int(limit) < 2**60:
@@ -177,19 +197,33 @@ def check_fits(w: Workload, *, device: str = "cpu", accumulation: int = 1) -> Me
     if free is None or est.total <= free:
         return est
     where = "the GPU's free memory" if device == "cuda" else "the memory available"
-    text = (f"training would need {est.describe()} for batches of {w.batch} windows of {w.length} subwords and "
-            f"{w.tags} tags, and {where} is {gb(free)}")
+    text = (
+        f"training would need {est.describe()} for batches of {w.batch} windows of {w.length} subwords and "
+        f"{w.tags} tags, and {where} is {gb(free)}"
+    )
     batch = w.batch // 2
     while batch >= 1 and estimate(_with(w, batch=batch), device=device).total > free:
         batch //= 2
     if batch >= 1:
         steps = accumulation * -(-w.batch // batch)
-        fix = (f"--batch-size {batch} fits (about {gb(estimate(_with(w, batch=batch), device=device).total)}; "
-               f"--set training.gradient_accumulation_steps={steps} keeps the effective batch)")
+        fix = (
+            f"--batch-size {batch} fits (about {gb(estimate(_with(w, batch=batch), device=device).total)}; "
+            f"--set training.gradient_accumulation_steps={steps} keeps the effective batch)"
+        )
     else:
         shorter = _with(w, batch=1, length=max(8, w.length // 2))
-        plain = _with(w, batch=1, head_per_token=w.plain_head[0], head_decode=w.plain_head[1],
-                      params=w.plain_head[2], plain_head=None) if w.plain_head else None
+        plain = (
+            _with(
+                w,
+                batch=1,
+                head_per_token=w.plain_head[0],
+                head_decode=w.plain_head[1],
+                params=w.plain_head[2],
+                plain_head=None,
+            )
+            if w.plain_head
+            else None
+        )
         if estimate(shorter, device=device).total <= free:
             fix = f"--batch-size 1 --max-length {shorter.length} fits"
         elif plain is not None and estimate(plain, device=device).total <= free:

@@ -95,18 +95,35 @@ def render_card(card: CardData) -> str:
     lines = header + [
         f"# {card.name}",
         "",
-        (card.summary + " " if card.summary else f"A named-entity recognizer fine-tuned from `{card.base_model}` with "
-         "nerforge. ")
+        (
+            card.summary + " "
+            if card.summary
+            else f"A named-entity recognizer fine-tuned from `{card.base_model}` with nerforge. "
+        )
         + f"It tags {len(types)} entity types: {', '.join(f'`{t}`' for t in types) or 'none'}.",
         "",
-        *([f"Model version: `{card.model_version}` (what its predictions carry in files, on the server and in "
-           "Label Studio).", ""] if card.model_version else []),
+        *(
+            [
+                f"Model version: `{card.model_version}` (what its predictions carry in files, on the server and in "
+                "Label Studio).",
+                "",
+            ]
+            if card.model_version
+            else []
+        ),
         "## Labels",
         "",
-        *([f"IOB2 tags, in id order: {', '.join(f'`{t}`' for t in card.tags)}.", ""] if not layers else [
-            f"{len(layers)} layers of entities, one tagger each on one encoder (entities of different layers may "
-            "overlap; each entity carries its layer):", "",
-            *(f"- `{name}`: {', '.join(f'`{t}`' for t in tags)}" for name, tags in layers), ""]),
+        *(
+            [f"IOB2 tags, in id order: {', '.join(f'`{t}`' for t in card.tags)}.", ""]
+            if not layers
+            else [
+                f"{len(layers)} layers of entities, one tagger each on one encoder (entities of different layers may "
+                "overlap; each entity carries its layer):",
+                "",
+                *(f"- `{name}`: {', '.join(f'`{t}`' for t in tags)}" for name, tags in layers),
+                "",
+            ]
+        ),
         "## Data",
         "",
         "| split | file | sentences | tokens | entities | windows | split sentences | clipped words | "

@@ -107,7 +107,14 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
         meta.extra[MODEL_ID_KEY] = weights_digest(tmp)[:MODEL_ID_DIGITS]  # the model's version (ModelMeta)
         if "test" in splits:
             test = _evaluate_test(
-                model, tokenizer, meta, splits["test"], epochs, tmp / EVAL_DIR, output.name, fitted.losses,
+                model,
+                tokenizer,
+                meta,
+                splits["test"],
+                epochs,
+                tmp / EVAL_DIR,
+                output.name,
+                fitted.losses,
                 final_dir=output / EVAL_DIR,
             )
             report = output / EVAL_DIR / "report.md"

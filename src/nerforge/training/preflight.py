@@ -38,8 +38,9 @@ def check_outputs(config: TrainConfig) -> None:
     output: Path = config.output.dir  # type: ignore[assignment]
     check_output_dir(output, kind=MODEL_DIR)
     work = config.output.resolved_work_dir
-    check_output_dir(work, ours=lambda p: (p / RESUME_FILE).is_file(), kind="nerforge work directory",
-                     what="output.work_dir")
+    check_output_dir(
+        work, ours=lambda p: (p / RESUME_FILE).is_file(), kind="nerforge work directory", what="output.work_dir"
+    )
     for split in ("train", "dev", "test"):
         for path in config.data.files(split):
             check_not_inside(path, output)
@@ -52,8 +53,10 @@ def check_outputs(config: TrainConfig) -> None:
     local = resolve_model(name) if name == DEFAULT_MODEL or Path(name).expanduser().is_dir() else None
     if local is not None and Path(local).resolve() == Path(output).resolve():
         role = "teacher" if config.distill is not None else "base model (--model)"
-        raise UsageError(f"--output {output} is the {role}; choose another directory"
-                         + (" for the student" if config.distill is not None else ""))
+        raise UsageError(
+            f"--output {output} is the {role}; choose another directory"
+            + (" for the student" if config.distill is not None else "")
+        )
     if local is not None:  # the encoder (or the teacher of a distillation) is read while the output is written
         check_not_inside(output, local)
         check_not_inside(work, local, what="output.work_dir")
@@ -63,5 +66,3 @@ def check_outputs(config: TrainConfig) -> None:
         # finished model directory holds the weights once more
         needed = weights * (3 * 3 + 1)
         check_free_space(work / "checkpoints", needed, what="checkpoints and the model")
-
-

@@ -107,8 +107,12 @@ def final_model(trainer: NerTrainer) -> Any:
 
 
 def train(
-    config: TrainConfig, *, resume: bool = False, progress: bool | None = None,
-    customise: Callable[[Prepared], FitInputs] | None = None, callbacks: Sequence[Any] = (),
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    customise: Callable[[Prepared], FitInputs] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Fine-tune ``config.model.name`` on ``config.data`` and write the model directory ``config.output.dir``.
 
@@ -136,14 +140,27 @@ def train(
             locks.enter_context(exclusive(work.path, what="work directory"))
             clean_leftovers(output)
         return run_locked(
-            config, output, work, dist, resume=resume, progress=sys.stderr.isatty() if progress is None else progress,
-            customise=customise, callbacks=callbacks,
+            config,
+            output,
+            work,
+            dist,
+            resume=resume,
+            progress=sys.stderr.isatty() if progress is None else progress,
+            customise=customise,
+            callbacks=callbacks,
         )
 
 
 def run_locked(
-    config: TrainConfig, output: Path, work: WorkDir, dist: DistributedContext, *, resume: bool, progress: bool,
-    customise: Callable[[Prepared], FitInputs] | None = None, callbacks: Sequence[Any] = (),
+    config: TrainConfig,
+    output: Path,
+    work: WorkDir,
+    dist: DistributedContext,
+    *,
+    resume: bool,
+    progress: bool,
+    customise: Callable[[Prepared], FitInputs] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """The stages of a run, under the locks of its output and work directory: prepare, (customise), fit, calibrate,
     package.
@@ -156,13 +173,16 @@ def run_locked(
     start = dist.from_main(lambda: work.prepare(_resume_config(config), resume=resume, fingerprint=fingerprint))
     # the threads the run uses go into config.resolved.yaml (after the resume check: not compared), in a copy: the
     # validated config the caller passed is never changed
-    resolved = config.model_copy(update={"training": config.training.model_copy(update={"num_threads": prepared.threads})})
+    resolved = config.model_copy(
+        update={"training": config.training.model_copy(update={"num_threads": prepared.threads})}
+    )
     prepared = dataclasses.replace(prepared, config=resolved)
     inputs = customise(prepared) if customise is not None else None
     tracker = start_run_tracker(prepared, start, work, dist, output)
     try:
-        fitted = calibrate(prepared, fit(prepared, work, dist, start, tracker, progress=progress, inputs=inputs,
-                                         callbacks=callbacks))
+        fitted = calibrate(
+            prepared, fit(prepared, work, dist, start, tracker, progress=progress, inputs=inputs, callbacks=callbacks)
+        )
         dist.barrier()  # every process has finished; rank 0 alone writes the model directory
         result = dist.from_main(lambda: package(prepared, fitted, output))
     except BaseException as exc:
@@ -176,7 +196,8 @@ def run_locked(
             last = work.last_checkpoint()
             exc.hint = (
                 f"{last.name} is kept in {work.path}: the same command with --resume continues from it"
-                if last is not None else "no checkpoint was written yet: the next run starts over"
+                if last is not None
+                else "no checkpoint was written yet: the next run starts over"
             )
         if not isinstance(exc, (KeyboardInterrupt, Interrupted, OSError)) and disk_full(exc, work.path):
             raise OSError(errno.ENOSPC, "no space left on the disk while writing a checkpoint", str(work.path)) from exc
@@ -209,11 +230,14 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
 
     splits = read_splits(config)
     coverage = check_label_coverage(splits, config.data.train)  # DataFormatError when train has no entity
-    labels = resolve_labels(splits, listed_types(config.data.labels, config.data.label_map) if config.data.labels else None)
+    labels = resolve_labels(
+        splits, listed_types(config.data.labels, config.data.label_map) if config.data.labels else None
+    )
     if coverage.unseen_in_train:
         logger.warning(
             "entity types that occur only in dev/test, never in train (the model cannot learn them; they will count "
-            "as misses): %s", ", ".join(f"{t} ({where})" for t, where in sorted(coverage.unseen_in_train.items()))
+            "as misses): %s",
+            ", ".join(f"{t} ({where})" for t, where in sorted(coverage.unseen_in_train.items())),
         )
     best_metric = BEST_METRIC
     if coverage.dev_entities is not None and 0 < coverage.dev_entities < SMALL_DEV_ENTITIES:
@@ -273,16 +297,30 @@ def _check_memory(config: TrainConfig, model_config: Any, plan: HeadPlan, featur
     batch = config.training.batch_size
     length = max(len(enc.input_ids) for split in features.values() for enc in split.inputs.windows)
     est = check_fits(
-        workload(model_config, plan, batch=batch, eval_batch=config.training.eval_batch_size or 2 * batch,
-                 length=length, half=resolve_precision(config.training.precision, cuda=cuda) == "bf16"),
-        device="cuda" if cuda else "cpu", accumulation=config.training.gradient_accumulation_steps,
+        workload(
+            model_config,
+            plan,
+            batch=batch,
+            eval_batch=config.training.eval_batch_size or 2 * batch,
+            length=length,
+            half=resolve_precision(config.training.precision, cuda=cuda) == "bf16",
+        ),
+        device="cuda" if cuda else "cpu",
+        accumulation=config.training.gradient_accumulation_steps,
     )
     logger.info("estimated peak memory: %s", est.describe())
 
 
 def fit(
-    prepared: Prepared, work: WorkDir, dist: DistributedContext, start: ResumePoint, tracker: Any, *,
-    progress: bool = True, inputs: FitInputs | None = None, callbacks: Sequence[Any] = (),
+    prepared: Prepared,
+    work: WorkDir,
+    dist: DistributedContext,
+    start: ResumePoint,
+    tracker: Any,
+    *,
+    progress: bool = True,
+    inputs: FitInputs | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> Fitted:
     """Stage 2: build the model, run the Trainer (from ``start.checkpoint`` when resuming), score dev (the
     predictions are kept for :func:`calibrate`).
@@ -330,8 +368,15 @@ def fit(
         model.eval()
         dev, predicted = score_dev(model, prepared) if dev_split is not None else (None, None)
     _announce_early_stop(info, prepared)
-    return Fitted(model, epoch_table(state.log_history), dev, info, loss_curve(state.log_history), inputs=inputs,
-                  dev_predictions=predicted)
+    return Fitted(
+        model,
+        epoch_table(state.log_history),
+        dev,
+        info,
+        loss_curve(state.log_history),
+        inputs=inputs,
+        dev_predictions=predicted,
+    )
 
 
 def _align_special_tokens(model: Any, tokenizer: Any) -> None:
@@ -350,14 +395,22 @@ def _announce_early_stop(info: TrainingInfo, prepared: Prepared) -> None:
         return
     patience = prepared.config.training.early_stopping_patience
     best = (
-        f"dev F1 {info.best_dev_f1:.4f}" if info.best_dev_f1 is not None
-        else f"dev loss {info.best_dev_loss:.4f}" if info.best_dev_loss is not None else "the best dev score"
+        f"dev F1 {info.best_dev_f1:.4f}"
+        if info.best_dev_f1 is not None
+        else f"dev loss {info.best_dev_loss:.4f}"
+        if info.best_dev_loss is not None
+        else "the best dev score"
     )
     logger.info(
         "early stopping after epoch %g (step %d of %d): %s did not improve for %d evaluations "
         "(training.early_stopping_patience); the checkpoint of step %s (%s) is kept",
-        info.epochs, info.global_step, info.max_steps, info.best_by or "the dev score", patience,
-        info.best_step, best,
+        info.epochs,
+        info.global_step,
+        info.max_steps,
+        info.best_by or "the dev score",
+        patience,
+        info.best_step,
+        best,
     )
 
 
@@ -394,7 +447,9 @@ def warn_if_nothing_predicted(result: TrainResult, config: TrainConfig) -> list[
         hints.append(f"tags that match the data ('nerforge inspect' on train and {name})")
         logger.warning(
             "the model predicts no entity at all on %s (%d gold entities): it is not usable as it is. Try: %s",
-            name, scores.micro.support, "; ".join(hints),
+            name,
+            scores.micro.support,
+            "; ".join(hints),
         )
     return warned
 
@@ -456,7 +511,10 @@ def _build_trainer(
     per_step = config.training.batch_size * config.training.gradient_accumulation_steps * max(1, world_size)
     steps_per_epoch = max(1, math.ceil(len(train_dataset) / per_step))
     args = training_arguments(
-        config.training, work.checkpoints, has_dev=dev_split is not None, best_metric=prepared.best_metric,
+        config.training,
+        work.checkpoints,
+        has_dev=dev_split is not None,
+        best_metric=prepared.best_metric,
         logging_steps=max(1, steps_per_epoch // LOSS_POINTS_PER_EPOCH),
     )
     trainer = inputs.trainer_class(

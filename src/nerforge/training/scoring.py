@@ -69,8 +69,9 @@ def score_layers(examples: list[Example], predicted: list[Any], layers: Any) -> 
     from nerforge.evaluation.nested import layer_sentences
 
     gold, pred = layer_sentences(examples, predicted, layers)
-    return dataclasses.replace(evaluate(gold, pred), n_sentences=len(examples),
-                               n_tokens=sum(len(ex.tokens) for ex in examples))
+    return dataclasses.replace(
+        evaluate(gold, pred), n_sentences=len(examples), n_tokens=sum(len(ex.tokens) for ex in examples)
+    )
 
 
 def score_span_head(examples: Sequence[Example], predicted: Sequence[Any], plan: HeadPlan) -> EvalResult:
@@ -101,7 +102,11 @@ def fit_calibration(examples: list[Example], predicted: list[Any]) -> dict[str, 
     }
     logger.info(
         "entity scores calibrated on dev: temperature %g, shift %g (ECE %.3f -> %.3f over %d predicted entities)",
-        temperature, shift, out["ece_before"], out["ece_after"], len(items),
+        temperature,
+        shift,
+        out["ece_before"],
+        out["ece_after"],
+        len(items),
     )
     return out
 

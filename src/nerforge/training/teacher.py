@@ -17,12 +17,15 @@ __all__ = ["load_teacher_meta", "teacher_settings"]
 def load_teacher_meta(teacher: Path) -> ModelMeta:
     """The teacher's ``nerforge.json``; refuses what cannot teach (not a model directory, an ONNX export)."""
     if not (Path(teacher) / META_FILE).is_file():
-        raise UsageError(f"{teacher}: not a nerforge model directory (no {META_FILE}); the teacher is the output "
-                         "directory of 'nerforge train'")
+        raise UsageError(
+            f"{teacher}: not a nerforge model directory (no {META_FILE}); the teacher is the output "
+            "directory of 'nerforge train'"
+        )
     meta = ModelMeta.load(teacher)
     if meta.backend != "torch":
-        raise UsageError(f"{teacher}: holds a {meta.backend!r} export; distill from the PyTorch model directory it was "
-                         "exported from")
+        raise UsageError(
+            f"{teacher}: holds a {meta.backend!r} export; distill from the PyTorch model directory it was exported from"
+        )
     return meta
 
 

@@ -51,7 +51,7 @@ def store_location(uri: str) -> str:
     store."""
     resolved = resolve_uri(uri)
     artifacts = _artifact_location(resolved)
-    return f"{resolved} (artifacts in {Path(artifacts[len('file://'):])})" if artifacts else resolved
+    return f"{resolved} (artifacts in {Path(artifacts[len('file://') :])})" if artifacts else resolved
 
 
 def _artifact_location(uri: str) -> str | None:
@@ -129,9 +129,7 @@ class MlflowTracker:
                 f"tracking: cannot open MLflow store {uri}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
                 "fix tracking.uri (--tracking-uri) or pass --no-tracking"
             ) from None
-        logger.info(
-            "MLflow: run '%s' (%s) in experiment '%s' at %s", name, run.info.run_id, config.experiment, uri
-        )
+        logger.info("MLflow: run '%s' (%s) in experiment '%s' at %s", name, run.info.run_id, config.experiment, uri)
         return cls(client, run.info.run_id, uri)
 
     def _safely(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:

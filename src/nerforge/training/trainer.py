@@ -153,7 +153,11 @@ def resolve_precision(precision: str, *, cuda: bool | None = None, flags: frozen
 
 
 def training_arguments(
-    config: TrainingConfig, checkpoint_dir: Path, *, has_dev: bool, best_metric: str = BEST_METRIC,
+    config: TrainingConfig,
+    checkpoint_dir: Path,
+    *,
+    has_dev: bool,
+    best_metric: str = BEST_METRIC,
     logging_steps: int = 10,
 ) -> TrainingArguments:
     """``TrainingArguments`` for ``config``, checkpointing into ``checkpoint_dir``; the train loss is logged every

@@ -77,8 +77,16 @@ def _trial(settings: dict[str, Any], *, values: dict[str, Any], output: str, dea
                  "node": ray.get_runtime_context().get_node_id()})  # fmt: skip
 
 
-def run_on_ray(address: str, values: dict[str, Any], space: Mapping[str, Domain], output: Path, *, budget_s: float,
-               seed: int, cpus_per_trial: int | None = None) -> None:
+def run_on_ray(
+    address: str,
+    values: dict[str, Any],
+    space: Mapping[str, Domain],
+    output: Path,
+    *,
+    budget_s: float,
+    seed: int,
+    cpus_per_trial: int | None = None,
+) -> None:
     """Run the study's trials on the Ray cluster at ``address`` within ``budget_s`` and write them into
     ``OUT/study.db`` (see the module docstring).
 
@@ -108,8 +116,10 @@ def run_on_ray(address: str, values: dict[str, Any], space: Mapping[str, Domain]
         if cpus_per_trial is None:
             cpus_per_trial = max(1, min(2, biggest))
         elif cpus_per_trial > biggest:
-            raise UsageError(f"--cpus-per-trial {cpus_per_trial}: no node of the cluster at {address} has that many "
-                             f"CPUs (the largest has {biggest})")
+            raise UsageError(
+                f"--cpus-per-trial {cpus_per_trial}: no node of the cluster at {address} has that many "
+                f"CPUs (the largest has {biggest})"
+            )
         logger.info("Ray Tune on %d node(s), %g CPUs; %d CPU(s) per trial", len(nodes),
                     sum(n.get("Resources", {}).get("CPU", 0) for n in nodes), cpus_per_trial)  # fmt: skip
         deadline = time.time() + budget_s
@@ -121,7 +131,8 @@ def run_on_ray(address: str, values: dict[str, Any], space: Mapping[str, Domain]
                                 points_to_evaluate=[first] if first else None)  # fmt: skip
         scheduler = ASHAScheduler(time_attr="training_iteration", grace_period=1, reduction_factor=3, max_t=1000)
         trainable = tune.with_resources(
-            functools.partial(_trial, values=values, output=str(output), deadline=deadline), {"cpu": cpus_per_trial})
+            functools.partial(_trial, values=values, output=str(output), deadline=deadline), {"cpu": cpus_per_trial}
+        )
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1,
@@ -147,14 +158,16 @@ class _Draw:
         return {name: value for name, value in drawn.items() if self.space[name].fixed}
 
 
-def _record(grid: Any, space: Mapping[str, Domain], output: Path, seed: int, optuna: Any,
-            first: Mapping[str, Any]) -> None:
+def _record(
+    grid: Any, space: Mapping[str, Domain], output: Path, seed: int, optuna: Any, first: Mapping[str, Any]
+) -> None:
     """Every Ray trial as a finished Optuna trial of ``OUT/study.db``: complete (the training ended by itself),
     pruned (ASHA or the budget stopped it) or failed."""
     from nerforge.tuning.study import STUDY_FILE, open_study
 
     study = open_study(optuna, output / STUDY_FILE, seed, load=False)
     state = optuna.trial.TrialState
+
     def is_defaults(result: Any) -> bool:
         config = result.config or {}
         return bool(first) and all(config.get(k) == v for k, v in first.items())

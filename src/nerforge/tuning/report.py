@@ -54,6 +54,7 @@ def write_plots(study: Any, output: Path) -> None:
     except ImportError:  # pragma: no cover - matplotlib is a dependency
         return
     import optuna  # a study exists: optuna is installed
+
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.datetime_complete]
     if not done:
         return

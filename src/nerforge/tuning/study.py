@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 STUDY_FILE = "study.db"
 STUDY_NAME = "nerforge-tune"
+
+
 def defaults() -> dict[str, Any]:
     """What ``nerforge train`` does without flags, as tune settings: the config's own defaults (``TrainingConfig``) and
     the head a user gets (:data:`nerforge.modeling.head.DEFAULT_HEAD`), so trial 0 follows them when they change."""
@@ -251,9 +253,17 @@ def _asking(output: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadline: float,
-         make_config: Callable[[dict[str, Any], Path], Any], trainer: Callable[..., Any],
-         clock: Callable[[], float] = time.monotonic, reserve: float = 0.0) -> bool:
+def work(
+    study: Any,
+    space: Mapping[str, Domain],
+    output: Path,
+    seed: int,
+    deadline: float,
+    make_config: Callable[[dict[str, Any], Path], Any],
+    trainer: Callable[..., Any],
+    clock: Callable[[], float] = time.monotonic,
+    reserve: float = 0.0,
+) -> bool:
     """Run trials of ``study`` one after the other until the deadline (less ``reserve`` times the longest trial, kept
     for a final training); ``True`` when Ctrl-C stopped them (in a trial or between two).
 
@@ -272,9 +282,19 @@ def work(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadl
     return False
 
 
-def _trials(study: Any, space: Mapping[str, Domain], output: Path, seed: int, deadline: float,
-            make_config: Callable[[dict[str, Any], Path], Any], trainer: Callable[..., Any],
-            clock: Callable[[], float], reserve: float, asked: list[Any], optuna: Any) -> None:
+def _trials(
+    study: Any,
+    space: Mapping[str, Domain],
+    output: Path,
+    seed: int,
+    deadline: float,
+    make_config: Callable[[dict[str, Any], Path], Any],
+    trainer: Callable[..., Any],
+    clock: Callable[[], float],
+    reserve: float,
+    asked: list[Any],
+    optuna: Any,
+) -> None:
     """The loop of :func:`work`; ``asked`` holds the trial taken from the study and not yet told."""
     from nerforge.errors import NerforgeError
 
@@ -351,9 +371,16 @@ def best_epoch(directory: Path) -> int:
         return 1
 
 
-def _finish(study: Any, output: Path, started: float, budget_s: float, interrupted: bool,
-            evaluate_test: Callable[[Path], float | None] | None, clock: Callable[[], float],
-            refit: Callable[[Path, int], Path] | None = None) -> TuneResult:
+def _finish(
+    study: Any,
+    output: Path,
+    started: float,
+    budget_s: float,
+    interrupted: bool,
+    evaluate_test: Callable[[Path], float | None] | None,
+    clock: Callable[[], float],
+    refit: Callable[[Path, int], Path] | None = None,
+) -> TuneResult:
     optuna = load_optuna()
     state = optuna.trial.TrialState
     trials = study.trials

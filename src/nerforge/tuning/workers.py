@@ -13,8 +13,9 @@ from nerforge.tuning.study import STUDY_FILE, load_optuna, open_study, trial_con
 logger = logging.getLogger("nerforge.tuning.study")
 
 
-def worker_main(output: str, space_raw: dict[str, Any], values: dict[str, Any], seed: int, deadline: float,
-                threads: int, index: int) -> None:
+def worker_main(
+    output: str, space_raw: dict[str, Any], values: dict[str, Any], seed: int, deadline: float, threads: int, index: int
+) -> None:
     """One worker process of ``--workers N``: trials of the shared study (``OUT/study.db``), each with ``threads``
     CPU threads, until the deadline (``time.monotonic``, one clock for every process of the machine)."""
     from nerforge.training import train
@@ -34,8 +35,15 @@ def worker_main(output: str, space_raw: dict[str, Any], values: dict[str, Any], 
         pass
 
 
-def run_workers(output: Path, space_raw: dict[str, Any], values: dict[str, Any], seed: int, workers: int,
-                deadline: float, cores: int) -> None:
+def run_workers(
+    output: Path,
+    space_raw: dict[str, Any],
+    values: dict[str, Any],
+    seed: int,
+    workers: int,
+    deadline: float,
+    cores: int,
+) -> None:
     """Run ``workers`` processes of :func:`worker_main` sharing the study, the cores split between them."""
     import multiprocessing
 

@@ -221,7 +221,8 @@ def _check_file(
     nesting = _nesting(examples)
     if nesting is not None:
         from nerforge.data.layers import entity_spans
-  # every layer's entities count, not only the flat view's
+
+        # every layer's entities count, not only the flat view's
         by_type = Counter(s.label for ex in examples for s in entity_spans(ex))
     doc_ids = {ex.doc_id for ex in p.corpus.examples if ex.doc_id is not None}
     return FileReport(
@@ -282,7 +283,9 @@ def inspect_files(
     for path in paths:
         if Path(path).is_dir() and arrow_format(path) is None and brat_format(path) is None:
             raise DataFormatError(
-                path, None, "is a directory",
+                path,
+                None,
+                "is a directory",
                 "a data file (give each file: train.conll dev.conll), a dataset folder or a folder of BRAT .ann files",
             )
         if not Path(path).exists():

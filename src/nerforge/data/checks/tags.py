@@ -48,7 +48,11 @@ def check_tag_shapes(examples: Sequence[Example], path: str) -> Iterator[Finding
                 continue
             if not tag.strip():
                 yield Finding(
-                    "empty-tag", path, ex.line_of(i), f"token {quote(ex.tokens[i])} has an empty tag {quote(tag)}", ERROR
+                    "empty-tag",
+                    path,
+                    ex.line_of(i),
+                    f"token {quote(ex.tokens[i])} has an empty tag {quote(tag)}",
+                    ERROR,
                 )
                 continue
             try:

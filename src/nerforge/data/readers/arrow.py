@@ -69,10 +69,14 @@ def dataset_files(path: Path, fmt: str, split: str | None) -> list[Path]:
     named = sorted(k for k in splits if k)
     if split is not None:
         if split not in splits:
-            raise DataFormatError(path, None, f"no split {split!r} here (splits: {', '.join(named) or 'none'})", "--split NAME")
+            raise DataFormatError(
+                path, None, f"no split {split!r} here (splits: {', '.join(named) or 'none'})", "--split NAME"
+            )
         return splits[split]
     if len(named) > 1:
-        raise DataFormatError(path, None, f"the folder holds the splits {', '.join(named)}", "one chosen with --split NAME")
+        raise DataFormatError(
+            path, None, f"the folder holds the splits {', '.join(named)}", "one chosen with --split NAME"
+        )
     return files
 
 
@@ -128,7 +132,9 @@ def _read_table(path: Path, fmt: str, split: str | None) -> tuple[Any, dict[str,
     try:
         table = pa.concat_tables(tables, promote_options="default")
     except pa.ArrowException as exc:
-        raise DataFormatError(path, None, f"the shards have different columns: {exc}", "shards of one dataset") from None
+        raise DataFormatError(
+            path, None, f"the shards have different columns: {exc}", "shards of one dataset"
+        ) from None
     return table, features
 
 
@@ -172,7 +178,13 @@ def read_arrow_dataset(path: str | Path, options: ReadOptions, fmt: str) -> tupl
     findings: list[Finding] = []
     if label_names:
         findings.append(
-            Finding("class-labels", str(path), None, f"tag ids decoded with the dataset's names: {', '.join(label_names)}", "info")
+            Finding(
+                "class-labels",
+                str(path),
+                None,
+                f"tag ids decoded with the dataset's names: {', '.join(label_names)}",
+                "info",
+            )
         )
     examples: list[Example] = []
     for row, record in enumerate(table.to_pylist(), start=1):
@@ -185,7 +197,9 @@ def read_arrow_dataset(path: str | Path, options: ReadOptions, fmt: str) -> tupl
         raw: list[str] = []
         for i, tag in enumerate(tags):
             if isinstance(tag, bool) or not isinstance(tag, (int, str)):
-                raise DataFormatError(path, None, f"row {row}: tag {i + 1} is {quote(tag)}", "string tags or integer ids")
+                raise DataFormatError(
+                    path, None, f"row {row}: tag {i + 1} is {quote(tag)}", "string tags or integer ids"
+                )
             if isinstance(tag, int) and label_names is not None:
                 if not 0 <= tag < len(label_names):
                     raise DataFormatError(
@@ -200,6 +214,8 @@ def read_arrow_dataset(path: str | Path, options: ReadOptions, fmt: str) -> tupl
         doc = record.get(doc_col) if doc_col else None
         meta = metadata_of(record, (tokens_col, tags_col, doc_col))
         examples.append(
-            Example(tuple(tokens), tuple(raw), doc_id=None if doc is None else str(doc), source=str(path), metadata=meta)
+            Example(
+                tuple(tokens), tuple(raw), doc_id=None if doc is None else str(doc), source=str(path), metadata=meta
+            )
         )
     return examples, findings

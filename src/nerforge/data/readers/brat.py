@@ -74,8 +74,9 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
     ):
         if counts[kind]:
             severity = "warning" if kind in ("discontinuous", "empty") else "info"
-            findings.append(Finding(f"brat-{kind}", str(path), None, f"{counts[kind]} {message}; first at "
-                                    f"{firsts[kind]}", severity))
+            findings.append(
+                Finding(f"brat-{kind}", str(path), None, f"{counts[kind]} {message}; first at {firsts[kind]}", severity)
+            )
     return examples, findings
 
 
@@ -97,8 +98,9 @@ def _read_pair(ann: Path, counts: dict[str, int], firsts: dict[str, str]) -> tup
             firsts.setdefault("skipped", f"{ann}:{n}")
             continue
         if line[0] != "T":
-            raise DataFormatError(str(ann), n, f"a line that starts with {quote(line[:1])}",
-                                  "T (entity), R, E, A, M, N, * or # lines")
+            raise DataFormatError(
+                str(ann), n, f"a line that starts with {quote(line[:1])}", "T (entity), R, E, A, M, N, * or # lines"
+            )
         spans.append((_entity(line, text, ann, n, counts, firsts), n))
     return text, spans
 
@@ -106,28 +108,39 @@ def _read_pair(ann: Path, counts: dict[str, int], firsts: dict[str, str]) -> tup
 def _entity(line: str, text: str, ann: Path, n: int, counts: dict[str, int], firsts: dict[str, str]) -> CharSpan:
     fields = line.split("\t")
     if len(fields) < 2:
-        raise DataFormatError(str(ann), n, f"{quote(line[:60])} has no tab after the id", "T1<TAB>TYPE START END<TAB>text")
+        raise DataFormatError(
+            str(ann), n, f"{quote(line[:60])} has no tab after the id", "T1<TAB>TYPE START END<TAB>text"
+        )
     kind, _, ranges = fields[1].partition(" ")
     try:
         fragments = [tuple(int(x) for x in part.split()) for part in ranges.split(";")]
     except ValueError:
         fragments = []
     if not kind or not fragments or any(len(f) != 2 or not 0 <= f[0] <= f[1] <= len(text) for f in fragments):
-        raise DataFormatError(str(ann), n, f"entity {quote(fields[1])} has no type or offsets outside the text "
-                              f"({len(text)} characters)", "TYPE START END with 0 <= START <= END <= the text's length")
+        raise DataFormatError(
+            str(ann),
+            n,
+            f"entity {quote(fields[1])} has no type or offsets outside the text ({len(text)} characters)",
+            "TYPE START END with 0 <= START <= END <= the text's length",
+        )
     quoted = fields[2] if len(fields) > 2 else None
     covered = " ".join(text[a:b] for a, b in fragments)
     if quoted is not None and quoted != covered and quoted.split() != covered.split():
-        raise DataFormatError(str(ann), n, f"the offsets cover {quote(covered)} but the line says {quote(quoted)}",
-                              "offsets in characters (code points) of the .txt beside it")
+        raise DataFormatError(
+            str(ann),
+            n,
+            f"the offsets cover {quote(covered)} but the line says {quote(quoted)}",
+            "offsets in characters (code points) of the .txt beside it",
+        )
     if len(fragments) > 1:
         counts["discontinuous"] += 1
         firsts.setdefault("discontinuous", f"{ann}:{n}")
     return CharSpan(fragments[0][0], fragments[-1][1], kind)
 
 
-def _overlaps(spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
-              firsts: dict[str, str]) -> list[tuple[CharSpan, int]]:
+def _overlaps(
+    spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int], firsts: dict[str, str]
+) -> list[tuple[CharSpan, int]]:
     """The entities with characters, sorted by start; nested and crossing ones counted (all are kept)."""
     kept: list[tuple[CharSpan, int]] = []
     reach: tuple[CharSpan, int] | None = None  # the entity that reaches furthest so far
@@ -146,8 +159,14 @@ def _overlaps(spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, in
     return kept
 
 
-def _examples(text: str, spans: list[tuple[CharSpan, int]], ann: Path, counts: dict[str, int],
-              firsts: dict[str, str], findings: list[Finding]) -> list[Example]:
+def _examples(
+    text: str,
+    spans: list[tuple[CharSpan, int]],
+    ann: Path,
+    counts: dict[str, int],
+    firsts: dict[str, str],
+    findings: list[Finding],
+) -> list[Example]:
     kept = _overlaps(spans, ann, counts, firsts)  # sorted by start: one sweep below, no search
     covered: list[tuple[int, int]] = []  # the entities' character ranges, merged
     for span, _ in kept:
@@ -179,8 +198,9 @@ def _examples(text: str, spans: list[tuple[CharSpan, int]], ann: Path, counts: d
                 continue
             local.append(CharSpan(s.start - start, min(s.end - start, len(body)), s.label))
         line = bisect.bisect_right(breaks, start) + 1
-        example = char_spans_to_example(body, local, path=str(ann.with_suffix(".txt")), line=line, doc_id=ann.stem,
-                                        findings=findings)
+        example = char_spans_to_example(
+            body, local, path=str(ann.with_suffix(".txt")), line=line, doc_id=ann.stem, findings=findings
+        )
         if example is not None:
             out.append(example)
     return out

@@ -154,9 +154,7 @@ def _layout(fields: list[list[str] | None], kinds: list[str], options: ReadOptio
     return _Layout(n_cols=n_cols, token_col=token_col, tag_col=tag_col)
 
 
-def _tag_columns_finding(
-    fields: list[list[str] | None], kinds: list[str], layout: _Layout, path: str
-) -> list[Finding]:
+def _tag_columns_finding(fields: list[list[str] | None], kinds: list[str], layout: _Layout, path: str) -> list[Finding]:
     """An ``info`` finding when several columns hold tags (SkillSpan's skill and knowledge layers): which is read.
 
     A column holds tags when, in the first :data:`_SNIFF_LINES` token lines of the file's width, at least 98% of the
@@ -173,18 +171,25 @@ def _tag_columns_finding(
     tagged = [c for c in range(layout.n_cols) if c != layout.token_col and rows and holds_tags(c)]
     if len(tagged) < 2:
         return []
+
     def types(c: int) -> str:
-        found = Counter(parse_tag(v).type for v in (r[c].strip() for r in rows) if v != "O" and is_valid_tag(v)
-                        and parse_tag(v).type)
+        found = Counter(
+            parse_tag(v).type
+            for v in (r[c].strip() for r in rows)
+            if v != "O" and is_valid_tag(v) and parse_tag(v).type
+        )
         names = [t for t, _ in found.most_common(4)]
         return "/".join(names) + (f"/... ({len(found)} types)" if len(found) > 4 else "")
 
     listed = ", ".join(f"{c} ({types(c)})" for c in tagged)
     return [
         Finding(
-            "tag-columns", path, None,
+            "tag-columns",
+            path,
+            None,
             f"{len(tagged)} columns hold tags: {listed}; column {layout.tag_col} is read "
-            "(--tag-column N reads another)", "info",
+            "(--tag-column N reads another)",
+            "info",
         )
     ]
 
@@ -198,14 +203,22 @@ def _check_one_token_per_line(f: list[str] | None, n_cols: int, path: str, line:
     assert f is not None
     if n_cols > MAX_COLUMNS:
         raise DataFormatError(
-            path, line, f"the line has {n_cols} columns",
+            path,
+            line,
+            f"the line has {n_cols} columns",
             f"one token per line with at most {MAX_COLUMNS} columns (is a whole sentence on one line?)",
         )
     pairs = n_cols // 2
-    if n_cols % 2 == 0 and pairs >= 3 and all(is_valid_tag(f[i].strip()) for i in range(1, n_cols, 2)) \
-            and not all(is_valid_tag(f[i].strip()) for i in range(0, n_cols, 2)):
+    if (
+        n_cols % 2 == 0
+        and pairs >= 3
+        and all(is_valid_tag(f[i].strip()) for i in range(1, n_cols, 2))
+        and not all(is_valid_tag(f[i].strip()) for i in range(0, n_cols, 2))
+    ):
         raise DataFormatError(
-            path, line, f"the line holds {pairs} token/tag pairs ({quote(' '.join(f[:4]) + ' ...')})",
+            path,
+            line,
+            f"the line holds {pairs} token/tag pairs ({quote(' '.join(f[:4]) + ' ...')})",
             "one token and its tag per line, a blank line between sentences",
         )
 
@@ -231,7 +244,12 @@ def _resolve_hash_lines(
 
 
 def _token_line(
-    f: list[str] | None, no: int, layout: _Layout, options: ReadOptions, path: str, findings: list[Finding],
+    f: list[str] | None,
+    no: int,
+    layout: _Layout,
+    options: ReadOptions,
+    path: str,
+    findings: list[Finding],
     width: int | None = None,
 ) -> tuple[str, str]:
     """The token and tag of one token line whose column count differs from the file's, or whose tag is empty."""
@@ -246,14 +264,20 @@ def _token_line(
     ambiguous = n < n_cols and (tag_col < n or token_col >= n) and not (in_place and token_col < n)
     if (n > n_cols or ambiguous) and not (options.lenient and token_col < n):
         raise DataFormatError(
-            path, no, f"the line has {n} column(s), the rest of the file has {n_cols}",
+            path,
+            no,
+            f"the line has {n} column(s), the rest of the file has {n_cols}",
             f"{n_cols} columns (--lenient reads such lines, tagging a missing tag O)",
         )
     if n != n_cols and tag_col < n:
         findings.append(
-            Finding("short-line" if n < n_cols else "long-line", path, no,
-                    f"the line has {n} column(s), the rest of the file has {n_cols}; column {tag_col} read as its tag",
-                    "warning")
+            Finding(
+                "short-line" if n < n_cols else "long-line",
+                path,
+                no,
+                f"the line has {n} column(s), the rest of the file has {n_cols}; column {tag_col} read as its tag",
+                "warning",
+            )
         )
     tag = f[tag_col].strip() if tag_col < n else ""
     if not tag:
@@ -293,9 +317,12 @@ def _assemble(
         if len(tokens) > LONG_SENTENCE:
             findings.append(
                 Finding(
-                    "long-sentence", path, token_lines[0],
+                    "long-sentence",
+                    path,
+                    token_lines[0],
                     f"a sentence of {len(tokens):,} tokens (lines {token_lines[0]}-{token_lines[-1]}); "
-                    "are blank lines between sentences missing? (read as one sentence)", "warning",
+                    "are blank lines between sentences missing? (read as one sentence)",
+                    "warning",
                 )
             )
         examples.append(

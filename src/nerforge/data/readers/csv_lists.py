@@ -62,7 +62,9 @@ def parse_list(cell: str, path: str, line: int, column: str) -> list[Any]:
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise DataFormatError(path, line, f"{column}: {quote(text)} is not a list literal", "['a', 'b'] or [0, 1]") from None
+            raise DataFormatError(
+                path, line, f"{column}: {quote(text)} is not a list literal", "['a', 'b'] or [0, 1]"
+            ) from None
     if not isinstance(value, (list, tuple)):
         raise DataFormatError(path, line, f"{column}: {quote(text)} is not a list", "a list literal")
     return list(value)
@@ -84,7 +86,9 @@ def read_csv_lists(source: Source, options: ReadOptions) -> tuple[list[Example],
     tags_col = options.tags_field or next((c for c in TAG_COLUMNS if c in header), None)
     if tokens_col is None or tags_col not in header:
         raise DataFormatError(path, 1, f"no token and tag list columns in the header {header}", "tokens and ner_tags")
-    doc_col = options.doc_column if options.doc_column in header else next((c for c in DOC_COLUMNS if c in header), None)
+    doc_col = (
+        options.doc_column if options.doc_column in header else next((c for c in DOC_COLUMNS if c in header), None)
+    )
     ti, gi = header.index(tokens_col), header.index(tags_col)
     di = header.index(doc_col) if doc_col else None
     examples: list[Example] = []
@@ -95,7 +99,9 @@ def read_csv_lists(source: Source, options: ReadOptions) -> tuple[list[Example],
                 line = rows.line_num + 1
                 continue
             if len(row) != len(header):
-                raise DataFormatError(path, line, f"{len(row)} fields but the header has {len(header)}", "one per column")
+                raise DataFormatError(
+                    path, line, f"{len(row)} fields but the header has {len(header)}", "one per column"
+                )
             tokens = parse_list(row[ti], path, line, tokens_col)
             tags = parse_list(row[gi], path, line, tags_col)
             if not all(isinstance(t, str) for t in tokens):
@@ -111,8 +117,14 @@ def read_csv_lists(source: Source, options: ReadOptions) -> tuple[list[Example],
                     if k not in (ti, gi, di) and name and cell != ""
                 )  # fmt: skip
                 examples.append(
-                    Example(tuple(tokens), tuple(str(t) for t in tags), doc_id=doc or None, source=path, line=line,
-                            metadata=meta)  # fmt: skip
+                    Example(
+                        tuple(tokens),
+                        tuple(str(t) for t in tags),
+                        doc_id=doc or None,
+                        source=path,
+                        line=line,
+                        metadata=meta,
+                    )  # fmt: skip
                 )
             line = rows.line_num + 1
     except csv.Error as exc:

@@ -48,8 +48,9 @@ def read_docbin(path: str | Path, options: ReadOptions) -> tuple[list[Example], 
     try:
         docs = list(DocBin().from_bytes(data).get_docs(Vocab()))
     except Exception as exc:  # noqa: BLE001 - spaCy and msgpack raise many kinds for a damaged file
-        raise DataFormatError(name, None, f"not a spaCy DocBin ({type(exc).__name__}: {exc})",
-                              "a .spacy file written by spaCy's DocBin") from None
+        raise DataFormatError(
+            name, None, f"not a spaCy DocBin ({type(exc).__name__}: {exc})", "a .spacy file written by spaCy's DocBin"
+        ) from None
     # layers: doc.ents (named "ents") when span groups are there too, then each span group by its key
     keys = list(dict.fromkeys(key for doc in docs for key, group in doc.spans.items() if len(group)))
     # doc.ents is a layer of its own unless a span group holds them all (nerforge writes a layered model's first
@@ -83,8 +84,9 @@ def _holds_ents(doc: Any, key: str) -> bool:
 ENTS_LAYER = "ents"  # the layer of doc.ents in a DocBin that has span groups too
 
 
-def _with_groups(example: Example, kept: list[int], sentence: Any, doc: Any,
-                 layers: tuple[str, ...]) -> tuple[Example, int]:
+def _with_groups(
+    example: Example, kept: list[int], sentence: Any, doc: Any, layers: tuple[str, ...]
+) -> tuple[Example, int]:
     """``example`` with every span of ``doc.ents`` and of each span group in the sentence, by layer (the tags the flat
     view of the first layer's), and how many group spans touched no word."""
     import bisect

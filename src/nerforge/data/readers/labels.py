@@ -121,16 +121,19 @@ def _id_table(text: str, path: str) -> dict[int, str] | None:
     delimiter = "\t" if "\t" in first else "," if "," in first else None
     if delimiter is None:
         return None
-    rows = [(no, [c.strip() for c in row]) for (no, _), row in
-            zip(numbered, csv.reader([ln for _, ln in numbered], delimiter=delimiter), strict=True)]
+    rows = [
+        (no, [c.strip() for c in row])
+        for (no, _), row in zip(numbered, csv.reader([ln for _, ln in numbered], delimiter=delimiter), strict=True)
+    ]
     header = [c.lower() for c in rows[0][1]]
     id_col = next((header.index(c) for c in _ID_HEADERS if c in header), None)
     label_col = next((header.index(c) for c in _NAME_HEADERS if c in header), None)
     if label_col is not None or id_col is not None:
         body = rows[1:]
         if label_col is None:
-            raise DataFormatError(path, rows[0][0], f"the header {quote(first)} names no label column",
-                                  "a header such as id,label,count")
+            raise DataFormatError(
+                path, rows[0][0], f"the header {quote(first)} names no label column", "a header such as id,label,count"
+            )
     else:
         body = rows
         width = min(len(r) for _, r in body)
@@ -329,7 +332,9 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
     """
     resolve = TagResolver(options)  # the label names are read once; bare types are decided over the whole file
     names = resolve.table.values() if resolve.table is not None else ()
-    bare = not _has_prefixed(names) and not _has_prefixed(resolve.name_of(t) for t in {t for ex in examples for t in ex.tags})
+    bare = not _has_prefixed(names) and not _has_prefixed(
+        resolve.name_of(t) for t in {t for ex in examples for t in ex.tags}
+    )
     resolve.bare_types = bare
     prefix = options.strip_token_prefix
     findings: list[Finding] = []
@@ -349,7 +354,9 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
             for i, tok in enumerate(tokens):
                 if not tok.strip():
                     findings.append(
-                        Finding("whitespace-token", path, ex.line_of(i), f"token {i + 1} is {quote(tok)} (kept)", "warning")
+                        Finding(
+                            "whitespace-token", path, ex.line_of(i), f"token {i + 1} is {quote(tok)} (kept)", "warning"
+                        )
                     )
         spans = ex.spans
         if spans is not None and resolve.label_map is not None:  # every layer's types renamed, merged or dropped alike
@@ -367,14 +374,17 @@ def finalize(examples: Sequence[Example], path: str, options: ReadOptions) -> tu
     if bare_read:
         shown = ", ".join(quote(resolve.name_of(r)) for r in bare_read[:3]) + (" ..." if len(bare_read) > 3 else "")
         findings.append(
-            Finding("bare-types", path, None, f"{len(bare_read)} bare type(s) read as IO tags ({shown} -> I-TYPE)",
-                    "info")
+            Finding(
+                "bare-types", path, None, f"{len(bare_read)} bare type(s) read as IO tags ({shown} -> I-TYPE)", "info"
+            )
         )
     if lenience is not None and lenience.count:
         common = ", ".join(f"{quote(raw)} x{n}" for raw, n in lenience.kinds.most_common(5))
         findings.append(
             Finding(
-                "bad-tag", path, None,
+                "bad-tag",
+                path,
+                None,
                 f"{lenience.count} malformed tag(s) read as O (--lenient): {common}; first at "
                 + ", ".join(lenience.places),
                 "warning",

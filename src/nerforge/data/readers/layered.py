@@ -71,7 +71,6 @@ def _layer_names(corpora: list[Corpus], columns: tuple[int, ...], given: tuple[s
     return names
 
 
-
 def select_layer(corpus: Corpus, layer: str) -> Corpus:
     """``corpus`` with the tags of one layer (its outermost entities), the flat view a flat model learns; the spans
     stay as they are.

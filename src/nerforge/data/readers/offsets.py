@@ -158,8 +158,17 @@ def _token_range(text: str, s: CharSpan, starts: list[int], ends: list[int], pat
     return first, last
 
 
-def _cut_finding(text: str, s: CharSpan, first: int, last: int, starts: list[int], ends: list[int], path: str,
-                 line: int, findings: list[Finding]) -> None:
+def _cut_finding(
+    text: str,
+    s: CharSpan,
+    first: int,
+    last: int,
+    starts: list[int],
+    ends: list[int],
+    path: str,
+    line: int,
+    findings: list[Finding],
+) -> None:
     if starts[first] < s.start or ends[last] > s.end:
         findings.append(
             Finding(
@@ -172,9 +181,19 @@ def _cut_finding(text: str, s: CharSpan, first: int, last: int, starts: list[int
         )
 
 
-def _layered_example(text: str, every: list[CharSpan], tokens: tuple[str, ...], starts: list[int], ends: list[int],
-                     *, path: str, line: int, doc_id: str | None, findings: list[Finding],
-                     layers: tuple[str, ...] | None) -> Example:
+def _layered_example(
+    text: str,
+    every: list[CharSpan],
+    tokens: tuple[str, ...],
+    starts: list[int],
+    ends: list[int],
+    *,
+    path: str,
+    line: int,
+    doc_id: str | None,
+    findings: list[Finding],
+    layers: tuple[str, ...] | None,
+) -> Example:
     """An example whose spans overlap or come in layers: every span by the words it touches, in ``spans``; the tags
     the flat view of the first layer's (:func:`nerforge.data.layers.flatten`, at the word level, so spans that
     share a word after tokenisation are kept too)."""
@@ -232,10 +251,17 @@ def _edge_score(text: str, span: CharSpan | None, stated: str | None) -> int:
     if stated is not None:
         return 50 if piece == stated else -50
     score = 0
-    score += 1 if not piece[0].isspace() and (span.start == 0 or not text[span.start - 1].isalnum()
-                                                or not piece[0].isalnum()) else -1
-    score += 1 if not piece[-1].isspace() and (span.end == len(text) or not text[span.end].isalnum()
-                                                 or not piece[-1].isalnum()) else -1
+    score += (
+        1
+        if not piece[0].isspace() and (span.start == 0 or not text[span.start - 1].isalnum() or not piece[0].isalnum())
+        else -1
+    )
+    score += (
+        1
+        if not piece[-1].isspace()
+        and (span.end == len(text) or not text[span.end].isalnum() or not piece[-1].isalnum())
+        else -1
+    )
     return score
 
 
@@ -297,14 +323,19 @@ def _finish(records: list[_Pending], path: str, findings: list[Finding]) -> list
                 new = _convert(span, mapping)
                 if new is None:
                     raise DataFormatError(
-                        path, rec.line, f"UTF-16 span [{span.start}, {span.end}) {span.label} is out of range or "
-                        "splits a character", "offsets on character boundaries"
+                        path,
+                        rec.line,
+                        f"UTF-16 span [{span.start}, {span.end}) {span.label} is out of range or splits a character",
+                        "offsets on character boundaries",
                     )
                 converted.append(new)
             spans = converted
         for span, stated in zip(spans, rec.quotes, strict=True):
-            if stated is not None and 0 <= span.start < span.end <= len(rec.text) \
-                    and rec.text[span.start : span.end] != stated:
+            if (
+                stated is not None
+                and 0 <= span.start < span.end <= len(rec.text)
+                and rec.text[span.start : span.end] != stated
+            ):
                 raise DataFormatError(
                     path,
                     rec.line,

@@ -29,17 +29,23 @@ class ReadOptions:
         None, f"Input format: {', '.join(FORMATS)}, parquet, arrow (default: detect from name and content)."
     )
     token_column: int = _opt(0, "0-based column of the token (column files, CSV).")
-    tag_column: int = _opt(-1, "0-based column of the tag; negative counts from the end (default: the last). "
-                           "Given more than once: several tag columns, each a layer (as --tag-columns).")
+    tag_column: int = _opt(
+        -1,
+        "0-based column of the tag; negative counts from the end (default: the last). "
+        "Given more than once: several tag columns, each a layer (as --tag-columns).",
+    )
     tag_columns: tuple[int, ...] | None = _opt(
-        None, "Several tag columns, each a layer of entities, comma-separated: 1,2 (column files, CSV; overrides "
+        None,
+        "Several tag columns, each a layer of entities, comma-separated: 1,2 (column files, CSV; overrides "
         "--tag-column).",
     )
     layer_names: tuple[str, ...] | None = _opt(
-        None, "Names of the layers of --tag-columns, comma-separated: skill,knowledge (default: each column's types).",
+        None,
+        "Names of the layers of --tag-columns, comma-separated: skill,knowledge (default: each column's types).",
     )
     layer: str | None = _opt(
-        None, "The layer of entities a flat model learns and is scored on, from data with several (default: the "
+        None,
+        "The layer of entities a flat model learns and is scored on, from data with several (default: the "
         "first; 'nerforge inspect' lists them).",
     )
     separator: str | None = _opt(
@@ -72,7 +78,8 @@ class ReadOptions:
     )
     doc_column: str | None = _opt(None, "CSV column (or JSON field) that identifies a document.")
     dataset_split: str | None = _opt(
-        None, "The split to read from a dataset folder that holds several (train, validation, test...).",
+        None,
+        "The split to read from a dataset folder that holds several (train, validation, test...).",
         flag="--split",
     )
     missing_tag: str = _opt("o", "A token line without a tag: 'o' tags it O (with a finding), 'error' stops.")
@@ -117,4 +124,3 @@ def problems(options: Any) -> list[str]:
 
 READ_OPTION_FIELDS = tuple(fields(ReadOptions))
 READ_OPTION_NAMES = tuple(f.name for f in READ_OPTION_FIELDS)
-

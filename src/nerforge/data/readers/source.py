@@ -117,7 +117,9 @@ def read_bounded(path: str | Path) -> bytes:
             total += len(chunk)
             if total > max_input:
                 raise DataFormatError(
-                    path, None, f"the file is larger than {max_input / 2**20:.3g} MB",
+                    path,
+                    None,
+                    f"the file is larger than {max_input / 2**20:.3g} MB",
                     f"a smaller file, or a higher limit ({MAX_INPUT_ENV}=MB)",
                 )
             last = chunk.rfind(b"\n")
@@ -128,7 +130,9 @@ def read_bounded(path: str | Path) -> bytes:
                 since_newline = len(chunk) - last - 1
             if not whole_json and since_newline > max_line:
                 raise DataFormatError(
-                    path, line, f"the line is longer than {max_line / 2**20:.3g} MB (no line end found)",
+                    path,
+                    line,
+                    f"the line is longer than {max_line / 2**20:.3g} MB (no line end found)",
                     f"one record per line; a higher limit with {MAX_LINE_ENV}=MB",
                 )
             chunks.append(chunk)
@@ -175,7 +179,9 @@ def refuse_utf16_without_bom(data: bytes, path: str | Path) -> None:
     if guess is not None:
         codec = guess.replace(" ", "")
         raise DataFormatError(
-            path, None, f"the file looks like {guess} without a byte-order mark (every other byte is NUL)",
+            path,
+            None,
+            f"the file looks like {guess} without a byte-order mark (every other byte is NUL)",
             f"UTF-8 text; re-encode it, e.g. iconv -f {codec} -t UTF-8",
         )
 
@@ -195,8 +201,11 @@ def decode_bytes(data: bytes, path: str) -> tuple[Source, list[Finding]]:
                 text = data[len(bom) :].decode(codec)
             except UnicodeDecodeError as exc:
                 raise DataFormatError(
-                    path, None, f"the file starts with a {name} byte-order mark but is not valid {name} "
-                    f"(byte offset {exc.start + len(bom)})", "UTF-8 text; re-encode the file"
+                    path,
+                    None,
+                    f"the file starts with a {name} byte-order mark but is not valid {name} "
+                    f"(byte offset {exc.start + len(bom)})",
+                    "UTF-8 text; re-encode the file",
                 ) from None
             finding = Finding("encoding", path, 1, f"the file is {name} (byte-order mark); decoded as such", "info")
             return Source(path, text), [finding]
@@ -232,8 +241,11 @@ def split_lines(source: Source) -> tuple[list[str], list[Finding]]:
         first = len(_LINE_END_RE.findall(text, 0, lone_cr[0])) + 1
         findings.append(
             Finding(
-                "cr-line-end", source.path, first,
-                f"{len(lone_cr)} line(s) end with a lone CR (classic Mac OS line ends; read as line breaks)", "info",
+                "cr-line-end",
+                source.path,
+                first,
+                f"{len(lone_cr)} line(s) end with a lone CR (classic Mac OS line ends; read as line breaks)",
+                "info",
             )
         )
         text = re.sub(r"\r(?!\n)", "\n", text)
