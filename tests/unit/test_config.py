@@ -175,3 +175,17 @@ def test_a_misspelt_head_key_is_pointed_to_its_section() -> None:
     """``model.crff``: the head's keys live in ``model.head`` now, and the message says where (issue 26)."""
     with pytest.raises(ConfigError, match=r"did you mean 'model\.head\.crf'\?"):
         load_config(None, {"model.crff": True}, flags={"data.train": "t.conll"})
+
+
+def test_config_toml_round_trips_label_maps_with_globs_and_dropped_types(tmp_path: Path) -> None:
+    """best.toml (tune) and the bench configs are written by config_toml: a label map keyed ``*`` or ``B-*`` and a
+    dropped type must read back as they were (a bare ``*`` key was invalid TOML; a dropped type was left out)."""
+    from nerforge.config.template import config_toml
+
+    label_map = {"*": "TECH", "B-*": "TECH", "AI": "TECH", "Udd": None, "Mixed Case.x": "Y"}
+    values = {"data": {"train": str(tmp_path / "t.conll"), "label_map": label_map}, "training": {"epochs": 2}}
+    cfg = load_config(write(tmp_path / "best.toml", config_toml(values, "header")))
+    read = cfg.data.read_options().label_map
+    assert read is not None and list(read) == list(label_map)
+    assert {k: v or None for k, v in read.items()} == label_map
+    assert cfg.training.epochs == 2

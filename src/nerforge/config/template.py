@@ -81,12 +81,19 @@ def _toml(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items() if v is not None) + " }"
+        return "{ " + ", ".join(f"{_key(k)} = {_toml(v)}" for k, v in value.items() if v is not None) + " }"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
+def _key(key: str) -> str:
+    """A TOML key: bare where TOML allows it, else quoted (a label map's ``*`` or ``B-MISC``'s glob ``B-*``)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
 def _line(key: str, value: Any, comment: str | None) -> str:
-    text = f"{key} = {_toml(value)}"
+    if key == "label_map" and isinstance(value, Mapping):  # a dropped type (None) is "" in TOML, which has no null
+        value = {k: "" if v is None else v for k, v in value.items()}
+    text = f"{_key(key)} = {_toml(value)}"
     return f"{text:<40} # {comment}" if comment else text
 
 
