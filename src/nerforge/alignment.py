@@ -163,6 +163,7 @@ class EncodedWindow:
     input_ids: list[int]
     first_piece_of: dict[int, int]  # owned word index -> position of its first piece
     labels: list[int] | None
+    piece_of: dict[int, int] | None = None  # every word with a piece, owned or not -> its first piece (when asked)
 
 
 def encode_window(
@@ -172,22 +173,27 @@ def encode_window(
     max_length: int,
     label_ids: Sequence[int] | None = None,
     continuation_ids: Sequence[int] | None = None,
+    every_word: bool = False,
 ) -> EncodedWindow:
     """Build ``input_ids`` (and ``labels``) for one window.
 
     ``label_ids`` gives each word's label id; only owned words are labelled, on their first piece. With
     ``continuation_ids`` (the label of each word's later pieces, ``B-X`` turned into ``I-X``), the later pieces are
-    labelled too; otherwise they get :data:`IGNORE_INDEX`.
+    labelled too; otherwise they get :data:`IGNORE_INDEX`. ``every_word`` also records the first piece of every
+    word of the window, owned or not (``piece_of``: where the span head's spans may end).
     """
     budget = max_length - specials.count
     ids: list[int] = list(specials.prefix)
     labels: list[int] | None = [IGNORE_INDEX] * len(specials.prefix) if label_ids is not None else None
     first: dict[int, int] = {}
+    every: dict[int, int] | None = {} if every_word else None
     for w in range(window.start, window.end):
         piece_list = list(words[w])[: max(0, budget - (len(ids) - len(specials.prefix)))]
         owned = window.own_start <= w < window.own_end
         if owned and piece_list:
             first[w] = len(ids)
+        if every is not None and piece_list:
+            every[w] = len(ids)
         ids.extend(piece_list)
         if labels is not None:
             for k in range(len(piece_list)):
@@ -202,7 +208,7 @@ def encode_window(
     ids.extend(specials.suffix)
     if labels is not None:
         labels.extend([IGNORE_INDEX] * len(specials.suffix))
-    return EncodedWindow(window, ids, first, labels)
+    return EncodedWindow(window, ids, first, labels, every)
 
 
 def fill_empty_words(tags: list[str]) -> list[str]:

@@ -83,6 +83,14 @@ def test_context_never_changes_the_sentence_windows(
         assert at is not None
         context_ids = {p for w in lp + rp for p in w}
         assert all(p in context_ids for p in ids[:at] + ids[at + len(inner) :])
+        # every word's first piece (the span head's ends): the owned ones among them, in sentence coordinates,
+        # where the encoding that owns every word of the window puts them, and no context word
+        every = encode_in_context(window, pieces, lp, rp, SPECIALS, max_length, labels, every_word=True)
+        owning_all = encode_in_context(Window(0, window.start, window.end, window.start, window.end), pieces, lp, rp,
+                                       SPECIALS, max_length)  # fmt: skip
+        assert every.piece_of == owning_all.first_piece_of and every.input_ids == ctx.input_ids
+        assert every.first_piece_of == ctx.first_piece_of and every.first_piece_of.items() <= every.piece_of.items()
+        assert ctx.piece_of is None
         if window.start > 0:
             assert at == 0  # left context only next to the sentence's start
         if window.end < len(counts):

@@ -47,7 +47,8 @@ def test_window_rows_let_spans_end_in_words_the_window_does_not_own() -> None:
     specials = SpecialTokens((101,), (102,))
     window = Window(0, 0, 4, 0, 2)  # owns the first two words, sees four
     enc = encode_window(window, pieces, specials, 16)
-    every = encode_window(Window(0, 0, 4, 0, 4), pieces, specials, 16).first_piece_of
+    every = encode_window(window, pieces, specials, 16, every_word=True).piece_of
+    assert every == encode_window(Window(0, 0, 4, 0, 4), pieces, specials, 16).first_piece_of
     ends, _ = window_rows(enc.first_piece_of, every, pieces, 4, len(enc.input_ids), 3, None)
     rows = np.asarray(ends).reshape(-1, 3)
     assert rows[2].tolist() == [2, 3, 4]  # the second word's spans reach into words 2 and 3

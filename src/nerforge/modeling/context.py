@@ -87,11 +87,13 @@ def encode_in_context(
     max_length: int,
     label_ids: Sequence[int] | None = None,
     continuation_ids: Sequence[int] | None = None,
+    every_word: bool = False,
 ) -> EncodedWindow:
     """:func:`nerforge.alignment.encode_window` of a sentence window with context around it.
 
-    ``pieces`` are the sentence's word pieces, ``left``/``right`` those of its context words. The result's window
-    and ``first_piece_of`` are in sentence coordinates, as without context.
+    ``pieces`` are the sentence's word pieces, ``left``/``right`` those of its context words. The result's window,
+    ``first_piece_of`` and ``piece_of`` (``every_word``: the window's sentence words only) are in sentence
+    coordinates, as without context.
     """
     budget = max_length - specials.count
     used = sum(min(len(p), budget) for p in pieces[window.start : window.end])
@@ -99,7 +101,7 @@ def encode_in_context(
     use_right = right if window.end == len(pieces) else ()
     n_left, n_right = context_room(used, budget, use_left, use_right)
     if n_left == 0 and n_right == 0:
-        return encode_window(window, pieces, specials, max_length, label_ids, continuation_ids)
+        return encode_window(window, pieces, specials, max_length, label_ids, continuation_ids, every_word)
     words = [*left[len(left) - n_left :], *pieces, *right[:n_right]]
     start = 0 if n_left else window.start
     end = window.end + n_left + n_right
@@ -107,6 +109,9 @@ def encode_in_context(
     pad_left, pad_right = [0] * n_left, [0] * n_right
     labels = [*pad_left, *label_ids, *pad_right] if label_ids is not None else None
     cont = [*pad_left, *continuation_ids, *pad_right] if continuation_ids is not None else None
-    enc = encode_window(shifted, words, specials, max_length, labels, cont)
+    enc = encode_window(shifted, words, specials, max_length, labels, cont, every_word)
     first = {w - n_left: pos for w, pos in enc.first_piece_of.items()}
-    return EncodedWindow(window, enc.input_ids, first, enc.labels)
+    every = None
+    if enc.piece_of is not None:  # the sentence's words of the window, not the context's
+        every = {w - n_left: pos for w, pos in enc.piece_of.items() if window.start <= w - n_left < window.end}
+    return EncodedWindow(window, enc.input_ids, first, enc.labels, every)

@@ -278,22 +278,23 @@ class HeadPlan:
         kept: list[EncodedWindow] = []
         span_ends: list[list[int]] | None = [] if self.spec.span else None
 
+        every_word = span_ends is not None  # every word of a window, owned or not, may end a span
+
         def encode_one(window: Window, ids: Sequence[int] | None, cont: Sequence[int] | None) -> EncodedWindow:
             if around is not None:
                 left, right = around[0][window.example], around[1][window.example]
                 return encode_in_context(window, pieces[window.example], left, right, specials, self.max_length, ids,
-                                         cont)  # fmt: skip
-            return encode_window(window, pieces[window.example], specials, self.max_length, ids, cont)
+                                         cont, every_word)  # fmt: skip
+            return encode_window(window, pieces[window.example], specials, self.max_length, ids, cont, every_word)
 
         for window in windows:
             ids, cont = labels[window.example] if labels is not None and not self.spec.span else (None, None)
             enc = encode_one(window, ids, cont)
             if not enc.first_piece_of:
                 continue
-            if span_ends is not None:  # every word of the window, owned or not, may end a span
-                every = encode_one(replace(window, own_start=window.start, own_end=window.end), None, None)
+            if span_ends is not None and enc.piece_of is not None:
                 gold = span_gold[window.example] if span_gold is not None else None
-                ends, span_labels = window_rows(enc.first_piece_of, every.first_piece_of, pieces[window.example],
+                ends, span_labels = window_rows(enc.first_piece_of, enc.piece_of, pieces[window.example],
                                                 window.end, len(enc.input_ids), self.spec.max_width, gold)  # fmt: skip
                 span_ends.append(ends)
                 enc = replace(enc, labels=span_labels)
