@@ -247,3 +247,15 @@ def test_serving_follows_the_model_backend(fp32_dir: Path, model_dir: Path, torc
     texts = ["Ada Lovelace met Charles Babbage in London .", ""]
     assert [_spans(e) for e in served.predict(texts)] == [_spans(e) for e in torch_tagger.predict(texts)]
     assert load_predictor(model_dir).info.backend == "torch"
+
+
+def test_a_served_onnx_model_takes_its_share_of_threads(int8_dir: Path) -> None:
+    """``serve --threads T`` and each ``--workers`` process's share reach ONNX Runtime (they set torch's threads
+    only, so two workers on two cores each ran ONNX Runtime with two threads: four threads on two cores)."""
+    from nerforge.serving.predictor import load_predictor
+
+    for threads in (1, 3):
+        predictor = load_predictor(int8_dir, backend="onnx", threads=threads)
+        session = predictor._tagger.engine.backend.session  # noqa: SLF001 - the one place that says it
+        assert session.get_session_options().intra_op_num_threads == threads
+        assert isinstance(predictor.predict(["Ann Smith visited Paris."])[0], list)

@@ -78,13 +78,17 @@ class TaggerPredictor:
         return self._tagger.predict(list(texts))
 
 
-def load_predictor(path: str | Path, *, backend: str | None = None, batch_size: int = 32) -> TaggerPredictor:
+def load_predictor(
+    path: str | Path, *, backend: str | None = None, batch_size: int = 32, threads: int | None = None
+) -> TaggerPredictor:
     """Load a trained model directory for serving.
 
     Args:
         path: a nerforge model directory (``nerforge.json`` beside the Hugging Face files).
         backend: ``"torch"`` or ``"onnx"``; ``None`` follows the model's ``nerforge.json``.
         batch_size: texts per forward pass inside the tagger.
+        threads: ONNX Runtime's intra-op threads (``None``: one per physical core); torch's are set by the caller
+            (:func:`nerforge.threads.set_torch_threads`) before loading.
     """
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
@@ -93,7 +97,13 @@ def load_predictor(path: str | Path, *, backend: str | None = None, batch_size: 
     from nerforge.prediction import Tagger
     from nerforge.prediction.heap import settle_loaded_objects
 
-    tagger = Tagger.load(path, batch_size=batch_size, progress=False, backend=backend)  # no progress bars in a log
+    onnx_settings = None
+    if backend == "onnx" and threads is not None:  # a worker's share of the cores (--workers, --threads)
+        from nerforge.prediction.onnx_backend import SessionSettings
+
+        onnx_settings = SessionSettings(threads=threads)
+    tagger = Tagger.load(path, batch_size=batch_size, progress=False, backend=backend,  # no progress bars in a log
+                         onnx_settings=onnx_settings)  # fmt: skip
     settle_loaded_objects()  # the server keeps this model for its lifetime
     logger.info("loaded %s (%s backend, %d tags)", path, backend, len(meta.tags))
     return TaggerPredictor(tagger, ModelInfo.from_meta(Path(path).name, meta, backend=backend))

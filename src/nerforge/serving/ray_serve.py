@@ -31,7 +31,7 @@ def build_app(model: str, backend: str | None, batch_size: int, threads: int | N
         from nerforge.threads import set_torch_threads
 
         set_torch_threads(threads)
-    return create_app(load_predictor(model, backend=backend, batch_size=batch_size), settings)
+    return create_app(load_predictor(model, backend=backend, batch_size=batch_size, threads=threads), settings)
 
 
 def deploy(

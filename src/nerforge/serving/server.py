@@ -78,7 +78,7 @@ def serve(
         from nerforge.threads import set_torch_threads
 
         set_torch_threads(threads)
-    predictor = load_predictor(model, backend=backend, batch_size=batch_size)
+    predictor = load_predictor(model, backend=backend, batch_size=batch_size, threads=threads)
     learner = None
     if learn is not None:
         from nerforge.serving.learning import Learner
@@ -158,7 +158,8 @@ def worker_app() -> object:
 
     spec = json.loads(os.environ[WORKER_SPEC_ENV])
     set_torch_threads(spec["threads"])
-    predictor = load_predictor(spec["model"], backend=spec["backend"], batch_size=spec["batch_size"])
+    predictor = load_predictor(spec["model"], backend=spec["backend"], batch_size=spec["batch_size"],
+                               threads=spec["threads"])  # fmt: skip
     return create_app(predictor, ServeSettings(**spec["settings"]))
 
 
