@@ -5,10 +5,16 @@ then runs ``--clients`` concurrent clients posting texts to ``/v1/entities`` for
 requests, errors, requests/s, latency percentiles, the server's resident memory before and after (and its peak),
 and what the server's batcher did; writes them to a JSON file and prints a Markdown table.
 
+In the same run (``--offline``, the default) the same model tags the same texts offline, in a process of its own
+with the same backend and threads, at the server's batch size: the server's texts/s against that engine's is the
+ratio issue 31 asks about. The CPU time of the server (all its processes), of the clients and of the offline engine
+is recorded too, so the texts per CPU-second of each can be compared.
+
 Usage::
 
     python bench/load_test.py runs/quickstart/model                       # 32 clients, 30 s
     python bench/load_test.py MODEL --clients 8 --duration 5 --output runs/bench/load.json
+    python bench/load_test.py MODEL/onnx-int8 --backend onnx --workers 2 --threads 1
 
 Not part of the test suite: it takes as long as you ask it to.
 """
@@ -67,6 +73,8 @@ class Report:
     server_rss_mb: dict[str, float | None]
     batching: dict
     machine: dict = field(default_factory=dict)
+    cpu_s: dict[str, float | None] = field(default_factory=dict)  # server (all processes) and clients, under load
+    offline: dict = field(default_factory=dict)  # the same engine on the same texts, no server
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -79,7 +87,9 @@ def percentile(values: list[float], q: float) -> float:
 def rss_mb(pid: int) -> tuple[float | None, float | None]:
     """(current, peak) resident memory of process ``pid`` in MiB, from /proc (Linux); ``None`` elsewhere."""
     try:
-        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+        fields = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+        )
     except OSError:
         return None, None
 
@@ -90,6 +100,67 @@ def rss_mb(pid: int) -> tuple[float | None, float | None]:
     return mib("VmRSS"), mib("VmHWM")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid`` and of every process below it (a server's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, seen, todo = 0.0, set(), [pid]
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except (OSError, IndexError, ValueError):
+            if p == pid:
+                return None
+            continue
+        todo += [int(c) for c in children]
+    return round(total, 2)
+
+
+OFFLINE_CODE = """
+import json, os, sys, time
+from nerforge.serving.predictor import load_predictor
+from nerforge.threads import set_torch_threads
+model, backend, batch, threads, n, path = sys.argv[1:7]
+threads = int(threads) or None
+if threads:
+    set_torch_threads(threads)
+texts = json.loads(open(path, encoding="utf-8").read())
+predictor = load_predictor(model, backend=backend, batch_size=int(batch), threads=threads)
+batch = int(batch)
+predictor.predict(texts[:batch])  # warm-up
+order = [texts[i % len(texts)] for i in range(int(n))]
+cpu0, t0 = time.process_time(), time.perf_counter()
+found = 0
+for i in range(0, len(order), batch):
+    found += sum(len(e) for e in predictor.predict(order[i:i + batch]))
+wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+print(json.dumps({"texts": len(order), "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+                  "texts_per_s": round(len(order) / wall, 2), "texts_per_cpu_s": round(len(order) / cpu, 2),
+                  "entities": found}))
+"""
+
+
+def offline(args: argparse.Namespace, texts: list[str]) -> dict:
+    """The same model on the same texts with no server: ``predict`` in batches of the server's size, in a process
+    of its own with the server's threads (the whole machine when the server has several workers)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
+        json.dump(texts, fh)
+    threads = args.threads or 0
+    command = [sys.executable, "-c", OFFLINE_CODE, str(args.model), args.backend, str(args.batch_size),
+               str(threads if args.workers == 1 else 0), str(args.offline_texts), fh.name]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    Path(fh.name).unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the offline run failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -98,11 +169,26 @@ def free_port() -> int:
 
 def start_server(model: Path, port: int, args: argparse.Namespace, log_path: Path) -> subprocess.Popen:
     command = [
-        sys.executable, "-c", SERVER_CODE, "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
-        "--backend", args.backend, "--batch-size", str(args.batch_size), "--batch-wait-ms", str(args.batch_wait_ms),
+        sys.executable,
+        "-c",
+        SERVER_CODE,
+        "serve",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend",
+        args.backend,
+        "--batch-size",
+        str(args.batch_size),
+        "--batch-wait-ms",
+        str(args.batch_wait_ms),
     ]
     if args.threads:
         command += ["--threads", str(args.threads)]
+    if args.workers > 1:
+        command += ["--workers", str(args.workers)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     log = log_path.open("w")
     logger.info("starting: %s", " ".join(command[3:]))
@@ -159,9 +245,23 @@ def markdown(report: Report) -> str:
         ("Texts/s", f"{report.texts_per_s:.1f}"),
         ("Latency p50 / p95 / p99", f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} ms"),
         ("Server RSS before → after (peak)", f"{rss['before']} → {rss['after']} MiB (peak {rss['peak']} MiB)"),
-        ("Batches (largest, in requests)", f"{report.batching.get('batches')} ({report.batching.get('largest_batch_requests')})"),
+        (
+            "Batches (largest, in requests)",
+            f"{report.batching.get('batches')} ({report.batching.get('largest_batch_requests')})",
+        ),
         ("Machine", f"{report.machine['cpus']} CPUs, {report.machine['platform']}"),
     ]
+    cpu = report.cpu_s
+    if cpu.get("server"):
+        rows.insert(5, ("Server CPU-s (texts per CPU-s); clients' CPU-s",
+                        f"{cpu['server']} ({report.texts_per_s * report.duration_s / cpu['server']:.1f}); "
+                        f"{cpu.get('clients')}"))  # fmt: skip
+    off = report.offline
+    if off:
+        rows.insert(
+            5, ("Offline engine: texts/s (per CPU-s)", f"{off['texts_per_s']:.1f} ({off['texts_per_cpu_s']:.1f})")
+        )
+        rows.insert(6, ("Server texts/s ÷ offline texts/s", f"{report.texts_per_s / off['texts_per_s']:.2f}"))
     lines = ["| Measure | Value |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines)
 
@@ -177,6 +277,11 @@ def load_texts(path: Path | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> Report:
     texts = load_texts(args.texts)
+    offline_result = {}
+    if args.offline:
+        logger.info("offline: %d texts at batch %d", args.offline_texts, args.batch_size)
+        offline_result = offline(args, texts)
+        logger.info("offline: %s", offline_result)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = Path(tempfile.mkstemp(prefix="nerforge-serve-", suffix=".log")[1])
@@ -188,9 +293,11 @@ def run(args: argparse.Namespace) -> Report:
         before, _ = rss_mb(server.pid)
         stats_before = httpx.get(base + "/healthz", timeout=10).json()["batching"]
         logger.info("load: %d clients for %g s", args.clients, args.duration)
+        server_cpu0, client_cpu0 = cpu_seconds(server.pid), time.process_time()
         started = time.perf_counter()
         samples = asyncio.run(run_clients(base, texts, args.clients, args.duration, args.texts_per_request))
         elapsed = time.perf_counter() - started
+        server_cpu1, client_cpu = cpu_seconds(server.pid), time.process_time() - client_cpu0
         after, peak = rss_mb(server.pid)
         stats_after = httpx.get(base + "/healthz", timeout=10).json()["batching"]
         model_info = httpx.get(base + "/v1/model", timeout=10).json()
@@ -209,11 +316,24 @@ def run(args: argparse.Namespace) -> Report:
     requests_batched = stats_after["requests"] - stats_before["requests"]
     return Report(
         config={
-            "model": str(args.model), "model_name": model_info.get("name"), "backend": args.backend,
-            "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup,
-            "texts_per_request": args.texts_per_request, "batch_size": args.batch_size,
-            "batch_wait_ms": args.batch_wait_ms, "threads": args.threads, "distinct_texts": len(texts),
+            "model": str(args.model),
+            "model_name": model_info.get("name"),
+            "backend": args.backend,
+            "clients": args.clients,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "texts_per_request": args.texts_per_request,
+            "batch_size": args.batch_size,
+            "batch_wait_ms": args.batch_wait_ms,
+            "threads": args.threads,
+            "distinct_texts": len(texts),
+            "workers": args.workers,
         },
+        cpu_s={
+            "server": None if server_cpu0 is None or server_cpu1 is None else round(server_cpu1 - server_cpu0, 2),
+            "clients": round(client_cpu, 2),
+        },  # fmt: skip
+        offline=offline_result,
         requests=len(samples),
         errors=len(errors),
         error_kinds=kinds,
@@ -221,8 +341,10 @@ def run(args: argparse.Namespace) -> Report:
         requests_per_s=round(len(samples) / elapsed, 2),
         texts_per_s=round(len(samples) * args.texts_per_request / elapsed, 2),
         latency_ms={
-            "p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2),
-            "p99": round(percentile(latencies, 99), 2), "mean": round(sum(latencies) / len(latencies), 2),
+            "p50": round(percentile(latencies, 50), 2),
+            "p95": round(percentile(latencies, 95), 2),
+            "p99": round(percentile(latencies, 99), 2),
+            "mean": round(sum(latencies) / len(latencies), 2),
             "max": round(max(latencies), 2),
         },
         server_rss_mb={"before": before, "after": after, "peak": peak},
@@ -247,9 +369,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx"))
     parser.add_argument("--batch-size", type=int, default=32, help="server's most texts per model call")
     parser.add_argument("--batch-wait-ms", type=float, default=5.0, help="server's batch gathering window")
-    parser.add_argument("--threads", type=int, default=None, help="server's torch CPU threads (default: all)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="server's CPU threads (default: all; with --workers, each worker's)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (nerforge serve --workers)")
+    parser.add_argument(
+        "--offline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the same model on the same texts with no server (default: on)",
+    )
+    parser.add_argument("--offline-texts", type=int, default=2048, help="texts the offline run tags")
     parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the server")
-    parser.add_argument("--output", type=Path, default=Path("load_test.json"), help="JSON report (default ./load_test.json)")
+    parser.add_argument(
+        "--output", type=Path, default=Path("load_test.json"), help="JSON report (default ./load_test.json)"
+    )
     args = parser.parse_args(argv)
     if args.clients < 1 or args.duration <= 0 or args.texts_per_request < 1:
         parser.error("--clients and --texts-per-request must be >= 1 and --duration > 0")
