@@ -189,14 +189,18 @@ def _stored_standard(stored: dict | None, config: TrainConfig, train_sentences: 
     if not stored or "budget" not in stored:
         return None
     b = stored["budget"]
-    if (b["train_sentences"], b["epochs"], b["batch_size"]) != (train_sentences, config.training.epochs,
-                                                                config.training.batch_size):
+    if (b["train_sentences"], b["epochs"], b["batch_size"]) != (
+        train_sentences,
+        config.training.epochs,
+        config.training.batch_size,
+    ):
         return None
     return next((r for r in stored.get("standard", []) if r["seed"] == seed), None)
 
 
-def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Namespace, work: Path,
-               stored: dict | None = None) -> dict:
+def run_recipe(
+    name: str, budget: Budget, seeds: list[int], args: argparse.Namespace, work: Path, stored: dict | None = None
+) -> dict:
     """Train nerforge (the recipe, or with ``--defaults`` the flags-only defaults) and the standard recipe for every
     seed; test F1 of each."""
     recipe = REPO / "recipes" / f"{name}.toml"
@@ -204,8 +208,9 @@ def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Names
         return run_defaults(name, budget, seeds, args, work, stored)
     entry: dict = {"recipe": f"recipes/{name}.toml", "nerforge": [], "standard": []}
     for seed in seeds:
-        config = budget_config(recipe, budget, shared=args.shared, seed=seed, threads=args.threads,
-                               out=work / f"{name}-{seed}")
+        config = budget_config(
+            recipe, budget, shared=args.shared, seed=seed, threads=args.threads, out=work / f"{name}-{seed}"
+        )
         entry["nerforge"].append(train_nerforge(name, "nerforge", config, seed))
         splits = read_splits(config)  # the same seeded sample nerforge trained on
         labels = resolve_labels(splits, config.data.labels)
@@ -216,14 +221,16 @@ def run_recipe(name: str, budget: Budget, seeds: list[int], args: argparse.Names
     return with_summaries(entry)
 
 
-def run_defaults(name: str, budget: Budget, seeds: list[int], args: argparse.Namespace, work: Path,
-                 stored: dict | None) -> dict:
+def run_defaults(
+    name: str, budget: Budget, seeds: list[int], args: argparse.Namespace, work: Path, stored: dict | None
+) -> dict:
     """The flags-only defaults against the standard recipe; kept under ``defaults`` in the recipe's entry."""
     recipe = REPO / "recipes" / f"{name}.toml"
     out: dict = {"nerforge": [], "standard": [], "command": "", "date": ""}
     for seed in seeds:
-        config = defaults_config(recipe, budget, shared=args.shared, seed=seed, threads=args.threads,
-                                 out=work / f"{name}-defaults-{seed}")
+        config = defaults_config(
+            recipe, budget, shared=args.shared, seed=seed, threads=args.threads, out=work / f"{name}-defaults-{seed}"
+        )
         out["nerforge"].append(train_nerforge(name, "defaults", config, seed))
         splits = read_splits(config)
         labels = resolve_labels(splits, config.data.labels)
@@ -280,7 +287,8 @@ def render_defaults(results: dict) -> str:
         "an earlier run of this bench (`standard` in the recipe's entry) and reused, not trained again.",
         "",
         f"Machine: {results['machine']}. Results: `bench/results/accuracy.json` (`defaults`). Run as: "
-        + "; ".join(f"`{c}`" for c in runs) + ".",
+        + "; ".join(f"`{c}`" for c in runs)
+        + ".",
     ]
     return "\n".join(lines) + "\n"
 
@@ -332,10 +340,24 @@ def plot(results: dict, path: Path) -> None:
     xs = range(len(names))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4.2))
     width = 0.4
-    ax.bar([x - width / 2 for x in xs], [s["mean"] for s in ours], width, yerr=[s["stdev"] for s in ours],
-           label="nerforge (recipe)", color="#2b6cb0", capsize=3)
-    ax.bar([x + width / 2 for x in xs], [s["mean"] for s in std], width, yerr=[s["stdev"] for s in std],
-           label="standard recipe", color="#a0aec0", capsize=3)
+    ax.bar(
+        [x - width / 2 for x in xs],
+        [s["mean"] for s in ours],
+        width,
+        yerr=[s["stdev"] for s in ours],
+        label="nerforge (recipe)",
+        color="#2b6cb0",
+        capsize=3,
+    )
+    ax.bar(
+        [x + width / 2 for x in xs],
+        [s["mean"] for s in std],
+        width,
+        yerr=[s["stdev"] for s in std],
+        label="standard recipe",
+        color="#a0aec0",
+        capsize=3,
+    )
     ax.set_xticks(list(xs), names, rotation=35, ha="right")
     ax.set_ylabel("test entity F1 (strict IOB2)")
     ax.set_ylim(0, 1)
@@ -348,23 +370,39 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipes", nargs="+", choices=list(BUDGETS), metavar="NAME",
-                        help=f"recipes to run (default: all): {', '.join(BUDGETS)}")
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        choices=list(BUDGETS),
+        metavar="NAME",
+        help=f"recipes to run (default: all): {', '.join(BUDGETS)}",
+    )
     parser.add_argument("--all", action="store_true", help="run every recipe in BUDGETS")
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds (default: the first N of 0 1 2, N per recipe)")
     parser.add_argument("--max-train", type=int, help="override every budget's training sample size")
     parser.add_argument("--epochs", type=float, help="override every budget's epochs")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads for both systems (default 1: on a shared 2-core machine more threads spin)")
-    parser.add_argument("--defaults", action="store_true",
-                        help="train the flags-only defaults instead of the recipe (kept beside the recipe's result)")
-    parser.add_argument("--render-only", action="store_true",
-                        help="train nothing: rewrite the tables and the plot from the results file")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads for both systems (default 1: on a shared 2-core machine more threads spin)",
+    )
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="train the flags-only defaults instead of the recipe (kept beside the recipe's result)",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="train nothing: rewrite the tables and the plot from the results file",
+    )
     parser.add_argument("--skip-standard", action="store_true", help="train nerforge only")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "accuracy.json")
-    parser.add_argument("--docs", type=Path, nargs="+",
-                        default=[REPO / "docs" / "benchmarks.md", REPO / "docs" / "accuracy.md"])
+    parser.add_argument(
+        "--docs", type=Path, nargs="+", default=[REPO / "docs" / "benchmarks.md", REPO / "docs" / "accuracy.md"]
+    )
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "accuracy.png")
     args = parser.parse_args()
     names = list(BUDGETS) if args.all or not args.recipes else args.recipes
@@ -386,8 +424,12 @@ def main() -> None:
     for name in names:
         budget = BUDGETS[name]
         if args.max_train is not None or args.epochs is not None:
-            budget = Budget(train=args.max_train or budget.train, dev=budget.dev,
-                            epochs=args.epochs or budget.epochs, seeds=budget.seeds)
+            budget = Budget(
+                train=args.max_train or budget.train,
+                dev=budget.dev,
+                epochs=args.epochs or budget.epochs,
+                seeds=budget.seeds,
+            )
         seeds = args.seeds or [0, 1, 2][: budget.seeds]
         with tempfile.TemporaryDirectory(prefix="nerforge-accuracy-") as tmp:
             entry = run_recipe(name, budget, seeds, args, Path(tmp), results["recipes"].get(name))

@@ -57,7 +57,9 @@ def _shared(path: Path, shared: Path) -> Path:
     return shared.joinpath(*parts[parts.index("datasets") + 1 :]) if "datasets" in parts else path
 
 
-def load_dataset(name: str, shared: Path, pool_size: int, test_size: int, seed: int = 13) -> tuple[list[Example], list[Example]]:
+def load_dataset(
+    name: str, shared: Path, pool_size: int, test_size: int, seed: int = 13
+) -> tuple[list[Example], list[Example]]:
     """A seeded pool of training sentences (with entities or not) and a seeded test sample, as IOB2 examples."""
     stated = load_config(REPO / "recipes" / f"{name}.toml", data_dir=shared)
     data = stated.data.model_copy()
@@ -71,8 +73,17 @@ def load_dataset(name: str, shared: Path, pool_size: int, test_size: int, seed: 
     return strip, [Example(ex.tokens, ex.tags) for ex in test_ex[:test_size]]
 
 
-def train_round(labelled: list[Example], test: list[Example], work: Path, *, epochs: float, min_steps: int, seed: int,
-                threads: int, labels: list[str]) -> tuple[float, Path]:
+def train_round(
+    labelled: list[Example],
+    test: list[Example],
+    work: Path,
+    *,
+    epochs: float,
+    min_steps: int,
+    seed: int,
+    threads: int,
+    labels: list[str],
+) -> tuple[float, Path]:
     """Train the flags-only defaults on ``labelled``, return the test F1 and the model directory."""
     work.mkdir(parents=True, exist_ok=True)
     write_examples(labelled, work / "train.conll", "conll")
@@ -101,8 +112,16 @@ def choose(strategy: str, model: Path, pool: list[Example], count: int, seed: in
     return [c.index for c in rank(candidates, count, "uncertainty")]
 
 
-def run(name: str, strategy: str, seed: int, args: argparse.Namespace, pool: list[Example], test: list[Example],
-        labels: list[str], work: Path) -> list[dict]:
+def run(
+    name: str,
+    strategy: str,
+    seed: int,
+    args: argparse.Namespace,
+    pool: list[Example],
+    test: list[Example],
+    labels: list[str],
+    work: Path,
+) -> list[dict]:
     rng = random.Random(seed)
     order = list(range(len(pool)))
     rng.shuffle(order)
@@ -160,7 +179,9 @@ def render(results: dict) -> str:
         "mean over seeds; flags-only defaults, 10 epochs a round (at least 80 optimizer steps), the embedded MiniLM "
         "encoder.",
         "",
-        "| dataset | strategy | " + " | ".join(f"{n}" for n in results["sizes"]) + " | labelled to reach random's final F1 | saving |",
+        "| dataset | strategy | "
+        + " | ".join(f"{n}" for n in results["sizes"])
+        + " | labelled to reach random's final F1 | saving |",
         "|---|---|" + "---:|" * len(results["sizes"]) + "---:|---:|",
     ]
     for name, d in sorted(results["datasets"].items()):
@@ -175,8 +196,11 @@ def render(results: dict) -> str:
             need_cell = f"{need:.0f}" if need is not None else "not reached"
             saving_cell = f"{s['saving']:.0%}" if strategy == "uncertainty" and s["saving"] is not None else ""
             lines.append(f"| `{name}` | {strategy} | " + " | ".join(cells) + f" | {need_cell} | {saving_cell} |")
-    lines += ["", f"Machine: {results['machine']}. Command: `{results['command']}` ({results['date']}). "
-              "Results: `bench/results/active_learning.json`; plot: `docs/active_learning.png`."]
+    lines += [
+        "",
+        f"Machine: {results['machine']}. Command: `{results['command']}` ({results['date']}). "
+        "Results: `bench/results/active_learning.json`; plot: `docs/active_learning.png`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -223,8 +247,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "active_learning.json")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "active_learning.png")
-    parser.add_argument("--render-only", nargs="*", type=Path, metavar="RESULTS",
-                        help="train nothing: merge these results files (default: --output) and rewrite docs and plot")
+    parser.add_argument(
+        "--render-only",
+        nargs="*",
+        type=Path,
+        metavar="RESULTS",
+        help="train nothing: merge these results files (default: --output) and rewrite docs and plot",
+    )
     args = parser.parse_args()
     if args.render_only is not None:
         merged: dict = {}

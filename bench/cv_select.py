@@ -98,13 +98,15 @@ def main(argv: list[str] | None = None) -> int:
                 result = train(load_config(args.recipe, overrides))
                 scores.append(result.test.micro.f1)
                 print(f"{candidate or 'recipe'} fold {i}: F1 {scores[-1]:.4f}", flush=True)
-            rows.append({
-                "settings": candidate,
-                "fold_f1": scores,
-                "mean": statistics.fmean(scores),
-                "stdev": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-                "seconds": time.perf_counter() - start,
-            })
+            rows.append(
+                {
+                    "settings": candidate,
+                    "fold_f1": scores,
+                    "mean": statistics.fmean(scores),
+                    "stdev": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                    "seconds": time.perf_counter() - start,
+                }
+            )
     best = max(rows, key=lambda r: r["mean"])
     report = {
         "recipe": str(args.recipe),

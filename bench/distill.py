@@ -50,11 +50,13 @@ def recipe_config(name: str, args: argparse.Namespace, output: Path, flags: dict
         "tracking.enabled": False,
         "training.num_threads": args.threads,
         "data.sample": {k: v for k, v in (("train", args.train_sample), ("dev", args.dev_sample)) if v} | {"seed": 13}
-        if (args.train_sample or args.dev_sample) else None,
+        if (args.train_sample or args.dev_sample)
+        else None,
         **flags,
     }
-    return load_config(REPO / "recipes" / f"{name}.toml", flags={k: v for k, v in base.items() if v is not None},
-                       data_dir=args.shared)
+    return load_config(
+        REPO / "recipes" / f"{name}.toml", flags={k: v for k, v in base.items() if v is not None}, data_dir=args.shared
+    )
 
 
 def unlabeled_file(config: object, args: argparse.Namespace, work: Path) -> Path | None:
@@ -79,8 +81,10 @@ def test_sentences(config: object, work: Path, limit: int) -> Path:
     data = config.data.model_copy(update={"sample": None})
     test = read_data_splits(data)["test"][:limit]
     path = work / "speed-test.json"
-    path.write_text(json.dumps({"words": [list(ex.tokens) for ex in test], "tags": [list(ex.tags) for ex in test]}),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps({"words": [list(ex.tokens) for ex in test], "tags": [list(ex.tags) for ex in test]}),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -88,12 +92,27 @@ def dir_mb(path: Path) -> float:
     return round(sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 1e6, 1)
 
 
-def _speed_run(engine: str, model: Path | None, data: Path, args: argparse.Namespace, work: Path, threads: int,
-               batch_sizes: str) -> dict:
+def _speed_run(
+    engine: str, model: Path | None, data: Path, args: argparse.Namespace, work: Path, threads: int, batch_sizes: str
+) -> dict:
     out = work / f"speed-{engine}-{model.name if model else 'none'}-t{threads}.json"
-    cmd = [sys.executable, str(HERE / "speed_engines.py"), engine, "--model", str(model or "none"), "--data", str(data),
-           "--out", str(out), "--threads", str(threads), "--batch-sizes", batch_sizes,
-           "--latency-sentences", str(args.latency_sentences)]
+    cmd = [
+        sys.executable,
+        str(HERE / "speed_engines.py"),
+        engine,
+        "--model",
+        str(model or "none"),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--threads",
+        str(threads),
+        "--batch-sizes",
+        batch_sizes,
+        "--latency-sentences",
+        str(args.latency_sentences),
+    ]
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     return json.loads(out.read_text(encoding="utf-8"))
 
@@ -108,8 +127,11 @@ def speed(engine: str, model: Path | None, data: Path, args: argparse.Namespace,
         "f1_int8": result.get("f1"),
         "f1_core": result.get("f1_core"),
         **{f"words_per_s_b{b}": round(batches[b]["words_per_s"], 1) for b in ("1", "32") if b in batches},
-        **{f"words_per_cpu_s_b{b}": round(batches[b]["words_per_cpu_s"], 1) for b in ("1", "32")
-           if b in batches and batches[b].get("words_per_cpu_s")},
+        **{
+            f"words_per_cpu_s_b{b}": round(batches[b]["words_per_cpu_s"], 1)
+            for b in ("1", "32")
+            if b in batches and batches[b].get("words_per_cpu_s")
+        },
         "words_per_cpu_s_b32_1t": round(single["words_per_cpu_s"], 1) if single.get("words_per_cpu_s") else None,
     }
 
@@ -121,9 +143,15 @@ def measure_model(name: str, model: Path, data: Path, args: argparse.Namespace, 
     test = (meta.metrics.get("test") or {}).get("micro", {})
     encoder = json.loads((model / "config.json").read_text()).get("encoder", {})
     training = meta.extra.get("training", {})
-    entry = {"model": name, "layers": encoder.get("num_hidden_layers"), "ffn": encoder.get("intermediate_size"),
-             "f1": test.get("f1"), "torch_mb": dir_mb(model), "epochs": training.get("epochs"),
-             "stopped_early": training.get("stopped_early")}
+    entry = {
+        "model": name,
+        "layers": encoder.get("num_hidden_layers"),
+        "ffn": encoder.get("intermediate_size"),
+        "f1": test.get("f1"),
+        "torch_mb": dir_mb(model),
+        "epochs": training.get("epochs"),
+        "stopped_early": training.get("stopped_early"),
+    }
     if not args.no_speed:
         from nerforge.export import ExportOptions, export_onnx
 
@@ -165,15 +193,22 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
     students = []
     for size, augment in [(s, a) for s in args.layers for a in (args.augment or [None])]:
         layers, _, ffn = size.partition(":")
-        out = work / (f"student-l{layers}" + (f"-f{ffn}" if ffn else "") + (f"-a{augment}" if augment is not None
-                                                                              and len(args.augment) > 1 else "")
-                      + (f"-{args.tag}" if args.tag else ""))
-        flags = {"training.epochs": args.student_epochs, **teacher_settings(meta, teacher_dir),  # None: the default
-                 "distill.teacher": str(teacher_dir), "distill.layers": int(layers),
-                 "distill.ffn_size": int(ffn) if ffn else None,
-                 "distill.unlabeled": [str(unlabeled)] if unlabeled else [],
-                 **({"distill.augment": augment} if augment is not None else {}),
-                 **{k: v for k, v in settings.items() if not k.startswith("training.")}}
+        out = work / (
+            f"student-l{layers}"
+            + (f"-f{ffn}" if ffn else "")
+            + (f"-a{augment}" if augment is not None and len(args.augment) > 1 else "")
+            + (f"-{args.tag}" if args.tag else "")
+        )
+        flags = {
+            "training.epochs": args.student_epochs,
+            **teacher_settings(meta, teacher_dir),  # None: the default
+            "distill.teacher": str(teacher_dir),
+            "distill.layers": int(layers),
+            "distill.ffn_size": int(ffn) if ffn else None,
+            "distill.unlabeled": [str(unlabeled)] if unlabeled else [],
+            **({"distill.augment": augment} if augment is not None else {}),
+            **{k: v for k, v in settings.items() if not k.startswith("training.")},
+        }
         config = recipe_config(name, args, out, flags)
         if args.student_epochs is None:  # what `nerforge distill` does: no config file, the training defaults
             from nerforge.config import TrainingConfig
@@ -186,10 +221,18 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
     entries = [{**measure_model("teacher", teacher_dir, data, args, work), **rows[0]}]
     for out, seconds in students:
         entries.append({**measure_model(out.name, out, data, args, work), "train_seconds": seconds})
-    result = {"dataset": name, "models": entries, "test_sentences_timed": args.speed_sentences,
-              "train_sample": args.train_sample, "dev_sample": args.dev_sample, "unlabeled": 0 if unlabeled is None else args.unlabeled,
-              "teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs, "no_speed": args.no_speed,
-              "augment": args.augment}
+    result = {
+        "dataset": name,
+        "models": entries,
+        "test_sentences_timed": args.speed_sentences,
+        "train_sample": args.train_sample,
+        "dev_sample": args.dev_sample,
+        "unlabeled": 0 if unlabeled is None else args.unlabeled,
+        "teacher_epochs": args.teacher_epochs,
+        "student_epochs": args.student_epochs,
+        "no_speed": args.no_speed,
+        "augment": args.augment,
+    }
     if name == "conll2003" and not args.no_spacy and not args.no_speed:
         try:
             result["spacy_sm"] = speed("spacy-sm", None, data, args, work)
@@ -201,8 +244,10 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> dict:
 def _epochs(value: object, who: str = "student") -> str:
     if value is not None:
         return f"{value} epochs"
-    return f"nerforge {'distill' if who == 'student' else 'train'}'s training defaults (up to 10 epochs, early " \
-           "stopping on dev F1)"
+    return (
+        f"nerforge {'distill' if who == 'student' else 'train'}'s training defaults (up to 10 epochs, early "
+        "stopping on dev F1)"
+    )
 
 
 def targets(results: dict) -> list[str]:
@@ -214,51 +259,69 @@ def targets(results: dict) -> list[str]:
         teacher, l3 = models.get("teacher"), models.get("student-l3")
         if teacher and l3 and teacher.get("f1") is not None and l3.get("f1") is not None:
             drop = 100 * (teacher["f1"] - l3["f1"])
-            lines.append(f"- 3-layer student on {name}: {drop:+.2f} F1 points below the teacher (target: at most 1.5) "
-                         f"— {'met' if drop <= 1.5 else 'not met'}.")
+            lines.append(
+                f"- 3-layer student on {name}: {drop:+.2f} F1 points below the teacher (target: at most 1.5) "
+                f"— {'met' if drop <= 1.5 else 'not met'}."
+            )
     conll = results.get("conll2003")
     if conll:
         models = {m["model"]: m for m in conll["models"]}
         teacher, l3 = models.get("teacher"), models.get("student-l3")
         if teacher and l3 and teacher.get("f1") is not None and l3.get("f1") is not None:
             drop = 100 * (teacher["f1"] - l3["f1"])
-            line = (f"- 3-layer student on conll2003: {drop:+.2f} F1 points below the teacher (target: at most "
-                    f"1.5) — {'met' if drop <= 1.5 else 'not met'}")
+            line = (
+                f"- 3-layer student on conll2003: {drop:+.2f} F1 points below the teacher (target: at most "
+                f"1.5) — {'met' if drop <= 1.5 else 'not met'}"
+            )
             if l3.get("words_per_s_b32") and teacher.get("words_per_s_b32"):
                 ratio = l3["words_per_s_b32"] / teacher["words_per_s_b32"]
-                line += (f"; {ratio:.2f}x the teacher's int8 words/s at batch 32 (target: at least 1.7x) — "
-                         f"{'met' if ratio >= 1.7 else 'not met'}")
+                line += (
+                    f"; {ratio:.2f}x the teacher's int8 words/s at batch 32 (target: at least 1.7x) — "
+                    f"{'met' if ratio >= 1.7 else 'not met'}"
+                )
             lines.append(line + ".")
         spacy = conll.get("spacy_sm") or {}
         students = [m for m in conll["models"] if m["model"] != "teacher"]
-        for key, how in (("words_per_cpu_s_b32", f"with {conll.get('threads', 2)} threads"),
-                         ("words_per_cpu_s_b32_1t", "with one thread each")):
+        for key, how in (
+            ("words_per_cpu_s_b32", f"with {conll.get('threads', 2)} threads"),
+            ("words_per_cpu_s_b32_1t", "with one thread each"),
+        ):
             best = max(students, key=lambda m: m.get(key) or 0, default=None)
             if best is None or not best.get(key) or not spacy.get(key):
                 continue
             ratio = best[key] / spacy[key]
-            lines.append(f"- Best student ({best['model']}, F1 {best['f1']:.4f}) against spaCy sm in words per "
-                         f"CPU-second at batch 32, {how}: {ratio:.2f}x (target: at least 1x) — "
-                         f"{'met' if ratio >= 1 else 'not met'}.")
+            lines.append(
+                f"- Best student ({best['model']}, F1 {best['f1']:.4f}) against spaCy sm in words per "
+                f"CPU-second at batch 32, {how}: {ratio:.2f}x (target: at least 1x) — "
+                f"{'met' if ratio >= 1 else 'not met'}."
+            )
     return lines
 
 
 def _settings_line(name: str, res: dict) -> str:
     ran = {m["model"]: m.get("epochs") for m in res.get("models", []) if m.get("epochs") is not None}
     trained = ", ".join(f"{k} {v:g}" for k, v in ran.items())
-    speed = (f"; speed over {res.get('test_sentences_timed')} test sentences" if not res.get("no_speed")
-             else "; no speed measured (F1 only)")
-    return (f"- {name}: `{res.get('command', '?')}` — teacher {_epochs(res.get('teacher_epochs'), 'teacher')} on "
-            f"{res.get('train_sample') or 'all'} training sentences ({res.get('dev_sample') or 'all'} dev sentences "
-            f"pick the best epoch); students {_epochs(res.get('student_epochs'))} on the same sentences plus "
-            f"{res.get('unlabeled')} unlabelled ones{speed}" + (f"; epochs run: {trained}" if trained else "") + ".")
+    speed = (
+        f"; speed over {res.get('test_sentences_timed')} test sentences"
+        if not res.get("no_speed")
+        else "; no speed measured (F1 only)"
+    )
+    return (
+        f"- {name}: `{res.get('command', '?')}` — teacher {_epochs(res.get('teacher_epochs'), 'teacher')} on "
+        f"{res.get('train_sample') or 'all'} training sentences ({res.get('dev_sample') or 'all'} dev sentences "
+        f"pick the best epoch); students {_epochs(res.get('student_epochs'))} on the same sentences plus "
+        f"{res.get('unlabeled')} unlabelled ones{speed}" + (f"; epochs run: {trained}" if trained else "") + "."
+    )
 
 
 def render(results: dict, command: str) -> str:
-    lines = [f"Machine: {results.get('machine', '?')}.", "",
-             "| dataset | model | layers | FFN | test F1 (torch) | F1 (int8, timed sentences) | int8 MB | words/s b1 | words/s b32 | "
-             "words/CPU-s b1 | words/CPU-s b32 | words/CPU-s b32, 1 thread | training s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Machine: {results.get('machine', '?')}.",
+        "",
+        "| dataset | model | layers | FFN | test F1 (torch) | F1 (int8, timed sentences) | int8 MB | words/s b1 | words/s b32 | "
+        "words/CPU-s b1 | words/CPU-s b32 | words/CPU-s b32, 1 thread | training s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
 
     def num(x: object, fmt: str) -> str:
         return format(x, fmt) if isinstance(x, (int, float)) else "–"
@@ -266,20 +329,28 @@ def render(results: dict, command: str) -> str:
     datasets = {name: res for name, res in results.items() if isinstance(res, dict) and "models" in res}
     for name, res in datasets.items():
         for m in res["models"]:
-            lines.append(f"| {name} | {m['model']} | {num(m.get('layers'), 'd')} | {num(m.get('ffn'), 'd')} | "
-                         f"{num(m.get('f1'), '.4f')} | {num(m.get('f1_int8'), '.4f')} | {num(m.get('int8_mb'), '.1f')} | "
-                         f"{num(m.get('words_per_s_b1'), '.0f')} | {num(m.get('words_per_s_b32'), '.0f')} | "
-                         f"{num(m.get('words_per_cpu_s_b1'), '.0f')} | {num(m.get('words_per_cpu_s_b32'), '.0f')} | "
-                         f"{num(m.get('words_per_cpu_s_b32_1t'), '.0f')} | {num(m.get('train_seconds'), '.0f')} |")
+            lines.append(
+                f"| {name} | {m['model']} | {num(m.get('layers'), 'd')} | {num(m.get('ffn'), 'd')} | "
+                f"{num(m.get('f1'), '.4f')} | {num(m.get('f1_int8'), '.4f')} | {num(m.get('int8_mb'), '.1f')} | "
+                f"{num(m.get('words_per_s_b1'), '.0f')} | {num(m.get('words_per_s_b32'), '.0f')} | "
+                f"{num(m.get('words_per_cpu_s_b1'), '.0f')} | {num(m.get('words_per_cpu_s_b32'), '.0f')} | "
+                f"{num(m.get('words_per_cpu_s_b32_1t'), '.0f')} | {num(m.get('train_seconds'), '.0f')} |"
+            )
         spacy = res.get("spacy_sm")
         if spacy and "error" not in spacy:
-            lines.append(f"| {name} | spaCy en_core_web_sm | – | – | – | {num(spacy.get('f1_core'), '.4f')} "
-                         f"(PER/LOC/ORG) | – | {num(spacy.get('words_per_s_b1'), '.0f')} | "
-                         f"{num(spacy.get('words_per_s_b32'), '.0f')} | {num(spacy.get('words_per_cpu_s_b1'), '.0f')} | "
-                         f"{num(spacy.get('words_per_cpu_s_b32'), '.0f')} | "
-                         f"{num(spacy.get('words_per_cpu_s_b32_1t'), '.0f')} | – |")
-    lines += ["", "Teacher: the recipe's head on MiniLM-L6; int8 ONNX Runtime, one process per model and setting. "
-              "Each dataset's run:", ""]
+            lines.append(
+                f"| {name} | spaCy en_core_web_sm | – | – | – | {num(spacy.get('f1_core'), '.4f')} "
+                f"(PER/LOC/ORG) | – | {num(spacy.get('words_per_s_b1'), '.0f')} | "
+                f"{num(spacy.get('words_per_s_b32'), '.0f')} | {num(spacy.get('words_per_cpu_s_b1'), '.0f')} | "
+                f"{num(spacy.get('words_per_cpu_s_b32'), '.0f')} | "
+                f"{num(spacy.get('words_per_cpu_s_b32_1t'), '.0f')} | – |"
+            )
+    lines += [
+        "",
+        "Teacher: the recipe's head on MiniLM-L6; int8 ONNX Runtime, one process per model and setting. "
+        "Each dataset's run:",
+        "",
+    ]
     lines += [_settings_line(name, {"command": command, **res}) for name, res in datasets.items()]
     lines += [""] + targets(results)
     return "\n".join(lines) + "\n"
@@ -292,16 +363,34 @@ def main() -> None:
     parser.add_argument("--train-sample", type=int, default=0, help="training sentences (0: all)")
     parser.add_argument("--dev-sample", type=int, default=0, help="dev sentences scored each epoch (0: all)")
     parser.add_argument("--unlabeled", type=int, default=0, help="further training sentences given unlabelled")
-    parser.add_argument("--teacher-epochs", type=float, default=None,
-                        help="default: nerforge train's training defaults (the recipe's training section is not used)")
-    parser.add_argument("--student-epochs", type=float, default=None,
-                        help="default: nerforge distill's training defaults (the recipe's training section is not "
-                             "used, as on the command line)")
+    parser.add_argument(
+        "--teacher-epochs",
+        type=float,
+        default=None,
+        help="default: nerforge train's training defaults (the recipe's training section is not used)",
+    )
+    parser.add_argument(
+        "--student-epochs",
+        type=float,
+        default=None,
+        help="default: nerforge distill's training defaults (the recipe's training section is not "
+        "used, as on the command line)",
+    )
     parser.add_argument("--no-speed", action="store_true", help="test F1 only: no int8 export, no timing")
-    parser.add_argument("--augment", type=int, nargs="+", default=None,
-                        help="distill.augment, one student per value (default: nerforge distill's)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a student setting, e.g. distill.alpha=0.9 or training.early_stopping_patience=5")
+    parser.add_argument(
+        "--augment",
+        type=int,
+        nargs="+",
+        default=None,
+        help="distill.augment, one student per value (default: nerforge distill's)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a student setting, e.g. distill.alpha=0.9 or training.early_stopping_patience=5",
+    )
     parser.add_argument("--tag", default="", help="a suffix for the students' directory names (one try of settings)")
     parser.add_argument("--marker", default="distill", help="the docs/benchmarks.md section to write")
     parser.add_argument("--speed-sentences", type=int, default=1000, help="test sentences timed at batch 32")
@@ -311,9 +400,14 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "distill.json")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
-    parser.add_argument("--work-dir", type=Path, default=None, help="keep the models here (default: a temporary folder)")
-    parser.add_argument("--reuse-teacher", action="store_true",
-                        help="keep a teacher an earlier run left in --work-dir (students only are trained)")
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="keep the models here (default: a temporary folder)"
+    )
+    parser.add_argument(
+        "--reuse-teacher",
+        action="store_true",
+        help="keep a teacher an earlier run left in --work-dir (students only are trained)",
+    )
     parser.add_argument("--render-only", nargs="*", type=Path, metavar="RESULTS")
     args = parser.parse_args()
     if args.render_only is not None:

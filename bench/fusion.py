@@ -73,12 +73,18 @@ def bench(model: Path, data: Path, repeats: int, work: Path) -> dict:
 
 
 def render(results: dict) -> str:
-    lines = [f"Command: `{results['command']}`. Machine: {results['machine']}. Fused operators: "
-             f"{', '.join(f'{k} {v}' for k, v in results['fused'].items())}.", "",
-             "| graph | F1 | words/s b1 | words/CPU-s b1 | words/s b32 | words/CPU-s b32 |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Command: `{results['command']}`. Machine: {results['machine']}. Fused operators: "
+        f"{', '.join(f'{k} {v}' for k, v in results['fused'].items())}.",
+        "",
+        "| graph | F1 | words/s b1 | words/CPU-s b1 | words/s b32 | words/CPU-s b32 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in results["rows"]:
-        lines.append(f"| {r['model']} | {r['f1']:.4f} | {r['b1']['words_per_s']:.0f} | {r['b1']['words_per_cpu_s']:.0f} | "
-                     f"{r['b32']['words_per_s']:.0f} | {r['b32']['words_per_cpu_s']:.0f} |")
+        lines.append(
+            f"| {r['model']} | {r['f1']:.4f} | {r['b1']['words_per_s']:.0f} | {r['b1']['words_per_cpu_s']:.0f} | "
+            f"{r['b32']['words_per_s']:.0f} | {r['b32']['words_per_cpu_s']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +101,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nerforge-fusion-") as tmp:
         work = Path(tmp)
         fp32, int8 = work / "fp32", work / "int8"
-        subprocess.run([*NERFORGE, "export", str(args.model), "--onnx", "-o", str(fp32)], check=True, capture_output=True)
+        subprocess.run(
+            [*NERFORGE, "export", str(args.model), "--onnx", "-o", str(fp32)], check=True, capture_output=True
+        )
         subprocess.run([*NERFORGE, "export", str(args.model), "--onnx", "--quantize", "int8", "-o", str(int8)], check=True,
                        capture_output=True)  # fmt: skip
         fused_fp32, fused_int8, fused = fuse(fp32, work)

@@ -65,7 +65,9 @@ def datasets(shared: Path, work: Path) -> dict[str, dict]:
         "skillspan": {
             "train": [skill / f"skillspan_{s}_train.conll" for s in ("house", "tech")],
             "dev": [skill / f"skillspan_{s}_dev.conll" for s in ("house", "tech")],
-            "test": concat([skill / f"skillspan_{s}_test.conll" for s in ("house", "tech")], work / "skillspan-test.conll"),
+            "test": concat(
+                [skill / f"skillspan_{s}_test.conll" for s in ("house", "tech")], work / "skillspan-test.conll"
+            ),
             "read": [],
             "layered": ["--tag-columns", "1,2", "--layer-names", "skill,knowledge"],
             "flat": {"skill": ["--tag-column", "1"], "knowledge": ["--tag-column", "2"]},
@@ -106,7 +108,10 @@ def evaluate(model: Path, test: Path, logs: Path, name: str) -> dict:
 
 def speed(model: Path, test: Path, args: argparse.Namespace, logs: Path, name: str) -> float:
     int8 = model.with_name(model.name + "-int8")
-    run([*NERFORGE, "export", str(model), "--onnx", "--quantize", "int8", "--output", str(int8)], logs / f"{name}-export.log")
+    run(
+        [*NERFORGE, "export", str(model), "--onnx", "--quantize", "int8", "--output", str(int8)],
+        logs / f"{name}-export.log",
+    )
     _, out = run([*NERFORGE, "bench", str(int8), str(test), "--batch-sizes", "32", "--sentences",
                   str(args.speed_sentences), "--latency-sentences", "1", "--threads", str(args.threads), "--json"],
                  logs / f"{name}-bench.log")  # fmt: skip
@@ -131,20 +136,27 @@ def render(results: dict) -> str:
              "| data | model | layer | test F1 | training time | int8 words/s |", "|---|---|---|---:|---:|---:|"]  # fmt: skip
     for name, r in results["datasets"].items():
         for layer, f1 in r.get("layered", {}).get("f1", {}).items():
-            lines.append(f"| {name} | layered ({', '.join(r['layered']['f1'])}) | {layer} | {f1:.4f} | "
-                         f"{r['layered']['train_s'] / 60:.1f} min | {r['layered'].get('words_per_s', 0):.0f} |")
+            lines.append(
+                f"| {name} | layered ({', '.join(r['layered']['f1'])}) | {layer} | {f1:.4f} | "
+                f"{r['layered']['train_s'] / 60:.1f} min | {r['layered'].get('words_per_s', 0):.0f} |"
+            )
         for layer, flat in r["flat"].items():
-            lines.append(f"| {name} | flat, {layer} only | {layer} | {flat['f1']:.4f} | {flat['train_s'] / 60:.1f} min "
-                         f"| {flat.get('words_per_s', 0):.0f} |")
+            lines.append(
+                f"| {name} | flat, {layer} only | {layer} | {flat['f1']:.4f} | {flat['train_s'] / 60:.1f} min "
+                f"| {flat.get('words_per_s', 0):.0f} |"
+            )
         if "span" in r:
             for level, f1 in r["span"]["f1"].items():
-                lines.append(f"| {name} | span head (one layer, nested) | {level} | {f1:.4f} | "
-                             f"{r['span']['train_s'] / 60:.1f} min | {r['span'].get('words_per_s', 0):.0f} |")
+                lines.append(
+                    f"| {name} | span head (one layer, nested) | {level} | {f1:.4f} | "
+                    f"{r['span']['train_s'] / 60:.1f} min | {r['span'].get('words_per_s', 0):.0f} |"
+                )
         if len(r["flat"]) > 1:
             both = 1 / sum(1 / f["words_per_s"] for f in r["flat"].values())
             total = sum(f["train_s"] for f in r["flat"].values())
-            lines.append(f"| {name} | the {len(r['flat'])} flat models together | all | | {total / 60:.1f} min | "
-                         f"{both:.0f} |")
+            lines.append(
+                f"| {name} | the {len(r['flat'])} flat models together | all | | {total / 60:.1f} min | {both:.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -155,8 +167,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=13, help="the training seed (and the dev split's)")
     parser.add_argument("--train-sample", type=int, default=None)
-    parser.add_argument("--models", nargs="+", default=["layered", "flat", "span"],
-                        help="which models to train (span: datasets with nested entities only)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["layered", "flat", "span"],
+        help="which models to train (span: datasets with nested entities only)",
+    )
     parser.add_argument("--docs-marker", default="layered", help="the table's markers in --docs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--speed-sentences", type=int, default=1000)
@@ -190,7 +206,7 @@ def main() -> None:
             entry["span"]["f1"] = {level: s["f1"] for level, s in report["by_depth"].items()}
             entry["span"]["micro_f1"] = report["micro"]["f1"]
             entry["span"]["words_per_s"] = speed(out, test, args, logs, f"{name}-span")
-        for layer, flags in (spec["flat"].items() if "flat" in args.models else ()):
+        for layer, flags in spec["flat"].items() if "flat" in args.models else ():
             out = work / f"{name}-{layer}"
             seconds = train(f"{name}-{layer}", spec, flags, out, args, logs)
             flat = evaluate(out, test, logs, f"{name}-{layer}")

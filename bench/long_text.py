@@ -50,8 +50,13 @@ def run_size(model: Path, megabytes: float, source: Path, work: Path, threads: i
     if os.waitstatus_to_exitcode(status) != 0:
         return {"mb": megabytes, "error": (proc.stderr.read() if proc.stderr else b"").decode().strip()[-300:]}
     record = json.loads(out.read_text(encoding="utf-8"))
-    return {"mb": megabytes, "chars": len(record["text"]), "entities": len(record["entities"]),
-            "peak_mb": usage.ru_maxrss // 1024, "seconds": round(seconds, 1)}
+    return {
+        "mb": megabytes,
+        "chars": len(record["text"]),
+        "entities": len(record["entities"]),
+        "peak_mb": usage.ru_maxrss // 1024,
+        "seconds": round(seconds, 1),
+    }
 
 
 def render(results: dict) -> str:
@@ -66,7 +71,9 @@ def render(results: dict) -> str:
         if "error" in r:
             lines.append(f"| {r['mb']} MB | failed: {r['error']} | | | |")
             continue
-        lines.append(f"| {r['mb']} MB | {r['chars']:,} | {r['entities']:,} | {r['peak_mb']} MB | {r['seconds']:.0f} s |")
+        lines.append(
+            f"| {r['mb']} MB | {r['chars']:,} | {r['entities']:,} | {r['peak_mb']} MB | {r['seconds']:.0f} s |"
+        )
     if results.get("slope_mb_per_mb") is not None:
         lines += ["", f"Peak memory grows {results['slope_mb_per_mb']:.0f} MB per MB of text."]
     return "\n".join(lines) + "\n"
@@ -92,10 +99,18 @@ def main() -> None:
             sizes.append(run_size(args.model, megabytes, source, Path(tmp), args.threads))
             print(json.dumps(sizes[-1]), flush=True)
     done = [r for r in sizes if "error" not in r]
-    slope = ((done[-1]["peak_mb"] - done[0]["peak_mb"]) / (done[-1]["mb"] - done[0]["mb"])
-             if len(done) > 1 and done[-1]["mb"] > done[0]["mb"] else None)
-    results = {"command": shlex.join(["python", "bench/long_text.py", *shown]), "machine": machine(),
-               "model": args.model.name, "sizes": sizes, "slope_mb_per_mb": slope}
+    slope = (
+        (done[-1]["peak_mb"] - done[0]["peak_mb"]) / (done[-1]["mb"] - done[0]["mb"])
+        if len(done) > 1 and done[-1]["mb"] > done[0]["mb"]
+        else None
+    )
+    results = {
+        "command": shlex.join(["python", "bench/long_text.py", *shown]),
+        "machine": machine(),
+        "model": args.model.name,
+        "sizes": sizes,
+        "slope_mb_per_mb": slope,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     update_docs(args.docs, render(results), marker="long-text")

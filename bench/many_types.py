@@ -57,22 +57,43 @@ def build_data(shared: Path, work: Path, args: argparse.Namespace) -> dict[str, 
 
     rng = random.Random(13)
     files = {}
-    for split, name, limit in (("train", "train.txt", args.train_sample), ("dev", "valid.txt", args.dev_sample),
-                               ("test", "test.txt", args.test_sample)):
+    for split, name, limit in (
+        ("train", "train.txt", args.train_sample),
+        ("dev", "valid.txt", args.dev_sample),
+        ("test", "test.txt", args.test_sample),
+    ):
         examples = [ex for ex in read_examples(shared / "conll2003" / name) if ex.tokens]
         if limit and limit < len(examples):
             examples = rng.sample(examples, limit)
         files[split] = work / f"{split}.conll"
-        write_conll([Example(ex.tokens, tuple(subtyped(ex.tags, ex.tokens, args.types // 4))) for ex in examples],
-                    files[split])
+        write_conll(
+            [Example(ex.tokens, tuple(subtyped(ex.tags, ex.tokens, args.types // 4))) for ex in examples], files[split]
+        )
     return files
 
 
 def run_head(head: str, files: dict[str, Path], work: Path, args: argparse.Namespace) -> dict:
     out = work / f"model-{head}"
-    cmd = [sys.executable, "-m", "nerforge", "train", "--train", str(files["train"]), "--dev", str(files["dev"]),
-           "--test", str(files["test"]), "--output", str(out), "--head", head, "--epochs", str(args.epochs),
-           "--no-tracking", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nerforge",
+        "train",
+        "--train",
+        str(files["train"]),
+        "--dev",
+        str(files["dev"]),
+        "--test",
+        str(files["test"]),
+        "--output",
+        str(out),
+        "--head",
+        head,
+        "--epochs",
+        str(args.epochs),
+        "--no-tracking",
+        "--no-progress",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     started = time.perf_counter()
     with open(work / f"{head}.log", "w", encoding="utf-8") as log:
@@ -86,8 +107,14 @@ def run_head(head: str, files: dict[str, Path], work: Path, args: argparse.Names
     estimate_mb = float(found.group(1)) * (1024 if found.group(2) == "GB" else 1) if found else None
     meta = json.loads((out / "nerforge.json").read_text(encoding="utf-8"))
     test = meta["metrics"]["test"]
-    return {"head": head, "tags": len(meta["tags"]), "peak_mb": usage.ru_maxrss // 1024, "estimate_mb": estimate_mb,
-            "test_f1": test["micro"]["f1"] if "micro" in test else test["f1"], "seconds": round(seconds, 1)}
+    return {
+        "head": head,
+        "tags": len(meta["tags"]),
+        "peak_mb": usage.ru_maxrss // 1024,
+        "estimate_mb": estimate_mb,
+        "test_f1": test["micro"]["f1"] if "micro" in test else test["f1"],
+        "seconds": round(seconds, 1),
+    }
 
 
 def render(results: dict) -> str:
@@ -104,8 +131,10 @@ def render(results: dict) -> str:
         if "error" in r:
             lines.append(f"| {r['head']} | failed: {r['error']} | {r['peak_mb']} MB | | |")
             continue
-        lines.append(f"| {r['head']} | {r['test_f1']:.4f} | {r['peak_mb']} MB | {r['estimate_mb']:.0f} MB | "
-                     f"{r['seconds']:.0f} s |")
+        lines.append(
+            f"| {r['head']} | {r['test_f1']:.4f} | {r['peak_mb']} MB | {r['estimate_mb']:.0f} MB | "
+            f"{r['seconds']:.0f} s |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -132,9 +161,17 @@ def main() -> None:
         for head in args.heads:
             heads.append(run_head(head, files, work, args))
             print(json.dumps(heads[-1]), flush=True)
-    results = {"command": command, "machine": machine(), "types": args.types,
-               "tags": next((h["tags"] for h in heads if "tags" in h), None), "train_sample": args.train_sample,
-               "dev_sample": args.dev_sample, "test_sample": args.test_sample, "epochs": args.epochs, "heads": heads}
+    results = {
+        "command": command,
+        "machine": machine(),
+        "types": args.types,
+        "tags": next((h["tags"] for h in heads if "tags" in h), None),
+        "train_sample": args.train_sample,
+        "dev_sample": args.dev_sample,
+        "test_sample": args.test_sample,
+        "epochs": args.epochs,
+        "heads": heads,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     update_docs(args.docs, render(results), marker="many-types")

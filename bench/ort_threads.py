@@ -45,13 +45,18 @@ def measure(model: Path, data: Path, threads: int, spinning: bool, args: argpars
 
 
 def render(results: dict) -> str:
-    lines = [f"Command: `{results['command']}`. Machine: {results['machine']}. Model: {results['model']}; "
-             f"{results['sentences']} sentences at batch 32, {results['latency_sentences']} one at a time.", "",
-             "| intra-op threads | idle threads | words/s b1 | words/CPU-s b1 | words/s b32 | words/CPU-s b32 |",
-             "|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        f"Command: `{results['command']}`. Machine: {results['machine']}. Model: {results['model']}; "
+        f"{results['sentences']} sentences at batch 32, {results['latency_sentences']} one at a time.",
+        "",
+        "| intra-op threads | idle threads | words/s b1 | words/CPU-s b1 | words/s b32 | words/CPU-s b32 |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
     for r in results["rows"]:
-        lines.append(f"| {r['threads']} | {'spin' if r['spinning'] else 'sleep'} | {r['b1']['words_per_s']} | "
-                     f"{r['b1']['words_per_cpu_s']} | {r['b32']['words_per_s']} | {r['b32']['words_per_cpu_s']} |")
+        lines.append(
+            f"| {r['threads']} | {'spin' if r['spinning'] else 'sleep'} | {r['b1']['words_per_s']} | "
+            f"{r['b1']['words_per_cpu_s']} | {r['b32']['words_per_s']} | {r['b32']['words_per_cpu_s']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -69,8 +74,14 @@ def main() -> None:
     for row in rows:
         print(json.dumps(row), flush=True)
     command = shlex.join(["python", "bench/ort_threads.py", "--model", str(args.model), "--data", str(args.data)])
-    results = {"command": command, "machine": machine(), "model": args.model.name, "sentences": rows[0]["sentences"],
-               "latency_sentences": min(args.latency_sentences, rows[0]["sentences"]), "rows": rows}
+    results = {
+        "command": command,
+        "machine": machine(),
+        "model": args.model.name,
+        "sentences": rows[0]["sentences"],
+        "latency_sentences": min(args.latency_sentences, rows[0]["sentences"]),
+        "rows": rows,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     update_docs(args.docs, render(results), marker="ort-threads")

@@ -128,8 +128,12 @@ def run_single(model: str, source: Path, output: Path, threads: int, args: argpa
     set_torch_threads(threads)
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    summary = predict(model, PredictSource(input_path=source), PredictOutput(path=output),
-                      RunOptions(batch_size=args.batch_size, chunk_size=args.chunk_size, progress=False))
+    summary = predict(
+        model,
+        PredictSource(input_path=source),
+        PredictOutput(path=output),
+        RunOptions(batch_size=args.batch_size, chunk_size=args.chunk_size, progress=False),
+    )
     wall = time.perf_counter() - start
     return {
         "engine": "single process",

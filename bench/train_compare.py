@@ -95,23 +95,32 @@ def run_dataset(name: str, shared: Path, seeds: list[int], work: Path) -> dict:
         start = time.perf_counter()
         result = train(config)
         seconds = time.perf_counter() - start
-        out["nerforge"].append({"seed": seed, "test_f1": result.test.micro.f1, "seconds_total": seconds,
-                                "steps": result.global_step})
+        out["nerforge"].append(
+            {"seed": seed, "test_f1": result.test.micro.f1, "seconds_total": seconds, "steps": result.global_step}
+        )
         print(f"[{name}] nerforge seed {seed}: test F1 {result.test.micro.f1:.4f} ({seconds:.0f} s)", flush=True)
         splits = read_splits(config)
         labels = resolve_labels(splits, config.data.labels)
         for base in spec["baselines"]:
             r = run_standard_recipe(
-                resolve_model(config.model.name), splits["train"], splits["test"], labels, seed=seed,
-                work_dir=str(work / f"{name}-std"), **base,
+                resolve_model(config.model.name),
+                splits["train"],
+                splits["test"],
+                labels,
+                seed=seed,
+                work_dir=str(work / f"{name}-std"),
+                **base,
             )
-            out["baselines"].append({"seed": seed, **base, "test_f1": r.f1, "train_seconds": r.train_seconds,
-                                     "steps": r.steps})
+            out["baselines"].append(
+                {"seed": seed, **base, "test_f1": r.f1, "train_seconds": r.train_seconds, "steps": r.steps}
+            )
             print(f"[{name}] standard {base} seed {seed}: test F1 {r.f1:.4f} ({r.train_seconds:.0f} s)", flush=True)
     out["nerforge_f1"] = summary([r["test_f1"] for r in out["nerforge"]])
     groups: dict[str, list[float]] = {}
     for r in out["baselines"]:
-        groups.setdefault(f"batch {r['batch_size']}, lr {r['learning_rate']}, {r['epochs']:g} epochs", []).append(r["test_f1"])
+        groups.setdefault(f"batch {r['batch_size']}, lr {r['learning_rate']}, {r['epochs']:g} epochs", []).append(
+            r["test_f1"]
+        )
     out["baseline_f1"] = {k: summary(v) for k, v in groups.items()}
     return out
 
@@ -140,7 +149,7 @@ def update_docs(path: Path, table: str, marker: str = "train_compare") -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     block = f"{start}\n{table}{end}"
     if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip("\n") + f"\n\n{block}\n"
     from nerforge.io_utils import atomic_write_text

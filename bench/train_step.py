@@ -62,12 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     base = resolve_model("default")
     rows = {name: time_variant(str(base), fused=f, bf16=b, steps=args.steps) for name, (f, b) in VARIANTS.items()}
-    report = {"command": "python bench/train_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "threads": args.threads, "load_average": os.getloadavg(), "rows": rows}
+    report = {
+        "command": "python bench/train_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "threads": args.threads,
+        "load_average": os.getloadavg(),
+        "rows": rows,
+    }
     atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
     print("| variant | forward ms | backward ms | optimizer ms | total ms |\n|---|---:|---:|---:|---:|")
     for name, r in rows.items():
-        print(f"| {name} | {r['forward_ms']:.1f} | {r['backward_ms']:.1f} | {r['optimizer_ms']:.1f} | {r['total_ms']:.1f} |")
+        print(
+            f"| {name} | {r['forward_ms']:.1f} | {r['backward_ms']:.1f} | {r['optimizer_ms']:.1f} | {r['total_ms']:.1f} |"
+        )
     return 0
 
 

@@ -139,3 +139,23 @@ def test_ctrl_c_between_two_trials_keeps_the_study(tmp_path) -> None:
     assert work(study, space, tmp_path, 1, 1e9, lambda keys, d: keys, trainer, clock) is True
     states = [t.state for t in study.trials]
     assert states[0] == optuna.trial.TrialState.COMPLETE and optuna.trial.TrialState.RUNNING not in states
+
+
+def test_the_sampler_models_what_worked_after_three_trials() -> None:
+    """A 20-minute budget buys 5 to 9 trials: TPE must start modelling after 3 (Optuna's default waits for 10 random
+    draws, so a short study never left random search). On a one-dimensional learning-rate objective the draws after
+    the third sit nearer the optimum than those of the default sampler, for every seed tried."""
+    import math
+
+    optuna = pytest.importorskip("optuna")
+    from nerforge.tuning.study import STARTUP_TRIALS, make_sampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def distances(sampler) -> float:
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.optimize(lambda t: -((math.log10(t.suggest_float("lr", 2e-5, 3e-4, log=True)) + 4.0) ** 2), n_trials=9)
+        return sum(abs(math.log10(t.params["lr"]) + 4.0) for t in study.trials[STARTUP_TRIALS:])
+
+    for seed in (1, 2, 3):
+        assert distances(make_sampler(optuna, seed)) < distances(optuna.samplers.TPESampler(seed=seed)), seed

@@ -28,7 +28,7 @@ from typing import Any
 
 from nerforge.errors import UsageError
 from nerforge.tuning.space import Domain, trial_keys
-from nerforge.tuning.study import defaults_point, trial_config
+from nerforge.tuning.study import defaults_point, make_sampler, trial_config
 
 logger = logging.getLogger("nerforge.tuning.study")
 
@@ -127,7 +127,7 @@ def run_on_ray(
 
         first = defaults_point(space) or {}  # the defaults first, as in a local study
         searcher = OptunaSearch(space=_Draw(dict(space)), metric=METRIC, mode="max",
-                                sampler=optuna.samplers.TPESampler(seed=seed),
+                                sampler=make_sampler(optuna, seed),
                                 points_to_evaluate=[first] if first else None)  # fmt: skip
         scheduler = ASHAScheduler(time_attr="training_iteration", grace_period=1, reduction_factor=3, max_t=1000)
         trainable = tune.with_resources(

@@ -155,9 +155,24 @@ def trial_config(values: Mapping[str, Any], keys: Mapping[str, Any], directory: 
     return TrainConfig.model_validate(out)
 
 
+STARTUP_TRIALS = 3  # the defaults and two random draws; then TPE models what worked
+
+
+def make_sampler(optuna: Any, seed: int) -> Any:
+    """Seeded multivariate TPE that starts modelling after :data:`STARTUP_TRIALS` trials. Optuna's default waits for
+    10 random ones, more than a budget of 20 minutes buys on a laptop (5 to 9 trials in ``docs/benchmarks.md``): the
+    search was random draws after the defaults."""
+    import warnings
+
+    with warnings.catch_warnings():  # multivariate TPE is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS, multivariate=True)
+
+
 def open_study(optuna: Any, db: Path, seed: int, *, load: bool) -> Any:
-    """The study in ``db``: TPE (seeded) and median pruning (from the second evaluation, after two trials)."""
-    sampler = optuna.samplers.TPESampler(seed=seed)
+    """The study in ``db``: TPE (seeded, :func:`make_sampler`) and median pruning (from the second evaluation, after
+    two trials)."""
+    sampler = make_sampler(optuna, seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
     storage = optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
     if load:
