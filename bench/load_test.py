@@ -235,6 +235,55 @@ async def run_clients(base: str, texts: list[str], clients: int, duration_s: flo
     return samples
 
 
+async def run_raw_clients(base: str, texts: list[str], clients: int, duration_s: float,
+                          per_request: int) -> list[Sample]:  # fmt: skip
+    """:func:`run_clients` with a light HTTP/1.1 client of our own: one keep-alive connection per client, the request
+    bytes built once, the reply read by its ``Content-Length``. httpx spends about 1.5 ms of CPU per request, so 32
+    httpx clients on the server's two cores took a core of their own and the clients, not the server, set the pace
+    (``docs/benchmarks.md``, *Serving under load*). Every reply's status is checked and its body must be the JSON of
+    an entity list."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    requests = []
+    for k in range(len(texts)):
+        batch = [texts[(k + j) % len(texts)] for j in range(per_request)]
+        body = json.dumps({"text": batch[0]} if per_request == 1 else {"texts": batch}).encode()
+        head = (f"POST /v1/entities HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+        requests.append(head + body)
+    expect = b'{"entities"' if per_request == 1 else b'{"results"'
+    samples: list[Sample] = []
+    deadline = time.monotonic() + duration_s
+
+    async def one_client(k: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        i = k
+        try:
+            while time.monotonic() < deadline:
+                request = requests[i % len(requests)]
+                i += clients
+                start = time.perf_counter()
+                try:
+                    writer.write(request)
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    status = int(head[9:12])
+                    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length:"))  # fmt: skip
+                    body = await reader.readexactly(length)
+                    ok = status == 200 and body.startswith(expect)
+                    error = "" if ok else f"HTTP {status}"
+                except (OSError, asyncio.IncompleteReadError, StopIteration, ValueError) as exc:
+                    ok, error = False, type(exc).__name__
+                samples.append(Sample(time.perf_counter() - start, ok, error))
+                if error and not error.startswith("HTTP"):
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(one_client(k) for k in range(clients)))
+    return samples
+
+
 def markdown(report: Report) -> str:
     c, lat, rss = report.config, report.latency_ms, report.server_rss_mb
     rows = [
@@ -295,7 +344,8 @@ def run(args: argparse.Namespace) -> Report:
         logger.info("load: %d clients for %g s", args.clients, args.duration)
         server_cpu0, client_cpu0 = cpu_seconds(server.pid), time.process_time()
         started = time.perf_counter()
-        samples = asyncio.run(run_clients(base, texts, args.clients, args.duration, args.texts_per_request))
+        clients = run_raw_clients if args.client == "raw" else run_clients
+        samples = asyncio.run(clients(base, texts, args.clients, args.duration, args.texts_per_request))
         elapsed = time.perf_counter() - started
         server_cpu1, client_cpu = cpu_seconds(server.pid), time.process_time() - client_cpu0
         after, peak = rss_mb(server.pid)
@@ -327,7 +377,7 @@ def run(args: argparse.Namespace) -> Report:
             "batch_wait_ms": args.batch_wait_ms,
             "threads": args.threads,
             "distinct_texts": len(texts),
-            "workers": args.workers,
+            "workers": args.workers, "client": args.client,
         },
         cpu_s={
             "server": None if server_cpu0 is None or server_cpu1 is None else round(server_cpu1 - server_cpu0, 2),
@@ -373,6 +423,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=None, help="server's CPU threads (default: all; with --workers, each worker's)"
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes (nerforge serve --workers)")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="raw: a light keep-alive HTTP/1.1 client of our own (default); httpx: httpx.AsyncClient")
     parser.add_argument(
         "--offline",
         action=argparse.BooleanOptionalAction,

@@ -8,6 +8,7 @@ import errno
 import ipaddress
 import logging
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,9 @@ def serve(
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
     settings = settings_for_host(settings or ServeSettings(), host)
-    sock = _bind(host, port)  # a port in use is one line (exit 1) at once, before the model loads or "serving at"
+    # a port in use is one line (exit 1) at once, before the model loads or "serving at"; workers each listen on
+    # a socket of their own on the same port (SO_REUSEPORT), which this one holds without listening
+    sock = _bind(host, port, reuse_port=workers > 1 and REUSE_PORT)
     if workers > 1 and learn is not None:
         sock.close()
         raise UsageError("--learn serves from one process (each version swaps into it); leave out --workers")
@@ -136,6 +139,10 @@ def _serve_workers(
     logger.info(
         "serving %s at http://%s:%d/ with %d worker processes of %d thread(s) each", model, shown, port, workers, share
     )
+    if REUSE_PORT:
+        with sock:
+            _supervise(host, port, workers)
+        return
     with sock:
         uvicorn.run(
             f"{__name__}:worker_app",
@@ -145,6 +152,76 @@ def _serve_workers(
             log_level="info",
             access_log=False,
         )
+
+
+# Linux spreads the connections of a port between the sockets listening on it with SO_REUSEPORT (by a hash of each
+# connection's addresses). With one shared socket, as uvicorn's workers have, a worker that wakes up accepts every
+# connection waiting: 32 keep-alive clients were split 27 to 5 between two workers, so two workers served fewer
+# requests than one (docs/benchmarks.md, *Serving under load*). Elsewhere SO_REUSEPORT does not balance: uvicorn's way.
+REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+_RESTART_AFTER_S = 10.0  # a worker that dies sooner after starting is not restarted: the server stops with an error
+
+
+def _supervise(host: str, port: int, workers: int) -> None:
+    """Run ``workers`` processes that each listen on ``host:port`` with SO_REUSEPORT (:func:`_listen_alone`), until
+    Ctrl-C or SIGTERM (passed on to them as SIGTERM: each finishes its requests); a worker that dies is started
+    again, unless it died at start-up."""
+    import multiprocessing
+    import multiprocessing.connection
+    import signal
+    import time
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads and a loaded model
+
+    def start() -> Any:
+        process = context.Process(target=_listen_alone, args=(host, port), name="nerforge-worker")
+        process.start()
+        return process, time.monotonic()
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the server as Ctrl-C does
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    running = [start() for _ in range(workers)]
+    try:
+        while True:
+            multiprocessing.connection.wait([p.sentinel for p, _ in running], timeout=1.0)
+            for k, (process, started) in enumerate(running):
+                if process.is_alive():
+                    continue
+                if time.monotonic() - started < _RESTART_AFTER_S:
+                    raise UsageError(f"a worker process exited with code {process.exitcode} while starting; "
+                                     "see the lines above")  # fmt: skip
+                logger.warning("worker %d exited with code %s; starting another", process.pid, process.exitcode)
+                running[k] = start()
+    except KeyboardInterrupt:
+        logger.info("stopping %d worker processes", len(running))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for process, _ in running:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn finishes the requests in progress, then exits
+        deadline = time.monotonic() + 30
+        for process, _ in running:
+            process.join(max(0.1, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _listen_alone(host: str, port: int) -> None:
+    """One worker of :func:`_supervise`: its own SO_REUSEPORT socket on ``host:port``, the app of
+    :func:`worker_app`, uvicorn."""
+    import signal
+
+    import uvicorn
+
+    # Ctrl-C reaches the whole process group: while the model loads it is the supervisor's to handle (it stops the
+    # workers with SIGTERM); once serving, uvicorn's own handlers finish the requests in progress either way
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = _bind(host, port, reuse_port=True)
+    config = uvicorn.Config(f"{__name__}:worker_app", factory=True, log_level="info", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def worker_app() -> object:
@@ -173,8 +250,9 @@ def settings_for_host(settings: ServeSettings, host: str) -> ServeSettings:
     return dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, host))
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port``, which uvicorn then listens on.
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A socket bound to ``host:port``, which uvicorn then listens on; ``reuse_port``: with SO_REUSEPORT, so that
+    other sockets of this user may listen on the same port (``--workers``).
 
     Raises:
         OSError: one line naming the address and why (a port in use says so, and what to do).
@@ -185,6 +263,8 @@ def _bind(host: str, port: int) -> socket.socket:
         raise UsageError(f"--host {host}: not an address this machine can listen on ({exc.strerror})") from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind(address)
     except OSError as exc:
