@@ -97,6 +97,8 @@ def train(name: str, spec: dict, flags: list[str], out: Path, args: argparse.Nam
     if sample:
         cmd += ["--set", f"data.sample={{{sample}seed={args.seed}}}"]
     cmd += ["--set", f"training.num_threads={args.threads}"]
+    for setting in args.set or ():
+        cmd += ["--set", setting]
     seconds, _ = run(cmd, logs / f"{name}-train.log")
     return seconds
 
@@ -107,6 +109,8 @@ def evaluate(model: Path, test: Path, logs: Path, name: str) -> dict:
 
 
 def speed(model: Path, test: Path, args: argparse.Namespace, logs: Path, name: str) -> float:
+    if args.no_speed:
+        return 0.0
     int8 = model.with_name(model.name + "-int8")
     run(
         [*NERFORGE, "export", str(model), "--onnx", "--quantize", "int8", "--output", str(int8)],
@@ -174,6 +178,8 @@ def main() -> None:
         help="which models to train (span: datasets with nested entities only)",
     )
     parser.add_argument("--docs-marker", default="layered", help="the table's markers in --docs")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="a config key for every model trained")
+    parser.add_argument("--no-speed", action="store_true", help="test F1 only: no int8 export and words/s")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--speed-sentences", type=int, default=1000)
     parser.add_argument("--work", type=Path, default=None)

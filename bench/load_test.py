@@ -377,7 +377,8 @@ def run(args: argparse.Namespace) -> Report:
             "batch_wait_ms": args.batch_wait_ms,
             "threads": args.threads,
             "distinct_texts": len(texts),
-            "workers": args.workers, "client": args.client,
+            "workers": args.workers,
+            "client": args.client,
         },
         cpu_s={
             "server": None if server_cpu0 is None or server_cpu1 is None else round(server_cpu1 - server_cpu0, 2),
@@ -423,8 +424,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=None, help="server's CPU threads (default: all; with --workers, each worker's)"
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes (nerforge serve --workers)")
-    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
-                        help="raw: a light keep-alive HTTP/1.1 client of our own (default); httpx: httpx.AsyncClient")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw: a light keep-alive HTTP/1.1 client of our own (default); httpx: httpx.AsyncClient",
+    )
     parser.add_argument(
         "--offline",
         action=argparse.BooleanOptionalAction,

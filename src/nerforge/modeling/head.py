@@ -102,6 +102,13 @@ class HeadSpec(BaseModel):
         "another (overlap without nesting); by default the lower-scored of two is dropped",
     )
 
+    balance_layers: bool = Field(
+        False,
+        strict=True,
+        description="a layered head trains each layer's loss scaled to the same running size (a layer of long, "
+        "hard entities otherwise outweighs the others in the shared encoder); training only",
+    )
+
     @field_validator("layers")
     @classmethod
     def _layers(cls, value: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -120,6 +127,8 @@ class HeadSpec(BaseModel):
             raise ValueError("a span head holds every entity in one layer; it cannot be layered")
         if not self.span and (self.max_width or self.keep_crossing):
             raise ValueError("max_width and keep_crossing are options of the span head (span = true)")
+        if self.balance_layers and self.span:
+            raise ValueError("balance_layers is an option of a layered head; a span head has one layer")
         return self
 
     @property
@@ -277,6 +286,8 @@ class HeadSpec(BaseModel):
         out = self.model_dump(mode="json")
         if not self.layers:
             out.pop("layers")
+        if not self.balance_layers:  # saved only when set: a training option, and models before it had none
+            out.pop("balance_layers")
         if not self.span:  # a tagger's saved form stays what it was before the span head existed
             for key in ("span", "max_width", "keep_crossing"):
                 out.pop(key)

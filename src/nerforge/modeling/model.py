@@ -142,6 +142,8 @@ class NerforgeTokenClassifier(PreTrainedModel):
         # the other layers' CRFs (a layered head): the first layer's stays ``crf``, so a flat model's weights keep
         # their names
         self.layer_crfs = nn.ModuleList(LinearChainCRF(list(t)) for _, t in spec.layers[1:]) if spec.crf else None
+        # each layer's running loss size (model.head.balance_layers); not saved: training state, not weights
+        self.register_buffer("_layer_loss_sizes", torch.zeros(max(1, len(spec.layers))), persistent=False)
         self._std = float(getattr(enc, "initializer_range", 0.02))
         self.post_init()
 
@@ -212,7 +214,7 @@ class NerforgeTokenClassifier(PreTrainedModel):
         (:func:`nerforge.modeling.layered.combine_ids`)."""
         from nerforge.modeling.layered import split_ids
 
-        total = logits.new_zeros((), dtype=torch.float32)
+        losses = []
         offset = 0
         crfs = [self.crf, *(self.layer_crfs or ())]
         for layer, (size, ids) in enumerate(zip(self.spec.layer_sizes, split_ids(labels, self.spec.layer_sizes),
@@ -221,11 +223,32 @@ class NerforgeTokenClassifier(PreTrainedModel):
             offset += size
             crf = crfs[layer] if self.crf is not None else None
             if crf is not None:
-                total = total + crf.loss(part, ids)
+                losses.append(crf.loss(part, ids).float())
             else:
-                total = total + nn.functional.cross_entropy(part.reshape(-1, size).float(), ids.reshape(-1),
-                                                            ignore_index=IGNORE_INDEX)  # fmt: skip
-        return total
+                losses.append(nn.functional.cross_entropy(part.reshape(-1, size).float(), ids.reshape(-1),
+                                                          ignore_index=IGNORE_INDEX))  # fmt: skip
+        if not (self.spec.balance_layers and self.training):
+            return torch.stack(losses).sum()
+        return balanced_sum(losses, self._layer_loss_sizes)
+
+
+def balanced_sum(losses: list[torch.Tensor], sizes: torch.Tensor, momentum: float = 0.9) -> torch.Tensor:
+    """The layers' losses each divided by its running size (``sizes``, updated in place, detached) and multiplied
+    by their mean size: every layer weighs the same in the gradient and the total keeps the scale of their sum.
+
+    >>> import torch
+    >>> sizes = torch.zeros(2)
+    >>> round(float(balanced_sum([torch.tensor(8.0), torch.tensor(2.0)], sizes)), 4)  # first step: sizes = losses
+    10.0
+    >>> sizes.tolist()
+    [8.0, 2.0]
+    """
+    stacked = torch.stack(losses)
+    with torch.no_grad():
+        now = stacked.detach()
+        fresh = sizes <= 0
+        sizes.copy_(torch.where(fresh, now, momentum * sizes + (1 - momentum) * now).clamp_min(1e-6))
+    return (stacked / sizes * sizes.mean()).sum()
 
 
 def encoder_config(source: str | Path | Any) -> Any:
