@@ -55,14 +55,16 @@ def test_a_layered_model_trains_on_the_balanced_loss_and_reports_the_plain_sum(t
     plain.eval()
     balanced.eval()
     summed = plain(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
-    assert float(balanced(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss) == pytest.approx(
-        float(summed)
-    )
+    assert float(
+        balanced(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss.detach()
+    ) == pytest.approx(float(summed.detach()))
     balanced.train()
     sizes = balanced._layer_loss_sizes  # noqa: SLF001 - the running sizes the balance keeps
     assert not sizes.any()
     first = balanced(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
-    assert (sizes > 0).all() and float(first) == pytest.approx(float(sizes.sum()), rel=1e-4)  # sizes = the losses
+    assert (sizes > 0).all() and float(first.detach()) == pytest.approx(
+        float(sizes.sum()), rel=1e-4
+    )  # sizes = the losses
     before = sizes.clone()
     second = balanced(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
     assert not torch.equal(before, sizes)  # they follow the losses (dropout makes each step's a little different)
