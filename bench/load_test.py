@@ -419,7 +419,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--texts-per-request", type=int, default=1, help="texts in each request (default 1)")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx"))
     parser.add_argument("--batch-size", type=int, default=32, help="server's most texts per model call")
-    parser.add_argument("--batch-wait-ms", type=float, default=5.0, help="server's batch gathering window")
+    parser.add_argument("--batch-wait-ms", type=float, default=1.0, help="server's batch gathering window")
     parser.add_argument(
         "--threads", type=int, default=None, help="server's CPU threads (default: all; with --workers, each worker's)"
     )

@@ -21,7 +21,7 @@ def serve_cli(
         False, "--allow-private-urls", help="Let the URL endpoint fetch loopback and private addresses (testing only)."
     ),
     batch_size: int = typer.Option(32, "--batch-size", help="Most texts per model call (requests are batched)."),
-    batch_wait_ms: float = typer.Option(5.0, "--batch-wait-ms", help="How long to gather requests into a batch."),
+    batch_wait_ms: float = typer.Option(1.0, "--batch-wait-ms", help="How long to gather requests into a batch."),
     max_text_chars: int = typer.Option(20_000, "--max-text-chars", help="Longest text accepted."),
     max_texts: int = typer.Option(64, "--max-texts", help="Most texts in one request."),
     max_csv_rows: int = typer.Option(10_000, "--max-csv-rows", help="Most rows in one CSV upload."),

@@ -72,7 +72,7 @@ class Batcher:
         max_wait_s: how long to wait for more requests once the first of a batch is there.
     """
 
-    def __init__(self, predict: PredictFn, *, max_texts: int = 32, max_wait_s: float = 0.005,
+    def __init__(self, predict: PredictFn, *, max_texts: int = 32, max_wait_s: float = 0.001,
                  max_chars: int | None = None) -> None:  # fmt: skip
         self._predict = predict
         self._max_texts = max_texts

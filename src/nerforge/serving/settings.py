@@ -52,7 +52,7 @@ class ServeSettings:
     request_timeout_s: float = 60.0
     batch_max_texts: int = 32
     batch_max_chars: int = 20_000
-    batch_max_wait_ms: float = 5.0
+    batch_max_wait_ms: float = 1.0  # 1 ms served 5-21% more requests than 5 (docs/benchmarks.md, Serving under load)
     allow_private_urls: bool = False
     fetch_timeout_s: float = 15.0
     fetch_max_bytes: int = 3 * 1024 * 1024
