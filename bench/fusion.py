@@ -54,13 +54,15 @@ def fuse(fp32: Path, work: Path) -> tuple[Path, Path, dict[str, int]]:
     return fused_fp32, fused_int8, fused
 
 
-def bench(model: Path, data: Path, repeats: int, work: Path) -> dict:
+def bench(model: Path, data: Path, repeats: int, work: Path, threads: int | None = None) -> dict:
+    """``nerforge bench`` of ``model`` at batch 1 and 32, the best of ``repeats`` runs (``threads``: its --threads)."""
     best: dict[int, dict] = {}
     f1 = None
     for n in range(repeats):
-        out = work / f"bench-{model.name}-{n}.json"
-        subprocess.run([*NERFORGE, "bench", str(model), str(data), "--batch-sizes", "1,32", "--json", "-o", str(out)],
-                       check=True, capture_output=True)  # fmt: skip
+        out = work / f"bench-{model.name}-t{threads}-{n}.json"
+        extra = ["--threads", str(threads)] if threads else []
+        subprocess.run([*NERFORGE, "bench", str(model), str(data), "--batch-sizes", "1,32", *extra, "--json", "-o",
+                        str(out)], check=True, capture_output=True)  # fmt: skip
         report = json.loads(out.read_text(encoding="utf-8"))
         f1 = report.get("f1")
         for timing in report["timings"]:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from fusion import bench as fusion_bench  # noqa: E402
 from train_compare import machine, update_docs  # noqa: E402
 
 NERFORGE = [sys.executable, "-m", "nerforge"]
@@ -83,21 +84,7 @@ def quantize(fp32: Path, feeds: list[dict], out: Path, fmt: str) -> Path:
 
 
 def bench(model: Path, data: Path, threads: int, repeats: int, work: Path) -> dict:
-    best: dict[int, dict] = {}
-    f1 = None
-    for n in range(repeats):
-        out = work / f"bench-{model.name}-t{threads}-{n}.json"
-        subprocess.run([*NERFORGE, "bench", str(model), str(data), "--batch-sizes", "1,32", "--threads", str(threads),
-                        "--json", "-o", str(out)], check=True, capture_output=True)  # fmt: skip
-        report = json.loads(out.read_text(encoding="utf-8"))
-        f1 = report.get("f1")
-        for timing in report["timings"]:
-            b = timing["batch_size"]
-            if b not in best or timing["words_per_cpu_s"] > best[b]["words_per_cpu_s"]:
-                best[b] = timing
-    return {"model": model.name, "threads": threads, "f1": f1,
-            **{f"b{b}": {"words_per_s": t["words_per_s"], "words_per_cpu_s": t["words_per_cpu_s"]}
-               for b, t in sorted(best.items())}}  # fmt: skip
+    return {**fusion_bench(model, data, repeats, work, threads), "threads": threads}
 
 
 def render(results: dict) -> str:
