@@ -23,6 +23,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _stop(proc: subprocess.Popen) -> str:
+    """Ctrl-C the server; its stderr (killed, and the test failed, when it does not stop within a minute)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
 def _children(pid: int) -> set[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return {int(p) for p in out}
@@ -54,12 +64,7 @@ def test_workers_share_the_port_and_stop_together(tmp_path: Path, tiny_encoder: 
                            timeout=30).json()  # fmt: skip
         assert found["entities"] and all(e["text"] for e in found["entities"])
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        err = _stop(proc)
     assert proc.returncode in (0, 130), err[-2000:]
     assert "Traceback" not in err, err[-2000:]
     for pid in answering:  # no worker outlives the server
@@ -152,10 +157,5 @@ def test_workers_share_the_connections_of_many_clients(tmp_path: Path, tiny_enco
         # connection waiting; how unevenly depends on the load, so the spread above alone cannot tell the two apart)
         assert len(_listening_sockets(port)) == 2
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        err = _stop(proc)
     assert proc.returncode in (0, 130) and "Traceback" not in err, err[-2000:]
