@@ -268,3 +268,36 @@ def test_augmented_copies_join_the_transfer_set(teacher: Path, corpus: dict[str,
     assert main(distill_args(teacher, corpus, student, "--no-tracking", "--augment", "2", "--max-steps", "2")) == 0
     section = ModelMeta.load(student).extra["distillation"]
     assert section["augment"] == 2 and section["unlabeled_sentences"] == 40 + 2 * train_sentences
+
+
+def layer_gap(student_dir: Path, teacher_dir: Path, corpus: dict[str, Path]) -> float:
+    """The hidden-state loss between the student's layers and the teacher's kept ones, on the test sentences."""
+    import torch
+
+    from nerforge.modeling.model import load_trained
+    from nerforge.modeling.student import hidden_loss
+
+    section = ModelMeta.load(student_dir).extra["distillation"]
+    tokenizer = load_tokenizer(teacher_dir)
+    words = [line.split("\t")[0] for line in corpus["test"].read_text(encoding="utf-8").splitlines() if line]
+    batch = tokenizer([" ".join(words[i : i + 6]) for i in range(0, len(words), 6)], padding=True, return_tensors="pt")
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        taught = load_trained(teacher_dir, ModelMeta.load(teacher_dir)).eval()(**inputs, output_hidden_states=True)
+        target = torch.stack([taught.hidden_states[k + 1] for k in section["kept_layers"]], dim=1)
+        own = load_trained(student_dir, ModelMeta.load(student_dir)).eval()(**inputs, output_hidden_states=True)
+        return float(hidden_loss(own.hidden_states[1:], target, inputs["attention_mask"]))
+
+
+def test_the_hidden_state_loss_brings_the_student_s_layers_towards_the_teacher_s(
+    teacher: Path, corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    gaps = {}
+    for weight in ("0", "20"):
+        out = tmp_path / f"hidden-{weight}"
+        assert main(distill_args(teacher, corpus, out, "--no-tracking", "--hidden-weight", weight)) == 0
+        section = ModelMeta.load(out).extra["distillation"]
+        assert section["hidden_weight"] == float(weight)
+        gaps[weight] = layer_gap(out, teacher, corpus)
+    assert gaps["20"] < gaps["0"] / 2, gaps
+    assert "token vectors against its teacher layer's (weight 20)" in (tmp_path / "hidden-20" / "README.md").read_text()

@@ -20,6 +20,7 @@ from nerforge.modeling.student import (
     distillation_loss,
     ffn_pair,
     ffn_width,
+    hidden_loss,
     layer_stack,
     model_crf,
     shrink,
@@ -234,6 +235,60 @@ def test_distillation_loss_is_zero_for_the_teacher_itself_and_pulls_a_student_to
             losses.append(float(loss.detach()))
         assert losses[0] > 0.05 and losses[-1] < losses[0] / 5
         assert float(student.grad[~mask].abs().sum()) == 0.0  # positions that are not words get no gradient
+
+
+def kept_states(model: nn.Module, keep: list[int]) -> torch.Tensor:
+    """The model's outputs of the layers ``keep``, stacked as the distillation stores them: (batch, layers, seq, hidden)."""
+    states = model(**inputs(), output_hidden_states=True).hidden_states
+    return torch.stack([states[k + 1] for k in keep], dim=1)
+
+
+def layers_that_transform() -> NerforgeTokenClassifier:
+    """A head model whose layers change the vectors markedly (a freshly initialised tiny BERT's layers barely do)."""
+    model = head_model()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, param in model.encoder.encoder.named_parameters():
+            if name.endswith("weight") and param.dim() == 2:
+                param.normal_(0, 0.5)
+    return model
+
+
+def test_hidden_loss_is_zero_for_the_teacher_s_own_layers_and_ignores_padding() -> None:
+    teacher = layers_that_transform()
+    mask = inputs()["attention_mask"]
+    with torch.no_grad():
+        full = teacher(**inputs(), output_hidden_states=True).hidden_states[1:]
+        assert float(hidden_loss(full, kept_states(teacher, [0, 1, 2, 3]), mask)) == pytest.approx(0.0, abs=1e-5)
+        student = shrink(teacher, [0, 3]).eval()
+        own = student(**inputs(), output_hidden_states=True).hidden_states[1:]
+        target = kept_states(teacher, [0, 3])
+        gap = float(hidden_loss(own, target, mask))
+        assert gap > 1e-3  # layer 3 now reads layer 0's output: its vectors moved
+        # the first kept layer reads the same embeddings as in the teacher: no gap there
+        assert float(hidden_loss(own[:1], target[:, :1], mask)) == pytest.approx(0.0, abs=1e-5)
+        noisy = target.clone()
+        noisy[mask.bool().logical_not().unsqueeze(1).expand(-1, 2, -1)] = 7.0
+        assert float(hidden_loss(own, noisy, mask)) == pytest.approx(gap, abs=1e-5)  # padding does not count
+    with pytest.raises(ModelError, match="2 student layers against 4 teacher layers"):
+        hidden_loss(own, kept_states(teacher, [0, 1, 2, 3]), mask)
+
+
+def test_hidden_loss_pulls_a_student_s_layers_towards_its_teacher_s() -> None:
+    teacher = layers_that_transform()
+    with torch.no_grad():
+        target = kept_states(teacher, [0, 3])
+    student = shrink(teacher, [0, 3]).train()
+    optimiser = torch.optim.Adam(student.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(25):
+        optimiser.zero_grad()
+        out = student(**inputs(), output_hidden_states=True)
+        loss = hidden_loss(out.hidden_states[1:], target, inputs()["attention_mask"])
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0] / 2, losses
 
 
 def test_augmented_copies_swap_words_from_the_corpus() -> None:

@@ -58,6 +58,13 @@ def distill_cli(
         metavar="N",
         help="Copies of each training sentence with some words swapped, labelled softly by the teacher (0: none).",
     ),
+    hidden_weight: float = typer.Option(
+        DistillConfig.model_fields["hidden_weight"].default,
+        "--hidden-weight",
+        min=0.0,
+        metavar="W",
+        help="Weight of matching each student layer's token vectors to its teacher layer's (0: off).",
+    ),
     layers: int | None = typer.Option(
         None, "--layers", min=1, help="Transformer layers of the student, spread evenly over the teacher's."
     ),
@@ -141,6 +148,7 @@ def distill_cli(
             "distill.unlabeled": [str(p.expanduser().resolve()) for p in unlabeled or []],
             "distill.text_column": text_column,
             "distill.augment": augment,
+            "distill.hidden_weight": hidden_weight,
         }
     )
     if no_tracking:

@@ -260,6 +260,7 @@ class OutputConfig(_Section):
 
 AUGMENT_COPIES = 0  # distill.augment default; see docs/benchmarks.md (Distillation with the defaults)
 AUGMENT_RATE = 0.15
+HIDDEN_WEIGHT = 0.0  # distill.hidden_weight default; see docs/benchmarks.md (Distillation with the defaults)
 
 
 class DistillConfig(_Section):
@@ -293,6 +294,12 @@ class DistillConfig(_Section):
     )
     augment_rate: float = Field(
         AUGMENT_RATE, ge=0, le=1, description="the share of words swapped in each augmented copy"
+    )
+    hidden_weight: float = Field(
+        HIDDEN_WEIGHT,
+        ge=0,
+        description="weight of the hidden-state loss: each student layer's token vectors against its teacher "
+        "layer's (1 - cosine); 0: off",
     )
 
     @model_validator(mode="after")

@@ -170,11 +170,16 @@ class NerforgeTokenClassifier(PreTrainedModel):
         word_features: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         span_ends: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
         **_: Any,
     ) -> Any:
         from transformers.modeling_outputs import TokenClassifierOutput
 
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        encoded = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states
+        )
+        hidden = encoded.last_hidden_state
+        states = encoded.hidden_states if output_hidden_states else None  # (embeddings, layer 0, layer 1, ...)
         hidden = self.dropout(hidden)
         if self.shape is not None:
             ids = word_features if word_features is not None else torch.zeros_like(input_ids)
@@ -192,7 +197,7 @@ class NerforgeTokenClassifier(PreTrainedModel):
                 loss = nn.functional.cross_entropy(
                     logits.view(-1, self.num_tags).float(), labels.view(-1), ignore_index=IGNORE_INDEX
                 )
-        return TokenClassifierOutput(loss=loss, logits=logits)
+        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=states)
 
     def _span_forward(self, hidden: torch.Tensor, span_ends: torch.Tensor | None, labels: torch.Tensor | None) -> Any:
         """A span head: logits ``(batch, seq, max_width * classes)``; the loss is the cross-entropy over the labelled

@@ -14,6 +14,9 @@
   CRF itself believes about each word.
 * :func:`distillation_loss` is ``T² · KL(teacher ‖ student)`` between those distributions (Hinton et al. 2015),
   averaged like the head's own loss: per word for a softmax head, per window (summed over its words) for a CRF.
+* :func:`hidden_loss` compares the student's layer outputs with the teacher's kept layers' (``1 - cos`` per token):
+  with three layers cut from six, the word distributions alone leave the student's inner representation free to
+  drift from what the copied classifier and CRF were trained on.
 """
 
 from __future__ import annotations
@@ -238,3 +241,35 @@ def distillation_loss(
         rows = chain_mask.any(dim=1)
         return scale * kl.sum(dim=1)[rows].mean()
     return scale * kl.sum() / chain_mask.sum()
+
+
+def hidden_loss(
+    student_states: Sequence[torch.Tensor], teacher_states: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """How far the student's layer outputs are from the teacher's: ``1 - cos`` between each token's vectors, averaged
+    over the ``mask`` tokens and the layers (the student's layer ``j`` against the teacher's ``j``-th kept layer, as
+    in patient knowledge distillation, Sun et al. 2019; the cosine, as DistilBERT's hidden-state loss, so the scale
+    of a layer's outliers does not drive it).
+
+    Args:
+        student_states: one ``(batch, seq, hidden)`` tensor per student layer.
+        teacher_states: ``(batch, layers, seq', hidden)``, the teacher's kept layers (``seq'`` at least ``seq``).
+        mask: ``(batch, seq)``, the real (not padding) tokens.
+
+    >>> import torch
+    >>> s = [torch.ones(1, 2, 4)]
+    >>> round(float(hidden_loss(s, torch.ones(1, 1, 2, 4), torch.ones(1, 2))), 4)
+    0.0
+    >>> round(float(hidden_loss(s, -torch.ones(1, 1, 2, 4), torch.ones(1, 2))), 4)
+    2.0
+    """
+    if len(student_states) != teacher_states.shape[1]:
+        raise ModelError(f"{len(student_states)} student layers against {teacher_states.shape[1]} teacher layers")
+    weights = mask.float()
+    total = weights.sum().clamp_min(1.0)
+    losses = []
+    for j, state in enumerate(student_states):
+        target = teacher_states[:, j, : state.shape[1]].to(device=state.device, dtype=state.dtype)
+        cosine = nn.functional.cosine_similarity(state, target, dim=-1, eps=1e-6)
+        losses.append(((1 - cosine) * weights).sum() / total)
+    return torch.stack(losses).mean()

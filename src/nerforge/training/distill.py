@@ -35,6 +35,7 @@ from nerforge.modeling.model import load_trained
 from nerforge.modeling.student import (
     distillation_loss,
     ffn_width,
+    hidden_loss,
     layer_stack,
     shrink,
     soft_targets,
@@ -151,8 +152,12 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
             label_all_subwords=prepared.config.model.label_all_subwords,
         )
         parts.append((features.dataset(), False))
-    targets = [teacher_targets(teacher, ds, collator, settings.temperature, progress=progress) for ds, _ in parts]
-    dataset = DistillDataset([(ds, t, gold) for (ds, gold), t in zip(parts, targets, strict=True)])
+    states = keep if settings.hidden_weight > 0 else None
+    targets = [
+        teacher_targets(teacher, ds, collator, settings.temperature, layers=states, progress=progress)
+        for ds, _ in parts
+    ]
+    dataset = DistillDataset([(ds, t, gold, h) for (ds, gold), (t, h) in zip(parts, targets, strict=True)])
     del teacher
     extra = {
         META_KEY: {
@@ -170,6 +175,7 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
             "unlabeled_sentences": len(unlabeled),
             "augment": settings.augment,
             "augment_rate": settings.augment_rate,
+            "hidden_weight": settings.hidden_weight,
             "teacher_metrics": meta.metrics,
         }
     }
@@ -182,7 +188,13 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
     )
     note = (
         f"Distillation: the teacher's word distributions at temperature {settings.temperature:g} (weight "
-        f"{settings.alpha:g}) and the gold tags (weight {1 - settings.alpha:g}), over {len(dataset)} windows "
+        f"{settings.alpha:g}) and the gold tags (weight {1 - settings.alpha:g})"
+        + (
+            f", each student layer's token vectors against its teacher layer's (weight {settings.hidden_weight:g})"
+            if settings.hidden_weight > 0
+            else ""
+        )
+        + f", over {len(dataset)} windows "
         f"({len(unlabeled)} unlabelled texts)"
         + (f"; the teacher's test F1 was {teacher_f1:.4f}." if teacher_f1 is not None else ".")
     )
@@ -192,7 +204,11 @@ def student_inputs(prepared: Prepared, settings: DistillConfig, meta: ModelMeta,
         lengths=dataset.lengths,
         collator=DistillCollator(tokenizer.pad_token_id or 0, num_tags=len(meta.tags)),
         trainer_class=DistillTrainer,
-        trainer_kwargs={"temperature": settings.temperature, "alpha": settings.alpha},
+        trainer_kwargs={
+            "temperature": settings.temperature,
+            "alpha": settings.alpha,
+            "hidden_weight": settings.hidden_weight,
+        },
         extra_meta=extra,
         notes=[note],
         summary=summary,
@@ -252,32 +268,42 @@ def teacher_targets(
     collator: PaddingCollator,
     temperature: float,
     *,
+    layers: Sequence[int] | None = None,
     progress: bool = False,
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """The teacher's word distributions at ``temperature`` for each window of ``dataset``: an array
-    ``(words of the window, num_tags)`` (float16), in the order of the window's word positions."""
+    ``(words of the window, num_tags)`` (float16), in the order of the window's word positions; with ``layers``
+    (teacher layer indices), also each window's token vectors out of those layers, ``(layers, tokens, hidden)``
+    (float16; about 2.3 kB a token for three layers of 384)."""
     from tqdm.auto import tqdm
 
     order = sorted(range(len(dataset)), key=lambda i: dataset.lengths[i])  # similar lengths: less padding
     out: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float16)] * len(dataset)
+    hidden: list[np.ndarray] | None = None if layers is None else [np.zeros((0, 0, 0), dtype=np.float16)] * len(out)
     batches = [order[i : i + TARGETS_BATCH] for i in range(0, len(order), TARGETS_BATCH)]
     for batch_ids in tqdm(batches, desc="teacher targets", unit="batch", disable=not progress, leave=False):
         batch = collator([dataset[i] for i in batch_ids])
         labels = batch.pop("labels")
-        logits = teacher(**batch).logits
-        probs, chain_mask = soft_targets(logits, labels != IGNORE_INDEX, temperature, teacher)
+        outputs = teacher(**batch, output_hidden_states=layers is not None)
+        probs, chain_mask = soft_targets(outputs.logits, labels != IGNORE_INDEX, temperature, teacher)
         counts = chain_mask.sum(dim=1).tolist()
         for row, index in enumerate(batch_ids):
             out[index] = probs[row, : counts[row]].to(torch.float16).cpu().numpy()
-    return out
+        if hidden is not None and layers is not None:
+            kept = torch.stack([outputs.hidden_states[k + 1] for k in layers], dim=1)  # [0] is the embeddings
+            tokens = batch["attention_mask"].sum(dim=1).tolist()
+            for row, index in enumerate(batch_ids):
+                hidden[index] = kept[row, :, : tokens[row]].to(torch.float16).cpu().numpy()
+    return out, hidden
 
 
 class DistillDataset(torch.utils.data.Dataset):
     """Windows with the teacher's distributions: ``kd_mask`` marks the word positions they are for, and
-    ``teacher_probs`` holds them; unlabelled windows have no gold ``labels``."""
+    ``teacher_probs`` holds them (and ``teacher_hidden`` its kept layers' token vectors, where computed); unlabelled
+    windows have no gold ``labels``."""
 
-    def __init__(self, parts: Sequence[tuple[WindowDataset, list[np.ndarray], bool]]) -> None:
-        self._index = [(p, i) for p, (dataset, _, _) in enumerate(parts) for i in range(len(dataset))]
+    def __init__(self, parts: Sequence[tuple[WindowDataset, list[np.ndarray], bool, list[np.ndarray] | None]]) -> None:
+        self._index = [(p, i) for p, (dataset, *_) in enumerate(parts) for i in range(len(dataset))]
         self._parts = list(parts)
 
     def __len__(self) -> int:
@@ -285,22 +311,25 @@ class DistillDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         part, i = self._index[index]
-        dataset, targets, gold = self._parts[part]
+        dataset, targets, gold, hidden = self._parts[part]
         item = dict(dataset[i])
         item["kd_mask"] = [int(label != IGNORE_INDEX) for label in item["labels"]]
         if not gold:
             item["labels"] = [IGNORE_INDEX] * len(item["input_ids"])
         item["teacher_probs"] = targets[i]
+        if hidden is not None:
+            item["teacher_hidden"] = hidden[i]
         return item
 
     @property
     def lengths(self) -> list[int]:
-        per_part = [dataset.lengths for dataset, _, _ in self._parts]  # from the windows, without building items
+        per_part = [dataset.lengths for dataset, *_ in self._parts]  # from the windows, without building items
         return [per_part[p][i] for p, i in self._index]
 
 
 class DistillCollator(PaddingCollator):
-    """:class:`PaddingCollator`, plus ``teacher_probs`` padded to ``(batch, most words, num_tags)`` floats."""
+    """:class:`PaddingCollator`, plus ``teacher_probs`` padded to ``(batch, most words, num_tags)`` floats and, where
+    the items have it, ``teacher_hidden`` padded to ``(batch, layers, sequence, hidden)``."""
 
     def __init__(self, pad_token_id: int, *, num_tags: int) -> None:
         super().__init__(pad_token_id)
@@ -310,13 +339,21 @@ class DistillCollator(PaddingCollator):
         if "teacher_probs" not in features[0]:  # dev windows: scored by the head's own loss
             return super().__call__(features)
         probs = [f["teacher_probs"] for f in features]
-        batch = super().__call__([{k: v for k, v in f.items() if k != "teacher_probs"} for f in features])
+        states = [f["teacher_hidden"] for f in features] if "teacher_hidden" in features[0] else None
+        extra = ("teacher_probs", "teacher_hidden")
+        batch = super().__call__([{k: v for k, v in f.items() if k not in extra} for f in features])
         most = max([len(p) for p in probs] + [1])
         padded = torch.zeros((len(features), most, self.num_tags), dtype=torch.float32)
         for row, p in enumerate(probs):
             if len(p):
                 padded[row, : len(p)] = torch.from_numpy(np.asarray(p, dtype=np.float32))
         batch["teacher_probs"] = padded
+        if states is not None:
+            layers, _, width = states[0].shape
+            stacked = torch.zeros((len(features), layers, batch["input_ids"].shape[1], width), dtype=torch.float32)
+            for row, h in enumerate(states):
+                stacked[row, :, : h.shape[1]] = torch.from_numpy(np.asarray(h, dtype=np.float32))
+            batch["teacher_hidden"] = stacked
         return batch
 
 
@@ -324,10 +361,11 @@ class DistillTrainer(NerTrainer):
     """The Trainer with the distillation loss on batches that carry the teacher's distributions (training); dev
     batches (without them) get the head's own loss."""
 
-    def __init__(self, *args: Any, temperature: float, alpha: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, temperature: float, alpha: float, hidden_weight: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.temperature = temperature
         self.alpha = alpha
+        self.hidden_weight = hidden_weight
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -336,14 +374,19 @@ class DistillTrainer(NerTrainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         inputs = dict(inputs)
         teacher = inputs.pop("teacher_probs")
+        states = inputs.pop("teacher_hidden", None)
         mask = inputs.pop("kd_mask").bool()
         labels = inputs.get("labels")
         gold = labels is not None and bool((labels != IGNORE_INDEX).any())
         if not gold:
             inputs.pop("labels", None)  # a batch of unlabelled windows: no gold loss (and no NaN from an empty mean)
-        outputs = model(**inputs)
+        use_states = states is not None and self.hidden_weight > 0
+        outputs = model(**inputs, output_hidden_states=use_states)
         kd = distillation_loss(outputs.logits, mask, teacher, self.temperature, model)
         loss = self.alpha * kd + (1 - self.alpha) * outputs.loss if gold and self.alpha < 1 else kd
+        if use_states:
+            student_states = outputs.hidden_states[1:]  # [0] is the embeddings
+            loss = loss + self.hidden_weight * hidden_loss(student_states, states, inputs["attention_mask"])
         return (loss, outputs) if return_outputs else loss
 
 
