@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from speed import read_split  # noqa: E402
+from speed import engine_process, read_split  # noqa: E402
 from train_compare import machine, update_docs  # noqa: E402
 
 NERFORGE = [sys.executable, "-m", "nerforge"]
@@ -38,13 +38,8 @@ NERFORGE = [sys.executable, "-m", "nerforge"]
 
 def engine_run(engine: str, model: Path | None, data: Path, threads: int, batch_sizes: str, args: argparse.Namespace,
                work: Path, tag: str) -> dict:  # fmt: skip
-    out = work / f"{tag}-t{threads}.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}  # fmt: skip
-    subprocess.run([sys.executable, str(HERE / "speed_engines.py"), engine, "--model", str(model or "none"),
-                    "--data", str(data), "--out", str(out), "--threads", str(threads), "--batch-sizes", batch_sizes,
-                    "--latency-sentences", str(args.latency_sentences)], check=True, env=env)  # fmt: skip
-    result = json.loads(out.read_text(encoding="utf-8"))
+    result = engine_process(engine, model, data, work / f"{tag}-t{threads}.json", threads=threads,
+                            batch_sizes=batch_sizes, latency_sentences=args.latency_sentences, pin_threads=True)  # fmt: skip
     if "skipped" in result:
         raise SystemExit(f"{engine} could not run: {result['skipped']}")
     return result

@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from speed import engine_process  # noqa: E402
 from train_compare import machine, update_docs  # noqa: E402
 
 DATASETS = ("conll2003", "ncbi_disease", "bc5cdr")
@@ -96,25 +97,9 @@ def _speed_run(
     engine: str, model: Path | None, data: Path, args: argparse.Namespace, work: Path, threads: int, batch_sizes: str
 ) -> dict:
     out = work / f"speed-{engine}-{model.name if model else 'none'}-t{threads}.json"
-    cmd = [
-        sys.executable,
-        str(HERE / "speed_engines.py"),
-        engine,
-        "--model",
-        str(model or "none"),
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--threads",
-        str(threads),
-        "--batch-sizes",
-        batch_sizes,
-        "--latency-sentences",
-        str(args.latency_sentences),
-    ]
-    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    return json.loads(out.read_text(encoding="utf-8"))
+    return engine_process(
+        engine, model, data, out, threads=threads, batch_sizes=batch_sizes, latency_sentences=args.latency_sentences
+    )
 
 
 def speed(engine: str, model: Path | None, data: Path, args: argparse.Namespace, work: Path) -> dict:

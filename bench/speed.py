@@ -156,6 +156,32 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
 
 
+def engine_process(
+    engine: str,
+    model: Path | None,
+    data: Path,
+    out: Path,
+    *,
+    threads: int,
+    batch_sizes: str,
+    latency_sentences: int,
+    pin_threads: bool = False,
+) -> dict[str, Any]:
+    """``engine`` measured by ``speed_engines.py`` in a process of its own (``data``: the sentences as JSON); its
+    result (``out``). ``pin_threads`` also caps OpenMP/MKL/OpenBLAS at ``threads`` (for per-CPU-second figures, where
+    a library's own pool must not use more cores than the run says)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": os.pathsep.join(sys.path)}  # fmt: skip
+    if pin_threads:
+        env |= {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    cmd = [sys.executable, str(HERE / "speed_engines.py"), engine, "--model", str(model or "none"), "--data",
+           str(data), "--out", str(out), "--threads", str(threads), "--batch-sizes", batch_sizes,
+           "--latency-sentences", str(latency_sentences)]  # fmt: skip
+    print("$", shlex.join(cmd), flush=True)
+    subprocess.run(cmd, check=True, env=env)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
 def export_models(model: Path, work: Path, exporter: str) -> dict[str, dict[str, Any]]:
     from nerforge.export import ExportOptions, export_onnx
 
@@ -203,27 +229,17 @@ def main(argv: list[str] | None = None) -> int:
         }
         results = []
         for engine in engines:
-            out = work / f"result-{engine}.json"
-            run(
-                [
-                    sys.executable,
-                    str(HERE / "speed_engines.py"),
+            results.append(
+                engine_process(
                     engine,
-                    "--model",
-                    str(model_for.get(engine) or model),
-                    "--data",
-                    str(data_file),
-                    "--out",
-                    str(out),
-                    "--threads",
-                    str(threads),
-                    "--batch-sizes",
-                    f"1,{args.batch_size}",
-                    "--latency-sentences",
-                    str(args.latency_sentences),
-                ]
+                    model_for.get(engine) or model,
+                    data_file,
+                    work / f"result-{engine}.json",
+                    threads=threads,
+                    batch_sizes=f"1,{args.batch_size}",
+                    latency_sentences=args.latency_sentences,
+                )
             )
-            results.append(json.loads(out.read_text(encoding="utf-8")))
         training = []
         if args.train_steps > 0:
             train_words, train_tags = read_split(
