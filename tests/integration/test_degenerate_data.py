@@ -12,7 +12,7 @@ import pytest
 from nerforge.cli import main
 from nerforge.evaluation import evaluate
 from nerforge.training.output import TrainResult
-from nerforge.training.run import warn_if_nothing_predicted
+from nerforge.training.reporting import warn_if_nothing_predicted
 
 
 def _write(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
