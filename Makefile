@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nerforge-installed
 QUICK ?= runs/quickstart
 
-.PHONY: install quickstart test test-slow lint bench clean image image-test e2e-label-studio e2e-doccano
+.PHONY: install quickstart test test-slow lint bench clean image image-test ray-replica-test e2e-label-studio e2e-doccano
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ image: $(STAMP)
 
 image-test: $(STAMP)
 	bash deploy/test-image.sh
+
+# The image as a node of a Ray cluster whose Ray Serve replica serves the model (podman, root; minutes).
+ray-replica-test: $(STAMP)
+	NERFORGE_IMAGE_MODEL=$${NERFORGE_IMAGE_MODEL:-runs/quickstart/model} bash deploy/test-ray-replica.sh
 
 clean:
 	rm -rf runs mlruns mlflow.db .pytest_cache

@@ -21,7 +21,9 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 export CONTAINERS_CONF="$REPO/deploy/containers.conf"
 BASE=localhost/nerforge-base
-IMAGE=localhost/nerforge:test
+IMAGE="${NERFORGE_IMAGE_TAG:-localhost/nerforge:test}"
+EXTRAS="${NERFORGE_IMAGE_EXTRAS:-serve,onnx}"   # serve,onnx,ray: an image that can join a Ray cluster (test-ray-replica.sh)
+RAY_VERSION="${NERFORGE_IMAGE_RAY_VERSION:-}"
 NAME="nerforge-test-$$"
 PORT="${NERFORGE_TEST_PORT:-18080}"
 MODEL="${NERFORGE_IMAGE_MODEL:-runs/quickstart/model}"
@@ -59,7 +61,7 @@ if ! podman image exists "$BASE"; then
 fi
 
 # 2. A small model: the quickstart's.
-if [ ! -f "$MODEL/nerforge.json" ]; then
+if [ "$MODEL" != deploy/no-model ] && [ ! -f "$MODEL/nerforge.json" ]; then
   say "training the quickstart model into $MODEL"
   make quickstart >/dev/null
 fi
@@ -70,7 +72,8 @@ cp /usr/local/share/ca-certificates/*.crt "$REPO/deploy/extra-ca/" 2>/dev/null |
 say "building $IMAGE"
 start=$(date +%s)
 podman build --quiet --format docker --file deploy/Containerfile --tag "$IMAGE" \
-  --build-arg BASE_IMAGE="$BASE" --build-arg MODEL_DIR="$MODEL" . >/dev/null
+  --build-arg BASE_IMAGE="$BASE" --build-arg MODEL_DIR="$MODEL" --build-arg EXTRAS="$EXTRAS" \
+  --build-arg RAY_VERSION="$RAY_VERSION" . >/dev/null
 build_s=$(( $(date +%s) - start ))
 size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
 if [ -n "$BUILD_ONLY" ]; then
