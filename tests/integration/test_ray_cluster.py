@@ -157,7 +157,8 @@ def test_serve_deploys_replicas_on_ray_serve_that_answer_as_one_server_does(clus
     port = _free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "nerforge", "serve", str(model), "--ray", "--address", cluster,
-                             "--replicas", "2", "--threads", "1", "--port", str(port)], env=env,
+                             "--replicas", "2", "--threads", "1", "--port", str(port), "--batch-wait-ms", "300"],
+                            env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -187,6 +188,18 @@ def test_serve_deploys_replicas_on_ray_serve_that_answer_as_one_server_does(clus
         assert [r["entities"] for r in got] == expected and any(expected)
         page = httpx.get(base + "/", timeout=30)
         assert page.status_code == 200 and "<title>nerforge</title>" in page.text
+        # each replica batches what it is sent: Ray Serve must let more than its default 5 requests in flight to a
+        # replica, or 32 clients get 10 requests/s from an idle machine (docs/benchmarks.md, Ray Serve replicas)
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(k: int) -> int:
+            return httpx.post(base + "/v1/entities", json={"text": TEXTS[k % len(TEXTS)]}, timeout=60).status_code
+
+        with ThreadPoolExecutor(24) as pool:
+            assert set(pool.map(one, range(24))) == {200}
+        largest = max(httpx.get(base + "/healthz", timeout=30).json()["batching"]["largest_batch_requests"]
+                      for _ in range(12))  # fmt: skip
+        assert largest > 5, largest
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)

@@ -34,6 +34,16 @@ def build_app(model: str, backend: str | None, batch_size: int, threads: int | N
     return create_app(load_predictor(model, backend=backend, batch_size=batch_size, threads=threads), settings)
 
 
+def ongoing_requests(batch_size: int) -> int:
+    """Requests Ray Serve may send a replica before it answers: enough for two full batches of one-text requests
+    waiting while one runs (and never fewer than Ray Serve's own default, 5).
+
+    >>> ongoing_requests(32), ongoing_requests(1)
+    (96, 5)
+    """
+    return max(5, 3 * batch_size)
+
+
 def deploy(
     model: str | Path,
     *,
@@ -68,7 +78,10 @@ def deploy(
     class NerforgeReplica:  # the app of one replica; Ray Serve routes every request to it
         pass
 
-    deployment = serve.deployment(name=APP_NAME, num_replicas=replicas,
+    # Each replica gathers concurrent requests into batches of up to batch_size texts (its own batcher, as one
+    # process does): Ray Serve's default of 5 requests in flight per replica starved it (one replica under 32
+    # clients: 10 requests/s, p50 3.9 s, the CPU idle; docs/benchmarks.md, *Ray Serve replicas*).
+    deployment = serve.deployment(name=APP_NAME, num_replicas=replicas, max_ongoing_requests=ongoing_requests(batch_size),
                                   ray_actor_options={"num_cpus": threads or 1})(NerforgeReplica)  # fmt: skip
     serve.run(deployment.bind(), name=APP_NAME, route_prefix="/", blocking=False)
     return f"http://{host}:{port}/"
