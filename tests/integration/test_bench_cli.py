@@ -124,6 +124,12 @@ def test_bench_prints_a_table_and_names_an_int8_export(
     assert "words/CPU-s" in table and "F1 of the batch-8 tags (strict IOB2):" in table
     row = next(line for line in table.splitlines() if line.strip().startswith("8 "))
     assert row.split()[-2:] == ["-", "-"]  # no latency percentiles for a batch run
+    for how, shown in (("batches", "2 threads, a batch each"), ("intra", "2 threads, each batch split over them")):
+        args = ["bench", str(onnx), str(corpus["test"]), "--sentences", "10", "--batch-sizes", "2", "--threads", "2"]
+        assert main([*args, "--parallel", how]) == 0
+        assert shown in capsys.readouterr().out
+        assert main([*args, "--parallel", how, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["parallel"] == how
 
 
 @pytest.mark.parametrize(
@@ -133,6 +139,7 @@ def test_bench_prints_a_table_and_names_an_int8_export(
         (["--batch-sizes", "a"], "expected batch sizes of 1 or more"),
         (["--sentences", "0"], "--sentences"),
         (["--output", "."], "is a folder"),
+        (["--parallel", "both"], "expected batches or intra, got 'both'"),
     ],
 )
 def test_bench_bad_values_are_one_line(

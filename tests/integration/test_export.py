@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from nerforge.cli import main  # noqa: E402
-from nerforge.errors import MissingDependencyError, ModelError  # noqa: E402
+from nerforge.errors import MissingDependencyError, ModelError, UsageError  # noqa: E402
 from nerforge.export import PARITY_FILE, ExportOptions, export_onnx  # noqa: E402
 from nerforge.model_dir import (
     ONNX_FILE,  # noqa: E402
@@ -259,3 +259,40 @@ def test_a_served_onnx_model_takes_its_share_of_threads(int8_dir: Path) -> None:
         session = predictor._tagger.engine.backend.session  # noqa: SLF001 - the one place that says it
         assert session.get_session_options().intra_op_num_threads == threads
         assert isinstance(predictor.predict(["Ann Smith visited Paris."])[0], list)
+
+
+def test_threads_run_batches_of_their_own_by_default_and_tag_as_one_thread_does(int8_dir: Path) -> None:
+    """``SessionSettings(parallel="batches")``, the default: each of the threads tags batches of its own on a
+    one-thread session (ONNX Runtime's run is thread-safe), so a second thread costs no coordination; ``"intra"``
+    splits each batch over the threads (the server's way). Both tag exactly as one thread does."""
+    import threading
+    import time
+
+    from nerforge.prediction.onnx_backend import SessionSettings
+
+    texts = [f"{text} Then {i} more." for i in range(12) for text in TEXTS[:2]]
+    expected = [_spans(found) for found in Tagger.load(int8_dir, batch_size=2, progress=False,
+                                                       onnx_settings=SessionSettings(threads=1)).predict(texts)]  # fmt: skip
+    for how, workers, intra in (("batches", 2, 1), ("intra", 1, 2)):
+        tagger = Tagger.load(int8_dir, batch_size=2, progress=False,
+                             onnx_settings=SessionSettings(threads=2, parallel=how))  # fmt: skip
+        backend = tagger.engine.backend
+        assert backend.concurrency == workers
+        assert backend.session.get_session_options().intra_op_num_threads == intra
+        seen: set[int] = set()
+        real = backend.logits
+
+        def spy(inputs, real=real, seen=seen):
+            seen.add(threading.get_ident())
+            time.sleep(0.02)  # long enough for the other thread to take the next batch
+            return real(inputs)
+
+        backend.logits = spy
+        assert [_spans(found) for found in tagger.predict(texts)] == expected and any(expected)
+        assert len(seen) == workers, (how, len(seen))
+    with pytest.raises(UsageError, match="unknown ONNX Runtime parallelism 'both'"):
+        Tagger.load(int8_dir, progress=False, onnx_settings=SessionSettings(threads=2, parallel="both"))
+    assert SessionSettings(threads=3).concurrent_batches == 3
+    assert (
+        SessionSettings(threads=3, providers=("CUDAExecutionProvider", "CPUExecutionProvider")).concurrent_batches == 1
+    )

@@ -30,12 +30,16 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
+PARALLEL_SHOWN = {"batches": ", a batch each", "intra": ", each batch split over them"}
+
+
 def render_speed(report: Any) -> str:
     """The table ``nerforge bench`` prints."""
     first = max(report.timings, key=lambda t: t.sentences)
     lines = [
-        f"model:   {report.model} ({report.backend}, {report.threads} thread{'s' if report.threads != 1 else ''}; "
-        f"loaded in {report.load_seconds:.1f} s)",
+        f"model:   {report.model} ({report.backend}, {report.threads} thread{'s' if report.threads != 1 else ''}"
+        + (PARALLEL_SHOWN.get(report.parallel, "") if report.threads > 1 else "")
+        + f"; loaded in {report.load_seconds:.1f} s)",
         f"data:    {report.data}, {first.sentences} sentences, {first.words} words",
         "",
         f"{'batch':>5}  {'words/s':>9}  {'sentences/s':>11}  {'words/CPU-s':>11}  {'p50 ms':>7}  {'p95 ms':>7}",
@@ -71,6 +75,13 @@ def bench_cli(
         "--spinning/--no-spinning",
         help="ONNX Runtime: idle threads spin for the next piece of work (its default) or sleep.",
     ),
+    parallel: str = typer.Option(
+        "batches",
+        "--parallel",
+        metavar="HOW",
+        help="ONNX Runtime with several threads: batches (each thread tags a batch of its own; the most words per "
+        "CPU-second) or intra (each batch split over every thread, as nerforge serve runs).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write the JSON result to this file."),
     *,
@@ -88,6 +99,8 @@ def bench_cli(
     from nerforge.prediction.speed import measure_speed
     from nerforge.threads import physical_cores, set_torch_threads
 
+    if parallel not in PARALLEL_SHOWN:
+        raise typer.BadParameter(f"expected batches or intra, got {parallel!r}", param_hint="'--parallel'")
     sizes = _batch_sizes(batch_sizes)
     set_torch_threads(threads or physical_cores())  # a PyTorch model's threads; ONNX Runtime gets them per session
     if output is not None:
@@ -95,6 +108,7 @@ def bench_cli(
     report = measure_speed(
         model, data, batch_sizes=sizes, max_sentences=sentences, latency_sentences=latency_sentences, threads=threads,
         backend=backend, options=model_read_options(model, data_flags), spinning=spinning,
+        parallel=parallel,
     )  # fmt: skip
     document = json.dumps(report.to_dict(), indent=2)
     if output is not None:

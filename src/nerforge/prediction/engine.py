@@ -138,6 +138,7 @@ class Engine:
             raise ModelError(f"max_length {meta.max_length} leaves no room for words next to the special tokens")
         pad = tokenizer.pad_token_id
         self.pad_id: int = int(pad) if pad is not None else 0
+        self._pool: Any = None  # threads for concurrent batches, made on first use (see _map)
         self.stats = WindowStats()
         # Long inputs are windowed here, so the tokenizer's "longer than the maximum" warning does not apply.
         warned = getattr(tokenizer, "deprecation_warnings", None)
@@ -208,12 +209,29 @@ class Engine:
             )
         logits: list[Any] = [None] * len(encoded.windows)
         num_tags = self.plan.num_outputs
-        for rows in batches_by_length([len(w.input_ids) for w in encoded.windows], self.batch_size):
+        batches = batches_by_length([len(w.input_ids) for w in encoded.windows], self.batch_size)
+
+        def run(rows: Sequence[int]) -> np.ndarray:
             inputs = self.plan.batch_inputs(encoded, rows, self.pad_id)
-            out = checked_logits(self.backend.logits(inputs), inputs["input_ids"], num_tags)
+            return checked_logits(self.backend.logits(inputs), inputs["input_ids"], num_tags)
+
+        for rows, out in zip(batches, self._map(run, batches), strict=True):
             for row, k in enumerate(rows):
                 logits[k] = out[row]
         return self.plan.decode(encoded, logits)
+
+    def _map(self, run: Callable[[Sequence[int]], np.ndarray], batches: list[list[int]]) -> Iterable[np.ndarray]:
+        """``run`` over the batches, in order: one after another, or on the backend's ``concurrency`` threads at once
+        when it has several (ONNX Runtime's ``run`` is thread-safe and releases the GIL; each call then runs on one
+        thread, :class:`~nerforge.prediction.onnx_backend.SessionSettings` ``parallel="batches"``)."""
+        workers = min(int(getattr(self.backend, "concurrency", 1) or 1), len(batches))
+        if workers <= 1:
+            return map(run, batches)
+        if self._pool is None or self._pool._max_workers < workers:  # noqa: SLF001 - its size, to grow it once
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nerforge-batch")
+        return self._pool.map(run, batches)
 
 
 def take_chunk(examples: Iterator[Sequence[str]], max_examples: int, max_words: int) -> list[list[str]]:

@@ -145,6 +145,7 @@ class SpeedReport:
     timings: list[BatchTiming] = field(default_factory=list)
     f1: float | None = None  # strict IOB2 micro F1 of the largest batch size's tags; None without gold entities
     peak_rss_mb: float | None = None
+    parallel: str | None = None  # ONNX Runtime: "batches" (batches at once, one thread each) or "intra"; None: torch
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,12 +185,14 @@ def measure_speed(
     backend: str | None = None,
     options: Any = None,
     spinning: bool = True,
+    parallel: str = "batches",
 ) -> SpeedReport:
     """Load ``model``, read ``data`` (annotated, read with ``options`` or as the model's training data was), and time
     tagging its sentences (the first ``max_sentences``) at ``batch_sizes``.
 
     ``threads`` is the ONNX Runtime session's thread count (default: one per physical core), ``spinning`` whether its
-    idle threads spin (``SessionSettings.spinning``); a PyTorch model runs on the threads torch has, which is
+    idle threads spin (``SessionSettings.spinning``) and ``parallel`` how they share the work
+    (``SessionSettings.parallel``: batches at once, one thread each, or each batch split over all); a PyTorch model runs on the threads torch has, which is
     process-wide and the caller's to set (``nerforge bench --threads`` sets both).
 
     Raises:
@@ -213,7 +216,10 @@ def measure_speed(
         raise UsageError(f"--threads must be at least 1, got {n_threads}")
     started = time.perf_counter()
     tagger = Tagger.load(
-        model, backend=backend, progress=False, onnx_settings=SessionSettings(threads=n_threads, spinning=spinning)
+        model,
+        backend=backend,
+        progress=False,
+        onnx_settings=SessionSettings(threads=n_threads, spinning=spinning, parallel=parallel),
     )
     load_seconds = time.perf_counter() - started
     examples = read_examples(Path(data), options if options is not None else from_saved(tagger.meta.reading))
@@ -249,4 +255,5 @@ def measure_speed(
         timings=timings,
         f1=f1,
         peak_rss_mb=peak_rss_mb(),
+        parallel=parallel if _is_onnx(tagger) else None,
     )

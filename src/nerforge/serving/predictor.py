@@ -98,10 +98,11 @@ def load_predictor(
     from nerforge.prediction.heap import settle_loaded_objects
 
     onnx_settings = None
-    if backend == "onnx" and threads is not None:  # a worker's share of the cores (--workers, --threads)
+    if backend == "onnx":  # a worker's share of the cores (--workers, --threads), or every core
         from nerforge.prediction.onnx_backend import SessionSettings
 
-        onnx_settings = SessionSettings(threads=threads)
+        # the batcher tags one batch at a time: every thread works inside it
+        onnx_settings = SessionSettings(threads=threads, parallel="intra")
     tagger = Tagger.load(path, batch_size=batch_size, progress=False, backend=backend,  # no progress bars in a log
                          onnx_settings=onnx_settings)  # fmt: skip
     settle_loaded_objects()  # the server keeps this model for its lifetime
