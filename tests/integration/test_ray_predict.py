@@ -148,3 +148,19 @@ def test_ray_predicts_overlapping_entities_as_one_process_does(tmp_path: Path, o
     first = json.loads(expected.decode().splitlines()[0])["entities"]
     outer = next(e for e in first if e["label"] == "ORG")
     assert any(e["label"] == "LOC" and outer["start"] <= e["start"] < e["end"] <= outer["end"] for e in first)
+
+
+def test_an_onnx_worker_takes_its_share_of_the_cores(tmp_path: Path, model_dir: Path) -> None:
+    """Each actor's ONNX Runtime session takes the actor's threads (its CPUs), not every core of the node: two actors
+    on two cores each ran every core's worth of threads before."""
+    from nerforge.distributed.ray_predict import PartTagger
+    from nerforge.export import ExportOptions, export_onnx
+
+    onnx = tmp_path / "int8"
+    export_onnx(model_dir, onnx, ExportOptions(quantize="int8"))
+    for options, threads in (({"cpus_per_worker": 1.0}, 1), ({"threads": 3}, 3)):
+        worker = PartTagger(model=str(onnx), output=str(tmp_path / "out.jsonl"), columns=["text"], text_column="text",
+                            options=options)  # fmt: skip
+        backend = worker.tagger.engine.backend
+        assert backend.concurrency == threads  # batches at once, one thread each
+        assert backend.session.get_session_options().intra_op_num_threads == 1

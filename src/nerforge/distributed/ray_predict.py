@@ -170,8 +170,13 @@ class PartTagger:
         from nerforge.threads import set_torch_threads
 
         opts = RayOptions(**options)
-        set_torch_threads(opts.threads or max(1, int(opts.cpus_per_worker)))
-        extra = {"backend": opts.backend} if opts.backend else {}
+        threads = opts.threads or max(1, int(opts.cpus_per_worker))
+        set_torch_threads(threads)
+        extra: dict[str, Any] = {"backend": opts.backend} if opts.backend else {}
+        if opts.device == "cpu":  # an ONNX model's session takes the actor's share of the cores too, not them all
+            from nerforge.prediction.onnx_backend import SessionSettings
+
+            extra["onnx_settings"] = SessionSettings(threads=threads)
         self.tagger = Tagger.load(
             _local_model(model),
             batch_size=opts.batch_size,
