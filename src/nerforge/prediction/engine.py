@@ -139,6 +139,7 @@ class Engine:
         pad = tokenizer.pad_token_id
         self.pad_id: int = int(pad) if pad is not None else 0
         self._pool: Any = None  # threads for concurrent batches, made on first use (see _map)
+        self._pool_size = 0
         self.stats = WindowStats()
         # Long inputs are windowed here, so the tokenizer's "longer than the maximum" warning does not apply.
         warned = getattr(tokenizer, "deprecation_warnings", None)
@@ -227,10 +228,13 @@ class Engine:
         workers = min(int(getattr(self.backend, "concurrency", 1) or 1), len(batches))
         if workers <= 1:
             return map(run, batches)
-        if self._pool is None or self._pool._max_workers < workers:  # noqa: SLF001 - its size, to grow it once
+        if self._pool is None or self._pool_size < workers:
             from concurrent.futures import ThreadPoolExecutor
 
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
             self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nerforge-batch")
+            self._pool_size = workers
         return self._pool.map(run, batches)
 
 
