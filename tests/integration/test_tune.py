@@ -141,8 +141,10 @@ def test_ctrl_c_stops_the_study_and_keeps_the_best_so_far(tmp_path: Path, tiny_e
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
     deadline = time.monotonic() + 240
-    while not (out / "trials" / "0001").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.5)  # trial 0 is done once trial 1 starts
+    # trial 1 is training while its work directory exists (a trial's model directory appears when it has finished:
+    # waiting for that one sent the signal between trials at times, and no trial was cut)
+    while not (out / "trials" / "0001.work").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]

@@ -89,12 +89,17 @@ def test_onnx_backend_logits_match_torch_on_padded_batches(graph: Path, torch_mo
 
 
 def test_onnx_backend_uses_one_thread_per_physical_core_by_default(graph: Path) -> None:
+    """By default each physical core's thread tags batches of its own (a one-thread session run that many times at
+    once); ``parallel="intra"`` splits each batch over them instead."""
     cores = physical_cores()
     assert 1 <= cores <= (os.cpu_count() or 1)
     backend = OnnxBackend(graph)
-    options = backend.session.get_session_options()
-    assert options.intra_op_num_threads == cores
-    assert OnnxBackend(graph, SessionSettings(threads=1)).session.get_session_options().intra_op_num_threads == 1
+    assert backend.concurrency == cores
+    assert backend.session.get_session_options().intra_op_num_threads == 1
+    split = OnnxBackend(graph, SessionSettings(parallel="intra"))
+    assert split.concurrency == 1 and split.session.get_session_options().intra_op_num_threads == cores
+    single = OnnxBackend(graph, SessionSettings(threads=1))
+    assert single.concurrency == 1 and single.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_idle_threads_sleep_when_asked(graph: Path) -> None:
