@@ -301,3 +301,23 @@ def test_the_hidden_state_loss_brings_the_student_s_layers_towards_the_teacher_s
         gaps[weight] = layer_gap(out, teacher, corpus)
     assert gaps["20"] < gaps["0"] / 2, gaps
     assert "token vectors against its teacher layer's (weight 20)" in (tmp_path / "hidden-20" / "README.md").read_text()
+
+
+def test_a_small_training_set_without_unlabelled_texts_is_warned_about(
+    teacher: Path, corpus: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from nerforge.training.distill import SMALL_TRANSFER, warn_without_unlabeled
+
+    args = distill_args(teacher, corpus, tmp_path / "student", "--no-tracking", "--max-steps", "1")
+    at = args.index("--unlabeled")
+    with caplog.at_level("WARNING", logger="nerforge.training.distill"):
+        assert main(args[:at] + args[at + 2 :]) == 0
+    [message] = [r.getMessage() for r in caplog.records if "no unlabelled texts" in r.getMessage()]
+    assert "distilling from 48 training sentences" in message and "--unlabeled FILE" in message
+    assert "--augment 2" in message
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="nerforge.training.distill"):
+        assert main(distill_args(teacher, corpus, tmp_path / "again", "--no-tracking", "--max-steps", "1")) == 0
+    assert not [r for r in caplog.records if "no unlabelled texts" in r.getMessage()]
+    assert not warn_without_unlabeled(SMALL_TRANSFER, 0)  # enough training sentences of its own
+    assert warn_without_unlabeled(100, 0, augment=2)
