@@ -226,8 +226,8 @@ def warn_without_unlabeled(train_sentences: int, unlabeled_texts: int, *, augmen
         return False
     logger.warning(
         "distilling from %d training sentences and no unlabelled texts: on data this small students fall 3-5 F1 "
-        "points behind their teachers, and 2,000 unlabelled texts of the same kind closed most of the gap in our "
-        "benchmarks (docs/benchmarks.md, Distillation); give --unlabeled FILE (texts, one per line)%s",
+        "points behind their teachers, and 2,000-4,000 unlabelled texts of the same kind brought them within 1.5 "
+        "in our benchmarks (docs/benchmarks.md, Distillation); give --unlabeled FILE (texts, one per line)%s",
         train_sentences,
         "" if augment else ", or at least --augment 2",
     )
