@@ -33,13 +33,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parents[1]
 HERE = REPO / "bench"
 sys.path.insert(0, str(HERE))
 
-from load_test import DEFAULT_TEXTS, free_port, percentile, run_raw_clients  # noqa: E402
+from load_test import DEFAULT_TEXTS, free_port, percentile, run_raw_clients, wait_ready  # noqa: E402
 from train_compare import machine, update_docs  # noqa: E402
 
 logger = logging.getLogger("nerforge.bench.ray_serve")
@@ -112,18 +110,7 @@ def measure(args: argparse.Namespace, texts: list[str], name: str, command: list
     with log.open("w") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + args.start_timeout
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise SystemExit(f"{name}: the server exited ({server.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise SystemExit(f"{name}: no answer within {args.start_timeout:g} s:\n{log.read_text()[-3000:]}")
+        wait_ready(base, server, args.start_timeout, log)
         if not wait(base):
             raise SystemExit(f"{name}: the replicas did not all start:\n{log.read_text()[-3000:]}")
         per = args.texts_per_request
