@@ -62,7 +62,7 @@ def _viterbi_group(
 ) -> list[np.ndarray]:
     """Chains are sorted longest first and padded to the longest; step ``t`` updates only the chains still running
     (a prefix of the rows), so a chunk of short sentences with one long one costs about its words, not its chains
-    times the longest (1,000 CoNLL-2003 test sentences, 124 words at most: 104 ms before, 11 ms). Past its end a
+    times the longest (1,000 CoNLL-2003 test sentences, 124 words at most: 71 ms before, 8.3 ms; bench/viterbi.py). Past its end a
     chain's back-pointers point each tag to itself, so tracing back from the last position walks unchanged to the
     chain's own last word."""
     if not chains:
