@@ -156,7 +156,8 @@ def render(results: dict) -> str:
                     f"{r['span']['train_s'] / 60:.1f} min | {r['span'].get('words_per_s', 0):.0f} |"
                 )
         if len(r["flat"]) > 1:
-            both = 1 / sum(1 / f["words_per_s"] for f in r["flat"].values())
+            speeds = [f["words_per_s"] for f in r["flat"].values()]
+            both = 1 / sum(1 / w for w in speeds) if all(speeds) else 0  # 0: --no-speed
             total = sum(f["train_s"] for f in r["flat"].values())
             lines.append(
                 f"| {name} | the {len(r['flat'])} flat models together | all | | {total / 60:.1f} min | {both:.0f} |"

@@ -62,7 +62,15 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores ({cpu}), {platform.system()}, Python {platform.python_version()}"
+    gpu = ""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f", {torch.cuda.get_device_name(0)} GPU"
+    except ImportError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}){gpu}, {platform.system()}, Python {platform.python_version()}"
 
 
 def summary(values: list[float]) -> dict[str, float]:
