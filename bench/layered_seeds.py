@@ -88,7 +88,8 @@ def render(results: dict) -> str:
         )
         lines.append(f"| mean of {len(seeds)} | {mean} |")
         spread = " | ".join(
-            f" | | sd {100 * statistics.stdev(diffs[layer]):.2f}" if len(diffs[layer]) > 1 else " | | " for layer in layers
+            f" | | sd {100 * statistics.stdev(diffs[layer]):.2f}" if len(diffs[layer]) > 1 else " | | "
+            for layer in layers
         )
         lines += [f"| spread | {spread} |", ""]
         better = ", ".join(f"{layer} {sum(d >= 0 for d in diffs[layer])} of {len(diffs[layer])}" for layer in layers)
