@@ -130,6 +130,14 @@ def test_bench_prints_a_table_and_names_an_int8_export(
         assert shown in capsys.readouterr().out
         assert main([*args, "--parallel", how, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["parallel"] == how
+    assert "ONNX Runtime graph rewrites left out: SkipLayerNormFusion" in table  # the measured default, named
+    base = ["bench", str(onnx), str(corpus["test"]), "--sentences", "10", "--batch-sizes", "2", "--json"]
+    assert main([*base, "--all-fusions"]) == 0
+    assert json.loads(capsys.readouterr().out)["unfused"] == []
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out)["unfused"] == ["SkipLayerNormFusion"]
+    assert main(["bench", str(model), str(corpus["test"]), "--sentences", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unfused"] is None  # a torch model has no ONNX Runtime session
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,8 @@ def render_speed(report: Any) -> str:
             f"{t.words_per_cpu_s:11,.0f}  {p50}  {p95}"
         )
     lines.append("")
+    if report.unfused is not None:
+        lines.append(f"ONNX Runtime graph rewrites left out: {', '.join(report.unfused) or 'none'}")
     if report.f1 is not None:
         lines.append(f"F1 of the batch-{report.timings[0].batch_size} tags (strict IOB2): {report.f1:.4f}")
     if report.peak_rss_mb is not None:
@@ -82,6 +84,11 @@ def bench_cli(
         help="ONNX Runtime with several threads: batches (each thread tags a batch of its own; the most words per "
         "CPU-second) or intra (each batch split over every thread, as nerforge serve runs).",
     ),
+    all_fusions: bool = typer.Option(
+        False,
+        "--all-fusions",
+        help="ONNX Runtime: keep every graph rewrite (default: leave out on CPU the ones measured slower there).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write the JSON result to this file."),
     *,
@@ -108,7 +115,7 @@ def bench_cli(
     report = measure_speed(
         model, data, batch_sizes=sizes, max_sentences=sentences, latency_sentences=latency_sentences, threads=threads,
         backend=backend, options=model_read_options(model, data_flags), spinning=spinning,
-        parallel=parallel,
+        parallel=parallel, unfused=() if all_fusions else None,
     )  # fmt: skip
     document = json.dumps(report.to_dict(), indent=2)
     if output is not None:

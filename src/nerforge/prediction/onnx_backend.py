@@ -30,6 +30,13 @@ logger = logging.getLogger(__name__)
 # Graph inputs of an encoder that no head plan gives, and the PyTorch model fills with zeros by default.
 ZERO_INPUTS = frozenset({"token_type_ids"})
 
+# ONNX Runtime graph rewrites left out on CPU (SessionSettings.unfused). Measured on our int8 exports (MiniLM-L6,
+# one thread, CoNLL-2003 batches of 32): ONNX Runtime's fused SkipLayerNormalization kernel took 1.3 ms a call where
+# the Add and LayerNormalization it replaces take about 0.3; leaving that rewrite out tags 11% more words per
+# CPU-second at batch 32 and 10% at batch 1, and changes nothing on float32 graphs (docs/benchmarks.md, *Fused
+# transformer graphs*; `nerforge bench --all-fusions` measures the other way on any model).
+CPU_UNFUSED = ("SkipLayerNormFusion",)
+
 
 def import_onnxruntime() -> Any:
     """The ``onnxruntime`` module, or :class:`MissingDependencyError` naming the ``onnx`` extra."""
@@ -55,6 +62,10 @@ class SessionSettings:
             so a second thread costs almost no CPU-seconds: *Words per CPU-second against spaCy*); ``"intra"`` runs
             one batch at a time with its operators split over ``threads`` threads (what a server that tags one
             batch at a time needs, and a single long text: every thread works on it).
+        unfused: ONNX Runtime graph rewrites (its optimizer names) left out when the session loads the graph;
+            ``None`` (default) leaves out :data:`CPU_UNFUSED` on a CPU-only session, the ones measured slower there,
+            and none on other providers; ``()`` keeps every rewrite.
+        optimized_path: where to write the graph as ONNX Runtime rewrote it at load (for inspection), or ``None``.
     """
 
     threads: int | None = None
@@ -62,13 +73,25 @@ class SessionSettings:
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     spinning: bool = True
     parallel: str = "batches"
+    unfused: tuple[str, ...] | None = None
+    optimized_path: str | None = None
+
+    @property
+    def cpu_only(self) -> bool:
+        return tuple(self.providers) == ("CPUExecutionProvider",)
+
+    @property
+    def disabled_optimizers(self) -> tuple[str, ...]:
+        """The rewrites left out of this session (``unfused``, or the default for the providers)."""
+        if self.unfused is not None:
+            return tuple(self.unfused)
+        return CPU_UNFUSED if self.cpu_only else ()
 
     @property
     def concurrent_batches(self) -> int:
         """Batches the engine may run at once: ``threads`` when they run batches of their own on CPU, else 1."""
         threads = self.threads if self.threads is not None else physical_cores()
-        cpu_only = tuple(self.providers) == ("CPUExecutionProvider",)
-        return max(1, threads) if self.parallel == "batches" and cpu_only else 1
+        return max(1, threads) if self.parallel == "batches" and self.cpu_only else 1
 
 
 _LEVELS = {
@@ -111,11 +134,19 @@ def make_session(path: str | Path, settings: SessionSettings = SessionSettings()
     options.log_severity_level = 3  # errors only
     if not settings.spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if settings.optimized_path is not None:
+        options.optimized_model_filepath = str(settings.optimized_path)
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=list(settings.providers))
+        session = ort.InferenceSession(
+            str(path),
+            sess_options=options,
+            providers=list(settings.providers),
+            disabled_optimizers=list(settings.disabled_optimizers),
+        )
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types, all plain Exceptions
         raise ModelError(f"{path}: ONNX Runtime cannot load the graph: {exc}") from None
-    logger.debug("ONNX Runtime session over %s: %d thread(s), optimisation %s", path, threads, settings.optimization)
+    logger.debug("ONNX Runtime session over %s: %d thread(s), optimisation %s, rewrites left out: %s", path, threads,
+                 settings.optimization, ", ".join(settings.disabled_optimizers) or "none")  # fmt: skip
     return session
 
 

@@ -146,6 +146,7 @@ class SpeedReport:
     f1: float | None = None  # strict IOB2 micro F1 of the largest batch size's tags; None without gold entities
     peak_rss_mb: float | None = None
     parallel: str | None = None  # ONNX Runtime: "batches" (batches at once, one thread each) or "intra"; None: torch
+    unfused: list[str] | None = None  # ONNX Runtime: the graph rewrites its session left out; None: torch
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -186,14 +187,16 @@ def measure_speed(
     options: Any = None,
     spinning: bool = True,
     parallel: str = "batches",
+    unfused: Sequence[str] | None = None,
 ) -> SpeedReport:
     """Load ``model``, read ``data`` (annotated, read with ``options`` or as the model's training data was), and time
     tagging its sentences (the first ``max_sentences``) at ``batch_sizes``.
 
     ``threads`` is the ONNX Runtime session's thread count (default: one per physical core), ``spinning`` whether its
     idle threads spin (``SessionSettings.spinning``) and ``parallel`` how they share the work
-    (``SessionSettings.parallel``: batches at once, one thread each, or each batch split over all); a PyTorch model runs on the threads torch has, which is
-    process-wide and the caller's to set (``nerforge bench --threads`` sets both).
+    (``SessionSettings.parallel``: batches at once, one thread each, or each batch split over all), ``unfused`` the
+    graph rewrites left out (``SessionSettings.unfused``; ``None``: the measured default); a PyTorch model runs on
+    the threads torch has, which is process-wide and the caller's to set (``nerforge bench --threads`` sets both).
 
     Raises:
         ModelError: ``model`` is not a model directory.
@@ -215,12 +218,10 @@ def measure_speed(
     if n_threads < 1:
         raise UsageError(f"--threads must be at least 1, got {n_threads}")
     started = time.perf_counter()
-    tagger = Tagger.load(
-        model,
-        backend=backend,
-        progress=False,
-        onnx_settings=SessionSettings(threads=n_threads, spinning=spinning, parallel=parallel),
+    settings = SessionSettings(
+        threads=n_threads, spinning=spinning, parallel=parallel, unfused=None if unfused is None else tuple(unfused)
     )
+    tagger = Tagger.load(model, backend=backend, progress=False, onnx_settings=settings)
     load_seconds = time.perf_counter() - started
     examples = read_examples(Path(data), options if options is not None else from_saved(tagger.meta.reading))
     examples = [ex for ex in (examples[:max_sentences] if max_sentences else examples) if ex.tokens]
@@ -256,4 +257,5 @@ def measure_speed(
         f1=f1,
         peak_rss_mb=peak_rss_mb(),
         parallel=parallel if _is_onnx(tagger) else None,
+        unfused=list(settings.disabled_optimizers) if _is_onnx(tagger) else None,
     )
