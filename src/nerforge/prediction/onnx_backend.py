@@ -32,9 +32,9 @@ ZERO_INPUTS = frozenset({"token_type_ids"})
 
 # ONNX Runtime graph rewrites left out on CPU (SessionSettings.unfused). Measured on our int8 exports (MiniLM-L6,
 # one thread, CoNLL-2003 batches of 32): ONNX Runtime's fused SkipLayerNormalization kernel took 1.3 ms a call where
-# the Add and LayerNormalization it replaces take about 0.3; leaving that rewrite out tags 11% more words per
-# CPU-second at batch 32 and 10% at batch 1, and changes nothing on float32 graphs (docs/benchmarks.md, *Fused
-# transformer graphs*; `nerforge bench --all-fusions` measures the other way on any model).
+# the Add and LayerNormalization it replaces take about 0.25; leaving that rewrite out tags 11-12% more words per
+# CPU-second at batch 32 and up to 10% at batch 1, and changes nothing on float32 graphs, where the rewrite does not
+# apply (docs/benchmarks.md, *Fused transformer graphs*; `nerforge bench --all-fusions` measures the other way).
 CPU_UNFUSED = ("SkipLayerNormFusion",)
 
 
