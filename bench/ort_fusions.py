@@ -6,7 +6,8 @@ For each exported model, ``nerforge bench --threads 1 --batch-sizes 1,32`` with 
 (``--all-fusions``) and with the default (``SessionSettings.unfused``: SkipLayerNormalization left unfused on CPU),
 alternating, ``--repeats`` times each, each run a process of its own; the best words per CPU-second of each, their
 ratio, and the F1 of both (the rewrite must not move it). Results: ``bench/results/ort-fusions.json`` and the table
-between the ``ort-fusions`` markers of ``docs/benchmarks.md``.
+between the ``ort-fusions`` markers of ``docs/benchmarks.md``. ``--profile`` adds ONNX Runtime's own profile of each
+setting (calls and time per operator type), which is where the slow kernel shows.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +44,48 @@ def per_cpu_s(report: dict, batch: int) -> float:
     return next(t["words_per_cpu_s"] for t in report["timings"] if t["batch_size"] == batch)
 
 
+def op_profile(model: Path, data: Path, unfused: tuple[str, ...] | None) -> dict[str, dict[str, float]]:
+    """ONNX Runtime's own profile of ``model`` tagging ``data`` at batch 32 on one thread: per operator type, the
+    calls and milliseconds summed over every batch (``SessionOptions.enable_profiling``)."""
+    import onnxruntime as ort
+    from speed import read_split
+
+    from nerforge.prediction import Tagger
+    from nerforge.prediction.onnx_backend import SessionSettings
+
+    sentences, _ = read_split(data, 0)
+    tagger = Tagger.load(model, backend="onnx", progress=False,
+                         onnx_settings=SessionSettings(threads=1, unfused=unfused))  # fmt: skip
+    backend = tagger.engine.backend
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.enable_profiling, options.log_severity_level = 1, True, 3
+    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="nerforge-ort-profile-")) / "profile")
+    backend.session = ort.InferenceSession(str(backend.path), options, providers=["CPUExecutionProvider"],
+                                           disabled_optimizers=list(backend.settings.disabled_optimizers))  # fmt: skip
+    tagger.engine.batch_size = 32
+    tagger.predict_words(sentences)
+    ops: dict[str, dict[str, float]] = {}
+    for event in json.loads(Path(backend.session.end_profiling()).read_text(encoding="utf-8")):
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            op = ops.setdefault(event["args"]["op_name"], {"calls": 0, "ms": 0.0})
+            op["calls"] += 1
+            op["ms"] += event["dur"] / 1000
+    return ops
+
+
+def render_profile(results: dict) -> str:
+    lines = ["| model | rewrites left out | operator | calls | ms | ms per call | share of graph time |",
+             "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for name, entry in results["models"].items():
+        for key in ("all", "default"):
+            ops = entry[key].get("ops") or {}
+            total = sum(op["ms"] for op in ops.values()) or 1.0
+            for op_name, op in sorted(ops.items(), key=lambda kv: -kv[1]["ms"])[:6]:
+                lines.append(f"| {name} | {', '.join(entry[key]['unfused']) or 'none'} | {op_name} | {op['calls']} "
+                             f"| {op['ms']:.0f} | {op['ms'] / op['calls']:.2f} | {100 * op['ms'] / total:.1f}% |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def render(results: dict) -> str:
     lines = [f"Command: `{results['command']}`. Machine: {results['machine']}. One thread; best of "
              f"{results['repeats']} runs of each, alternating.", "",
@@ -65,6 +109,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sentences", type=int, default=0, help="time only the first N sentences (0: all)")
     parser.add_argument("--latency-sentences", type=int, default=200)
+    parser.add_argument("--profile", action="store_true", help="also ONNX Runtime's per-operator profile of each")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "ort-fusions.json")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
@@ -79,10 +124,16 @@ def main() -> None:
                 best["b1"] = max(best["b1"], per_cpu_s(report, 1))
                 best["b32"] = max(best["b32"], per_cpu_s(report, 32))
                 print(f"{model.name} {key}: {per_cpu_s(report, 1):.0f} / {per_cpu_s(report, 32):.0f}", flush=True)
+        if args.profile:
+            for key in ("all", "default"):
+                entry[key]["ops"] = op_profile(model, args.data, () if key == "all" else None)
         results["models"][model.name] = entry
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     table = render(results)
+    if args.profile:
+        table += "\nONNX Runtime's profile at batch 32, one thread (the six costliest operator types):\n\n"
+        table += render_profile(results)
     update_docs(args.docs, table, "ort-fusions")
     print(table)
 
