@@ -59,13 +59,16 @@ def op_profile(model: Path, data: Path, unfused: tuple[str, ...] | None) -> dict
     backend = tagger.engine.backend
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.enable_profiling, options.log_severity_level = 1, True, 3
-    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="nerforge-ort-profile-")) / "profile")
+    folder = tempfile.TemporaryDirectory(prefix="nerforge-ort-profile-")  # removed once the profile is read
+    options.profile_file_prefix = str(Path(folder.name) / "profile")
     backend.session = ort.InferenceSession(str(backend.path), options, providers=["CPUExecutionProvider"],
                                            disabled_optimizers=list(backend.settings.disabled_optimizers))  # fmt: skip
     tagger.engine.batch_size = 32
     tagger.predict_words(sentences)
     ops: dict[str, dict[str, float]] = {}
-    for event in json.loads(Path(backend.session.end_profiling()).read_text(encoding="utf-8")):
+    with folder:
+        events = json.loads(Path(backend.session.end_profiling()).read_text(encoding="utf-8"))
+    for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             op = ops.setdefault(event["args"]["op_name"], {"calls": 0, "ms": 0.0})
             op["calls"] += 1
