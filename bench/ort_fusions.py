@@ -47,27 +47,20 @@ def per_cpu_s(report: dict, batch: int) -> float:
 def op_profile(model: Path, data: Path, unfused: tuple[str, ...] | None) -> dict[str, dict[str, float]]:
     """ONNX Runtime's own profile of ``model`` tagging ``data`` at batch 32 on one thread: per operator type, the
     calls and milliseconds summed over every batch (``SessionOptions.enable_profiling``)."""
-    import onnxruntime as ort
     from speed import read_split
 
     from nerforge.prediction import Tagger
     from nerforge.prediction.onnx_backend import SessionSettings
 
     sentences, _ = read_split(data, 0)
-    tagger = Tagger.load(model, backend="onnx", progress=False,
-                         onnx_settings=SessionSettings(threads=1, unfused=unfused))  # fmt: skip
-    backend = tagger.engine.backend
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.enable_profiling, options.log_severity_level = 1, True, 3
     folder = tempfile.TemporaryDirectory(prefix="nerforge-ort-profile-")  # removed once the profile is read
-    options.profile_file_prefix = str(Path(folder.name) / "profile")
-    backend.session = ort.InferenceSession(str(backend.path), options, providers=["CPUExecutionProvider"],
-                                           disabled_optimizers=list(backend.settings.disabled_optimizers))  # fmt: skip
+    settings = SessionSettings(threads=1, unfused=unfused, profile_prefix=str(Path(folder.name) / "profile"))
+    tagger = Tagger.load(model, backend="onnx", progress=False, onnx_settings=settings)
     tagger.engine.batch_size = 32
     tagger.predict_words(sentences)
-    ops: dict[str, dict[str, float]] = {}
     with folder:
-        events = json.loads(Path(backend.session.end_profiling()).read_text(encoding="utf-8"))
+        events = json.loads(Path(tagger.engine.backend.session.end_profiling()).read_text(encoding="utf-8"))
+    ops: dict[str, dict[str, float]] = {}
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             op = ops.setdefault(event["args"]["op_name"], {"calls": 0, "ms": 0.0})

@@ -148,6 +148,27 @@ def test_the_slow_fused_layer_norm_is_left_out_on_cpu(graph: Path, torch_model, 
     assert SessionSettings(providers=("CUDAExecutionProvider", "CPUExecutionProvider")).disabled_optimizers == ()
 
 
+def test_a_profiled_session_records_every_operator(graph: Path, tmp_path: Path) -> None:
+    """``profile_prefix`` turns on ONNX Runtime's per-operator profile: after a run, ``end_profiling()`` writes a
+    JSON file under the prefix with a kernel-time event per operator run; without it no profile is kept."""
+    import json
+
+    rng = np.random.default_rng(7)
+    ids, mask = _random_batch(rng, 2, 8)
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    profiled = OnnxBackend(graph, SessionSettings(threads=1, profile_prefix=str(tmp_path / "prof")))
+    profiled.logits(inputs)
+    written = Path(profiled.session.end_profiling())
+    assert written.parent == tmp_path and written.name.startswith("prof")
+    kernels = [e for e in json.loads(written.read_text(encoding="utf-8"))
+               if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]  # fmt: skip
+    assert {e["args"]["op_name"] for e in kernels} >= {"MatMul", "Softmax"}
+    plain = OnnxBackend(graph, SessionSettings(threads=1))
+    plain.logits(inputs)
+    assert plain.session.end_profiling() == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == [written.name]
+
+
 def test_onnx_backend_rejects_bad_settings(graph: Path) -> None:
     with pytest.raises(UsageError, match="optimisation level"):
         OnnxBackend(graph, SessionSettings(optimization="max"))

@@ -66,6 +66,9 @@ class SessionSettings:
             ``None`` (default) leaves out :data:`CPU_UNFUSED` on a CPU-only session, the ones measured slower there,
             and none on other providers; ``()`` keeps every rewrite.
         optimized_path: where to write the graph as ONNX Runtime rewrote it at load (for inspection), or ``None``.
+        profile_prefix: record ONNX Runtime's per-operator profile; the session's ``end_profiling()`` writes it as
+            JSON to a file named from this prefix and returns its path (``bench/ort_fusions.py --profile``), or
+            ``None`` (default): no profile.
     """
 
     threads: int | None = None
@@ -75,6 +78,7 @@ class SessionSettings:
     parallel: str = "batches"
     unfused: tuple[str, ...] | None = None
     optimized_path: str | None = None
+    profile_prefix: str | None = None
 
     @property
     def cpu_only(self) -> bool:
@@ -136,6 +140,9 @@ def make_session(path: str | Path, settings: SessionSettings = SessionSettings()
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if settings.optimized_path is not None:
         options.optimized_model_filepath = str(settings.optimized_path)
+    if settings.profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(settings.profile_prefix)
     try:
         session = ort.InferenceSession(
             str(path),
