@@ -164,11 +164,14 @@ def test_refit_on_dev_trains_the_final_model_on_train_and_dev_within_the_budget(
     started = time.monotonic()
     assert main(["tune", "--train", str(data["train"]), "--dev", str(data["dev"]), "--model", str(tiny_encoder),
                  "--budget", "45s", "-o", str(out), "--no-tracking", "--refit-on-dev", "--set", "training.epochs=3",
-                 "--set", "training.num_threads=1"]) == 0  # fmt: skip
+                 "--set", "training.num_threads=1", "--set", "data.sample.train=12", "--set", "data.sample.dev=6",
+                 ]) == 0  # fmt: skip
     assert time.monotonic() - started < 45 * 1.1 + 10
+    card = json.loads((out / "model" / "nerforge.json").read_text(encoding="utf-8"))["extra"]["data"]
+    # the trials' sampled 12 train and 6 dev sentences, not a new sample of 12 from the two files together
+    assert card["train"]["sentences"] == 18 and "dev" not in card
     resolved = yaml.safe_load((out / "model" / "config.resolved.yaml").read_text(encoding="utf-8"))
-    assert [Path(p).name for p in resolved["data"]["train"]] == ["train.conll", "dev.conll"]
-    assert resolved["data"]["dev"] is None and 1 <= resolved["training"]["epochs"] <= 3
+    assert resolved["data"]["dev_in_train"] is True and 1 <= resolved["training"]["epochs"] <= 3
     best = next(r for r in _rows(out) if r["state"] == "complete")
     epochs = json.loads((out / "trials" / f"{int(best['trial']):04d}" / "epochs.json").read_text(encoding="utf-8"))
     assert resolved["training"]["epochs"] == max(1, round(max(epochs, key=lambda r: r["eval_f1"])["epoch"]))

@@ -189,6 +189,22 @@ def test_splits_sample_section_subsets_a_split(tmp_path: Path) -> None:
     assert len(read_splits(config)["train"]) == 5
 
 
+def test_splits_dev_in_train_joins_the_dev_split_as_read_carved_and_sampled(tmp_path: Path) -> None:
+    """``data.dev_in_train`` (tune --refit-on-dev): train gains exactly the dev sentences a run without it scores on
+    (a carved dev goes back, a sampled dev joins as sampled), and there is no dev split left."""
+    train = write_conll(tmp_path / "train.tsv", [[(f"t{i}", "B-PER" if i % 2 else "O")] for i in range(30)])
+    dev = write_conll(tmp_path / "dev.tsv", [[(f"d{i}", "B-PER" if i % 2 else "O")] for i in range(20)])
+    given = {"data.train": str(train), "data.dev": str(dev), "data.sample": {"train": 10, "dev": 4, "seed": 3}}
+    apart = read_splits(load_config(None, given))
+    together = read_splits(load_config(None, {**given, "data.dev_in_train": True}))
+    assert set(together) == {"train"}
+    assert tokens(together["train"]) == tokens(apart["train"]) + tokens(apart["dev"])
+    carved = {"data.train": str(train), "data.split": {"dev": 0.2, "seed": 7, "by": "sentence"}}
+    assert sorted(tokens(read_splits(load_config(None, {**carved, "data.dev_in_train": True}))["train"])) == sorted(
+        f"t{i}" for i in range(30)
+    )
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

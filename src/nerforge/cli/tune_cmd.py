@@ -123,12 +123,6 @@ def tune_cli(
         from nerforge.cluster import check_reachable
 
         check_reachable(address)
-    if refit_on_dev and base.data.dev is None:
-        raise UsageError(
-            "--refit-on-dev adds the dev files to train; give --dev FILE (a dev split carved from train "
-            "is in train already)"
-        )
-
     values = base.model_dump(mode="json")
 
     def make_config(keys: dict[str, Any], directory: Path) -> TrainConfig:
@@ -160,9 +154,8 @@ def tune_cli(
             import yaml
 
             resolved = yaml.safe_load((trial_dir / "config.resolved.yaml").read_text(encoding="utf-8"))
-            data = resolved["data"]
-            listed = lambda v: [] if v is None else (v if isinstance(v, list) else [v])  # noqa: E731
-            resolved["data"] = {**data, "train": listed(data["train"]) + listed(data["dev"]), "dev": None}
+            # the dev split joins train after reading, carving and sampling: the trials' very sentences, no others
+            resolved["data"] = {**resolved["data"], "dev_in_train": True}
             resolved["training"] = {**resolved["training"], "epochs": epochs}
             final = output.resolve() / "model"
             resolved["output"] = {**resolved["output"], "dir": str(final), "work_dir": None}

@@ -118,6 +118,11 @@ class DataConfig(_ReaderSection):  # type: ignore[misc, valid-type]
     test: SplitFiles | None = Field(None, description="test split, evaluated once after training")
     split: SplitConfig | None = Field(None, description="carve dev and/or test out of the training files (seeded)")
     sample: SampleConfig | None = Field(None, description="seeded random subsets of the splits (quick runs)")
+    dev_in_train: bool = Field(
+        False,
+        description="train on the train and dev splits together (as read, carved and sampled), with no dev "
+        "evaluation: the final model of `nerforge tune --refit-on-dev`",
+    )
     labels: list[str] | None = Field(
         None, description="entity types to learn; default: the union of the types of all splits"
     )

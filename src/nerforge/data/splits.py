@@ -8,6 +8,7 @@
    documents (``by = "document"``) or sentences are shuffled with ``random.Random(seed)`` and cut. The same
    files and seed give the same split; every unit lands in exactly one part.
 3. With ``data.sample``, a seeded random subset of at most N sentences of a split is kept (:func:`sample`).
+4. With ``data.dev_in_train``, the dev split (as read, carved and sampled) joins train and is no longer a split.
 
 EXAMPLE:
     >>> parts = carve(examples, dev=0.1, test=0.1, seed=13, by="sentence")  # doctest: +SKIP
@@ -40,6 +41,7 @@ class SplitsSpec(Protocol):
     split: Any  # .dev, .test (fractions), .seed, .by ("document" | "sentence"), or None
     sample: Any  # .train, .dev, .test (sizes or None), .seed, or None
     labels: Any  # the entity types to learn (a list), or None for every type of the data
+    dev_in_train: bool  # the dev split (as read, carved and sampled) joins train, and there is no dev split
 
     def files(self, split: str) -> list[Path]: ...
 
@@ -197,6 +199,10 @@ def read_data_splits(data: SplitsSpec) -> dict[str, list[Example]]:
             if size is not None and name in splits and size < len(splits[name]):
                 splits[name] = sample(splits[name], size, data.sample.seed)
                 logger.info("data.sample: %s keeps %d sentences (seed %d)", name, size, data.sample.seed)
+    if data.dev_in_train and "dev" in splits and "train" in splits:
+        dev = splits.pop("dev")
+        splits["train"] = [*splits["train"], *dev]
+        logger.info("data.dev_in_train: train %d sentences, %d of them from dev", len(splits["train"]), len(dev))
     return {name: splits[name] for name in SPLITS if name in splits}
 
 
