@@ -199,6 +199,9 @@ def test_splits_dev_in_train_joins_the_dev_split_as_read_carved_and_sampled(tmp_
     together = read_splits(load_config(None, {**given, "data.dev_in_train": True}))
     assert set(together) == {"train"}
     assert tokens(together["train"]) == tokens(apart["train"]) + tokens(apart["dev"])
+    described = describe_source(load_config(None, {**given, "data.dev_in_train": True}).data, "train")
+    assert described == ("train.tsv; a seeded sample of 10 sentences; with the dev split joined (data.dev_in_train): "
+                         "dev.tsv; a seeded sample of 4 sentences")  # fmt: skip
     carved = {"data.train": str(train), "data.split": {"dev": 0.2, "seed": 7, "by": "sentence"}}
     assert sorted(tokens(read_splits(load_config(None, {**carved, "data.dev_in_train": True}))["train"])) == sorted(
         f"t{i}" for i in range(30)

@@ -254,7 +254,15 @@ def restrict_types(splits: dict[str, list[Example]], types: Sequence[str]) -> di
 
 
 def describe_source(data: SplitsSpec, split: str) -> str:
-    """Where a split comes from, for model cards: its file names, or how it was carved from train."""
+    """Where a split comes from, for model cards: its file names, or how it was carved from train (train names the
+    dev split joined to it by ``data.dev_in_train``)."""
+    text = _source(data, split)
+    if split == "train" and data.dev_in_train and _source(data, "dev") != "none":
+        text += f"; with the dev split joined (data.dev_in_train): {_source(data, 'dev')}"
+    return text
+
+
+def _source(data: SplitsSpec, split: str) -> str:
     paths = data.files(split)
     if paths:
         text = ", ".join(p.name for p in paths)
