@@ -141,6 +141,37 @@ def test_ctrl_c_between_two_trials_keeps_the_study(tmp_path) -> None:
     assert states[0] == optuna.trial.TrialState.COMPLETE and optuna.trial.TrialState.RUNNING not in states
 
 
+@pytest.mark.parametrize(("slow_f1", "trials"), [(0.5, 4), (0.95, 2)])
+def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1: float, trials: int) -> None:
+    """--refit-on-dev keeps 1.5x the *best* trial's time for the final training: a slow, poor trial early on does
+    not end the search (4 trials in the budget), while a slow trial that is the best does (2). The training is a
+    stand-in that takes 10 s (the defaults, F1 0.9) or 40 s (F1 ``slow_f1``) of a fake clock: the loop's arithmetic."""
+    import types
+
+    import optuna
+
+    from nerforge.tuning.study import REFIT_RESERVE, STUDY_FILE, open_study, work
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(optuna, tmp_path / STUDY_FILE, 1, load=False)
+    study.enqueue_trial({"learning_rate": 1e-4})
+    study.enqueue_trial({"learning_rate": 3e-4})
+    for _ in range(8):
+        study.enqueue_trial({"learning_rate": 1e-4})
+    now = {"t": 0.0}
+
+    def trainer(keys, **_):
+        fast = keys["training.learning_rate"] == 1e-4
+        now["t"] += 10.0 if fast else 40.0
+        f1 = types.SimpleNamespace(f1=0.9 if fast else slow_f1)
+        return types.SimpleNamespace(dev=types.SimpleNamespace(micro=f1))
+
+    space = parse_space({"learning_rate": [1e-4, 3e-4], "batch_size": [8]})
+    assert work(study, space, tmp_path, 1, 100.0, lambda keys, d: keys, trainer, lambda: now["t"],
+                reserve=REFIT_RESERVE) is False  # fmt: skip
+    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == trials
+
+
 def test_the_sampler_models_what_worked_after_three_trials() -> None:
     """A 20-minute budget buys 5 to 9 trials: TPE must start modelling after 3 (Optuna's default waits for 10 random
     draws, so a short study never left random search). On a one-dimensional learning-rate objective the draws after

@@ -214,8 +214,8 @@ def run_study(
         remote: ``parallel`` runs the trials elsewhere (a Ray cluster, :func:`nerforge.tuning.ray_search.run_on_ray`)
             and writes them into the study when they are done (its searcher puts the defaults first).
         refit: ``--refit-on-dev``: ``refit(best trial's directory, its best epoch)`` trains the final model on train+dev
-            and returns its directory; the search then stops early enough to leave it the time (1.5x the longest
-            trial).
+            and returns its directory; the search then stops early enough to leave it the time (1.5x the best trial's
+            time so far: :func:`refit_seconds`).
 
     Raises:
         UsageError: ``OUT`` holds a study and ``resume`` is not set, or ``resume`` without one.
@@ -248,7 +248,7 @@ def run_study(
                    refit=None if interrupted else refit)  # fmt: skip
 
 
-REFIT_RESERVE = 1.5  # --refit-on-dev: the search leaves this many times its longest trial for the final training
+REFIT_RESERVE = 1.5  # --refit-on-dev: the search leaves this many times its best trial's time for the final training
 
 
 MAX_FAILURES_IN_A_ROW = 3  # trials that fail one after the other: the settings are not the problem, stop
@@ -279,8 +279,8 @@ def work(
     clock: Callable[[], float] = time.monotonic,
     reserve: float = 0.0,
 ) -> bool:
-    """Run trials of ``study`` one after the other until the deadline (less ``reserve`` times the longest trial, kept
-    for a final training); ``True`` when Ctrl-C stopped them (in a trial or between two).
+    """Run trials of ``study`` one after the other until the deadline (less ``reserve`` times the best trial's time,
+    kept for a final training: :func:`refit_seconds`); ``True`` when Ctrl-C stopped them (in a trial or between two).
 
     Raises:
         NerforgeError: :data:`MAX_FAILURES_IN_A_ROW` trials failed one after the other (the last one's error: bad
@@ -323,7 +323,7 @@ def _trials(
         asked.clear()
 
     while clock() < deadline:
-        end = deadline - reserve * max(durations, default=0.0)
+        end = deadline - reserve * refit_seconds(study, optuna)
         if durations and end - clock() < 0.5 * max(durations):
             break  # not even half a trial's time left: stop here rather than overrun the budget
         with _asking(output):
@@ -363,6 +363,17 @@ def _trials(
             raise ConfigError("nerforge tune needs a dev split to score trials: give --dev, or data.split.dev")
         tell(trial, float(dev.micro.f1))
         _said(study, trial.number, float(dev.micro.f1), "complete", seconds, deadline - clock(), optuna)
+
+
+def refit_seconds(study: Any, optuna: Any) -> float:
+    """What ``--refit-on-dev`` is expected to cost: the time of the best complete trial so far (the one it would
+    train again), 0 before any. Not the longest trial's: one slow, poor draw early in a short study would otherwise
+    hold back a large part of the budget for a refit that never trains it."""
+    done = [t for t in study.get_trials(deepcopy=False)
+            if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("seconds") is not None]  # fmt: skip
+    if not done:
+        return 0.0
+    return float(max(done, key=lambda t: (t.value, -t.number)).user_attrs["seconds"])
 
 
 def _said(study: Any, number: int, value: float | None, what: str, seconds: float, left: float, optuna: Any) -> None:
