@@ -172,6 +172,31 @@ def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == trials
 
 
+def test_the_first_drawn_trial_can_be_pruned_against_the_defaults(tmp_path) -> None:
+    """Once trial 0 (the defaults) is complete, trial 1 is pruned when its dev F1 at an evaluation after the first
+    is below the defaults' at the same evaluation; the first evaluation never prunes."""
+    import optuna
+
+    from nerforge.tuning.study import STUDY_FILE, open_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(optuna, tmp_path / STUDY_FILE, 1, load=False)
+    defaults = study.ask()
+    for step, f1 in enumerate((0.5, 0.7, 0.8), start=1):
+        defaults.report(f1, step=step)
+    study.tell(defaults, 0.8)
+    drawn = study.ask()
+    drawn.report(0.1, step=1)
+    assert not drawn.should_prune()  # the first evaluation: too early to judge
+    drawn.report(0.3, step=2)
+    assert drawn.should_prune()
+    study.tell(drawn, state=optuna.trial.TrialState.PRUNED)
+    level = study.ask()
+    level.report(0.1, step=1)
+    level.report(0.75, step=2)  # above the defaults at evaluation 2: goes on
+    assert not level.should_prune()
+
+
 def test_the_sampler_models_what_worked_after_three_trials() -> None:
     """A 20-minute budget buys 5 to 9 trials: TPE must start modelling after 3 (Optuna's default waits for 10 random
     draws, so a short study never left random search). On a one-dimensional learning-rate objective the draws after
