@@ -158,7 +158,7 @@ def trial_config(values: Mapping[str, Any], keys: Mapping[str, Any], directory: 
 STARTUP_TRIALS = 3  # the defaults and two random draws; then TPE models what worked
 # Pruning starts once the defaults' trial (trial 0) is complete: its dev F1 curve is the bar for trial 1. With 2, the
 # first random draw could never be pruned, and in the 20-minute benchmark studies it ran to the end on all four
-# datasets, 5 to 9 points below the defaults, for a fifth to a third of the budget (``bench/results/tune.json``).
+# datasets, 4 to 16 points below the defaults, for a fifth to two fifths of the budget (``bench/results/tune.json``).
 PRUNE_AFTER = 1
 
 
