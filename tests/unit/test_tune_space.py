@@ -172,6 +172,23 @@ def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == trials
 
 
+def test_the_refit_is_expected_to_cost_the_best_epochs_on_train_and_dev(tmp_path) -> None:
+    """A trial that ran 10 epochs, best at epoch 7, on 1000 train and 300 dev sentences refits 7 epochs on 1300
+    sentences: 0.7 x 1.3 of its time; a directory that does not say gives 1 (the trial's whole time)."""
+    import json
+
+    from nerforge.tuning.study import refit_share
+
+    rows = [{"epoch": float(e), "eval_f1": 0.5 + (0.1 if e == 7 else 0.01 * e)} for e in range(1, 11)]
+    (tmp_path / "epochs.json").write_text(json.dumps(rows), encoding="utf-8")
+    card = {"extra": {"data": {"train": {"sentences": 1000}, "dev": {"sentences": 300}}}}
+    (tmp_path / "nerforge.json").write_text(json.dumps(card), encoding="utf-8")
+    assert refit_share(tmp_path) == pytest.approx(0.7 * 1.3)
+    (tmp_path / "nerforge.json").unlink()
+    assert refit_share(tmp_path) == 1.0
+    assert refit_share(tmp_path / "missing") == 1.0
+
+
 def test_the_first_drawn_trial_can_be_pruned_against_the_defaults(tmp_path) -> None:
     """Once trial 0 (the defaults) is complete, trial 1 is pruned when its dev F1 at an evaluation after the first
     is below the defaults' at the same evaluation; the first evaluation never prunes."""
