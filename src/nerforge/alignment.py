@@ -75,7 +75,9 @@ def word_pieces(tokenizer: Any, batch: Sequence[Sequence[str]]) -> list[list[lis
     """Subword ids of every word of every example (a word may get none, e.g. U+001A or a lone space)."""
     if not batch:
         return []
-    enc = tokenizer([list(words) for words in batch], is_split_into_words=True, add_special_tokens=False)
+    # verbose=False: a text longer than the encoder's maximum is cut into windows afterwards, so the tokenizer's
+    # warning that running it through the model "will result in indexing errors" is wrong here and alarms users
+    enc = tokenizer([list(words) for words in batch], is_split_into_words=True, add_special_tokens=False, verbose=False)
     out: list[list[list[int]]] = []
     for i, words in enumerate(batch):
         pieces: list[list[int]] = [[] for _ in words]

@@ -66,3 +66,31 @@ def test_alignment_fill_empty_words() -> None:
     assert fill_empty_words(["B-X", "", "I-X"]) == ["B-X", "I-X", "I-X"]
     assert fill_empty_words(["B-X", "", "O"]) == ["B-X", "O", "O"]
     assert fill_empty_words(["", "B-X"]) == ["O", "B-X"]
+
+
+def test_a_text_longer_than_the_encoder_takes_raises_no_tokenizer_warning(tiny_encoder) -> None:
+    """Texts longer than the encoder's maximum are cut into windows after tokenizing; the tokenizer's warning that
+    such a sequence "will result in indexing errors" is wrong for us and is not emitted (reading, data reports)."""
+    import logging
+
+    from transformers import AutoTokenizer
+
+    from nerforge.alignment import word_pieces
+    from nerforge.evaluation.data_report import FileData
+    from nerforge.types import Example
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("transformers.tokenization_utils_base")
+    logger.addHandler(handler)
+    try:
+        words = tuple(f"word{i}" for i in range(40))
+        tokenizer = AutoTokenizer.from_pretrained(tiny_encoder, model_max_length=16)
+        pieces = word_pieces(tokenizer, [words])
+        assert sum(len(p) for p in pieces[0]) > 16  # longer than the maximum: the warning's case
+        report_tokenizer = AutoTokenizer.from_pretrained(tiny_encoder, model_max_length=16)
+        FileData.from_examples("long", [Example(words, ("O",) * len(words))], report_tokenizer)
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "sequence length is longer" in r.getMessage()]

@@ -58,7 +58,8 @@ class FileData:
                 text = " ".join(ex.tokens[span.start : span.end])
                 data.surfaces.setdefault(span.label, Counter())[text] += 1
         if tokenizer is not None and examples:
-            encoded = tokenizer([list(ex.tokens) for ex in examples], is_split_into_words=True, truncation=False)
+            encoded = tokenizer([list(ex.tokens) for ex in examples], is_split_into_words=True, truncation=False,
+                                verbose=False)  # fmt: skip  # counts only: no "longer than the maximum" warning
             data.subwords = [len(ids) for ids in encoded["input_ids"]]
         return data
 
