@@ -118,21 +118,16 @@ def defaults_refit(name: str, config: Path, out: Path, work: Path) -> float | No
     """The defaults (trial 0) trained on train+dev the way ``--refit-on-dev`` trains the best trial (its best epoch
     count, ``data.dev_in_train``), outside the budget, and scored on the test split: with it the table tells the gain
     of the search from that of the dev sentences."""
-    import yaml
-
     from nerforge.config import TrainConfig
     from nerforge.prediction.evaluate import evaluate
     from nerforge.training import train
-    from nerforge.tuning.study import best_epoch
+    from nerforge.tuning.refit import best_epoch, refit_values
 
     trial0 = out / "trials" / "0000"
     if not (trial0 / "config.resolved.yaml").is_file():
         return None  # the defaults' trial did not finish
-    resolved = yaml.safe_load((trial0 / "config.resolved.yaml").read_text(encoding="utf-8"))
     model = work / f"{name}-defaults-refit"
-    resolved["data"] = {**resolved["data"], "dev_in_train": True}
-    resolved["training"] = {**resolved["training"], "epochs": best_epoch(trial0)}
-    resolved["output"] = {**resolved["output"], "dir": str(model), "work_dir": None}
+    resolved = refit_values(trial0, best_epoch(trial0), model)
     print(f"[{name}] the defaults refit on train+dev for {resolved['training']['epochs']} epoch(s)", flush=True)
     train(TrainConfig.model_validate(resolved), progress=False)
     tests = load_config(config).data.files("test")

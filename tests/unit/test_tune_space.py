@@ -150,7 +150,8 @@ def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1
 
     import optuna
 
-    from nerforge.tuning.study import REFIT_RESERVE, STUDY_FILE, open_study, work
+    from nerforge.tuning.refit import REFIT_RESERVE
+    from nerforge.tuning.study import STUDY_FILE, open_study, work
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(optuna, tmp_path / STUDY_FILE, 1, load=False)
@@ -177,7 +178,7 @@ def test_the_refit_is_expected_to_cost_the_best_epochs_on_train_and_dev(tmp_path
     sentences: 0.7 x 1.3 of its time; a directory that does not say gives 1 (the trial's whole time)."""
     import json
 
-    from nerforge.tuning.study import refit_share
+    from nerforge.tuning.refit import refit_share
 
     rows = [{"epoch": float(e), "eval_f1": 0.5 + (0.1 if e == 7 else 0.01 * e)} for e in range(1, 11)]
     (tmp_path / "epochs.json").write_text(json.dumps(rows), encoding="utf-8")

@@ -151,14 +151,10 @@ def tune_cli(
         from nerforge.threads import usable_cpus
 
         def refit(trial_dir: Path, epochs: int) -> Path:
-            import yaml
+            from nerforge.tuning.refit import refit_values
 
-            resolved = yaml.safe_load((trial_dir / "config.resolved.yaml").read_text(encoding="utf-8"))
-            # the dev split joins train after reading, carving and sampling: the trials' very sentences, no others
-            resolved["data"] = {**resolved["data"], "dev_in_train": True}
-            resolved["training"] = {**resolved["training"], "epochs": epochs}
             final = output.resolve() / "model"
-            resolved["output"] = {**resolved["output"], "dir": str(final), "work_dir": None}
+            resolved = refit_values(trial_dir, epochs, final)
             resolved["tracking"] = {**resolved["tracking"], "run_name": f"{output.name}-refit"}
             run_training(TrainConfig.model_validate(resolved), progress=False)
             return final

@@ -27,6 +27,7 @@ from typing import Any
 
 from nerforge.errors import ConfigError, Interrupted, MissingDependencyError, UsageError
 from nerforge.io_utils import atomic_write_text
+from nerforge.tuning.refit import REFIT_RESERVE, best_epoch, refit_seconds
 from nerforge.tuning.report import write_leaderboard, write_plots
 from nerforge.tuning.space import Domain, trial_keys
 
@@ -253,10 +254,6 @@ def run_study(
                    refit=None if interrupted else refit)  # fmt: skip
 
 
-# --refit-on-dev: the search leaves this many times the refit's expected time (refit_seconds) for the final training
-REFIT_RESERVE = 1.25
-
-
 MAX_FAILURES_IN_A_ROW = 3  # trials that fail one after the other: the settings are not the problem, stop
 
 
@@ -371,39 +368,6 @@ def _trials(
         _said(study, trial.number, float(dev.micro.f1), "complete", seconds, deadline - clock(), optuna)
 
 
-def refit_seconds(study: Any, optuna: Any) -> float:
-    """What ``--refit-on-dev`` is expected to cost: the time of the best complete trial so far (the one it would
-    train again) times :func:`refit_share`, 0 before any. Not the longest trial's: one slow, poor draw early in a
-    short study would otherwise hold back a large part of the budget for a refit that never trains it."""
-    done = [t for t in study.get_trials(deepcopy=False)
-            if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("seconds") is not None]  # fmt: skip
-    if not done:
-        return 0.0
-    best = max(done, key=lambda t: (t.value, -t.number))
-    directory = best.user_attrs.get("dir")
-    return float(best.user_attrs["seconds"]) * (refit_share(Path(directory)) if directory else 1.0)
-
-
-def refit_share(directory: Path) -> float:
-    """The refit's training time as a share of its trial's: the refit trains the trial's best epoch count, not every
-    epoch the trial ran, on train+dev sentences instead of train's (from the trial's ``epochs.json`` and
-    ``nerforge.json``); 1 where the directory does not say. In a 20-minute benchmark study (NCBI-disease) the best
-    trial peaked at epoch 7 of 10 and took 388 s; its refit took about 250 s (this estimate: 0.91 x 388 = 353 s),
-    while the reserve of 1.5x the whole trial held back 582 s and ended the search with 12 minutes left."""
-    import json
-
-    try:
-        rows = json.loads((directory / "epochs.json").read_text(encoding="utf-8"))
-        ran = max(math.ceil(float(r["epoch"])) for r in rows)
-        data = json.loads((directory / "nerforge.json").read_text(encoding="utf-8"))["extra"]["data"]
-        train, dev = int(data["train"]["sentences"]), int(data["dev"]["sentences"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 1.0
-    if ran < 1 or train < 1:
-        return 1.0
-    return min(1.0, best_epoch(directory) / ran) * (train + dev) / train
-
-
 def _said(study: Any, number: int, value: float | None, what: str, seconds: float, left: float, optuna: Any) -> None:
     """The progress line of a finished trial: its result, the best so far, the time left."""
     done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
@@ -411,18 +375,6 @@ def _said(study: Any, number: int, value: float | None, what: str, seconds: floa
     logger.info("trial %d: %s in %.0f s; best so far %s; %s left", number,
                 f"dev F1 {value:.4f}" if value is not None else what, seconds,
                 f"{best.value:.4f} (trial {best.number})" if best else "none", _duration(max(0.0, left)))  # fmt: skip
-
-
-def best_epoch(directory: Path) -> int:
-    """The epoch whose dev F1 was the best in a trained model directory (``epochs.json``), at least 1."""
-    import json
-
-    try:
-        rows = json.loads((directory / "epochs.json").read_text(encoding="utf-8"))
-        best = max((r for r in rows if r.get("eval_f1") is not None), key=lambda r: r["eval_f1"])
-        return max(1, math.ceil(float(best["epoch"])))
-    except (OSError, ValueError, KeyError, TypeError):
-        return 1
 
 
 def _finish(
