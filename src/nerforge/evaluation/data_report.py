@@ -58,8 +58,9 @@ class FileData:
                 text = " ".join(ex.tokens[span.start : span.end])
                 data.surfaces.setdefault(span.label, Counter())[text] += 1
         if tokenizer is not None and examples:
+            # counts only (verbose=False: no warning that a text longer than the encoder takes is an error)
             encoded = tokenizer([list(ex.tokens) for ex in examples], is_split_into_words=True, truncation=False,
-                                verbose=False)  # fmt: skip  # counts only: no "longer than the maximum" warning
+                                verbose=False)  # fmt: skip
             data.subwords = [len(ids) for ids in encoded["input_ids"]]
         return data
 

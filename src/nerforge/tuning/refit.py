@@ -22,17 +22,20 @@ def refit_values(trial_dir: Path, epochs: int, final: Path) -> dict[str, Any]:
     resolved["data"] = {**resolved["data"], "dev_in_train": True}
     resolved["training"] = {**resolved["training"], "epochs": epochs}
     resolved["output"] = {**resolved["output"], "dir": str(final), "work_dir": None}
-    return dict(resolved)
+    return resolved
 
 
 def best_epoch(directory: Path) -> int:
     """The epoch whose dev F1 was the best in a trained model directory (``epochs.json``), at least 1."""
     try:
-        rows = json.loads((directory / "epochs.json").read_text(encoding="utf-8"))
-        best = max((r for r in rows if r.get("eval_f1") is not None), key=lambda r: r["eval_f1"])
-        return max(1, math.ceil(float(best["epoch"])))
+        return _best_epoch(json.loads((directory / "epochs.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         return 1
+
+
+def _best_epoch(rows: list[dict[str, Any]]) -> int:
+    best = max((r for r in rows if r.get("eval_f1") is not None), key=lambda r: r["eval_f1"])
+    return max(1, math.ceil(float(best["epoch"])))
 
 
 def refit_seconds(study: Any, optuna: Any) -> float:
@@ -57,10 +60,11 @@ def refit_share(directory: Path) -> float:
     try:
         rows = json.loads((directory / "epochs.json").read_text(encoding="utf-8"))
         ran = max(math.ceil(float(r["epoch"])) for r in rows)
+        best = _best_epoch(rows)
         data = json.loads((directory / "nerforge.json").read_text(encoding="utf-8"))["extra"]["data"]
         train, dev = int(data["train"]["sentences"]), int(data["dev"]["sentences"])
     except (OSError, ValueError, KeyError, TypeError):
         return 1.0
     if ran < 1 or train < 1:
         return 1.0
-    return min(1.0, best_epoch(directory) / ran) * (train + dev) / train
+    return min(1.0, best / ran) * (train + dev) / train

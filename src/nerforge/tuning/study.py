@@ -326,7 +326,7 @@ def _trials(
         asked.clear()
 
     while clock() < deadline:
-        end = deadline - reserve * refit_seconds(study, optuna)
+        end = deadline - (reserve * refit_seconds(study, optuna) if reserve else 0.0)
         if durations and end - clock() < 0.5 * max(durations):
             break  # not even half a trial's time left: stop here rather than overrun the budget
         with _asking(output):
