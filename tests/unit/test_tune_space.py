@@ -116,7 +116,6 @@ def test_tune_finds_nesting_in_the_training_data(tmp_path) -> None:
 def test_ctrl_c_between_two_trials_keeps_the_study(tmp_path) -> None:
     """A Ctrl-C that lands between two trials (not inside a training) still ends the study as interrupted, with
     the finished trial kept; the loop's control flow only, so the training is a stand-in that reports a dev F1."""
-    import types
 
     import optuna
 
@@ -132,22 +131,35 @@ def test_ctrl_c_between_two_trials_keeps_the_study(tmp_path) -> None:
         return float(calls["clock"])
 
     def trainer(config, **_):
-        f1 = types.SimpleNamespace(f1=0.5)
-        return types.SimpleNamespace(dev=types.SimpleNamespace(micro=f1))
+        return _ran(config, 0.5)
 
     space = parse_space({"learning_rate": [1e-4, 3e-4], "batch_size": [8]})
-    assert work(study, space, tmp_path, 1, 1e9, lambda keys, d: keys, trainer, clock) is True
+    assert work(study, space, tmp_path, 1, 1e9, _config, trainer, clock) is True
     states = [t.state for t in study.trials]
     assert states[0] == optuna.trial.TrialState.COMPLETE and optuna.trial.TrialState.RUNNING not in states
 
 
-@pytest.mark.parametrize(("slow_f1", "trials"), [(0.5, 4), (0.95, 2)])
-def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1: float, trials: int) -> None:
-    """--refit-on-dev keeps 1.5x the *best* trial's time for the final training: a slow, poor trial early on does
-    not end the search (4 trials in the budget), while a slow trial that is the best does (2). The training is a
-    stand-in that takes 10 s (the defaults, F1 0.9) or 40 s (F1 ``slow_f1``) of a fake clock: the loop's arithmetic."""
+def _config(keys: dict, directory=None):
+    """A stand-in for a trial's TrainConfig: its config keys, and the epochs they plan (10 unless drawn)."""
     import types
 
+    training = types.SimpleNamespace(epochs=float(keys.get("training.epochs", 10.0)))
+    return types.SimpleNamespace(keys=keys, training=training)
+
+
+def _ran(config, f1: float):
+    """A stand-in for a complete trial's TrainResult: its dev F1 and one row per epoch it ran."""
+    import types
+
+    rows = [{"epoch": float(e)} for e in range(1, int(config.training.epochs) + 1)]
+    return types.SimpleNamespace(dev=types.SimpleNamespace(micro=types.SimpleNamespace(f1=f1)), epochs=rows)
+
+
+@pytest.mark.parametrize("slow_f1", [0.5, 0.95])
+def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1: float) -> None:
+    """--refit-on-dev keeps 1.25x the *best* trial's time for the final training: a slow, poor trial early on does
+    not end the search (more trials follow it), while a slow trial that is the best does (2 trials). The training is
+    a stand-in that takes 1 s per epoch (the defaults, F1 0.9) or 4 s (F1 ``slow_f1``) of a fake clock."""
     import optuna
 
     from nerforge.tuning.refit import REFIT_RESERVE
@@ -157,20 +169,57 @@ def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1
     study = open_study(optuna, tmp_path / STUDY_FILE, 1, load=False)
     study.enqueue_trial({"learning_rate": 1e-4})
     study.enqueue_trial({"learning_rate": 3e-4})
-    for _ in range(8):
+    for _ in range(20):
         study.enqueue_trial({"learning_rate": 1e-4})
     now = {"t": 0.0}
 
-    def trainer(keys, **_):
-        fast = keys["training.learning_rate"] == 1e-4
-        now["t"] += 10.0 if fast else 40.0
-        f1 = types.SimpleNamespace(f1=0.9 if fast else slow_f1)
-        return types.SimpleNamespace(dev=types.SimpleNamespace(micro=f1))
+    def trainer(config, **_):
+        fast = config.keys["training.learning_rate"] == 1e-4
+        now["t"] += config.training.epochs * (1.0 if fast else 4.0)
+        return _ran(config, 0.9 if fast else slow_f1)
 
     space = parse_space({"learning_rate": [1e-4, 3e-4], "batch_size": [8]})
-    assert work(study, space, tmp_path, 1, 100.0, lambda keys, d: keys, trainer, lambda: now["t"],
+    assert work(study, space, tmp_path, 1, 100.0, _config, trainer, lambda: now["t"],
                 reserve=REFIT_RESERVE) is False  # fmt: skip
-    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == trials
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = 40.0 if slow_f1 > 0.9 else 10.0
+    assert now["t"] <= 100.0 - REFIT_RESERVE * best  # the refit's time is left
+    assert (len(complete) == 2) if slow_f1 > 0.9 else (len(complete) > 4)
+
+
+def test_the_last_trial_trains_the_epochs_the_budget_has_left(tmp_path) -> None:
+    """When less than a whole trial's time is left, the next trial trains fewer epochs instead of running into the
+    end of the budget (where it was stopped and wasted) or not starting (a study ended minutes early): trials of 10
+    epochs at 30 s each in 1100 s run three whole trials, then one of 5 epochs (170 s at most of the 200 s left)."""
+    import optuna
+
+    from nerforge.tuning.report import leaderboard_rows
+    from nerforge.tuning.study import STUDY_FILE, open_study, work
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(optuna, tmp_path / STUDY_FILE, 1, load=False)
+    now = {"t": 0.0}
+
+    def trainer(config, **_):
+        now["t"] += 30.0 * config.training.epochs
+        return _ran(config, 0.5 + 0.01 * config.training.epochs)
+
+    space = parse_space({"learning_rate": [1e-4, 3e-4], "batch_size": [8, 16]})
+    assert work(study, space, tmp_path, 1, 1100.0, _config, trainer, lambda: now["t"]) is False
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert [t.user_attrs["values"].get("epochs", 10.0) for t in study.trials] == [10.0, 10.0, 10.0, 5.0]
+    assert now["t"] == 1050.0
+    _, rows = leaderboard_rows(study.trials)
+    assert any("epochs capped at 5" in r["stopped"] for r in rows)
+
+
+def test_epochs_that_fit_leave_room_for_loading_and_saving() -> None:
+    from nerforge.tuning.study import CAP_SAFETY, epochs_that_fit
+
+    assert epochs_that_fit(200.0, 30.0) == 5
+    assert epochs_that_fit(300.0, 30.0) == int(300 * CAP_SAFETY // 30) < 10
+    assert epochs_that_fit(20.0, 30.0) == 0
+    assert epochs_that_fit(100.0, 0.0) == 0
 
 
 def test_the_refit_is_expected_to_cost_the_best_epochs_on_train_and_dev(tmp_path) -> None:
