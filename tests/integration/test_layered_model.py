@@ -166,3 +166,33 @@ def test_evaluate_adds_no_depth_table_when_nothing_nests_within_a_layer(
     assert main(["evaluate", str(layered), str(test), "--json", "--output", str(tmp_path / "e")]) == 0
     assert "by_depth" not in json.loads(capsys.readouterr().out)  # knowledge inside skill: two layers, no depth
     assert "By nesting depth" not in (tmp_path / "e" / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_layered_model_with_layer_adapters_trains_exports_and_tags_both_layers(
+    tmp_path: Path, tiny_encoder: Path
+) -> None:
+    """``model.head.layer_adapter``: the adapters are trained, saved, exported to ONNX (the parity check runs inside
+    the export) and tag both layers alike on either backend."""
+    pytest.importorskip("onnxruntime")
+    from safetensors.torch import load_file
+
+    from nerforge.prediction.tagger import Tagger
+
+    train, dev = _write(tmp_path / "train.conll", 64, 1), _write(tmp_path / "dev.conll", 16, 2)
+    out = tmp_path / "model"
+    assert main(["train", "--train", str(train), "--dev", str(dev), "--output", str(out), "--model", str(tiny_encoder),
+                 "--epochs", "12", "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
+                 "--no-progress", "--tag-column", "1", "--tag-column", "2", "--layer-names", "skill,knowledge",
+                 "--set", "model.head.layer_adapter=16"]) == 0  # fmt: skip
+    meta = json.loads((out / "nerforge.json").read_text(encoding="utf-8"))
+    assert meta["extra"]["head"]["layer_adapter"] == 16
+    weights = load_file(str(out / "model.safetensors"))
+    ups = [weights[f"layer_adapters.{i}.up.weight"] for i in range(2)]
+    assert all(float(u.abs().sum()) > 0 for u in ups)  # trained away from the identity they start as
+    onnx = tmp_path / "onnx"
+    assert main(["export", str(out), "--onnx", "--output", str(onnx)]) == 0
+    text = "We like deploying Go services and Java ."
+    torch_found = Tagger.load(out).predict_text(text)
+    onnx_found = Tagger.load(onnx, backend="onnx").predict_text(text)
+    assert [(e.text, e.label, e.layer) for e in onnx_found] == [(e.text, e.label, e.layer) for e in torch_found]
+    assert {e.layer for e in torch_found} == {"skill", "knowledge"}

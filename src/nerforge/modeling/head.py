@@ -109,6 +109,15 @@ class HeadSpec(BaseModel):
         "hard entities otherwise outweighs the others in the shared encoder); training only",
     )
 
+    layer_adapter: int = Field(
+        0,
+        ge=0,
+        le=4096,
+        strict=True,
+        description="a layered head gives each layer a residual feed-forward block of this width over the shared "
+        "encoder's output before its tagger (room for each layer to specialise); 0 for none",
+    )
+
     @field_validator("layers")
     @classmethod
     def _layers(cls, value: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -129,6 +138,8 @@ class HeadSpec(BaseModel):
             raise ValueError("max_width and keep_crossing are options of the span head (span = true)")
         if self.balance_layers and self.span:
             raise ValueError("balance_layers is an option of a layered head; a span head has one layer")
+        if self.layer_adapter and self.span:
+            raise ValueError("layer_adapter is an option of a layered head; a span head has one layer")
         return self
 
     @property
@@ -288,6 +299,8 @@ class HeadSpec(BaseModel):
             out.pop("layers")
         if not self.balance_layers:  # saved only when set: a training option, and models before it had none
             out.pop("balance_layers")
+        if not self.layer_adapter:  # saved only when set: models before it had none
+            out.pop("layer_adapter")
         if not self.span:  # a tagger's saved form stays what it was before the span head existed
             for key in ("span", "max_width", "keep_crossing"):
                 out.pop(key)

@@ -52,6 +52,21 @@ class ShapeProjection(nn.Module):
         return torch.tanh(self.linear(bits.to(self.linear.weight.dtype)))
 
 
+class LayerAdapter(nn.Module):
+    """A layer's own view of the shared encoder output (``model.head.layer_adapter``): ``x + up(gelu(down(norm(x))))``
+    with ``up`` starting at zero, so a layered model starts as the shared-features head and each layer learns only
+    what it needs apart from the others (the bottleneck adapter of Houlsby et al., 2019, at the head)."""
+
+    def __init__(self, inputs: int, width: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(inputs)
+        self.down = nn.Linear(inputs, width)
+        self.up = nn.Linear(width, inputs)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return states + self.up(nn.functional.gelu(self.down(self.norm(states))))
+
+
 class SpanScorer(nn.Module):
     """The span head's scorer: a span of words is ``gelu(start(first piece) + end(last piece) + width)``, scored
     for each class (none, then each type) by the model's ``classifier``. ``span_ends`` ``(batch, seq, width)`` gives,
@@ -137,6 +152,8 @@ class NerforgeTokenClassifier(PreTrainedModel):
             self.spans = SpanScorer(inputs, hidden, spec.max_width)
             inputs, width = hidden, sum(1 for t in tags if t.startswith("B-")) + 1
         self.classifier = nn.Linear(inputs, width)
+        self.layer_adapters = (nn.ModuleList(LayerAdapter(inputs, spec.layer_adapter) for _ in spec.layers)
+                               if spec.layers and spec.layer_adapter else None)  # fmt: skip
         first = list(spec.layers[0][1]) if spec.layers else tags
         self.crf = LinearChainCRF(first) if spec.crf else None
         # the other layers' CRFs (a layered head): the first layer's stays ``crf``, so a flat model's weights keep
@@ -152,6 +169,12 @@ class NerforgeTokenClassifier(PreTrainedModel):
         if module is getattr(self, "classifier", None):
             nn.init.normal_(module.weight, std=self._std)
             nn.init.zeros_(module.bias)
+        elif module is self and self.layer_adapters is not None:  # transformers hands over leaf modules only
+            for adapter in self.layer_adapters:
+                nn.init.normal_(adapter.down.weight, std=self._std)
+                nn.init.zeros_(adapter.down.bias)
+                nn.init.zeros_(adapter.up.weight)  # the adapter starts as the identity
+                nn.init.zeros_(adapter.up.bias)
 
     @property
     def num_tags(self) -> int:
@@ -186,7 +209,7 @@ class NerforgeTokenClassifier(PreTrainedModel):
             hidden = torch.cat([hidden, self.shape(ids)], dim=-1)
         if self.spans is not None:
             return self._span_forward(hidden, span_ends, labels)
-        logits = self.classifier(hidden)
+        logits = self.classifier(hidden) if self.layer_adapters is None else self._adapted_logits(hidden)
         loss = None
         if labels is not None and self.spec.layers:
             loss = self._layered_loss(logits, labels)
@@ -213,6 +236,17 @@ class NerforgeTokenClassifier(PreTrainedModel):
             loss = nn.functional.cross_entropy(scores.reshape(-1, classes).float(), labels.reshape(-1),
                                                ignore_index=IGNORE_INDEX)  # fmt: skip
         return TokenClassifierOutput(loss=loss, logits=scores.flatten(2))
+
+    def _adapted_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Each layer's logits from its own adapter's output and its slice of the classifier, in layer order."""
+        parts = []
+        offset = 0
+        for size, adapter in zip(self.spec.layer_sizes, self.layer_adapters or (), strict=True):
+            rows = slice(offset, offset + size)
+            parts.append(nn.functional.linear(adapter(hidden), self.classifier.weight[rows],
+                                              self.classifier.bias[rows]))  # fmt: skip
+            offset += size
+        return torch.cat(parts, dim=-1)
 
     def _layered_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The sum of each layer's loss on its slice of the logits; ``labels`` hold every layer's tag id at once
