@@ -239,6 +239,25 @@ def test_the_refit_is_expected_to_cost_the_best_epochs_on_train_and_dev(tmp_path
     assert refit_share(tmp_path / "missing") == 1.0
 
 
+def test_the_refit_is_not_expected_to_repeat_the_trials_dev_evaluations(tmp_path) -> None:
+    """A refit on train+dev has no dev split to evaluate: its expected time is the best trial's less the seconds its
+    evaluations took (400 s with 100 s of evaluations: 300 s, where the directory gives a share of 1)."""
+    import optuna
+
+    from nerforge.tuning.refit import refit_seconds
+    from nerforge.tuning.study import STUDY_FILE, open_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(optuna, tmp_path / STUDY_FILE, 1, load=False)
+    for f1, seconds, evals in ((0.8, 400.0, 100.0), (0.5, 1000.0, 10.0)):
+        trial = study.ask()
+        trial.set_user_attr("seconds", seconds)
+        trial.set_user_attr("eval_seconds", evals)
+        trial.set_user_attr("dir", str(tmp_path / "missing"))
+        study.tell(trial, f1)
+    assert refit_seconds(study, optuna) == pytest.approx(300.0)
+
+
 def test_the_first_drawn_trial_can_be_pruned_against_the_defaults(tmp_path) -> None:
     """Once trial 0 (the defaults) is complete, trial 1 is pruned when its dev F1 at an evaluation after the first
     is below the defaults' at the same evaluation; the first evaluation never prunes."""

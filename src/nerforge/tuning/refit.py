@@ -40,15 +40,17 @@ def _best_epoch(rows: list[dict[str, Any]]) -> int:
 
 def refit_seconds(study: Any, optuna: Any) -> float:
     """What ``--refit-on-dev`` is expected to cost: the time of the best complete trial so far (the one it would
-    train again) times :func:`refit_share`, 0 before any. Not the longest trial's: one slow, poor draw early in a
-    short study would otherwise hold back a large part of the budget for a refit that never trains it."""
+    train again), less its dev evaluations (a refit has no dev split to evaluate), times :func:`refit_share`, 0
+    before any. Not the longest trial's: one slow, poor draw early in a short study would otherwise hold back a large
+    part of the budget for a refit that never trains it."""
     done = [t for t in study.get_trials(deepcopy=False)
             if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("seconds") is not None]  # fmt: skip
     if not done:
         return 0.0
     best = max(done, key=lambda t: (t.value, -t.number))
     directory = best.user_attrs.get("dir")
-    return float(best.user_attrs["seconds"]) * (refit_share(Path(directory)) if directory else 1.0)
+    training = float(best.user_attrs["seconds"]) - float(best.user_attrs.get("eval_seconds") or 0.0)
+    return max(0.0, training) * (refit_share(Path(directory)) if directory else 1.0)
 
 
 def refit_share(directory: Path) -> float:

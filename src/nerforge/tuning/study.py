@@ -88,6 +88,7 @@ def report_callback(trial: Any, deadline: float, clock: Callable[[], float] = ti
 
     class Report(TrainerCallback):  # type: ignore[misc]
         evaluations = 0
+        eval_seconds = 0.0
 
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None,
                         **kwargs: Any) -> None:  # fmt: skip
@@ -95,6 +96,10 @@ def report_callback(trial: Any, deadline: float, clock: Callable[[], float] = ti
             if f1 is None:
                 return
             self.evaluations += 1
+            runtime = (metrics or {}).get("eval_runtime")
+            if isinstance(runtime, (int, float)):  # a refit on train+dev evaluates nothing: refit_seconds takes it off
+                self.eval_seconds += float(runtime)
+                trial.set_user_attr("eval_seconds", round(self.eval_seconds, 3))
             trial.report(float(f1), step=self.evaluations)
             if trial.should_prune():
                 trial.set_user_attr("stopped", f"pruned after evaluation {self.evaluations} (dev F1 {f1:.4f})")
