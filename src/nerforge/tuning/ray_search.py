@@ -28,7 +28,7 @@ from typing import Any
 
 from nerforge.errors import UsageError
 from nerforge.tuning.space import Domain, trial_keys
-from nerforge.tuning.study import defaults_point, make_sampler, trial_config
+from nerforge.tuning.study import FIRST_PRUNABLE_EVALUATION, defaults_point, make_sampler, trial_config
 
 logger = logging.getLogger("nerforge.tuning.study")
 
@@ -77,6 +77,15 @@ def _trial(settings: dict[str, Any], *, values: dict[str, Any], output: str, dea
                  "node": ray.get_runtime_context().get_node_id()})  # fmt: skip
 
 
+def asha() -> Any:
+    """Ray Tune's ASHA scheduler on the trials' dev evaluations, its first rung at the first evaluation the local
+    pruner may prune at (:data:`FIRST_PRUNABLE_EVALUATION`): rungs at evaluations 2, 6, 18, ..."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(time_attr="training_iteration", grace_period=FIRST_PRUNABLE_EVALUATION, reduction_factor=3,
+                         max_t=1000)  # fmt: skip
+
+
 def run_on_ray(
     address: str,
     values: dict[str, Any],
@@ -102,7 +111,6 @@ def run_on_ray(
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # e.g. "TensorboardX is not installed", each run
     import ray
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
     from nerforge.cluster import join_cluster
@@ -129,7 +137,7 @@ def run_on_ray(
         searcher = OptunaSearch(space=_Draw(dict(space)), metric=METRIC, mode="max",
                                 sampler=make_sampler(optuna, seed),
                                 points_to_evaluate=[first] if first else None)  # fmt: skip
-        scheduler = ASHAScheduler(time_attr="training_iteration", grace_period=1, reduction_factor=3, max_t=1000)
+        scheduler = asha()
         trainable = tune.with_resources(
             functools.partial(_trial, values=values, output=str(output), deadline=deadline), {"cpu": cpus_per_trial}
         )

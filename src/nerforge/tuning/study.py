@@ -167,6 +167,8 @@ STARTUP_TRIALS = 3  # the defaults and two random draws; then TPE models what wo
 # first random draw could never be pruned, and in the 20-minute benchmark studies it ran to the end on all four
 # datasets, 4 to 16 points below the defaults, for a fifth to two fifths of the budget (``bench/results/tune.json``).
 PRUNE_AFTER = 1
+# The first evaluation never prunes (a trial warming up its learning rate is not yet itself), locally or on Ray.
+FIRST_PRUNABLE_EVALUATION = 2
 
 
 def make_sampler(optuna: Any, seed: int) -> Any:
@@ -184,8 +186,8 @@ def open_study(optuna: Any, db: Path, seed: int, *, load: bool) -> Any:
     """The study in ``db``: TPE (seeded, :func:`make_sampler`) and median pruning from the second evaluation, once
     :data:`PRUNE_AFTER` trials are complete."""
     sampler = make_sampler(optuna, seed)
-    # evaluations are reported as steps 1, 2, ...; Optuna prunes from step n_warmup_steps on, so 2 spares the first
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER, n_warmup_steps=2)
+    # evaluations are reported as steps 1, 2, ...; Optuna prunes from step n_warmup_steps on
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER, n_warmup_steps=FIRST_PRUNABLE_EVALUATION)
     storage = optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
     if load:
         return optuna.load_study(study_name=STUDY_NAME, storage=storage, sampler=sampler, pruner=pruner)
