@@ -157,7 +157,7 @@ def _ran(config, f1: float):
 
 @pytest.mark.parametrize("slow_f1", [0.5, 0.95])
 def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1: float) -> None:
-    """--refit-on-dev keeps 1.25x the *best* trial's time for the final training: a slow, poor trial early on does
+    """--refit-on-dev keeps REFIT_RESERVE x the *best* trial's time for the final training: a slow, poor trial early on does
     not end the search (more trials follow it), while a slow trial that is the best does (2 trials). The training is
     a stand-in that takes 1 s per epoch (the defaults, F1 0.9) or 4 s (F1 ``slow_f1``) of a fake clock."""
     import optuna
