@@ -134,6 +134,12 @@ def defaults_refit(name: str, config: Path, out: Path, work: Path) -> float | No
     return float(evaluate(model, tests, make_plots=False).result.micro.f1)
 
 
+def _share(entry: dict) -> str:
+    """`` (95 %)``: the study's wall time as a share of its budget, where the entry records the budget."""
+    budget = entry.get("budget_min")
+    return f" ({100 * entry['wall_s'] / (60 * budget):.0f} %)" if budget else ""
+
+
 def render(results: dict) -> str:
     refit = results.get("refit_on_dev", False)
     tuned = "tuned, refit on train+dev: test F1" if refit else "tuned: test F1"
@@ -145,7 +151,7 @@ def render(results: dict) -> str:
         "budget (on train only); test F1 read once, after the search.",
         "",
         f"| dataset | kind | train / dev sentences | defaults: dev F1 | best: dev F1 | defaults: test F1 | {tuned} "
-        "| Δ test | trials (pruned) | study wall time | best trial's settings |"
+        "| Δ test | trials (pruned) | study wall time (of the budget) | best trial's settings |"
         + (" defaults refit on train+dev: test F1 |" if refit else ""),
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|" + ("---:|" if refit else ""),
     ]
@@ -155,7 +161,7 @@ def render(results: dict) -> str:
             f"| `{e['dataset']}` | {e['kind']} | {e['train_sentences']} / {e['dev_sentences']} "
             f"| {e.get('defaults_dev', float('nan')):.4f} | {e.get('best_dev', float('nan')):.4f} "
             f"| {e.get('defaults_test', float('nan')):.4f} | {e.get('best_test', float('nan')):.4f} | {delta:+.4f} "
-            f"| {e.get('trials', '?')} ({e.get('pruned', '?')}) | {e['wall_s'] / 60:.1f} min "
+            f"| {e.get('trials', '?')} ({e.get('pruned', '?')}) | {e['wall_s'] / 60:.1f} min{_share(e)} "
             f"| trial {e.get('best_trial', '?')}: {e.get('best_settings', '')} |"
             + (f" {e['defaults_refit_test']:.4f} |" if refit and e.get("defaults_refit_test") is not None else "")
         )
