@@ -115,7 +115,8 @@ class HeadSpec(BaseModel):
         le=4096,
         strict=True,
         description="a layered head gives each layer a residual feed-forward block of this width over the shared "
-        "encoder's output before its tagger (room for each layer to specialise); 0 for none",
+        "encoder's output before its tagger (room for each layer to specialise; measured no better on SkillSpan, "
+        "docs/benchmarks.md); 0 for none; data of one layer has no use for it",
     )
 
     @field_validator("layers")
