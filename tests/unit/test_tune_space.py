@@ -87,6 +87,20 @@ def test_the_leaderboard_puts_the_best_first_and_keeps_pruned_trials() -> None:
     del optuna
 
 
+def test_the_markdown_leaderboard_rounds_drawn_settings_and_the_csv_keeps_them(tmp_path) -> None:
+    from optuna.trial import TrialState, create_trial
+
+    from nerforge.tuning.report import write_leaderboard
+
+    values = {"learning_rate": 0.000123456, "warmup_ratio": 0.04542191680814189, "epochs": 6.0}
+    t = create_trial(state=TrialState.COMPLETE, value=0.80174, user_attrs={"values": values, "seconds": 25.5})
+    write_leaderboard([t], tmp_path)
+    table = (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+    assert "| 0.0454 |" in table and "| 0.000123 |" in table and "| 6 |" in table and "0.0454219" not in table
+    assert "| 0.8017 |" in table and "| 25.5 |" in table  # the trial's own columns as they are
+    assert "0.04542191680814189" in (tmp_path / "leaderboard.csv").read_text(encoding="utf-8")
+
+
 def test_tune_help_shows_the_tune_table_by_its_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tune", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())

@@ -34,14 +34,18 @@ def write_leaderboard(trials: list[Any], output: Path) -> None:
     writer.writerows(rows)
     atomic_write_text(output / "leaderboard.csv", buffer.getvalue())
 
-    def cell(value: Any) -> str:
-        return f"{value:.3g}" if isinstance(value, float) and not isinstance(value, bool) and abs(value) < 0.01 \
-            else str(value)  # fmt: skip
-
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    lines += ["| " + " | ".join(cell(r[n]) for n in names) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(n, r[n]) for n in names) + " |" for r in rows]
     text = "# nerforge tune: leaderboard\n\nDev F1 of every trial (the test split is not read during the search).\n\n"
     atomic_write_text(output / "leaderboard.md", text + "\n".join(lines) + "\n")
+
+
+def _cell(name: str, value: Any) -> str:
+    """A leaderboard cell in Markdown: a drawn setting's float to 3 significant digits (``0.0454``, not
+    ``0.04542191680814189``; the CSV keeps every digit), the trial's own columns as they are."""
+    if name not in LEADERBOARD_FIELDS and isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
 
 
 def write_plots(study: Any, output: Path) -> None:
