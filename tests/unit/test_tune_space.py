@@ -7,9 +7,9 @@ import pytest
 
 from nerforge.cli import main
 from nerforge.errors import ConfigError, UsageError
+from nerforge.tuning.budget import parse_budget
 from nerforge.tuning.report import leaderboard_rows
 from nerforge.tuning.space import default_space, parse_space, trial_keys
-from nerforge.tuning.study import parse_budget
 
 
 @pytest.mark.parametrize(("space", "problem"), [
@@ -228,7 +228,7 @@ def test_the_last_trial_trains_the_epochs_the_budget_has_left(tmp_path) -> None:
 
 
 def test_epochs_that_fit_leave_room_for_loading_and_saving() -> None:
-    from nerforge.tuning.study import CAP_SAFETY, epochs_that_fit
+    from nerforge.tuning.budget import CAP_SAFETY, epochs_that_fit
 
     assert epochs_that_fit(200.0, 30.0) == 5
     assert epochs_that_fit(300.0, 30.0) == int(300 * CAP_SAFETY // 30) < 10

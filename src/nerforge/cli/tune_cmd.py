@@ -89,8 +89,8 @@ def tune_cli(
 ) -> None:
     """Search training settings (learning rate, head, batch size, warm-up, ...) for the best dev F1 within a budget."""
     from nerforge.config import load_config, parse_overrides
+    from nerforge.tuning.budget import parse_budget
     from nerforge.tuning.space import default_space, parse_space
-    from nerforge.tuning.study import parse_budget
 
     budget_s = parse_budget(budget)
     flags = flag_overrides(data_flags, train=train, dev=dev, test=test, model=model, seed=seed)

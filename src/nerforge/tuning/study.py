@@ -8,7 +8,7 @@ trial's seed is recorded). The first trial is the defaults, so the study never e
 model and the defaults' model are scored on it once each.
 
 The budget covers everything: when less than a whole trial's time is left, the next trial trains the epochs that
-fit (:func:`epochs_that_fit`), none when fewer than two do, and a trial still running when the budget runs out is
+fit (:func:`nerforge.tuning.budget.epochs_that_fit`), none when fewer than two do, and a trial still running when the budget runs out is
 stopped at its next optimizer step (counted as pruned). Ctrl-C stops the same way and keeps what
 was found. Outputs in ``OUT``: ``model/`` (the best trial's model), ``best.toml`` (a config that ``nerforge train``
 reproduces it from), ``leaderboard.md`` and ``.csv`` (every trial: settings, dev F1, time, state), ``plots/*.png``.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +27,7 @@ from typing import Any
 
 from nerforge.errors import ConfigError, Interrupted, MissingDependencyError, UsageError
 from nerforge.io_utils import atomic_write_text
+from nerforge.tuning.budget import MIN_CAPPED_EPOCHS, duration, epochs_run, epochs_that_fit
 from nerforge.tuning.refit import REFIT_RESERVE, best_epoch, refit_seconds
 from nerforge.tuning.report import write_leaderboard, write_plots
 from nerforge.tuning.space import Domain, trial_keys
@@ -349,7 +349,7 @@ def _trials(
             values = {name: domain.draw(trial) for name, domain in space.items()}
             directory = trials_dir / f"{trial.number:04d}"
             config = make_config(trial_keys(values), directory)
-            planned = _epochs(config)
+            planned = float(config.training.epochs)
             if cap is not None and planned > cap:
                 values["epochs"] = float(cap)
                 config = make_config(trial_keys(values), directory)
@@ -378,7 +378,7 @@ def _trials(
         failures = 0
         seconds = clock() - begun
         durations.append(seconds)
-        epoch_seconds.append(seconds / max(1, _epochs_run(result, planned)))
+        epoch_seconds.append(seconds / max(1, epochs_run(result, planned)))
         trial.set_user_attr("seconds", round(seconds, 1))
         trial.set_user_attr("dir", str(directory))
         dev = getattr(result, "dev", None)
@@ -389,50 +389,13 @@ def _trials(
         _said(study, trial.number, float(dev.micro.f1), "complete", seconds, deadline - clock(), optuna)
 
 
-# A trial needs at least this many epochs to be worth starting at the end of a budget: the pruner spares the first
-# evaluation, so one epoch could neither be compared nor beat a trial that trained for ten.
-MIN_CAPPED_EPOCHS = 2
-# The share of the time left that a shortened last trial plans to fill: loading, tokenizing and saving do not
-# shrink with the epochs, and a draw may be slower per epoch than the trials before it (a smaller batch).
-CAP_SAFETY = 0.85
-
-
-def epochs_that_fit(seconds_left: float, seconds_per_epoch: float) -> int:
-    """How many epochs a trial can train in ``seconds_left``, at the slowest rate a complete trial ran at.
-
-    The study used to stop when less than half of the longest trial's time was left, so a 20-minute study ended 4 to
-    5 minutes early (``bench/results/tune-refit.json``: 15 and 16 of 20 minutes, outside the promised 10 %); now the
-    last trial trains fewer epochs instead, with its learning-rate schedule fitted to them.
-
-    >>> epochs_that_fit(300.0, 40.0)
-    6
-    >>> epochs_that_fit(50.0, 40.0)
-    1
-    """
-    if seconds_per_epoch <= 0:
-        return 0
-    return max(0, math.floor(seconds_left * CAP_SAFETY / seconds_per_epoch))
-
-
-def _epochs(config: Any) -> float:
-    """The epoch count a trial's config plans (``training.epochs``)."""
-    return float(config.training.epochs)
-
-
-def _epochs_run(result: Any, planned: float) -> int:
-    """How many epochs a complete trial ran (early stopping may end it before ``planned``)."""
-    rows = getattr(result, "epochs", None) or []
-    ran = [math.ceil(float(r["epoch"])) for r in rows if isinstance(r, Mapping) and r.get("epoch") is not None]
-    return max(ran) if ran else math.ceil(planned)
-
-
 def _said(study: Any, number: int, value: float | None, what: str, seconds: float, left: float, optuna: Any) -> None:
     """The progress line of a finished trial: its result, the best so far, the time left."""
     done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     best = max(done, key=lambda t: t.value) if done else None
     logger.info("trial %d: %s in %.0f s; best so far %s; %s left", number,
                 f"dev F1 {value:.4f}" if value is not None else what, seconds,
-                f"{best.value:.4f} (trial {best.number})" if best else "none", _duration(max(0.0, left)))  # fmt: skip
+                f"{best.value:.4f} (trial {best.number})" if best else "none", duration(max(0.0, left)))  # fmt: skip
 
 
 def _finish(
@@ -495,26 +458,3 @@ def _write_best_toml(resolved: Path, out: Path, model: Path, best: Any) -> None:
     header = (f"nerforge tune: the best trial ({best.number}, dev F1 {best.value:.4f}); "
               "'nerforge train best.toml' trains it again")  # fmt: skip
     atomic_write_text(out, config_toml(values, header))
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{math.ceil(seconds)} s"
-
-
-def parse_budget(text: str) -> float:
-    """``30m``, ``1h``, ``90s``, ``1h30m`` or plain seconds, as seconds.
-
-    Raises:
-        UsageError: not a duration, or not above 0.
-    """
-    import re
-
-    raw = text.strip().lower()
-    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", raw)
-    if not raw or parts is None or not any(parts.groups()):
-        raise UsageError(f"--budget {text!r}: a duration such as 30m, 1h, 1h30m or 90s")
-    h, m, s = (float(g) if g else 0.0 for g in parts.groups())
-    seconds = h * 3600 + m * 60 + s
-    if seconds <= 0:
-        raise UsageError(f"--budget {text!r}: the budget must be above 0")
-    return seconds
