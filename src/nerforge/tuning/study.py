@@ -8,9 +8,9 @@ trial's seed is recorded). The first trial is the defaults, so the study never e
 model and the defaults' model are scored on it once each.
 
 The budget covers everything: when less than a whole trial's time is left, the next trial trains the epochs that
-fit (:func:`nerforge.tuning.budget.epochs_that_fit`), none when fewer than two do, and a trial still running when the budget runs out is
-stopped at its next optimizer step (counted as pruned). Ctrl-C stops the same way and keeps what
-was found. Outputs in ``OUT``: ``model/`` (the best trial's model), ``best.toml`` (a config that ``nerforge train``
+fit (:func:`nerforge.tuning.budget.epochs_that_fit`), none when fewer than two do, and a trial still running when
+the budget runs out is stopped at its next optimizer step (counted as pruned). Ctrl-C stops the same way and keeps
+what was found. Outputs in ``OUT``: ``model/`` (the best trial's model), ``best.toml`` (a config that ``nerforge train``
 reproduces it from), ``leaderboard.md`` and ``.csv`` (every trial: settings, dev F1, time, state), ``plots/*.png``.
 """
 
@@ -336,9 +336,9 @@ def _trials(
 
     while clock() < deadline:
         end = deadline - (reserve * refit_seconds(study, optuna) if reserve else 0.0)
-        cap = None
-        if durations and end - clock() < max(durations):  # not a whole trial's time left: a shorter trial, or none
-            cap = epochs_that_fit(end - clock(), max(epoch_seconds))
+        cap, left = None, end - clock()
+        if durations and left < max(durations):  # not a whole trial's time left: a shorter trial, or none
+            cap = epochs_that_fit(left, max(epoch_seconds))
             if cap < MIN_CAPPED_EPOCHS:
                 break
         with _asking(output):
