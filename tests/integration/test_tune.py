@@ -73,6 +73,11 @@ def test_a_study_keeps_its_budget_and_beats_or_ties_the_defaults(
     study = optuna.load_study(study_name="nerforge-tune", storage=f"sqlite:///{out / 'study.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert complete and all(0 < t.user_attrs["eval_seconds"] < t.user_attrs["seconds"] for t in complete)
+    # and so are its setup and training loop, which with the evaluations fit inside the trial's time
+    for t in complete:
+        parts = t.user_attrs["setup_seconds"] + t.user_attrs["train_seconds"] + t.user_attrs["eval_seconds"]
+        assert t.user_attrs["setup_seconds"] > 0 and t.user_attrs["train_seconds"] > 0
+        assert parts <= t.user_attrs["seconds"] + 0.1 and t.user_attrs["evaluations"] >= 1
 
 
 def test_hopeless_trials_are_pruned_and_a_study_resumes(tmp_path: Path, tiny_encoder: Path) -> None:

@@ -272,6 +272,34 @@ def test_the_refit_is_not_expected_to_repeat_the_trials_dev_evaluations(tmp_path
     assert refit_seconds(study, optuna) == pytest.approx(300.0)
 
 
+def test_the_refit_estimate_leaves_out_what_a_trial_does_after_its_training_loop(tmp_path) -> None:
+    """A trial timed in parts (setup 20 s, loop 200 s, 10 dev evaluations of 5 s, 400 s in all: 130 s of final dev
+    scoring, calibration, report and plots) is expected to cost its refit 20 + 200 (share 1) + 2 x 5 s (the two test
+    scores, a dev evaluation each) = 230 s; the older estimate, 400 - 50 = 350 s, held back 120 s too many."""
+    import json
+
+    import optuna
+
+    from nerforge.tuning.refit import refit_seconds
+    from nerforge.tuning.study import STUDY_FILE, open_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(optuna, tmp_path / STUDY_FILE, 1, load=False)
+    trial = study.ask()
+    for key, value in (("seconds", 400.0), ("eval_seconds", 50.0), ("evaluations", 10), ("setup_seconds", 20.0),
+                       ("train_seconds", 200.0), ("dir", str(tmp_path / "missing"))):  # fmt: skip
+        trial.set_user_attr(key, value)
+    study.tell(trial, 0.8)
+    assert refit_seconds(study, optuna) == pytest.approx(230.0)
+    # the loop scales with the refit's share (best epoch 5 of 10, train+dev 1300 of train 1000: 0.65), the setup not
+    rows = [{"epoch": float(e), "eval_f1": 0.9 if e == 5 else 0.1} for e in range(1, 11)]
+    (tmp_path / "missing").mkdir()
+    (tmp_path / "missing" / "epochs.json").write_text(json.dumps(rows), encoding="utf-8")
+    card = {"extra": {"data": {"train": {"sentences": 1000}, "dev": {"sentences": 300}}}}
+    (tmp_path / "missing" / "nerforge.json").write_text(json.dumps(card), encoding="utf-8")
+    assert refit_seconds(study, optuna) == pytest.approx(20.0 + 200.0 * 0.65 + 10.0)
+
+
 def test_the_first_drawn_trial_can_be_pruned_against_the_defaults(tmp_path) -> None:
     """Once trial 0 (the defaults) is complete, trial 1 is pruned when its dev F1 at an evaluation after the first
     is below the defaults' at the same evaluation; the first evaluation never prunes."""

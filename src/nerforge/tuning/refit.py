@@ -10,8 +10,9 @@ from typing import Any
 
 # --refit-on-dev: the search leaves this many times the refit's expected time (refit_seconds) for the final training.
 # In the 20-minute benchmark studies (bench/results/tune-budget.json) the refit and the two test scores after it took
-# 101 % and 98 % of the estimate (NCBI-disease, CoNLL-2003) and 84 % and 75 % (SkillSpan, tech_terms: the estimate
-# still holds the trial's final dev scoring and report, which a refit does not do); 1.25 left 1-2 minutes unused.
+# 101 % and 98 % of an older estimate (the trial's whole time less its evaluations; NCBI-disease, CoNLL-2003) and 84 %
+# and 75 % (SkillSpan, tech_terms: that estimate held the trial's final dev scoring, report and plots, which a refit
+# does not do, and which refit_seconds now leaves out); 1.25 left 1-2 minutes unused.
 REFIT_RESERVE = 1.1
 
 
@@ -42,18 +43,32 @@ def _best_epoch(rows: list[dict[str, Any]]) -> int:
 
 
 def refit_seconds(study: Any, optuna: Any) -> float:
-    """What ``--refit-on-dev`` is expected to cost: the time of the best complete trial so far (the one it would
-    train again), less its dev evaluations (a refit has no dev split to evaluate), times :func:`refit_share`, 0
-    before any. Not the longest trial's: one slow, poor draw early in a short study would otherwise hold back a large
-    part of the budget for a refit that never trains it."""
+    """What ``--refit-on-dev`` is expected to cost, 0 before any complete trial: the best complete trial so far (the
+    one it would train again) gives it.
+
+    Where the trial timed its parts (:func:`~nerforge.tuning.study.report_callback`): its setup, plus its training
+    loop times :func:`refit_share`, plus two of its dev evaluations for the test scores after the search (the final
+    model's and the defaults'; the test split is not read during the search, so a dev evaluation stands in for its
+    size). What a trial does after its loop (the final dev scoring, calibration, the report and its plots) a refit
+    does not, and neither does it evaluate on dev. Otherwise (a trial timed only as a whole) the trial's time less its
+    dev evaluations, times :func:`refit_share`.
+
+    Not the longest trial's: one slow, poor draw early in a short study would otherwise hold back a large part of the
+    budget for a refit that never trains it.
+    """
     done = [t for t in study.get_trials(deepcopy=False)
             if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("seconds") is not None]  # fmt: skip
     if not done:
         return 0.0
     best = max(done, key=lambda t: (t.value, -t.number))
-    directory = best.user_attrs.get("dir")
-    training = float(best.user_attrs["seconds"]) - float(best.user_attrs.get("eval_seconds") or 0.0)
-    return max(0.0, training) * (refit_share(Path(directory)) if directory else 1.0)
+    attrs = best.user_attrs
+    directory = attrs.get("dir")
+    share = refit_share(Path(directory)) if directory else 1.0
+    evals = float(attrs.get("eval_seconds") or 0.0)
+    if attrs.get("train_seconds") is not None and attrs.get("setup_seconds") is not None:
+        scoring = 2 * evals / max(1, int(attrs.get("evaluations") or 1))
+        return float(attrs["setup_seconds"]) + float(attrs["train_seconds"]) * share + scoring
+    return max(0.0, float(attrs["seconds"]) - evals) * share
 
 
 def refit_share(directory: Path) -> float:

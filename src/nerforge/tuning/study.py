@@ -81,14 +81,33 @@ def load_optuna() -> Any:
     return optuna
 
 
-def report_callback(trial: Any, deadline: float, clock: Callable[[], float] = time.monotonic) -> Any:
+def report_callback(
+    trial: Any, deadline: float, clock: Callable[[], float] = time.monotonic, started: float | None = None
+) -> Any:
     """A ``transformers`` callback that reports each dev evaluation's F1 to ``trial`` and stops the training when the
-    pruner says so or the budget is spent (``trial.user_attrs["stopped"]`` says which)."""
+    pruner says so or the budget is spent (``trial.user_attrs["stopped"]`` says which).
+
+    It also times the parts of the trial a refit repeats (:func:`~nerforge.tuning.refit.refit_seconds`):
+    ``setup_seconds`` (from ``started``, the trial's start, to the first step: reading, encoding, loading the encoder),
+    ``train_seconds`` (the training loop less its evaluations), ``eval_seconds`` and ``evaluations``. What comes
+    after the loop (the final dev scoring, calibration, the report and its plots) a refit on train+dev does not do.
+    """
     from transformers import TrainerCallback
 
     class Report(TrainerCallback):  # type: ignore[misc]
         evaluations = 0
         eval_seconds = 0.0
+        loop_began: float | None = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.loop_began = clock()
+            if started is not None:
+                trial.set_user_attr("setup_seconds", round(self.loop_began - started, 3))
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.loop_began is not None:
+                loop = clock() - self.loop_began - self.eval_seconds
+                trial.set_user_attr("train_seconds", round(max(0.0, loop), 3))
 
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None,
                         **kwargs: Any) -> None:  # fmt: skip
@@ -100,6 +119,7 @@ def report_callback(trial: Any, deadline: float, clock: Callable[[], float] = ti
             if isinstance(runtime, (int, float)):  # a refit on train+dev evaluates nothing: refit_seconds takes it off
                 self.eval_seconds += float(runtime)
                 trial.set_user_attr("eval_seconds", round(self.eval_seconds, 3))
+                trial.set_user_attr("evaluations", self.evaluations)
             trial.report(float(f1), step=self.evaluations)
             if trial.should_prune():
                 trial.set_user_attr("stopped", f"pruned after evaluation {self.evaluations} (dev F1 {f1:.4f})")
@@ -359,7 +379,7 @@ def _trials(
             trial.set_user_attr("values", values)
             trial.set_user_attr("seed", seed)
             result = trainer(config, progress=False,
-                             callbacks=[report_callback(trial, end if durations else deadline, clock)])  # fmt: skip
+                             callbacks=[report_callback(trial, end if durations else deadline, clock, begun)])  # fmt: skip
         except _Stop:
             shutil.rmtree(directory, ignore_errors=True)
             shutil.rmtree(Path(str(directory) + ".work"), ignore_errors=True)
