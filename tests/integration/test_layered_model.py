@@ -196,3 +196,37 @@ def test_a_layered_model_with_layer_adapters_trains_exports_and_tags_both_layers
     onnx_found = Tagger.load(onnx, backend="onnx").predict_text(text)
     assert [(e.text, e.label, e.layer) for e in onnx_found] == [(e.text, e.label, e.layer) for e in torch_found]
     assert {e.layer for e in torch_found} == {"skill", "knowledge"}
+
+
+def test_a_layered_model_with_a_layer_mix_trains_exports_and_tags_both_layers(
+    tmp_path: Path, tiny_encoder: Path
+) -> None:
+    """``model.head.layer_mix``: each layer's mix of the encoder states is trained (away from where it starts, and
+    apart from the other layer's), saved, exported to ONNX (the parity check runs inside the export) and tags both
+    layers alike on either backend."""
+    pytest.importorskip("onnxruntime")
+    import torch
+    from safetensors.torch import load_file
+
+    from nerforge.modeling.model import MIX_SCALE, MIX_START
+    from nerforge.prediction.tagger import Tagger
+
+    train, dev = _write(tmp_path / "train.conll", 64, 1), _write(tmp_path / "dev.conll", 16, 2)
+    out = tmp_path / "model"
+    assert main(["train", "--train", str(train), "--dev", str(dev), "--output", str(out), "--model", str(tiny_encoder),
+                 "--epochs", "12", "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
+                 "--no-progress", "--tag-column", "1", "--tag-column", "2", "--layer-names", "skill,knowledge",
+                 "--set", "model.head.layer_mix=true"]) == 0  # fmt: skip
+    meta = json.loads((out / "nerforge.json").read_text(encoding="utf-8"))
+    assert meta["extra"]["head"]["layer_mix"] is True
+    mix = load_file(str(out / "model.safetensors"))["layer_mix"].float() * MIX_SCALE
+    start = torch.zeros_like(mix)
+    start[:, -1] = MIX_START
+    assert float((mix - start).abs().max()) > 0.1 and not torch.allclose(mix[0], mix[1])
+    onnx = tmp_path / "onnx"
+    assert main(["export", str(out), "--onnx", "--output", str(onnx)]) == 0
+    text = "We like deploying Go services and Java ."
+    torch_found = Tagger.load(out).predict_text(text)
+    onnx_found = Tagger.load(onnx, backend="onnx").predict_text(text)
+    assert [(e.text, e.label, e.layer) for e in onnx_found] == [(e.text, e.label, e.layer) for e in torch_found]
+    assert {e.layer for e in torch_found} == {"skill", "knowledge"}

@@ -119,6 +119,14 @@ class HeadSpec(BaseModel):
         "docs/benchmarks.md); 0 for none; data of one layer has no use for it",
     )
 
+    layer_mix: bool = Field(
+        False,
+        strict=True,
+        description="a layered head gives each layer's tagger its own learned weighting of the encoder's hidden "
+        "states (the embeddings and every transformer layer, a scalar mix as in ELMo) instead of the last layer "
+        "alone; starts close to the last layer",
+    )
+
     @field_validator("layers")
     @classmethod
     def _layers(cls, value: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -141,6 +149,8 @@ class HeadSpec(BaseModel):
             raise ValueError("balance_layers is an option of a layered head; a span head has one layer")
         if self.layer_adapter and self.span:
             raise ValueError("layer_adapter is an option of a layered head; a span head has one layer")
+        if self.layer_mix and self.span:
+            raise ValueError("layer_mix is an option of a layered head; a span head has one layer")
         return self
 
     @property
@@ -302,6 +312,8 @@ class HeadSpec(BaseModel):
             out.pop("balance_layers")
         if not self.layer_adapter:  # saved only when set: models before it had none
             out.pop("layer_adapter")
+        if not self.layer_mix:  # saved only when set: models before it had none
+            out.pop("layer_mix")
         if not self.span:  # a tagger's saved form stays what it was before the span head existed
             for key in ("span", "max_width", "keep_crossing"):
                 out.pop(key)

@@ -37,6 +37,12 @@ from nerforge.modeling.head import HeadSpec
 logger = logging.getLogger(__name__)
 
 MODEL_TYPE = "nerforge_token_classifier"
+# model.head.layer_mix: each layer's mixing weights are softmax(MIX_SCALE * parameter). AdamW moves a parameter by about
+# the learning rate per step whatever its gradient's size, so at a fine-tuning rate (1e-4, a few thousand steps) a
+# plain logit could not move the mix far from where it starts; scaled, it moves as at MIX_SCALE times the rate.
+MIX_SCALE = 100.0
+# ... and it starts with this logit on the last layer, 0 on the others (softmax weight 0.77 on the last of 7 states)
+MIX_START = 3.0
 
 
 class ShapeProjection(nn.Module):
@@ -154,6 +160,12 @@ class NerforgeTokenClassifier(PreTrainedModel):
         self.classifier = nn.Linear(inputs, width)
         self.layer_adapters = (nn.ModuleList(LayerAdapter(inputs, spec.layer_adapter) for _ in spec.layers)
                                if spec.layers and spec.layer_adapter else None)  # fmt: skip
+        self.layer_mix = None
+        if spec.layers and spec.layer_mix:  # a row of mixing logits per layer over (embeddings, layer 1, ...)
+            depth = getattr(enc, "num_hidden_layers", None)
+            if not isinstance(depth, int) or depth < 1:
+                raise ModelError("model.head.layer_mix needs an encoder whose config gives num_hidden_layers")
+            self.layer_mix = nn.Parameter(torch.zeros(len(spec.layers), depth + 1))
         first = list(spec.layers[0][1]) if spec.layers else tags
         self.crf = LinearChainCRF(first) if spec.crf else None
         # the other layers' CRFs (a layered head): the first layer's stays ``crf``, so a flat model's weights keep
@@ -169,12 +181,18 @@ class NerforgeTokenClassifier(PreTrainedModel):
         if module is getattr(self, "classifier", None):
             nn.init.normal_(module.weight, std=self._std)
             nn.init.zeros_(module.bias)
-        elif module is self and self.layer_adapters is not None:  # transformers hands over leaf modules only
-            for adapter in self.layer_adapters:
+        elif module is self:  # transformers hands over leaf modules only: the head's own parameters are set here
+            for adapter in self.layer_adapters or ():
                 nn.init.normal_(adapter.down.weight, std=self._std)
                 nn.init.zeros_(adapter.down.bias)
                 nn.init.zeros_(adapter.up.weight)  # the adapter starts as the identity
                 nn.init.zeros_(adapter.up.bias)
+            # loaded weights carry transformers' _is_hf_initialized flag: the torch.nn.init calls above skip them by
+            # themselves (transformers guards those functions while loading), a plain in-place write would not
+            if self.layer_mix is not None and not getattr(self.layer_mix, "_is_hf_initialized", False):
+                with torch.no_grad():
+                    self.layer_mix.zero_()
+                    self.layer_mix[:, -1] = MIX_START / MIX_SCALE
 
     @property
     def num_tags(self) -> int:
@@ -198,18 +216,26 @@ class NerforgeTokenClassifier(PreTrainedModel):
     ) -> Any:
         from transformers.modeling_outputs import TokenClassifierOutput
 
+        mixing = self.layer_mix is not None
         encoded = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states or mixing
         )
-        hidden = encoded.last_hidden_state
         states = encoded.hidden_states if output_hidden_states else None  # (embeddings, layer 0, layer 1, ...)
-        hidden = self.dropout(hidden)
+        shape = None
         if self.shape is not None:
-            ids = word_features if word_features is not None else torch.zeros_like(input_ids)
-            hidden = torch.cat([hidden, self.shape(ids)], dim=-1)
-        if self.spans is not None:
-            return self._span_forward(hidden, span_ends, labels)
-        logits = self.classifier(hidden) if self.layer_adapters is None else self._adapted_logits(hidden)
+            shape = self.shape(word_features if word_features is not None else torch.zeros_like(input_ids))
+
+        def features(hidden: torch.Tensor) -> torch.Tensor:
+            hidden = self.dropout(hidden)
+            return hidden if shape is None else torch.cat([hidden, shape], dim=-1)
+
+        if mixing:
+            logits = self._layer_logits([features(view) for view in self._mixed(encoded.hidden_states)])
+        else:
+            hidden = features(encoded.last_hidden_state)
+            if self.spans is not None:
+                return self._span_forward(hidden, span_ends, labels)
+            logits = self.classifier(hidden) if self.layer_adapters is None else self._layer_logits(hidden)
         loss = None
         if labels is not None and self.spec.layers:
             loss = self._layered_loss(logits, labels)
@@ -237,13 +263,27 @@ class NerforgeTokenClassifier(PreTrainedModel):
                                                ignore_index=IGNORE_INDEX)  # fmt: skip
         return TokenClassifierOutput(loss=loss, logits=scores.flatten(2))
 
-    def _adapted_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Each layer's logits from its own adapter's output and its slice of the classifier, in layer order."""
+    def _mixed(self, states: Sequence[torch.Tensor] | None) -> torch.Tensor:
+        """Each layer's weighted sum of the encoder's hidden states (``model.head.layer_mix``):
+        ``(layers, batch, seq, hidden)``."""
+        expected = 0 if self.layer_mix is None else int(self.layer_mix.shape[1])
+        if states is None or len(states) != expected:
+            got = 0 if states is None else len(states)
+            raise ModelError(f"model.head.layer_mix expects {expected} hidden states from the encoder, got {got}")
+        weights = torch.softmax(self.layer_mix.float() * MIX_SCALE, dim=-1)
+        stacked = torch.stack(tuple(states), dim=0)
+        return torch.einsum("ls,sbth->lbth", weights.to(stacked.dtype), stacked)
+
+    def _layer_logits(self, views: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        """Each layer's logits from its own view of the encoder output (one tensor: the same for every layer),
+        through its adapter where it has one, and its slice of the classifier, in layer order."""
         parts = []
         offset = 0
-        for size, adapter in zip(self.spec.layer_sizes, self.layer_adapters or (), strict=True):
+        adapters = list(self.layer_adapters) if self.layer_adapters is not None else [None] * len(self.spec.layers)
+        for layer, (size, adapter) in enumerate(zip(self.spec.layer_sizes, adapters, strict=True)):
+            view = views if isinstance(views, torch.Tensor) else views[layer]
             rows = slice(offset, offset + size)
-            parts.append(nn.functional.linear(adapter(hidden), self.classifier.weight[rows],
+            parts.append(nn.functional.linear(view if adapter is None else adapter(view), self.classifier.weight[rows],
                                               self.classifier.bias[rows]))  # fmt: skip
             offset += size
         return torch.cat(parts, dim=-1)
