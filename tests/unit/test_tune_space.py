@@ -172,7 +172,8 @@ def _ran(config, f1: float):
 @pytest.mark.parametrize("slow_f1", [0.5, 0.95])
 def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1: float) -> None:
     """--refit-on-dev keeps REFIT_RESERVE x the *best* trial's time for the final training: a slow, poor trial early on does
-    not end the search (more trials follow it), while a slow trial that is the best does (2 trials). The training is
+    not end the search (more trials follow it), while a slow trial that is the best does (2 trials, and at most one
+    shortened to the epochs that fit). The training is
     a stand-in that takes 1 s per epoch (the defaults, F1 0.9) or 4 s (F1 ``slow_f1``) of a fake clock."""
     import optuna
 
@@ -198,7 +199,7 @@ def test_refit_time_is_kept_for_the_best_trial_not_the_slowest(tmp_path, slow_f1
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = 40.0 if slow_f1 > 0.9 else 10.0
     assert now["t"] <= 100.0 - REFIT_RESERVE * best  # the refit's time is left
-    assert (len(complete) == 2) if slow_f1 > 0.9 else (len(complete) > 4)
+    assert (len(complete) <= 3) if slow_f1 > 0.9 else (len(complete) > 4)
 
 
 def test_the_last_trial_trains_the_epochs_the_budget_has_left(tmp_path) -> None:
