@@ -249,6 +249,10 @@ def test_the_refit_is_expected_to_cost_the_best_epochs_on_train_and_dev(tmp_path
     card = {"extra": {"data": {"train": {"sentences": 1000}, "dev": {"sentences": 300}}}}
     (tmp_path / "nerforge.json").write_text(json.dumps(card), encoding="utf-8")
     assert refit_share(tmp_path) == pytest.approx(0.7 * 1.3)
+    # tokens, where the card has them: dev sentences half as long as train's add 15 %, not 30 %
+    card["extra"]["data"]["train"]["tokens"], card["extra"]["data"]["dev"]["tokens"] = 20000, 3000
+    (tmp_path / "nerforge.json").write_text(json.dumps(card), encoding="utf-8")
+    assert refit_share(tmp_path) == pytest.approx(0.7 * 1.15)
     (tmp_path / "nerforge.json").unlink()
     assert refit_share(tmp_path) == 1.0
     assert refit_share(tmp_path / "missing") == 1.0
