@@ -11,9 +11,9 @@ from typing import Any
 # --refit-on-dev: the search leaves this many times the refit's expected time (refit_seconds) for the final training.
 # Measured with the estimate as it is (setup + loop x share + two evaluations), 2026-12-05, bench/tune.py's 20-minute
 # studies two at a time on 2 cores: the refit and the two test scores took 84 %, 82 %, 74 % and 73 % of it (CoNLL-2003,
-# NCBI-disease, tech_terms, SkillSpan; the share then counted sentences), and 92 % for a SkillSpan refit alone on the machine; the older estimate (the
-# trial's whole time less its evaluations) 98-101 % on CoNLL/NCBI. 1.1 left 13-18 % of the budget unused on the two
-# slowest; 1.0 keeps the worst measured case inside the budget.
+# NCBI-disease, tech_terms, SkillSpan; the share then counted sentences), and 92 % for a SkillSpan refit alone on the
+# machine; the older estimate (the trial's whole time less its evaluations) 98-101 % on CoNLL/NCBI. 1.1 left 13-18 %
+# of the budget unused on the two slowest; 1.0 keeps the worst measured case inside the budget.
 REFIT_RESERVE = 1.0
 
 
