@@ -124,7 +124,7 @@ class HeadSpec(BaseModel):
         strict=True,
         description="a layered head gives each layer's tagger its own learned weighting of the encoder's hidden "
         "states (the embeddings and every transformer layer, a scalar mix as in ELMo) instead of the last layer "
-        "alone; starts close to the last layer",
+        "alone; starts close to the last layer (measured no better on SkillSpan, docs/benchmarks.md)",
     )
 
     @field_validator("layers")
