@@ -176,26 +176,13 @@ def test_a_layered_model_with_layer_adapters_trains_exports_and_tags_both_layers
     pytest.importorskip("onnxruntime")
     from safetensors.torch import load_file
 
-    from nerforge.prediction.tagger import Tagger
-
-    train, dev = _write(tmp_path / "train.conll", 64, 1), _write(tmp_path / "dev.conll", 16, 2)
-    out = tmp_path / "model"
-    assert main(["train", "--train", str(train), "--dev", str(dev), "--output", str(out), "--model", str(tiny_encoder),
-                 "--epochs", "12", "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
-                 "--no-progress", "--tag-column", "1", "--tag-column", "2", "--layer-names", "skill,knowledge",
-                 "--set", "model.head.layer_adapter=16"]) == 0  # fmt: skip
+    out = _train_with(tmp_path, tiny_encoder, "model.head.layer_adapter=16")
     meta = json.loads((out / "nerforge.json").read_text(encoding="utf-8"))
     assert meta["extra"]["head"]["layer_adapter"] == 16
     weights = load_file(str(out / "model.safetensors"))
     ups = [weights[f"layer_adapters.{i}.up.weight"] for i in range(2)]
     assert all(float(u.abs().sum()) > 0 for u in ups)  # trained away from the identity they start as
-    onnx = tmp_path / "onnx"
-    assert main(["export", str(out), "--onnx", "--output", str(onnx)]) == 0
-    text = "We like deploying Go services and Java ."
-    torch_found = Tagger.load(out).predict_text(text)
-    onnx_found = Tagger.load(onnx, backend="onnx").predict_text(text)
-    assert [(e.text, e.label, e.layer) for e in onnx_found] == [(e.text, e.label, e.layer) for e in torch_found]
-    assert {e.layer for e in torch_found} == {"skill", "knowledge"}
+    _tags_both_layers_alike_after_export(out, tmp_path / "onnx")
 
 
 def test_a_layered_model_with_a_layer_mix_trains_exports_and_tags_both_layers(
@@ -208,25 +195,36 @@ def test_a_layered_model_with_a_layer_mix_trains_exports_and_tags_both_layers(
     import torch
     from safetensors.torch import load_file
 
-    from nerforge.modeling.model import MIX_SCALE, MIX_START
-    from nerforge.prediction.tagger import Tagger
+    from nerforge.modeling.blocks import MIX_SCALE, MIX_START
 
-    train, dev = _write(tmp_path / "train.conll", 64, 1), _write(tmp_path / "dev.conll", 16, 2)
-    out = tmp_path / "model"
-    assert main(["train", "--train", str(train), "--dev", str(dev), "--output", str(out), "--model", str(tiny_encoder),
-                 "--epochs", "12", "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
-                 "--no-progress", "--tag-column", "1", "--tag-column", "2", "--layer-names", "skill,knowledge",
-                 "--set", "model.head.layer_mix=true"]) == 0  # fmt: skip
+    out = _train_with(tmp_path, tiny_encoder, "model.head.layer_mix=true")
     meta = json.loads((out / "nerforge.json").read_text(encoding="utf-8"))
     assert meta["extra"]["head"]["layer_mix"] is True
     mix = load_file(str(out / "model.safetensors"))["layer_mix"].float() * MIX_SCALE
     start = torch.zeros_like(mix)
     start[:, -1] = MIX_START
     assert float((mix - start).abs().max()) > 0.1 and not torch.allclose(mix[0], mix[1])
-    onnx = tmp_path / "onnx"
-    assert main(["export", str(out), "--onnx", "--output", str(onnx)]) == 0
+    _tags_both_layers_alike_after_export(out, tmp_path / "onnx")
+
+
+def _train_with(tmp_path: Path, tiny_encoder: Path, setting: str) -> Path:
+    """A layered model (skill, knowledge) trained on a two-column file with one ``--set`` head option."""
+    train, dev = _write(tmp_path / "train.conll", 64, 1), _write(tmp_path / "dev.conll", 16, 2)
+    out = tmp_path / "model"
+    assert main(["train", "--train", str(train), "--dev", str(dev), "--output", str(out), "--model", str(tiny_encoder),
+                 "--epochs", "12", "--batch-size", "8", "--learning-rate", "3e-3", "--seed", "1", "--no-tracking",
+                 "--no-progress", "--tag-column", "1", "--tag-column", "2", "--layer-names", "skill,knowledge",
+                 "--set", setting]) == 0  # fmt: skip
+    return out
+
+
+def _tags_both_layers_alike_after_export(model: Path, onnx: Path) -> None:
+    """ONNX export (its parity check runs inside) and the same entities of both layers from either backend."""
+    from nerforge.prediction.tagger import Tagger
+
+    assert main(["export", str(model), "--onnx", "--output", str(onnx)]) == 0
     text = "We like deploying Go services and Java ."
-    torch_found = Tagger.load(out).predict_text(text)
+    torch_found = Tagger.load(model).predict_text(text)
     onnx_found = Tagger.load(onnx, backend="onnx").predict_text(text)
     assert [(e.text, e.label, e.layer) for e in onnx_found] == [(e.text, e.label, e.layer) for e in torch_found]
     assert {e.layer for e in torch_found} == {"skill", "knowledge"}

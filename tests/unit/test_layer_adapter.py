@@ -8,18 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from layered_parts import LAYERS, TAGS, layered_inputs
 from nerforge.modeling.head import HeadSpec
-
-LAYERS = (("skill", ("O", "B-Skill", "I-Skill")), ("knowledge", ("O", "B-Know", "I-Know")))
-TAGS = [t for _, tags in LAYERS for t in tags]
-
-
-def _inputs() -> dict[str, torch.Tensor]:
-    from nerforge.modeling.layered import combine_ids
-
-    ids = torch.tensor([[5, 6, 7, 8]])
-    labels = torch.tensor([[-100] + [combine_ids(list(w), [3, 3]) for w in ((1, 0), (2, 1), (0, 2))]])
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
 
 
 def test_layer_adapter_is_a_layered_heads_option_saved_only_when_set() -> None:
@@ -42,7 +32,7 @@ def test_a_new_adapter_is_the_identity_and_each_layer_learns_its_own(tiny_encode
     assert not unexpected and missing and all(k.startswith("layer_adapters.") for k in missing)
     plain.eval()
     adapted.eval()
-    batch = _inputs()
+    batch = layered_inputs()
     assert torch.allclose(plain(**batch).logits, adapted(**batch).logits)
     adapters = adapted.layer_adapters
     assert adapters is not None and len(adapters) == 2 and adapters[0] is not adapters[1]
@@ -73,7 +63,7 @@ def test_adapters_are_saved_and_loaded_with_the_model(tiny_encoder: Path, tmp_pa
     model.save_pretrained(tmp_path, safe_serialization=True)
     loaded = load_head_model(tmp_path, spec, TAGS)
     model.eval()
-    batch = _inputs()
+    batch = layered_inputs()
     assert torch.allclose(model(**batch).logits, loaded(**batch).logits, atol=1e-6)
     with pytest.raises(Exception, match="does not describe the head"):
         load_head_model(tmp_path, HeadSpec(crf=True, layers=LAYERS), TAGS)

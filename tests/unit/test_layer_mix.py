@@ -8,22 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from layered_parts import LAYERS, TAGS, layered_inputs
 from nerforge.modeling.head import HeadSpec
-
-LAYERS = (("skill", ("O", "B-Skill", "I-Skill")), ("knowledge", ("O", "B-Know", "I-Know")))
-TAGS = [t for _, tags in LAYERS for t in tags]
-
-
-def _inputs() -> dict[str, torch.Tensor]:
-    from nerforge.modeling.layered import combine_ids
-
-    ids = torch.tensor([[5, 6, 7, 8]])
-    labels = torch.tensor([[-100] + [combine_ids(list(w), [3, 3]) for w in ((1, 0), (2, 1), (0, 2))]])
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
 
 
 def _weights(model: torch.nn.Module) -> torch.Tensor:
-    from nerforge.modeling.model import MIX_SCALE
+    from nerforge.modeling.blocks import MIX_SCALE
 
     return torch.softmax(model.layer_mix.detach() * MIX_SCALE, dim=-1)
 
@@ -39,7 +29,8 @@ def test_each_layer_reads_its_own_mix_of_the_encoder_states(tiny_encoder: Path) 
     """A new mix leans on the last layer; the logits are each layer's weighted sum of the hidden states through its
     slice of the classifier; changing the skill layer's mix changes the skill logits and leaves the knowledge ones
     (a mix that is shared, or not applied, fails here)."""
-    from nerforge.modeling.model import MIX_SCALE, build_model
+    from nerforge.modeling.blocks import MIX_SCALE
+    from nerforge.modeling.model import build_model
 
     model = build_model(HeadSpec(crf=True, layers=LAYERS, layer_mix=True), str(tiny_encoder), TAGS)
     model.eval()
@@ -47,7 +38,7 @@ def test_each_layer_reads_its_own_mix_of_the_encoder_states(tiny_encoder: Path) 
     weights = _weights(model)
     assert weights.shape == (2, depth + 1)
     assert torch.all(weights[:, -1] > 0.5) and torch.all(weights[:, -1] == weights.max(dim=-1).values)
-    batch = _inputs()
+    batch = layered_inputs()
     with torch.no_grad():
         states = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                output_hidden_states=True).hidden_states  # fmt: skip
@@ -76,7 +67,7 @@ def test_the_mix_moves_at_a_fine_tuning_learning_rate(tiny_encoder: Path) -> Non
     model.train()
     start = _weights(model)
     optimizer = torch.optim.AdamW([model.layer_mix], lr=1e-4, weight_decay=0.0)
-    model(**_inputs()).loss.backward()
+    model(**layered_inputs()).loss.backward()
     grad = model.layer_mix.grad
     assert grad is not None and float(grad[0].abs().sum()) > 0 and float(grad[1].abs().sum()) > 0
     assert not torch.allclose(grad[0], grad[1])
@@ -96,7 +87,7 @@ def test_the_mix_is_saved_and_loaded_with_the_model(tiny_encoder: Path, tmp_path
     loaded = load_head_model(tmp_path, spec, TAGS)
     assert torch.equal(loaded.layer_mix, model.layer_mix)
     model.eval()
-    batch = _inputs()
+    batch = layered_inputs()
     assert torch.allclose(model(**batch).logits, loaded(**batch).logits, atol=1e-6)
     with pytest.raises(Exception, match="does not describe the head"):
         load_head_model(tmp_path, HeadSpec(crf=True, layers=LAYERS), TAGS)
