@@ -228,3 +228,22 @@ def _tags_both_layers_alike_after_export(model: Path, onnx: Path) -> None:
     onnx_found = Tagger.load(onnx, backend="onnx").predict_text(text)
     assert [(e.text, e.label, e.layer) for e in onnx_found] == [(e.text, e.label, e.layer) for e in torch_found]
     assert {e.layer for e in torch_found} == {"skill", "knowledge"}
+
+
+def test_a_layered_model_with_its_own_top_layers_trains_exports_and_tags_both_layers(
+    tmp_path: Path, tiny_encoder: Path
+) -> None:
+    """``model.head.own_top_layers``: the knowledge layer's copy of the encoder's top layer is trained away from the
+    shared top layer it starts as, saved, exported to ONNX (the parity check runs inside the export) and tags both
+    layers alike on either backend."""
+    pytest.importorskip("onnxruntime")
+    from safetensors.torch import load_file
+
+    out = _train_with(tmp_path, tiny_encoder, "model.head.own_top_layers=1")
+    meta = json.loads((out / "nerforge.json").read_text(encoding="utf-8"))
+    assert meta["extra"]["head"]["own_top_layers"] == 1
+    weights = load_file(str(out / "model.safetensors"))
+    name = "attention.self.query.weight"
+    copy, shared = weights[f"own_tops.copies.0.0.{name}"], weights[f"encoder.encoder.layer.1.{name}"]
+    assert float((copy.float() - shared.float()).abs().max()) > 1e-3
+    _tags_both_layers_alike_after_export(out, tmp_path / "onnx")

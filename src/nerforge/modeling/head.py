@@ -127,6 +127,16 @@ class HeadSpec(BaseModel):
         "alone; starts close to the last layer (measured no better on SkillSpan, docs/benchmarks.md)",
     )
 
+    own_top_layers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        strict=True,
+        description="a layered head gives each layer after the first its own copy of the encoder's top N "
+        "transformer layers, trained for that layer alone (the layers below stay shared; each copy costs one "
+        "transformer layer's time per window); 0 for none",
+    )
+
     @field_validator("layers")
     @classmethod
     def _layers(cls, value: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -151,6 +161,10 @@ class HeadSpec(BaseModel):
             raise ValueError("layer_adapter is an option of a layered head; a span head has one layer")
         if self.layer_mix and self.span:
             raise ValueError("layer_mix is an option of a layered head; a span head has one layer")
+        if self.own_top_layers and self.span:
+            raise ValueError("own_top_layers is an option of a layered head; a span head has one layer")
+        if self.own_top_layers and self.layer_mix:
+            raise ValueError("own_top_layers and layer_mix both choose what each layer reads; set one of them")
         return self
 
     @property
@@ -314,6 +328,8 @@ class HeadSpec(BaseModel):
             out.pop("layer_adapter")
         if not self.layer_mix:  # saved only when set: models before it had none
             out.pop("layer_mix")
+        if not self.own_top_layers:  # saved only when set: models before it had none
+            out.pop("own_top_layers")
         if not self.span:  # a tagger's saved form stays what it was before the span head existed
             for key in ("span", "max_width", "keep_crossing"):
                 out.pop(key)

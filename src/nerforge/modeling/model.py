@@ -33,6 +33,7 @@ from nerforge.model_dir import ENCODER_DIR, WEIGHTS_FILE
 from nerforge.modeling.blocks import MIX_SCALE, MIX_START, LayerAdapter, ShapeProjection, SpanScorer, balanced_sum
 from nerforge.modeling.crf import LinearChainCRF
 from nerforge.modeling.head import HeadSpec
+from nerforge.modeling.own_tops import OwnTopLayers
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,9 @@ class NerforgeTokenClassifier(PreTrainedModel):
             if not isinstance(depth, int) or depth < 1:
                 raise ModelError("model.head.layer_mix needs an encoder whose config gives num_hidden_layers")
             self.layer_mix = nn.Parameter(torch.zeros(len(spec.layers), depth + 1))
+        # every layer after the first: its own copy of the encoder's top transformer layers
+        self.own_tops = (OwnTopLayers(encoder, spec.own_top_layers, len(spec.layers) - 1)
+                         if spec.layers and spec.own_top_layers else None)  # fmt: skip
         first = list(spec.layers[0][1]) if spec.layers else tags
         self.crf = LinearChainCRF(first) if spec.crf else None
         # the other layers' CRFs (a layered head): the first layer's stays ``crf``, so a flat model's weights keep
@@ -163,9 +167,13 @@ class NerforgeTokenClassifier(PreTrainedModel):
         from transformers.modeling_outputs import TokenClassifierOutput
 
         mixing = self.layer_mix is not None
-        encoded = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states or mixing
-        )
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask,
+                  "output_hidden_states": output_hidden_states or mixing}  # fmt: skip
+        own_views = None
+        if self.own_tops is not None:
+            encoded, own_views = self.own_tops.encode(self.encoder, **inputs)
+        else:
+            encoded = self.encoder(**inputs)
         states = encoded.hidden_states if output_hidden_states else None  # (embeddings, layer 0, layer 1, ...)
         shape = None
         if self.shape is not None:
@@ -175,8 +183,9 @@ class NerforgeTokenClassifier(PreTrainedModel):
             hidden = self.dropout(hidden)
             return hidden if shape is None else torch.cat([hidden, shape], dim=-1)
 
-        if mixing:
-            logits = self._layer_logits([features(view) for view in self._mixed(encoded.hidden_states)])
+        if mixing or own_views is not None:
+            views = own_views if own_views is not None else self._mixed(encoded.hidden_states)
+            logits = self._layer_logits([features(view) for view in views])
         else:
             hidden = features(encoded.last_hidden_state)
             if self.spans is not None:
@@ -318,7 +327,10 @@ def build_model(spec: HeadSpec, base: str, tags: Sequence[str]) -> Any:
             base, use_safetensors=_has_safetensors(base), trust_remote_code=False, **kw
         )
     )
-    return NerforgeTokenClassifier(head_config(spec, encoder.config, tags), encoder=encoder)
+    model = NerforgeTokenClassifier(head_config(spec, encoder.config, tags), encoder=encoder)
+    if model.own_tops is not None:
+        model.own_tops.check(model.encoder)
+    return model
 
 
 def _has_safetensors(base: str) -> bool:
