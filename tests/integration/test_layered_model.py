@@ -247,3 +247,22 @@ def test_a_layered_model_with_its_own_top_layers_trains_exports_and_tags_both_la
     copy, shared = weights[f"own_tops.copies.0.0.{name}"], weights[f"encoder.encoder.layer.1.{name}"]
     assert float((copy.float() - shared.float()).abs().max()) > 1e-3
     _tags_both_layers_alike_after_export(out, tmp_path / "onnx")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "model.head.layer_weights names no layer of the data: knowlege (the layers: skill, knowledge)"),
+        (["--layer", "skill"], "model.head.layer_weights weighs the layers of a layered model; this data trains"),
+    ],
+)
+def test_layer_weights_for_layers_the_data_lacks_are_one_line(
+    tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    train = _write(tmp_path / "train.conll", 8, 1)
+    code = main(["train", "--train", str(train), "--output", str(tmp_path / "m"), "--model", str(tiny_encoder),
+                 "--no-tracking", "--no-progress", "--tag-column", "1", "--tag-column", "2", "--layer-names",
+                 "skill,knowledge", "--set", "model.head.layer_weights={knowlege = 2.0}", *extra])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()

@@ -127,6 +127,12 @@ class HeadSpec(BaseModel):
         "alone; starts close to the last layer (measured no better on SkillSpan, docs/benchmarks.md)",
     )
 
+    layer_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="a layered head's loss weight per layer, by name ({knowledge = 2.0}); a layer not named weighs "
+        "1 (a layer the shared encoder serves worse than a model of its own can be given more of it); training only",
+    )
+
     own_top_layers: int = Field(
         0,
         ge=0,
@@ -147,6 +153,27 @@ class HeadSpec(BaseModel):
             raise ValueError("a layered head has at least two layers, each with 'O' as its first tag")
         return value
 
+    @field_validator("layer_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        wrong = {name: weight for name, weight in value.items() if not 0 < weight < float("inf")}
+        if wrong:
+            raise ValueError(f"a layer's loss weight is a positive number, got {wrong}")
+        return value
+
+    def check_layer_weights(self) -> None:
+        """Refuse loss weights for layers this head does not have (call once ``layers`` is set from the data).
+
+        Raises:
+            ValueError: naming the unknown layers and the known ones.
+        """
+        unknown = sorted(set(self.layer_weights) - set(self.layer_names))
+        if unknown and self.layers:
+            raise ValueError(f"model.head.layer_weights names no layer of the data: {', '.join(unknown)} "
+                             f"(the layers: {', '.join(self.layer_names)})")  # fmt: skip
+        if self.layer_weights and not self.layers:
+            raise ValueError("model.head.layer_weights weighs the layers of a layered model; this data has one layer")
+
     @model_validator(mode="after")
     def _span_options(self) -> HeadSpec:
         if self.span and self.crf:
@@ -161,6 +188,10 @@ class HeadSpec(BaseModel):
             raise ValueError("layer_adapter is an option of a layered head; a span head has one layer")
         if self.layer_mix and self.span:
             raise ValueError("layer_mix is an option of a layered head; a span head has one layer")
+        if self.layer_weights and self.span:
+            raise ValueError("layer_weights is an option of a layered head; a span head has one layer")
+        if self.layer_weights and self.balance_layers:
+            raise ValueError("balance_layers weighs every layer alike, layer_weights by name; set one of them")
         if self.own_top_layers and self.span:
             raise ValueError("own_top_layers is an option of a layered head; a span head has one layer")
         if self.own_top_layers and self.layer_mix:
@@ -328,6 +359,8 @@ class HeadSpec(BaseModel):
             out.pop("layer_adapter")
         if not self.layer_mix:  # saved only when set: models before it had none
             out.pop("layer_mix")
+        if not self.layer_weights:  # saved only when set: models before it had none
+            out.pop("layer_weights")
         if not self.own_top_layers:  # saved only when set: models before it had none
             out.pop("own_top_layers")
         if not self.span:  # a tagger's saved form stays what it was before the span head existed

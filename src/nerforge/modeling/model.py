@@ -261,6 +261,9 @@ class NerforgeTokenClassifier(PreTrainedModel):
             else:
                 losses.append(nn.functional.cross_entropy(part.reshape(-1, size).float(), ids.reshape(-1),
                                                           ignore_index=IGNORE_INDEX))  # fmt: skip
+        if self.spec.layer_weights and self.training:  # model.head.layer_weights: a layer not named weighs 1
+            losses = [loss * float(self.spec.layer_weights.get(name, 1.0))
+                      for loss, name in zip(losses, self.spec.layer_names, strict=True)]  # fmt: skip
         if not (self.spec.balance_layers and self.training):
             return torch.stack(losses).sum()
         return balanced_sum(losses, self._layer_loss_sizes)
