@@ -140,7 +140,7 @@ class HeadSpec(BaseModel):
         strict=True,
         description="a layered head gives each layer after the first its own copy of the encoder's top N "
         "transformer layers, trained for that layer alone (the layers below stay shared; each copy costs one "
-        "transformer layer's time per window); 0 for none",
+        "transformer layer's time per window; measured no better on SkillSpan, docs/benchmarks.md); 0 for none",
     )
 
     @field_validator("layers")
