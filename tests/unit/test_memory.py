@@ -98,3 +98,19 @@ def test_the_setting_turns_the_check_off_or_is_refused_when_not_a_number(monkeyp
     monkeypatch.delenv(MEMORY_ENV)
     free = available()
     assert free is None or free > 0
+
+
+def test_a_layered_heads_own_top_layers_count_as_layers_of_the_encoder() -> None:
+    """``model.head.own_top_layers = 2`` with three layers of entities adds two copies of two transformer layers:
+    their weights, Adam state and activations are counted like the encoder's own."""
+    from nerforge.training.memory import layer_params
+
+    layers = tuple((name, ("O", f"B-{name}", f"I-{name}")) for name in ("a", "b", "c"))
+    every = tuple(t for _, t in layers for t in t)
+    shared = workload(MINILM, HeadPlan(HeadSpec(crf=True, layers=layers), every, 128, 32), half=False, batch=16,
+                      eval_batch=32, length=128)  # fmt: skip
+    spec = HeadSpec(crf=True, layers=layers, own_top_layers=2)
+    copied = workload(MINILM, HeadPlan(spec, every, 128, 32), half=False, batch=16, eval_batch=32, length=128)
+    assert copied.layers == shared.layers + 4 == 10
+    assert copied.params - shared.params == 4 * layer_params(MINILM)
+    assert estimate(copied).total > estimate(shared).total

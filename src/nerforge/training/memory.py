@@ -105,13 +105,25 @@ def estimate(w: Workload, *, device: str = "cpu") -> MemoryEstimate:
 def encoder_params(config: Any) -> int:
     """Parameters of a BERT-like encoder from its config (vocabulary, positions, layers)."""
     h = int(config.hidden_size)
-    f = _ffn(config)
     embeddings = (
         int(getattr(config, "vocab_size", 30522))
         + int(getattr(config, "max_position_embeddings", 512))
         + int(getattr(config, "type_vocab_size", 0) or 0)
     ) * h
-    return embeddings + int(config.num_hidden_layers) * (4 * h * h + 2 * h * f + 9 * h + f)
+    return embeddings + int(config.num_hidden_layers) * layer_params(config)
+
+
+def layer_params(config: Any) -> int:
+    """Parameters of one BERT-like transformer layer (attention, feed-forward, norms)."""
+    h = int(config.hidden_size)
+    f = _ffn(config)
+    return 4 * h * h + 2 * h * f + 9 * h + f
+
+
+def copied_layers(spec: Any) -> int:
+    """Transformer layers a layered head adds to the encoder's (``model.head.own_top_layers``, a copy per layer of
+    entities after the first)."""
+    return int(spec.own_top_layers) * max(0, len(spec.layers) - 1)
 
 
 def _ffn(config: Any) -> int:
@@ -125,14 +137,16 @@ def workload(config: Any, plan: Any, *, batch: int, eval_batch: int, length: int
     ``plan`` (a :class:`~nerforge.modeling.plan.HeadPlan`)."""
     h = int(config.hidden_size)
     plain = plan.plain()
+    copies = copied_layers(plan.spec)
     encoder = encoder_params(config)
-    ours = (plan.training_bytes_per_token(h), plan.decode_bytes(), encoder + plan.parameters(h))
+    ours = (plan.training_bytes_per_token(h), plan.decode_bytes(),
+            encoder + copies * layer_params(config) + plan.parameters(h))  # fmt: skip
     theirs = (plain.training_bytes_per_token(h), plain.decode_bytes(), encoder + plain.parameters(h))
     return Workload(
         params=ours[2],
         hidden=h,
         ffn=_ffn(config),
-        layers=int(config.num_hidden_layers),
+        layers=int(config.num_hidden_layers) + copies,
         heads=int(getattr(config, "num_attention_heads", 1) or 1),
         batch=batch,
         eval_batch=eval_batch,
