@@ -26,6 +26,14 @@ def test_layer_weights_is_a_layered_heads_option_saved_only_when_set() -> None:
         HeadSpec(balance_layers=True, layer_weights={"knowledge": 2.0})
 
 
+def test_a_spec_with_weights_is_hashable_and_saved_as_the_table_it_was_given_as() -> None:
+    """Specs are compared and hashed (frozen); a dict field would make every spec unhashable, weights or not."""
+    spec = HeadSpec(crf=True, layers=LAYERS, layer_weights={"knowledge": 2.0})
+    assert hash(spec) != hash(HeadSpec(crf=True, layers=LAYERS)) and hash(HeadSpec()) == hash(HeadSpec())
+    assert HeadSpec.from_dict(spec.to_dict(), "test") == spec
+    assert spec.layer_weight("knowledge") == 2.0 and spec.layer_weight("skill") == 1.0
+
+
 def test_weights_must_name_layers_of_the_data() -> None:
     HeadSpec(crf=True, layers=LAYERS, layer_weights={"knowledge": 2.0}).check_layer_weights()
     with pytest.raises(ValueError, match=r"names no layer of the data: knowlege \(the layers: skill, knowledge\)"):
@@ -45,7 +53,7 @@ def test_the_training_loss_weighs_the_named_layer_and_the_dev_loss_stays_the_pla
     plain_spec = model.spec
 
     def loss(weights: dict[str, float], *, training: bool) -> float:
-        model.spec = plain_spec.model_copy(update={"layer_weights": weights})
+        model.spec = plain_spec.model_copy(update={"layer_weights": tuple(weights.items())})
         model.train(training)
         torch.manual_seed(0)
         with torch.no_grad():

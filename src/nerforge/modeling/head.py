@@ -127,8 +127,8 @@ class HeadSpec(BaseModel):
         "alone; starts close to the last layer (measured no better on SkillSpan, docs/benchmarks.md)",
     )
 
-    layer_weights: dict[str, float] = Field(
-        default_factory=dict,
+    layer_weights: tuple[tuple[str, float], ...] = Field(
+        (),
         description="a layered head's loss weight per layer, by name ({knowledge = 2.0}); a layer not named weighs "
         "1 (a layer the shared encoder serves worse than a model of its own can be given more of it); training only",
     )
@@ -153,13 +153,25 @@ class HeadSpec(BaseModel):
             raise ValueError("a layered head has at least two layers, each with 'O' as its first tag")
         return value
 
+    @field_validator("layer_weights", mode="before")
+    @classmethod
+    def _weights_by_name(cls, value: Any) -> Any:
+        """Given as a table (``{knowledge = 2.0}``), held as ``(name, weight)`` pairs: the spec stays hashable."""
+        return tuple(value.items()) if isinstance(value, Mapping) else value
+
     @field_validator("layer_weights")
     @classmethod
-    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
-        wrong = {name: weight for name, weight in value.items() if not 0 < weight < float("inf")}
+    def _weights(cls, value: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+        wrong = {name: weight for name, weight in value if not 0 < weight < float("inf")}
         if wrong:
             raise ValueError(f"a layer's loss weight is a positive number, got {wrong}")
+        if len({name for name, _ in value}) != len(value):
+            raise ValueError(f"a layer is weighed twice: {[name for name, _ in value]}")
         return value
+
+    def layer_weight(self, name: str) -> float:
+        """The loss weight of the layer ``name`` (1 unless ``layer_weights`` names it)."""
+        return dict(self.layer_weights).get(name, 1.0)
 
     def check_layer_weights(self) -> None:
         """Refuse loss weights for layers this head does not have (call once ``layers`` is set from the data).
@@ -167,7 +179,7 @@ class HeadSpec(BaseModel):
         Raises:
             ValueError: naming the unknown layers and the known ones.
         """
-        unknown = sorted(set(self.layer_weights) - set(self.layer_names))
+        unknown = sorted({name for name, _ in self.layer_weights} - set(self.layer_names))
         if unknown and self.layers:
             raise ValueError(f"model.head.layer_weights names no layer of the data: {', '.join(unknown)} "
                              f"(the layers: {', '.join(self.layer_names)})")  # fmt: skip
@@ -359,7 +371,9 @@ class HeadSpec(BaseModel):
             out.pop("layer_adapter")
         if not self.layer_mix:  # saved only when set: models before it had none
             out.pop("layer_mix")
-        if not self.layer_weights:  # saved only when set: models before it had none
+        if self.layer_weights:  # saved as the table it is given as
+            out["layer_weights"] = dict(self.layer_weights)
+        else:  # saved only when set: models before it had none
             out.pop("layer_weights")
         if not self.own_top_layers:  # saved only when set: models before it had none
             out.pop("own_top_layers")

@@ -262,7 +262,7 @@ class NerforgeTokenClassifier(PreTrainedModel):
                 losses.append(nn.functional.cross_entropy(part.reshape(-1, size).float(), ids.reshape(-1),
                                                           ignore_index=IGNORE_INDEX))  # fmt: skip
         if self.spec.layer_weights and self.training:  # model.head.layer_weights: a layer not named weighs 1
-            losses = [loss * float(self.spec.layer_weights.get(name, 1.0))
+            losses = [loss * self.spec.layer_weight(name)
                       for loss, name in zip(losses, self.spec.layer_names, strict=True)]  # fmt: skip
         if not (self.spec.balance_layers and self.training):
             return torch.stack(losses).sum()

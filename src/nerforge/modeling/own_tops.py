@@ -9,9 +9,9 @@ architecture whose transformer layers sit in one ``ModuleList`` of ``num_hidden_
 its last layer's output works; one that changes the stack's output afterwards (a final norm, as ModernBERT) is refused
 with a one-line error instead of being fed a representation it never saw.
 
-Why not a per-layer adapter or layer mix (``layer_adapter``, ``layer_mix``): both were measured (docs/benchmarks.md,
-*Layered models*) and left the knowledge layer of SkillSpan where it was; what a flat model of that layer has that the
-layered one lacks is its encoder's top layers trained for it alone, which is what this option gives.
+Tried for SkillSpan's knowledge layer after a per-layer adapter and layer mix (``layer_adapter``, ``layer_mix``) left
+it behind its flat model: a top of its own left it there too (docs/benchmarks.md, *Layered models*); giving that layer
+more of the loss (``layer_weights``) is what closed the gap.
 """
 
 from __future__ import annotations
