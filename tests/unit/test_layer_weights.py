@@ -22,6 +22,8 @@ def test_layer_weights_is_a_layered_heads_option_saved_only_when_set() -> None:
             HeadSpec(layer_weights={"knowledge": wrong})
     with pytest.raises(ValueError, match="layered head"):
         HeadSpec(span=True, layer_weights={"knowledge": 2.0})
+    with pytest.raises(ValueError, match=r"a table of layer names and loss weights, e.g. \{knowledge = 2.0\}"):
+        HeadSpec(layer_weights=2)
     with pytest.raises(ValueError, match="set one of them"):
         HeadSpec(balance_layers=True, layer_weights={"knowledge": 2.0})
 

@@ -157,7 +157,11 @@ class HeadSpec(BaseModel):
     @classmethod
     def _weights_by_name(cls, value: Any) -> Any:
         """Given as a table (``{knowledge = 2.0}``), held as ``(name, weight)`` pairs: the spec stays hashable."""
-        return tuple(value.items()) if isinstance(value, Mapping) else value
+        if isinstance(value, Mapping):
+            return tuple(value.items())
+        if isinstance(value, (tuple, list)):  # the pairs themselves (a spec's own model_copy, or a list of pairs)
+            return value
+        raise ValueError("a table of layer names and loss weights, e.g. {knowledge = 2.0}")
 
     @field_validator("layer_weights")
     @classmethod
