@@ -130,7 +130,8 @@ class HeadSpec(BaseModel):
     layer_weights: tuple[tuple[str, float], ...] = Field(
         (),
         description="a layered head's loss weight per layer, by name ({knowledge = 2.0}); a layer not named weighs "
-        "1 (a layer the shared encoder serves worse than a model of its own can be given more of it); training only",
+        "1 (a layer the shared encoder serves worse than a model of its own can be given more of it, at the others' "
+        "expense: docs/benchmarks.md); training only",
     )
 
     own_top_layers: int = Field(

@@ -11,7 +11,7 @@ with a one-line error instead of being fed a representation it never saw.
 
 Tried for SkillSpan's knowledge layer after a per-layer adapter and layer mix (``layer_adapter``, ``layer_mix``) left
 it behind its flat model: a top of its own left it there too (docs/benchmarks.md, *Layered models*); giving that layer
-more of the loss (``layer_weights``) is what closed the gap.
+more of the loss (``layer_weights``) is what moved it.
 """
 
 from __future__ import annotations
