@@ -116,3 +116,39 @@ def test_an_encoder_normed_after_its_layers_is_refused_when_built(tmp_path: Path
     with pytest.raises(ModelError, match="normed or projected after the layers") as info:
         build_model(_spec(1), str(tmp_path), TAGS)
     assert "\n" not in str(info.value)
+
+
+def test_another_thread_tagging_meanwhile_does_not_feed_its_inputs_to_the_copies(tiny_encoder: Path) -> None:
+    """One model, two threads: while this thread's forward pass is between the shared stack's top layer and the
+    copies, another thread runs a forward pass on other words. The copies must still read this thread's inputs
+    (the recording hooks sit on shared modules; recording every thread's calls fed the other's to the copies)."""
+    import threading
+
+    from nerforge.modeling.model import build_model
+
+    model = build_model(_spec(1), str(tiny_encoder), TAGS).eval()
+    with torch.no_grad():
+        for parameter in model.own_tops.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    mine = {k: v for k, v in layered_inputs().items() if k != "labels"}
+    other = {"input_ids": torch.tensor([[9, 10, 11, 12]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    with torch.no_grad():
+        alone = model(**mine).logits
+    top = model.encoder.encoder.layer[-1]
+    state = {"nested": False}
+
+    def meanwhile(_module: torch.nn.Module, _args: object, _output: object) -> None:
+        if not state["nested"]:
+            state["nested"] = True
+            worker = threading.Thread(target=lambda: model(**other))
+            worker.start()
+            worker.join()
+
+    hook = top.register_forward_hook(meanwhile)
+    try:
+        with torch.no_grad():
+            together = model(**mine).logits
+    finally:
+        hook.remove()
+    assert state["nested"]
+    assert torch.allclose(together, alone, atol=1e-6)

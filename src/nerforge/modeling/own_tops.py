@@ -17,6 +17,7 @@ more of the loss (``layer_weights``) is what moved it.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,12 +94,17 @@ class OwnTopLayers(nn.Module):
         """
         stack = encoder_stack(encoder)
         seen: dict[str, Any] = {}
+        # the hooks sit on modules that another thread may run meanwhile (one model, several threads tagging):
+        # only this thread's calls are recorded
+        me = threading.get_ident()
 
         def called(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            seen["call"] = (args, dict(kwargs))
+            if threading.get_ident() == me:
+                seen["call"] = (args, dict(kwargs))
 
         def returned(_module: nn.Module, _args: Any, _kwargs: Any, output: Any) -> None:
-            seen["output"] = _hidden(output)
+            if threading.get_ident() == me:
+                seen["output"] = _hidden(output)
 
         hooks = [
             stack[self.first].register_forward_pre_hook(called, with_kwargs=True),
