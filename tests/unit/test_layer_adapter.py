@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from layered_parts import LAYERS, TAGS, layered_inputs
+from layered_parts import LAYERS, TAGS, assert_saved_and_loaded, layered_inputs
 from nerforge.modeling.head import HeadSpec
 
 
@@ -53,17 +53,11 @@ def test_a_new_adapter_is_the_identity_and_each_layer_learns_its_own(tiny_encode
 
 
 def test_adapters_are_saved_and_loaded_with_the_model(tiny_encoder: Path, tmp_path: Path) -> None:
-    from nerforge.modeling.model import build_model, load_head_model
+    from nerforge.modeling.model import build_model
 
     spec = HeadSpec(crf=True, layers=LAYERS, layer_adapter=8)
     model = build_model(spec, str(tiny_encoder), TAGS)
     with torch.no_grad():
         for adapter in model.layer_adapters or ():
             adapter.up.weight.normal_()
-    model.save_pretrained(tmp_path, safe_serialization=True)
-    loaded = load_head_model(tmp_path, spec, TAGS)
-    model.eval()
-    batch = layered_inputs()
-    assert torch.allclose(model(**batch).logits, loaded(**batch).logits, atol=1e-6)
-    with pytest.raises(Exception, match="does not describe the head"):
-        load_head_model(tmp_path, HeadSpec(crf=True, layers=LAYERS), TAGS)
+    assert_saved_and_loaded(model, spec, tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from layered_parts import LAYERS, TAGS, layered_inputs
+from layered_parts import LAYERS, TAGS, assert_saved_and_loaded, layered_inputs
 from nerforge.modeling.head import HeadSpec
 
 
@@ -77,17 +77,11 @@ def test_the_mix_moves_at_a_fine_tuning_learning_rate(tiny_encoder: Path) -> Non
 
 
 def test_the_mix_is_saved_and_loaded_with_the_model(tiny_encoder: Path, tmp_path: Path) -> None:
-    from nerforge.modeling.model import build_model, load_head_model
+    from nerforge.modeling.model import build_model
 
     spec = HeadSpec(crf=True, layers=LAYERS, layer_mix=True)
     model = build_model(spec, str(tiny_encoder), TAGS)
     with torch.no_grad():
         model.layer_mix.normal_(std=0.05)
-    model.save_pretrained(tmp_path, safe_serialization=True)
-    loaded = load_head_model(tmp_path, spec, TAGS)
+    loaded = assert_saved_and_loaded(model, spec, tmp_path)
     assert torch.equal(loaded.layer_mix, model.layer_mix)
-    model.eval()
-    batch = layered_inputs()
-    assert torch.allclose(model(**batch).logits, loaded(**batch).logits, atol=1e-6)
-    with pytest.raises(Exception, match="does not describe the head"):
-        load_head_model(tmp_path, HeadSpec(crf=True, layers=LAYERS), TAGS)

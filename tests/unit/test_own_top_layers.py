@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from encoder_families import FAMILIES
-from layered_parts import LAYERS, TAGS, layered_inputs
+from layered_parts import LAYERS, TAGS, assert_saved_and_loaded, layered_inputs
 from nerforge.errors import ModelError
 from nerforge.modeling.head import HeadSpec
 
@@ -73,21 +73,15 @@ def test_the_knowledge_loss_trains_the_copy_not_the_shared_top_layer(tiny_encode
 def test_the_copies_are_saved_and_loaded_with_the_model(tiny_encoder: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from nerforge.modeling.model import build_model, load_head_model
+    from nerforge.modeling.model import build_model
 
     spec = _spec(2)
     model = build_model(spec, str(tiny_encoder), TAGS)
     with torch.no_grad():
         for parameter in model.own_tops.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
-    model.save_pretrained(tmp_path, safe_serialization=True)
+    assert_saved_and_loaded(model, spec, tmp_path)
     assert any(k.startswith("own_tops.copies.0.1.") for k in load_file(str(tmp_path / "model.safetensors")))
-    loaded = load_head_model(tmp_path, spec, TAGS)
-    model.eval()
-    batch = layered_inputs()
-    assert torch.allclose(model(**batch).logits, loaded(**batch).logits, atol=1e-6)
-    with pytest.raises(ModelError, match="does not describe the head"):
-        load_head_model(tmp_path, HeadSpec(crf=True, layers=LAYERS), TAGS)
 
 
 def test_more_layers_than_the_encoder_has_is_one_line(tiny_encoder: Path) -> None:

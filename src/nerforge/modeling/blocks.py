@@ -1,5 +1,6 @@
 """The building blocks of nerforge's own heads (:class:`nerforge.modeling.model.NerforgeTokenClassifier`): word shape
-features, a layer's adapter, the span scorer, the layer mix's scale and the balanced sum of the layers' losses."""
+features, a layer's adapter, the span scorer, the layer mix's scale, the balanced sum of the layers' losses and the
+encoder's stack of transformer layers."""
 
 from __future__ import annotations
 
@@ -81,3 +82,13 @@ def balanced_sum(losses: list[torch.Tensor], sizes: torch.Tensor, momentum: floa
         fresh = sizes <= 0
         sizes.copy_(torch.where(fresh, now, momentum * sizes + (1 - momentum) * now).clamp_min(1e-6))
     return (stacked / sizes * sizes.mean()).sum()
+
+
+def find_layer_stack(model: nn.Module, total: int) -> tuple[str, nn.ModuleList] | None:
+    """The qualified name and module of ``model``'s stack of ``total`` transformer layers: its first ``ModuleList``
+    of that length (``encoder.layer`` for BERT-like models, ``transformer.layer`` for DistilBERT, ``layers`` for
+    others); ``None`` where there is none (ALBERT, whose layers share their weights)."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and total > 0 and len(module) == total:
+            return name, module
+    return None

@@ -38,6 +38,8 @@ HEAD_PRESETS: dict[str, dict[str, Any]] = {
     "shape+span": {"features": list(DEFAULT_FEATURES), "crf": False, "span": True},
 }
 SPAN_HEAD = "span"  # the head that scores spans (nested entities in one layer), not word tags
+# options of a layered head (several layers of entities), each off by default and saved only when set
+LAYERED_OPTIONS = ("balance_layers", "layer_adapter", "layer_mix", "layer_weights", "own_top_layers")
 
 
 def head_preset(name: str) -> dict[str, Any]:
@@ -199,18 +201,11 @@ class HeadSpec(BaseModel):
             raise ValueError("a span head holds every entity in one layer; it cannot be layered")
         if not self.span and (self.max_width or self.keep_crossing):
             raise ValueError("max_width and keep_crossing are options of the span head (span = true)")
-        if self.balance_layers and self.span:
-            raise ValueError("balance_layers is an option of a layered head; a span head has one layer")
-        if self.layer_adapter and self.span:
-            raise ValueError("layer_adapter is an option of a layered head; a span head has one layer")
-        if self.layer_mix and self.span:
-            raise ValueError("layer_mix is an option of a layered head; a span head has one layer")
-        if self.layer_weights and self.span:
-            raise ValueError("layer_weights is an option of a layered head; a span head has one layer")
+        for option in LAYERED_OPTIONS:
+            if self.span and getattr(self, option):
+                raise ValueError(f"{option} is an option of a layered head; a span head has one layer")
         if self.layer_weights and self.balance_layers:
             raise ValueError("balance_layers weighs every layer alike, layer_weights by name; set one of them")
-        if self.own_top_layers and self.span:
-            raise ValueError("own_top_layers is an option of a layered head; a span head has one layer")
         if self.own_top_layers and self.layer_mix:
             raise ValueError("own_top_layers and layer_mix both choose what each layer reads; set one of them")
         return self
@@ -370,18 +365,11 @@ class HeadSpec(BaseModel):
         out = self.model_dump(mode="json")
         if not self.layers:
             out.pop("layers")
-        if not self.balance_layers:  # saved only when set: a training option, and models before it had none
-            out.pop("balance_layers")
-        if not self.layer_adapter:  # saved only when set: models before it had none
-            out.pop("layer_adapter")
-        if not self.layer_mix:  # saved only when set: models before it had none
-            out.pop("layer_mix")
+        for option in LAYERED_OPTIONS:  # saved only when set: models before them had none
+            if not getattr(self, option):
+                out.pop(option)
         if self.layer_weights:  # saved as the table it is given as
             out["layer_weights"] = dict(self.layer_weights)
-        else:  # saved only when set: models before it had none
-            out.pop("layer_weights")
-        if not self.own_top_layers:  # saved only when set: models before it had none
-            out.pop("own_top_layers")
         if not self.span:  # a tagger's saved form stays what it was before the span head existed
             for key in ("span", "max_width", "keep_crossing"):
                 out.pop(key)

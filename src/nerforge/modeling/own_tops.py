@@ -25,19 +25,20 @@ import torch
 from torch import nn
 
 from nerforge.errors import ModelError
+from nerforge.modeling.blocks import find_layer_stack
 
 
 def encoder_stack(encoder: nn.Module) -> nn.ModuleList:
-    """The encoder's transformer layers: its first ``ModuleList`` of ``config.num_hidden_layers`` modules
-    (``encoder.layer`` for BERT-like models, ``transformer.layer`` for DistilBERT, ``layers`` for others).
+    """The encoder's transformer layers (:func:`~nerforge.modeling.blocks.find_layer_stack` of
+    ``config.num_hidden_layers`` layers).
 
     Raises:
         ModelError: no such list (e.g. ALBERT, whose layers share their weights).
     """
     total = int(getattr(getattr(encoder, "config", None), "num_hidden_layers", 0) or 0)
-    for module in encoder.modules():
-        if isinstance(module, nn.ModuleList) and total > 0 and len(module) == total:
-            return module
+    found = find_layer_stack(encoder, total)
+    if found is not None:
+        return found[1]
     raise ModelError(
         f"model.head.own_top_layers: cannot find the {total} transformer layers of {type(encoder).__name__} "
         "(an encoder with one list of layers is needed); train without it"

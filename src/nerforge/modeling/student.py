@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from nerforge.errors import ModelError
+from nerforge.modeling.blocks import find_layer_stack
 from nerforge.modeling.crf import LinearChainCRF, pack_positions
 
 
@@ -50,9 +51,9 @@ def layer_stack(model: nn.Module) -> tuple[str, int]:
     length is the encoder config's layer count (``encoder.layer`` for BERT-like models, ``transformer.layer`` for
     DistilBERT, ``layers`` for others)."""
     total = _layer_count(model)
-    for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) == total and total > 0:
-            return name, total
+    found = find_layer_stack(model, total)
+    if found is not None:
+        return found[0], total
     raise ModelError(f"cannot find the {total} transformer layers of {type(model).__name__} to choose from")
 
 
