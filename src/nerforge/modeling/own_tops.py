@@ -28,9 +28,9 @@ from nerforge.errors import ModelError
 from nerforge.modeling.blocks import find_layer_stack
 
 
-def encoder_stack(encoder: nn.Module) -> nn.ModuleList:
-    """The encoder's transformer layers (:func:`~nerforge.modeling.blocks.find_layer_stack` of
-    ``config.num_hidden_layers`` layers).
+def encoder_stack(encoder: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The qualified name and module of the encoder's transformer layers
+    (:func:`~nerforge.modeling.blocks.find_layer_stack` of ``config.num_hidden_layers`` layers).
 
     Raises:
         ModelError: no such list (e.g. ALBERT, whose layers share their weights).
@@ -38,7 +38,7 @@ def encoder_stack(encoder: nn.Module) -> nn.ModuleList:
     total = int(getattr(getattr(encoder, "config", None), "num_hidden_layers", 0) or 0)
     found = find_layer_stack(encoder, total)
     if found is not None:
-        return found[1]
+        return found
     raise ModelError(
         f"model.head.own_top_layers: cannot find the {total} transformer layers of {type(encoder).__name__} "
         "(an encoder with one list of layers is needed); train without it"
@@ -59,7 +59,8 @@ class OwnTopLayers(nn.Module):
 
     def __init__(self, encoder: nn.Module, count: int, copies: int) -> None:
         super().__init__()
-        stack = encoder_stack(encoder)
+        # the stack's name, not the module: held as a submodule here, the encoder's layers would be saved twice
+        self.stack_name, stack = encoder_stack(encoder)
         if not 1 <= count <= len(stack):
             raise ModelError(
                 f"model.head.own_top_layers = {count}, but the encoder has {len(stack)} transformer layers "
@@ -93,7 +94,7 @@ class OwnTopLayers(nn.Module):
         Raises:
             ModelError: the encoder's output is not its last layer's (a final norm or projection after the stack).
         """
-        stack = encoder_stack(encoder)
+        stack = encoder.get_submodule(self.stack_name)  # found once when built: no module search per pass
         seen: dict[str, Any] = {}
         # the hooks sit on modules that another thread may run meanwhile (one model, several threads tagging):
         # only this thread's calls are recorded
