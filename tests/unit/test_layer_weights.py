@@ -40,7 +40,7 @@ def test_weights_must_name_layers_of_the_data() -> None:
     HeadSpec(crf=True, layers=LAYERS, layer_weights={"knowledge": 2.0}).check_layer_weights()
     with pytest.raises(ValueError, match=r"names no layer of the data: knowlege \(the layers: skill, knowledge\)"):
         HeadSpec(crf=True, layers=LAYERS, layer_weights={"knowlege": 2.0}).check_layer_weights()
-    with pytest.raises(ValueError, match="this data has one layer"):
+    with pytest.raises(ValueError, match="this data trains a model of one layer"):
         HeadSpec(crf=True, layer_weights={"knowledge": 2.0}).check_layer_weights()
 
 

@@ -191,7 +191,8 @@ class HeadSpec(BaseModel):
             raise ValueError(f"model.head.layer_weights names no layer of the data: {', '.join(unknown)} "
                              f"(the layers: {', '.join(self.layer_names)})")  # fmt: skip
         if self.layer_weights and not self.layers:
-            raise ValueError("model.head.layer_weights weighs the layers of a layered model; this data has one layer")
+            raise ValueError("model.head.layer_weights weighs the layers of a layered model; this data trains a "
+                             "model of one layer")  # fmt: skip
 
     @model_validator(mode="after")
     def _span_options(self) -> HeadSpec:

@@ -106,18 +106,25 @@ def head_for_data(config: Any, splits: dict[str, list[Example]]) -> tuple[Any, t
         return span_head_for_data(config.model.head, splits, configured)
     layers = data_layers(splits, configured) if config.data.layer is None else ()
     if not layers:
-        if config.model.head.layer_weights:
-            raise ConfigError("model.head.layer_weights weighs the layers of a layered model; this data trains "
-                              "a model of one layer")  # fmt: skip
-        return config.model.head, None
+        return _weights_checked(config.model.head), None
     if config.model.class_weights is not None:
         raise ConfigError("model.class_weights is for a model of one layer of entities; this data has several "
                           "(--layer NAME trains a model of one)")  # fmt: skip
     logger.info("a layered model: one tagger per layer on one encoder (%s)",
                 "; ".join(f"{name}: {', '.join(t[2:] for t in tags[1::2])}" for name, tags in layers))  # fmt: skip
-    head = config.model.head.model_copy(update={"layers": layers})
+    return _weights_checked(config.model.head.model_copy(update={"layers": layers})), tuple(layers[0][1])
+
+
+def _weights_checked(head: Any) -> Any:
+    """``head``, once its loss weights name only layers it has (:meth:`HeadSpec.check_layer_weights`).
+
+    Raises:
+        ConfigError: the check's message.
+    """
+    from nerforge.errors import ConfigError
+
     try:
         head.check_layer_weights()
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return head, tuple(layers[0][1])
+    return head
