@@ -3,6 +3,11 @@ several at a time, and the per-layer test F1 of every seed with the mean and spr
 
     python bench/layered_seeds.py --datasets skillspan --epochs 3 --seeds 13 14 15
     python bench/layered_seeds.py --datasets germeval --epochs 10 --seeds 13 14 15 16 --jobs 4 --threads 4
+    python bench/layered_seeds.py --combine flat-seeds.json layered-seeds.json flat:both-16-17.json --output all.json
+
+``--combine`` trains nothing: it joins earlier runs' results files per dataset and seed (the flat models of one run,
+the layered model of another, run side by side) and tabulates them as one run; ``flat:FILE`` or ``layered:FILE``
+takes only those models of a file.
 
 One seed's layered-against-flat difference moves by up to two points on SkillSpan (``docs/benchmarks.md``,
 *Layered models*), more than the differences the benchmark is after, so the verdict is read off the mean over seeds,
@@ -59,12 +64,63 @@ def per_layer(entry: dict) -> dict[str, dict[str, float]]:
     return rows
 
 
+def combine(specs: list[str]) -> dict:
+    """One results dict of several ``--output`` files (``[flat:|layered:]FILE``): per dataset and seed, the models of
+    every file that ran that seed. Two files with the same model for the same seed, or with different epochs, are
+    refused (which one counts would be a guess)."""
+    combined: dict = {"command": "", "machine": None, "epochs": None, "datasets": {}}
+    commands = []
+    for spec in specs:
+        kind, _, rest = spec.partition(":")
+        models, path = (
+            ((kind,), Path(rest)) if kind in ("flat", "layered") and rest else (("layered", "flat"), Path(spec))
+        )
+        results = json.loads(path.read_text(encoding="utf-8"))
+        commands.append(f"`{results['command']}`" + (f" ({models[0]} models)" if len(models) == 1 else ""))
+        for key in ("epochs", "machine"):
+            if combined[key] is not None and combined[key] != results[key]:
+                raise SystemExit(f"{path}: {key} {results[key]!r}, but an earlier file has {combined[key]!r}")
+            combined[key] = results[key]
+        for dataset, runs in results["datasets"].items():
+            for seed, run in runs.items():
+                if "error" in run:
+                    continue
+                into = combined["datasets"].setdefault(dataset, {}).setdefault(seed, {"flat": {}})
+                for model in models:
+                    part = run.get(model)
+                    if not part:
+                        continue
+                    if model == "layered" and "layered" in into:
+                        raise SystemExit(f"{path}: {dataset} seed {seed} has a layered model in an earlier file too")
+                    if model == "layered":
+                        into["layered"] = part
+                        continue
+                    for layer, flat in part.items():
+                        if layer in into["flat"]:
+                            raise SystemExit(
+                                f"{path}: {dataset} seed {seed} has a flat {layer} model in an earlier file too"
+                            )
+                        into["flat"][layer] = flat
+    combined["command"] = " + ".join(commands)
+    return combined
+
+
+def mean_and_error(diffs: list[float]) -> str:
+    """A list of per-seed differences (F1 points) as its spread and the standard error of its mean."""
+    if len(diffs) < 2:
+        return ""
+    sd = statistics.stdev(diffs)
+    return f"sd {100 * sd:.2f}, se {100 * sd / len(diffs) ** 0.5:.2f}"
+
+
 def render(results: dict) -> str:
-    lines = [f"Command: `{results['command']}`. Machine: {results['machine']}. {results['epochs']} epochs per model, "
+    command = results["command"] if results["command"].startswith("`") else f"`{results['command']}`"
+    lines = [f"Command: {command}. Machine: {results['machine']}. {results['epochs']} epochs per model, "
              "the default encoder and head; test F1 per layer (strict, that layer's entities).", ""]  # fmt: skip
     for dataset, runs in results["datasets"].items():
-        seeds = sorted((int(s), r) for s, r in runs.items() if "error" not in r)
-        layers = [layer for layer, both in per_layer(seeds[0][1]).items() if len(both) == 2] if seeds else []
+        seeds = [(s, r) for s, r in sorted((int(s), r) for s, r in runs.items() if "error" not in r)
+                 if all(len(both) == 2 for both in per_layer(r).values())]  # fmt: skip
+        layers = list(per_layer(seeds[0][1])) if seeds else []
         if not layers:
             continue
         head = " | ".join(f"layered: {layer} | flat: {layer} | Δ {layer}" for layer in layers)
@@ -87,10 +143,7 @@ def render(results: dict) -> str:
             for layer in layers
         )
         lines.append(f"| mean of {len(seeds)} | {mean} |")
-        spread = " | ".join(
-            f" | | sd {100 * statistics.stdev(diffs[layer]):.2f}" if len(diffs[layer]) > 1 else " | | "
-            for layer in layers
-        )
+        spread = " | ".join(f" | | {mean_and_error(diffs[layer])}" for layer in layers)
         lines += [f"| spread | {spread} |", ""]
         better = ", ".join(f"{layer} {sum(d >= 0 for d in diffs[layer])} of {len(diffs[layer])}" for layer in layers)
         lines += [f"Seeds where the layered model is at least as good as the flat one: {better}.", ""]
@@ -111,7 +164,17 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "layered-seeds.json")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--docs-marker", default="layered-seeds")
+    parser.add_argument("--combine", nargs="+", metavar="[flat:|layered:]RESULTS",
+                        help="tabulate these results files as one run, training nothing")  # fmt: skip
     args = parser.parse_args()
+    if args.combine:
+        results = combine(args.combine)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        table = render(results)
+        update_docs(args.docs, table, args.docs_marker)
+        print(table)
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="nerforge-layered-seeds-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"command": "python bench/layered_seeds.py " + shlex.join(sys.argv[1:]), "machine": machine(),
