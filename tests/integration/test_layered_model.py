@@ -266,3 +266,22 @@ def test_layer_weights_for_layers_the_data_lacks_are_one_line(
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "m").exists()
+
+
+def test_a_layered_run_counts_every_layer_not_the_first_columns_tags(
+    tmp_path: Path, tiny_encoder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first column has no entity in train, the second has: a layered model still has entities to learn (this
+    was "the training data has no entities"), and the run's counts are of both layers."""
+    rows = [_sentence(random.Random(seed)) for seed in range(12)]
+    train = tmp_path / "train.conll"
+    train.write_text("\n\n".join("\n".join(f"{w}\tO\t{k}" for w, _, k in r) for r in rows) + "\n", encoding="utf-8")
+    dev = _write(tmp_path / "dev.conll", 4, 2)
+    with caplog.at_level("INFO"):
+        code = main(["train", "--train", str(train), "--dev", str(dev), "--output", str(tmp_path / "m"),
+                     "--model", str(tiny_encoder), "--epochs", "1", "--no-tracking", "--no-progress",
+                     "--tag-column", "1", "--tag-column", "2", "--layer-names", "skill,knowledge"])  # fmt: skip
+    assert code == 0
+    assert "labels (2 types from all splits, every layer): Knowledge, Skill" in caplog.text
+    assert "only in dev/test, never in train" in caplog.text and f"Skill ({dev}:1)" in caplog.text
+    assert "the dev split holds only 12 entities" in caplog.text  # 4 skill + 8 knowledge, not the 4 skills alone

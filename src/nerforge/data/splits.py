@@ -219,32 +219,35 @@ def listed_types(listed: Sequence[str], label_map: Any = None) -> list[str]:
 
 def restrict_types(splits: dict[str, list[Example]], types: Sequence[str]) -> dict[str, list[Example]]:
     """The splits with every entity of a type outside ``types`` read as ``O`` (``data.labels`` lists what to
-    learn: a type left out of it is dropped, not an error). Logs each dropped type with its count per split, and
-    each listed type that no split has.
+    learn: a type left out of it is dropped, not an error), in the tags and in the spans of every layer. Logs each
+    dropped type with its count per split, and each listed type that no split has.
     """
+    from nerforge.data.layers import entity_spans
+
     keep = set(types)
     dropped: dict[str, Counter[str]] = {}
     out: dict[str, list[Example]] = {}
     for name, examples in splits.items():
         kept = []
         for ex in examples:
-            spans = tags_to_spans(ex.tags)
-            if all(s.label in keep for s in spans):
+            every = entity_spans(ex)  # every layer's entities; the tags' when the example has no spans
+            if all(s.label in keep for s in every):
                 kept.append(ex)
                 continue
-            for s in spans:
+            for s in every:
                 if s.label not in keep:
                     dropped.setdefault(s.label, Counter())[name] += 1
             tags = list(ex.tags)
-            for s in spans:
+            for s in tags_to_spans(ex.tags):
                 if s.label not in keep:
                     tags[s.start : s.end] = [OUTSIDE] * (s.end - s.start)
-            kept.append(replace(ex, tags=tuple(tags)))
+            spans = None if ex.spans is None else tuple(s for s in ex.spans if s.label in keep)
+            kept.append(replace(ex, tags=tuple(tags), spans=spans))
         out[name] = kept
     for type_, counts in sorted(dropped.items()):
         where = ", ".join(f"{n} {counts[n]}" for n in SPLITS if counts[n])
         logger.warning("data.labels leaves out %s: its entities (%s) are read as O and not learned", type_, where)
-    present = {s.label for examples in out.values() for ex in examples for s in tags_to_spans(ex.tags)}
+    present = {s.label for examples in out.values() for ex in examples for s in entity_spans(ex)}
     absent = [t for t in types if t not in present]
     if absent:
         logger.warning(

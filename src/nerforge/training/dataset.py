@@ -105,14 +105,30 @@ def continuation_tag(tag: str) -> str:
     return make_tag(Role.INSIDE, p.type) if p.role is Role.BEGIN else tag
 
 
-def entity_types(examples: Sequence[Example]) -> dict[str, Example]:
-    """Each entity type of ``examples`` with the first example that has it."""
+def entity_types(examples: Sequence[Example], every_layer: bool = False) -> dict[str, Example]:
+    """Each entity type of ``examples`` with the first example that has it: of their tags, or with ``every_layer``
+    of every entity of every layer (what a layered model or a span head learns)."""
+    from nerforge.data.layers import entity_spans
+
     out: dict[str, Example] = {}
     for ex in examples:
+        if every_layer:
+            for span in entity_spans(ex):
+                out.setdefault(span.label, ex)
+            continue
         for tag in ex.tags:
             if tag != OUTSIDE:
                 out.setdefault(parse_tag(tag).type or "", ex)
     return out
+
+
+def count_entities(examples: Sequence[Example], every_layer: bool = False) -> int:
+    """How many entities ``examples`` have: in their tags, or with ``every_layer`` of every layer."""
+    from nerforge.data.layers import entity_spans
+
+    if every_layer:
+        return sum(len(entity_spans(ex)) for ex in examples)
+    return sum(1 for ex in examples for tag in ex.tags if parse_tag(tag).role is Role.BEGIN)
 
 
 def resolve_labels(splits: Mapping[str, Sequence[Example]], configured: Sequence[str] | None = None) -> LabelSet:
@@ -288,13 +304,16 @@ class LabelCoverage:
     dev_entities: int | None
 
 
-def check_label_coverage(splits: Mapping[str, Sequence[Example]], train_path: object) -> LabelCoverage:
-    """Refuse training data without entities; describe types and dev entities for the warnings of ``train``.
+def check_label_coverage(
+    splits: Mapping[str, Sequence[Example]], train_path: object, *, every_layer: bool = False
+) -> LabelCoverage:
+    """Refuse training data without entities; describe types and dev entities for the warnings of ``train``: those of
+    the examples' tags, or with ``every_layer`` those of every layer (a layered model's or a span head's data).
 
     Raises:
         DataFormatError: the training split has no entity at all (every tag ``O``): the model would learn only ``O``.
     """
-    train_types = entity_types(splits.get("train", ()))
+    train_types = entity_types(splits.get("train", ()), every_layer)
     if not train_types:
         raise DataFormatError(
             str(train_path),
@@ -304,9 +323,9 @@ def check_label_coverage(splits: Mapping[str, Sequence[Example]], train_path: ob
         )
     unseen: dict[str, str] = {}
     for name in ("dev", "test"):
-        for type_, ex in entity_types(splits.get(name, ())).items():
+        for type_, ex in entity_types(splits.get(name, ()), every_layer).items():
             if type_ not in train_types and type_ not in unseen:
                 unseen[type_] = f"{ex.source}:{ex.line}" if ex.line is not None else str(ex.source or name)
     dev = splits.get("dev")
-    dev_entities = None if dev is None else sum(1 for ex in dev for tag in ex.tags if parse_tag(tag).role is Role.BEGIN)
+    dev_entities = None if dev is None else count_entities(dev, every_layer)
     return LabelCoverage(tuple(sorted(train_types)), unseen, dev_entities)

@@ -34,7 +34,7 @@ from nerforge.modeling.plan import HeadPlan
 from nerforge.threads import training_threads, usable_cpus
 from nerforge.training.callbacks import CrashAfterStepCallback, EpochProgressCallback, epoch_table, loss_curve
 from nerforge.training.collate import PaddingCollator
-from nerforge.training.dataset import build_split, check_label_coverage, resolve_labels
+from nerforge.training.dataset import build_split, check_label_coverage, entity_types, resolve_labels
 from nerforge.training.distributed import DistributedContext
 from nerforge.training.layering import head_for_data, warn_flat_view
 from nerforge.training.output import TrainResult, write_model_dir
@@ -229,7 +229,9 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
     logger.info("torch uses %d CPU thread(s) of %d usable cores (training.num_threads sets it)", threads, usable_cpus())
 
     splits = read_splits(config)
-    coverage = check_label_coverage(splits, config.data.train)  # DataFormatError when train has no entity
+    spec, first_layer = head_for_data(config, splits)  # a layered head when the data has several layers
+    every_layer = bool(spec.layers) or spec.span  # the model learns every layer's entities, not the tags alone
+    coverage = check_label_coverage(splits, config.data.train, every_layer=every_layer)  # DataFormatError: none
     labels = resolve_labels(
         splits, listed_types(config.data.labels, config.data.label_map) if config.data.labels else None
     )
@@ -252,11 +254,13 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
             "the dev split has no entities: dev F1 is 0 at every evaluation, so the best checkpoint is chosen by "
             "dev loss instead (add entities to dev, or carve one from train with data.split)"
         )
+    types = sorted(entity_types([ex for split in splits.values() for ex in split], True)) if every_layer else None
     logger.info(
-        "labels (%d types from %s): %s",
-        len(labels.types),
+        "labels (%d types from %s%s): %s",
+        len(types or labels.types),
         "data.labels" if config.data.labels else "all splits",
-        ", ".join(labels.types),
+        ", every layer" if every_layer else "",
+        ", ".join(types or labels.types),
     )
 
     base = resolve_model(config.model.name)
@@ -270,7 +274,6 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{config.model.name}: nerforge needs a fast tokenizer (word ids); this model has a slow one")
     max_length = _max_length(config.model.max_length, tokenizer, model_config)
-    spec, first_layer = head_for_data(config, splits)  # a layered head when the data has several layers
     plan = HeadPlan(spec, first_layer or tuple(labels.tags), max_length, config.model.stride)
     features = {
         name: build_split(
