@@ -146,6 +146,17 @@ def test_brat_nested_entities_are_kept_and_converted_without_loss(tmp_path: Path
     assert read_corpus(jsonl).examples[0].spans == ex.spans
 
 
+def test_inspect_names_a_layer_without_entities(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A column with no entity is still a layer of the file (the reader's finding says 2 layers); the nesting report
+    said "1 layer(s)"."""
+    src = tmp_path / "empty-first.conll"
+    src.write_text("We\tO\tO\nuse\tO\tO\nPython\tO\tB-Tech\n", encoding="utf-8")
+    assert main(["inspect", str(src), "--tag-columns", "1,2", "--layer-names", "skill,tech", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"][0]["nesting"]["layers"] == {"skill": 0, "tech": 1}
+    assert main(["inspect", str(src), "--tag-columns", "1,2", "--layer-names", "skill,tech"]) == 0
+    assert "2 layer(s): skill 0, tech 1" in capsys.readouterr().out
+
+
 def test_convert_to_conll_says_which_nested_entities_it_cannot_hold(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

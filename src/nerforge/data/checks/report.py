@@ -247,7 +247,9 @@ def _nesting(examples: Sequence[Example]) -> dict[str, Any] | None:
     from nerforge.data.layers import entity_spans, overlap_stats
 
     stats = overlap_stats(entity_spans(ex) for ex in examples)
-    return {"layers": dict(stats.layers), "spans": stats.spans, "nested": stats.nested, "max_depth": stats.max_depth,
+    declared = dict.fromkeys(name for ex in examples for name in ex.layers or ())  # a column without entities too
+    layers = {name: stats.layers.get(name, 0) for name in declared} | dict(stats.layers)
+    return {"layers": layers, "spans": stats.spans, "nested": stats.nested, "max_depth": stats.max_depth,
             "nested_pairs": {f"{outer} > {inner}": n for (outer, inner), n in stats.nested_pairs.most_common()},
             "crossing": stats.crossing, "across_layers": stats.across_layers,
             "sentences_with_overlap": stats.examples_with_overlap}  # fmt: skip
