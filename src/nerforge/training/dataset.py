@@ -105,7 +105,7 @@ def continuation_tag(tag: str) -> str:
     return make_tag(Role.INSIDE, p.type) if p.role is Role.BEGIN else tag
 
 
-def entity_types(examples: Sequence[Example], every_layer: bool = False) -> dict[str, Example]:
+def entity_types(examples: Sequence[Example], *, every_layer: bool = False) -> dict[str, Example]:
     """Each entity type of ``examples`` with the first example that has it: of their tags, or with ``every_layer``
     of every entity of every layer (what a layered model or a span head learns)."""
     from nerforge.data.layers import entity_spans
@@ -122,7 +122,7 @@ def entity_types(examples: Sequence[Example], every_layer: bool = False) -> dict
     return out
 
 
-def count_entities(examples: Sequence[Example], every_layer: bool = False) -> int:
+def count_entities(examples: Sequence[Example], *, every_layer: bool = False) -> int:
     """How many entities ``examples`` have: in their tags, or with ``every_layer`` of every layer."""
     from nerforge.data.layers import entity_spans
 
@@ -313,7 +313,7 @@ def check_label_coverage(
     Raises:
         DataFormatError: the training split has no entity at all (every tag ``O``): the model would learn only ``O``.
     """
-    train_types = entity_types(splits.get("train", ()), every_layer)
+    train_types = entity_types(splits.get("train", ()), every_layer=every_layer)
     if not train_types:
         raise DataFormatError(
             str(train_path),
@@ -323,9 +323,9 @@ def check_label_coverage(
         )
     unseen: dict[str, str] = {}
     for name in ("dev", "test"):
-        for type_, ex in entity_types(splits.get(name, ()), every_layer).items():
+        for type_, ex in entity_types(splits.get(name, ()), every_layer=every_layer).items():
             if type_ not in train_types and type_ not in unseen:
                 unseen[type_] = f"{ex.source}:{ex.line}" if ex.line is not None else str(ex.source or name)
     dev = splits.get("dev")
-    dev_entities = None if dev is None else count_entities(dev, every_layer)
+    dev_entities = None if dev is None else count_entities(dev, every_layer=every_layer)
     return LabelCoverage(tuple(sorted(train_types)), unseen, dev_entities)

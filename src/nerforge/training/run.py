@@ -254,13 +254,14 @@ def prepare(config: TrainConfig, dist: DistributedContext) -> Prepared:
             "the dev split has no entities: dev F1 is 0 at every evaluation, so the best checkpoint is chosen by "
             "dev loss instead (add entities to dev, or carve one from train with data.split)"
         )
-    types = sorted(entity_types([ex for split in splits.values() for ex in split], True)) if every_layer else None
+    every = [ex for split in splits.values() for ex in split]
+    types = sorted(entity_types(every, every_layer=True)) if every_layer else list(labels.types)
     logger.info(
         "labels (%d types from %s%s): %s",
-        len(types or labels.types),
+        len(types),
         "data.labels" if config.data.labels else "all splits",
         ", every layer" if every_layer else "",
-        ", ".join(types or labels.types),
+        ", ".join(types),
     )
 
     base = resolve_model(config.model.name)
