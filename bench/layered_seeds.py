@@ -163,7 +163,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "layered-seeds.json")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
-    parser.add_argument("--docs-marker", default="layered-seeds")
+    parser.add_argument("--docs-marker", default=None,
+                        help="the docs table to replace (default layered-seeds; with --combine, none unless given)")  # fmt: skip
     parser.add_argument("--combine", nargs="+", metavar="[flat:|layered:]RESULTS",
                         help="tabulate these results files as one run, training nothing")  # fmt: skip
     args = parser.parse_args()
@@ -172,7 +173,8 @@ def main() -> None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         table = render(results)
-        update_docs(args.docs, table, args.docs_marker)
+        if args.docs_marker:  # a combined table goes into the docs only where asked, not over the seeds' table
+            update_docs(args.docs, table, args.docs_marker)
         print(table)
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="nerforge-layered-seeds-"))
@@ -189,7 +191,7 @@ def main() -> None:
             print(f"{dataset} seed {seed}: {json.dumps(per_layer(results['datasets'][dataset][str(seed)]))}",
                   flush=True)  # fmt: skip
     table = render(results)
-    update_docs(args.docs, table, args.docs_marker)
+    update_docs(args.docs, table, args.docs_marker or "layered-seeds")
     print(table)
 
 

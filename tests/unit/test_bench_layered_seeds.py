@@ -69,3 +69,20 @@ def test_a_model_twice_or_other_epochs_is_refused(seeds_module: ModuleType, tmp_
     other = results_file(tmp_path / "c.json", "c", {"2": flat(0.4, 0.6)}, epochs=10)
     with pytest.raises(SystemExit, match="epochs 10"):
         seeds_module.combine([one, other])
+
+
+def test_combine_writes_the_docs_only_where_asked(tmp_path: Path) -> None:
+    """Without --docs-marker a combined table replaced the seeds' own table of docs/benchmarks.md."""
+    import subprocess
+
+    lay = results_file(tmp_path / "l.json", "l", {"1": layered(0.5, 0.6)})
+    flats = results_file(tmp_path / "f.json", "f", {"1": flat(0.4, 0.6)})
+    docs = tmp_path / "bench.md"
+    docs.write_text("<!-- layered-seeds:start -->\nseeds\n<!-- layered-seeds:end -->\n", encoding="utf-8")
+    before = docs.read_text(encoding="utf-8")
+    base = [sys.executable, str(BENCH / "layered_seeds.py"), "--combine", lay, flats, "--docs", str(docs)]
+    done = subprocess.run([*base, "--output", str(tmp_path / "a.json")], capture_output=True, text=True)
+    assert done.returncode == 0 and "+10.00" in done.stdout and docs.read_text(encoding="utf-8") == before
+    done = subprocess.run([*base, "--output", str(tmp_path / "b.json"), "--docs-marker", "layered-seeds"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0 and "+10.00" in docs.read_text(encoding="utf-8")
