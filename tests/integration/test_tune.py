@@ -187,3 +187,38 @@ def test_refit_on_dev_trains_the_final_model_on_train_and_dev_within_the_budget(
     best = next(r for r in _rows(out) if r["state"] == "complete")
     epochs = json.loads((out / "trials" / f"{int(best['trial']):04d}" / "epochs.json").read_text(encoding="utf-8"))
     assert resolved["training"]["epochs"] == max(1, round(max(epochs, key=lambda r: r["eval_f1"])["epoch"]))
+
+
+def test_a_layered_study_searches_the_loss_weight_of_the_second_layer(
+    tmp_path: Path, tiny_encoder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two tag columns train a layered model: the default space then draws the knowledge layer's loss weight (the
+    first layer's stays 1), trial 0 weighs it 1, and every trial's model trained with the weight the leaderboard
+    says; best.toml keeps the best trial's weight. A [tune] weight of a layer the data lacks is one line."""
+    from test_layered_model import _write
+
+    train, dev = _write(tmp_path / "train.conll", 32, 1), _write(tmp_path / "dev.conll", 8, 2)
+    out = tmp_path / "tuned"
+    common = ["--train", str(train), "--dev", str(dev), "--model", str(tiny_encoder), "--no-tracking", "--seed", "2",
+              "--tag-column", "1", "--tag-column", "2", "--layer-names", "skill,knowledge",
+              "--set", "training.epochs=2", "--set", "training.num_threads=1"]  # fmt: skip
+    assert main(["tune", *common, "--budget", "40s", "-o", str(out)]) == 0
+    rows = [r for r in _rows(out) if r["state"] == "complete"]
+    assert len(rows) >= 2 and "layer_weights.skill" not in rows[0]
+    weights = {int(r["trial"]): float(r["layer_weights.knowledge"]) for r in rows}
+    assert weights[0] == 1.0 and len(set(weights.values())) >= 2
+    for trial, weight in weights.items():
+        assert 0.5 <= weight <= 4.0
+        meta = json.loads((out / "trials" / f"{trial:04d}" / "nerforge.json").read_text(encoding="utf-8"))
+        assert meta["extra"]["head"]["layer_weights"] == {"knowledge": pytest.approx(weight)}
+        assert [name for name, _ in meta["extra"]["head"]["layers"]] == ["skill", "knowledge"]
+    best = int(_rows(out)[0]["trial"])
+    assert f"{weights[best]}"[:6] in (out / "best.toml").read_text(encoding="utf-8")
+    capsys.readouterr()
+    config = tmp_path / "job.toml"
+    config.write_text("[tune]\nlearning_rate = [1e-4, 3e-4]\n\n[tune.layer_weights]\nknowlege = [1.0, 2.0]\n",
+                      encoding="utf-8")  # fmt: skip
+    assert main(["tune", str(config), *common, "--budget", "40s", "-o", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "knowlege is not a layer of the data (the layers: skill, knowledge)" in err and err.count("\n") == 1
+    assert not (tmp_path / "bad").exists()

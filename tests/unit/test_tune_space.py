@@ -22,6 +22,10 @@ from nerforge.tuning.space import default_space, parse_space, trial_keys
     ({"warmup_ratio": {"low": 0.0, "high": 1.5}}, "must be in [0, 1)"),
     ({"learning_rate": {"low": 1e-5}}, "a range is {low = A, high = B}"),
     ({}, "nothing to search"),
+    ({"layer_weights": [1.0, 2.0]}, "layer_weights: a table of layer names"),
+    ({"layer_weights": {"knowledge": {"low": 0.0, "high": 2.0}}}, "layer_weights.knowledge: must be above 0"),
+    ({"layer_weights": {"knowledge": ["heavy"]}}, "layer_weights.knowledge: numbers only"),
+    ({"layer_weights.": [1.0, 2.0]}, "layer_weights.: not a setting nerforge tune searches"),
 ])  # fmt: skip
 def test_a_bad_space_is_one_line(space: dict, problem: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -123,8 +127,47 @@ def test_tune_finds_nesting_in_the_training_data(tmp_path) -> None:
     data.write_text("Bonn\tB-ORG\tB-LOC\nUniversity\tI-ORG\tO\n\nin\tO\tO\nRome\tB-LOC\tO\n", encoding="utf-8")
     nested = load_config(None, flags={"data.train": str(data), "data.tag_columns": [1, 2]})
     flat = load_config(None, flags={"data.train": str(data), "data.tag_column": 1})
-    assert _data_traits(nested) == (False, True)
-    assert _data_traits(flat) == (False, False)
+    assert _data_traits(nested) == (False, True, ("LOC+ORG", "LOC"))  # two columns: layers named by their types
+    assert _data_traits(flat) == (False, False, ())
+    one = load_config(None, flags={"data.train": str(data), "data.tag_columns": [1, 2], "data.layer": "LOC"})
+    assert _data_traits(one).layers == ()  # --layer picks one: a model of one layer
+
+
+def test_a_layered_models_loss_weights_are_searched_for_every_layer_but_the_first() -> None:
+    """The default space of layered data weighs every layer but the first (weights only matter relative to each
+    other), 0.5 to 4 on a log scale; the defaults' trial weighs each 1; a drawn weight becomes the head's loss
+    weight, except with the span head (one layer, nothing to weigh)."""
+    from nerforge.tuning.study import defaults_point
+
+    assert "layer_weights" not in default_space(has_documents=False, layers=("only",))
+    space = parse_space(default_space(has_documents=False, layers=("skill", "knowledge", "tool")))
+    assert [n for n in space if n.startswith("layer_weights")] == ["layer_weights.knowledge", "layer_weights.tool"]
+    tool = space["layer_weights.tool"]
+    assert tool.log and (tool.low, tool.high) == (0.5, 4.0)
+    point = defaults_point(space)
+    assert point is not None and point["layer_weights.knowledge"] == point["layer_weights.tool"] == 1.0
+    keys = trial_keys({"head": "crf", "layer_weights.knowledge": 2.0, "layer_weights.tool": 0.75})
+    assert keys["model.head.layer_weights"] == {"knowledge": 2.0, "tool": 0.75}
+    assert "model.head.layer_weights" not in trial_keys({"head": "span", "layer_weights.knowledge": 2.0})
+    # a [tune] table of its own: one domain per layer
+    own = parse_space({"layer_weights": {"knowledge": {"low": 1.0, "high": 3.0}, "tool": [1, 2]}})
+    assert own["layer_weights.knowledge"].high == 3.0 and own["layer_weights.tool"].choices == (1, 2)
+
+
+def test_a_trials_drawn_weights_join_the_configs_own(tmp_path) -> None:
+    """The config weighs the skill layer 0.5, the trial draws knowledge 2: the trial trains with both (the drawn
+    table does not replace the configured one), and its config keeps the weights as a table."""
+    from nerforge.config import load_config, parse_overrides
+    from nerforge.tuning.study import trial_config
+
+    data = tmp_path / "t.conll"
+    data.write_text("Bonn\tB-ORG\tB-LOC\n\n", encoding="utf-8")
+    base = load_config(None, parse_overrides(["model.head.layer_weights={skill = 0.5}"]),
+                       flags={"data.train": str(data)})  # fmt: skip
+    values = base.model_dump(mode="json")
+    assert values["model"]["head"]["layer_weights"] == {"skill": 0.5}
+    config = trial_config(values, trial_keys({"layer_weights.knowledge": 2.0}), tmp_path / "0000", "study")
+    assert dict(config.model.head.layer_weights) == {"skill": 0.5, "knowledge": 2.0}
 
 
 def test_ctrl_c_between_two_trials_keeps_the_study(tmp_path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 
@@ -104,12 +104,14 @@ def tune_cli(
     from nerforge.training.preflight import check_inputs
 
     check_inputs(base)
+    traits = _data_traits(base)
     if base.tune:
         space_raw = base.tune
     else:
-        documents, nests = _data_traits(base)
-        space_raw = default_space(has_documents=documents, nests=nests, epochs_cap=base.training.epochs)
+        space_raw = default_space(has_documents=traits.documents, nests=traits.nests, epochs_cap=base.training.epochs,
+                                  layers=traits.layers)  # fmt: skip
     space = parse_space(space_raw)
+    _check_layer_weights(space, traits.layers)
     from nerforge.config import TrainConfig
     from nerforge.training import train as run_training
     from nerforge.tuning.study import run_study, trial_config
@@ -215,18 +217,51 @@ def portable(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _data_traits(config: Any) -> tuple[bool, bool]:
-    """Whether the training data has documents (most sentences with a document id) and whether its entities nest
-    (one inside another, in a layer or across layers: a span head is then among the heads searched)."""
+class DataTraits(NamedTuple):
+    """What of the training data shapes the default search space."""
+
+    documents: bool  # most sentences have a document id: context sentences are searched
+    nests: bool  # entities nest (in a layer or across layers): the span head is among the heads searched
+    layers: tuple[str, ...]  # the layers of the layered model the trials train (() for a model of one layer)
+
+
+def _data_traits(config: Any) -> DataTraits:
+    """The training data's :class:`DataTraits` (all false where it cannot be read: the trial reports why)."""
     from nerforge.data.layers import depths, entity_spans
-    from nerforge.data.splits import read_data_splits
+    from nerforge.data.splits import listed_types, read_data_splits
+    from nerforge.training.layering import data_layers
 
     try:
-        train = read_data_splits(config.data).get("train", [])
+        splits = read_data_splits(config.data)
     except Exception:  # noqa: BLE001 - the trial will report a data problem properly
-        return False, False
+        return DataTraits(False, False, ())
+    train = splits.get("train", [])
     nests = any(any(depths(entity_spans(ex))) for ex in train if ex.spans is not None)
-    return sum(ex.doc_id is not None for ex in train) > len(train) // 2, nests
+    layers: tuple[str, ...] = ()
+    if config.data.layer is None and not config.model.head.span:  # as a training run decides (head_for_data)
+        configured = listed_types(config.data.labels, config.data.label_map) if config.data.labels else None
+        layers = tuple(name for name, _ in data_layers(splits, configured))
+    return DataTraits(sum(ex.doc_id is not None for ex in train) > len(train) // 2, nests, layers)
+
+
+def _check_layer_weights(space: dict[str, Any], layers: tuple[str, ...]) -> None:
+    """Refuse searched loss weights of layers the trials' model does not have (every trial would fail).
+
+    Raises:
+        ConfigError: one line naming the unknown layers and the known ones.
+    """
+    from nerforge.errors import ConfigError
+    from nerforge.tuning.space import layer_of
+
+    named = [layer for name in space if (layer := layer_of(name)) is not None]
+    unknown = [layer for layer in named if layer not in layers]
+    if not unknown:
+        return
+    if not layers:
+        raise ConfigError(f"[tune] layer_weights: {', '.join(unknown)}: the trials train a model of one layer of "
+                          "entities; loss weights are for a layered model (data with several layers)")  # fmt: skip
+    raise ConfigError(f"[tune] layer_weights: {', '.join(unknown)} is not a layer of the data (the layers: "
+                      f"{', '.join(layers)})")  # fmt: skip
 
 
 def _print(result: Any) -> None:

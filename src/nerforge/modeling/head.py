@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from nerforge.errors import ModelError
 from nerforge.model_dir import HEAD_META_KEY
@@ -175,6 +183,11 @@ class HeadSpec(BaseModel):
         if len({name for name, _ in value}) != len(value):
             raise ValueError(f"a layer is weighed twice: {[name for name, _ in value]}")
         return value
+
+    @field_serializer("layer_weights")
+    def _weights_as_table(self, value: tuple[tuple[str, float], ...]) -> dict[str, float]:
+        """Dumped as the table it is given as (a config file, ``config.resolved.yaml``, a tune trial's merge)."""
+        return dict(value)
 
     def layer_weight(self, name: str) -> float:
         """The loss weight of the layer ``name`` (1 unless ``layer_weights`` names it)."""
@@ -369,8 +382,6 @@ class HeadSpec(BaseModel):
         for option in LAYERED_OPTIONS:  # saved only when set: models before them had none
             if not getattr(self, option):
                 out.pop(option)
-        if self.layer_weights:  # saved as the table it is given as
-            out["layer_weights"] = dict(self.layer_weights)
         if not self.span:  # a tagger's saved form stays what it was before the span head existed
             for key in ("span", "max_width", "keep_crossing"):
                 out.pop(key)

@@ -21,16 +21,25 @@ Settings (each becomes config keys of a trial, as ``nerforge train --set`` would
 ``class_weights``         ``model.class_weights`` (``"balanced"`` or ``"none"``; softmax heads only: a trial that
                           draws it with a CRF head trains without)
 ``model``                 ``model.name`` (the encoder, when the user lists several)
+``layer_weights.NAME``    a layered model's loss weight of the layer ``NAME`` (``model.head.layer_weights``; a
+                          ``[tune.layer_weights]`` table gives one domain per layer; a trial that draws the span
+                          head, which has one layer, trains without)
 ========================  =====================================================================================
 
 :func:`default_space` is what a user gets without a ``[tune]`` table; a ``[tune]`` table replaces the domains it
 names (and adds settings; a setting given as one value is fixed). :func:`parse_space` checks a space and says in
 one line what is wrong (an unknown setting, a range with ``low > high``, an empty list, a log range that reaches 0).
+
+A layered model's loss weights are searched by default for every layer but the first (the first stays at 1: the
+weights only matter relative to each other), from 0.5 to 4 on a log scale. Which layer the shared encoder serves
+worse than a model of its own, and by how much, depends on the data (on SkillSpan, weight 2 on the knowledge layer
+brought both layers level with flat models of their own: ``docs/benchmarks.md``, *Layered models*), so the weight is
+chosen on dev like the other settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +47,16 @@ from nerforge.errors import ConfigError
 from nerforge.modeling.head import HEAD_PRESETS, searched_head_keys
 
 SETTINGS = ("learning_rate", "batch_size", "warmup_ratio", "weight_decay", "epochs", "head", "context",
-            "class_weights", "model")  # fmt: skip
+            "class_weights", "model", "layer_weights")  # fmt: skip
 NO_CLASS_WEIGHTS = "none"
+LAYER_WEIGHT = "layer_weights"  # a layer's weight is the setting "layer_weights.NAME"
+DEFAULT_LAYER_WEIGHTS = {"low": 0.5, "high": 4.0, "log": True}
+
+
+def layer_of(setting: str) -> str | None:
+    """The layer a ``layer_weights.NAME`` setting weighs (``None`` for every other setting)."""
+    prefix = LAYER_WEIGHT + "."
+    return setting[len(prefix) :] if setting.startswith(prefix) and len(setting) > len(prefix) else None
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,7 @@ class Domain:
 
 
 def _domain(name: str, raw: Any) -> Domain:
-    if name not in SETTINGS:
+    if name not in SETTINGS and layer_of(name) is None:
         raise ConfigError(f"[tune] {name}: not a setting nerforge tune searches; known: {', '.join(SETTINGS)}")
     if isinstance(raw, Mapping):
         unknown = set(raw) - {"low", "high", "log"}
@@ -128,7 +145,7 @@ def _check_values(domain: Domain) -> None:
             raise ConfigError(f"[tune] {name}: numbers only, got {bad}")
     positive = {"learning_rate", "batch_size", "epochs"}
     values = list(domain.choices) or [domain.low, domain.high]
-    if name in positive and any(isinstance(v, (int, float)) and v <= 0 for v in values):
+    if (name in positive or layer_of(name) is not None) and any(isinstance(v, (int, float)) and v <= 0 for v in values):
         raise ConfigError(f"[tune] {name}: must be above 0, got {values}")
     if name in ("warmup_ratio", "weight_decay") and any(isinstance(v, (int, float)) and not 0 <= v < 1 for v in values):
         raise ConfigError(f"[tune] {name}: must be in [0, 1), got {values}")
@@ -136,9 +153,12 @@ def _check_values(domain: Domain) -> None:
         raise ConfigError(f"[tune] {name}: whole numbers only, got {values}")
 
 
-def default_space(*, has_documents: bool, nests: bool = False, epochs_cap: float = 10.0) -> dict[str, Any]:
+def default_space(
+    *, has_documents: bool, nests: bool = False, epochs_cap: float = 10.0, layers: Sequence[str] = ()
+) -> dict[str, Any]:
     """The space a user gets without a ``[tune]`` table (see the module docstring): the span head among the heads
-    where entities nest, context sentences where the data has documents."""
+    where entities nest, context sentences where the data has documents, and the loss weight of every layer but the
+    first where a layered model is trained (``layers``: its layers' names)."""
     space: dict[str, Any] = {
         "learning_rate": {"low": 2e-5, "high": 3e-4, "log": True},
         "batch_size": [8, 16, 32],
@@ -150,6 +170,8 @@ def default_space(*, has_documents: bool, nests: bool = False, epochs_cap: float
         space["head"] = [*space["head"], "span"]
     if has_documents:
         space["context"] = [0, 1, 2]
+    if len(layers) > 1:
+        space[LAYER_WEIGHT] = {name: dict(DEFAULT_LAYER_WEIGHTS) for name in layers[1:]}
     return space
 
 
@@ -161,7 +183,16 @@ def parse_space(raw: Mapping[str, Any]) -> dict[str, Domain]:
     """
     if not raw:
         raise ConfigError("[tune] is empty: nothing to search")
-    space = {name: _domain(name, value) for name, value in raw.items()}
+    space = {}
+    for name, value in raw.items():
+        if name == LAYER_WEIGHT:  # a table of layers, each with its domain: one setting per layer
+            if not isinstance(value, Mapping) or not value:
+                raise ConfigError("[tune] layer_weights: a table of layer names, each with its weights, e.g. "
+                                  "{knowledge = {low = 1.0, high = 3.0}}")  # fmt: skip
+            for layer, domain in value.items():
+                space[f"{LAYER_WEIGHT}.{layer}"] = _domain(f"{LAYER_WEIGHT}.{layer}", domain)
+        else:
+            space[name] = _domain(name, value)
     if all(d.fixed for d in space.values()):
         raise ConfigError("[tune] fixes every setting: there is nothing to search (give a range or choices)")
     return space
@@ -177,4 +208,7 @@ def trial_keys(values: Mapping[str, Any]) -> dict[str, Any]:
         if name in plain:
             keys[plain[name]] = int(value) if name == "batch_size" else value
     keys.update(searched_head_keys(values.get("head"), values.get("context"), values.get("class_weights")))
+    weights = {layer: float(v) for name, v in values.items() if (layer := layer_of(name)) is not None}
+    if weights and keys.get("model.head.span") is not True:  # a span head has one layer: nothing to weigh
+        keys[f"model.head.{LAYER_WEIGHT}"] = weights  # merged into the config's own weights (trial_config)
     return keys

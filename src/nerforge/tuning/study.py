@@ -30,7 +30,7 @@ from nerforge.io_utils import atomic_write_text
 from nerforge.tuning.budget import MIN_CAPPED_EPOCHS, duration, epochs_run, epochs_that_fit
 from nerforge.tuning.refit import REFIT_RESERVE, best_epoch, refit_seconds
 from nerforge.tuning.report import write_leaderboard, write_plots
-from nerforge.tuning.space import Domain, trial_keys
+from nerforge.tuning.space import Domain, layer_of, trial_keys
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,8 @@ def defaults_point(space: Mapping[str, Domain]) -> dict[str, Any] | None:
     params = {}
     default = defaults()
     for name, domain in space.items():
+        if layer_of(name) is not None:
+            default[name] = 1.0  # a layer not weighed weighs 1
         if domain.fixed or name not in default:
             continue
         value = default[name]
@@ -174,6 +176,8 @@ def trial_config(values: Mapping[str, Any], keys: Mapping[str, Any], directory: 
             if not isinstance(node.get(part), dict):
                 node[part] = {}
             node = node[part]
+        if isinstance(value, Mapping) and isinstance(node.get(last), Mapping):  # drawn layer weights join the config's
+            value = {**node[last], **value}
         node[last] = value
     out["output"] = {**out["output"], "dir": str(directory), "work_dir": None}
     out["data"] = {**out["data"], "test": None}
