@@ -148,7 +148,7 @@ def test_a_layered_models_loss_weights_are_searched_for_every_layer_but_the_firs
     assert point is not None and point["layer_weights.knowledge"] == point["layer_weights.tool"] == 1.0
     keys = trial_keys({"head": "crf", "layer_weights.knowledge": 2.0, "layer_weights.tool": 0.75})
     assert keys["model.head.layer_weights"] == {"knowledge": 2.0, "tool": 0.75}
-    assert "model.head.layer_weights" not in trial_keys({"head": "span", "layer_weights.knowledge": 2.0})
+    assert trial_keys({"head": "span", "layer_weights.knowledge": 2.0})["model.head.layer_weights"] == ()
     # a [tune] table of its own: one domain per layer
     own = parse_space({"layer_weights": {"knowledge": {"low": 1.0, "high": 3.0}, "tool": [1, 2]}})
     assert own["layer_weights.knowledge"].high == 3.0 and own["layer_weights.tool"].choices == (1, 2)
@@ -391,3 +391,20 @@ def test_the_sampler_models_what_worked_after_three_trials() -> None:
 
     for seed in (1, 2, 3):
         assert distances(make_sampler(optuna, seed)) < distances(optuna.samplers.TPESampler(seed=seed)), seed
+
+
+def test_a_trial_of_the_span_head_trains_without_the_configs_layered_options(tmp_path) -> None:
+    """A config of a layered model with an adapter and loss weights, searched with the span head among the heads: the
+    span head's trial trains without them (a span head has one layer; it failed validation with them)."""
+    from nerforge.config import load_config, parse_overrides
+    from nerforge.tuning.study import trial_config
+
+    data = tmp_path / "t.conll"
+    data.write_text("Bonn\tB-ORG\tB-LOC\n\n", encoding="utf-8")
+    base = load_config(None, parse_overrides(["model.head.layer_weights={LOC = 2.0}", "model.head.layer_adapter=8"]),
+                       flags={"data.train": str(data)})  # fmt: skip
+    values = base.model_dump(mode="json")
+    span = trial_config(values, trial_keys({"head": "span", "layer_weights.LOC": 3.0}), tmp_path / "1", "study")
+    assert span.model.head.span and span.model.head.layer_weights == () and span.model.head.layer_adapter == 0
+    crf = trial_config(values, trial_keys({"head": "crf", "layer_weights.LOC": 3.0}), tmp_path / "2", "study")
+    assert dict(crf.model.head.layer_weights) == {"LOC": 3.0} and crf.model.head.layer_adapter == 8

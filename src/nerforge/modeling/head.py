@@ -394,6 +394,8 @@ def searched_head_keys(head: str | None, context: int | None, class_weights: str
     keys: dict[str, Any] = {}
     if head is not None:
         keys.update({f"model.head.{k}": v for k, v in head_preset(head).items()})
+        if keys.get("model.head.span"):  # one layer: the config's options of a layered head do not apply to it
+            keys.update({f"model.head.{k}": HeadSpec.model_fields[k].default for k in LAYERED_OPTIONS})
     if context is not None:
         keys["model.head.context_sentences"] = int(context)
     if class_weights == "balanced" and keys.get("model.head.crf") is not True:
