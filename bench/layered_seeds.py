@@ -113,6 +113,17 @@ def mean_and_error(diffs: list[float]) -> str:
     return f"sd {100 * sd:.2f}, se {100 * sd / len(diffs) ** 0.5:.2f}"
 
 
+def lower_bound(diffs: list[float], confidence: float = 0.95) -> float | None:
+    """The one-sided ``confidence`` lower bound of the mean per-seed difference (F1 points; a paired t bound over
+    seeds): "at least as good as the flat model, less this much" holds at that confidence. ``None`` below 2 seeds."""
+    if len(diffs) < 2:
+        return None
+    from scipy.stats import t  # scipy comes with scikit-learn and mlflow
+
+    error = statistics.stdev(diffs) / len(diffs) ** 0.5
+    return 100 * (statistics.mean(diffs) - float(t.ppf(confidence, len(diffs) - 1)) * error)
+
+
 def render(results: dict) -> str:
     command = results["command"] if results["command"].startswith("`") else f"`{results['command']}`"
     lines = [f"Command: {command}. Machine: {results['machine']}. {results['epochs']} epochs per model, "
@@ -144,7 +155,12 @@ def render(results: dict) -> str:
         )
         lines.append(f"| mean of {len(seeds)} | {mean} |")
         spread = " | ".join(f" | | {mean_and_error(diffs[layer])}" for layer in layers)
-        lines += [f"| spread | {spread} |", ""]
+        lines.append(f"| spread | {spread} |")
+        bounds = {layer: lower_bound(diffs[layer]) for layer in layers}
+        if all(b is not None for b in bounds.values()):
+            cells = " | ".join(f" | | {bounds[layer]:+.2f}" for layer in layers)
+            lines.append(f"| 95 % lower bound of Δ | {cells} |")
+        lines.append("")
         better = ", ".join(f"{layer} {sum(d >= 0 for d in diffs[layer])} of {len(diffs[layer])}" for layer in layers)
         lines += [f"Seeds where the layered model is at least as good as the flat one: {better}.", ""]
     return "\n".join(lines)

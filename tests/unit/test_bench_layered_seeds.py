@@ -86,3 +86,14 @@ def test_combine_writes_the_docs_only_where_asked(tmp_path: Path) -> None:
     done = subprocess.run([*base, "--output", str(tmp_path / "b.json"), "--docs-marker", "layered-seeds"],
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0 and "+10.00" in docs.read_text(encoding="utf-8")
+
+
+def test_the_table_gives_a_lower_bound_of_each_layers_difference(seeds_module: ModuleType, tmp_path: Path) -> None:
+    """Differences of +1, +2, +3 points over three seeds: mean 2, standard error 1/sqrt(3), and the one-sided 95 %
+    paired t bound 2 - 2.919986 / sqrt(3) = +0.31 (t with 2 degrees of freedom); knowledge -1, -2, -3: -3.69."""
+    runs = {str(seed): {**layered(0.40 + d, 0.60 - d), **flat(0.40, 0.60)} for seed, d in ((1, 0.01), (2, 0.02),
+                                                                                          (3, 0.03))}  # fmt: skip
+    table = seeds_module.render(seeds_module.combine([results_file(tmp_path / "r.json", "r", runs)]))
+    bound = next(line for line in table.splitlines() if line.startswith("| 95 % lower bound"))
+    assert [cell.strip() for cell in bound.split("|") if cell.strip()][1:] == ["+0.31", "-3.69"]
+    assert seeds_module.lower_bound([0.01]) is None
