@@ -96,6 +96,28 @@ def test_an_entity_across_a_line_end_joins_the_lines(tmp_path: Path) -> None:
     assert _entities(corpus) == [[("New York", "LOC")], []]
 
 
+@pytest.mark.parametrize("end", ["\r\n", "\r"])
+@pytest.mark.parametrize("raw", [True, False])
+def test_windows_line_ends_are_read_as_the_offsets_count_them(tmp_path: Path, end: str, raw: bool) -> None:
+    """A .txt with \\r\\n (or old Mac \\r) line ends: brat's own server counts each as the characters it is,
+    tools that read the file in text mode count one; the quoted texts say which, and both read the same entities
+    (the untranslated count was read one character off per line: 'the offsets cover ...' on line 2)."""
+    lines = ["Anna works in Berlin.", "IL-2 binds the receptor.", "", "Ende in Wien."]
+    document = end.join(lines) + end
+    counted = document if raw else "\n".join(lines) + "\n"
+    ann = "".join(f"T{i}\t{label} {a} {b}\t{counted[a:b]}\n" for i, (label, (a, b)) in enumerate(
+        [("LOC", _span(counted, "Berlin")), ("Protein", _span(counted, "IL-2")), ("LOC", _span(counted, "Wien"))],
+        start=1))  # fmt: skip
+    (tmp_path / "d.txt").write_bytes(document.encode("utf-8"))
+    (tmp_path / "d.ann").write_text(ann, encoding="utf-8")
+    corpus = read_corpus(tmp_path / "d.ann", ReadOptions())
+    assert _entities(corpus) == [[("Berlin", "LOC")], [("IL-2", "Protein")], [("Wien", "LOC")]]
+    assert [ex.line for ex in corpus.examples] == [1, 2, 4]
+    assert all("\r" not in tok for ex in corpus.examples for tok in ex.tokens)
+    # a lone \\r is one character either way: only \\r\\n tells the two countings apart
+    assert any(f.kind == "brat-raw-line-ends" for f in corpus.findings) is (raw and end == "\r\n")
+
+
 def test_crossing_entities_keep_the_first(tmp_path: Path) -> None:
     (tmp_path / "d.txt").write_text("alpha beta gamma\n", encoding="utf-8")
     (tmp_path / "d.ann").write_text("T1\tA 0 10\talpha beta\nT2\tB 6 16\tbeta gamma\n", encoding="utf-8")

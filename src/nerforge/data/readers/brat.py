@@ -11,6 +11,9 @@ Rules (stated in findings with the first ``file:line``):
 
 * **discontinuous** entities (``START END;START END``) cover their first fragment's start to their last fragment's
   end, the gap included (``brat-discontinuous``);
+* **Windows line ends**: a ``.txt`` with ``\\r\\n`` line ends is counted as brat's server counts it (each two
+  characters) or as text-mode readers do (one), whichever the entities' quoted texts match (``brat-raw-line-ends``
+  when it is the former);
 * **nested** entities (one inside another, as GENIA and GermEval have) and **crossing** ones (overlapping, neither
   inside the other) are all kept in the example's ``spans`` (counted in ``brat-nested`` and ``brat-crossing``); its
   flat tags, which a flat model learns, hold the outermost (:func:`nerforge.data.layers.flatten`).
@@ -60,7 +63,7 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
     """
     examples: list[Example] = []
     findings: list[Finding] = []
-    counts = {"skipped": 0, "discontinuous": 0, "nested": 0, "crossing": 0, "empty": 0}
+    counts = {"skipped": 0, "discontinuous": 0, "nested": 0, "crossing": 0, "empty": 0, "raw_line_ends": 0}
     firsts: dict[str, str] = {}
     for ann in ann_files(path):
         text, spans = _read_pair(ann, counts, firsts)
@@ -71,12 +74,13 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
         ("nested", "entities inside another entity (kept; the flat tags hold the outermost)"),
         ("crossing", "entities crossing another (kept; the flat tags hold the longer)"),
         ("empty", "entities of no characters (or of a line end only) left out"),
-    ):
+        ("raw_line_ends", "documents whose offsets count each \\r\\n (or \\r) line end as the characters it is, as "
+         "brat's own server does (their quoted texts say so)"),
+    ):  # fmt: skip
         if counts[kind]:
             severity = "warning" if kind in ("discontinuous", "empty") else "info"
-            findings.append(
-                Finding(f"brat-{kind}", str(path), None, f"{counts[kind]} {message}; first at {firsts[kind]}", severity)
-            )
+            findings.append(Finding(f"brat-{kind.replace('_', '-')}", str(path), None,
+                                    f"{counts[kind]} {message}; first at {firsts[kind]}", severity))  # fmt: skip
     return examples, findings
 
 
@@ -85,11 +89,11 @@ def _read_pair(ann: Path, counts: dict[str, int], firsts: dict[str, str]) -> tup
     if not txt.is_file():
         raise DataFormatError(str(ann), None, f"no {txt.name} beside it", "each .ann file beside its .txt document")
     try:
-        text = txt.read_text(encoding="utf-8")
+        raw = txt.read_bytes().decode("utf-8")  # no newline translation: see _offsets_text
         lines = ann.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise DataFormatError(str(ann), None, f"not UTF-8 ({exc.reason} at byte {exc.start})", "UTF-8 files") from None
-    spans: list[tuple[CharSpan, int]] = []
+    entities: list[tuple[str, int]] = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -101,8 +105,39 @@ def _read_pair(ann: Path, counts: dict[str, int], firsts: dict[str, str]) -> tup
             raise DataFormatError(
                 str(ann), n, f"a line that starts with {quote(line[:1])}", "T (entity), R, E, A, M, N, * or # lines"
             )
-        spans.append((_entity(line, text, ann, n, counts, firsts), n))
-    return text, spans
+        entities.append((line, n))
+    text = _offsets_text(raw, entities, ann, counts, firsts)
+    return text, [(_entity(line, text, ann, n, counts, firsts), n) for line, n in entities]
+
+
+def _offsets_text(
+    raw: str, entities: list[tuple[str, int]], ann: Path, counts: dict[str, int], firsts: dict[str, str]
+) -> str:
+    """The document text the ``.ann`` offsets count in. A ``.txt`` with Windows (``\\r\\n``) or old Mac (``\\r``)
+    line ends is counted either way in the wild: brat's own server reads it untranslated (a ``\\r\\n`` is two
+    characters), tools that read text files in Python's default text mode see one ``\\n``. The reading whose covered
+    text matches more of the entities' quoted texts wins (the translated one on a tie, and for a file of ``\\n``
+    line ends, where both are the same); the untranslated one is reported (``brat-raw-line-ends``)."""
+    translated = raw.replace("\r\n", "\n").replace("\r", "\n")
+    if translated == raw:
+        return raw
+
+    def fits(text: str) -> int:
+        scratch: dict[str, int] = {"discontinuous": 0}
+        fitting = 0
+        for line, n in entities:
+            try:
+                _entity(line, text, ann, n, scratch, {})
+            except DataFormatError:
+                continue
+            fitting += 1
+        return fitting
+
+    if fits(raw) > fits(translated):
+        counts["raw_line_ends"] += 1
+        firsts.setdefault("raw_line_ends", str(ann))
+        return raw
+    return translated
 
 
 def _entity(line: str, text: str, ann: Path, n: int, counts: dict[str, int], firsts: dict[str, str]) -> CharSpan:
@@ -175,7 +210,8 @@ def _examples(
         else:
             covered.append((span.start, span.end))
     covered_starts = [a for a, _ in covered]
-    breaks = [i + 1 for i, c in enumerate(text) if c == "\n"]  # where each line after the first starts
+    # where each line after the first starts (after a \\n, or a lone \\r of a file read untranslated)
+    breaks = [i + 1 for i, c in enumerate(text) if c == "\n" or (c == "\r" and text[i + 1 : i + 2] != "\n")]
 
     def within_an_entity(at: int) -> bool:
         k = bisect.bisect_left(covered_starts, at) - 1  # the last merged range starting before ``at``
