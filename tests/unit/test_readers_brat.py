@@ -228,3 +228,17 @@ def test_empty_entities_are_counted_not_lost_silently(tmp_path: Path) -> None:
     assert _entities(corpus) == [[("Bonn", "LOC")], [("Paris", "LOC")]]
     [empty] = [f for f in corpus.findings if f.kind == "brat-empty"]
     assert empty.message.startswith("2 entities of no characters") and f"{tmp_path / 'd.ann'}:2" in empty.message
+
+
+@pytest.mark.parametrize("counted", [True, False])
+def test_a_byte_order_mark_is_counted_as_the_ann_counts_it(tmp_path: Path, counted: bool) -> None:
+    """A .txt that starts with a byte-order mark: brat counts it as a character, tools reading with utf-8-sig do not;
+    both read (the mark not counted was 'the offsets cover '\\ufeffBerli'')."""
+    (tmp_path / "d.txt").write_text("\ufeffBerlin is big.\nSo is Wien.\n", encoding="utf-8")
+    shift = 1 if counted else 0
+    ann = f"T1\tLOC {shift} {shift + 6}\tBerlin\nT2\tLOC {shift + 21} {shift + 25}\tWien\n"
+    (tmp_path / "d.ann").write_text(ann, encoding="utf-8")
+    corpus = read_corpus(tmp_path / "d.ann", ReadOptions())
+    assert _entities(corpus) == [[("Berlin", "LOC")], [("Wien", "LOC")]]
+    assert corpus.examples[0].tokens[0] == "Berlin"
+    assert any(f.kind == "brat-bom" for f in corpus.findings) is not counted

@@ -13,7 +13,8 @@ Rules (stated in findings with the first ``file:line``):
   end, the gap included (``brat-discontinuous``);
 * **Windows line ends**: a ``.txt`` with ``\\r\\n`` line ends is counted as brat's server counts it (each two
   characters) or as text-mode readers do (one), whichever the entities' quoted texts match (``brat-raw-line-ends``
-  when it is the former);
+  when it is the former); a leading byte-order mark likewise, counted as a character (as brat does) or not
+  (``brat-bom`` when not);
 * **nested** entities (one inside another, as GENIA and GermEval have) and **crossing** ones (overlapping, neither
   inside the other) are all kept in the example's ``spans`` (counted in ``brat-nested`` and ``brat-crossing``); its
   flat tags, which a flat model learns, hold the outermost (:func:`nerforge.data.layers.flatten`).
@@ -36,6 +37,7 @@ from nerforge.types import Example, Finding
 BRAT_FORMAT = "brat"
 ANN_SUFFIX = ".ann"
 SKIPPED_KINDS = "#RAEMN*"
+BOM = "\ufeff"
 
 
 def brat_format(path: str | Path) -> str | None:
@@ -63,7 +65,8 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
     """
     examples: list[Example] = []
     findings: list[Finding] = []
-    counts = {"skipped": 0, "discontinuous": 0, "nested": 0, "crossing": 0, "empty": 0, "raw_line_ends": 0}
+    counts = {"skipped": 0, "discontinuous": 0, "nested": 0, "crossing": 0, "empty": 0, "raw_line_ends": 0,
+              "bom": 0}  # fmt: skip
     firsts: dict[str, str] = {}
     for ann in ann_files(path):
         text, spans = _read_pair(ann, counts, firsts)
@@ -76,6 +79,8 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
         ("empty", "entities of no characters (or of a line end only) left out"),
         ("raw_line_ends", "documents whose offsets count each \\r\\n (or \\r) line end as the characters it is, as "
          "brat's own server does (their quoted texts say so)"),
+        ("bom", "documents whose offsets count from after the byte-order mark the .txt starts with (their quoted "
+         "texts say so)"),
     ):  # fmt: skip
         if counts[kind]:
             severity = "warning" if kind in ("discontinuous", "empty") else "info"
@@ -113,31 +118,37 @@ def _read_pair(ann: Path, counts: dict[str, int], firsts: dict[str, str]) -> tup
 def _offsets_text(
     raw: str, entities: list[tuple[str, int]], ann: Path, counts: dict[str, int], firsts: dict[str, str]
 ) -> str:
-    """The document text the ``.ann`` offsets count in. A ``.txt`` with Windows (``\\r\\n``) or old Mac (``\\r``)
-    line ends is counted either way in the wild: brat's own server reads it untranslated (a ``\\r\\n`` is two
-    characters), tools that read text files in Python's default text mode see one ``\\n``. The reading whose covered
-    text matches more of the entities' quoted texts wins (the translated one on a tie, and for a file of ``\\n``
-    line ends, where both are the same); the untranslated one is reported (``brat-raw-line-ends``)."""
+    """The document text the ``.ann`` offsets count in. Two things of a ``.txt`` are counted either way in the wild:
+    Windows (``\\r\\n``) line ends, which brat's own server reads untranslated (two characters) and tools reading
+    text files in Python's default text mode as one ``\\n``; and a leading byte-order mark, which brat counts as a
+    character and tools reading with ``utf-8-sig`` drop. The reading whose covered text matches the most of the
+    entities' quoted texts wins (in the order translated, untranslated, then each without the mark, on a tie); the
+    untranslated line ends and the dropped mark are reported (``brat-raw-line-ends``, ``brat-bom``)."""
     translated = raw.replace("\r\n", "\n").replace("\r", "\n")
-    if translated == raw:
+    readings = [translated, raw]
+    if raw.startswith(BOM):
+        readings += [translated[1:], raw[1:]]
+    readings = list(dict.fromkeys(readings))
+    if len(readings) == 1:
         return raw
 
     def fits(text: str) -> int:
-        scratch: dict[str, int] = {"discontinuous": 0}
         fitting = 0
         for line, n in entities:
             try:
-                _entity(line, text, ann, n, scratch, {})
+                _entity(line, text, ann, n, {"discontinuous": 0}, {})
             except DataFormatError:
                 continue
             fitting += 1
         return fitting
 
-    if fits(raw) > fits(translated):
-        counts["raw_line_ends"] += 1
-        firsts.setdefault("raw_line_ends", str(ann))
-        return raw
-    return translated
+    scores = [fits(text) for text in readings]
+    text = readings[scores.index(max(scores))]
+    for kind, chosen in (("raw_line_ends", "\r\n" in text), ("bom", raw.startswith(BOM) and not text.startswith(BOM))):
+        if chosen:
+            counts[kind] += 1
+            firsts.setdefault(kind, str(ann))
+    return text
 
 
 def _entity(line: str, text: str, ann: Path, n: int, counts: dict[str, int], firsts: dict[str, str]) -> CharSpan:
