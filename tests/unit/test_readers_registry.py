@@ -167,3 +167,18 @@ def test_a_column_file_whose_first_token_opens_a_bracket_is_not_json(tmp_path: P
     corpus = read_corpus(path, ReadOptions())
     assert corpus.format == "conll"
     assert [(ex.tokens, ex.tags) for ex in corpus.examples] == [((token, "Python"), ("O", "B-TECH"))]
+
+
+def test_the_format_flags_help_names_every_format_read() -> None:
+    """--format's help lists every format name that reads (BRAT and DocBin were read but not named), and names
+    nothing that does not."""
+    from nerforge.data.readers.brat import BRAT_FORMAT
+    from nerforge.data.readers.docbin import DOCBIN_FORMAT
+    from nerforge.data.readers.options import FORMATS, OTHER_FORMATS, ReadOptions
+    from nerforge.data.readers.registry import ARROW_FORMATS, FORMAT_READERS
+
+    help_text = ReadOptions.__dataclass_fields__["format"].metadata["help"]
+    named = help_text.split(": ", 1)[1].split(" (")[0].split(", ")
+    assert set(OTHER_FORMATS) == {*ARROW_FORMATS, DOCBIN_FORMAT, BRAT_FORMAT}
+    assert sorted(named) == sorted({*FORMATS, *ARROW_FORMATS, DOCBIN_FORMAT, BRAT_FORMAT})
+    assert set(FORMATS) <= set(FORMAT_READERS)  # each text format has its reader

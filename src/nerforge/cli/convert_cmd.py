@@ -20,8 +20,13 @@ logger = logging.getLogger(__name__)
 
 @with_read_options
 def convert_cli(
-    input_path: Annotated[Path, typer.Argument(metavar="IN", help="File to read.")],
-    output_path: Annotated[Path, typer.Argument(metavar="OUT", help="File to write (.conll/.txt/.tsv or .jsonl).")],
+    input_path: Annotated[Path, typer.Argument(metavar="IN", help="File (or BRAT or Parquet folder) to read.")],
+    output_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT", help="File to write (.conll/.txt/.tsv, .jsonl or .parquet; --to brat: a folder)."
+        ),
+    ],
     to: Annotated[
         str | None,
         typer.Option(
@@ -32,7 +37,8 @@ def convert_cli(
     *,
     options: ReadOptions,
 ) -> None:
-    """Convert IN to IOB2 CoNLL or JSON Lines; print what was read and what was noticed."""
+    """Convert IN to IOB2 CoNLL (a tag column per layer), JSON Lines with spans, Parquet or BRAT; print what was read
+    and what was noticed."""
     result = convert_file(input_path, output_path, options=options, to=to)
     for finding in result.findings:
         logger.debug("%s", finding)

@@ -13,7 +13,8 @@ from typing import Any
 
 from nerforge.errors import UsageError
 
-FORMATS = ("conll", "jsonl", "json", "spacy", "doccano", "labelstudio", "csv", "csv-lists")  # text; also parquet, arrow
+FORMATS = ("conll", "jsonl", "json", "spacy", "doccano", "labelstudio", "csv", "csv-lists")  # text; see OTHER_FORMATS
+OTHER_FORMATS = ("parquet", "arrow", "docbin", "brat")  # columns, a spaCy DocBin, .ann files beside their .txt
 MISSING_TAG_POLICIES = ("o", "error")
 
 
@@ -26,7 +27,7 @@ class ReadOptions:
     """How to read one file. ``None`` means auto-detect. Each field's ``metadata["help"]`` says what it does."""
 
     format: str | None = _opt(
-        None, f"Input format: {', '.join(FORMATS)}, parquet, arrow (default: detect from name and content)."
+        None, f"Input format: {', '.join((*FORMATS, *OTHER_FORMATS))} (default: detect from name and content)."
     )
     token_column: int = _opt(0, "0-based column of the token (column files, CSV).")
     tag_column: int = _opt(

@@ -34,7 +34,7 @@ from nerforge.data.readers.jsonl import read_json, read_jsonl
 from nerforge.data.readers.labels import finalize
 from nerforge.data.readers.layered import read_layers, select_layer
 from nerforge.data.readers.offsets import read_doccano, read_labelstudio, read_spacy
-from nerforge.data.readers.options import FORMATS, ReadOptions
+from nerforge.data.readers.options import FORMATS, OTHER_FORMATS, ReadOptions
 from nerforge.data.readers.source import Source, read_source
 from nerforge.errors import DataFormatError, UsageError
 from nerforge.types import Corpus, Example, Finding
@@ -78,7 +78,7 @@ def get_reader(name: str) -> Reader:
     """
     key = FORMAT_READERS.get(name, name)
     if key not in READERS:
-        known = ", ".join([*FORMAT_READERS, *ARROW_FORMATS, DOCBIN_FORMAT, BRAT_FORMAT])
+        known = ", ".join([*FORMAT_READERS, *OTHER_FORMATS])
         raise UsageError(f"unknown format {name!r}; expected one of {known}")
     return READERS[key]
 
