@@ -269,10 +269,11 @@ def test_layer_weights_for_layers_the_data_lacks_are_one_line(
 
 
 def test_a_layered_run_counts_every_layer_not_the_first_columns_tags(
-    tmp_path: Path, tiny_encoder: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, tiny_encoder: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The first column has no entity in train, the second has: a layered model still has entities to learn (this
-    was "the training data has no entities"), and the run's counts are of both layers."""
+    was "the training data has no entities"), and the run's counts are of both layers (its last line said "3 tags",
+    the first layer's)."""
     rows = [_sentence(random.Random(seed)) for seed in range(12)]
     train = tmp_path / "train.conll"
     train.write_text("\n\n".join("\n".join(f"{w}\tO\t{k}" for w, _, k in r) for r in rows) + "\n", encoding="utf-8")
@@ -285,3 +286,4 @@ def test_a_layered_run_counts_every_layer_not_the_first_columns_tags(
     assert "labels (2 types from all splits, every layer): Knowledge, Skill" in caplog.text
     assert "only in dev/test, never in train" in caplog.text and f"Skill ({dev}:1)" in caplog.text
     assert "the dev split holds only 12 entities" in caplog.text  # 4 skill + 8 knowledge, not the 4 skills alone
+    assert f"model: {tmp_path / 'm'} (layers skill 3 tags, knowledge 3 tags; " in capsys.readouterr().out

@@ -14,7 +14,9 @@ def print_result(result: Any, cfg: Any, *, what: str) -> None:
 
     if result.epochs:
         typer.echo("\n".join(epochs_text(result.epochs)))
-    typer.echo(f"{what}: {result.output_dir} ({len(result.tags)} tags, {result.global_step} optimizer steps)")
+    layers = getattr(result, "layers", ())
+    tags = ("layers " + ", ".join(f"{name} {n} tags" for name, n in layers)) if layers else f"{len(result.tags)} tags"
+    typer.echo(f"{what}: {result.output_dir} ({tags}; {result.global_step} optimizer steps)")
     if result.resumed_from:
         typer.echo(f"resumed from: {result.resumed_from}")
     for name, scores in (("dev", result.dev), ("test", result.test)):

@@ -61,6 +61,8 @@ class TrainResult:
     windows: dict[str, WindowStats] = field(default_factory=dict)
     tracking_run_id: str | None = None
     resumed_from: str | None = None
+    # a layered model's layers, each with its tag count (``tags`` holds the first layer's)
+    layers: tuple[tuple[str, int], ...] = ()
 
 
 def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainResult:
@@ -148,9 +150,8 @@ def write_model_dir(output: Path, prepared: Prepared, fitted: Fitted) -> TrainRe
         )
         atomic_write_text(tmp / CARD_FILE, render_card(card))
     logger.info("wrote %s", output)
-    return TrainResult(
-        output, tags, dev, test, epochs, info.global_step, report, windows, resumed_from=info.resumed_from
-    )
+    return TrainResult(output, tags, dev, test, epochs, info.global_step, report, windows,
+                       resumed_from=info.resumed_from, layers=tuple((name, len(t)) for name, t in spec.layers))  # fmt: skip
 
 
 def _notes(info: TrainingInfo, *, has_dev: bool) -> list[str]:
