@@ -84,3 +84,34 @@ def test_encoder_family_end_to_end(family: str, tmp_path: Path) -> None:
         == load_tokenizer(str(plain))(words, is_split_into_words=True)["input_ids"]
     )
     assert all(e["entity"] in json.loads((plain / "nerforge.json").read_text())["tags"] for e in ner(" ".join(words)))
+
+
+@pytest.mark.parametrize("family", ["distilbert", "xlm-roberta", "deberta-v3"])
+@pytest.mark.parametrize("head", ["layered", "span"])
+def test_layered_and_span_heads_on_other_encoder_families(family: str, head: str, tmp_path: Path) -> None:
+    """The heads of overlapping entities on encoders without token type ids (DistilBERT), with SentencePiece
+    (XLM-R) and with relative positions (DeBERTa-v3): train, export to ONNX (tags agree with torch on every window)
+    and tag text with accents and emoji alike on both backends, each entity's text at its offsets."""
+    pytest.importorskip("onnxruntime")
+    from test_layered_model import _write
+
+    from nerforge.prediction import Tagger
+
+    base = FAMILIES[family](tmp_path / "base")
+    train = _write(tmp_path / "train.conll", 16, 1)
+    columns = ["--tag-column", "1", "--tag-column", "2"]
+    extra = ["--layer-names", "skill,knowledge"] if head == "layered" else ["--head", "span"]
+    model, onnx = tmp_path / "model", tmp_path / "onnx"
+    assert main(["train", "--train", str(train), "--dev", str(train), "--model", str(base), "--max-steps", "3",
+                 "--no-tracking", "--no-progress", "--output", str(model), *columns, *extra]) == 0  # fmt: skip
+    meta = json.loads((model / "nerforge.json").read_text(encoding="utf-8"))["extra"]["head"]
+    assert meta.get("span", False) is (head == "span") and bool(meta.get("layers")) is (head == "layered")
+    assert main(["export", str(model), "--onnx", "--output", str(onnx)]) == 0
+    assert json.loads((onnx / "parity.json").read_text(encoding="utf-8"))["tag_agreement"] == 1.0
+    for text in ("We like deploying Go services and Java 🎉 in Zürich .", TEXTS[1]):
+        found = Tagger.load(model, progress=False).predict_text(text)
+        assert all(text[e.start : e.end] == e.text for e in found)
+        onnx_found = Tagger.load(onnx, backend="onnx", progress=False).predict_text(text)
+        assert [(e.start, e.end, e.label, e.layer) for e in onnx_found] == [
+            (e.start, e.end, e.label, e.layer) for e in found
+        ]
