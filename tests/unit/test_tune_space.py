@@ -23,6 +23,7 @@ from nerforge.tuning.space import default_space, parse_space, trial_keys
     ({"learning_rate": {"low": 1e-5}}, "a range is {low = A, high = B}"),
     ({}, "nothing to search"),
     ({"layer_weights": [1.0, 2.0]}, "layer_weights: a table of layer names"),
+    ({"layer_weights": {"low": 1.0, "high": 2.0}}, "layer_weights: a table of layer names"),
     ({"layer_weights": {"knowledge": {"low": 0.0, "high": 2.0}}}, "layer_weights.knowledge: must be above 0"),
     ({"layer_weights": {"knowledge": ["heavy"]}}, "layer_weights.knowledge: numbers only"),
     ({"layer_weights.": [1.0, 2.0]}, "layer_weights.: not a setting nerforge tune searches"),

@@ -186,7 +186,7 @@ def parse_space(raw: Mapping[str, Any]) -> dict[str, Domain]:
     space = {}
     for name, value in raw.items():
         if name == LAYER_WEIGHT:  # a table of layers, each with its domain: one setting per layer
-            if not isinstance(value, Mapping) or not value:
+            if not isinstance(value, Mapping) or not value or {"low", "high"} <= set(value):  # a range, no layer
                 raise ConfigError("[tune] layer_weights: a table of layer names, each with its weights, e.g. "
                                   "{knowledge = {low = 1.0, high = 3.0}}")  # fmt: skip
             for layer, domain in value.items():
