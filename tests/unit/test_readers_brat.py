@@ -87,6 +87,24 @@ def test_a_folder_of_documents_and_detection(tmp_path: Path) -> None:
     corpus = read_corpus(tmp_path / "corpus", ReadOptions())
     assert corpus.format == "brat" and len(corpus.examples) == 6
     assert sorted({ex.doc_id for ex in corpus.examples}) == ["a", "b"]
+    assert not any(f.kind == "brat-no-ann" for f in corpus.findings)
+
+
+def test_a_document_without_its_ann_is_reported_and_an_empty_ann_reads(tmp_path: Path) -> None:
+    """A .txt alone in a BRAT folder is not read, and said (it was skipped silently); beside an empty .ann it reads
+    as a document of no entities."""
+    _write(tmp_path / "corpus", "a")
+    (tmp_path / "corpus" / "lonely.txt").write_text("No annotations here.\n", encoding="utf-8")
+    corpus = read_corpus(tmp_path / "corpus", ReadOptions())
+    assert {ex.doc_id for ex in corpus.examples} == {"a"}
+    found = [f for f in corpus.findings if f.kind == "brat-no-ann"]
+    assert len(found) == 1 and "1 .txt documents without an .ann" in found[0].message
+    assert "lonely.txt" in found[0].message
+    (tmp_path / "corpus" / "lonely.ann").write_text("", encoding="utf-8")
+    corpus = read_corpus(tmp_path / "corpus", ReadOptions())
+    lonely = [ex for ex in corpus.examples if ex.doc_id == "lonely"]
+    assert len(lonely) == 1 and set(lonely[0].tags) == {"O"}
+    assert not any(f.kind == "brat-no-ann" for f in corpus.findings)
 
 
 def test_an_entity_across_a_line_end_joins_the_lines(tmp_path: Path) -> None:

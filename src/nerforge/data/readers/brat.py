@@ -19,6 +19,9 @@ Rules (stated in findings with the first ``file:line``):
   inside the other) are all kept in the example's ``spans`` (counted in ``brat-nested`` and ``brat-crossing``); its
   flat tags, which a flat model learns, hold the outermost (:func:`nerforge.data.layers.flatten`).
 
+A ``.txt`` of a folder without its ``.ann`` is not read and is reported (``brat-no-ann``); beside an empty ``.ann``
+it reads as a document without entities.
+
 Each line of the document is an example (the document's lines are its sentences or paragraphs in BRAT corpora;
 ``doc_id`` is the document's name, so document context works), except that lines an entity spans are joined. Words
 come from :func:`~nerforge.data.readers.tokenize.tokenize_v2`, as for the other character-offset formats.
@@ -71,6 +74,12 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
     for ann in ann_files(path):
         text, spans = _read_pair(ann, counts, firsts)
         examples += _examples(text, spans, ann, counts, firsts, findings)
+    if Path(path).is_dir():  # a document without its .ann is not read: said, so that it is not lost unnoticed
+        alone = sorted(t for t in Path(path).rglob("*.txt") if not t.with_suffix(ANN_SUFFIX).is_file())
+        if alone:
+            findings.append(Finding("brat-no-ann", str(path), None, f"{len(alone)} .txt documents without an .ann "
+                                    f"beside them not read (an empty .ann reads one as unannotated); first {alone[0]}",
+                                    "warning"))  # fmt: skip
     for kind, message in (
         ("skipped", "relation, event, attribute, normalization and note lines skipped"),
         ("discontinuous", "discontinuous entities read from their first fragment's start to their last's end"),
