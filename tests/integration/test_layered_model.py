@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,13 @@ def test_a_two_column_file_trains_one_model_of_both_layers(layered: Path) -> Non
     dev = meta["metrics"]["dev"]
     assert set(dev["per_type"]) == {"skill/Skill", "knowledge/Knowledge"}
     assert dev["per_type"]["knowledge/Knowledge"]["f1"] > 0.8 and dev["per_type"]["skill/Skill"]["f1"] > 0.8
+    # every evaluation logs each layer's dev F1 (one type per layer here: that type's F1) beside the pooled one
+    rows = json.loads((layered / "epochs.json").read_text(encoding="utf-8"))
+    assert all({"eval_f1/skill", "eval_f1/knowledge"} <= set(row) for row in rows)
+    best = max(rows, key=lambda row: row["eval_f1"])
+    assert best["eval_f1/skill"] == pytest.approx(dev["per_type"]["skill/Skill"]["f1"])
+    assert best["eval_f1/knowledge"] == pytest.approx(dev["per_type"]["knowledge/Knowledge"]["f1"])
+    assert any(row["eval_f1/skill"] != row["eval_f1/knowledge"] for row in rows)  # not one number twice
 
 
 def test_the_layered_model_predicts_both_layers_overlapping(layered: Path, tmp_path: Path) -> None:
@@ -287,3 +295,5 @@ def test_a_layered_run_counts_every_layer_not_the_first_columns_tags(
     assert "only in dev/test, never in train" in caplog.text and f"Skill ({dev}:1)" in caplog.text
     assert "the dev split holds only 12 entities" in caplog.text  # 4 skill + 8 knowledge, not the 4 skills alone
     assert f"model: {tmp_path / 'm'} (layers skill 3 tags, knowledge 3 tags; " in capsys.readouterr().out
+    assert re.search(r"epoch 1/1: .* F1 [0-9.]+ \(strict IOB2\); by layer: skill F1 [0-9.]+, knowledge F1 [0-9.]+",
+                     caplog.text)  # fmt: skip

@@ -26,6 +26,7 @@ EPOCH_KEYS = (
     "learning_rate",
 )  # fmt: skip
 EVAL_KEYS = ("eval_loss", "eval_precision", "eval_recall", "eval_f1", "eval_token_accuracy")
+LAYER_F1_KEY = "eval_f1/"  # a layered model's dev F1 of one layer (nerforge.training.trainer.LAYER_F1)
 
 
 def _records(log_history: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -68,6 +69,8 @@ def epoch_table(log_history: Iterable[Mapping[str, Any]]) -> list[dict[str, floa
         for key in EVAL_KEYS:
             if key in record:
                 row[key] = float(record[key])
+        for key in sorted(k for k in record if k.startswith(LAYER_F1_KEY)):  # a layered model's F1 of each layer
+            row[key] = float(record[key])
         rows.append(row)
     return rows
 
@@ -100,6 +103,9 @@ def epoch_line(row: Mapping[str, Any], total: float | None = None) -> str:
             f"dev P {row.get('eval_precision') or 0:.4f} R {row.get('eval_recall') or 0:.4f} "
             f"F1 {row['eval_f1']:.4f} (strict IOB2)"
         )
+        layers = [(k[len(LAYER_F1_KEY) :], v) for k, v in row.items() if k.startswith(LAYER_F1_KEY) and v is not None]
+        if layers:
+            parts[-1] += "; by layer: " + ", ".join(f"{name} F1 {f1:.4f}" for name, f1 in layers)
     if row.get("eval_token_accuracy") is not None:
         parts.append(f"token accuracy {row['eval_token_accuracy']:.4f}")
     return parts[0] + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")

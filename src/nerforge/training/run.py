@@ -468,7 +468,9 @@ def _build_trainer(
         train_dataset=train_dataset,
         eval_dataset=dev_split.dataset() if dev_split is not None else None,
         processing_class=tokenizer,
-        compute_metrics=entity_metrics(lambda: score_dev(model, prepared)[0]) if dev_split is not None else None,
+        compute_metrics=entity_metrics(lambda: score_dev(model, prepared)[0], prepared.plan.spec.layer_names)
+        if dev_split is not None
+        else None,
         preprocess_logits_for_metrics=drop_logits if dev_split is not None else None,
         compute_loss_func=loss_function(config.model.class_weights, train_split.inputs.windows, list(plan.tags)),
         lengths=lengths if config.training.group_by_length else None,

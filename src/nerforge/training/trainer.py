@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,13 @@ from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, Trainin
 
 from nerforge.config import TrainingConfig
 from nerforge.evaluation import EvalResult
+from nerforge.evaluation.metrics import pooled
 from nerforge.training.collate import EpochLengthGroupedSampler
 
 logger = logging.getLogger(__name__)
 
 BEST_METRIC = "f1"  # reported by entity_metrics; the Trainer sees it as eval_f1
+LAYER_F1 = "f1/"  # a layered model's F1 of one layer: "f1/skill"; the Trainer sees it as eval_f1/skill
 LOSS_TIE_MARGIN = 1e-3  # an equal dev F1 counts as progress when the dev loss drops by more than this fraction
 
 
@@ -208,21 +210,29 @@ def training_arguments(
     )
 
 
-def entity_metrics(score: Callable[[], EvalResult]) -> Callable[[EvalPrediction], dict[str, float]]:
+def entity_metrics(
+    score: Callable[[], EvalResult], layers: Sequence[str] = ()
+) -> Callable[[EvalPrediction], dict[str, float]]:
     """A ``compute_metrics`` for the Trainer: micro P/R/F1 (strict IOB2, whole sentences) and token accuracy of the
     model as it is at this evaluation, from ``score``: the function that also scores the kept model after training
     (the prediction engine on the dev sentences), so the dev F1 that picks a checkpoint and the one reported for it
     are computed one way. The eval loop's logits are not used (:func:`drop_logits` keeps them out of memory).
+    A layered model's ``layers`` each get their pooled F1 too (``f1/NAME``: its ``NAME/type`` scores), so that a
+    run shows how each layer is learning, not only their pool.
     """
 
     def compute(_: EvalPrediction) -> dict[str, float]:
         result = score()
-        return {
+        metrics = {
             "precision": result.micro.precision,
             "recall": result.micro.recall,
             BEST_METRIC: result.micro.f1,
             "token_accuracy": result.token_accuracy,
         }
+        for layer in layers:
+            own = {t: s for t, s in result.per_type.items() if t.startswith(f"{layer}/")}
+            metrics[f"{LAYER_F1}{layer}"] = pooled(own).f1 if own else 0.0
+        return metrics
 
     return compute
 
