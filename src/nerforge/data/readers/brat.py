@@ -86,8 +86,8 @@ def read_brat(path: str | Path, options: ReadOptions) -> tuple[list[Example], li
         ("nested", "entities inside another entity (kept; the flat tags hold the outermost)"),
         ("crossing", "entities crossing another (kept; the flat tags hold the longer)"),
         ("empty", "entities of no characters (or of a line end only) left out"),
-        ("raw_line_ends", "documents whose offsets count each \\r\\n (or \\r) line end as the characters it is, as "
-         "brat's own server does (their quoted texts say so)"),
+        ("raw_line_ends", "documents whose offsets count each \\r\\n line end as two characters, as brat's own "
+         "server does (their quoted texts say so)"),
         ("bom", "documents whose offsets count from after the byte-order mark the .txt starts with (their quoted "
          "texts say so)"),
     ):  # fmt: skip
