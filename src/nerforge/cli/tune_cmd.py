@@ -228,8 +228,8 @@ class DataTraits(NamedTuple):
 def _data_traits(config: Any) -> DataTraits:
     """The training data's :class:`DataTraits` (all false where it cannot be read: the trial reports why)."""
     from nerforge.data.layers import depths, entity_spans
-    from nerforge.data.splits import listed_types, read_data_splits
-    from nerforge.training.layering import data_layers
+    from nerforge.data.splits import read_data_splits
+    from nerforge.training.layering import trained_layers
 
     try:
         splits = read_data_splits(config.data)
@@ -237,10 +237,7 @@ def _data_traits(config: Any) -> DataTraits:
         return DataTraits(False, False, ())
     train = splits.get("train", [])
     nests = any(any(depths(entity_spans(ex))) for ex in train if ex.spans is not None)
-    layers: tuple[str, ...] = ()
-    if config.data.layer is None and not config.model.head.span:  # as a training run decides (head_for_data)
-        configured = listed_types(config.data.labels, config.data.label_map) if config.data.labels else None
-        layers = tuple(name for name, _ in data_layers(splits, configured))
+    layers = tuple(name for name, _ in trained_layers(config, splits))
     return DataTraits(sum(ex.doc_id is not None for ex in train) > len(train) // 2, nests, layers)
 
 

@@ -91,6 +91,17 @@ def span_head_for_data(
     return head.model_copy(update={"max_width": width}), tuple(iob2_tags(tuple(types)))
 
 
+def trained_layers(config: Any, splits: dict[str, list[Example]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The layers a run of ``config`` on ``splits`` trains a layered model of (:func:`data_layers`; ``()`` for a
+    model of one layer: data of one layer, ``data.layer`` picking one, or a span head)."""
+    from nerforge.data.splits import listed_types
+
+    if config.model.head.span or config.data.layer is not None:
+        return ()
+    configured = listed_types(config.data.labels, config.data.label_map) if config.data.labels else None
+    return data_layers(splits, configured)
+
+
 def head_for_data(config: Any, splits: dict[str, list[Example]]) -> tuple[Any, tuple[str, ...] | None]:
     """The head a run trains: ``config.model.head``, made layered (:func:`data_layers`) when the data has several
     layers and ``data.layer`` picks none; and the first layer's tags (``None`` for one layer).
@@ -104,7 +115,7 @@ def head_for_data(config: Any, splits: dict[str, list[Example]]) -> tuple[Any, t
     configured = listed_types(config.data.labels, config.data.label_map) if config.data.labels else None
     if config.model.head.span:
         return span_head_for_data(config.model.head, splits, configured)
-    layers = data_layers(splits, configured) if config.data.layer is None else ()
+    layers = trained_layers(config, splits)
     if not layers:
         return _weights_checked(config.model.head), None
     if config.model.class_weights is not None:
