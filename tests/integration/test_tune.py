@@ -212,8 +212,11 @@ def test_a_layered_study_searches_the_loss_weight_of_the_second_layer(
         meta = json.loads((out / "trials" / f"{trial:04d}" / "nerforge.json").read_text(encoding="utf-8"))
         assert meta["extra"]["head"]["layer_weights"] == {"knowledge": pytest.approx(weight)}
         assert [name for name, _ in meta["extra"]["head"]["layers"]] == ["skill", "knowledge"]
+    import tomllib
+
     best = int(_rows(out)[0]["trial"])
-    assert f"{weights[best]}"[:6] in (out / "best.toml").read_text(encoding="utf-8")
+    again = tomllib.loads((out / "best.toml").read_text(encoding="utf-8"))
+    assert again["model"]["head"]["layer_weights"] == {"knowledge": pytest.approx(weights[best])}
     capsys.readouterr()
     config = tmp_path / "job.toml"
     config.write_text("[tune]\nlearning_rate = [1e-4, 3e-4]\n\n[tune.layer_weights]\nknowlege = [1.0, 2.0]\n",
